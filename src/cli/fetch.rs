@@ -1,0 +1,13 @@
+//! `magpkg fetch` (not implemented yet).
+
+use super::Ctx;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub input: super::InputArgs,
+}
+
+pub fn run(_args: Args, _ctx: &Ctx) -> anyhow::Result<i32> {
+    anyhow::bail!("`magpkg fetch` is not implemented yet")
+}

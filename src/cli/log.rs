@@ -1,0 +1,10 @@
+//! `magpkg log` (not implemented yet).
+
+use super::Ctx;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args, _ctx: &Ctx) -> anyhow::Result<i32> {
+    anyhow::bail!("`magpkg log` is not implemented yet")
+}

@@ -1,0 +1,10 @@
+//! `magpkg shell` (not implemented yet).
+
+use super::Ctx;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args, _ctx: &Ctx) -> anyhow::Result<i32> {
+    anyhow::bail!("`magpkg shell` is not implemented yet")
+}

@@ -1,0 +1,237 @@
+//! Jsonnet → package definitions.
+//!
+//! Entry point: [`evaluate`] turns a Jsonnet input (an expression, a file or
+//! a name in the package tree) into a [`Graph`] of [`Package`]s whose
+//! dependencies are replaced by their ids (computed by [`crate::hash`]).
+//!
+//! `import "magnet/..."` resolves to the package tree embedded in the binary
+//! (compiled in from `packages/`), or to `Settings::packages_dir` when set.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Classify;
+use crate::settings::Settings;
+
+/// A package id: BLAKE3 over the canonical encoding of a definition
+/// (see [`crate::hash`]), lowercase hex.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PackageId(String);
+
+impl PackageId {
+    pub fn from_string(s: String) -> Self {
+        PackageId(s)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PackageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One source file of a package. Its identity is `filename` + `sha256`;
+/// `urls` are only places to get it from (mirrors).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub filename: String,
+    pub sha256: String,
+    /// `https://`, `http://`, `mirror://NAME/path`, `magnet:?...`, `file://`,
+    /// or a URL/path ending in `.torrent`.
+    pub urls: Vec<String>,
+}
+
+/// How a package is built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Build {
+    /// A shell script run in the sandbox (`/bin/sh -e`).
+    Script(String),
+    /// A builtin of magpkg that needs no sandbox tools (e.g. unpacking).
+    /// `builtin` names it; the other fields are its arguments.
+    Builtin(BTreeMap<String, serde_json::Value>),
+}
+
+/// Descriptive metadata; not part of the package id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub homepage: Option<String>,
+}
+
+/// A resolved package definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Package {
+    pub id: PackageId,
+    pub name: String,
+    pub version: String,
+    pub sources: Vec<Source>,
+    pub build: Build,
+    pub build_deps: Vec<PackageId>,
+    pub run_deps: Vec<PackageId>,
+    /// Variables the package sets in environments that use it (and in the
+    /// sandbox of packages that build with it). `$out` in a value stands for
+    /// the package's store directory.
+    pub env: BTreeMap<String, String>,
+    pub meta: Meta,
+    /// OCI image settings (`entrypoint`, `cmd`, ...); not part of the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci: Option<serde_json::Value>,
+}
+
+/// Packages by id, with the ones the input named as roots.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Graph {
+    /// The packages the input evaluated to, in the input's order.
+    pub roots: Vec<PackageId>,
+    pub packages: BTreeMap<PackageId, Package>,
+}
+
+impl Graph {
+    pub fn get(&self, id: &PackageId) -> &Package {
+        &self.packages[id]
+    }
+
+    /// The runtime closure of `ids`: them and their `run_deps`, recursively,
+    /// in dependency order (dependencies before dependents), each once.
+    pub fn runtime_closure(&self, ids: &[PackageId]) -> Vec<PackageId> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        fn visit(
+            g: &Graph,
+            id: &PackageId,
+            seen: &mut std::collections::BTreeSet<PackageId>,
+            out: &mut Vec<PackageId>,
+        ) {
+            if !seen.insert(id.clone()) {
+                return;
+            }
+            for d in &g.packages[id].run_deps {
+                visit(g, d, seen, out);
+            }
+            out.push(id.clone());
+        }
+        for id in ids {
+            visit(self, id, &mut seen, &mut out);
+        }
+        out
+    }
+
+    /// Everything needed to build `ids`: the packages, their build
+    /// dependencies' runtime closures and their runtime dependencies,
+    /// recursively, dependencies first.
+    pub fn build_order(&self, ids: &[PackageId]) -> Vec<PackageId> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        fn visit(
+            g: &Graph,
+            id: &PackageId,
+            seen: &mut std::collections::BTreeSet<PackageId>,
+            out: &mut Vec<PackageId>,
+        ) {
+            if !seen.insert(id.clone()) {
+                return;
+            }
+            let p = &g.packages[id];
+            for d in p.build_deps.iter().chain(&p.run_deps) {
+                visit(g, d, seen, out);
+            }
+            out.push(id.clone());
+        }
+        for id in ids {
+            visit(self, id, &mut seen, &mut out);
+        }
+        out
+    }
+}
+
+/// What to evaluate.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A Jsonnet expression (`-e`); relative imports resolve from the
+    /// current directory.
+    Expr(String),
+    /// A Jsonnet file (`-f`).
+    File(PathBuf),
+    /// A name in the package tree's `packages.jsonnet` (`magpkg eval hello`).
+    Attr(String),
+}
+
+/// The JSON value of an input, with every file that was read to produce it.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    pub value: serde_json::Value,
+    /// Local files read (the input file and everything it imported, not the
+    /// embedded tree), sorted. Used to bind trust to content.
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("{0}")]
+    Jsonnet(String),
+    #[error("{location}: {message}")]
+    Invalid { location: String, message: String, suggestion: Option<String> },
+    #[error("dependency cycle: {}", cycle.join(" -> "))]
+    Cycle { cycle: Vec<String> },
+    #[error("no package named `{name}` in the package tree")]
+    UnknownAttr { name: String, suggestion: Option<String> },
+    #[error("cannot read {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Classify for EvalError {
+    fn is_user_error(&self) -> bool {
+        !matches!(self, EvalError::Io { .. })
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            EvalError::Invalid { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
+            EvalError::UnknownAttr { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
+            EvalError::UnknownAttr { .. } => Some("`magpkg eval -e 'std.objectFields(import \"magnet/packages.jsonnet\")'` lists the packages".into()),
+            EvalError::Cycle { .. } => Some("a package cannot depend on itself, directly or through others".into()),
+            _ => None,
+        }
+    }
+}
+
+/// Evaluate an input to a package graph.
+pub fn evaluate(input: &Input, settings: &Settings) -> Result<Graph, EvalError> {
+    let _ = (input, settings);
+    todo!("eval::evaluate")
+}
+
+/// Evaluate an input to plain JSON (manifests use this, then
+/// [`graph_from_value`] on their `packages`).
+pub fn evaluate_value(input: &Input, settings: &Settings) -> Result<Evaluated, EvalError> {
+    let _ = (input, settings);
+    todo!("eval::evaluate_value")
+}
+
+/// Resolve package definitions (a package object, a list of them or an
+/// object of them) into a graph.
+pub fn graph_from_value(value: &serde_json::Value, evaluated: &Evaluated) -> Result<Graph, EvalError> {
+    let _ = (value, evaluated);
+    todo!("eval::graph_from_value")
+}
+
+/// Evaluate a Jsonnet file with no package tree (the config file).
+pub fn evaluate_plain_file(path: &Path) -> Result<serde_json::Value, EvalError> {
+    let _ = path;
+    todo!("eval::evaluate_plain_file")
+}

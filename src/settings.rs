@@ -1,0 +1,420 @@
+//! Settings, resolved once per process: command-line flags > `MAGPKG_*`
+//! environment variables > the config file
+//! (`$XDG_CONFIG_HOME/magpkg/config.jsonnet`) > defaults.
+//!
+//! Every environment variable magpkg reads is listed in [`VARS`], with its
+//! documentation; `doc/settings.md` is checked against that table by a test.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::Classify;
+
+/// One documented environment variable.
+pub struct Var {
+    pub name: &'static str,
+    pub doc: &'static str,
+}
+
+macro_rules! vars {
+    ($($konst:ident = $name:literal : $doc:literal;)*) => {
+        $(#[doc = $doc] pub const $konst: &str = $name;)*
+        /// Every `MAGPKG_*` variable magpkg reads, with its documentation.
+        pub const VARS: &[Var] = &[$(Var { name: $name, doc: $doc }),*];
+    };
+}
+
+vars! {
+    MAGPKG_STORE = "MAGPKG_STORE": "Root of the store (packages, sources, environments, logs). Default: `$XDG_DATA_HOME/magpkg/store`.";
+    MAGPKG_PACKAGES = "MAGPKG_PACKAGES": "A local package tree (a fork or vendored checkout of `packages/`) used for `import \"magnet/...\"` instead of the tree embedded in the binary.";
+    MAGPKG_CONFIG = "MAGPKG_CONFIG": "Path of the config file. Default: `$XDG_CONFIG_HOME/magpkg/config.jsonnet`.";
+    MAGPKG_JOBS = "MAGPKG_JOBS": "How many packages are built at once. Default: 1.";
+    MAGPKG_BUILD_CORES = "MAGPKG_BUILD_CORES": "Parallelism given to each build (`$NIX_BUILD_CORES`-like `MAGPKG_BUILD_CORES` and `MAKEFLAGS=-jN` in the sandbox). Default: number of CPUs.";
+    MAGPKG_FETCH_JOBS = "MAGPKG_FETCH_JOBS": "How many sources are downloaded at once. Default: 4.";
+    MAGPKG_MIRRORS = "MAGPKG_MIRRORS": "Extra mirror definitions, `NAME=URL[,URL...]` separated by `;`. Prepended to the config file's `mirrors`.";
+    MAGPKG_APT_SOURCES = "MAGPKG_APT_SOURCES": "Directory holding the apt sources read for the `debian` and `debian-security` mirrors when the config names none. Default: `/etc/apt`.";
+    MAGPKG_DHT = "MAGPKG_DHT": "`1` to use the BitTorrent DHT to find peers, `0` to disable it. Default: 1.";
+    MAGPKG_STALL_TIMEOUT = "MAGPKG_STALL_TIMEOUT": "Seconds a download may make no progress before magpkg gives up on that origin and tries the next. Default: 30.";
+    MAGPKG_HTTP_TIMEOUT = "MAGPKG_HTTP_TIMEOUT": "Seconds to wait for an HTTP server to connect or answer. Default: 30.";
+    MAGPKG_RETRIES = "MAGPKG_RETRIES": "How many times a failing HTTP URL is retried (with backoff) before the next URL is tried. Default: 2.";
+    MAGPKG_OFFLINE = "MAGPKG_OFFLINE": "`1` to never use the network: sources must already be in the store.";
+    MAGPKG_APPS = "MAGPKG_APPS": "Root of the portable apps (`magpkg app`). Default: `$XDG_DATA_HOME/magpkg/apps`.";
+    MAGPKG_BIN_DIR = "MAGPKG_BIN_DIR": "Where `add_to_path` launchers of apps are written. Default: `~/.local/bin`.";
+    MAGPKG_APPLICATIONS_DIR = "MAGPKG_APPLICATIONS_DIR": "Where `add_to_apps` desktop entries are written. Default: `$XDG_DATA_HOME/applications`.";
+    MAGPKG_STATE = "MAGPKG_STATE": "Directory of magpkg's per-user state (trusted projects). Default: `$XDG_STATE_HOME/magpkg`.";
+    MAGPKG_LOG = "MAGPKG_LOG": "`debug` to print what magpkg does internally on stderr.";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read config file {path}")]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: Box<crate::eval::EvalError>,
+    },
+    #[error("config file {path}: `{key}` {problem}")]
+    BadValue { path: PathBuf, key: String, problem: String },
+    #[error("config file {path}: unknown setting `{key}`{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+    UnknownKey { path: PathBuf, key: String, suggestion: Option<String> },
+    #[error("environment variable {var}={value:?}: {problem}")]
+    BadVar { var: &'static str, value: String, problem: String },
+    #[error("cannot find a home directory to put the store in")]
+    NoHome,
+}
+
+impl Classify for SettingsError {
+    fn is_user_error(&self) -> bool {
+        !matches!(self, SettingsError::NoHome)
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            SettingsError::NoHome => Some(format!("set {MAGPKG_STORE} to a writable directory")),
+            SettingsError::BadValue { .. } | SettingsError::UnknownKey { .. } => {
+                Some("the settings are documented in doc/settings.md".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The keys the config file may have.
+pub const CONFIG_KEYS: &[&str] = &[
+    "store",
+    "packages",
+    "mirrors",
+    "jobs",
+    "buildCores",
+    "fetchJobs",
+    "dht",
+    "trackers",
+    "stallTimeout",
+    "httpTimeout",
+    "retries",
+    "offline",
+    "apps",
+    "binDir",
+    "applicationsDir",
+    "seedPort",
+];
+
+/// Command-line flags that override everything else. `None` = not given.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub store: Option<PathBuf>,
+    pub packages: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub jobs: Option<usize>,
+    pub offline: bool,
+}
+
+/// Everything magpkg needs to know about its surroundings, resolved once.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Root of the store.
+    pub store_dir: PathBuf,
+    /// A local package tree replacing the embedded one.
+    pub packages_dir: Option<PathBuf>,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    /// `mirror://NAME/...` → base URLs, in order of preference. The Debian
+    /// mirrors from apt sources are resolved lazily by `fetch`, only when the
+    /// config names none.
+    pub mirrors: BTreeMap<String, Vec<String>>,
+    /// Where apt sources are read from (for `debian` / `debian-security`).
+    pub apt_dir: PathBuf,
+    pub jobs: usize,
+    pub build_cores: usize,
+    pub fetch_jobs: usize,
+    pub dht: bool,
+    pub trackers: Vec<String>,
+    pub stall_timeout: Duration,
+    pub http_timeout: Duration,
+    pub retries: u32,
+    pub offline: bool,
+    pub seed_port: Option<u16>,
+    pub apps_dir: PathBuf,
+    pub bin_dir: PathBuf,
+    pub applications_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub home_dir: PathBuf,
+    /// The raw config file value, for front ends with settings of their own.
+    pub config: serde_json::Value,
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn parse_env<T: std::str::FromStr>(var: &'static str) -> Result<Option<T>, SettingsError> {
+    match env_var(var) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| SettingsError::BadVar {
+            var,
+            value: v,
+            problem: "not a valid number".into(),
+        }),
+    }
+}
+
+fn parse_bool_env(var: &'static str) -> Result<Option<bool>, SettingsError> {
+    match env_var(var).as_deref() {
+        None => Ok(None),
+        Some("1" | "true" | "yes" | "on") => Ok(Some(true)),
+        Some("0" | "false" | "no" | "off") => Ok(Some(false)),
+        Some(v) => Err(SettingsError::BadVar { var, value: v.into(), problem: "expected 1 or 0".into() }),
+    }
+}
+
+/// Parse `NAME=URL[,URL...];NAME2=...`.
+pub fn parse_mirror_var(value: &str) -> Result<BTreeMap<String, Vec<String>>, SettingsError> {
+    let mut out = BTreeMap::new();
+    for item in value.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, urls) = item.split_once('=').ok_or_else(|| SettingsError::BadVar {
+            var: MAGPKG_MIRRORS,
+            value: value.into(),
+            problem: format!("`{item}` is not NAME=URL[,URL...]"),
+        })?;
+        let urls: Vec<String> = urls.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect();
+        out.insert(name.trim().to_string(), urls);
+    }
+    Ok(out)
+}
+
+impl Settings {
+    /// Resolve settings from flags, the process environment, the config file
+    /// and defaults.
+    pub fn resolve(flags: &Overrides) -> Result<Settings, SettingsError> {
+        let dirs = directories::BaseDirs::new().ok_or(SettingsError::NoHome)?;
+        let home_dir = dirs.home_dir().to_path_buf();
+        let data_dir = dirs.data_dir().join("magpkg");
+        let state_base = dirs.state_dir().map(Path::to_path_buf).unwrap_or_else(|| home_dir.join(".local/state"));
+
+        let config_path = flags
+            .config
+            .clone()
+            .or_else(|| env_var(MAGPKG_CONFIG).map(PathBuf::from))
+            .unwrap_or_else(|| dirs.config_dir().join("magpkg/config.jsonnet"));
+        let explicit_config = flags.config.is_some() || env_var(MAGPKG_CONFIG).is_some();
+        let (config, config_file) = if config_path.exists() {
+            let v = crate::eval::evaluate_plain_file(&config_path).map_err(|e| SettingsError::Config {
+                path: config_path.clone(),
+                source: Box::new(e),
+            })?;
+            (v, Some(config_path.clone()))
+        } else if explicit_config {
+            return Err(SettingsError::BadValue {
+                path: config_path.clone(),
+                key: "(file)".into(),
+                problem: "does not exist".into(),
+            });
+        } else {
+            (serde_json::Value::Object(Default::default()), None)
+        };
+        let cpath = config_path.clone();
+        let obj = match &config {
+            serde_json::Value::Object(m) => m.clone(),
+            _ => {
+                return Err(SettingsError::BadValue {
+                    path: cpath,
+                    key: "(top level)".into(),
+                    problem: "must be an object".into(),
+                })
+            }
+        };
+        for key in obj.keys() {
+            if !CONFIG_KEYS.contains(&key.as_str()) {
+                return Err(SettingsError::UnknownKey {
+                    path: cpath.clone(),
+                    key: key.clone(),
+                    suggestion: crate::util::closest(key, CONFIG_KEYS.iter().copied()),
+                });
+            }
+        }
+        let bad = |key: &str, problem: &str| SettingsError::BadValue {
+            path: cpath.clone(),
+            key: key.into(),
+            problem: problem.into(),
+        };
+        let cfg_str = |key: &str| -> Result<Option<String>, SettingsError> {
+            match obj.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(bad(key, "must be a string")),
+            }
+        };
+        let cfg_num = |key: &str| -> Result<Option<u64>, SettingsError> {
+            match obj.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(v) => v.as_u64().map(Some).ok_or_else(|| bad(key, "must be a non-negative integer")),
+            }
+        };
+        let cfg_bool = |key: &str| -> Result<Option<bool>, SettingsError> {
+            match obj.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(v) => v.as_bool().map(Some).ok_or_else(|| bad(key, "must be true or false")),
+            }
+        };
+        // Relative paths in the config file are relative to the file.
+        let cfg_dir = config_path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let cfg_path = |key: &str| -> Result<Option<PathBuf>, SettingsError> {
+            Ok(cfg_str(key)?.map(|s| expand_home(&s, &home_dir)).map(|p| cfg_dir.join(p)))
+        };
+
+        let store_dir = flags
+            .store
+            .clone()
+            .or_else(|| env_var(MAGPKG_STORE).map(PathBuf::from))
+            .map(Ok)
+            .or_else(|| cfg_path("store").transpose())
+            .transpose()?
+            .unwrap_or_else(|| data_dir.join("store"));
+        let packages_dir = flags
+            .packages
+            .clone()
+            .or_else(|| env_var(MAGPKG_PACKAGES).map(PathBuf::from))
+            .map(Ok)
+            .or_else(|| cfg_path("packages").transpose())
+            .transpose()?;
+
+        let mut mirrors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if let Some(m) = obj.get("mirrors") {
+            let m = m.as_object().ok_or_else(|| bad("mirrors", "must be an object of NAME: [URL, ...]"))?;
+            for (name, urls) in m {
+                let urls = match urls {
+                    serde_json::Value::String(s) => vec![s.clone()],
+                    serde_json::Value::Array(a) => a
+                        .iter()
+                        .map(|u| u.as_str().map(str::to_string))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| bad("mirrors", &format!("mirror `{name}` must be a list of URLs")))?,
+                    _ => return Err(bad("mirrors", &format!("mirror `{name}` must be a list of URLs"))),
+                };
+                mirrors.insert(name.clone(), urls);
+            }
+        }
+        if let Some(v) = env_var(MAGPKG_MIRRORS) {
+            for (name, mut urls) in parse_mirror_var(&v)? {
+                let entry = mirrors.entry(name).or_default();
+                urls.append(entry);
+                *entry = urls;
+            }
+        }
+
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let jobs = flags
+            .jobs
+            .or(parse_env(MAGPKG_JOBS)?)
+            .or(cfg_num("jobs")?.map(|n| n as usize))
+            .unwrap_or(1)
+            .max(1);
+        let build_cores =
+            parse_env(MAGPKG_BUILD_CORES)?.or(cfg_num("buildCores")?.map(|n| n as usize)).unwrap_or(cpus).max(1);
+        let fetch_jobs =
+            parse_env(MAGPKG_FETCH_JOBS)?.or(cfg_num("fetchJobs")?.map(|n| n as usize)).unwrap_or(4).max(1);
+        let dht = parse_bool_env(MAGPKG_DHT)?.or(cfg_bool("dht")?).unwrap_or(true);
+        let trackers = match obj.get("trackers") {
+            None => Vec::new(),
+            Some(v) => v
+                .as_array()
+                .and_then(|a| a.iter().map(|t| t.as_str().map(str::to_string)).collect::<Option<Vec<_>>>())
+                .ok_or_else(|| bad("trackers", "must be a list of tracker URLs"))?,
+        };
+        let stall_timeout =
+            Duration::from_secs(parse_env(MAGPKG_STALL_TIMEOUT)?.or(cfg_num("stallTimeout")?).unwrap_or(30));
+        let http_timeout =
+            Duration::from_secs(parse_env(MAGPKG_HTTP_TIMEOUT)?.or(cfg_num("httpTimeout")?).unwrap_or(30));
+        let retries = parse_env(MAGPKG_RETRIES)?.or(cfg_num("retries")?.map(|n| n as u32)).unwrap_or(2);
+        let offline = flags.offline || parse_bool_env(MAGPKG_OFFLINE)?.or(cfg_bool("offline")?).unwrap_or(false);
+        let seed_port = cfg_num("seedPort")?.map(|n| n as u16);
+        let apps_dir = env_var(MAGPKG_APPS)
+            .map(PathBuf::from)
+            .map(Ok)
+            .or_else(|| cfg_path("apps").transpose())
+            .transpose()?
+            .unwrap_or_else(|| data_dir.join("apps"));
+        let bin_dir = env_var(MAGPKG_BIN_DIR)
+            .map(PathBuf::from)
+            .map(Ok)
+            .or_else(|| cfg_path("binDir").transpose())
+            .transpose()?
+            .unwrap_or_else(|| home_dir.join(".local/bin"));
+        let applications_dir = env_var(MAGPKG_APPLICATIONS_DIR)
+            .map(PathBuf::from)
+            .map(Ok)
+            .or_else(|| cfg_path("applicationsDir").transpose())
+            .transpose()?
+            .unwrap_or_else(|| dirs.data_dir().join("applications"));
+        let state_dir = env_var(MAGPKG_STATE).map(PathBuf::from).unwrap_or_else(|| state_base.join("magpkg"));
+        let apt_dir = env_var(MAGPKG_APT_SOURCES).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/etc/apt"));
+
+        Ok(Settings {
+            store_dir: absolute(store_dir),
+            packages_dir: packages_dir.map(absolute),
+            config_file,
+            mirrors,
+            apt_dir,
+            jobs,
+            build_cores,
+            fetch_jobs,
+            dht,
+            trackers,
+            stall_timeout,
+            http_timeout,
+            retries,
+            offline,
+            seed_port,
+            apps_dir: absolute(apps_dir),
+            bin_dir: absolute(bin_dir),
+            applications_dir: absolute(applications_dir),
+            state_dir: absolute(state_dir),
+            home_dir,
+            config,
+        })
+    }
+
+    /// Open (and create if needed) the store these settings point at.
+    pub fn store(&self) -> Result<crate::store::Store, crate::store::StoreError> {
+        crate::store::Store::open(&self.store_dir)
+    }
+}
+
+fn expand_home(s: &str, home: &Path) -> PathBuf {
+    match s.strip_prefix("~/") {
+        Some(rest) => home.join(rest),
+        None => PathBuf::from(s),
+    }
+}
+
+fn absolute(p: PathBuf) -> PathBuf {
+    if p.is_absolute() {
+        p
+    } else {
+        std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_var_parses_several_mirrors() {
+        let m = parse_mirror_var("debian=http://127.0.0.1:1/a, http://127.0.0.1:2/b ; gnu=http://x/").unwrap();
+        assert_eq!(m["debian"], vec!["http://127.0.0.1:1/a", "http://127.0.0.1:2/b"]);
+        assert_eq!(m["gnu"], vec!["http://x/"]);
+        assert!(parse_mirror_var("nonsense").is_err());
+    }
+
+    #[test]
+    fn every_var_is_documented_in_doc_settings() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/settings.md")).unwrap();
+        for v in VARS {
+            assert!(doc.contains(v.name), "doc/settings.md does not mention {}", v.name);
+        }
+        for k in CONFIG_KEYS {
+            assert!(doc.contains(&format!("`{k}`")), "doc/settings.md does not mention config key {k}");
+        }
+    }
+}

@@ -1,0 +1,661 @@
+//! The store: one root directory holding built packages, source files,
+//! realised environments and build logs.
+//!
+//! Layout (see `doc/store-layout.md`), every bucket versioned so a future
+//! layout can live beside this one:
+//!
+//! ```text
+//! <root>/
+//!   pkgs-v1/<id>-<name>/      package output tree, read-only once added
+//!   pkgs-v1/<id>.json         the entry record; its presence commits the entry
+//!   sources-v1/<sha256>/<filename>   source files, addressed by sha256
+//!   envs-v1/<env-id>/         realised environment profiles (written by `env`)
+//!   logs-v1/<id>.log          build logs
+//!   gcroots-v1/               links that keep environments alive
+//!   locks-v1/                 one lock file per entry being written
+//!   tmp-v1/                   scratch space for entries being written
+//! ```
+//!
+//! Every write goes to `tmp-v1/` first, is fsynced, then renamed into place
+//! under a per-entry lock, so a crash at any point leaves either nothing or
+//! the whole entry visible. Directory renames are atomic only within one file
+//! system, which is why the scratch space lives inside the root.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Classify;
+use crate::eval::PackageId;
+
+pub const PKGS: &str = "pkgs-v1";
+pub const SOURCES: &str = "sources-v1";
+pub const ENVS: &str = "envs-v1";
+pub const LOGS: &str = "logs-v1";
+pub const GCROOTS: &str = "gcroots-v1";
+pub const LOCKS: &str = "locks-v1";
+pub const TMP: &str = "tmp-v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store I/O error on {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("source {filename}: expected sha256 {expected}, got {actual} (from {origin})")]
+    HashMismatch { filename: String, expected: String, actual: String, origin: String },
+    #[error("store entry {path} has a corrupt record")]
+    CorruptRecord {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("package {id} is not in the store")]
+    NotFound { id: String },
+    #[error("{path}: content digest is {actual}, the record says {expected}")]
+    DigestMismatch { path: PathBuf, expected: String, actual: String },
+    #[error("{path}: unsupported file type in a store entry (only files, directories and symlinks)")]
+    BadFileType { path: PathBuf },
+}
+
+impl Classify for StoreError {
+    fn is_user_error(&self) -> bool {
+        matches!(self, StoreError::HashMismatch { .. } | StoreError::NotFound { .. })
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            StoreError::HashMismatch { .. } => {
+                Some("the file is not the one the definition pins; check the URL or the sha256".into())
+            }
+            StoreError::NotFound { .. } => Some("build it first with `magpkg build`".into()),
+            StoreError::DigestMismatch { .. } => {
+                Some("the entry was modified after it was added; remove it and build again".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
+    let path = path.into();
+    move |source| StoreError::Io { path, source }
+}
+
+/// What the store knows about a package entry besides its files.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageRecord {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    /// `blake3:<hex>` over the canonical serialisation of the tree ([`tree_digest`]).
+    pub digest: String,
+    #[serde(default)]
+    pub run_deps: Vec<String>,
+    #[serde(default)]
+    pub build_deps: Vec<String>,
+    #[serde(default)]
+    pub sources: Vec<SourceRef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SourceRef {
+    pub filename: String,
+    pub sha256: String,
+}
+
+/// An exclusive lock on one store entry; released on drop.
+pub struct EntryLock {
+    _lock: Flock<File>,
+}
+
+/// A store root. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Open the store at `root`, creating its layout if needed.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        for bucket in [PKGS, SOURCES, ENVS, LOGS, GCROOTS, LOCKS, TMP] {
+            let p = root.join(bucket);
+            fs::create_dir_all(&p).map_err(io_err(&p))?;
+        }
+        Ok(Store { root: root.to_path_buf() })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn bucket(&self, bucket: &str) -> PathBuf {
+        self.root.join(bucket)
+    }
+
+    /// Take the exclusive lock of entry `key` in `bucket`, waiting for other
+    /// processes writing the same entry.
+    pub fn lock(&self, bucket: &str, key: &str) -> Result<EntryLock, StoreError> {
+        let path = self.root.join(LOCKS).join(format!("{bucket}-{key}.lock"));
+        let f = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
+        let lock = Flock::lock(f, FlockArg::LockExclusive)
+            .map_err(|(_, e)| StoreError::Io { path: path.clone(), source: e.into() })?;
+        Ok(EntryLock { _lock: lock })
+    }
+
+    /// A fresh scratch directory inside the store (same file system as the
+    /// entries, so it can be renamed into place). Removed on drop unless
+    /// kept with [`tempfile::TempDir::keep`].
+    pub fn tempdir(&self, prefix: &str) -> Result<tempfile::TempDir, StoreError> {
+        let tmp = self.root.join(TMP);
+        tempfile::Builder::new().prefix(prefix).tempdir_in(&tmp).map_err(io_err(&tmp))
+    }
+
+    // ---------------------------------------------------------------- packages
+
+    /// Directory of a package entry (whether or not it exists).
+    pub fn package_dir(&self, id: &PackageId, name: &str) -> PathBuf {
+        self.root.join(PKGS).join(format!("{}-{}", id.as_str(), name))
+    }
+
+    fn record_path(&self, id: &str) -> PathBuf {
+        self.root.join(PKGS).join(format!("{id}.json"))
+    }
+
+    /// The record of a package, if the store has it.
+    pub fn package(&self, id: &PackageId) -> Result<Option<PackageRecord>, StoreError> {
+        self.record_by_str(id.as_str())
+    }
+
+    fn record_by_str(&self, id: &str) -> Result<Option<PackageRecord>, StoreError> {
+        let path = self.record_path(id);
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let rec: PackageRecord =
+            serde_json::from_slice(&text).map_err(|source| StoreError::CorruptRecord { path: path.clone(), source })?;
+        Ok(Some(rec))
+    }
+
+    /// True if the package is in the store.
+    pub fn has_package(&self, id: &PackageId) -> bool {
+        self.record_path(id.as_str()).is_file()
+    }
+
+    /// Path of a package that must be present.
+    pub fn package_path(&self, id: &PackageId) -> Result<PathBuf, StoreError> {
+        let rec = self.package(id)?.ok_or_else(|| StoreError::NotFound { id: id.to_string() })?;
+        Ok(self.package_dir(id, &rec.name))
+    }
+
+    /// Every package record in the store, sorted by name then id.
+    pub fn packages(&self) -> Result<Vec<PackageRecord>, StoreError> {
+        let dir = self.root.join(PKGS);
+        let mut out = Vec::new();
+        for ent in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let ent = ent.map_err(io_err(&dir))?;
+            let name = ent.file_name().to_string_lossy().to_string();
+            if let Some(id) = name.strip_suffix(".json") {
+                if let Some(rec) = self.record_by_str(id)? {
+                    out.push(rec);
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        Ok(out)
+    }
+
+    /// Find packages whose id starts with `prefix` or whose name is `prefix`.
+    pub fn find_packages(&self, needle: &str) -> Result<Vec<PackageRecord>, StoreError> {
+        Ok(self.packages()?.into_iter().filter(|r| r.name == needle || r.id.starts_with(needle)).collect())
+    }
+
+    /// Add a package whose files were produced in `tree` (a directory inside
+    /// the store's `tmp-v1/`, e.g. from [`Store::tempdir`]). The tree is
+    /// normalised ([`normalize_tree`]), its digest computed, then it is
+    /// renamed into place and the record written; the record's presence is
+    /// what makes the entry visible. If the package is already present (a
+    /// concurrent build finished first) the new tree is discarded.
+    pub fn add_package(&self, tree: &Path, mut record: PackageRecord) -> Result<PackageRecord, StoreError> {
+        let id = PackageId::from_string(record.id.clone());
+        let _lock = self.lock(PKGS, &record.id)?;
+        if let Some(existing) = self.package(&id)? {
+            let _ = remove_tree(tree);
+            return Ok(existing);
+        }
+        normalize_tree(tree)?;
+        record.digest = tree_digest(tree)?;
+        sync_tree(tree)?;
+        let dest = self.package_dir(&id, &record.name);
+        // A directory without a record is what a crash between the rename and
+        // the record write leaves behind: it was never visible, remove it.
+        if dest.symlink_metadata().is_ok() {
+            remove_tree(&dest)?;
+        }
+        fs::rename(tree, &dest).map_err(io_err(&dest))?;
+        make_read_only(&dest)?;
+        crate::util::fsync_dir(&self.root.join(PKGS)).map_err(io_err(self.root.join(PKGS)))?;
+        fail_point("store-after-rename");
+        let json = serde_json::to_vec_pretty(&record).expect("record serialises");
+        let rp = self.record_path(&record.id);
+        crate::util::write_atomic(&rp, &json).map_err(io_err(&rp))?;
+        Ok(record)
+    }
+
+    /// Recompute the digest of a package and compare it with its record.
+    pub fn verify_package(&self, id: &PackageId) -> Result<(), StoreError> {
+        let rec = self.package(id)?.ok_or_else(|| StoreError::NotFound { id: id.to_string() })?;
+        let dir = self.package_dir(id, &rec.name);
+        let actual = tree_digest(&dir)?;
+        if actual != rec.digest {
+            return Err(StoreError::DigestMismatch { path: dir, expected: rec.digest, actual });
+        }
+        Ok(())
+    }
+
+    /// Remove a package entry (record first, so it is invisible before its
+    /// files go).
+    pub fn remove_package(&self, id: &PackageId) -> Result<bool, StoreError> {
+        let _lock = self.lock(PKGS, id.as_str())?;
+        let Some(rec) = self.package(id)? else { return Ok(false) };
+        let rp = self.record_path(id.as_str());
+        fs::remove_file(&rp).map_err(io_err(&rp))?;
+        remove_tree(&self.package_dir(id, &rec.name))?;
+        Ok(true)
+    }
+
+    /// Path of a build log.
+    pub fn log_path(&self, id: &PackageId) -> PathBuf {
+        self.root.join(LOGS).join(format!("{}.log", id.as_str()))
+    }
+
+    // ----------------------------------------------------------------- sources
+
+    /// Path a source file has in the store (whether or not it exists).
+    pub fn source_path(&self, sha256: &str, filename: &str) -> PathBuf {
+        self.root.join(SOURCES).join(sha256).join(filename)
+    }
+
+    /// The cached file for `sha256` under `filename`, if present. If the same
+    /// bytes are cached under another name, a hard link with the wanted name
+    /// is added (no second copy).
+    pub fn source(&self, sha256: &str, filename: &str) -> Result<Option<PathBuf>, StoreError> {
+        let want = self.source_path(sha256, filename);
+        if want.is_file() {
+            return Ok(Some(want));
+        }
+        let dir = self.root.join(SOURCES).join(sha256);
+        let Ok(rd) = fs::read_dir(&dir) else { return Ok(None) };
+        let other = rd.filter_map(Result::ok).map(|e| e.path()).find(|p| p.is_file());
+        let Some(other) = other else { return Ok(None) };
+        let _lock = self.lock(SOURCES, sha256)?;
+        if !want.exists() {
+            fs::hard_link(&other, &want).or_else(|_| fs::copy(&other, &want).map(|_| ())).map_err(io_err(&want))?;
+        }
+        Ok(Some(want))
+    }
+
+    /// Every cached source: (sha256, path of each name it has).
+    pub fn sources(&self) -> Result<Vec<(String, PathBuf)>, StoreError> {
+        let dir = self.root.join(SOURCES);
+        let mut out = Vec::new();
+        for ent in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let ent = ent.map_err(io_err(&dir))?;
+            let sha = ent.file_name().to_string_lossy().to_string();
+            if sha.len() != 64 || !ent.path().is_dir() {
+                continue;
+            }
+            for f in fs::read_dir(ent.path()).map_err(io_err(ent.path()))? {
+                let f = f.map_err(io_err(ent.path()))?;
+                out.push((sha.clone(), f.path()));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Import a complete file into the source cache. `expected` is checked
+    /// if given (the hash is always computed from the bytes). The file is
+    /// copied into `tmp-v1/`, fsynced and renamed; on a mismatch nothing
+    /// stays. Returns (sha256, path in the store).
+    pub fn add_source_file(
+        &self,
+        file: &Path,
+        filename: &str,
+        expected: Option<&str>,
+        origin: &str,
+    ) -> Result<(String, PathBuf), StoreError> {
+        let tmp = self.tempdir("src-")?;
+        let staged = tmp.path().join(filename);
+        // Copy (not move): the caller's file is theirs. Hard-link when we can
+        // and the file is already inside the store's tmp (fetch downloads).
+        if file.starts_with(self.root.join(TMP)) {
+            fs::rename(file, &staged).map_err(io_err(&staged))?;
+        } else {
+            fs::copy(file, &staged).map_err(io_err(file))?;
+        }
+        self.commit_source(tmp, filename, expected, origin)
+    }
+
+    /// Commit a file already staged at `tmp/<filename>` (a directory from
+    /// [`Store::tempdir`]) into the source cache, verifying its sha256.
+    pub fn commit_source(
+        &self,
+        tmp: tempfile::TempDir,
+        filename: &str,
+        expected: Option<&str>,
+        origin: &str,
+    ) -> Result<(String, PathBuf), StoreError> {
+        validate_filename(filename, tmp.path())?;
+        let staged = tmp.path().join(filename);
+        let actual = crate::util::sha256_file(&staged).map_err(io_err(&staged))?;
+        if let Some(exp) = expected {
+            if !exp.eq_ignore_ascii_case(&actual) {
+                // `tmp` is dropped here: nothing stays in the store.
+                return Err(StoreError::HashMismatch {
+                    filename: filename.into(),
+                    expected: exp.to_ascii_lowercase(),
+                    actual,
+                    origin: origin.into(),
+                });
+            }
+        }
+        File::open(&staged).and_then(|f| f.sync_all()).map_err(io_err(&staged))?;
+        let mut perm = fs::metadata(&staged).map_err(io_err(&staged))?.permissions();
+        perm.set_mode(0o444);
+        fs::set_permissions(&staged, perm).map_err(io_err(&staged))?;
+        let _lock = self.lock(SOURCES, &actual)?;
+        let dir = self.root.join(SOURCES).join(&actual);
+        let dest = dir.join(filename);
+        if dest.is_file() {
+            return Ok((actual, dest));
+        }
+        if dir.is_dir() {
+            // Same bytes under another name: move just this name in.
+            fs::rename(&staged, &dest).map_err(io_err(&dest))?;
+        } else {
+            let tmp_path = tmp.keep();
+            fs::rename(&tmp_path, &dir).map_err(io_err(&dir))?;
+        }
+        crate::util::fsync_dir(&self.root.join(SOURCES)).map_err(io_err(self.root.join(SOURCES)))?;
+        Ok((actual, dest))
+    }
+}
+
+fn validate_filename(filename: &str, at: &Path) -> Result<(), StoreError> {
+    if filename.is_empty() || filename.contains('/') || filename == "." || filename == ".." {
+        return Err(StoreError::Io {
+            path: at.join(filename),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "a source filename must be a plain name"),
+        });
+    }
+    Ok(())
+}
+
+/// Test hook: `MAGPKG_TEST_FAIL_AT=<point>` aborts the process at that point,
+/// to prove a crash there leaves the store consistent. Compiled in always
+/// (it is one env lookup) so the real binary can be tested.
+pub fn fail_point(name: &str) {
+    if std::env::var("MAGPKG_TEST_FAIL_AT").is_ok_and(|v| v == name) {
+        eprintln!("magpkg: test fail point {name} reached, aborting");
+        std::process::abort();
+    }
+}
+
+/// fsync every file and directory of a tree (before it is renamed into the
+/// store, so the rename never publishes data still in the page cache).
+pub fn sync_tree(root: &Path) -> Result<(), StoreError> {
+    for ent in walkdir::WalkDir::new(root).contents_first(true) {
+        let ent = ent.map_err(|e| StoreError::Io { path: root.into(), source: e.into() })?;
+        if ent.file_type().is_symlink() {
+            continue;
+        }
+        File::open(ent.path()).and_then(|f| f.sync_all()).map_err(io_err(ent.path()))?;
+    }
+    Ok(())
+}
+
+/// Normalise a tree before it enters the store: drop setuid/setgid/sticky
+/// bits and write permission for group and others, make files either 0644
+/// or 0755 (directories 0755), reject device nodes, sockets and fifos, and
+/// set every mtime to the epoch + 1 s (like Nix), symlinks included.
+pub fn normalize_tree(root: &Path) -> Result<(), StoreError> {
+    for ent in walkdir::WalkDir::new(root).contents_first(true) {
+        let ent = ent.map_err(|e| StoreError::Io { path: root.into(), source: e.into() })?;
+        let path = ent.path();
+        let ft = ent.file_type();
+        let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
+        if ft.is_symlink() {
+            // Fall through to the timestamp.
+        } else if ft.is_dir() {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(io_err(path))?;
+        } else if ft.is_file() {
+            let mode = if meta.mode() & 0o111 != 0 { 0o755 } else { 0o644 };
+            fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(path))?;
+        } else {
+            return Err(StoreError::BadFileType { path: path.to_path_buf() });
+        }
+        let t = nix::sys::time::TimeSpec::new(1, 0);
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            path,
+            &t,
+            &t,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .map_err(|e| StoreError::Io { path: path.into(), source: e.into() })?;
+    }
+    Ok(())
+}
+
+/// Remove write permission everywhere in a tree (store entries are read-only).
+pub fn make_read_only(root: &Path) -> Result<(), StoreError> {
+    for ent in walkdir::WalkDir::new(root) {
+        let ent = ent.map_err(|e| StoreError::Io { path: root.into(), source: e.into() })?;
+        if ent.file_type().is_symlink() {
+            continue;
+        }
+        let meta = ent.metadata().map_err(|e| StoreError::Io { path: ent.path().into(), source: e.into() })?;
+        let mode = meta.mode() & 0o555;
+        fs::set_permissions(ent.path(), fs::Permissions::from_mode(mode)).map_err(io_err(ent.path()))?;
+    }
+    Ok(())
+}
+
+/// Remove a tree even if it was made read-only.
+pub fn remove_tree(root: &Path) -> Result<(), StoreError> {
+    let meta = match fs::symlink_metadata(root) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(root)(e)),
+    };
+    if !meta.is_dir() {
+        return fs::remove_file(root).map_err(io_err(root));
+    }
+    for ent in walkdir::WalkDir::new(root) {
+        let Ok(ent) = ent else { continue };
+        if ent.file_type().is_dir() {
+            let _ = fs::set_permissions(ent.path(), fs::Permissions::from_mode(0o755));
+        }
+    }
+    fs::remove_dir_all(root).map_err(io_err(root))
+}
+
+/// BLAKE3 digest of a tree in a canonical, NAR-like serialisation: entries
+/// sorted by byte-wise path; for each, its type, path, executable bit and
+/// contents (files) or target (symlinks). No timestamps, owners or other
+/// mode bits. Returns `blake3:<hex>`.
+pub fn tree_digest(root: &Path) -> Result<String, StoreError> {
+    let mut h = blake3::Hasher::new();
+    h.update(b"magpkg-tree-v1\0");
+    digest_into(root, root, &mut h)?;
+    Ok(format!("blake3:{}", h.finalize().to_hex()))
+}
+
+fn digest_into(root: &Path, path: &Path, h: &mut blake3::Hasher) -> Result<(), StoreError> {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let rel_bytes = std::os::unix::ffi::OsStrExt::as_bytes(rel.as_os_str());
+    let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
+    let ft = meta.file_type();
+    let put = |h: &mut blake3::Hasher, bytes: &[u8]| {
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    if ft.is_symlink() {
+        let target = fs::read_link(path).map_err(io_err(path))?;
+        h.update(b"L");
+        put(h, rel_bytes);
+        put(h, std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str()));
+    } else if ft.is_file() {
+        h.update(if meta.mode() & 0o111 != 0 { b"X" } else { b"F" });
+        put(h, rel_bytes);
+        h.update(&meta.len().to_le_bytes());
+        let mut f = File::open(path).map_err(io_err(path))?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = f.read(&mut buf).map_err(io_err(path))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    } else if ft.is_dir() {
+        h.update(b"D");
+        put(h, rel_bytes);
+        let mut names: Vec<_> = fs::read_dir(path)
+            .map_err(io_err(path))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()
+            .map_err(io_err(path))?;
+        names.sort_by(|a, b| std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str()).cmp(std::os::unix::ffi::OsStrExt::as_bytes(b.as_os_str())));
+        h.update(&(names.len() as u64).to_le_bytes());
+        for n in names {
+            digest_into(root, &path.join(n), h)?;
+        }
+    } else {
+        return Err(StoreError::BadFileType { path: path.to_path_buf() });
+    }
+    Ok(())
+}
+
+/// Write a text file into the store atomically (temp, fsync, rename).
+pub fn write_file(path: &Path, data: &[u8]) -> Result<(), StoreError> {
+    crate::util::write_atomic(path, data).map_err(io_err(path))
+}
+
+/// Append to a log file, creating it.
+pub fn append(path: &Path, data: &[u8]) -> Result<(), StoreError> {
+    let mut f = OpenOptions::new().create(true).append(true).open(path).map_err(io_err(path))?;
+    f.write_all(data).map_err(io_err(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> PackageRecord {
+        PackageRecord {
+            id: id.into(),
+            name: "demo".into(),
+            version: "1".into(),
+            digest: String::new(),
+            run_deps: vec![],
+            build_deps: vec![],
+            sources: vec![],
+        }
+    }
+
+    fn fill(store: &Store) -> tempfile::TempDir {
+        let t = store.tempdir("build-").unwrap();
+        fs::create_dir_all(t.path().join("bin")).unwrap();
+        fs::write(t.path().join("bin/tool"), b"#!/bin/sh\necho hi\n").unwrap();
+        fs::set_permissions(t.path().join("bin/tool"), fs::Permissions::from_mode(0o4777)).unwrap();
+        std::os::unix::fs::symlink("tool", t.path().join("bin/alias")).unwrap();
+        fs::write(t.path().join("README"), b"doc").unwrap();
+        t
+    }
+
+    #[test]
+    fn add_package_is_atomic_normalised_and_read_only() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let id = PackageId::from_string("a".repeat(32));
+        assert!(!store.has_package(&id));
+        let t = fill(&store);
+        let rec = store.add_package(&t.keep(), record(id.as_str())).unwrap();
+        assert!(rec.digest.starts_with("blake3:"));
+        assert!(store.has_package(&id));
+        let dir = store.package_path(&id).unwrap();
+        let m = fs::metadata(dir.join("bin/tool")).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o555, "setuid and write bits dropped, then read-only");
+        assert_eq!(m.mtime(), 1);
+        assert!(fs::write(dir.join("README"), b"x").is_err() || nix::unistd::geteuid().is_root());
+        store.verify_package(&id).unwrap();
+        // tmp-v1 is empty again
+        assert_eq!(fs::read_dir(root.path().join(TMP)).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn digest_ignores_timestamps_but_not_content_or_exec_bit() {
+        let a = tempfile::tempdir().unwrap();
+        fs::write(a.path().join("f"), b"one").unwrap();
+        let d1 = tree_digest(a.path()).unwrap();
+        filetime_touch(&a.path().join("f"));
+        assert_eq!(d1, tree_digest(a.path()).unwrap());
+        fs::set_permissions(a.path().join("f"), fs::Permissions::from_mode(0o755)).unwrap();
+        let d2 = tree_digest(a.path()).unwrap();
+        assert_ne!(d1, d2);
+        fs::write(a.path().join("f"), b"two").unwrap();
+        assert_ne!(d2, tree_digest(a.path()).unwrap());
+    }
+
+    fn filetime_touch(p: &Path) {
+        let t = nix::sys::time::TimeSpec::new(12345, 0);
+        nix::sys::stat::utimensat(nix::fcntl::AT_FDCWD, p, &t, &t, nix::sys::stat::UtimensatFlags::FollowSymlink)
+            .unwrap();
+    }
+
+    #[test]
+    fn stale_directory_without_record_is_invisible_and_replaced() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let id = PackageId::from_string("b".repeat(32));
+        // What a crash between rename and record write leaves.
+        let stale = store.package_dir(&id, "demo");
+        fs::create_dir_all(&stale).unwrap();
+        fs::write(stale.join("junk"), b"half").unwrap();
+        assert!(!store.has_package(&id));
+        assert!(store.packages().unwrap().is_empty());
+        let t = fill(&store);
+        store.add_package(&t.keep(), record(id.as_str())).unwrap();
+        assert!(!store.package_path(&id).unwrap().join("junk").exists());
+    }
+
+    #[test]
+    fn source_mismatch_leaves_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let f = root.path().join("input.tar.gz");
+        fs::write(&f, b"hello").unwrap();
+        let err = store.add_source_file(&f, "x.tar.gz", Some(&"0".repeat(64)), "test").unwrap_err();
+        assert!(matches!(err, StoreError::HashMismatch { .. }), "{err}");
+        assert_eq!(fs::read_dir(root.path().join(SOURCES)).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(root.path().join(TMP)).unwrap().count(), 0);
+        let sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+        let (got, path) = store.add_source_file(&f, "x.tar.gz", Some(sha), "test").unwrap();
+        assert_eq!(got, sha);
+        assert_eq!(fs::read(&path).unwrap(), b"hello");
+        // Same bytes under a second name: linked, not copied.
+        let other = store.source(sha, "y.tar.gz").unwrap().unwrap();
+        assert_eq!(fs::metadata(&other).unwrap().ino(), fs::metadata(&path).unwrap().ino());
+        assert!(store.add_source_file(&f, "../evil", None, "test").is_err());
+    }
+}

@@ -1,0 +1,55 @@
+//! Small helpers shared by several stages.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+/// The candidate closest to `word` (for "did you mean" hints), if any is
+/// close enough to be a plausible typo.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.to_string())
+}
+
+/// Write `data` to `path` atomically: temp file in the same directory, fsync,
+/// rename, fsync the directory. A crash leaves either the old or the new file.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    fsync_dir(dir)
+}
+
+/// fsync a directory so a rename inside it is durable.
+pub fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Lowercase hex sha256 of a file, streaming.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut f = File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    std::io::copy(&mut f, &mut h)?;
+    Ok(hex::encode(h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_suggests_typos_only() {
+        let keys = ["buildDeps", "runDeps", "sources", "version"];
+        assert_eq!(closest("buildDep", keys).as_deref(), Some("buildDeps"));
+        assert_eq!(closest("source", keys).as_deref(), Some("sources"));
+        assert_eq!(closest("completelydifferent", keys), None);
+    }
+}
