@@ -1,5 +1,7 @@
 //! Project environments: the magnet.jsonnet manifest, environment ids, realised profiles, the lock file.
 
+pub mod state;
+
 use crate::error::Classify;
 
 #[derive(Debug, thiserror::Error)]
