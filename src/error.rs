@@ -42,10 +42,16 @@ pub struct UserError {
 
 impl UserError {
     pub fn new(message: impl Into<String>) -> Self {
-        UserError { message: message.into(), hint: None }
+        UserError {
+            message: message.into(),
+            hint: None,
+        }
     }
     pub fn with_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        UserError { message: message.into(), hint: Some(hint.into()) }
+        UserError {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
     }
 }
 

@@ -182,7 +182,11 @@ pub enum EvalError {
     #[error("{0}")]
     Jsonnet(String),
     #[error("{location}: {message}")]
-    Invalid { location: String, message: String, suggestion: Option<String> },
+    Invalid {
+        location: String,
+        message: String,
+        suggestion: Option<String>,
+    },
     #[error("dependency cycle: {}", cycle.join(" -> "))]
     Cycle { cycle: Vec<String> },
     #[error("no package named `{name}` in the package tree")]
@@ -201,9 +205,15 @@ impl Classify for EvalError {
     }
     fn hint(&self) -> Option<String> {
         match self {
-            EvalError::Invalid { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
-            EvalError::UnknownAttr { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
-            EvalError::UnknownAttr { .. } => Some("`magpkg eval -e 'std.objectFields(import \"magnet/packages.jsonnet\")'` lists the packages".into()),
+            EvalError::Invalid {
+                suggestion: Some(s), ..
+            } => Some(format!("did you mean `{s}`?")),
+            EvalError::UnknownAttr {
+                suggestion: Some(s), ..
+            } => Some(format!("did you mean `{s}`?")),
+            EvalError::UnknownAttr { .. } => Some(
+                "`magpkg eval -e 'std.objectFields(import \"magnet/packages.jsonnet\")'` lists the packages".into(),
+            ),
             EvalError::Cycle { .. } => Some("a package cannot depend on itself, directly or through others".into()),
             _ => None,
         }

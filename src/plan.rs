@@ -66,7 +66,9 @@ pub fn plan(graph: &Graph, store: &Store, roots: Option<&[PackageId]>) -> Result
             continue;
         }
         for s in &graph.get(&id).sources {
-            if store.source(&s.sha256, &s.filename)?.is_none() && seen_src.insert((s.sha256.clone(), s.filename.clone())) {
+            if store.source(&s.sha256, &s.filename)?.is_none()
+                && seen_src.insert((s.sha256.clone(), s.filename.clone()))
+            {
                 plan.fetch.push(s.clone());
             }
         }

@@ -55,11 +55,23 @@ pub enum SettingsError {
         source: Box<crate::eval::EvalError>,
     },
     #[error("config file {path}: `{key}` {problem}")]
-    BadValue { path: PathBuf, key: String, problem: String },
+    BadValue {
+        path: PathBuf,
+        key: String,
+        problem: String,
+    },
     #[error("config file {path}: unknown setting `{key}`{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
-    UnknownKey { path: PathBuf, key: String, suggestion: Option<String> },
+    UnknownKey {
+        path: PathBuf,
+        key: String,
+        suggestion: Option<String>,
+    },
     #[error("environment variable {var}={value:?}: {problem}")]
-    BadVar { var: &'static str, value: String, problem: String },
+    BadVar {
+        var: &'static str,
+        value: String,
+        problem: String,
+    },
     #[error("cannot find a home directory to put the store in")]
     NoHome,
 }
@@ -163,7 +175,11 @@ fn parse_bool_env(var: &'static str) -> Result<Option<bool>, SettingsError> {
         None => Ok(None),
         Some("1" | "true" | "yes" | "on") => Ok(Some(true)),
         Some("0" | "false" | "no" | "off") => Ok(Some(false)),
-        Some(v) => Err(SettingsError::BadVar { var, value: v.into(), problem: "expected 1 or 0".into() }),
+        Some(v) => Err(SettingsError::BadVar {
+            var,
+            value: v.into(),
+            problem: "expected 1 or 0".into(),
+        }),
     }
 }
 
@@ -176,7 +192,11 @@ pub fn parse_mirror_var(value: &str) -> Result<BTreeMap<String, Vec<String>>, Se
             value: value.into(),
             problem: format!("`{item}` is not NAME=URL[,URL...]"),
         })?;
-        let urls: Vec<String> = urls.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect();
+        let urls: Vec<String> = urls
+            .split(',')
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty())
+            .collect();
         out.insert(name.trim().to_string(), urls);
     }
     Ok(out)
@@ -189,7 +209,10 @@ impl Settings {
         let dirs = directories::BaseDirs::new().ok_or(SettingsError::NoHome)?;
         let home_dir = dirs.home_dir().to_path_buf();
         let data_dir = dirs.data_dir().join("magpkg");
-        let state_base = dirs.state_dir().map(Path::to_path_buf).unwrap_or_else(|| home_dir.join(".local/state"));
+        let state_base = dirs
+            .state_dir()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| home_dir.join(".local/state"));
 
         let config_path = flags
             .config
@@ -247,7 +270,10 @@ impl Settings {
         let cfg_num = |key: &str| -> Result<Option<u64>, SettingsError> {
             match obj.get(key) {
                 None | Some(serde_json::Value::Null) => Ok(None),
-                Some(v) => v.as_u64().map(Some).ok_or_else(|| bad(key, "must be a non-negative integer")),
+                Some(v) => v
+                    .as_u64()
+                    .map(Some)
+                    .ok_or_else(|| bad(key, "must be a non-negative integer")),
             }
         };
         let cfg_bool = |key: &str| -> Result<Option<bool>, SettingsError> {
@@ -259,7 +285,9 @@ impl Settings {
         // Relative paths in the config file are relative to the file.
         let cfg_dir = config_path.parent().map(Path::to_path_buf).unwrap_or_default();
         let cfg_path = |key: &str| -> Result<Option<PathBuf>, SettingsError> {
-            Ok(cfg_str(key)?.map(|s| expand_home(&s, &home_dir)).map(|p| cfg_dir.join(p)))
+            Ok(cfg_str(key)?
+                .map(|s| expand_home(&s, &home_dir))
+                .map(|p| cfg_dir.join(p)))
         };
 
         let store_dir = flags
@@ -280,7 +308,9 @@ impl Settings {
 
         let mut mirrors: BTreeMap<String, Vec<String>> = BTreeMap::new();
         if let Some(m) = obj.get("mirrors") {
-            let m = m.as_object().ok_or_else(|| bad("mirrors", "must be an object of NAME: [URL, ...]"))?;
+            let m = m
+                .as_object()
+                .ok_or_else(|| bad("mirrors", "must be an object of NAME: [URL, ...]"))?;
             for (name, urls) in m {
                 let urls = match urls {
                     serde_json::Value::String(s) => vec![s.clone()],
@@ -309,24 +339,43 @@ impl Settings {
             .or(cfg_num("jobs")?.map(|n| n as usize))
             .unwrap_or(1)
             .max(1);
-        let build_cores =
-            parse_env(MAGPKG_BUILD_CORES)?.or(cfg_num("buildCores")?.map(|n| n as usize)).unwrap_or(cpus).max(1);
-        let fetch_jobs =
-            parse_env(MAGPKG_FETCH_JOBS)?.or(cfg_num("fetchJobs")?.map(|n| n as usize)).unwrap_or(4).max(1);
+        let build_cores = parse_env(MAGPKG_BUILD_CORES)?
+            .or(cfg_num("buildCores")?.map(|n| n as usize))
+            .unwrap_or(cpus)
+            .max(1);
+        let fetch_jobs = parse_env(MAGPKG_FETCH_JOBS)?
+            .or(cfg_num("fetchJobs")?.map(|n| n as usize))
+            .unwrap_or(4)
+            .max(1);
         let dht = parse_bool_env(MAGPKG_DHT)?.or(cfg_bool("dht")?).unwrap_or(true);
         let trackers = match obj.get("trackers") {
             None => Vec::new(),
             Some(v) => v
                 .as_array()
-                .and_then(|a| a.iter().map(|t| t.as_str().map(str::to_string)).collect::<Option<Vec<_>>>())
+                .and_then(|a| {
+                    a.iter()
+                        .map(|t| t.as_str().map(str::to_string))
+                        .collect::<Option<Vec<_>>>()
+                })
                 .ok_or_else(|| bad("trackers", "must be a list of tracker URLs"))?,
         };
-        let stall_timeout =
-            Duration::from_secs(parse_env(MAGPKG_STALL_TIMEOUT)?.or(cfg_num("stallTimeout")?).unwrap_or(30));
-        let http_timeout =
-            Duration::from_secs(parse_env(MAGPKG_HTTP_TIMEOUT)?.or(cfg_num("httpTimeout")?).unwrap_or(30));
-        let retries = parse_env(MAGPKG_RETRIES)?.or(cfg_num("retries")?.map(|n| n as u32)).unwrap_or(2);
-        let offline = flags.offline || parse_bool_env(MAGPKG_OFFLINE)?.or(cfg_bool("offline")?).unwrap_or(false);
+        let stall_timeout = Duration::from_secs(
+            parse_env(MAGPKG_STALL_TIMEOUT)?
+                .or(cfg_num("stallTimeout")?)
+                .unwrap_or(30),
+        );
+        let http_timeout = Duration::from_secs(
+            parse_env(MAGPKG_HTTP_TIMEOUT)?
+                .or(cfg_num("httpTimeout")?)
+                .unwrap_or(30),
+        );
+        let retries = parse_env(MAGPKG_RETRIES)?
+            .or(cfg_num("retries")?.map(|n| n as u32))
+            .unwrap_or(2);
+        let offline = flags.offline
+            || parse_bool_env(MAGPKG_OFFLINE)?
+                .or(cfg_bool("offline")?)
+                .unwrap_or(false);
         let seed_port = cfg_num("seedPort")?.map(|n| n as u16);
         let apps_dir = env_var(MAGPKG_APPS)
             .map(PathBuf::from)
@@ -346,8 +395,12 @@ impl Settings {
             .or_else(|| cfg_path("applicationsDir").transpose())
             .transpose()?
             .unwrap_or_else(|| dirs.data_dir().join("applications"));
-        let state_dir = env_var(MAGPKG_STATE).map(PathBuf::from).unwrap_or_else(|| state_base.join("magpkg"));
-        let apt_dir = env_var(MAGPKG_APT_SOURCES).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/etc/apt"));
+        let state_dir = env_var(MAGPKG_STATE)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| state_base.join("magpkg"));
+        let apt_dir = env_var(MAGPKG_APT_SOURCES)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/etc/apt"));
 
         Ok(Settings {
             store_dir: absolute(store_dir),
@@ -414,7 +467,10 @@ mod tests {
             assert!(doc.contains(v.name), "doc/settings.md does not mention {}", v.name);
         }
         for k in CONFIG_KEYS {
-            assert!(doc.contains(&format!("`{k}`")), "doc/settings.md does not mention config key {k}");
+            assert!(
+                doc.contains(&format!("`{k}`")),
+                "doc/settings.md does not mention config key {k}"
+            );
         }
     }
 }

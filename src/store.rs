@@ -49,7 +49,12 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error("source {filename}: expected sha256 {expected}, got {actual} (from {origin})")]
-    HashMismatch { filename: String, expected: String, actual: String, origin: String },
+    HashMismatch {
+        filename: String,
+        expected: String,
+        actual: String,
+        origin: String,
+    },
     #[error("store entry {path} has a corrupt record")]
     CorruptRecord {
         path: PathBuf,
@@ -59,7 +64,11 @@ pub enum StoreError {
     #[error("package {id} is not in the store")]
     NotFound { id: String },
     #[error("{path}: content digest is {actual}, the record says {expected}")]
-    DigestMismatch { path: PathBuf, expected: String, actual: String },
+    DigestMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error("{path}: unsupported file type in a store entry (only files, directories and symlinks)")]
     BadFileType { path: PathBuf },
 }
@@ -128,7 +137,9 @@ impl Store {
             let p = root.join(bucket);
             fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
-        Ok(Store { root: root.to_path_buf() })
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -143,9 +154,16 @@ impl Store {
     /// processes writing the same entry.
     pub fn lock(&self, bucket: &str, key: &str) -> Result<EntryLock, StoreError> {
         let path = self.root.join(LOCKS).join(format!("{bucket}-{key}.lock"));
-        let f = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
-        let lock = Flock::lock(f, FlockArg::LockExclusive)
-            .map_err(|(_, e)| StoreError::Io { path: path.clone(), source: e.into() })?;
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        let lock = Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| StoreError::Io {
+            path: path.clone(),
+            source: e.into(),
+        })?;
         Ok(EntryLock { _lock: lock })
     }
 
@@ -154,7 +172,10 @@ impl Store {
     /// kept with [`tempfile::TempDir::keep`].
     pub fn tempdir(&self, prefix: &str) -> Result<tempfile::TempDir, StoreError> {
         let tmp = self.root.join(TMP);
-        tempfile::Builder::new().prefix(prefix).tempdir_in(&tmp).map_err(io_err(&tmp))
+        tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(&tmp)
+            .map_err(io_err(&tmp))
     }
 
     // ---------------------------------------------------------------- packages
@@ -180,8 +201,10 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err(&path)(e)),
         };
-        let rec: PackageRecord =
-            serde_json::from_slice(&text).map_err(|source| StoreError::CorruptRecord { path: path.clone(), source })?;
+        let rec: PackageRecord = serde_json::from_slice(&text).map_err(|source| StoreError::CorruptRecord {
+            path: path.clone(),
+            source,
+        })?;
         Ok(Some(rec))
     }
 
@@ -192,7 +215,9 @@ impl Store {
 
     /// Path of a package that must be present.
     pub fn package_path(&self, id: &PackageId) -> Result<PathBuf, StoreError> {
-        let rec = self.package(id)?.ok_or_else(|| StoreError::NotFound { id: id.to_string() })?;
+        let rec = self
+            .package(id)?
+            .ok_or_else(|| StoreError::NotFound { id: id.to_string() })?;
         Ok(self.package_dir(id, &rec.name))
     }
 
@@ -215,7 +240,11 @@ impl Store {
 
     /// Find packages whose id starts with `prefix` or whose name is `prefix`.
     pub fn find_packages(&self, needle: &str) -> Result<Vec<PackageRecord>, StoreError> {
-        Ok(self.packages()?.into_iter().filter(|r| r.name == needle || r.id.starts_with(needle)).collect())
+        Ok(self
+            .packages()?
+            .into_iter()
+            .filter(|r| r.name == needle || r.id.starts_with(needle))
+            .collect())
     }
 
     /// Add a package whose files were produced in `tree` (a directory inside
@@ -252,11 +281,17 @@ impl Store {
 
     /// Recompute the digest of a package and compare it with its record.
     pub fn verify_package(&self, id: &PackageId) -> Result<(), StoreError> {
-        let rec = self.package(id)?.ok_or_else(|| StoreError::NotFound { id: id.to_string() })?;
+        let rec = self
+            .package(id)?
+            .ok_or_else(|| StoreError::NotFound { id: id.to_string() })?;
         let dir = self.package_dir(id, &rec.name);
         let actual = tree_digest(&dir)?;
         if actual != rec.digest {
-            return Err(StoreError::DigestMismatch { path: dir, expected: rec.digest, actual });
+            return Err(StoreError::DigestMismatch {
+                path: dir,
+                expected: rec.digest,
+                actual,
+            });
         }
         Ok(())
     }
@@ -298,7 +333,9 @@ impl Store {
         let Some(other) = other else { return Ok(None) };
         let _lock = self.lock(SOURCES, sha256)?;
         if !want.exists() {
-            fs::hard_link(&other, &want).or_else(|_| fs::copy(&other, &want).map(|_| ())).map_err(io_err(&want))?;
+            fs::hard_link(&other, &want)
+                .or_else(|_| fs::copy(&other, &want).map(|_| ()))
+                .map_err(io_err(&want))?;
         }
         Ok(Some(want))
     }
@@ -368,7 +405,9 @@ impl Store {
                 });
             }
         }
-        File::open(&staged).and_then(|f| f.sync_all()).map_err(io_err(&staged))?;
+        File::open(&staged)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(&staged))?;
         let mut perm = fs::metadata(&staged).map_err(io_err(&staged))?.permissions();
         perm.set_mode(0o444);
         fs::set_permissions(&staged, perm).map_err(io_err(&staged))?;
@@ -394,7 +433,10 @@ fn validate_filename(filename: &str, at: &Path) -> Result<(), StoreError> {
     if filename.is_empty() || filename.contains('/') || filename == "." || filename == ".." {
         return Err(StoreError::Io {
             path: at.join(filename),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "a source filename must be a plain name"),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a source filename must be a plain name",
+            ),
         });
     }
     Ok(())
@@ -414,11 +456,16 @@ pub fn fail_point(name: &str) {
 /// store, so the rename never publishes data still in the page cache).
 pub fn sync_tree(root: &Path) -> Result<(), StoreError> {
     for ent in walkdir::WalkDir::new(root).contents_first(true) {
-        let ent = ent.map_err(|e| StoreError::Io { path: root.into(), source: e.into() })?;
+        let ent = ent.map_err(|e| StoreError::Io {
+            path: root.into(),
+            source: e.into(),
+        })?;
         if ent.file_type().is_symlink() {
             continue;
         }
-        File::open(ent.path()).and_then(|f| f.sync_all()).map_err(io_err(ent.path()))?;
+        File::open(ent.path())
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(ent.path()))?;
     }
     Ok(())
 }
@@ -429,7 +476,10 @@ pub fn sync_tree(root: &Path) -> Result<(), StoreError> {
 /// set every mtime to the epoch + 1 s (like Nix), symlinks included.
 pub fn normalize_tree(root: &Path) -> Result<(), StoreError> {
     for ent in walkdir::WalkDir::new(root).contents_first(true) {
-        let ent = ent.map_err(|e| StoreError::Io { path: root.into(), source: e.into() })?;
+        let ent = ent.map_err(|e| StoreError::Io {
+            path: root.into(),
+            source: e.into(),
+        })?;
         let path = ent.path();
         let ft = ent.file_type();
         let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
@@ -441,7 +491,9 @@ pub fn normalize_tree(root: &Path) -> Result<(), StoreError> {
             let mode = if meta.mode() & 0o111 != 0 { 0o755 } else { 0o644 };
             fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(path))?;
         } else {
-            return Err(StoreError::BadFileType { path: path.to_path_buf() });
+            return Err(StoreError::BadFileType {
+                path: path.to_path_buf(),
+            });
         }
         let t = nix::sys::time::TimeSpec::new(1, 0);
         nix::sys::stat::utimensat(
@@ -451,7 +503,10 @@ pub fn normalize_tree(root: &Path) -> Result<(), StoreError> {
             &t,
             nix::sys::stat::UtimensatFlags::NoFollowSymlink,
         )
-        .map_err(|e| StoreError::Io { path: path.into(), source: e.into() })?;
+        .map_err(|e| StoreError::Io {
+            path: path.into(),
+            source: e.into(),
+        })?;
     }
     Ok(())
 }
@@ -459,11 +514,17 @@ pub fn normalize_tree(root: &Path) -> Result<(), StoreError> {
 /// Remove write permission everywhere in a tree (store entries are read-only).
 pub fn make_read_only(root: &Path) -> Result<(), StoreError> {
     for ent in walkdir::WalkDir::new(root) {
-        let ent = ent.map_err(|e| StoreError::Io { path: root.into(), source: e.into() })?;
+        let ent = ent.map_err(|e| StoreError::Io {
+            path: root.into(),
+            source: e.into(),
+        })?;
         if ent.file_type().is_symlink() {
             continue;
         }
-        let meta = ent.metadata().map_err(|e| StoreError::Io { path: ent.path().into(), source: e.into() })?;
+        let meta = ent.metadata().map_err(|e| StoreError::Io {
+            path: ent.path().into(),
+            source: e.into(),
+        })?;
         let mode = meta.mode() & 0o555;
         fs::set_permissions(ent.path(), fs::Permissions::from_mode(mode)).map_err(io_err(ent.path()))?;
     }
@@ -535,13 +596,18 @@ fn digest_into(root: &Path, path: &Path, h: &mut blake3::Hasher) -> Result<(), S
             .map(|e| e.map(|e| e.file_name()))
             .collect::<Result<_, _>>()
             .map_err(io_err(path))?;
-        names.sort_by(|a, b| std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str()).cmp(std::os::unix::ffi::OsStrExt::as_bytes(b.as_os_str())));
+        names.sort_by(|a, b| {
+            std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())
+                .cmp(std::os::unix::ffi::OsStrExt::as_bytes(b.as_os_str()))
+        });
         h.update(&(names.len() as u64).to_le_bytes());
         for n in names {
             digest_into(root, &path.join(n), h)?;
         }
     } else {
-        return Err(StoreError::BadFileType { path: path.to_path_buf() });
+        return Err(StoreError::BadFileType {
+            path: path.to_path_buf(),
+        });
     }
     Ok(())
 }
@@ -553,7 +619,11 @@ pub fn write_file(path: &Path, data: &[u8]) -> Result<(), StoreError> {
 
 /// Append to a log file, creating it.
 pub fn append(path: &Path, data: &[u8]) -> Result<(), StoreError> {
-    let mut f = OpenOptions::new().create(true).append(true).open(path).map_err(io_err(path))?;
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io_err(path))?;
     f.write_all(data).map_err(io_err(path))
 }
 
@@ -595,7 +665,11 @@ mod tests {
         assert!(store.has_package(&id));
         let dir = store.package_path(&id).unwrap();
         let m = fs::metadata(dir.join("bin/tool")).unwrap();
-        assert_eq!(m.mode() & 0o7777, 0o555, "setuid and write bits dropped, then read-only");
+        assert_eq!(
+            m.mode() & 0o7777,
+            0o555,
+            "setuid and write bits dropped, then read-only"
+        );
         assert_eq!(m.mtime(), 1);
         assert!(fs::write(dir.join("README"), b"x").is_err() || nix::unistd::geteuid().is_root());
         store.verify_package(&id).unwrap();
@@ -619,8 +693,14 @@ mod tests {
 
     fn filetime_touch(p: &Path) {
         let t = nix::sys::time::TimeSpec::new(12345, 0);
-        nix::sys::stat::utimensat(nix::fcntl::AT_FDCWD, p, &t, &t, nix::sys::stat::UtimensatFlags::FollowSymlink)
-            .unwrap();
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            p,
+            &t,
+            &t,
+            nix::sys::stat::UtimensatFlags::FollowSymlink,
+        )
+        .unwrap();
     }
 
     #[test]
@@ -645,7 +725,9 @@ mod tests {
         let store = Store::open(root.path()).unwrap();
         let f = root.path().join("input.tar.gz");
         fs::write(&f, b"hello").unwrap();
-        let err = store.add_source_file(&f, "x.tar.gz", Some(&"0".repeat(64)), "test").unwrap_err();
+        let err = store
+            .add_source_file(&f, "x.tar.gz", Some(&"0".repeat(64)), "test")
+            .unwrap_err();
         assert!(matches!(err, StoreError::HashMismatch { .. }), "{err}");
         assert_eq!(fs::read_dir(root.path().join(SOURCES)).unwrap().count(), 0);
         assert_eq!(fs::read_dir(root.path().join(TMP)).unwrap().count(), 0);

@@ -155,7 +155,11 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { error::EXIT_USAGE } else { error::EXIT_OK };
+            let code = if e.use_stderr() {
+                error::EXIT_USAGE
+            } else {
+                error::EXIT_OK
+            };
             let _ = e.print();
             return code;
         }
@@ -190,7 +194,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         return hook::run_hook_env(args, overrides);
     }
     let settings = Settings::resolve(&overrides)?;
-    let ctx = Ctx { settings, global: cli.global };
+    let ctx = Ctx {
+        settings,
+        global: cli.global,
+    };
     match cli.command {
         Command::Eval(a) => eval::run(a, &ctx),
         Command::Build(a) => build::run(a, &ctx),
