@@ -44,14 +44,25 @@ pub struct StatusArgs {
     pub dir: Option<PathBuf>,
 }
 
-/// The path the hook calls magpkg by: the way magpkg was called when it
-/// is a path (so a wrapper script stays in the loop), else the running
-/// binary.
+/// The path the hook calls magpkg by: the path magpkg was called by, when
+/// that is the running binary or leads to it (a symlink that a later upgrade
+/// may repoint, a wrapper script that `exec -a`s it), else the binary itself.
 fn self_path() -> PathBuf {
-    let arg0 = std::env::args_os().next().map(PathBuf::from);
-    match arg0 {
-        Some(p) if p.components().count() > 1 => std::path::absolute(&p).unwrap_or(p),
-        _ => std::env::current_exe().unwrap_or_else(|_| PathBuf::from("magpkg")),
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("magpkg"));
+    let Some(arg0) = std::env::args_os().next().map(PathBuf::from) else {
+        return exe;
+    };
+    let called = if arg0.components().count() > 1 {
+        std::path::absolute(&arg0).ok()
+    } else {
+        // Found on PATH: keep that path if it is this binary.
+        which::which(&arg0)
+            .ok()
+            .filter(|p| std::fs::canonicalize(p).ok() == std::fs::canonicalize(&exe).ok())
+    };
+    match called {
+        Some(p) if p.is_file() => p,
+        _ => exe,
     }
 }
 
