@@ -236,7 +236,9 @@ impl Fx {
   _r_dir="$T/$1"
   _r_key=$({ cat "$_r_dir/magnet.jsonnet"; if [ -f "$_r_dir/lib.libsonnet" ]; then cat "$_r_dir/lib.libsonnet"; fi; } | sha256sum)
   _r_key=${_r_key%% *}
-  cp "$T/states/$_r_key.json" "$(cat "$T/states/$(printf '%s' "$1" | tr / _).path")"
+  _r_target=$(cat "$T/states/$(printf '%s' "$1" | tr / _).path")
+  mkdir -p "${_r_target%/*}"
+  cp "$T/states/$_r_key.json" "$_r_target"
 }
 "#,
         )
