@@ -48,7 +48,9 @@ _magpkg_hook() {
   return "$_magpkg_status"
 }
 
-declare -ga _magpkg_watch
+# (Re)start from a clean state: the next prompt asks magpkg once.
+declare -ga _magpkg_watch=()
+unset _magpkg_root
 # Install once, even if the rc file is sourced again; PROMPT_COMMAND may be a
 # string or (bash 5.1+) an array.
 if [[ ${PROMPT_COMMAND[*]@a} == *a* ]]; then

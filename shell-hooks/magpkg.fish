@@ -51,3 +51,7 @@ function _magpkg_hook --on-event fish_prompt --on-variable PWD --description 'ma
     set -g _magpkg_root $_magpkg_found
     return $_magpkg_status
 end
+
+# (Re)start from a clean state: the next prompt asks magpkg once.
+set -g _magpkg_watch
+set -e _magpkg_root

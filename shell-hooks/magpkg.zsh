@@ -51,7 +51,10 @@ _magpkg_hook() {
   return $_magpkg_status
 }
 
+# (Re)start from a clean state: the next prompt asks magpkg once.
 typeset -ga _magpkg_watch
+_magpkg_watch=()
+unset _magpkg_root
 # add-zsh-hook never adds a function twice, so sourcing the rc file again is
 # harmless.
 autoload -Uz add-zsh-hook
