@@ -52,6 +52,7 @@ eq (count (functions --handlers-type variable | string match '*_magpkg_hook*')) 
 eq (count (functions --handlers-type generic | string match '*_magpkg_hook*')) 1 "prompt handlers after two installs"
 
 # --- nothing happens outside projects, not even a process -----------------
+true >$CALLS # forget the `magpkg hook` calls above
 go $T/outside
 go $T/outside/deeper
 prompt

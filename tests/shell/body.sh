@@ -67,6 +67,7 @@ else
 fi
 
 # --- nothing happens outside projects, not even a process -----------------
+: >"$CALLS" # forget the `magpkg hook` calls above
 go "$T/outside"
 go "$T/outside/deeper"
 prompt
