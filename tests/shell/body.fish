@@ -27,11 +27,15 @@ function go
     cat $T/msg-cd $T/msg >$T/msg-all
     mv $T/msg-all $T/msg
 end
-function dump
-    cd $T/outside
-    cd $T/outside
-    _magpkg_hook
-    env | string collect
+function dump --argument-names name
+    cd $T/outside 2>/dev/null
+    cd $T/outside 2>/dev/null
+    _magpkg_hook 2>/dev/null
+    env >$T/env.$name
+end
+function same_env --argument-names name what
+    dump $name
+    cmp -s $T/env.before $T/env.$name; or fail "$what: environment not restored: "(diff $T/env.before $T/env.$name | string collect)
 end
 function has_path
     contains -- $argv[1] $PATH
@@ -58,7 +62,7 @@ go $T/outside/deeper
 prompt
 eq (calls) 0 "magpkg runs outside projects"
 eq (msg) "" "messages outside projects"
-set before (dump)
+dump before
 set path_before $PATH
 
 # --- enter / leave -------------------------------------------------------
@@ -67,8 +71,7 @@ eq (value FOO) "$EXPECT_FOO" "FOO inside proj"
 eq (proj-tool) "proj-tool ran" "proj-tool inside proj"
 set -q MAGPKG_DIFF; or fail "MAGPKG_DIFF not set inside proj"
 string match -q "magpkg: loaded *proj*" -- (msg); or fail "no loaded message: "(msg)
-set after (dump)
-test "$before" = "$after"; or fail "environment not restored after leaving: "(diff (printf '%s\n' $before | psub) (printf '%s\n' $after | psub))
+same_env left "after leaving"
 eq (value FOO) unset "FOO after leaving"
 
 # --- exit status is preserved, with and without a spawn -------------------
@@ -112,7 +115,7 @@ go $T/sib
 eq (value FOO) sib-foo "FOO in sibling"
 has_path $T/proj/bin; and fail "proj's PATH entry still there in sib"
 eq (sib-tool) "sib-tool ran" "sib-tool in sibling"
-test "$(dump)" = "$before"; or fail "environment not restored after nested and sibling"
+same_env siblings "after nested and sibling projects"
 
 # --- untrusted, copied, not built -----------------------------------------
 go $T/untrusted
@@ -179,6 +182,6 @@ eq (value GONE) here "GONE before the manifest is deleted"
 rm $T/gone/magnet.jsonnet
 prompt
 eq (value GONE) unset "GONE after the manifest is deleted"
-test "$(dump)" = "$before"; or fail "environment not restored at the end"
+same_env end "at the end"
 
 echo "ok fish"

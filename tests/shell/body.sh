@@ -32,11 +32,16 @@ go() { # cd (zsh's chpwd hook may already act here), then a prompt
   cat "$T/msg-cd" "$T/msg" >"$T/msg-all"
   mv "$T/msg-all" "$T/msg"
 }
-dump() { # the exported environment, from a fixed place with a fixed OLDPWD
-  cd "$T/outside"
-  cd "$T/outside"
-  _magpkg_hook
-  env
+dump() { # the exported environment into $T/env.NAME, from a fixed place with a fixed OLDPWD
+  cd "$T/outside" 2>/dev/null
+  cd "$T/outside" 2>/dev/null
+  _magpkg_hook 2>/dev/null
+  env >"$T/env.$1"
+}
+same_env() { # NAME WHAT: the environment is byte for byte the one before entering
+  dump "$1"
+  cmp -s "$T/env.before" "$T/env.$1" || fail "$2: environment not restored:
+$(diff "$T/env.before" "$T/env.$1")"
 }
 has_path() { [[ ":$PATH:" == *":$1:"* ]]; }
 
@@ -73,7 +78,7 @@ go "$T/outside/deeper"
 prompt
 eq "$(calls)" 0 "magpkg runs outside projects"
 eq "$(msg)" "" "messages outside projects"
-before=$(dump)
+dump before
 path_before=$PATH
 
 # --- enter / leave -------------------------------------------------------
@@ -82,9 +87,7 @@ eq "${FOO-unset}" "$EXPECT_FOO" "FOO inside proj"
 eq "$(proj-tool)" "proj-tool ran" "proj-tool inside proj"
 [[ -n ${MAGPKG_DIFF-} ]] || fail "MAGPKG_DIFF not set inside proj"
 [[ "$(msg)" == "magpkg: loaded "*"/proj"* ]] || fail "no loaded message: $(msg)"
-after=$(dump)
-[[ "$before" == "$after" ]] || fail "environment not restored after leaving:
-$(diff <(printf '%s\n' "$before") <(printf '%s\n' "$after"))"
+same_env left "after leaving"
 eq "${FOO-unset}" unset "FOO after leaving"
 
 # --- exit status is preserved, with and without a spawn -------------------
@@ -129,7 +132,7 @@ go "$T/sib"
 eq "${FOO-unset}" "sib-foo" "FOO in sibling"
 has_path "$T/proj/bin" && fail "proj's PATH entry still there in sib"
 eq "$(sib-tool)" "sib-tool ran" "sib-tool in sibling"
-[[ "$(dump)" == "$before" ]] || fail "environment not restored after nested and sibling"
+same_env siblings "after nested and sibling projects"
 
 # --- untrusted, copied, not built -----------------------------------------
 go "$T/untrusted"
@@ -196,6 +199,6 @@ eq "${GONE-unset}" "here" "GONE before the manifest is deleted"
 rm "$T/gone/magnet.jsonnet"
 prompt
 eq "${GONE-unset}" unset "GONE after the manifest is deleted"
-[[ "$(dump)" == "$before" ]] || fail "environment not restored at the end"
+same_env end "at the end"
 
 echo "ok $SHELL_NAME"
