@@ -61,7 +61,7 @@ go $T/outside
 go $T/outside/deeper
 prompt
 eq (calls) 0 "magpkg runs outside projects"
-eq (msg) "" "messages outside projects"
+eq "$(msg)" "" "messages outside projects"
 dump before
 set path_before $PATH
 
@@ -70,7 +70,7 @@ go $T/proj/sub
 eq (value FOO) "$EXPECT_FOO" "FOO inside proj"
 eq (proj-tool) "proj-tool ran" "proj-tool inside proj"
 set -q MAGPKG_DIFF; or fail "MAGPKG_DIFF not set inside proj"
-string match -q "magpkg: loaded *proj*" -- (msg); or fail "no loaded message: "(msg)
+string match -q "magpkg: loaded *proj*" -- "$(msg)"; or fail "no loaded message: $(msg)"
 same_env left "after leaving"
 eq (value FOO) unset "FOO after leaving"
 
@@ -89,7 +89,7 @@ set n (calls)
 prompt
 prompt
 prompt
-eq (msg) "" "messages on an unchanged prompt"
+eq "$(msg)" "" "messages on an unchanged prompt"
 go $T/proj/sub
 go $T/proj/sub2
 go $T/proj
@@ -120,48 +120,48 @@ same_env siblings "after nested and sibling projects"
 # --- untrusted, copied, not built -----------------------------------------
 go $T/untrusted
 eq (value UNTRUSTED) unset "UNTRUSTED in untrusted project"
-string match -q "*not trusted*magpkg allow*" -- (msg); or fail "untrusted message: "(msg)
+string match -q "*not trusted*magpkg allow*" -- "$(msg)"; or fail "untrusted message: $(msg)"
 prompt
-eq (msg) "" "untrusted message repeated"
+eq "$(msg)" "" "untrusted message repeated"
 cp -R $T/proj $T/copy
 go $T/copy
 eq (value FOO) unset "FOO in a copied project"
-string match -q "*not trusted*" -- (msg); or fail "copied project message: "(msg)
+string match -q "*not trusted*" -- "$(msg)"; or fail "copied project message: $(msg)"
 go $T/unbuilt
 eq (value UNBUILT) unset "UNBUILT in a project never realised"
-string match -q "*not built*magpkg shell*" -- (msg); or fail "not-built hint: "(msg)
+string match -q "*not built*magpkg shell*" -- "$(msg)"; or fail "not-built hint: $(msg)"
 prompt
-eq (msg) "" "not-built hint repeated"
+eq "$(msg)" "" "not-built hint repeated"
 realise unbuilt
 prompt
 eq (value UNBUILT) yes "UNBUILT once realised"
-string match -q "magpkg: loaded *" -- (msg); or fail "loaded after realisation: "(msg)
+string match -q "magpkg: loaded *" -- "$(msg)"; or fail "loaded after realisation: $(msg)"
 
 # --- manifest edit: blocked until allowed, then reloads ------------------
 go $T/proj
 cp $T/edits/proj.jsonnet $T/proj/magnet.jsonnet
 prompt
-string match -q "*blocked*magnet.jsonnet changed*magpkg allow*" -- (msg); or fail "blocked message: "(msg)
+string match -q "*blocked*magnet.jsonnet changed*magpkg allow*" -- "$(msg)"; or fail "blocked message: $(msg)"
 eq (count (cat $T/msg)) 1 "lines in the blocked message"
 eq (value FOO) unset "FOO while blocked"
 realise proj
 prompt
-string match -q "*blocked*+EDITED*" -- (msg); or fail "blocked message naming the change: "(msg)
+string match -q "*blocked*+EDITED*" -- "$(msg)"; or fail "blocked message naming the change: $(msg)"
 $MAGPKG allow 2>/dev/null
 prompt
 eq (value EDITED) yes "EDITED after allow"
-string match -q "magpkg: loaded *" -- (msg); or fail "reload message: "(msg)
+string match -q "magpkg: loaded *" -- "$(msg)"; or fail "reload message: $(msg)"
 
 # --- import edit: blocked until re-allowed -------------------------------
 cp $T/edits/lib.libsonnet $T/proj/lib.libsonnet
 prompt
-string match -q "*blocked*lib.libsonnet changed*" -- (msg); or fail "import blocked message: "(msg)
+string match -q "*blocked*lib.libsonnet changed*" -- "$(msg)"; or fail "import blocked message: $(msg)"
 eq (value EDITED) unset "EDITED while the import is blocked"
 prompt
-eq (msg) "" "blocked message repeated"
+eq "$(msg)" "" "blocked message repeated"
 $MAGPKG allow 2>/dev/null
 prompt
-string match -q "*out of date*" -- (msg); or fail "out-of-date hint: "(msg)
+string match -q "*out of date*" -- "$(msg)"; or fail "out-of-date hint: $(msg)"
 realise proj
 prompt
 eq (value LIBVAL) two "LIBVAL after re-allow and realisation"
@@ -171,7 +171,7 @@ $MAGPKG deny 2>/dev/null
 prompt
 eq (value LIBVAL) unset "LIBVAL after deny"
 prompt
-eq (msg) "" "denied project message repeated"
+eq "$(msg)" "" "denied project message repeated"
 $MAGPKG allow 2>/dev/null
 prompt
 eq (value LIBVAL) two "LIBVAL after allow again"
