@@ -21,8 +21,13 @@ end
 function msg
     string collect <$T/msg
 end
+function go_cd
+    # fish runs the PWD handler when this function returns: the redirection
+    # of the call captures its messages, one on `cd` itself would not.
+    cd $argv[1]
+end
 function go
-    cd $argv[1] 2>$T/msg-cd
+    go_cd $argv[1] 2>$T/msg-cd
     _magpkg_hook 2>$T/msg
     cat $T/msg-cd $T/msg >$T/msg-all
     mv $T/msg-all $T/msg
