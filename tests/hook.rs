@@ -267,6 +267,7 @@ impl Fx {
             "fish" => {
                 let mut c = self.cmd("fish");
                 c.arg("--no-config").arg(body.join("body.fish"));
+                c.stderr(std::fs::File::create(self.t.join("stderr")).unwrap());
                 c
             }
             _ => unreachable!(),
@@ -297,11 +298,14 @@ fn run_body(shell: &str) {
     let fx = Fx::new();
     fx.standard();
     let out = fx.shell_body(shell);
+    let stderr = match shell {
+        "fish" => std::fs::read_to_string(fx.t.join("stderr")).unwrap_or_default(),
+        _ => text(&out.stderr),
+    };
     assert!(
         out.status.success() && text(&out.stdout).contains(&format!("ok {shell}")),
-        "{shell} body failed:\nstdout:\n{}\nstderr:\n{}",
+        "{shell} body failed:\nstdout:\n{}\nstderr:\n{stderr}",
         text(&out.stdout),
-        text(&out.stderr)
     );
 }
 

@@ -5,8 +5,11 @@
 
 source $T/preamble.fish
 
+# fish runs the PWD handler with the script's own stderr, not with the
+# redirections of the `cd` that triggered it; so the harness sends this
+# script's stderr to $T/stderr, and `msg` is what was added since `mark`.
 function fail
-    printf 'FAIL (fish): %s\n' "$argv" >&2
+    printf 'FAIL (fish): %s\n' "$argv"
     exit 1
 end
 function eq --argument-names actual expected what
@@ -15,22 +18,20 @@ end
 function calls
     count <$CALLS
 end
-function prompt
-    _magpkg_hook 2>$T/msg
+function mark
+    set -g _mark (count <$T/stderr)
 end
 function msg
-    string collect <$T/msg
+    tail -n +(math $_mark + 1) $T/stderr | string collect
 end
-function go_cd
-    # fish runs the PWD handler when this function returns: the redirection
-    # of the call captures its messages, one on `cd` itself would not.
-    cd $argv[1]
+function prompt
+    mark
+    _magpkg_hook
 end
 function go
-    go_cd $argv[1] 2>$T/msg-cd
-    _magpkg_hook 2>$T/msg
-    cat $T/msg-cd $T/msg >$T/msg-all
-    mv $T/msg-all $T/msg
+    mark
+    cd $argv[1]
+    _magpkg_hook
 end
 function dump --argument-names name
     cd $T/outside 2>/dev/null
@@ -147,7 +148,7 @@ go $T/proj
 cp $T/edits/proj.jsonnet $T/proj/magnet.jsonnet
 prompt
 string match -q "*blocked*magnet.jsonnet changed*magpkg allow*" -- "$(msg)"; or fail "blocked message: $(msg)"
-eq (count (cat $T/msg)) 1 "lines in the blocked message"
+eq (count (msg)) 1 "lines in the blocked message"
 eq (value FOO) unset "FOO while blocked"
 realise proj
 prompt
