@@ -52,7 +52,8 @@ _magpkg_hook() {
 declare -ga _magpkg_watch=()
 unset _magpkg_root
 # Install once, even if the rc file is sourced again; PROMPT_COMMAND may be a
-# string or (bash 5.1+) an array.
+# string or (bash 5.1+) an array, which shellcheck cannot follow.
+# shellcheck disable=SC2128,SC2178
 if [[ ${PROMPT_COMMAND[*]@a} == *a* ]]; then
   if [[ " ${PROMPT_COMMAND[*]} " != *" _magpkg_hook "* ]]; then
     PROMPT_COMMAND=(_magpkg_hook "${PROMPT_COMMAND[@]}")

@@ -53,5 +53,6 @@ function _magpkg_hook --on-event fish_prompt --on-variable PWD --description 'ma
 end
 
 # (Re)start from a clean state: the next prompt asks magpkg once.
-set -g _magpkg_watch
+# (`set -g` last: sourcing the hook leaves $status at 0.)
 set -e _magpkg_root
+set -g _magpkg_watch

@@ -402,28 +402,29 @@ impl<'a> Tmux<'a> {
         }
     }
 
-    /// Run `cmd` and wait until it and the next prompt are done: the command
-    /// echoes a unique mark, the prompt after it shows `prompt_mark`.
+    /// Run `cmd` and wait until it and the next prompt are done; returns
+    /// the pane from the command line on. The command ends by echoing
+    /// `MARK''n`, which shows as `MARKn` only in the output (same in all
+    /// three shells).
     fn run(&self, cmd: &str, n: usize) -> String {
+        let typed = format!("MARK''{n}");
         let mark = format!("MARK{n}");
-        self.send(&format!("{cmd}; echo {mark}-$((1+{n}))"));
-        let done = format!("{mark}-{}", n + 1);
-        self.wait_for(&done, 1);
-        // The prompt printed after the command (and after the hook ran).
-        self.wait_for_prompt_after(&done)
-    }
-
-    fn wait_for_prompt_after(&self, mark: &str) -> String {
+        self.send(&format!("{cmd}; echo {typed}"));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let pane = self.pane();
-            if let Some(i) = pane.rfind(mark) {
-                if pane[i..].contains("PROMPT[") {
-                    return pane[i..].to_string();
+            if let Some(start) = pane.rfind(&typed) {
+                let rest = &pane[start + typed.len()..];
+                // The output mark, then the prompt drawn after the hook ran.
+                if let Some(i) = rest.find(&mark) {
+                    if rest[i..].contains("PROMPT[") {
+                        let line_start = pane[..start].rfind('\n').map_or(0, |i| i + 1);
+                        return pane[line_start..].to_string();
+                    }
                 }
             }
             if Instant::now() > deadline {
-                panic!("timed out waiting for a prompt after {mark:?}:\n{pane}");
+                panic!("timed out waiting for {cmd:?} to finish:\n{pane}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
