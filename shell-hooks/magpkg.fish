@@ -52,7 +52,9 @@ function _magpkg_hook --on-event fish_prompt --on-variable PWD --description 'ma
     return $_magpkg_status
 end
 
-# (Re)start from a clean state: the next prompt asks magpkg once.
-# (`set -g` last: sourcing the hook leaves $status at 0.)
-set -e _magpkg_root
+# (Re)start from a clean state: the next prompt asks magpkg once. (Written
+# so that sourcing the hook leaves $status at 0.)
 set -g _magpkg_watch
+if set -q _magpkg_root
+    set -e _magpkg_root
+end
