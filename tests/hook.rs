@@ -109,7 +109,12 @@ impl Fx {
 
     fn allow(&self, dir: &Path) {
         let out = self.magpkg(dir, &["allow"]);
-        assert!(out.status.success(), "magpkg allow in {}: {}", dir.display(), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "magpkg allow in {}: {}",
+            dir.display(),
+            text(&out.stderr)
+        );
     }
 
     fn calls(&self) -> usize {
@@ -160,8 +165,17 @@ impl Fx {
         });
         let states = self.t.join("states");
         std::fs::create_dir_all(&states).unwrap();
-        std::fs::write(states.join(format!("{key}.json")), serde_json::to_vec_pretty(&state).unwrap()).unwrap();
-        let name = root.strip_prefix(&self.t).unwrap().display().to_string().replace('/', "_");
+        std::fs::write(
+            states.join(format!("{key}.json")),
+            serde_json::to_vec_pretty(&state).unwrap(),
+        )
+        .unwrap();
+        let name = root
+            .strip_prefix(&self.t)
+            .unwrap()
+            .display()
+            .to_string()
+            .replace('/', "_");
         let target = magpkg::env::state::project_state_path(&self.state, root);
         std::fs::write(states.join(format!("{name}.path")), target.display().to_string()).unwrap();
     }
@@ -183,10 +197,10 @@ impl Fx {
         for d in ["outside/deeper", "mybin"] {
             std::fs::create_dir_all(self.t.join(d)).unwrap();
         }
-        let foo = serde_json::to_string(FOO).unwrap();
+        let foo_json = serde_json::to_string(FOO).unwrap();
         let manifest = |extra: &str| {
             format!(
-                "local lib = import \"lib.libsonnet\";\n{{\n  packages: [],\n  env: {{ FOO: {foo}, LIBVAL: lib.val{extra} }},\n  path: [\"./bin\"],\n}}\n"
+                "local lib = import \"lib.libsonnet\";\n{{\n  packages: [],\n  env: {{ FOO: {foo_json}, LIBVAL: lib.val{extra} }},\n  path: [\"./bin\"],\n}}\n"
             )
         };
         let (m1, m2) = (manifest(""), manifest(", EDITED: \"yes\""));
@@ -199,20 +213,37 @@ impl Fx {
         std::fs::write(self.t.join("edits/proj.jsonnet"), &m2).unwrap();
         std::fs::write(self.t.join("edits/lib.libsonnet"), l2).unwrap();
         self.precompute_state(&proj, &m1, Some(l1), &[("FOO", FOO), ("LIBVAL", "one")]);
-        self.precompute_state(&proj, &m2, Some(l1), &[("FOO", FOO), ("LIBVAL", "one"), ("EDITED", "yes")]);
-        self.precompute_state(&proj, &m2, Some(l2), &[("FOO", FOO), ("LIBVAL", "two"), ("EDITED", "yes")]);
+        self.precompute_state(
+            &proj,
+            &m2,
+            Some(l1),
+            &[("FOO", FOO), ("LIBVAL", "one"), ("EDITED", "yes")],
+        );
+        self.precompute_state(
+            &proj,
+            &m2,
+            Some(l2),
+            &[("FOO", FOO), ("LIBVAL", "two"), ("EDITED", "yes")],
+        );
 
         let simple = |rel: &str, tool: &str, vars: &[(&str, &str)]| {
             let env: Vec<String> = vars
                 .iter()
                 .map(|(k, v)| format!("{k}: {}", serde_json::to_string(v).unwrap()))
                 .collect();
-            let m = format!("{{\n  packages: [],\n  env: {{ {} }},\n  path: [\"./bin\"],\n}}\n", env.join(", "));
+            let m = format!(
+                "{{\n  packages: [],\n  env: {{ {} }},\n  path: [\"./bin\"],\n}}\n",
+                env.join(", ")
+            );
             let root = self.project(rel, &[("magnet.jsonnet", &m)], tool);
             self.precompute_state(&root, &m, None, vars);
             root
         };
-        simple("proj/nested", "nested-tool", &[("FOO", "nested-foo"), ("BAR", "nested-bar")]);
+        simple(
+            "proj/nested",
+            "nested-tool",
+            &[("FOO", "nested-foo"), ("BAR", "nested-bar")],
+        );
         simple("sib", "sib-tool", &[("FOO", "sib-foo")]);
         simple("untrusted", "untrusted-tool", &[("UNTRUSTED", "yes")]);
         simple("unbuilt", "unbuilt-tool", &[("UNBUILT", "yes")]);
@@ -255,7 +286,8 @@ impl Fx {
         let mut c = match shell {
             "bash" => {
                 let mut c = self.cmd("bash");
-                c.args(["--noprofile", "--norc", "-euo", "pipefail"]).arg(body.join("body.sh"));
+                c.args(["--noprofile", "--norc", "-euo", "pipefail"])
+                    .arg(body.join("body.sh"));
                 c
             }
             "zsh" => {
@@ -344,7 +376,18 @@ impl<'a> Tmux<'a> {
             .cmd("tmux")
             .arg("-S")
             .arg(&socket)
-            .args(["-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50", "-s", "t"])
+            .args([
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "200",
+                "-y",
+                "50",
+                "-s",
+                "t",
+            ])
             .arg(format!("{env} {shell_cmd}"))
             .status()
             .unwrap();
@@ -489,7 +532,10 @@ fn interactive(shell: &str) {
     let out = tm.run(&format!("cd '{t}/proj'"), 1);
     assert!(out.contains("magpkg: loaded"), "{shell}: no loaded message:\n{out}");
     let out = tm.run("printf 'LIB=%s\\n' \"$LIBVAL\"; proj-tool", 2);
-    assert!(out.contains("LIB=one") && out.contains("proj-tool ran"), "{shell}: not activated:\n{out}");
+    assert!(
+        out.contains("LIB=one") && out.contains("proj-tool ran"),
+        "{shell}: not activated:\n{out}"
+    );
 
     // Unchanged prompts and moves inside the project: no magpkg process,
     // nothing printed.
@@ -498,7 +544,10 @@ fn interactive(shell: &str) {
     tm.run("cd sub", 4);
     let out = tm.run("cd ..", 5);
     assert_eq!(fx.calls(), n, "{shell}: magpkg ran on unchanged prompts");
-    assert!(!out.contains("magpkg:"), "{shell}: printed on an unchanged prompt:\n{out}");
+    assert!(
+        !out.contains("magpkg:"),
+        "{shell}: printed on an unchanged prompt:\n{out}"
+    );
 
     // The exit status of the last command reaches the prompt.
     tm.send("false");
@@ -540,7 +589,10 @@ fn hook_scripts_pass_shellcheck_and_the_shells_parsers() {
     for (shell, checks) in [
         ("bash", vec![vec!["shellcheck", "-s", "bash"], vec!["bash", "-n"]]),
         ("zsh", vec![vec!["zsh", "-n"]]),
-        ("fish", vec![vec!["fish", "--no-execute"], vec!["fish_indent", "--check"]]),
+        (
+            "fish",
+            vec![vec!["fish", "--no-execute"], vec!["fish_indent", "--check"]],
+        ),
     ] {
         let out = fx.magpkg(&fx.t, &["hook", shell]);
         assert!(out.status.success(), "magpkg hook {shell}: {}", text(&out.stderr));
@@ -649,7 +701,10 @@ fn allow_of_a_broken_manifest_shows_where() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("magnet.jsonnet"), "{err}");
-    assert!(!magpkg::hook::trust::record_path(&fx.state, &p).exists(), "trusted a broken manifest");
+    assert!(
+        !magpkg::hook::trust::record_path(&fx.state, &p).exists(),
+        "trusted a broken manifest"
+    );
 }
 
 #[test]
@@ -668,7 +723,10 @@ fn hook_env_never_fails_on_broken_records() {
     assert!(out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("is not a valid record"), "{err}");
-    assert!(text(&out.stdout).contains("_magpkg_watch=("), "still prints a watch list");
+    assert!(
+        text(&out.stdout).contains("_magpkg_watch=("),
+        "still prints a watch list"
+    );
     assert!(!text(&out.stdout).contains("export FOO"), "activated without trust");
 
     // A garbled diff in the environment is ignored, not fatal.
@@ -680,5 +738,9 @@ fn hook_env_never_fails_on_broken_records() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(text(&out.stdout).contains("unset MAGPKG_DIFF;"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("unset MAGPKG_DIFF;"),
+        "{}",
+        text(&out.stdout)
+    );
 }

@@ -58,7 +58,7 @@ impl<'de> Deserialize<'de> for Val {
 }
 
 impl Val {
-    pub fn from_str(s: &str) -> Val {
+    pub fn text(s: &str) -> Val {
         Val(s.as_bytes().to_vec())
     }
 }
@@ -120,7 +120,7 @@ impl EnvDiff {
         let mut next: BTreeMap<String, Option<Val>> = BTreeMap::new();
         for (k, v) in &set {
             prev.insert(k.clone(), env.get(k).cloned());
-            next.insert(k.clone(), Some(Val::from_str(v)));
+            next.insert(k.clone(), Some(Val::text(v)));
         }
         for (k, dirs) in &prepend {
             prev.entry(k.clone()).or_insert_with(|| env.get(k).cloned());
@@ -238,7 +238,7 @@ mod tests {
     }
 
     fn env(vars: &[(&str, &str)]) -> Env {
-        vars.iter().map(|(k, v)| (k.to_string(), Val::from_str(v))).collect()
+        vars.iter().map(|(k, v)| (k.to_string(), Val::text(v))).collect()
     }
 
     /// Apply `values` (None = unset) to `env`.
@@ -261,9 +261,9 @@ mod tests {
         let d = EnvDiff::activate(&st, &before);
         let mut inside = before.clone();
         patch(&mut inside, &d.next);
-        assert_eq!(inside["PATH"], Val::from_str("/s/bin:/s/sbin:/usr/bin:/bin"));
-        assert_eq!(inside["MANPATH"], Val::from_str("/s/man"), "no empty entry added");
-        assert_eq!(inside["FOO"], Val::from_str("new value"));
+        assert_eq!(inside["PATH"], Val::text("/s/bin:/s/sbin:/usr/bin:/bin"));
+        assert_eq!(inside["MANPATH"], Val::text("/s/man"), "no empty entry added");
+        assert_eq!(inside["FOO"], Val::text("new value"));
         let mut after = inside.clone();
         patch(&mut after, &d.revert(&inside));
         assert_eq!(after, before);
@@ -275,10 +275,10 @@ mod tests {
         let d = EnvDiff::activate(&state(&[], &[("PATH", &["/s/bin"])]), &before);
         let mut inside = before.clone();
         patch(&mut inside, &d.next);
-        inside.insert("PATH".into(), Val::from_str("/mine:/s/bin:/usr/bin:/bin:/also"));
+        inside.insert("PATH".into(), Val::text("/mine:/s/bin:/usr/bin:/bin:/also"));
         let mut after = inside.clone();
         patch(&mut after, &d.revert(&inside));
-        assert_eq!(after["PATH"], Val::from_str("/mine:/usr/bin:/bin:/also"));
+        assert_eq!(after["PATH"], Val::text("/mine:/usr/bin:/bin:/also"));
     }
 
     #[test]
@@ -287,8 +287,8 @@ mod tests {
         let d = EnvDiff::activate(&state(&[], &[("PATH", &["/s/bin"])]), &before);
         let mut inside = before.clone();
         patch(&mut inside, &d.next);
-        inside.insert("PATH".into(), Val::from_str("/x:/s/bin:/s/bin:/usr/bin"));
-        assert_eq!(d.revert(&inside)["PATH"], Some(Val::from_str("/x:/s/bin:/usr/bin")));
+        inside.insert("PATH".into(), Val::text("/x:/s/bin:/s/bin:/usr/bin"));
+        assert_eq!(d.revert(&inside)["PATH"], Some(Val::text("/x:/s/bin:/usr/bin")));
     }
 
     #[test]
@@ -297,11 +297,11 @@ mod tests {
         let d = EnvDiff::activate(&state(&[], &[("EMPTY", &["/a"]), ("GONE", &["/b"])]), &before);
         let mut inside = before.clone();
         patch(&mut inside, &d.next);
-        assert_eq!(inside["EMPTY"], Val::from_str("/a"));
+        assert_eq!(inside["EMPTY"], Val::text("/a"));
         // Edited by the user, then reverted: previous "unset"/"empty" kept.
-        inside.insert("GONE".into(), Val::from_str("/b"));
+        inside.insert("GONE".into(), Val::text("/b"));
         let r = d.revert(&inside);
-        assert_eq!(r["EMPTY"], Some(Val::from_str("")));
+        assert_eq!(r["EMPTY"], Some(Val::text("")));
         assert_eq!(r["GONE"], None);
     }
 
