@@ -126,11 +126,17 @@ impl EnvDiff {
             prev.entry(k.clone()).or_insert_with(|| env.get(k).cloned());
             let base = next.get(k).cloned().unwrap_or_else(|| env.get(k).cloned());
             let mut value = dirs.join(":").into_bytes();
-            // Never add an empty entry: in PATH it would mean "the current
-            // directory".
-            if let Some(base) = base.filter(|b| !b.0.is_empty()) {
-                value.push(b':');
-                value.extend(base.0);
+            match base.filter(|b| !b.0.is_empty()) {
+                Some(base) => {
+                    value.push(b':');
+                    value.extend(base.0);
+                }
+                // In MANPATH and INFOPATH an empty entry stands for the
+                // system's default list, which must stay searched.
+                None if default_list(k) => value.push(b':'),
+                // Anywhere else never add an empty entry: in PATH it would
+                // mean "the current directory".
+                None => {}
             }
             next.insert(k.clone(), Some(Val(value)));
         }
@@ -205,6 +211,11 @@ impl EnvDiff {
     }
 }
 
+/// Path-like variables where an empty entry means "the default list".
+fn default_list(name: &str) -> bool {
+    matches!(name, "MANPATH" | "INFOPATH")
+}
+
 /// `value` split on `:` with the first occurrence of each of `added`
 /// removed.
 fn remove_entries(value: &[u8], added: &[String]) -> Vec<u8> {
@@ -262,7 +273,7 @@ mod tests {
         let mut inside = before.clone();
         patch(&mut inside, &d.next);
         assert_eq!(inside["PATH"], Val::text("/s/bin:/s/sbin:/usr/bin:/bin"));
-        assert_eq!(inside["MANPATH"], Val::text("/s/man"), "no empty entry added");
+        assert_eq!(inside["MANPATH"], Val::text("/s/man:"), "the default man path kept");
         assert_eq!(inside["FOO"], Val::text("new value"));
         let mut after = inside.clone();
         patch(&mut after, &d.revert(&inside));
@@ -289,6 +300,14 @@ mod tests {
         patch(&mut inside, &d.next);
         inside.insert("PATH".into(), Val::text("/x:/s/bin:/s/bin:/usr/bin"));
         assert_eq!(d.revert(&inside)["PATH"], Some(Val::text("/x:/s/bin:/usr/bin")));
+    }
+
+    #[test]
+    fn no_empty_entry_is_added_to_path() {
+        let d = EnvDiff::activate(&state(&[], &[("PATH", &["/s/bin"])]), &env(&[("PATH", "")]));
+        assert_eq!(d.next["PATH"], Some(Val::text("/s/bin")));
+        let d = EnvDiff::activate(&state(&[], &[("PATH", &["/s/bin"])]), &Env::new());
+        assert_eq!(d.next["PATH"], Some(Val::text("/s/bin")));
     }
 
     #[test]
