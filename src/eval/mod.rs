@@ -15,6 +15,15 @@ use serde::{Deserialize, Serialize};
 use crate::error::Classify;
 use crate::settings::Settings;
 
+mod graph;
+mod jsonnet;
+mod locate;
+
+use graph::{JsonNode, ValNode, Walker};
+use jsonnet::{Session, Tree, TREE_PREFIX};
+
+pub use graph::{META_FIELDS, PACKAGE_FIELDS, SOURCE_FIELDS};
+
 /// A package id: BLAKE3 over the canonical encoding of a definition
 /// (see [`crate::hash`]), lowercase hex.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -201,7 +210,14 @@ pub enum EvalError {
 
 impl Classify for EvalError {
     fn is_user_error(&self) -> bool {
-        !matches!(self, EvalError::Io { .. })
+        match self {
+            // A file the user named that is not there is their mistake.
+            EvalError::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::IsADirectory
+            ),
+            _ => true,
+        }
     }
     fn hint(&self) -> Option<String> {
         match self {
@@ -220,28 +236,95 @@ impl Classify for EvalError {
     }
 }
 
+/// The package tree an evaluation with these settings uses.
+fn tree(settings: &Settings) -> Tree {
+    match &settings.packages_dir {
+        Some(d) => Tree::Dir(d.clone()),
+        None => Tree::Embedded,
+    }
+}
+
+/// Evaluate `input` in `session` to a Jsonnet value.
+fn input_value(session: &Session, input: &Input) -> Result<jrsonnet_evaluator::Val, EvalError> {
+    match input {
+        Input::Expr(code) => session.eval_expr(code),
+        Input::File(path) => session.eval_file(path),
+        Input::Attr(name) => {
+            let tree = session.eval_tree_file("packages.jsonnet")?;
+            let Some(obj) = tree.as_obj() else {
+                return Err(EvalError::Jsonnet(format!(
+                    "{TREE_PREFIX}/packages.jsonnet must be an object of packages by name"
+                )));
+            };
+            let names: Vec<String> = obj.fields().into_iter().map(|f| f.to_string()).collect();
+            if !names.iter().any(|n| n == name) {
+                return Err(EvalError::UnknownAttr {
+                    name: name.clone(),
+                    suggestion: crate::util::closest(name, names.iter().map(String::as_str)),
+                });
+            }
+            session
+                .enter(|| obj.get(name.as_str().into()))
+                .map_err(|e| session.error(&e))
+                .map(|v| v.expect("field listed by fields()"))
+        }
+    }
+}
+
 /// Evaluate an input to a package graph.
+///
+/// Definitions are walked as Jsonnet values, not JSON: a package reached
+/// again through its own dependencies is a cycle (reported by name), and a
+/// package shared by many others is resolved once.
 pub fn evaluate(input: &Input, settings: &Settings) -> Result<Graph, EvalError> {
-    let _ = (input, settings);
-    todo!("eval::evaluate")
+    let session = Session::new(tree(settings));
+    let top = input_value(&session, input)?;
+    let files = || session.log.borrow().clone();
+    let mut walker = Walker::<ValNode>::new(&files);
+    session.enter(|| {
+        let top = ValNode {
+            val: top,
+            session: &session,
+        };
+        match input {
+            // A name is one package, even if it is an object of them.
+            Input::Attr(name) => walker.package(top, name).map(|id| walker.graph.roots.push(id)),
+            _ => walker.roots(top),
+        }
+    })?;
+    Ok(walker.graph)
 }
 
 /// Evaluate an input to plain JSON (manifests use this, then
 /// [`graph_from_value`] on their `packages`).
 pub fn evaluate_value(input: &Input, settings: &Settings) -> Result<Evaluated, EvalError> {
-    let _ = (input, settings);
-    todo!("eval::evaluate_value")
+    let session = Session::new(tree(settings));
+    let v = input_value(&session, input)?;
+    let value = session.to_json(&v)?;
+    Ok(Evaluated {
+        value,
+        files: session.local_files(),
+    })
 }
 
 /// Resolve package definitions (a package object, a list of them or an
 /// object of them) into a graph.
+///
+/// Locations in error messages are searched in `evaluated.files` (and the
+/// embedded tree).
 pub fn graph_from_value(value: &serde_json::Value, evaluated: &Evaluated) -> Result<Graph, EvalError> {
-    let _ = (value, evaluated);
-    todo!("eval::graph_from_value")
+    let cwd = std::env::current_dir()
+        .and_then(|d| d.canonicalize())
+        .unwrap_or_default();
+    let files = || graph::read_files(&evaluated.files, &cwd);
+    let mut walker = Walker::<JsonNode>::new(&files);
+    walker.roots(JsonNode(value))?;
+    Ok(walker.graph)
 }
 
 /// Evaluate a Jsonnet file with no package tree (the config file).
 pub fn evaluate_plain_file(path: &Path) -> Result<serde_json::Value, EvalError> {
-    let _ = path;
-    todo!("eval::evaluate_plain_file")
+    let session = Session::new(Tree::None);
+    let v = session.eval_file(path)?;
+    session.to_json(&v)
 }
