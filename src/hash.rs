@@ -160,4 +160,69 @@ mod tests {
         assert_ne!(d, digest("magpkg-env-v1", b"{}"));
         assert_eq!(d, blake3::hash(b"magpkg-package-v1\0{}").to_hex().to_string());
     }
+
+    fn sample() -> Package {
+        use crate::eval::{Meta, Source};
+        Package {
+            id: PackageId::from_string(String::new()),
+            name: "hello".into(),
+            version: "2.10".into(),
+            sources: vec![Source {
+                filename: "hello-2.10.tar.gz".into(),
+                sha256: "31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b".into(),
+                urls: vec!["mirror://debian/pool/main/h/hello/hello_2.10.orig.tar.gz".into()],
+            }],
+            build: Build::Script("./configure --prefix=/ && make install DESTDIR=\"$out\"".into()),
+            build_deps: vec![PackageId::from_string("0123456789abcdef0123456789abcdef".into())],
+            run_deps: vec![],
+            env: [("HELLO".to_string(), "$out/share".to_string())].into(),
+            meta: Meta {
+                description: Some("greets".into()),
+                ..Meta::default()
+            },
+            oci: None,
+        }
+    }
+
+    /// Golden: pins the v1 encoding. If this fails, every package id has
+    /// changed: that needs a new domain tag, not a new expected value.
+    #[test]
+    fn golden_package_encoding_and_id() {
+        let p = sample();
+        assert_eq!(
+            String::from_utf8(canonical_json(&package_identity(&p))).unwrap(),
+            GOLDEN_ENCODING
+        );
+        assert_eq!(package_id(&p).as_str(), GOLDEN_ID);
+    }
+
+    const GOLDEN_ENCODING: &str = r#"{"build":"./configure --prefix=/ && make install DESTDIR=\"$out\"","buildDeps":["0123456789abcdef0123456789abcdef"],"env":{"HELLO":"$out/share"},"name":"hello","runDeps":[],"sources":[{"filename":"hello-2.10.tar.gz","sha256":"31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b"}],"version":"2.10"}"#;
+    const GOLDEN_ID: &str = "6accf6be5a53388592c973b2dd09ed1a";
+
+    #[test]
+    fn id_ignores_urls_meta_oci_and_follows_the_rest() {
+        let base = package_id(&sample());
+        let mut p = sample();
+        p.sources[0]
+            .urls
+            .push("https://ftp.gnu.org/gnu/hello/hello-2.10.tar.gz".into());
+        p.meta.license = Some("GPL-3.0-or-later".into());
+        p.oci = Some(serde_json::json!({"entrypoint": ["/bin/hello"]}));
+        assert_eq!(package_id(&p), base);
+
+        let changed = |f: &dyn Fn(&mut Package)| {
+            let mut p = sample();
+            f(&mut p);
+            package_id(&p)
+        };
+        assert_ne!(changed(&|p| p.build = Build::Script("make".into())), base);
+        assert_ne!(changed(&|p| p.sources[0].sha256 = "0".repeat(64)), base);
+        assert_ne!(changed(&|p| p.sources[0].filename = "hello.tgz".into()), base);
+        assert_ne!(changed(&|p| p.build_deps.clear()), base);
+        assert_ne!(changed(&|p| p.run_deps = p.build_deps.clone()), base);
+        assert_ne!(changed(&|p| p.env.clear()), base);
+        assert_ne!(changed(&|p| p.version = "2.12".into()), base);
+        // The id is a function of the definition, not of a previous id.
+        assert_eq!(changed(&|p| p.id = PackageId::from_string("x".into())), base);
+    }
 }

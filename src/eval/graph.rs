@@ -244,9 +244,17 @@ impl<'f, N: Node> Walker<'f, N> {
     pub fn roots(&mut self, top: N) -> Result<(), EvalError> {
         match top.kind() {
             Kind::Object => {
+                // A package has a string `name`; an object of packages has
+                // objects everywhere. A string `version` or `build` without
+                // a name is a package that forgot its name.
                 let is_package = match top.get("name")? {
                     Some(n) => n.kind() == Kind::String,
-                    None => false,
+                    None => ["version", "build"]
+                        .iter()
+                        .map(|f| top.get(f))
+                        .collect::<Result<Vec<_>, _>>()?
+                        .iter()
+                        .any(|v| v.as_ref().is_some_and(|v| v.kind() == Kind::String)),
                 };
                 if is_package {
                     let id = self.package(top, "")?;

@@ -277,7 +277,11 @@ fn input_value(session: &Session, input: &Input) -> Result<jrsonnet_evaluator::V
 /// again through its own dependencies is a cycle (reported by name), and a
 /// package shared by many others is resolved once.
 pub fn evaluate(input: &Input, settings: &Settings) -> Result<Graph, EvalError> {
-    let session = Session::new(tree(settings));
+    evaluate_in(input, tree(settings))
+}
+
+fn evaluate_in(input: &Input, tree: Tree) -> Result<Graph, EvalError> {
+    let session = Session::new(tree);
     let top = input_value(&session, input)?;
     let files = || session.log.borrow().clone();
     let mut walker = Walker::<ValNode>::new(&files);
@@ -298,7 +302,11 @@ pub fn evaluate(input: &Input, settings: &Settings) -> Result<Graph, EvalError> 
 /// Evaluate an input to plain JSON (manifests use this, then
 /// [`graph_from_value`] on their `packages`).
 pub fn evaluate_value(input: &Input, settings: &Settings) -> Result<Evaluated, EvalError> {
-    let session = Session::new(tree(settings));
+    evaluate_value_in(input, tree(settings))
+}
+
+fn evaluate_value_in(input: &Input, tree: Tree) -> Result<Evaluated, EvalError> {
+    let session = Session::new(tree);
     let v = input_value(&session, input)?;
     let value = session.to_json(&v)?;
     Ok(Evaluated {
@@ -327,4 +335,89 @@ pub fn evaluate_plain_file(path: &Path) -> Result<serde_json::Value, EvalError> 
     let session = Session::new(Tree::None);
     let v = session.eval_file(path)?;
     session.to_json(&v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expr(code: &str) -> Input {
+        Input::Expr(code.to_string())
+    }
+
+    const PKGS: &str = r#"
+        local leaf = { name: 'leaf', version: '1', build: 'true' };
+        local mid = { name: 'mid', version: '2', build: { builtin: 'unpack' }, runDeps: [leaf] };
+        { name: 'top', version: '3', build: 'make', buildDeps: [mid, leaf], env: { A: 'b' } }
+    "#;
+
+    #[test]
+    fn value_walk_and_json_walk_give_the_same_graph() {
+        let g = evaluate_in(&expr(PKGS), Tree::Embedded).unwrap();
+        let v = evaluate_value_in(&expr(PKGS), Tree::Embedded).unwrap();
+        let g2 = graph_from_value(&v.value, &v).unwrap();
+        assert_eq!(g, g2);
+        assert_eq!(g.packages.len(), 3);
+        let top = g.get(&g.roots[0]);
+        assert_eq!(top.name, "top");
+        assert_eq!(top.build_deps.len(), 2);
+        assert_eq!(g.get(&top.build_deps[0]).name, "mid");
+        // Dependencies first.
+        let order: Vec<&str> = g.build_order(&g.roots).iter().map(|i| g.get(i).name.as_str()).collect();
+        assert_eq!(order, ["leaf", "mid", "top"]);
+    }
+
+    #[test]
+    fn files_lists_local_files_read_not_embedded_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path().canonicalize().unwrap();
+        std::fs::write(dir.join("lib.libsonnet"), "{ v: '1' }").unwrap();
+        std::fs::write(dir.join("script.sh"), "make").unwrap();
+        std::fs::write(
+            dir.join("main.jsonnet"),
+            "local pkgs = import 'magnet/packages.jsonnet';\n{ name: 'x', version: (import 'lib.libsonnet').v, build: importstr 'script.sh', buildDeps: [pkgs.hello] }",
+        )
+        .unwrap();
+        let v = evaluate_value_in(&Input::File(dir.join("main.jsonnet")), Tree::Embedded).unwrap();
+        assert_eq!(
+            v.files,
+            vec![
+                dir.join("lib.libsonnet"),
+                dir.join("main.jsonnet"),
+                dir.join("script.sh")
+            ]
+        );
+        assert_eq!(v.value["build"], "make");
+        assert_eq!(v.value["buildDeps"][0]["name"], "hello");
+    }
+
+    #[test]
+    fn json_walk_reports_unknown_fields_with_suggestion() {
+        let v = serde_json::json!({ "name": "x", "version": "1", "build": "b", "runDep": [] });
+        let ev = Evaluated {
+            value: v.clone(),
+            files: vec![],
+        };
+        match graph_from_value(&v, &ev) {
+            Err(e @ EvalError::Invalid { .. }) => {
+                assert!(e.to_string().contains("unknown field `runDep` in package `x`"), "{e}");
+                assert_eq!(e.hint().as_deref(), Some("did you mean `runDeps`?"));
+            }
+            other => panic!("expected an Invalid error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn plain_file_has_no_package_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("config.jsonnet");
+        std::fs::write(&f, "{ jobs: 1 + 1, mirrors: { gnu: ['http://127.0.0.1:1/gnu'] } }").unwrap();
+        let v = evaluate_plain_file(&f).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({ "jobs": 2, "mirrors": { "gnu": ["http://127.0.0.1:1/gnu"] } })
+        );
+        std::fs::write(&f, "import 'magnet/packages.jsonnet'").unwrap();
+        assert!(evaluate_plain_file(&f).is_err());
+    }
 }
