@@ -452,3 +452,18 @@ fn closed_stdout_is_not_an_error() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }
+
+#[test]
+fn long_dependency_chains_are_not_cycles() {
+    let env = TestEnv::new();
+    // 700 distinct packages, each building with the previous one.
+    let expr = "local mk(i) = { name: 'p' + i, version: '1', build: 'make', \
+                buildDeps: if i == 0 then [] else [mk(i - 1)] }; mk(700)";
+    let g = eval_ok(&env, &["-e", expr]);
+    assert_eq!(g["packages"].as_object().unwrap().len(), 701);
+    // The same through plain JSON (700 nested objects, too deep for
+    // serde_json's parser, so only looked at as text).
+    let out = run(env.magpkg().args(["eval", "--json", "-e", expr]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("\"name\": \"p0\""));
+}

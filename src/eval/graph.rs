@@ -33,10 +33,11 @@ pub const SOURCE_FIELDS: &[&str] = &["filename", "sha256", "urls"];
 /// The fields of `meta`.
 pub const META_FIELDS: &[&str] = &["description", "license", "homepage"];
 
-/// Longest dependency chain followed. Chains of distinct objects this long
-/// come from a function that builds a new package on every call and
-/// depends on its own result: a cycle identity cannot see.
-const MAX_CHAIN: usize = 256;
+/// Longest dependency chain followed (real ones are a few dozen deep).
+/// Chains of distinct objects this long come from a function that builds a
+/// new package on every call and depends on its own result: a cycle that
+/// object identity cannot see.
+const MAX_CHAIN: usize = 1000;
 
 fn kind_name(k: Kind) -> &'static str {
     match k {
@@ -639,7 +640,9 @@ impl<'f, N: Node> Walker<'f, N> {
             path.to_string()
         };
         for (i, d) in list.elements()?.into_iter().enumerate() {
-            ids.push(self.package(d, &format!("{base}.{field}[{i}]"))?);
+            let path = format!("{base}.{field}[{i}]");
+            // Long dependency chains recurse deeply: grow the stack as needed.
+            ids.push(jrsonnet_evaluator::ensure_sufficient_stack(|| self.package(d, &path))?);
         }
         Ok(ids)
     }

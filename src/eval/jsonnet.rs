@@ -453,7 +453,7 @@ impl From<jrsonnet_evaluator::Error> for JsonError {
 /// definition, low enough to fail cleanly instead of overflowing the stack
 /// on endless structures that are not cycles of one object (a function
 /// building a new object each call).
-const MAX_DEPTH: usize = 400;
+const MAX_DEPTH: usize = 2000;
 
 /// A Jsonnet number as JSON: integral values as integers.
 pub fn num_to_json(f: f64) -> serde_json::Value {
@@ -484,7 +484,9 @@ fn to_json(v: &Val, stack: &mut Vec<ObjValue>, path: &mut String) -> Result<serd
             for (i, x) in a.iter().enumerate() {
                 let len = path.len();
                 path.push_str(&format!("[{i}]"));
-                out.push(to_json(&x?, stack, path)?);
+                out.push(jrsonnet_evaluator::ensure_sufficient_stack(|| {
+                    to_json(&x?, stack, path)
+                })?);
                 path.truncate(len);
             }
             Value::Array(out)
@@ -511,7 +513,7 @@ fn to_json(v: &Val, stack: &mut Vec<ObjValue>, path: &mut String) -> Result<serd
                 let len = path.len();
                 path.push('.');
                 path.push_str(&k);
-                let j = to_json(&val?, stack, path)?;
+                let j = jrsonnet_evaluator::ensure_sufficient_stack(|| to_json(&val?, stack, path))?;
                 path.truncate(len);
                 map.insert(k.to_string(), j);
             }
