@@ -316,6 +316,18 @@ fn runtime_errors_show_location() {
     let err = eval_err(&env, &["-e", r#"(import "magnet/packages.jsonnet").helo"#]);
     assert!(err.contains("<expr>:1:36: no such field: helo"), "{err}");
     assert!(err.contains("hello"), "suggests the similar field: {err}");
+    // Errors jrsonnet does not locate point at the field being evaluated;
+    // files of the embedded tree are named `magnet/...`.
+    let err = eval_err(
+        &env,
+        &["-e", r#"(import "magnet/packages.jsonnet").hello { static: 42 }"#],
+    );
+    assert!(err.contains("error: magnet/hello.jsonnet:"), "{err}");
+    assert!(err.contains("expected boolean"), "{err}");
+    assert!(
+        err.contains("while evaluating field `build` of package `hello`"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -235,6 +235,34 @@ impl<'f, N: Node> Walker<'f, N> {
         }
     }
 
+    /// An evaluation error in field `field` of a package: jrsonnet gives
+    /// some errors (type mismatches) no location, so point at the field's
+    /// definition then; and say which package was being read.
+    fn field_context(&self, msg: String, field: &str, pkg: Option<&str>, path: &str) -> String {
+        let mut msg = msg;
+        if !has_location(&msg) {
+            let files = (self.files)();
+            let q = Query {
+                field,
+                package: pkg,
+                kind: None,
+                sibling: None,
+            };
+            if let Some(f) = locate::find(&files, &q) {
+                let (first, rest) = match msg.split_once('\n') {
+                    Some((a, b)) => (a.to_string(), format!("\n{b}")),
+                    None => (msg.clone(), String::new()),
+                };
+                msg = format!("{}: {first}\n{}{rest}", f.location, f.snippet);
+            }
+        }
+        match (pkg, path.is_empty()) {
+            (Some(p), _) => format!("{msg}\n  while evaluating field `{field}` of package `{p}`"),
+            (None, true) => format!("{msg}\n  while evaluating field `{field}` of the input"),
+            (None, false) => format!("{msg}\n  while evaluating field `{field}` of `{path}`"),
+        }
+    }
+
     fn add_root(&mut self, id: PackageId) {
         if !self.graph.roots.contains(&id) {
             self.graph.roots.push(id);
@@ -341,14 +369,15 @@ impl<'f, N: Node> Walker<'f, N> {
         }
 
         let fields = node.fields();
+        // The package's name once known, for messages about other fields.
+        let known_name: std::cell::RefCell<Option<String>> = Default::default();
         let json_field = |name: &str| -> Result<Option<serde_json::Value>, EvalError> {
             match node.get(name).and_then(|v| v.map(|v| v.json()).transpose()) {
                 Ok(v) => Ok(v),
-                Err(EvalError::Jsonnet(msg)) => Err(EvalError::Jsonnet(if path.is_empty() {
-                    format!("{msg}\n  while evaluating field `{name}` of the input")
-                } else {
-                    format!("{msg}\n  while evaluating field `{name}` of `{path}`")
-                })),
+                Err(EvalError::Jsonnet(msg)) => {
+                    let pkg = known_name.borrow().clone();
+                    Err(EvalError::Jsonnet(self.field_context(msg, name, pkg.as_deref(), path)))
+                }
                 Err(e) => Err(e),
             }
         };
@@ -386,6 +415,7 @@ impl<'f, N: Node> Walker<'f, N> {
                 }))
             }
         };
+        *known_name.borrow_mut() = Some(name.clone());
         let pkg = name.as_str();
         let here = |field: &'static str, kind: Option<Kind>, message: String| Problem {
             field,
@@ -811,6 +841,20 @@ impl<'f, N: Node> Walker<'f, N> {
     }
 }
 
+/// Does a message start with `file:line:col: `?
+fn has_location(msg: &str) -> bool {
+    let first = msg.lines().next().unwrap_or("");
+    let Some((prefix, _)) = first.split_once(": ") else {
+        return false;
+    };
+    let mut parts = prefix.rsplitn(3, ':');
+    let col = parts.next().unwrap_or("");
+    let line = parts.next().unwrap_or("");
+    let file = parts.next().unwrap_or("");
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    !file.is_empty() && digits(line) && digits(col)
+}
+
 fn check_name(n: &str) -> Result<(), &'static str> {
     if n.is_empty() {
         return Err("is empty");
@@ -910,6 +954,14 @@ mod tests {
         assert!(check_url("seed/x.torrent").is_ok());
         assert!(check_url("mirror://debian").is_err());
         assert!(check_url("ftp://x/y").is_err());
+    }
+
+    #[test]
+    fn location_prefix() {
+        assert!(has_location("a/b.jsonnet:3:17: syntax error"));
+        assert!(has_location("<expr>:1:5: boom\n  |"));
+        assert!(!has_location("type mismatch: expected boolean"));
+        assert!(!has_location("no such field: foo"));
     }
 
     #[test]
