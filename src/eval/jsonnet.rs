@@ -327,12 +327,11 @@ pub fn line_col(code: &str, offset: usize) -> (usize, usize, &str) {
 pub fn render_span(name: &str, code: &str, start: usize, end: usize) -> (String, String) {
     let (line, col, text) = line_col(code, start);
     let text = text.trim_end_matches('\r');
-    let width = if end > start {
-        let same_line_end = (start + text.len()).min(end);
-        code.get(start..same_line_end).map_or(1, |s| s.chars().count().max(1))
-    } else {
-        1
-    };
+    // Mark the span up to its end or the end of its line, at least 1 wide.
+    let start = start.min(code.len());
+    let width = code
+        .get(start..end.clamp(start, code.len()))
+        .map_or(1, |s| s.chars().take_while(|&c| c != '\n').count().max(1));
     let gutter = line.to_string().len();
     let caret_pad: String = text
         .chars()
@@ -537,4 +536,38 @@ fn to_json(v: &Val, stack: &mut Vec<ObjValue>, path: &mut String) -> Result<serd
             ))))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_render_with_line_column_and_marker() {
+        let code = "{\n  a: 1,\n  béb: 2 +,\n}\n";
+        let start = code.find("béb").unwrap();
+        let (loc, snippet) = render_span("f.jsonnet", code, start, start + "béb".len());
+        assert_eq!(loc, "f.jsonnet:3:3");
+        assert_eq!(snippet, "  |\n3 |   béb: 2 +,\n  |   ^^^");
+        // A span running past its line is cut at the line's end.
+        let (_, snippet) = render_span("f", code, start, code.len());
+        assert!(snippet.ends_with("|   ^^^^^^^^^"), "{snippet}");
+        // Offsets past the end are clamped.
+        let (loc, _) = render_span("f", code, code.len() + 5, code.len() + 9);
+        assert_eq!(loc, "f:5:1");
+    }
+
+    #[test]
+    fn tree_paths_cannot_climb_out() {
+        assert_eq!(normalize_relative(Path::new("a/./b/../c")), Some(PathBuf::from("a/c")));
+        assert_eq!(normalize_relative(Path::new("../x")), None);
+        assert_eq!(normalize_relative(Path::new("/etc/passwd")), None);
+    }
+
+    #[test]
+    fn integral_numbers_stay_integers() {
+        assert_eq!(num_to_json(3.0).to_string(), "3");
+        assert_eq!(num_to_json(-0.5).to_string(), "-0.5");
+        assert_eq!(num_to_json(1e300).to_string(), "1e+300");
+    }
 }
