@@ -111,6 +111,9 @@ impl Sandbox {
             "1000",
             "--hostname",
             "magpkg",
+            // Run by root, bwrap would keep the bounding set: drop it all.
+            "--cap-drop",
+            "ALL",
             "--new-session",
             "--die-with-parent",
             "--clearenv",

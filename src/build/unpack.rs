@@ -83,11 +83,32 @@ pub fn detect(head: &[u8]) -> Option<Format> {
         Some(Format::TarBz2)
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         Some(Format::TarZst)
-    } else if head.len() >= 262 && &head[257..262] == b"ustar" {
+    } else if head.len() >= 512 && (&head[257..262] == b"ustar" || tar_checksum_ok(&head[..512])) {
         Some(Format::Tar)
     } else {
         None
     }
+}
+
+/// Old (v7) tar headers have no magic; their checksum identifies them.
+fn tar_checksum_ok(h: &[u8]) -> bool {
+    let field = String::from_utf8_lossy(&h[148..156]);
+    let Ok(want) = u32::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8) else {
+        return false;
+    };
+    let sum: u32 = h
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                u32::from(b' ')
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    // An all-zero block sums to 256 with the blank checksum; not a header.
+    sum == want && h[0] != 0
 }
 
 /// Unpack `archive` (any supported format) into the directory `dest`,
@@ -448,6 +469,11 @@ mod tests {
         let mut tar = vec![0u8; 512];
         tar[257..262].copy_from_slice(b"ustar");
         assert_eq!(detect(&tar), Some(Format::Tar));
+        let mut v7 = tar::Header::new_old();
+        v7.set_path("file").unwrap();
+        v7.set_cksum();
+        assert_eq!(detect(v7.as_bytes()), Some(Format::Tar));
+        assert_eq!(detect(&[0u8; 512]), None);
         assert_eq!(detect(b"PK\x03\x04"), None);
     }
 }
