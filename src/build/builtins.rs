@@ -8,6 +8,7 @@
 //! [`unpack::safe_dir`], never written through a symlink that leads out.
 
 use std::collections::BTreeMap;
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -164,7 +165,8 @@ fn unpack_all(ctx: &mut Ctx, strip: usize) -> Result<(), BuiltinError> {
 
 /// Create the symlink `path -> target` below `root` (canonical). A leading
 /// `/` in `path` is allowed (it means the root). If something exists at
-/// `path`: an error, or `Ok(false)` with `if_missing`.
+/// `path`: `Ok(false)` with `if_missing`; otherwise fine if it is the same
+/// symlink, an error if not.
 fn make_link(root: &Path, path: &str, target: &str, if_missing: bool) -> Result<bool, String> {
     let rel =
         unpack::clean_path(Path::new(path.trim_start_matches('/'))).map_err(|r| format!("link path `{path}` {r}"))?;
@@ -180,6 +182,10 @@ fn make_link(root: &Path, path: &str, target: &str, if_missing: bool) -> Result<
     })?;
     let dest = dir.join(name);
     if dest.symlink_metadata().is_ok() {
+        // The very link asked for (e.g. a .deb that already ships it) is fine.
+        if !if_missing && fs::read_link(&dest).is_ok_and(|t| t == Path::new(target)) {
+            return Ok(true);
+        }
         if if_missing {
             return Ok(false);
         }
