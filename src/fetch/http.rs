@@ -40,10 +40,15 @@ struct Failed {
     err: OriginError,
     /// Worth another attempt (network trouble, 5xx), not a 404.
     retryable: bool,
-    /// Bytes arrived before it failed: the next attempt resumes, and it
-    /// does not count as a retry (the server is alive).
+    /// Bytes arrived before it failed: the next attempt resumes.
     progressed: bool,
+    /// How many bytes this attempt received.
+    got: u64,
 }
+
+/// Bytes one connection must deliver before it breaks for the resume to
+/// not count as a retry.
+const FREE_RESUME: u64 = 1 << 20;
 
 /// Download `url` into `dest` (created or resumed). Returns the file size.
 pub async fn download(
@@ -60,7 +65,12 @@ pub async fn download(
             Ok(n) => return Ok(n),
             Err(f) if !f.retryable => return Err(f.err),
             Err(f) => {
-                if !f.progressed {
+                // A connection that delivered a good part of the file before
+                // it broke is resumed without using up a retry: the server
+                // is alive, the network is flaky. A stall, or a server that
+                // trickles a few bytes per connection, uses one up.
+                let free = f.progressed && f.got >= FREE_RESUME && !matches!(f.err, OriginError::Stalled { .. });
+                if !free {
                     failures += 1;
                     if failures > limits.retries {
                         return Err(f.err);
@@ -84,6 +94,7 @@ async fn attempt(
         err: OriginError::Io(format!("{}: {e}", dest.display())),
         retryable: false,
         progressed: false,
+        got: 0,
     };
     let mut have = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
     let mut req = client.get(url);
@@ -96,6 +107,7 @@ async fn attempt(
                 err: OriginError::Network(format!("no answer within {}s", limits.timeout.as_secs())),
                 retryable: true,
                 progressed: false,
+                got: 0,
             })
         }
         Ok(Err(e)) => {
@@ -103,6 +115,7 @@ async fn attempt(
                 err: OriginError::Network(chain(&e)),
                 retryable: true,
                 progressed: false,
+                got: 0,
             })
         }
         Ok(Ok(r)) => r,
@@ -124,6 +137,7 @@ async fn attempt(
                         err: OriginError::Network("the server answered a resume request with another range".into()),
                         retryable: true,
                         progressed: false,
+                        got: 0,
                     });
                 }
             }
@@ -150,6 +164,7 @@ async fn attempt(
                 },
                 retryable: true,
                 progressed: false,
+                got: 0,
             });
         }
         s if s.is_success() => {
@@ -167,6 +182,7 @@ async fn attempt(
                 },
                 retryable,
                 progressed: false,
+                got: 0,
             });
         }
     };
@@ -185,6 +201,7 @@ async fn attempt(
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut resp = resp;
     let mut got = have;
+    let start = have;
     let mut progressed = false;
     loop {
         let chunk = match tokio::time::timeout(limits.stall, resp.chunk()).await {
@@ -197,6 +214,7 @@ async fn attempt(
                     },
                     retryable: true,
                     progressed,
+                    got: got - start,
                 });
             }
             Ok(Err(e)) => {
@@ -205,6 +223,7 @@ async fn attempt(
                     err: OriginError::Network(format!("connection lost after {got} bytes: {}", chain(&e))),
                     retryable: true,
                     progressed,
+                    got: got - start,
                 });
             }
             Ok(Ok(None)) => break,
@@ -222,6 +241,7 @@ async fn attempt(
                 err: OriginError::Network(format!("connection closed after {got} of {t} bytes")),
                 retryable: true,
                 progressed,
+                got: got - start,
             });
         }
     }
