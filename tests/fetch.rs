@@ -297,7 +297,11 @@ impl Seeder {
         )
         .unwrap();
         let st = self.child.wait().unwrap();
-        let rest = self.lines.try_iter().collect();
+        // Lines until the reader thread sees the end of the pipe.
+        let mut rest = Vec::new();
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(10)) {
+            rest.push(l);
+        }
         (st, rest)
     }
 }
@@ -495,6 +499,23 @@ fn magpkg_fetches_a_file_seeded_by_aria2c() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read(stdout(&out).trim()).unwrap(), data);
+
+    // And through a .torrent URL served over HTTP.
+    let server = HttpServer::start();
+    server.serve(
+        "/t/from-aria.torrent",
+        std::fs::read(&torrent).unwrap(),
+        Behaviour::Normal,
+    );
+    let env3 = TestEnv::new();
+    let out = env3
+        .cmd()
+        .args(["source", "fetch", "--sha256", &sha, "--name", "from-aria-3.1.tar.bz2"])
+        .arg(server.url("/t/from-aria.torrent"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(stdout(&out).trim()).unwrap(), data);
 }
 
 #[test]
@@ -563,6 +584,63 @@ fn a_magnet_without_reachable_peer_falls_back_to_http_within_the_stall_timeout()
         "{:?}",
         stall.requests()
     );
+}
+
+/// Settings for library-level tests: this test's store, no DHT, short
+/// timeouts, a `test` mirror.
+fn settings(env: &TestEnv, mirror: &str) -> magpkg::settings::Settings {
+    let mut s = magpkg::settings::Settings::resolve(&magpkg::settings::Overrides {
+        store: Some(env.store()),
+        ..Default::default()
+    })
+    .unwrap();
+    s.dht = false;
+    s.offline = false;
+    s.stall_timeout = Duration::from_secs(5);
+    s.http_timeout = Duration::from_secs(5);
+    s.retries = 1;
+    s.mirrors = [("test".to_string(), vec![mirror.to_string()])].into();
+    s
+}
+
+#[test]
+fn library_fetch_runs_downloads_in_parallel_up_to_fetch_jobs_and_reports() {
+    let server = HttpServer::start();
+    let env = TestEnv::new();
+    let mut sources = Vec::new();
+    for i in 0..5u64 {
+        let data = pseudo_random(100_000, 100 + i);
+        let name = format!("p{i}-1.tar.gz");
+        server.serve(&format!("/m/{name}"), data.clone(), Behaviour::Slow(600));
+        sources.push(magpkg::eval::Source {
+            filename: name.clone(),
+            sha256: sha256(&data),
+            urls: vec![format!("mirror://test/{name}")],
+        });
+    }
+    let store = magpkg::store::Store::open(&env.store()).unwrap();
+    // One of them is already cached: it is reported, not downloaded.
+    let pre = env.home().join("p0-1.tar.gz");
+    std::fs::write(&pre, pseudo_random(100_000, 100)).unwrap();
+    store
+        .add_source_file(&pre, "p0-1.tar.gz", Some(&sources[0].sha256), "test")
+        .unwrap();
+
+    let mut s = settings(&env, &format!("{}/m", server.base()));
+    s.fetch_jobs = 2;
+    let report = magpkg::fetch::fetch(&sources, &store, &s, &Default::default()).unwrap();
+    assert_eq!(report.cached, vec![sources[0].clone()]);
+    let mut got: Vec<String> = report.fetched.iter().map(|f| f.source.filename.clone()).collect();
+    got.sort();
+    assert_eq!(got, vec!["p1-1.tar.gz", "p2-1.tar.gz", "p3-1.tar.gz", "p4-1.tar.gz"]);
+    for f in &report.fetched {
+        assert_eq!(f.bytes, 100_000);
+        assert_eq!(f.origin, server.url(&format!("/m/{}", f.source.filename)));
+        assert_eq!(magpkg::util::sha256_file(&f.path).unwrap(), f.source.sha256);
+    }
+    // Four slow downloads, two at a time: never more, and they did overlap.
+    assert_eq!(server.max_active(), 2);
+    assert_eq!(server.requests().len(), 4);
 }
 
 #[test]

@@ -107,7 +107,21 @@ pub async fn download(
                 got: 0,
             })
         }
-        Ok(Err(e)) => return Err(OriginError::Torrent(format!("{e:#}"))),
+        Ok(Err(e)) => {
+            let e = format!("{e:#}");
+            // librqbit's words for "every peer we knew failed".
+            if e.contains("input address stream exhausted") {
+                return Err(OriginError::Torrent(
+                    "no reachable peer sent the torrent's metadata".into(),
+                ));
+            }
+            if e.contains("no known way to resolve peers") {
+                return Err(OriginError::Torrent(
+                    "no way to find peers: the magnet names none (x.pe), no tracker, and the DHT is off".into(),
+                ));
+            }
+            return Err(OriginError::Torrent(e));
+        }
         Ok(Ok(r)) => r,
     };
     let Some(handle) = added.into_handle() else {

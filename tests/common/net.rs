@@ -18,6 +18,8 @@ pub enum Behaviour {
     CutOnceAfter(usize),
     /// Send this many bytes, then keep the connection open and silent.
     StallAfter(usize),
+    /// Send the body in five parts spread over this many milliseconds.
+    Slow(u64),
 }
 
 /// One request the server saw.
@@ -32,6 +34,8 @@ struct State {
     files: HashMap<String, (Vec<u8>, Behaviour)>,
     requests: Vec<Request>,
     cut_done: HashMap<String, bool>,
+    active: usize,
+    max_active: usize,
 }
 
 pub struct HttpServer {
@@ -74,6 +78,11 @@ impl HttpServer {
     pub fn requests(&self) -> Vec<Request> {
         self.state.lock().unwrap().requests.clone()
     }
+
+    /// The most `Slow` bodies that were being sent at the same time.
+    pub fn max_active(&self) -> usize {
+        self.state.lock().unwrap().max_active
+    }
 }
 
 fn read_head(conn: &TcpStream) -> std::io::Result<(String, HashMap<String, String>)> {
@@ -94,7 +103,11 @@ fn read_head(conn: &TcpStream) -> std::io::Result<(String, HashMap<String, Strin
     Ok((target, headers))
 }
 
-fn handle(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
+fn handle(conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
+    respond(conn, state)
+}
+
+fn respond(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let (path, headers) = read_head(&conn)?;
     let range = headers.get("range").cloned();
     let (file, first_cut) = {
@@ -159,6 +172,25 @@ fn handle(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             conn.flush()?;
             std::thread::sleep(Duration::from_secs(120));
             Ok(())
+        }
+        Behaviour::Slow(ms) => {
+            // Counted as active while the body is being sent, up to its
+            // last part: once that is sent, the client may start another
+            // request before this thread gets to run again.
+            {
+                let mut st = state.lock().unwrap();
+                st.active += 1;
+                st.max_active = st.max_active.max(st.active);
+            }
+            let parts: Vec<&[u8]> = body.chunks(body.len().div_ceil(5).max(1)).collect();
+            let (last, first) = parts.split_last().expect("a body");
+            for part in first {
+                conn.write_all(part)?;
+                conn.flush()?;
+                std::thread::sleep(Duration::from_millis(ms / 5));
+            }
+            state.lock().unwrap().active -= 1;
+            conn.write_all(last)
         }
         _ => conn.write_all(body),
     }
