@@ -586,6 +586,50 @@ fn a_magnet_without_reachable_peer_falls_back_to_http_within_the_stall_timeout()
     );
 }
 
+#[test]
+fn http_joins_the_race_while_a_magnet_peer_is_still_silent() {
+    let server = HttpServer::start();
+    let data = pseudo_random(60_000, 15);
+    let sha = sha256(&data);
+    server.serve("/r/race.tar.gz", data.clone(), Behaviour::Normal);
+    let (port, closed) = common::net::silent_peer();
+    let work = tempfile::tempdir().unwrap();
+    let f = work.path().join("race.tar.gz");
+    std::fs::write(&f, &data).unwrap();
+    let other = TestEnv::new();
+    assert!(other.run(&["source", "add", f.to_str().unwrap()]).status.success());
+    let magnet = stdout(&other.run(&["source", "magnet", &sha, "--peer", &format!("127.0.0.1:{port}")]))
+        .trim()
+        .to_string();
+    // The magnet comes first and its only peer hangs; the stall timeout is
+    // long. HTTP must not wait for BitTorrent to give up.
+    let env = TestEnv::new();
+    let out = env
+        .cmd()
+        .env("MAGPKG_STALL_TIMEOUT", "120")
+        .args([
+            "source",
+            "fetch",
+            "--sha256",
+            &sha,
+            &magnet,
+            &server.url("/r/race.tar.gz"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("race.tar.gz from {}", server.url("/r/race.tar.gz"))));
+    let http_at = server.requests()[0].at;
+    // Give the peer thread a moment to see the close at magpkg's exit.
+    std::thread::sleep(Duration::from_millis(200));
+    let closed = closed.lock().unwrap().clone();
+    assert!(!closed.is_empty(), "magpkg never connected to the magnet's peer");
+    assert!(
+        closed.iter().all(|c| *c > http_at),
+        "the HTTP mirror was only tried after the peer was dropped"
+    );
+}
+
 /// Settings for library-level tests: this test's store, no DHT, short
 /// timeouts, a `test` mirror.
 fn settings(env: &TestEnv, mirror: &str) -> magpkg::settings::Settings {

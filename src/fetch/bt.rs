@@ -127,10 +127,29 @@ pub async fn download(
     let Some(handle) = added.into_handle() else {
         return Err(OriginError::Torrent("librqbit did not start the torrent".into()));
     };
-    let result = wait(session, &handle, out_dir, filename, stall, pb).await;
-    // Stop it whatever happened: the file is ours now (or useless).
-    let _ = session.delete(TorrentIdOrHash::Id(handle.id()), false).await;
-    result
+    // Stop it whatever happens, even if this future is dropped (it lost a
+    // race against another origin): the file is ours now, or useless.
+    let _remove = RemoveOnDrop {
+        session: session.clone(),
+        id: handle.id(),
+    };
+    wait(session, &handle, out_dir, filename, stall, pb).await
+}
+
+struct RemoveOnDrop {
+    session: Arc<Session>,
+    id: usize,
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let (session, id) = (self.session.clone(), self.id);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = session.delete(TorrentIdOrHash::Id(id), false).await;
+            });
+        }
+    }
 }
 
 async fn wait(

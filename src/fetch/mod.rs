@@ -216,9 +216,9 @@ pub fn fetch(
     let mut errors = Vec::new();
     for r in results {
         match r {
-            Ok(Some(f)) => report.fetched.push(f),
+            Ok(Ok(f)) => report.fetched.push(f),
             // Another process fetched it while we waited for its lock.
-            Ok(None) => {}
+            Ok(Err(cached)) => report.cached.push(cached),
             Err(e) => errors.push(e),
         }
     }
@@ -285,7 +285,7 @@ impl Ctx {
         if self.multi.is_hidden() {
             return ProgressBar::hidden();
         }
-        let pb = self.multi.add(ProgressBar::new(0));
+        let pb = self.multi.add(ProgressBar::no_length());
         pb.set_style(
             ProgressStyle::with_template(
                 "{prefix:30!} {bar:25} {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} {msg}",
@@ -302,7 +302,7 @@ async fn fetch_all(
     store: Store,
     settings: Settings,
     opts: FetchOptions,
-) -> Vec<Result<Option<Fetched>, FetchError>> {
+) -> Vec<Result<Result<Fetched, Source>, FetchError>> {
     let limits = http::HttpLimits {
         timeout: settings.http_timeout,
         stall: settings.stall_timeout,
@@ -355,7 +355,9 @@ async fn fetch_all(
     out
 }
 
-async fn fetch_one(ctx: &Ctx, source: Source) -> Result<Option<Fetched>, FetchError> {
+/// Fetch one source. `Ok(Err(source))`: another process cached it while
+/// we waited for its lock.
+async fn fetch_one(ctx: &Ctx, source: Source) -> Result<Result<Fetched, Source>, FetchError> {
     let sha = source.sha256.to_ascii_lowercase();
     // One download of a source at a time across processes; the second
     // finds it cached once the first is done.
@@ -365,7 +367,7 @@ async fn fetch_one(ctx: &Ctx, source: Source) -> Result<Option<Fetched>, FetchEr
         .await
         .expect("lock task")?;
     if ctx.store.source(&sha, &source.filename)?.is_some() {
-        return Ok(None);
+        return Ok(Err(source));
     }
     if source.urls.is_empty() {
         return Err(FetchError::NoUrls {
@@ -374,43 +376,104 @@ async fn fetch_one(ctx: &Ctx, source: Source) -> Result<Option<Fetched>, FetchEr
         });
     }
     let mut failures = Vec::new();
+    let mut origins = Vec::new();
     for url in &source.urls {
-        let expanded = match mirrors::expand(url, &ctx.settings.mirrors, &ctx.settings.apt_dir) {
-            Ok(u) => u,
-            Err(FetchError::UnknownMirror { name, known, .. }) => {
-                failures.push(Failure {
-                    origin: url.clone(),
-                    error: OriginError::Unsupported(format!(
-                        "unknown mirror `{name}` (known: {}; configure it in `mirrors` or MAGPKG_MIRRORS)",
-                        known.join(", ")
-                    )),
-                });
-                continue;
-            }
+        match mirrors::expand(url, &ctx.settings.mirrors, &ctx.settings.apt_dir) {
+            Ok(u) => origins.extend(u),
+            Err(FetchError::UnknownMirror { name, known, .. }) => failures.push(Failure {
+                origin: url.clone(),
+                error: OriginError::Unsupported(format!(
+                    "unknown mirror `{name}` (known: {}; configure it in `mirrors` or MAGPKG_MIRRORS)",
+                    known.join(", ")
+                )),
+            }),
             Err(e) => return Err(e),
-        };
-        for origin in expanded {
-            let pb = ctx.bar(&source.filename);
-            let r = try_origin(ctx, &source.filename, &sha, &origin, &pb).await;
-            pb.finish_and_clear();
-            match r {
-                Ok((path, bytes)) => {
-                    return Ok(Some(Fetched {
-                        source: source.clone(),
-                        path,
-                        origin,
-                        bytes,
-                    }))
-                }
-                Err(error) => failures.push(Failure { origin, error }),
-            }
         }
     }
+    // BitTorrent and the other origins race, each lane in the order of the
+    // definition. The lane of the first URL starts at once; the other one
+    // gets going after a head start (or as soon as the first lane has
+    // failed), so a small file from a good mirror is downloaded once, but a
+    // magnet nobody seeds does not hold up an HTTP mirror for the whole
+    // stall timeout.
+    let is_bt = |o: &String| o.starts_with("magnet:") || (is_torrent_url(o) && !source.filename.ends_with(".torrent"));
+    let (bt, other): (Vec<String>, Vec<String>) = origins.iter().cloned().partition(is_bt);
+    let (first, second) = if origins.first().is_some_and(is_bt) {
+        (bt, other)
+    } else {
+        (other, bt)
+    };
+    let head_start = HEAD_START.min(ctx.settings.stall_timeout);
+    let first_failed = tokio::sync::Notify::new();
+    let lane_a = async {
+        let r = lane(ctx, &source, &sha, &first).await;
+        if r.is_err() {
+            first_failed.notify_one();
+        }
+        r
+    };
+    let lane_b = async {
+        if second.is_empty() {
+            return Err(Vec::new());
+        }
+        if !first.is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep(head_start) => {}
+                _ = first_failed.notified() => {}
+            }
+        }
+        lane(ctx, &source, &sha, &second).await
+    };
+    tokio::pin!(lane_a, lane_b);
+    let (mut fa, mut fb) = (None, None);
+    while fa.is_none() || fb.is_none() {
+        tokio::select! {
+            r = &mut lane_a, if fa.is_none() => match r {
+                Ok(f) => return Ok(Ok(f)),
+                Err(f) => fa = Some(f),
+            },
+            r = &mut lane_b, if fb.is_none() => match r {
+                Ok(f) => return Ok(Ok(f)),
+                Err(f) => fb = Some(f),
+            },
+        }
+    }
+    failures.extend(fa.unwrap_or_default());
+    failures.extend(fb.unwrap_or_default());
     Err(FetchError::Failed {
         filename: source.filename.clone(),
-        sha256: sha,
+        sha256: sha.clone(),
         failures,
     })
+}
+
+/// How long the lane of the first URL has to itself before the other kind
+/// of origin (BitTorrent or HTTP) joins the race.
+const HEAD_START: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Try origins in order until one gives the source.
+async fn lane(ctx: &Ctx, source: &Source, sha: &str, origins: &[String]) -> Result<Fetched, Vec<Failure>> {
+    let mut failures = Vec::new();
+    for origin in origins {
+        let pb = ctx.bar(&source.filename);
+        let r = try_origin(ctx, &source.filename, sha, origin, &pb).await;
+        pb.finish_and_clear();
+        match r {
+            Ok((path, bytes)) => {
+                return Ok(Fetched {
+                    source: source.clone(),
+                    path,
+                    origin: origin.clone(),
+                    bytes,
+                })
+            }
+            Err(error) => failures.push(Failure {
+                origin: origin.clone(),
+                error,
+            }),
+        }
+    }
+    Err(failures)
 }
 
 fn is_torrent_url(url: &str) -> bool {
@@ -453,7 +516,7 @@ async fn try_origin(
         let tmp = ctx.store.tempdir("fetch-").map_err(store_err)?;
         let dest = tmp.path().join(filename);
         let bytes = http::download(&ctx.client, origin, &dest, &ctx.limits, pb).await?;
-        let path = commit(ctx, tmp, filename, sha, origin).await?;
+        let path = commit(ctx, pb, tmp, filename, sha, origin).await?;
         return Ok((path, bytes));
     }
     if origin.starts_with("file:") || origin.starts_with('/') {
@@ -501,7 +564,7 @@ async fn via_torrent(
     let bytes = std::fs::metadata(tmp.path().join(filename))
         .map(|m| m.len())
         .unwrap_or(0);
-    let path = commit(ctx, tmp, filename, sha, origin).await?;
+    let path = commit(ctx, pb, tmp, filename, sha, origin).await?;
     Ok((path, bytes))
 }
 
@@ -509,6 +572,7 @@ async fn via_torrent(
 /// fsync, rename).
 async fn commit(
     ctx: &Ctx,
+    pb: &ProgressBar,
     tmp: tempfile::TempDir,
     filename: &str,
     sha: &str,
@@ -516,6 +580,7 @@ async fn commit(
 ) -> Result<PathBuf, OriginError> {
     let store = ctx.store.clone();
     let (f, s, o) = (filename.to_string(), sha.to_string(), origin.to_string());
+    pb.set_message("verifying");
     tokio::task::spawn_blocking(move || store.commit_source(tmp, &f, Some(&s), &o))
         .await
         .expect("commit task")

@@ -27,6 +27,7 @@ pub enum Behaviour {
 pub struct Request {
     pub path: String,
     pub range: Option<String>,
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -115,6 +116,7 @@ fn respond(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         st.requests.push(Request {
             path: path.clone(),
             range: range.clone(),
+            at: std::time::Instant::now(),
         });
         let file = st.files.get(&path).cloned();
         let first = matches!(file, Some((_, Behaviour::CutOnceAfter(_))))
@@ -302,6 +304,27 @@ fn announce(mut conn: TcpStream, peers: &Mutex<HashMap<Vec<u8>, Vec<SocketAddr>>
     let _ = conn.set_read_timeout(Some(Duration::from_millis(10)));
     let _ = conn.read(&mut [0u8; 64]);
     Ok(())
+}
+
+/// A peer that accepts TCP connections and never says a word. Returns its
+/// port and, per connection, when it was closed by the other side.
+pub fn silent_peer() -> (u16, Arc<Mutex<Vec<std::time::Instant>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let closed: Arc<Mutex<Vec<std::time::Instant>>> = Default::default();
+    let c = closed.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
+                c.lock().unwrap().push(std::time::Instant::now());
+            });
+        }
+    });
+    (port, closed)
 }
 
 /// A TCP port nothing listens on (bound, then released).
