@@ -375,6 +375,21 @@ fn magpkg_seed_serves_magpkg_fetch_by_magnet_with_x_pe() {
 }
 
 #[test]
+fn seed_on_a_busy_port_is_a_clear_user_error() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let env = TestEnv::new();
+    let out = env.run(&["seed", "--port", &port]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("cannot seed on port {port}")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("hint: "), "{}", stderr(&out));
+}
+
+#[test]
 fn aria2c_downloads_a_source_seeded_by_magpkg() {
     let work = tempfile::tempdir().unwrap();
     let tracker = Tracker::start();

@@ -103,6 +103,8 @@ pub enum FetchError {
     },
     #[error("BitTorrent session: {message}")]
     Session { message: String },
+    #[error("cannot seed on port {port}: {message}")]
+    Listen { port: u16, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -147,6 +149,9 @@ impl Classify for FetchError {
             FetchError::Several { first, .. } => first.hint(),
             FetchError::NotCached { .. } => Some("`magpkg source list` shows the cached sources".into()),
             FetchError::Ambiguous { .. } => Some("give the full sha256".into()),
+            FetchError::Listen { .. } => {
+                Some("another program uses that port: pick another with --port, or 0 for any free port".into())
+            }
             FetchError::Store(e) => e.hint(),
             _ => None,
         }

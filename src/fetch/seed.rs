@@ -71,8 +71,9 @@ async fn run(
     let scratch = store.bucket(crate::store::TMP);
     let session = bt::session(settings, &scratch, Some(opts.port), &opts.trackers)
         .await
-        .map_err(|message| FetchError::Session {
-            message: format!("cannot listen on port {}: {message}", opts.port),
+        .map_err(|message| FetchError::Listen {
+            port: opts.port,
+            message,
         })?;
     let port = session.listen_addr().map(|a| a.port()).unwrap_or(opts.port);
     on_event(SeedEvent::Listening { port });
