@@ -1,5 +1,6 @@
-//! Shared helpers of the integration tests: each test gets its own temp
-//! HOME, XDG dirs, store and state, and runs the real binary.
+//! Shared helpers of the integration tests: every test gets its own HOME,
+//! XDG dirs and store, and runs the real binary.
+
 #![allow(dead_code)]
 
 pub mod net;
@@ -7,7 +8,7 @@ pub mod net;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// One isolated magpkg user: HOME, XDG dirs, store.
+/// An isolated environment for one test.
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
 }
@@ -15,7 +16,7 @@ pub struct TestEnv {
 impl TestEnv {
     pub fn new() -> TestEnv {
         TestEnv {
-            dir: tempfile::tempdir().unwrap(),
+            dir: tempfile::tempdir().expect("temp dir"),
         }
     }
 
@@ -23,35 +24,53 @@ impl TestEnv {
         self.dir.path()
     }
 
-    pub fn store(&self) -> PathBuf {
-        self.home().join("store")
-    }
-
-    /// `magpkg` with a clean environment pointing at this user. Networking
-    /// defaults suit loopback tests: no DHT, short timeouts.
-    pub fn cmd(&self) -> Command {
+    /// `magpkg` with a clean environment pointing at this test's dirs,
+    /// run in `cwd`.
+    pub fn magpkg_in(&self, cwd: &Path) -> Command {
         let home = self.home();
         let mut c = Command::new(env!("CARGO_BIN_EXE_magpkg"));
         c.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap())
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", home)
             .env("XDG_DATA_HOME", home.join("data"))
             .env("XDG_CONFIG_HOME", home.join("config"))
             .env("XDG_STATE_HOME", home.join("state"))
             .env("XDG_CACHE_HOME", home.join("cache"))
-            .env("MAGPKG_STORE", self.store())
+            .env("MAGPKG_STORE", home.join("store"))
             .env("MAGPKG_STATE", home.join("state/magpkg"))
-            .env("MAGPKG_DHT", "0")
+            .current_dir(cwd);
+        c
+    }
+
+    /// `magpkg` run in this test's HOME.
+    pub fn magpkg(&self) -> Command {
+        self.magpkg_in(self.home())
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.home().join("store")
+    }
+
+    /// `magpkg` with networking defaults suited to loopback tests: no DHT,
+    /// short timeouts.
+    pub fn cmd(&self) -> Command {
+        let mut c = self.magpkg();
+        c.env("MAGPKG_DHT", "0")
             .env("MAGPKG_STALL_TIMEOUT", "5")
             .env("MAGPKG_HTTP_TIMEOUT", "5")
             .env("MAGPKG_RETRIES", "2");
         c
     }
 
-    /// Run `magpkg ARGS` to completion.
+    /// Run `magpkg ARGS` (with [`TestEnv::cmd`]) to completion.
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
+}
+
+/// Run and capture; panics if the binary cannot be started.
+pub fn run(c: &mut Command) -> Output {
+    c.output().expect("run magpkg")
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -60,6 +79,11 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A file under `tests/fixtures/`.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
 }
 
 /// Lowercase hex sha256 of bytes.
