@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod net;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -44,6 +46,26 @@ impl TestEnv {
     pub fn magpkg(&self) -> Command {
         self.magpkg_in(self.home())
     }
+
+    pub fn store(&self) -> PathBuf {
+        self.home().join("store")
+    }
+
+    /// `magpkg` with networking defaults suited to loopback tests: no DHT,
+    /// short timeouts.
+    pub fn cmd(&self) -> Command {
+        let mut c = self.magpkg();
+        c.env("MAGPKG_DHT", "0")
+            .env("MAGPKG_STALL_TIMEOUT", "5")
+            .env("MAGPKG_HTTP_TIMEOUT", "5")
+            .env("MAGPKG_RETRIES", "2");
+        c
+    }
+
+    /// Run `magpkg ARGS` (with [`TestEnv::cmd`]) to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
 }
 
 /// Run and capture; panics if the binary cannot be started.
@@ -62,4 +84,23 @@ pub fn stderr(o: &Output) -> String {
 /// A file under `tests/fixtures/`.
 pub fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+}
+
+/// Lowercase hex sha256 of bytes.
+pub fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// Bytes that do not compress or repeat (so a wrong offset shows).
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
 }
