@@ -5,8 +5,6 @@
 //! Packages are made without a sandbox build: a local tarball added to the
 //! store's source cache and unpacked by the `unpack` builtin.
 
-use std::ffi::OsStr;
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -150,7 +148,10 @@ fn greet_project(w: &World, name: &str, extra: &str) -> PathBuf {
     let tb = w.path(&format!("{name}-greet-1.0.tar.gz"));
     tarball(
         &tb,
-        &[("bin/greet", GREET, true), ("share/man/man1/greet.1", b".TH GREET 1\n", false)],
+        &[
+            ("bin/greet", GREET, true),
+            ("share/man/man1/greet.1", b".TH GREET 1\n", false),
+        ],
         &[],
     );
     let pkg = local_package("greet", "1.0", &tb, &[&w.store()]);
@@ -170,7 +171,11 @@ fn init_in_an_empty_dir_writes_the_minimal_template() {
     let root = w.project("empty");
     let out = w.run(&root, &["init"]);
     ok(&out);
-    assert!(text(&out.stderr).contains("template `minimal` (detected)"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("template `minimal` (detected)"),
+        "{}",
+        text(&out.stderr)
+    );
     let manifest = std::fs::read_to_string(root.join("magnet.jsonnet")).unwrap();
     assert!(manifest.contains("packages: []"), "{manifest}");
     let gi = std::fs::read_to_string(root.join(".gitignore")).unwrap();
@@ -211,7 +216,9 @@ fn init_refuses_to_overwrite_without_force() {
     let err = text(&out.stderr);
     assert!(err.contains("magnet.jsonnet already exists"), "{err}");
     assert!(err.contains("hint: use --force"), "{err}");
-    assert!(std::fs::read_to_string(root.join("magnet.jsonnet")).unwrap().contains("// mine"));
+    assert!(std::fs::read_to_string(root.join("magnet.jsonnet"))
+        .unwrap()
+        .contains("// mine"));
     ok(&w.run(&root, &["init", "--template", "lua", "--force"]));
     assert!(std::fs::read_to_string(root.join("magnet.jsonnet"))
         .unwrap()
@@ -228,7 +235,11 @@ fn init_lists_templates_and_suggests_on_typos() {
     }
     let out = w.run(&root, &["init", "-t", "lau"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("did you mean `lua`?"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("did you mean `lua`?"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!root.join("magnet.jsonnet").exists());
 }
 
@@ -241,4 +252,515 @@ fn commands_outside_a_project_say_how_to_start_one() {
     let err = text(&out.stderr);
     assert!(err.contains("no magnet.jsonnet in"), "{err}");
     assert!(err.contains("magpkg init"), "{err}");
+}
+
+// ----------------------------------------------------------- shell -- CMD
+
+#[test]
+fn shell_runs_a_command_in_the_env_and_returns_its_status() {
+    let w = World::new();
+    let root = greet_project(
+        &w,
+        "proj",
+        "  env: { WHERE: '$MAGPKG_PROJECT_ROOT/data', GREETING: 'hi there' },\n  path: ['./scripts'],",
+    );
+    std::fs::create_dir_all(root.join("scripts")).unwrap();
+    std::fs::write(root.join("scripts/mytool"), "#!/bin/sh\necho mytool-ran\n").unwrap();
+    std::fs::set_permissions(root.join("scripts/mytool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(root.join("sub/dir")).unwrap();
+
+    let out = w.run(&root, &["shell", "--", "greet", "you", "7"]);
+    assert_eq!(text(&out.stdout), "Hello, you!\n", "stderr: {}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(7), "the command's exit status is magpkg's");
+    let err = text(&out.stderr);
+    assert!(err.contains("realised environment"), "{err}");
+    assert!(err.contains("wrote ") && err.contains("magnet.lock"), "{err}");
+
+    // From a subdirectory: the project is found upward; variables, path
+    // entries and the profile's implied variables are there.
+    let out = ok(&w.run(
+        &root.join("sub/dir"),
+        &[
+            "shell",
+            "--",
+            "sh",
+            "-c",
+            r#"echo "where=$WHERE"; echo "greeting=$GREETING"; mytool; echo "env=$MAGPKG_ENV"; command -v greet; echo "man=$MANPATH"; pwd"#,
+        ],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("where={}/data", root.display()));
+    assert_eq!(lines[1], "greeting=hi there");
+    assert_eq!(lines[2], "mytool-ran");
+    assert_eq!(lines[3], "env=proj");
+    assert!(
+        lines[4].contains("/envs-v1/") && lines[4].ends_with("/bin/greet"),
+        "{out}"
+    );
+    assert!(
+        lines[5].starts_with("man=") && lines[5].ends_with("/share/man:"),
+        "{out}"
+    );
+    assert_eq!(lines[6], root.join("sub/dir").display().to_string(), "cwd kept");
+
+    // Second run: nothing realised again, nothing written.
+    let out = w.run(&root, &["shell", "--", "greet"]);
+    assert_eq!(text(&out.stdout), "Hello, world!\n");
+    assert_eq!(text(&out.stderr), "", "the cached environment is used silently");
+
+    let out = w.run(&root, &["shell", "--", "no-such-tool", "x"]);
+    assert_eq!(out.status.code(), Some(127));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("no-such-tool: command not found in the environment"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn shell_command_replaces_magpkg_so_signals_reach_it() {
+    let w = World::new();
+    let root = greet_project(&w, "proj", "");
+    ok(&w.run(&root, &["env", "--id"]));
+    let mut child = w
+        .cmd(&root)
+        .args(["shell", "--", "sh", "-c", "echo $$; exec sleep 60"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    assert_eq!(
+        line.trim(),
+        child.id().to_string(),
+        "the command runs in magpkg's own process"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(15));
+}
+
+#[test]
+fn realisation_links_the_profile_and_registers_a_gc_root() {
+    let w = World::new();
+    let root = greet_project(&w, "proj", "");
+    ok(&w.run(&root, &["env"]));
+    let id = ok(&w.run(&root, &["env", "--id"])).trim().to_string();
+    assert_eq!(id.len(), 32, "{id}");
+    let profile = w.store().join("envs-v1").join(&id);
+    assert!(profile.join("bin/greet").exists());
+    assert!(
+        std::fs::symlink_metadata(profile.join("bin/greet"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "profiles link, they do not copy"
+    );
+    assert_eq!(std::fs::read_link(root.join(".magpkg/profile")).unwrap(), profile);
+    let roots: Vec<PathBuf> = std::fs::read_dir(w.store().join("gcroots-v1"))
+        .unwrap()
+        .map(|e| std::fs::read_link(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(roots, vec![profile]);
+}
+
+#[test]
+fn run_executes_a_manifest_script_in_the_project_root() {
+    let w = World::new();
+    let root = greet_project(
+        &w,
+        "proj",
+        r#"  scripts: { hello: 'greet "$1" && echo "cwd=$PWD args=$#"', fail: 'exit 4' },"#,
+    );
+    std::fs::create_dir_all(root.join("deep")).unwrap();
+    let out = ok(&w.run(&root.join("deep"), &["run", "hello", "script", "--flag"]));
+    assert_eq!(out, format!("Hello, script!\ncwd={} args=2\n", root.display()));
+    assert_eq!(w.run(&root, &["run", "fail"]).status.code(), Some(4));
+    let list = ok(&w.run(&root, &["run"]));
+    assert!(list.contains("hello\t") && list.contains("fail\texit 4"), "{list}");
+    let out = w.run(&root, &["run", "helo"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("no script `helo`") && err.contains("did you mean `hello`?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn manifest_mistakes_point_at_the_line() {
+    let w = World::new();
+    let root = w.project("bad");
+    std::fs::write(
+        root.join("magnet.jsonnet"),
+        "{\n  packages: [],\n  shelHook: 'echo hi',\n}\n",
+    )
+    .unwrap();
+    let out = w.run(&root, &["shell", "--", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("magnet.jsonnet:3: unknown field `shelHook`"), "{err}");
+    assert!(err.contains("hint: did you mean `shellHook`?"), "{err}");
+    std::fs::write(
+        root.join("magnet.jsonnet"),
+        "{\n  packages: [],\n  env: { PATH: '/x' },\n}\n",
+    )
+    .unwrap();
+    let err = text(&w.run(&root, &["env", "--id"]).stderr);
+    assert!(err.contains(":3: env: `PATH` cannot be set here"), "{err}");
+    std::fs::write(root.join("magnet.jsonnet"), "{\n  packages: [\n").unwrap();
+    let out = w.run(&root, &["env", "--id"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("magnet.jsonnet:"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn editing_an_imported_file_invalidates_the_cache() {
+    let w = World::new();
+    let root = greet_project(&w, "proj", "  env: import 'env.libsonnet',");
+    std::fs::write(root.join("env.libsonnet"), "{ COLOR: 'red' }\n").unwrap();
+    let out = ok(&w.run(&root, &["shell", "--", "sh", "-c", "echo $COLOR"]));
+    assert_eq!(out, "red\n");
+    let id1 = ok(&w.run(&root, &["env", "--id"]));
+    std::fs::write(root.join("env.libsonnet"), "{ COLOR: 'blue' }\n").unwrap();
+    let out = ok(&w.run(&root, &["shell", "--", "sh", "-c", "echo $COLOR"]));
+    assert_eq!(out, "blue\n");
+    assert_ne!(ok(&w.run(&root, &["env", "--id"])), id1);
+}
+
+// ------------------------------------------------------------ lock file
+
+#[test]
+fn locked_fails_with_a_readable_diff_and_relocking_fixes_it() {
+    let w = World::new();
+    let root = greet_project(&w, "proj", "  env: { A: '1' },");
+    let out = w.run(&root, &["env", "--locked", "--id"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("magnet.lock does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    ok(&w.run(&root, &["shell", "--", "true"]));
+    let lock1 = std::fs::read_to_string(root.join("magnet.lock")).unwrap();
+    assert!(lock1.contains("\"greet\"") && lock1.contains("\"1.0\""), "{lock1}");
+    ok(&w.run(&root, &["shell", "--locked", "--", "true"]));
+
+    // A new version of greet and a changed variable.
+    let tb = w.path("greet-2.0.tar.gz");
+    tarball(&tb, &[("bin/greet", b"#!/bin/sh\necho v2\n", true)], &[]);
+    let pkg2 = local_package("greet", "2.0", &tb, &[&w.store()]);
+    std::fs::write(
+        root.join("magnet.jsonnet"),
+        format!("{{\n  packages: [{pkg2}],\n  env: {{ A: '2', B: 'new' }},\n}}\n"),
+    )
+    .unwrap();
+    for args in [
+        &["shell", "--locked", "--", "greet"][..],
+        &["env", "--locked", "--id"][..],
+        &["run", "--locked"][..],
+    ] {
+        let out = w.run(&root, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(text(&out.stdout), "", "nothing ran: {args:?}");
+        let err = text(&out.stderr);
+        for want in [
+            "magnet.lock is out of date",
+            "~ package greet: 1.0 -> 2.0",
+            "~ env A: \"1\" -> \"2\"",
+            "+ env B=\"new\"",
+            "hint: if the change is intended, run the command without --locked",
+        ] {
+            assert!(err.contains(want), "{args:?}: missing {want:?} in\n{err}");
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(root.join("magnet.lock")).unwrap(),
+        lock1,
+        "--locked never writes"
+    );
+
+    // Re-lock, then --locked passes.
+    assert_eq!(ok(&w.run(&root, &["shell", "--", "greet"])), "v2\n");
+    let lock2 = std::fs::read_to_string(root.join("magnet.lock")).unwrap();
+    assert!(lock2.contains("\"2.0\""), "{lock2}");
+    assert_eq!(ok(&w.run(&root, &["shell", "--locked", "--", "greet"])), "v2\n");
+}
+
+#[test]
+fn env_id_is_the_same_across_stores_and_checkouts() {
+    let w = World::new();
+    let store_b = w.path("store-b");
+    let root = greet_project(
+        &w,
+        "proj",
+        "  env: { DATA: '$MAGPKG_PROJECT_ROOT/data' },\n  path: ['bin'],",
+    );
+    // The same sources in a second, independent store.
+    for e in std::fs::read_dir(w.path("")).unwrap() {
+        let p = e.unwrap().path();
+        if p.to_string_lossy().ends_with(".tar.gz") {
+            let store = magpkg::store::Store::open(&store_b).unwrap();
+            store
+                .add_source_file(&p, p.file_name().unwrap().to_str().unwrap(), None, "test")
+                .unwrap();
+        }
+    }
+    let id_a = ok(&w.run(&root, &["env", "--id"]));
+    let id_b = ok(&w.cmd_in(&root, &store_b).args(["env", "--id"]).output().unwrap());
+    assert_eq!(id_a, id_b);
+    // Realised in both stores: same id, in the lock too.
+    ok(&w.run(&root, &["env"]));
+    ok(&w.cmd_in(&root, &store_b).args(["env"]).output().unwrap());
+    assert!(w.store().join("envs-v1").join(id_a.trim()).is_dir());
+    assert!(store_b.join("envs-v1").join(id_a.trim()).is_dir());
+    assert_eq!(
+        ok(&w.cmd_in(&root, &store_b).args(["env", "--id"]).output().unwrap()),
+        id_a
+    );
+    let lock = std::fs::read_to_string(root.join("magnet.lock")).unwrap();
+    assert!(lock.contains(id_a.trim()), "{lock}");
+    // Another checkout path: the root placeholder keeps the id unchanged.
+    let other = w.project("elsewhere/proj");
+    std::fs::copy(root.join("magnet.jsonnet"), other.join("magnet.jsonnet")).unwrap();
+    assert_eq!(ok(&w.run(&other, &["env", "--id"])), id_a);
+}
+
+// -------------------------------------------------------------- env / CI
+
+#[test]
+fn env_formats_for_people_scripts_and_github_actions() {
+    let w = World::new();
+    let root = greet_project(&w, "proj", "  env: { GREETING: 'hi there', MULTI: 'a\\nb' },");
+    let id = ok(&w.run(&root, &["env", "--id"])).trim().to_string();
+
+    let json: serde_json::Value = serde_json::from_str(&ok(&w.run(&root, &["env", "--json"]))).unwrap();
+    assert_eq!(json["envId"], id.as_str());
+    assert_eq!(json["packages"][0]["name"], "greet");
+    assert_eq!(json["set"]["GREETING"], "hi there");
+
+    let human = ok(&w.run(&root, &["env"]));
+    assert!(human.contains(&id) && human.contains("greet"), "{human}");
+
+    let sh = ok(&w.run(&root, &["env", "--format", "sh"]));
+    let out = Command::new("sh")
+        .args(["-c", &format!("{sh}\ngreet sh; printf '%s|' \"$GREETING\" \"$MULTI\"")])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "Hello, sh!\nhi there|a\nb|", "{sh}");
+
+    let gh_path = w.path("github_path");
+    let gh_env = w.path("github_env");
+    std::fs::write(&gh_env, "EARLIER=1\n").unwrap();
+    ok(&w
+        .cmd(&root)
+        .args(["env", "--format", "github"])
+        .env("GITHUB_PATH", &gh_path)
+        .env("GITHUB_ENV", &gh_env)
+        .output()
+        .unwrap());
+    let p = std::fs::read_to_string(&gh_path).unwrap();
+    assert_eq!(
+        p,
+        format!("{}\n", w.store().join("envs-v1").join(&id).join("bin").display())
+    );
+    let e = std::fs::read_to_string(&gh_env).unwrap();
+    assert!(e.starts_with("EARLIER=1\n"), "appended, not replaced: {e}");
+    assert!(e.contains("GREETING=hi there\n"), "{e}");
+    assert!(e.contains(&format!("MAGPKG_ENV_ID={id}\n")), "{e}");
+    let delim = e
+        .lines()
+        .find_map(|l| l.strip_prefix("MULTI<<"))
+        .expect("multi-line values use the heredoc syntax");
+    assert!(e.contains(&format!("MULTI<<{delim}\na\nb\n{delim}\n")), "{e}");
+    assert!(e.contains("MANPATH="), "{e}");
+}
+
+// ------------------------------------------------------ interactive shells
+
+/// A tmux server of its own, running a plain `sh` in which the test types.
+struct Tmux {
+    sock: PathBuf,
+}
+
+impl Tmux {
+    fn start(w: &World, cwd: &Path, extra: &[(&str, &str)]) -> Tmux {
+        let sock = w.path("tmux.sock");
+        let mut c = Command::new("tmux");
+        c.env_clear()
+            .envs(w.vars(&w.store()))
+            .envs(extra.iter().copied())
+            .env("PS1", "outer$ ")
+            .args([
+                "-S",
+                sock.to_str().unwrap(),
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "150",
+                "-y",
+                "50",
+            ])
+            .args(["-c", cwd.to_str().unwrap(), "sh"]);
+        let st = c.status().unwrap();
+        assert!(st.success(), "tmux new-session");
+        let t = Tmux { sock };
+        t.wait_for("outer$", |s| s.contains("outer$"));
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-S", self.sock.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Type a line and press Enter.
+    fn line(&self, text: &str) {
+        assert!(self.tmux(&["send-keys", "-l", text]).status.success());
+        assert!(self.tmux(&["send-keys", "Enter"]).status.success());
+    }
+
+    fn screen(&self) -> String {
+        text(&self.tmux(&["capture-pane", "-p", "-S", "-200"]).stdout)
+    }
+
+    /// Wait (up to 30 s: shells start slowly on a loaded machine) until the
+    /// screen satisfies `pred`.
+    #[track_caller]
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+/// `magpkg shell` with `shell` as $SHELL: the prompt is marked, the user's
+/// rc file and the shellHook ran, the tools are there, `exit` returns.
+fn interactive(shell: &str) {
+    if which::which(shell).is_err() {
+        panic!("{shell} is not installed (the CI installs it)");
+    }
+    let w = World::new();
+    let root = greet_project(&w, "proj", "  shellHook: 'echo hook-ran-in-$MAGPKG_ENV',");
+    let home = w.path("home");
+    std::fs::write(home.join(".bashrc"), "USER_RC=loaded\n").unwrap();
+    std::fs::write(home.join(".zshrc"), "USER_RC=loaded\nPS1='zsh%# '\n").unwrap();
+    std::fs::create_dir_all(home.join(".config/fish")).unwrap();
+    std::fs::write(home.join(".config/fish/config.fish"), "set -g USER_RC loaded\n").unwrap();
+    // Realise first, so the interactive part does not wait for it.
+    ok(&w.run(&root, &["env"]));
+    let shell_path = which::which(shell).unwrap();
+    let t = Tmux::start(&w, &root, &[("SHELL", shell_path.to_str().unwrap())]);
+    t.line(&format!("{BIN} shell; echo back-$?"));
+    t.wait_for("the marked prompt", |s| s.contains("(magpkg:proj)"));
+    t.wait_for("the shellHook", |s| s.contains("hook-ran-in-proj"));
+    t.line("greet tmux; echo \"rc=$USER_RC env=$MAGPKG_ENV\"");
+    t.wait_for("greet's output", |s| {
+        s.contains("Hello, tmux!") && s.contains("rc=loaded env=proj")
+    });
+    t.line("exit");
+    let s = t.wait_for("the outer shell again", |s| s.contains("back-0"));
+    assert!(!s.contains("command not found"), "{s}");
+}
+
+#[test]
+fn interactive_bash() {
+    interactive("bash");
+}
+
+#[test]
+fn interactive_zsh() {
+    interactive("zsh");
+}
+
+#[test]
+fn interactive_fish() {
+    interactive("fish");
+}
+
+// ------------------------------------------------------------------ --pure
+
+#[test]
+fn pure_shows_only_the_environment_and_the_project() {
+    let w = World::new();
+    let root = w.project("proj");
+    let busybox = std::fs::read("/bin/busybox").expect("a static busybox (the CI installs busybox-static)");
+    let tb = w.path("tools-1.0.tar.gz");
+    tarball(
+        &tb,
+        &[("bin/busybox", &busybox, true), ("bin/greet", GREET, true)],
+        &[("bin/sh", "busybox"), ("bin/ls", "busybox"), ("bin/cat", "busybox")],
+    );
+    let pkg = local_package("tools", "1.0", &tb, &[&w.store()]);
+    let shared = w.path("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("note"), "from the host\n").unwrap();
+    std::fs::write(
+        root.join("magnet.jsonnet"),
+        format!(
+            "{{\n  packages: [{pkg}],\n  pure: {{ mounts: ['{}', '/does/not/exist'], keepEnv: ['KEEP_ME'] }},\n}}\n",
+            shared.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(root.join("data.txt"), "project file\n").unwrap();
+    let script = r#"greet pure; cat data.txt; cat SHARED/note;
+        command -v bash || echo no-bash; test -e /etc/passwd || echo no-etc;
+        echo "keep=${KEEP_ME-unset} editor=${EDITOR-unset} pure=$MAGPKG_PURE";
+        echo "path=$PATH"; echo made > out.txt"#
+        .replace("SHARED", &shared.display().to_string());
+    let out = w
+        .cmd(&root)
+        .args(["shell", "--pure", "--", "sh", "-c", &script])
+        .env("KEEP_ME", "yes")
+        .env("EDITOR", "vi")
+        .output()
+        .unwrap();
+    let s = ok(&out);
+    assert!(s.contains("Hello, pure!"), "{s}");
+    assert!(s.contains("project file\n"), "the project is visible: {s}");
+    assert!(s.contains("from the host\n"), "pure.mounts are visible: {s}");
+    assert!(s.contains("no-bash"), "host tools are absent: {s}");
+    assert!(s.contains("no-etc"), "host files are absent: {s}");
+    assert!(s.contains("keep=yes editor=unset pure=1"), "{s}");
+    let path_line = s.lines().find(|l| l.starts_with("path=")).unwrap();
+    assert!(!path_line.contains("/usr/bin"), "{path_line}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("out.txt")).unwrap(),
+        "made\n",
+        "the project is writable"
+    );
+
+    let out = w.run(&root, &["shell", "--pure", "--", "bash", "-c", "true"]);
+    assert_eq!(out.status.code(), Some(127));
+    let err = text(&out.stderr);
+    assert!(err.contains("bash: command not found in the environment"), "{err}");
+    assert!(err.contains("--pure hides the host's tools"), "{err}");
 }

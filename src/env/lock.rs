@@ -110,9 +110,10 @@ impl Lock {
 }
 
 /// The environment id: BLAKE3 (domain `magpkg-env-v1`) over the canonical
-/// JSON of `{packages: [ids in priority order], env, path}`. Nothing
-/// machine-specific goes in: no store path, no project path (`env` values
-/// keep their `$MAGPKG_PROJECT_ROOT` placeholder).
+/// JSON of `{packages: [ids in priority order], env, path}`, the first 32
+/// hex digits (128 bits, like package ids). Nothing machine-specific goes
+/// in: no store path, no project path (`env` values keep their
+/// `$MAGPKG_PROJECT_ROOT` placeholder).
 pub fn env_id<'a>(
     package_ids: impl IntoIterator<Item = &'a str>,
     env: &BTreeMap<String, String>,
@@ -123,7 +124,9 @@ pub fn env_id<'a>(
         "env": env,
         "path": path,
     });
-    crate::hash::digest(ENV_ID_DOMAIN, &crate::hash::canonical_json(&value))
+    let mut id = crate::hash::digest(ENV_ID_DOMAIN, &crate::hash::canonical_json(&value));
+    id.truncate(32);
+    id
 }
 
 /// A readable account of how `new` (what the manifest evaluates to now)
