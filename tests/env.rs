@@ -586,7 +586,7 @@ fn env_formats_for_people_scripts_and_github_actions() {
 
 // ------------------------------------------------------ interactive shells
 
-/// A tmux server of its own, running a plain `sh` in which the test types.
+/// A tmux server of its own, running a plain shell in which the test types.
 struct Tmux {
     sock: PathBuf,
 }
@@ -611,7 +611,8 @@ impl Tmux {
                 "-y",
                 "50",
             ])
-            .args(["-c", cwd.to_str().unwrap(), "sh"]);
+            // bash, not sh: dash ignores PS1 from the environment when root.
+            .args(["-c", cwd.to_str().unwrap(), "bash", "--norc", "--noprofile"]);
         let st = c.status().unwrap();
         assert!(st.success(), "tmux new-session");
         let t = Tmux { sock };
@@ -672,8 +673,8 @@ fn interactive(shell: &str) {
     let home = w.path("home");
     std::fs::write(home.join(".bashrc"), "USER_RC=loaded\n").unwrap();
     std::fs::write(home.join(".zshrc"), "USER_RC=loaded\nPS1='zsh%# '\n").unwrap();
-    std::fs::create_dir_all(home.join(".config/fish")).unwrap();
-    std::fs::write(home.join(".config/fish/config.fish"), "set -g USER_RC loaded\n").unwrap();
+    std::fs::create_dir_all(w.path("config/fish")).unwrap();
+    std::fs::write(w.path("config/fish/config.fish"), "set -g USER_RC loaded\n").unwrap();
     // Realise first, so the interactive part does not wait for it.
     ok(&w.run(&root, &["env"]));
     let shell_path = which::which(shell).unwrap();
