@@ -765,3 +765,34 @@ fn pure_shows_only_the_environment_and_the_project() {
     assert!(err.contains("bash: command not found in the environment"), "{err}");
     assert!(err.contains("--pure hides the host's tools"), "{err}");
 }
+
+// ------------------------------------------------------------- real world
+
+/// The README's main job on a fresh machine: the example project with the
+/// real GNU hello. Slow: downloads the bootstrap root (29 Debian packages,
+/// 45 MiB) through the machine's Debian mirror and builds hello from source
+/// in the sandbox.
+#[test]
+#[ignore]
+fn example_hello_project_runs_hello() {
+    let w = World::new();
+    let root = w.project("hello");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+    for f in ["magnet.jsonnet", "magnet.lock"] {
+        if example.join(f).exists() {
+            std::fs::copy(example.join(f), root.join(f)).unwrap();
+        }
+    }
+    // With the committed lock, the example must evaluate to exactly it.
+    let locked = root.join("magnet.lock").exists();
+    let mut args = vec!["shell"];
+    if locked {
+        args.push("--locked");
+    }
+    args.extend(["--", "hello"]);
+    let out = w.run(&root, &args);
+    assert_eq!(text(&out.stdout), "Hello, world!\n", "stderr:\n{}", text(&out.stderr));
+    assert!(out.status.success());
+    let out = ok(&w.run(&root, &["run", "greet", "Bonjour"]));
+    assert_eq!(out, "Bonjour, hello\n");
+}

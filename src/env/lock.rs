@@ -274,6 +274,43 @@ mod tests {
         assert!(!d.contains("env A"), "unchanged variables are not listed:\n{d}");
     }
 
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// Pins the encoding: an environment id must never change by accident
+    /// (it keys CI caches, realised profiles and OCI images). Changing the
+    /// encoding means a new domain tag.
+    #[test]
+    fn env_id_golden() {
+        let a = "0123456789abcdef0123456789abcdef";
+        let b = "fedcba9876543210fedcba9876543210";
+        let data = vars(&[("DATA", "$MAGPKG_PROJECT_ROOT/data")]);
+        assert_eq!(
+            env_id([a, b], &data, &["bin".into()]),
+            "074caa15bf048d840b1f8fb17c9a8327"
+        );
+        assert_eq!(env_id([], &BTreeMap::new(), &[]), "89d8b6de18bb0a9ff6a02f20296022db");
+    }
+
+    #[test]
+    fn env_id_covers_packages_order_env_and_path() {
+        let (a, b) = ("a".repeat(32), "b".repeat(32));
+        let base = env_id([a.as_str(), b.as_str()], &vars(&[("X", "1")]), &["bin".into()]);
+        assert_eq!(
+            base,
+            env_id([a.as_str(), b.as_str()], &vars(&[("X", "1")]), &["bin".into()])
+        );
+        for other in [
+            env_id([b.as_str(), a.as_str()], &vars(&[("X", "1")]), &["bin".into()]),
+            env_id([a.as_str()], &vars(&[("X", "1")]), &["bin".into()]),
+            env_id([a.as_str(), b.as_str()], &vars(&[("X", "2")]), &["bin".into()]),
+            env_id([a.as_str(), b.as_str()], &vars(&[("X", "1")]), &["scripts".into()]),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
+
     #[test]
     fn reordering_alone_is_reported() {
         let a = lock(&[("x", "1", "1"), ("y", "1", "2")], &[], &[]);
