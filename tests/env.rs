@@ -708,10 +708,9 @@ fn interactive_fish() {
 
 // ------------------------------------------------------------------ --pure
 
-#[test]
-fn pure_shows_only_the_environment_and_the_project() {
-    let w = World::new();
-    let root = w.project("proj");
+/// A package `tools` with a static busybox (sh, ls, cat) and greet: what a
+/// `--pure` environment needs to run scripts.
+fn tools_package(w: &World) -> String {
     let busybox = std::fs::read("/bin/busybox").expect("a static busybox (the CI installs busybox-static)");
     let tb = w.path("tools-1.0.tar.gz");
     tarball(
@@ -719,7 +718,14 @@ fn pure_shows_only_the_environment_and_the_project() {
         &[("bin/busybox", &busybox, true), ("bin/greet", GREET, true)],
         &[("bin/sh", "busybox"), ("bin/ls", "busybox"), ("bin/cat", "busybox")],
     );
-    let pkg = local_package("tools", "1.0", &tb, &[&w.store()]);
+    local_package("tools", "1.0", &tb, &[&w.store()])
+}
+
+#[test]
+fn pure_shows_only_the_environment_and_the_project() {
+    let w = World::new();
+    let root = w.project("proj");
+    let pkg = tools_package(&w);
     let shared = w.path("shared");
     std::fs::create_dir_all(&shared).unwrap();
     std::fs::write(shared.join("note"), "from the host\n").unwrap();
@@ -795,4 +801,30 @@ fn example_hello_project_runs_hello() {
     assert!(out.status.success());
     let out = ok(&w.run(&root, &["run", "greet", "Bonjour"]));
     assert_eq!(out, "Bonjour, hello\n");
+}
+
+#[test]
+fn pure_interactive_shell_is_the_environments_own() {
+    let w = World::new();
+    let root = w.project("proj");
+    let pkg = tools_package(&w);
+    std::fs::write(
+        root.join("magnet.jsonnet"),
+        format!("{{\n  packages: [{pkg}],\n  shellHook: 'echo pure-hook-ran',\n}}\n"),
+    )
+    .unwrap();
+    ok(&w.run(&root, &["env"]));
+    // $SHELL is bash, which the environment lacks: its sh (busybox) is used.
+    let t = Tmux::start(&w, &root, &[("SHELL", "/usr/bin/bash")]);
+    t.line(&format!("{BIN} shell --pure; echo back-$?"));
+    t.wait_for("the marked prompt", |s| s.contains("(magpkg:proj)"));
+    t.wait_for("the shellHook", |s| s.contains("pure-hook-ran"));
+    t.line("greet pure; ls /; echo \"shell=$SHELL\"");
+    let s = t.wait_for("greet in the container", |s| {
+        s.contains("Hello, pure!") && s.contains("shell=")
+    });
+    assert!(s.contains("/bin/sh"), "the environment's sh: {s}");
+    assert!(!s.contains("etc"), "no host /etc in the container: {s}");
+    t.line("exit");
+    t.wait_for("the outer shell again", |s| s.contains("back-0"));
 }
