@@ -54,8 +54,9 @@ pub enum EnvError {
     #[error("cannot build the environment of {root}")]
     Build {
         root: PathBuf,
+        // Boxed: a build error is large, and every other variant pays for it.
         #[source]
-        source: BuildError,
+        source: Box<BuildError>,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -239,7 +240,7 @@ pub fn realise(resolved: &Resolved, settings: &Settings, opts: &Options) -> Resu
         crate::build::build(&resolved.graph, Some(&resolved.closure), &store, settings, &opts.build).map_err(
             |source| EnvError::Build {
                 root: project.root.clone(),
-                source,
+                source: Box::new(source),
             },
         )?;
     }
