@@ -243,6 +243,27 @@ fn init_lists_templates_and_suggests_on_typos() {
     assert!(!root.join("magnet.jsonnet").exists());
 }
 
+/// Every template names packages the embedded tree has, and is a valid
+/// manifest (evaluating gives an environment id; nothing is built).
+#[test]
+fn every_template_evaluates_against_the_embedded_tree() {
+    let w = World::new();
+    let list = ok(&w.run(&w.path(""), &["init", "--list"]));
+    let names: Vec<&str> = list.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert!(names.len() >= 4, "{list}");
+    for name in names {
+        let root = w.project(&format!("t-{name}"));
+        ok(&w.run(&root, &["init", "--template", name]));
+        let out = w.run(&root, &["env", "--id"]);
+        assert!(
+            out.status.success(),
+            "template {name} does not evaluate:\n{}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stdout).trim().len(), 32);
+    }
+}
+
 #[test]
 fn commands_outside_a_project_say_how_to_start_one() {
     let w = World::new();
