@@ -4,7 +4,7 @@ local pkgs = import "magnet/packages.jsonnet";
 
 {
   // make and the libraries the project links; their headers and libraries
-  // are put on C_INCLUDE_PATH and LIBRARY_PATH.
+  // are put on C_INCLUDE_PATH and LIBRARY_PATH, which the host's cc reads.
   packages: [pkgs.make, pkgs.zlib],
 
   // Variables. `$MAGPKG_PROJECT_ROOT` stands for the directory of this file.

@@ -28,9 +28,9 @@ macro_rules! templates {
 
 templates! {
     "minimal": "an empty environment to add packages to";
-    "c": "C with make: a compiler toolchain, make, pkg-config-style search paths";
-    "lua": "Lua: the interpreter";
-    "shell": "shell scripts: busybox-free GNU tools (coreutils, sed, grep, findutils, diffutils)";
+    "c": "C with make: make and zlib from the tree (headers and libraries on the search paths); cc from the host";
+    "lua": "Lua: the interpreter, and the project's modules on LUA_PATH";
+    "shell": "shell scripts: pinned GNU coreutils, sed, grep, findutils, diffutils, gzip; ./scripts on PATH";
 }
 
 /// The template called `name`.
