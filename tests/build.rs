@@ -1230,3 +1230,91 @@ fn cli_builds_as_an_unprivileged_user() {
     use std::os::unix::fs::MetadataExt;
     assert_eq!(fs::metadata(out.join("ok")).unwrap().uid(), uid);
 }
+
+// ------------------------------------------------------------ real world (slow)
+
+/// Does this ELF file ask for a program interpreter (i.e. is it dynamic)?
+fn elf_has_interpreter(bytes: &[u8]) -> bool {
+    assert_eq!(&bytes[..4], b"\x7fELF", "not an ELF file");
+    assert_eq!(bytes[4], 2, "64-bit ELF expected");
+    let u16_at = |o: usize| u16::from_le_bytes(bytes[o..o + 2].try_into().unwrap()) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    (0..phnum).any(|i| u32_at(phoff + i * phentsize) == 3 /* PT_INTERP */)
+}
+
+/// The bootstrap root (29 .debs, 46 MB) fetched through the Debian mirror of
+/// the machine's apt sources, then GNU hello built from its release tarball
+/// (fetched through the same mirror: the Debian orig tarball is the same
+/// file). Slow: the download, unpacking 181 MB, and building hello three
+/// times (build, --check, second store) take 2-4 minutes on 2 cores.
+#[test]
+#[ignore]
+fn real_bootstrap_builds_hello_reproducibly() {
+    let c = cli();
+    let run = |c: &Cli, args: &[&str]| {
+        let o = c.cmd().env_remove("MAGPKG_OFFLINE").args(args).output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&c, &["build", "hello"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("built bootstrap") && stderr.contains("built hello 2.10"),
+        "{stderr}"
+    );
+    let hello = PathBuf::from(stdout.trim());
+    let bin = hello.join("bin/hello");
+
+    // A static musl binary that runs on the host, from the store path.
+    assert!(!elf_has_interpreter(&fs::read(&bin).unwrap()), "hello is not static");
+    let o = std::process::Command::new(&bin).env_clear().output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "Hello, world!\n");
+    assert!(hello.join("share/man/man1/hello.1").is_file());
+    let log = fs::read_to_string(c.store.join("logs-v1").join(format!(
+        "{}.log",
+        hello.file_name().unwrap().to_string_lossy().split('-').next().unwrap()
+    )))
+    .unwrap();
+    assert!(
+        log.contains("# FAIL:  0") && log.contains("# PASS:  4"),
+        "make check ran and passed"
+    );
+
+    let (code, stdout2, stderr) = run(&c, &["build", "hello"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout2, stdout);
+    assert!(stderr.contains("nothing to build"), "{stderr}");
+
+    let (code, stdout, stderr) = run(&c, &["build", "--check", "hello"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("hello 2.10: bit-identical"), "{stdout}");
+
+    // A second store at another path (sources copied in, as `magpkg source
+    // add` would): the same id and the same content digest.
+    let c2 = cli();
+    let s1 = Store::open(&c.store).unwrap();
+    let s2 = Store::open(&c2.store).unwrap();
+    for (sha, path) in s1.sources().unwrap() {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        s2.add_source_file(&path, &name, Some(&sha), "test").unwrap();
+    }
+    let (code, stdout_b, stderr) = run(&c2, &["build", "--offline", "hello"]);
+    assert_eq!(code, 0, "{stderr}");
+    let id_of_path = |p: &str| Path::new(p.trim()).file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(id_of_path(&stdout_b), id_of_path(&stdout2));
+    let id = PackageId::from_string(id_of_path(&stdout2).split('-').next().unwrap().to_string());
+    let d1 = s1.package(&id).unwrap().unwrap().digest;
+    let d2 = s2.package(&id).unwrap().unwrap().digest;
+    assert_eq!(
+        d1,
+        d2,
+        "hello built in {} and {} differs",
+        c.store.display(),
+        c2.store.display()
+    );
+}
