@@ -603,6 +603,7 @@ fn sandbox_environment_is_fixed_and_host_free() {
         "MAGPKG_BUILD_CORES=2",
         "MAKEFLAGS=-j2",
         "out=/out",
+        "src=/fetch",
         "TMPDIR=/tmp",
         "PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
     ] {
@@ -915,7 +916,7 @@ fn same_package_in_two_stores_has_the_same_digest() {
         let src = source(&env, "data.txt", b"payload\n");
         let p = pkg(
             "repro",
-            script("mkdir -p $out/share $out/bin\ncp $src $out/share/\nls -la /build /fetch > $out/share/listing\nprintf '#!/bin/sh\\n' > $out/bin/x; chmod 755 $out/bin/x\nln -s ../share/data.txt $out/bin/link\n"),
+            script("mkdir -p $out/share $out/bin\ncp $src/data.txt $out/share/\nls -la /build /fetch > $out/share/listing\nprintf '#!/bin/sh\\n' > $out/bin/x; chmod 755 $out/bin/x\nln -s ../share/data.txt $out/bin/link\n"),
             vec![src],
             vec![&root],
         );
@@ -959,4 +960,361 @@ fn check_reports_identical_and_names_differing_files() {
     // The store entry is untouched by a check.
     env.store.verify_package(&flaky.id).unwrap();
     assert!(tmp_is_empty(&env.store));
+}
+
+// ------------------------------------------------------------ the CLI
+
+/// A store, HOME and XDG dirs of its own for running the real binary.
+struct Cli {
+    tmp: tempfile::TempDir,
+    store: PathBuf,
+    /// Jsonnet of the busybox test root, for `local root = ...;`.
+    root_def: String,
+}
+
+fn cli() -> Cli {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let bb = fs::read("/bin/busybox").expect("apt-get install busybox-static (.ci/run does)");
+    let t = gz(&tar_bytes(&[dir("bin/"), exe("bin/busybox", &bb)]));
+    let f = tmp.path().join("busybox-root.tar.gz");
+    fs::write(&f, &t).unwrap();
+    // `magpkg source add` belongs to the fetch work; the library call is
+    // the same import.
+    let (sha, _) = Store::open(&store)
+        .unwrap()
+        .add_source_file(&f, "busybox-root.tar.gz", None, "test")
+        .unwrap();
+    let applets: Vec<String> = APPLETS.iter().map(|a| format!("'{a}'")).collect();
+    let root_def = format!(
+        "{{ name: 'testroot', version: '1', \
+           sources: [{{ filename: 'busybox-root.tar.gz', sha256: '{sha}', urls: [] }}], \
+           build: {{ builtin: 'rootfs', links: {{ '/bin/sh': 'busybox' }}, busybox: 'bin/busybox', applets: [{}] }} }}",
+        applets.join(", ")
+    );
+    for d in ["home", "config", "data", "state", "cache"] {
+        fs::create_dir_all(tmp.path().join(d)).unwrap();
+    }
+    Cli { tmp, store, root_def }
+}
+
+impl Cli {
+    fn cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_magpkg"));
+        let t = self.tmp.path();
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("MAGPKG_STORE", &self.store)
+            .env("HOME", t.join("home"))
+            .env("XDG_CONFIG_HOME", t.join("config"))
+            .env("XDG_DATA_HOME", t.join("data"))
+            .env("XDG_STATE_HOME", t.join("state"))
+            .env("XDG_CACHE_HOME", t.join("cache"))
+            .env("MAGPKG_STATE", t.join("state/magpkg"))
+            .env("MAGPKG_OFFLINE", "1")
+            .env("MAGPKG_BUILD_CORES", "2")
+            .current_dir(t);
+        c
+    }
+
+    /// Write `name.jsonnet` defining a package built with the test root.
+    fn def(&self, name: &str, script: &str) -> PathBuf {
+        let path = self.tmp.path().join(format!("{name}.jsonnet"));
+        let text = format!(
+            "local root = {};\n{{ name: '{name}', version: '1', buildDeps: [root], build: |||\n{}\n||| }}\n",
+            self.root_def,
+            script.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+        );
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let o = self.cmd().args(args).output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+}
+
+#[test]
+fn cli_build_prints_store_paths_and_builds_nothing_the_second_time() {
+    let c = cli();
+    let f = c.def("demo", "mkdir -p $out/bin\necho built > $out/bin/marker");
+    let f = f.to_str().unwrap();
+    let (code, stdout, stderr) = c.run(&["build", "-f", f]);
+    assert_eq!(code, 0, "{stderr}");
+    let path = PathBuf::from(stdout.trim());
+    assert!(path.starts_with(c.store.join("pkgs-v1")) && path.ends_with(path.file_name().unwrap()));
+    assert!(path.to_string_lossy().ends_with("-demo"), "{stdout}");
+    assert_eq!(fs::read_to_string(path.join("bin/marker")).unwrap(), "built\n");
+    assert!(
+        stderr.contains("built testroot 1") && stderr.contains("built demo 1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 packages built"), "{stderr}");
+
+    let (code, stdout2, stderr) = c.run(&["build", "-f", f]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout2, stdout, "same store path");
+    assert!(
+        stderr.contains("nothing to build: demo 1 already in the store"),
+        "{stderr}"
+    );
+
+    let (code, json, stderr) = c.run(&["build", "--json", "-f", f]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["built"].as_array().unwrap().len(), 0);
+    assert_eq!(v["present"][0]["name"], "demo");
+    assert_eq!(v["roots"][0]["path"], stdout.trim());
+}
+
+#[test]
+fn cli_failed_build_shows_the_log_tail_and_changes_nothing() {
+    let c = cli();
+    let f = c.def(
+        "failing",
+        "echo step-one-done\necho partial > $out/file\nfalse\necho never",
+    );
+    let f = f.to_str().unwrap();
+    let (code, stdout, stderr) = c.run(&["build", "-f", f]);
+    assert_eq!(code, 1, "a failed build script is the user's error: {stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("build of failing 1 failed (exit status 1)"), "{stderr}");
+    assert!(stderr.contains("| step-one-done"), "log tail shown: {stderr}");
+    assert!(
+        stderr.contains("full log: ") && stderr.contains("hint: `magpkg log "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("never"));
+    let store = Store::open(&c.store).unwrap();
+    let names: Vec<String> = store.packages().unwrap().into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["testroot"], "the failed package did not enter the store");
+    assert!(tmp_is_empty(&store));
+
+    // Its log is there, by name (no record exists for a failed build).
+    let (code, log, stderr) = c.run(&["log", "failing"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        log.starts_with("magpkg: building failing 1 (") && log.contains("step-one-done"),
+        "{log}"
+    );
+
+    let (code, _, stderr) = c.run(&["build", "--keep-failed", "-f", f]);
+    assert_eq!(code, 1);
+    let kept = stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("build directory kept at "))
+        .unwrap_or_else(|| panic!("kept path printed: {stderr}"));
+    assert_eq!(
+        fs::read_to_string(Path::new(kept).join("out/file")).unwrap(),
+        "partial\n"
+    );
+}
+
+#[test]
+fn cli_log_finds_logs_by_name_and_id_prefix() {
+    let c = cli();
+    let f = c.def("logged", "echo this-is-in-the-log\ntouch $out/x");
+    let (code, _, stderr) = c.run(&["build", "-f", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let store = Store::open(&c.store).unwrap();
+    let rec = store.find_packages("logged").unwrap().remove(0);
+    for key in ["logged", &rec.id[..8]] {
+        let (code, log, stderr) = c.run(&["log", key]);
+        assert_eq!(code, 0, "{key}: {stderr}");
+        assert!(log.contains("this-is-in-the-log"), "{key}: {log}");
+    }
+    let (code, _, stderr) = c.run(&["log", "no-such-package"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("no build log for `no-such-package`") && stderr.contains("hint:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn cli_check_reports_bit_identical_or_the_files_that_differ() {
+    let c = cli();
+    let f = c.def("steady", "echo same > $out/file");
+    let (code, stdout, stderr) = c.run(&["build", "--check", "-f", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("steady 1: bit-identical (blake3:"), "{stdout}");
+    let f = c.def(
+        "wobbly",
+        "echo same > $out/same\ncat /proc/sys/kernel/random/uuid > $out/random",
+    );
+    let f = f.to_str().unwrap();
+    let (code, _, stderr) = c.run(&["build", "-f", f]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = c.run(&["build", "--check", "-f", f]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("wobbly 1: DIFFERS") && stdout.contains("changed: random"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("changed: same"), "{stdout}");
+    let (code, json, _) = c.run(&["build", "--check", "--json", "-f", f]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["checked"][0]["identical"], false);
+    assert_eq!(v["checked"][0]["differences"][0], "changed: random");
+}
+
+#[test]
+fn cli_without_bwrap_names_the_package_to_install() {
+    let c = cli();
+    let f = c.def("needs-bwrap", "touch $out/x");
+    let empty = c.tmp.path().join("empty-path");
+    fs::create_dir_all(&empty).unwrap();
+    let o = c
+        .cmd()
+        .env("PATH", &empty)
+        .args(["build", "-f", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(70),
+        "a missing system tool is not the user's input: {stderr}"
+    );
+    assert!(stderr.contains("bubblewrap (`bwrap`) is not installed"), "{stderr}");
+    assert!(
+        stderr.contains("hint: install bubblewrap (apt-get install bubblewrap)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn cli_builds_as_an_unprivileged_user() {
+    let c = cli();
+    let f = c.def("unpriv", "id -u > $out/uid\necho ok > $out/ok");
+    let mut cmd = c.cmd();
+    let uid = if nix::unistd::geteuid().is_root() {
+        // Run the real binary as `nobody` against a store it owns: no flag
+        // of the sandbox may need root.
+        let nobody = 65534;
+        for ent in walkdir::WalkDir::new(c.tmp.path()) {
+            let ent = ent.unwrap();
+            std::os::unix::fs::lchown(ent.path(), Some(nobody), Some(nobody)).unwrap();
+        }
+        fs::set_permissions(c.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let mut setpriv = std::process::Command::new("setpriv");
+        setpriv
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_magpkg"));
+        // The same environment `cmd` has (cleared, then ours).
+        setpriv.env_clear();
+        for (k, v) in cmd.get_envs() {
+            if let Some(v) = v {
+                setpriv.env(k, v);
+            }
+        }
+        setpriv.current_dir(c.tmp.path());
+        cmd = setpriv;
+        nobody
+    } else {
+        nix::unistd::geteuid().as_raw()
+    };
+    let o = cmd.args(["build", "-f", f.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let out = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+    assert_eq!(fs::read_to_string(out.join("ok")).unwrap(), "ok\n");
+    // Inside: the fixed build user; outside: the files belong to the caller.
+    assert_eq!(fs::read_to_string(out.join("uid")).unwrap(), "1000\n");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(out.join("ok")).unwrap().uid(), uid);
+}
+
+// ------------------------------------------------------------ real world (slow)
+
+/// Does this ELF file ask for a program interpreter (i.e. is it dynamic)?
+fn elf_has_interpreter(bytes: &[u8]) -> bool {
+    assert_eq!(&bytes[..4], b"\x7fELF", "not an ELF file");
+    assert_eq!(bytes[4], 2, "64-bit ELF expected");
+    let u16_at = |o: usize| u16::from_le_bytes(bytes[o..o + 2].try_into().unwrap()) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    (0..phnum).any(|i| u32_at(phoff + i * phentsize) == 3 /* PT_INTERP */)
+}
+
+/// The bootstrap root (29 .debs, 46 MB) fetched through the Debian mirror of
+/// the machine's apt sources, then GNU hello built from its release tarball
+/// (fetched through the same mirror: the Debian orig tarball is the same
+/// file). Slow: the download, unpacking 181 MB, and building hello three
+/// times (build, --check, second store) take 2-4 minutes on 2 cores.
+#[test]
+#[ignore]
+fn real_bootstrap_builds_hello_reproducibly() {
+    let c = cli();
+    let run = |c: &Cli, args: &[&str]| {
+        let o = c.cmd().env_remove("MAGPKG_OFFLINE").args(args).output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&c, &["build", "hello"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("built bootstrap") && stderr.contains("built hello 2.10"),
+        "{stderr}"
+    );
+    let hello = PathBuf::from(stdout.trim());
+    let bin = hello.join("bin/hello");
+
+    // A static musl binary that runs on the host, from the store path.
+    assert!(!elf_has_interpreter(&fs::read(&bin).unwrap()), "hello is not static");
+    let o = std::process::Command::new(&bin).env_clear().output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "Hello, world!\n");
+    assert!(hello.join("share/man/man1/hello.1").is_file());
+    let log = fs::read_to_string(c.store.join("logs-v1").join(format!(
+        "{}.log",
+        hello.file_name().unwrap().to_string_lossy().split('-').next().unwrap()
+    )))
+    .unwrap();
+    assert!(
+        log.contains("# FAIL:  0") && log.contains("# PASS:  4"),
+        "make check ran and passed"
+    );
+
+    let (code, stdout2, stderr) = run(&c, &["build", "hello"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout2, stdout);
+    assert!(stderr.contains("nothing to build"), "{stderr}");
+
+    let (code, stdout, stderr) = run(&c, &["build", "--check", "hello"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("hello 2.10: bit-identical"), "{stdout}");
+
+    // A second store at another path (sources copied in, as `magpkg source
+    // add` would): the same id and the same content digest.
+    let c2 = cli();
+    let s1 = Store::open(&c.store).unwrap();
+    let s2 = Store::open(&c2.store).unwrap();
+    for (sha, path) in s1.sources().unwrap() {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        s2.add_source_file(&path, &name, Some(&sha), "test").unwrap();
+    }
+    let (code, stdout_b, stderr) = run(&c2, &["build", "--offline", "hello"]);
+    assert_eq!(code, 0, "{stderr}");
+    let id_of_path = |p: &str| Path::new(p.trim()).file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(id_of_path(&stdout_b), id_of_path(&stdout2));
+    let id = PackageId::from_string(id_of_path(&stdout2).split('-').next().unwrap().to_string());
+    let d1 = s1.package(&id).unwrap().unwrap().digest;
+    let d2 = s2.package(&id).unwrap().unwrap().digest;
+    assert_eq!(
+        d1,
+        d2,
+        "hello built in {} and {} differs",
+        c.store.display(),
+        c2.store.display()
+    );
 }

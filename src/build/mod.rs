@@ -562,6 +562,9 @@ pub fn sandbox_env(p: &Package, cores: usize, has_deps: bool, deps: &[(&Package,
         set("CPLUS_INCLUDE_PATH", "/deps/include".into());
         set("LIBRARY_PATH", "/deps/lib".into());
         set("PKG_CONFIG_PATH", "/deps/lib/pkgconfig:/deps/share/pkgconfig".into());
+        // Packages are built with --prefix=/ (their .pc files say prefix=/):
+        // pkg-config puts /deps in front of their -I/-L paths.
+        set("PKG_CONFIG_SYSROOT_DIR", "/deps".into());
         set("ACLOCAL_PATH", "/deps/share/aclocal".into());
     } else {
         set("PATH", system_path.into());
@@ -580,11 +583,7 @@ pub fn sandbox_env(p: &Package, cores: usize, has_deps: bool, deps: &[(&Package,
     set("out", "/out".into());
     set("name", p.name.clone());
     set("version", p.version.clone());
-    let files: Vec<String> = p.sources.iter().map(|s| format!("/fetch/{}", s.filename)).collect();
-    set("sources", files.join(" "));
-    if let Some(first) = files.first() {
-        set("src", first.clone());
-    }
+    set("src", "/fetch".into());
     // Lowest precedence first, so a direct dependency's value wins.
     for (d, place) in deps.iter().rev() {
         for (k, v) in &d.env {
