@@ -7,12 +7,14 @@
 # Usage: bench/eval.sh [MAGPKG_BINARY]   (default: target/release/magpkg)
 # Run from the repository root after `cargo build --release`.
 #
-# Recorded on the 2-core development machine (shared with other builds, so
-# noisy), with a dev-profile binary (dependencies at opt-level 2, magpkg
-# itself unoptimised; a release build can only be faster):
-#   magpkg eval (embedded tree: hello + bootstrap)    3.4 ms ±  1.8 ms
-#   jsonnet packages/packages.jsonnet (C++, manifest) 110.0 ms ± 24.5 ms
-#   magpkg eval (400 synthetic packages)               70.9 ms ± 16.2 ms
+# Recorded on the 2-core development machine with a dev-profile binary
+# (dependencies at opt-level 2, magpkg itself unoptimised; a release build
+# can only be faster). The machine was shared with other builds: compare the
+# user times, the wall times are inflated by waiting for a CPU.
+#   embedded tree, placeholder bootstrap, idle machine:   3.4 ms ±  1.8 ms
+#   embedded tree (hello + 29-deb bootstrap), busy:      25.7 ms ±  9.3 ms (user 4.4 ms)
+#   jsonnet packages/packages.jsonnet (C++), busy:      533.0 ms ± 82.6 ms (user 103.4 ms)
+#   400 synthetic packages, busy:                       275.8 ms ± 51.3 ms (user 67.3 ms)
 # Target (issue 2): <= 50 ms for the embedded tree.
 set -eu
 

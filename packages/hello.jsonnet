@@ -25,10 +25,10 @@ local bootstrap = import 'bootstrap.jsonnet';
   ],
   buildDeps: [bootstrap],
   build: |||
-    tar -xf "$src/hello-2.10.tar.gz"
+    tar -xf "$src"
     cd hello-2.10
     ./configure --prefix=/ %(configure)s
-    make -j"${MAGPKG_BUILD_CORES:-1}"
+    make
     make check
     make install DESTDIR="$out"
   ||| % {
