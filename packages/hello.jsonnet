@@ -25,7 +25,7 @@ local bootstrap = import 'bootstrap.jsonnet';
   ],
   buildDeps: [bootstrap],
   build: |||
-    tar -xf "$src"
+    tar -xf "$src/hello-2.10.tar.gz"
     cd hello-2.10
     ./configure --prefix=/ %(configure)s
     make
