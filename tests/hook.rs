@@ -7,13 +7,10 @@
 //! Every magpkg call made by a shell goes through a wrapper that logs it, so
 //! "an unchanged prompt runs no process" is checked by counting, not timing.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-use sha2::{Digest, Sha256};
 
 const FOO: &str = "spaced 'single' \"double\" $dollar `tick` \\back\nnew line, ünïcødé 日本";
 
@@ -28,10 +25,6 @@ fn real_binary() -> &'static Path {
         (dir, path)
     });
     path
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// One test's world: its own HOME, XDG dirs, state dir and store, fixture
@@ -134,67 +127,21 @@ impl Fx {
         root
     }
 
-    /// The realised state of `root` when its manifest (and lib.libsonnet,
-    /// if any) have these contents and the manifest's `env` is `vars`, as
-    /// `magpkg` realisation writes it: the profile's variables, `path` first
-    /// on PATH. Saved under `t/states/<key>.json`, where the key is the
-    /// hash of the contents: the shells' `realise` picks it from there.
-    fn precompute_state(&self, root: &Path, manifest: &str, lib: Option<&str>, vars: &[(&str, &str)]) {
-        let mut files = vec![(root.join("magnet.jsonnet"), manifest)];
-        if let Some(l) = lib {
-            files.push((root.join("lib.libsonnet"), l));
-        }
-        let all: String = files.iter().map(|(_, c)| *c).collect();
-        let key = sha256(all.as_bytes());
-        let env_id = key[..32].to_string();
-        let profile = self.store.join("envs-v1").join(&env_id);
-        std::fs::create_dir_all(&profile).unwrap();
-        let mut set: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        set.insert("MAGPKG_ENV".into(), root.file_name().unwrap().to_string_lossy().into());
-        set.insert("MAGPKG_ENV_ID".into(), env_id.clone());
-        set.insert("MAGPKG_PROJECT_ROOT".into(), root.display().to_string());
-        let state = serde_json::json!({
-            "root": root,
-            "manifest": root.join("magnet.jsonnet"),
-            "files": files.iter().map(|(p, c)| serde_json::json!({"path": p, "sha256": sha256(c.as_bytes())})).collect::<Vec<_>>(),
-            "envId": env_id,
-            "profile": profile,
-            "set": set,
-            "prepend": {"PATH": [root.join("bin")]},
-            "packages": {},
-        });
-        let states = self.t.join("states");
-        std::fs::create_dir_all(&states).unwrap();
-        std::fs::write(
-            states.join(format!("{key}.json")),
-            serde_json::to_vec_pretty(&state).unwrap(),
-        )
-        .unwrap();
-        let name = root
-            .strip_prefix(&self.t)
-            .unwrap()
-            .display()
-            .to_string()
-            .replace('/', "_");
-        let target = magpkg::env::state::project_state_path(&self.state, root);
-        std::fs::write(states.join(format!("{name}.path")), target.display().to_string()).unwrap();
-    }
-
-    /// Run the shells' `realise NAME` from Rust.
+    /// Realise the environment of `t/<name>` for real (`magpkg env`), as
+    /// the shells' `realise NAME` does.
     fn realise(&self, name: &str) {
-        let out = self
-            .cmd("bash")
-            .arg("-c")
-            .arg(format!(". '{}/preamble.sh' && realise {name}", self.t.display()))
-            .env("T", &self.t)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "realise {name}: {}", text(&out.stderr));
+        let out = self.magpkg(&self.t.join(name), &["env"]);
+        assert!(out.status.success(), "magpkg env in {name}: {}", text(&out.stderr));
     }
 
-    /// The fixture projects the shell bodies walk through.
+    /// The fixture projects the shell bodies walk through: `proj` (FOO
+    /// with every awkward character, LIBVAL from an imported file, its own
+    /// bin dir on PATH) with a nested project and two plain subdirectories,
+    /// a sibling `sib`, `untrusted` (realised, never allowed), `unbuilt`
+    /// (allowed, never realised) and `gone` (whose manifest gets deleted).
+    /// `edits/` holds the next versions of proj's manifest and import.
     fn standard(&self) {
-        for d in ["outside/deeper", "mybin"] {
+        for d in ["outside/deeper", "mybin", "edits"] {
             std::fs::create_dir_all(self.t.join(d)).unwrap();
         }
         let foo_json = serde_json::to_string(FOO).unwrap();
@@ -203,28 +150,19 @@ impl Fx {
                 "local lib = import \"lib.libsonnet\";\n{{\n  packages: [],\n  env: {{ FOO: {foo_json}, LIBVAL: lib.val{extra} }},\n  path: [\"./bin\"],\n}}\n"
             )
         };
-        let (m1, m2) = (manifest(""), manifest(", EDITED: \"yes\""));
-        let (l1, l2) = ("{ val: \"one\" }\n", "{ val: \"two\" }\n");
-        let proj = self.project("proj", &[("magnet.jsonnet", &m1), ("lib.libsonnet", l1)], "proj-tool");
+        let proj = self.project(
+            "proj",
+            &[
+                ("magnet.jsonnet", &manifest("")),
+                ("lib.libsonnet", "{ val: \"one\" }\n"),
+            ],
+            "proj-tool",
+        );
         for d in ["sub", "sub2"] {
             std::fs::create_dir_all(proj.join(d)).unwrap();
         }
-        std::fs::create_dir_all(self.t.join("edits")).unwrap();
-        std::fs::write(self.t.join("edits/proj.jsonnet"), &m2).unwrap();
-        std::fs::write(self.t.join("edits/lib.libsonnet"), l2).unwrap();
-        self.precompute_state(&proj, &m1, Some(l1), &[("FOO", FOO), ("LIBVAL", "one")]);
-        self.precompute_state(
-            &proj,
-            &m2,
-            Some(l1),
-            &[("FOO", FOO), ("LIBVAL", "one"), ("EDITED", "yes")],
-        );
-        self.precompute_state(
-            &proj,
-            &m2,
-            Some(l2),
-            &[("FOO", FOO), ("LIBVAL", "two"), ("EDITED", "yes")],
-        );
+        std::fs::write(self.t.join("edits/proj.jsonnet"), manifest(", EDITED: \"yes\"")).unwrap();
+        std::fs::write(self.t.join("edits/lib.libsonnet"), "{ val: \"two\" }\n").unwrap();
 
         let simple = |rel: &str, tool: &str, vars: &[(&str, &str)]| {
             let env: Vec<String> = vars
@@ -235,9 +173,7 @@ impl Fx {
                 "{{\n  packages: [],\n  env: {{ {} }},\n  path: [\"./bin\"],\n}}\n",
                 env.join(", ")
             );
-            let root = self.project(rel, &[("magnet.jsonnet", &m)], tool);
-            self.precompute_state(&root, &m, None, vars);
-            root
+            self.project(rel, &[("magnet.jsonnet", &m)], tool);
         };
         simple(
             "proj/nested",
@@ -249,36 +185,22 @@ impl Fx {
         simple("unbuilt", "unbuilt-tool", &[("UNBUILT", "yes")]);
         simple("gone", "gone-tool", &[("GONE", "here")]);
 
-        self.preambles();
+        std::fs::write(
+            self.t.join("preamble.sh"),
+            "realise() { \"$MAGPKG\" env -C \"$T/$1\" >/dev/null; }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            self.t.join("preamble.fish"),
+            "function realise\n    $MAGPKG env -C $T/$argv[1] >/dev/null\nend\n",
+        )
+        .unwrap();
         for name in ["proj", "proj/nested", "sib", "untrusted", "gone"] {
             self.realise(name);
         }
         for name in ["proj", "proj/nested", "sib", "unbuilt", "gone"] {
             self.allow(&self.t.join(name));
         }
-    }
-
-    /// `realise NAME` for the shells: install the precomputed state that
-    /// matches the project's current files.
-    fn preambles(&self) {
-        std::fs::write(
-            self.t.join("preamble.sh"),
-            r#"realise() {
-  _r_dir="$T/$1"
-  _r_key=$({ cat "$_r_dir/magnet.jsonnet"; if [ -f "$_r_dir/lib.libsonnet" ]; then cat "$_r_dir/lib.libsonnet"; fi; } | sha256sum)
-  _r_key=${_r_key%% *}
-  _r_target=$(cat "$T/states/$(printf '%s' "$1" | tr / _).path")
-  mkdir -p "${_r_target%/*}"
-  cp "$T/states/$_r_key.json" "$_r_target"
-}
-"#,
-        )
-        .unwrap();
-        std::fs::write(
-            self.t.join("preamble.fish"),
-            "function realise\n    bash -c '. \"$T/preamble.sh\" && realise \"$1\"' - $argv[1]\nend\n",
-        )
-        .unwrap();
     }
 
     fn shell_body(&self, shell: &str) -> Output {
