@@ -244,7 +244,7 @@ mod tests {
                 .iter()
                 .map(|(k, d)| (k.to_string(), d.iter().map(|s| s.to_string()).collect()))
                 .collect(),
-            packages: Default::default(),
+            ..Default::default()
         }
     }
 
