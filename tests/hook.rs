@@ -592,6 +592,19 @@ fn allow_binds_the_manifest_and_its_imports_and_status_explains() {
     let s = status(&fx.t.join("outside"));
     assert!(s.contains("none: no magnet.jsonnet in"), "{s}");
 
+    // A realised environment whose profile left the store is not built.
+    let sib = fx.t.join("sib");
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(magpkg::env::state::project_state_path(&fx.state, &sib)).unwrap(),
+    )
+    .unwrap();
+    let profile = PathBuf::from(state["profile"].as_str().unwrap());
+    assert!(status(&sib).contains("built: env"));
+    std::fs::rename(&profile, profile.with_extension("moved")).unwrap();
+    let s = status(&sib);
+    assert!(s.contains("not built"), "{s}");
+    std::fs::rename(profile.with_extension("moved"), &profile).unwrap();
+
     std::fs::copy(fx.t.join("edits/lib.libsonnet"), proj.join("lib.libsonnet")).unwrap();
     let s = status(&proj);
     assert!(s.contains("blocked: lib.libsonnet changed since `magpkg allow`"), "{s}");

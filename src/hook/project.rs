@@ -198,6 +198,9 @@ pub fn inspect(state_dir: &Path, project: Project, stamps: Option<&Path>) -> Ins
             } else {
                 match (state.clone(), fresh) {
                     (None, _) => Verdict::NotBuilt,
+                    // Realised once, but the profile has since been removed
+                    // from the store: as good as never built.
+                    (Some(s), _) if !s.profile.is_dir() => Verdict::NotBuilt,
                     (Some(s), Some(f)) if f.is_empty() => Verdict::Ready(Box::new(s)),
                     (Some(_), f) => Verdict::OutOfDate {
                         files: f.unwrap_or_default(),
