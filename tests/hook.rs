@@ -594,10 +594,9 @@ fn allow_binds_the_manifest_and_its_imports_and_status_explains() {
 
     // A realised environment whose profile left the store is not built.
     let sib = fx.t.join("sib");
-    let state: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(magpkg::env::state::project_state_path(&fx.state, &sib)).unwrap(),
-    )
-    .unwrap();
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(magpkg::env::state::project_state_path(&fx.state, &sib)).unwrap())
+            .unwrap();
     let profile = PathBuf::from(state["profile"].as_str().unwrap());
     assert!(status(&sib).contains("built: env"));
     std::fs::rename(&profile, profile.with_extension("moved")).unwrap();

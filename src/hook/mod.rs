@@ -149,15 +149,12 @@ pub fn hook_env(sh: &dyn Shell) -> HookEnv {
         d
     });
     let state_dir = state_dir();
-    let inspection = match (&state_dir, project::current_dir()) {
+    let mut inspection = match (&state_dir, project::current_dir()) {
         (Some(sd), Some(dir)) => {
             project::find(&dir).map(|p| project::inspect(sd, p, Some(&sd.join(watch::STAMPS_DIR))))
         }
         _ => None,
     };
-    if let Some(sd) = &state_dir {
-        watch::gc(&sd.join(watch::STAMPS_DIR));
-    }
     let desired = match &inspection {
         Some(Inspection {
             verdict: Verdict::Ready(s),
@@ -196,6 +193,32 @@ pub fn hook_env(sh: &dyn Shell) -> HookEnv {
         None if !keep && env.contains_key(DIFF_VAR) => sh.unset_env(&mut code, DIFF_VAR),
         None => {}
     }
+    // Remember what was activated from trusted content, so a later change
+    // can be described in packages and variables, not only in files. The
+    // record is watched: stamp it again, or the next prompt would ask again.
+    if let (Some(d), Some(i), Some(sd)) = (&new_diff, &mut inspection, &state_dir) {
+        if let (Some(t), Verdict::Ready(s)) = (&i.trust, &i.verdict) {
+            let summary = Summary::of(s);
+            if t.summary.as_ref() != Some(&summary) && d.root == t.root {
+                let mut t = t.clone();
+                t.summary = Some(summary);
+                if trust::write(sd, &t).is_ok() {
+                    let record = trust::record_path(sd, &t.root);
+                    let stamps = sd.join(watch::STAMPS_DIR);
+                    for (path, stamp) in &mut i.watch {
+                        if *path == record {
+                            if let Some(new) = watch::stamp(&stamps, path) {
+                                *stamp = new;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(sd) = &state_dir {
+        watch::gc_if_grown(&sd.join(watch::STAMPS_DIR));
+    }
     let watch: Vec<(Vec<u8>, Vec<u8>)> = inspection
         .iter()
         .flat_map(|i| &i.watch)
@@ -212,18 +235,6 @@ pub fn hook_env(sh: &dyn Shell) -> HookEnv {
             inspection.as_ref(),
             new_diff.as_ref(),
         ));
-    }
-    // Remember what was activated from trusted content, so a later change
-    // can be described in packages and variables, not only in files.
-    if let (Some(d), Some(i), Some(sd)) = (&new_diff, &inspection, &state_dir) {
-        if let (Some(t), Some(s)) = (&i.trust, desired) {
-            let summary = Summary::of(s);
-            if t.summary.as_ref() != Some(&summary) && d.root == t.root {
-                let mut t = t.clone();
-                t.summary = Some(summary);
-                let _ = trust::write(sd, &t);
-            }
-        }
     }
     HookEnv { code, messages }
 }
@@ -242,10 +253,12 @@ fn patch(env: &mut Env, touched: &mut BTreeSet<String>, values: impl IntoIterato
     }
 }
 
-/// `+NEW ~CHANGED` for the variables an activation touches.
+/// `+NEW ~CHANGED` for the variables an activation touches (magpkg's own
+/// markers, `MAGPKG_ENV` and the like, left out).
 fn var_summary(d: &EnvDiff) -> String {
     d.next
         .keys()
+        .filter(|k| !k.starts_with("MAGPKG_"))
         .map(|k| match d.prev.get(k) {
             Some(Some(_)) => format!("~{k}"),
             _ => format!("+{k}"),

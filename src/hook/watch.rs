@@ -44,7 +44,18 @@ pub fn stamp(stamps: &Path, path: &Path) -> Option<PathBuf> {
     fs::create_dir_all(stamps).ok()?;
     let f = File::create(&stamp).ok()?;
     f.set_modified(mtime).ok()?;
+    MADE.store(true, std::sync::atomic::Ordering::Relaxed);
     Some(stamp)
+}
+
+/// Whether this process made a stamp (only then can the directory have grown).
+static MADE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// [`gc`], if this process added stamps: the common prompt only reads.
+pub fn gc_if_grown(stamps: &Path) {
+    if MADE.load(std::sync::atomic::Ordering::Relaxed) {
+        gc(stamps)
+    }
 }
 
 /// Remove stamps made more than a day ago, when there are many.

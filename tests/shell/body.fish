@@ -142,6 +142,9 @@ realise unbuilt
 prompt
 eq (value UNBUILT) yes "UNBUILT once realised"
 string match -q "magpkg: loaded *" -- "$(msg)"; or fail "loaded after realisation: $(msg)"
+set n (calls)
+prompt
+eq (calls) $n "magpkg runs at the prompt after an activation"
 
 # --- manifest edit: blocked until allowed, then reloads ------------------
 go $T/proj

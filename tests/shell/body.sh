@@ -153,6 +153,9 @@ realise unbuilt
 prompt
 eq "${UNBUILT-unset}" "yes" "UNBUILT once realised"
 [[ "$(msg)" == "magpkg: loaded "* ]] || fail "loaded after realisation: $(msg)"
+n=$(calls)
+prompt
+eq "$(calls)" "$n" "magpkg runs at the prompt after an activation"
 
 # --- manifest edit: blocked until allowed, then reloads ------------------
 go "$T/proj"
