@@ -585,6 +585,21 @@ fn allow_binds_the_manifest_and_its_imports_and_status_explains() {
     assert!(s.contains("built: env"), "{s}");
     assert!(s.contains("no: nothing is active in this shell"), "{s}");
 
+    // From a shell where the hook activated it.
+    let out = fx
+        .cmd("bash")
+        .current_dir(&proj)
+        .arg("-c")
+        .arg(format!(
+            "eval \"$('{m}' hook-env bash 2>/dev/null)\"; '{m}' status; cd ../sib; '{m}' status",
+            m = real_binary().display()
+        ))
+        .output()
+        .unwrap();
+    let s = text(&out.stdout);
+    assert!(s.contains("active   yes, in this shell"), "{s}");
+    assert!(s.contains("is active in this shell (the hook switches at the next prompt)"), "{s}");
+
     let s = status(&fx.t.join("untrusted"));
     assert!(s.contains("not trusted: run `magpkg allow`"), "{s}");
     let s = status(&fx.t.join("unbuilt"));
