@@ -43,7 +43,7 @@ _magpkg_hook() {
     _magpkg_root=''
     return "$_magpkg_status"
   fi
-  eval "$(@MAGPKG@ hook-env bash)"
+  eval "$(@HOOK_ENV@ bash)"
   _magpkg_root=$_magpkg_found
   return "$_magpkg_status"
 }

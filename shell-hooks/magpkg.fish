@@ -47,7 +47,7 @@ function _magpkg_hook --on-event fish_prompt --on-variable PWD --description 'ma
         set -g _magpkg_root ''
         return $_magpkg_status
     end
-    @MAGPKG@ hook-env fish | source
+    @HOOK_ENV@ fish | source
     set -g _magpkg_root $_magpkg_found
     return $_magpkg_status
 end

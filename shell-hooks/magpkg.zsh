@@ -46,7 +46,7 @@ _magpkg_hook() {
     typeset -g _magpkg_root=''
     return $_magpkg_status
   fi
-  eval "$(@MAGPKG@ hook-env zsh)"
+  eval "$(@HOOK_ENV@ zsh)"
   typeset -g _magpkg_root=$_magpkg_found
   return $_magpkg_status
 }

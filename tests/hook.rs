@@ -14,17 +14,28 @@ use std::time::{Duration, Instant};
 
 const FOO: &str = "spaced 'single' \"double\" $dollar `tick` \\back\nnew line, ünïcødé 日本";
 
-/// A copy of the binary under test, made once: the shared target dir may be
-/// rebuilt by another cargo while the tests run.
-fn real_binary() -> &'static Path {
-    static BIN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = BIN.get_or_init(|| {
+/// Copies of the binaries under test, made once (the shared target dir may
+/// be rebuilt by another cargo while the tests run), in separate
+/// directories so that `magpkg` finds no `magpkg-hook` beside itself.
+fn real_binaries() -> &'static (PathBuf, PathBuf) {
+    static BIN: OnceLock<(tempfile::TempDir, (PathBuf, PathBuf))> = OnceLock::new();
+    let (_, paths) = BIN.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("magpkg");
-        std::fs::copy(env!("CARGO_BIN_EXE_magpkg"), &path).unwrap();
-        (dir, path)
+        let copy = |src: &str, sub: &str, name: &str| {
+            let p = dir.path().join(sub).join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::copy(src, &p).unwrap();
+            p
+        };
+        let main = copy(env!("CARGO_BIN_EXE_magpkg"), "main", "magpkg");
+        let helper = copy(env!("CARGO_BIN_EXE_magpkg-hook"), "helper", "magpkg-hook");
+        (dir, (main, helper))
     });
-    path
+    paths
+}
+
+fn real_binary() -> &'static Path {
+    &real_binaries().0
 }
 
 /// One test's world: its own HOME, XDG dirs, state dir and store, fixture
@@ -54,14 +65,17 @@ impl Fx {
         let magpkg = t.join("bin/magpkg");
         // `exec -a` keeps the wrapper's path as argv[0], so the hook printed
         // through it calls the wrapper again.
-        write_exe(
-            &magpkg,
-            &format!(
-                "#!/bin/bash\nprintf '%s\\n' \"$*\" >> '{}'\nexec -a \"$0\" '{}' \"$@\"\n",
+        let wrapper = |real: &Path| {
+            format!(
+                "#!/bin/bash\nprintf '%s\\n' \"${{0##*/}} $*\" >> '{}'\nexec -a \"$0\" '{}' \"$@\"\n",
                 calls.display(),
-                real_binary().display()
-            ),
-        );
+                real.display()
+            )
+        };
+        write_exe(&magpkg, &wrapper(real_binary()));
+        // The fast-path binary beside it, as installed: `magpkg hook` makes
+        // the shells call it instead of `magpkg hook-env`.
+        write_exe(&t.join("bin/magpkg-hook"), &wrapper(&real_binaries().1));
         Fx {
             _tmp: tmp,
             t,
@@ -71,6 +85,13 @@ impl Fx {
             magpkg,
             calls,
         }
+    }
+
+    /// Install magpkg without the `magpkg-hook` binary: the shells then
+    /// call `magpkg hook-env`.
+    fn without_helper(self) -> Fx {
+        std::fs::remove_file(self.t.join("bin/magpkg-hook")).unwrap();
+        self
     }
 
     fn envs(&self) -> Vec<(&'static str, String)> {
@@ -96,7 +117,7 @@ impl Fx {
 
     /// Run magpkg (not counted) in `dir`.
     fn magpkg(&self, dir: &Path, args: &[&str]) -> Output {
-        let out = self.cmd(real_binary()).current_dir(dir).args(args).output().unwrap();
+        let out = self.cmd(real_binary()).current_dir(dir).args(args).output_retry();
         out
     }
 
@@ -232,8 +253,40 @@ impl Fx {
             .env("SHELL_NAME", shell)
             .env("EXPECT_FOO", FOO)
             .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
+            .output_retry()
+    }
+}
+
+/// Run `c`, retrying while the program is "text file busy": another test
+/// thread may fork while a freshly written script is still open for
+/// writing, and the child holds that descriptor until it execs.
+fn output(c: &mut Command) -> Output {
+    for _ in 0..50 {
+        match c.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            r => return r.unwrap(),
+        }
+    }
+    panic!("{c:?} stays busy");
+}
+
+trait Retry {
+    fn output_retry(&mut self) -> Output;
+    fn status_retry(&mut self) -> std::process::ExitStatus;
+}
+
+impl Retry for Command {
+    fn output_retry(&mut self) -> Output {
+        output(self)
+    }
+    fn status_retry(&mut self) -> std::process::ExitStatus {
+        output(
+            self.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null()),
+        )
+        .status
     }
 }
 
@@ -311,8 +364,7 @@ impl<'a> Tmux<'a> {
                 "t",
             ])
             .arg(format!("{env} {shell_cmd}"))
-            .status()
-            .unwrap();
+            .status_retry();
         assert!(st.success(), "tmux did not start");
         Tmux { fx, socket }
     }
@@ -324,8 +376,7 @@ impl<'a> Tmux<'a> {
             .arg("-S")
             .arg(&self.socket)
             .args(["capture-pane", "-p", "-J", "-S", "-500", "-t", "t"])
-            .output()
-            .unwrap();
+            .output_retry();
         text(&out.stdout)
     }
 
@@ -337,8 +388,7 @@ impl<'a> Tmux<'a> {
             .arg("-S")
             .arg(&self.socket)
             .args(["send-keys", "-t", "t", "-l", line])
-            .status()
-            .unwrap();
+            .status_retry();
         assert!(st.success());
         let st = self
             .fx
@@ -346,8 +396,7 @@ impl<'a> Tmux<'a> {
             .arg("-S")
             .arg(&self.socket)
             .args(["send-keys", "-t", "t", "Enter"])
-            .status()
-            .unwrap();
+            .status_retry();
         assert!(st.success());
     }
 
@@ -409,7 +458,13 @@ impl Drop for Tmux<'_> {
 }
 
 fn interactive(shell: &str) {
-    let fx = Fx::new();
+    // fish runs the fallback, `magpkg hook-env`; bash and zsh the
+    // `magpkg-hook` binary.
+    let fx = if shell == "fish" {
+        Fx::new().without_helper()
+    } else {
+        Fx::new()
+    };
     fx.standard();
     let t = fx.t.display().to_string();
     let m = fx.magpkg.display().to_string();
@@ -522,7 +577,7 @@ fn hook_scripts_pass_shellcheck_and_the_shells_parsers() {
         let file = fx.t.join(format!("hook.{shell}"));
         std::fs::write(&file, &out.stdout).unwrap();
         for check in checks {
-            let out = fx.cmd(check[0]).args(&check[1..]).arg(&file).output().unwrap();
+            let out = fx.cmd(check[0]).args(&check[1..]).arg(&file).output_retry();
             assert!(
                 out.status.success(),
                 "{check:?} rejects the {shell} hook:\n{}{}",
@@ -537,6 +592,25 @@ fn hook_scripts_pass_shellcheck_and_the_shells_parsers() {
     }
     let out = fx.magpkg(&fx.t, &["hook", "tcsh"]);
     assert_eq!(out.status.code(), Some(2), "unknown shell is a usage error");
+}
+
+#[test]
+fn the_hook_calls_magpkg_hook_when_installed_beside_magpkg() {
+    let fx = Fx::new();
+    let m = fx.magpkg.display().to_string();
+    let helper = fx.t.join("bin/magpkg-hook").display().to_string();
+    let hook = |fx: &Fx| text(&fx.cmd(&fx.magpkg).args(["hook", "bash"]).output_retry().stdout);
+    assert!(
+        hook(&fx).contains(&format!("eval \"$('{helper}' bash)\"")),
+        "{}",
+        hook(&fx)
+    );
+    let fx = fx.without_helper();
+    assert!(
+        hook(&fx).contains(&format!("eval \"$('{m}' 'hook-env' bash)\"")),
+        "{}",
+        hook(&fx)
+    );
 }
 
 #[test]
@@ -564,7 +638,7 @@ fn hook_scripts_run_under_strict_options_and_print_nothing() {
             format!("'{m}' hook fish | source; cd /; _magpkg_hook; cd '{t}/proj' 2>/dev/null; _magpkg_hook; cd / 2>/dev/null; _magpkg_hook"),
         ),
     ] {
-        let out = fx.cmd(shell).args(&args).arg(&script).output().unwrap();
+        let out = fx.cmd(shell).args(&args).arg(&script).output_retry();
         assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
         assert_eq!(text(&out.stdout), "", "{shell} printed on stdout");
     }
@@ -594,11 +668,13 @@ fn allow_binds_the_manifest_and_its_imports_and_status_explains() {
             "eval \"$('{m}' hook-env bash 2>/dev/null)\"; '{m}' status; cd ../sib; '{m}' status",
             m = real_binary().display()
         ))
-        .output()
-        .unwrap();
+        .output_retry();
     let s = text(&out.stdout);
     assert!(s.contains("active   yes, in this shell"), "{s}");
-    assert!(s.contains("is active in this shell (the hook switches at the next prompt)"), "{s}");
+    assert!(
+        s.contains("is active in this shell (the hook switches at the next prompt)"),
+        "{s}"
+    );
 
     let s = status(&fx.t.join("untrusted"));
     assert!(s.contains("not trusted: run `magpkg allow`"), "{s}");
@@ -667,8 +743,7 @@ fn hook_env_never_fails_on_broken_records() {
         .current_dir(&proj)
         .env("PWD", &proj)
         .args(["hook-env", "bash"])
-        .output()
-        .unwrap();
+        .output_retry();
     assert!(out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("is not a valid record"), "{err}");
@@ -684,8 +759,7 @@ fn hook_env_never_fails_on_broken_records() {
         .current_dir(&fx.t)
         .env("MAGPKG_DIFF", "bm90IGEgZGlmZg")
         .args(["hook-env", "zsh"])
-        .output()
-        .unwrap();
+        .output_retry();
     assert!(out.status.success());
     assert!(
         text(&out.stdout).contains("unset MAGPKG_DIFF;"),

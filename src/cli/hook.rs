@@ -1,7 +1,8 @@
 //! `magpkg hook`, `hook-env`, `allow`, `deny`, `status`.
 
+use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Ctx;
 use crate::hook::{self, shell::SHELLS};
@@ -66,33 +67,39 @@ fn self_path() -> PathBuf {
     }
 }
 
+/// The command the hook runs when something changed: the small
+/// `magpkg-hook` binary when it is installed beside magpkg (it starts
+/// faster), else `magpkg hook-env`.
+fn hook_env_command() -> Vec<OsString> {
+    let exe = self_path();
+    let beside = |p: &Path| p.parent().map(|d| d.join("magpkg-hook"));
+    let current = std::env::current_exe().ok();
+    let candidates = [beside(&exe), current.as_deref().and_then(beside)];
+    for c in candidates.into_iter().flatten() {
+        if is_executable(&c) {
+            return vec![c.into_os_string()];
+        }
+    }
+    vec![exe.into_os_string(), "hook-env".into()]
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 pub fn run_hook(a: HookArgs, _ctx: &Ctx) -> anyhow::Result<i32> {
     let sh = hook::shell::for_name(&a.shell)?;
-    std::io::stdout().lock().write_all(&sh.hook_script(&self_path()))?;
+    let cmd = hook_env_command();
+    let words: Vec<&[u8]> = cmd.iter().map(|w| w.as_encoded_bytes()).collect();
+    std::io::stdout().lock().write_all(&sh.hook_script(&words))?;
     Ok(0)
 }
 
-/// Called at prompts: cheap, settings-free, never an error exit (a failing
-/// hook would print at every prompt).
+/// Called at prompts when the `magpkg-hook` binary is not installed beside
+/// magpkg: cheap, settings-free, never an error exit.
 pub fn run_hook_env(a: HookEnvArgs, _o: Overrides) -> anyhow::Result<i32> {
-    let sh = match hook::shell::for_name(&a.shell) {
-        Ok(sh) => sh,
-        Err(e) => {
-            eprintln!("magpkg: {e}");
-            return Ok(0);
-        }
-    };
-    let out = hook::hook_env(sh);
-    {
-        let mut err = std::io::stderr().lock();
-        for m in &out.messages {
-            let _ = writeln!(err, "{m}");
-        }
-    }
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(&out.code);
-    let _ = stdout.flush();
-    Ok(0)
+    Ok(hook::run_hook_env(&a.shell))
 }
 
 pub fn run_allow(a: AllowArgs, ctx: &Ctx, allow: bool) -> anyhow::Result<i32> {

@@ -2,14 +2,13 @@
 //!
 //! Activating a project records, for every variable it touches, the value
 //! before and right after activation. The record travels with the shell in
-//! the exported `MAGPKG_DIFF` (compact: deflated JSON in URL-safe base64),
+//! the exported `MAGPKG_DIFF` (JSON in URL-safe base64),
 //! so leaving can restore the previous state exactly, in this shell or in a
 //! child shell that inherited it. Path-like variables get special care: if the
 //! user edited `PATH` while inside, only the entries the activation added are
 //! removed, so the user's own edits survive.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use base64::Engine;
@@ -87,9 +86,9 @@ pub struct EnvDiff {
     /// Path-like variables and the entries the activation prepended.
     pub prepend: BTreeMap<String, Vec<String>>,
     /// Every touched variable's value before activation (`None`: unset).
+    /// The values right after activation follow from these ([`Self::next`]),
+    /// so they are not stored.
     pub prev: BTreeMap<String, Option<Val>>,
-    /// Every touched variable's value right after activation.
-    pub next: BTreeMap<String, Option<Val>>,
 }
 
 /// Variables a project may not set: the hook's own state.
@@ -116,30 +115,11 @@ impl EnvDiff {
             .filter(|(k, dirs)| usable(k) && !dirs.is_empty())
             .map(|(k, dirs)| (k.clone(), dirs.clone()))
             .collect();
-        let mut prev = BTreeMap::new();
-        let mut next: BTreeMap<String, Option<Val>> = BTreeMap::new();
-        for (k, v) in &set {
-            prev.insert(k.clone(), env.get(k).cloned());
-            next.insert(k.clone(), Some(Val::text(v)));
-        }
-        for (k, dirs) in &prepend {
-            prev.entry(k.clone()).or_insert_with(|| env.get(k).cloned());
-            let base = next.get(k).cloned().unwrap_or_else(|| env.get(k).cloned());
-            let mut value = dirs.join(":").into_bytes();
-            match base.filter(|b| !b.0.is_empty()) {
-                Some(base) => {
-                    value.push(b':');
-                    value.extend(base.0);
-                }
-                // In MANPATH and INFOPATH an empty entry stands for the
-                // system's default list, which must stay searched.
-                None if default_list(k) => value.push(b':'),
-                // Anywhere else never add an empty entry: in PATH it would
-                // mean "the current directory".
-                None => {}
-            }
-            next.insert(k.clone(), Some(Val(value)));
-        }
+        let prev = set
+            .keys()
+            .chain(prepend.keys())
+            .map(|k| (k.clone(), env.get(k).cloned()))
+            .collect();
         EnvDiff {
             v: VERSION,
             root: state.root.clone(),
@@ -147,8 +127,39 @@ impl EnvDiff {
             set,
             prepend,
             prev,
-            next,
         }
+    }
+
+    /// The value of every touched variable right after activation.
+    pub fn next(&self) -> BTreeMap<String, Option<Val>> {
+        let mut next = BTreeMap::new();
+        for (k, prev) in &self.prev {
+            let base = match self.set.get(k) {
+                Some(v) => Some(Val::text(v)),
+                None => prev.clone(),
+            };
+            let value = match self.prepend.get(k) {
+                None => base,
+                Some(dirs) => {
+                    let mut value = dirs.join(":").into_bytes();
+                    match base.filter(|b| !b.0.is_empty()) {
+                        Some(base) => {
+                            value.push(b':');
+                            value.extend(base.0);
+                        }
+                        // In MANPATH and INFOPATH an empty entry stands for
+                        // the system's default list, which must stay searched.
+                        None if default_list(k) => value.push(b':'),
+                        // Anywhere else never add an empty entry: in PATH it
+                        // would mean "the current directory".
+                        None => {}
+                    }
+                    Some(Val(value))
+                }
+            };
+            next.insert(k.clone(), value);
+        }
+        next
     }
 
     /// True when this diff is what activating `state` would do now: same
@@ -164,11 +175,12 @@ impl EnvDiff {
     /// previous value comes back exactly; otherwise the user edited it, and
     /// only the entries the activation added are removed.
     pub fn revert(&self, env: &Env) -> BTreeMap<String, Option<Val>> {
+        let next = self.next();
         let mut out = BTreeMap::new();
         for (k, prev) in &self.prev {
             let cur = env.get(k);
             let value = match self.prepend.get(k) {
-                Some(added) if !self.set.contains_key(k) && cur != self.next.get(k).and_then(Option::as_ref) => {
+                Some(added) if !self.set.contains_key(k) && cur != next.get(k).and_then(Option::as_ref) => {
                     match cur {
                         // Unset by the user while inside: keep it so.
                         None => None,
@@ -189,23 +201,17 @@ impl EnvDiff {
         out
     }
 
-    /// `MAGPKG_DIFF`'s value: deflated JSON, URL-safe base64.
+    /// `MAGPKG_DIFF`'s value: the JSON in URL-safe base64, one word with no
+    /// character any shell treats specially. (Not compressed: setting up a
+    /// compressor costs more at each activation than the bytes it saves.)
     pub fn encode(&self) -> String {
         let json = serde_json::to_vec(self).expect("diffs serialise");
-        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-        z.write_all(&json).expect("writing to memory");
-        let bytes = z.finish().expect("writing to memory");
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
     }
 
     /// Read `MAGPKG_DIFF`; `None` if it is not a diff of this format.
     pub fn decode(text: &[u8]) -> Option<EnvDiff> {
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()?;
-        let mut json = Vec::new();
-        flate2::read::DeflateDecoder::new(&bytes[..])
-            .take(16 << 20)
-            .read_to_end(&mut json)
-            .ok()?;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()?;
         let diff: EnvDiff = serde_json::from_slice(&json).ok()?;
         (diff.v == VERSION).then_some(diff)
     }
@@ -271,7 +277,7 @@ mod tests {
         );
         let d = EnvDiff::activate(&st, &before);
         let mut inside = before.clone();
-        patch(&mut inside, &d.next);
+        patch(&mut inside, &d.next());
         assert_eq!(inside["PATH"], Val::text("/s/bin:/s/sbin:/usr/bin:/bin"));
         assert_eq!(inside["MANPATH"], Val::text("/s/man:"), "the default man path kept");
         assert_eq!(inside["FOO"], Val::text("new value"));
@@ -285,7 +291,7 @@ mod tests {
         let before = env(&[("PATH", "/usr/bin:/bin")]);
         let d = EnvDiff::activate(&state(&[], &[("PATH", &["/s/bin"])]), &before);
         let mut inside = before.clone();
-        patch(&mut inside, &d.next);
+        patch(&mut inside, &d.next());
         inside.insert("PATH".into(), Val::text("/mine:/s/bin:/usr/bin:/bin:/also"));
         let mut after = inside.clone();
         patch(&mut after, &d.revert(&inside));
@@ -297,7 +303,7 @@ mod tests {
         let before = env(&[("PATH", "/s/bin:/usr/bin")]);
         let d = EnvDiff::activate(&state(&[], &[("PATH", &["/s/bin"])]), &before);
         let mut inside = before.clone();
-        patch(&mut inside, &d.next);
+        patch(&mut inside, &d.next());
         inside.insert("PATH".into(), Val::text("/x:/s/bin:/s/bin:/usr/bin"));
         assert_eq!(d.revert(&inside)["PATH"], Some(Val::text("/x:/s/bin:/usr/bin")));
     }
@@ -305,9 +311,9 @@ mod tests {
     #[test]
     fn no_empty_entry_is_added_to_path() {
         let d = EnvDiff::activate(&state(&[], &[("PATH", &["/s/bin"])]), &env(&[("PATH", "")]));
-        assert_eq!(d.next["PATH"], Some(Val::text("/s/bin")));
+        assert_eq!(d.next()["PATH"], Some(Val::text("/s/bin")));
         let d = EnvDiff::activate(&state(&[], &[("PATH", &["/s/bin"])]), &Env::new());
-        assert_eq!(d.next["PATH"], Some(Val::text("/s/bin")));
+        assert_eq!(d.next()["PATH"], Some(Val::text("/s/bin")));
     }
 
     #[test]
@@ -315,7 +321,7 @@ mod tests {
         let before = env(&[("EMPTY", "")]);
         let d = EnvDiff::activate(&state(&[], &[("EMPTY", &["/a"]), ("GONE", &["/b"])]), &before);
         let mut inside = before.clone();
-        patch(&mut inside, &d.next);
+        patch(&mut inside, &d.next());
         assert_eq!(inside["EMPTY"], Val::text("/a"));
         // Edited by the user, then reverted: previous "unset"/"empty" kept.
         inside.insert("GONE".into(), Val::text("/b"));
@@ -330,7 +336,7 @@ mod tests {
             &state(&[("MAGPKG_DIFF", "x"), ("A;B", "y"), ("OK", "z")], &[]),
             &Env::new(),
         );
-        assert_eq!(d.next.keys().collect::<Vec<_>>(), vec!["OK"]);
+        assert_eq!(d.next().keys().cloned().collect::<Vec<_>>(), vec!["OK"]);
     }
 
     #[test]

@@ -174,7 +174,7 @@ pub fn hook_env(sh: &dyn Shell) -> HookEnv {
         }
         if let Some(s) = desired {
             let d = EnvDiff::activate(s, &work);
-            patch(&mut work, &mut touched, d.next.clone());
+            patch(&mut work, &mut touched, d.next());
             new_diff = Some(d);
         }
     }
@@ -239,6 +239,31 @@ pub fn hook_env(sh: &dyn Shell) -> HookEnv {
     HookEnv { code, messages }
 }
 
+/// `magpkg hook-env SHELL` (and the `magpkg-hook SHELL` binary): run
+/// [`hook_env`] and print its code on stdout, its messages on stderr.
+/// Always exit status 0: a failing hook would complain at every prompt.
+pub fn run_hook_env(shell: &str) -> i32 {
+    use std::io::Write;
+    let sh = match shell::for_name(shell) {
+        Ok(sh) => sh,
+        Err(e) => {
+            eprintln!("magpkg: {e}");
+            return 0;
+        }
+    };
+    let out = hook_env(sh);
+    {
+        let mut err = std::io::stderr().lock();
+        for m in &out.messages {
+            let _ = writeln!(err, "{m}");
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(&out.code);
+    let _ = stdout.flush();
+    0
+}
+
 fn bytes(p: &Path) -> Vec<u8> {
     p.as_os_str().as_encoded_bytes().to_vec()
 }
@@ -256,12 +281,12 @@ fn patch(env: &mut Env, touched: &mut BTreeSet<String>, values: impl IntoIterato
 /// `+NEW ~CHANGED` for the variables an activation touches (magpkg's own
 /// markers, `MAGPKG_ENV` and the like, left out).
 fn var_summary(d: &EnvDiff) -> String {
-    d.next
-        .keys()
-        .filter(|k| !k.starts_with("MAGPKG_"))
-        .map(|k| match d.prev.get(k) {
-            Some(Some(_)) => format!("~{k}"),
-            _ => format!("+{k}"),
+    d.prev
+        .iter()
+        .filter(|(k, _)| !k.starts_with("MAGPKG_"))
+        .map(|(k, prev)| match prev {
+            Some(_) => format!("~{k}"),
+            None => format!("+{k}"),
         })
         .collect::<Vec<_>>()
         .join(" ")

@@ -3,27 +3,32 @@
 //! own quoting. Everything printed for a shell goes through its `quote`, which
 //! is tested against the real shell.
 
-use std::path::Path;
-
 use super::HookError;
 
 /// What differs between shells.
 pub trait Shell {
     /// The name used on the command line (`magpkg hook bash`).
     fn name(&self) -> &'static str;
-    /// The hook script installed in the rc file, calling magpkg at `exe`.
-    fn hook_script(&self, exe: &Path) -> Vec<u8> {
+    /// The hook script installed in the rc file; `hook_env` is the command
+    /// (program and arguments) that runs `hook-env`, the shell's name is
+    /// appended to it.
+    fn hook_script(&self, hook_env: &[&[u8]]) -> Vec<u8> {
         let template = self.template();
         let (before, after) = template
-            .split_once("@MAGPKG@")
-            .expect("hook templates name the magpkg binary once");
+            .split_once("@HOOK_ENV@")
+            .expect("hook templates call hook-env once");
+        debug_assert!(!after.contains("@HOOK_ENV@"));
         let mut out = before.as_bytes().to_vec();
-        out.extend(self.quote(exe.as_os_str().as_encoded_bytes()));
+        for (i, word) in hook_env.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            out.extend(self.quote(word));
+        }
         out.extend(after.as_bytes());
-        debug_assert!(!after.contains("@MAGPKG@"));
         out
     }
-    /// The hook file under `shell-hooks/` with `@MAGPKG@` for the binary.
+    /// The hook file under `shell-hooks/`, with `@HOOK_ENV@` for the command.
     fn template(&self) -> &'static str;
     /// `value` as one word of this shell's syntax, byte for byte.
     fn quote(&self, value: &[u8]) -> Vec<u8>;
@@ -74,8 +79,12 @@ pub fn quote_posix(value: &[u8]) -> Vec<u8> {
 }
 
 /// fish single quotes: only `\` and `'` are special inside (as `\\` and
-/// `\'`); newlines and non-ASCII are literal.
+/// `\'`); newlines and non-ASCII are literal. Words of letters, digits,
+/// `_`, `/` and `-` only stay bare, as `fish_indent` writes them.
 pub fn quote_fish(value: &[u8]) -> Vec<u8> {
+    if !value.is_empty() && value.iter().all(|b| b.is_ascii_alphanumeric() || b"_/-".contains(b)) {
+        return value.to_vec();
+    }
     let mut out = Vec::with_capacity(value.len() + 2);
     out.push(b'\'');
     for &b in value {
@@ -222,6 +231,8 @@ mod tests {
         "héllo wörld 日本語 🦀",
         "semi;colon&amp|pipe>redir",
         "\"double\"",
+        "bare/word-1_x",
+        "-n",
     ];
 
     fn have(shell: &str) -> bool {
@@ -278,6 +289,8 @@ mod tests {
     fn quoting_is_exact() {
         assert_eq!(quote_posix(b"it's"), b"'it'\\''s'");
         assert_eq!(quote_fish(b"it's \\"), b"'it\\'s \\\\'");
+        assert_eq!(quote_fish(b"/usr/bin/magpkg-hook"), b"/usr/bin/magpkg-hook");
+        assert_eq!(quote_fish(b""), b"''");
     }
 
     #[test]
@@ -292,14 +305,16 @@ mod tests {
     }
 
     #[test]
-    fn every_template_names_the_binary_once() {
+    fn every_template_calls_hook_env_once() {
         for name in SHELLS {
             let sh = for_name(name).unwrap();
-            assert_eq!(sh.template().matches("@MAGPKG@").count(), 1, "{name}");
-            let script = sh.hook_script(Path::new("/opt/it's here/magpkg"));
+            assert_eq!(sh.template().matches("@HOOK_ENV@").count(), 1, "{name}");
+            let script = sh.hook_script(&[b"/opt/it's here/magpkg", b"hook-env"]);
             let text = String::from_utf8(script).unwrap();
-            assert!(!text.contains("@MAGPKG@"));
-            assert!(text.contains(&String::from_utf8(sh.quote(b"/opt/it's here/magpkg")).unwrap()));
+            assert!(!text.contains("@HOOK_ENV@"));
+            let q = |w: &[u8]| String::from_utf8(sh.quote(w)).unwrap();
+            let call = format!("{} {} {name}", q(b"/opt/it's here/magpkg"), q(b"hook-env"));
+            assert!(text.contains(&call), "{name}: {call}");
         }
         assert!(for_name("tcsh").is_err());
     }
