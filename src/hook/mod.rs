@@ -252,12 +252,9 @@ pub fn run_hook_env(shell: &str) -> i32 {
         }
     };
     let out = hook_env(sh);
-    {
-        let mut err = std::io::stderr().lock();
-        for m in &out.messages {
-            let _ = writeln!(err, "{m}");
-        }
-    }
+    // One write, so the lines cannot interleave with anything else.
+    let text: String = out.messages.iter().map(|m| format!("{m}\n")).collect();
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(&out.code);
     let _ = stdout.flush();
