@@ -108,6 +108,8 @@ pub enum AppError {
         field: &'static str,
         message: String,
     },
+    #[error("{path} is not executable")]
+    NotExecutable { path: PathBuf },
     #[error("`{entry}` ({variant}) is a Windows program and wine is not installed")]
     WineMissing { variant: String, entry: String },
     #[error("the sandbox needs bubblewrap (`bwrap`), which is not installed")]
@@ -208,6 +210,10 @@ impl Classify for AppError {
             AppError::VariantExists { .. } => {
                 Some("pick another name with --variant, or remove the old directory first".into())
             }
+            AppError::NotExecutable { .. } => Some(
+                "make it executable (chmod +x), or give its entry a `type` such as 'script-sh' to run it through an interpreter"
+                    .into(),
+            ),
             AppError::Conflict { .. } => Some("rename or remove that file, then run `magpkg app integrate`".into()),
             AppError::AmbiguousStorePackage { .. } => Some("give more of the package id".into()),
             AppError::NoStorePackage { .. } => Some("`magpkg store ls` lists the built packages".into()),

@@ -113,7 +113,7 @@ fn command_for(
         if let Ok(cwd) = std::env::current_dir() {
             env.push(("OWD".into(), cwd.into_os_string()));
         }
-        return Ok((r.file.clone(), args));
+        return direct(r, args);
     }
     if let Some(interp) = r.kind.strip_prefix("script-") {
         // A script the kernel can start by its shebang runs directly; one
@@ -125,6 +125,14 @@ fn command_for(
             a.extend(args);
             return Ok((PathBuf::from(interp), a));
         }
+    }
+    direct(r, args)
+}
+
+/// Start the file itself.
+fn direct(r: &Resolved, args: Vec<OsString>) -> Result<(PathBuf, Vec<OsString>), AppError> {
+    if r.file.exists() && !is_executable(&r.file) {
+        return Err(AppError::NotExecutable { path: r.file.clone() });
     }
     Ok((r.file.clone(), args))
 }

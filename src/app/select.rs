@@ -204,7 +204,12 @@ pub enum Status {
         preferred: bool,
         resolved: Box<Resolved>,
     },
-    Rejected(String),
+    /// Not usable, and why; with what the entry was found to be, when it
+    /// was found.
+    Rejected {
+        reason: String,
+        resolved: Option<Box<Resolved>>,
+    },
 }
 
 /// Every variant of the app, in the app's order, with its status for
@@ -215,25 +220,35 @@ pub fn rank(app: &App, entry: Option<&str>, host: &Host) -> Vec<(String, Status)
     let mut usable: Vec<(usize, bool, Resolved)> = Vec::new();
     let mut out: Vec<(String, Status)> = Vec::new();
     for (i, v) in app.variants.iter().enumerate() {
-        let status = if disabled.contains(&v.name) {
-            Err("disabled in disabled_variants".to_string())
-        } else {
-            pick_entry(app, v, entry)
-                .map_err(|e| match e {
-                    AppError::UnknownEntry { entry, .. } => format!("has no entry `{entry}`"),
-                    AppError::NoDefaultEntry { entries, .. } if entries.is_empty() => "has no entries".into(),
-                    AppError::NoDefaultEntry { entries, .. } => {
-                        format!("several entries ({}) and no run_default", entries.join(", "))
-                    }
-                    other => other.to_string(),
-                })
-                .and_then(|e| resolve(app, v, e).map_err(|e| e.to_string()))
-                .and_then(|r| runnable(&r, host).map(|native| (native, r)))
+        let resolved = pick_entry(app, v, entry)
+            .map_err(|e| match e {
+                AppError::UnknownEntry { entry, .. } => format!("has no entry `{entry}`"),
+                AppError::NoDefaultEntry { entries, .. } if entries.is_empty() => "has no entries".into(),
+                AppError::NoDefaultEntry { entries, .. } => {
+                    format!("several entries ({}) and no run_default", entries.join(", "))
+                }
+                other => other.to_string(),
+            })
+            .and_then(|e| resolve(app, v, e).map_err(|e| e.to_string()));
+        let rejected = |reason: String, r: Option<Resolved>| Status::Rejected {
+            reason,
+            resolved: r.map(Box::new),
         };
-        match status {
-            Ok((native, r)) => usable.push((i, native, r)),
-            Err(reason) => out.push((v.name.clone(), Status::Rejected(reason))),
-        }
+        let status = if disabled.contains(&v.name) {
+            rejected("disabled in disabled_variants".into(), resolved.ok())
+        } else {
+            match resolved {
+                Err(reason) => rejected(reason, None),
+                Ok(r) => match runnable(&r, host) {
+                    Ok(native) => {
+                        usable.push((i, native, r));
+                        continue;
+                    }
+                    Err(reason) => rejected(reason, Some(r)),
+                },
+            }
+        };
+        out.push((v.name.clone(), status));
     }
     let version = |i: usize| app.variants[i].manifest.version.clone().unwrap_or_default();
     let pref_pos = |i: usize| preferred.iter().position(|p| *p == app.variants[i].name);
@@ -300,7 +315,7 @@ pub fn select<'a>(
         rejected: ranked
             .into_iter()
             .filter_map(|(variant, s)| match s {
-                Status::Rejected(reason) => Some(Rejected { variant, reason }),
+                Status::Rejected { reason, .. } => Some(Rejected { variant, reason }),
                 Status::Candidate { .. } => None,
             })
             .collect(),

@@ -282,7 +282,7 @@ fn show(apps: &Apps, ctx: &Ctx, a: ShowArgs) -> anyhow::Result<i32> {
                     "origin": v.manifest.origin,
                     "entries": v.manifest.content.iter().map(|e| e.name.clone()).collect::<Vec<_>>(),
                 });
-                match st {
+                let resolved = match st {
                     Status::Candidate {
                         rank,
                         native,
@@ -292,16 +292,23 @@ fn show(apps: &Apps, ctx: &Ctx, a: ShowArgs) -> anyhow::Result<i32> {
                         j["rank"] = (*rank).into();
                         j["native"] = (*native).into();
                         j["preferred"] = (*preferred).into();
-                        j["entry"] = serde_json::json!({
-                            "name": resolved.entry.name,
-                            "file": resolved.file,
-                            "type": resolved.kind,
-                            "os": resolved.os,
-                            "architecture": resolved.arch,
-                            "detected": resolved.detected,
-                        });
+                        Some(resolved)
                     }
-                    Status::Rejected(r) => j["rejected"] = r.clone().into(),
+                    Status::Rejected { reason, resolved } => {
+                        j["rejected"] = reason.clone().into();
+                        resolved.as_ref()
+                    }
+                };
+                if let Some(r) = resolved {
+                    j["entry"] = serde_json::json!({
+                        "name": r.entry.name,
+                        "file": r.file,
+                        "type": r.kind,
+                        "os": r.os,
+                        "architecture": r.arch,
+                        "appimage": r.appimage,
+                        "detected": r.detected,
+                    });
                 }
                 j
             })
@@ -391,7 +398,13 @@ fn show_text(
                     tags.join(", ")
                 )?;
             }
-            Status::Rejected(r) => writeln!(out, "  -  {n} (version {version}): rejected: {r}")?,
+            Status::Rejected { reason, resolved } => {
+                let what = resolved
+                    .as_ref()
+                    .map(|r| format!("{} {}/{}, ", r.kind, r.os, r.arch))
+                    .unwrap_or_default();
+                writeln!(out, "  -  {n} (version {version}): {what}rejected: {reason}")?
+            }
         }
         let entries: Vec<String> = v.manifest.content.iter().map(|e| e.name.clone()).collect();
         writeln!(
