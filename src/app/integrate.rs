@@ -326,18 +326,18 @@ fn desktop_text(app: &App, entry: &str, t: &Targets, host: &Host) -> String {
     out
 }
 
-fn owned_launchers(dir: &Path) -> Result<Vec<((String, String), PathBuf)>, AppError> {
+/// A file magpkg wrote: (app, entry) and its path.
+type Owned = ((String, String), PathBuf);
+
+fn owned_launchers(dir: &Path) -> Result<Vec<Owned>, AppError> {
     owned(dir, launcher_owner)
 }
 
-fn owned_desktop_files(dir: &Path) -> Result<Vec<((String, String), PathBuf)>, AppError> {
+fn owned_desktop_files(dir: &Path) -> Result<Vec<Owned>, AppError> {
     owned(dir, desktop_owner)
 }
 
-fn owned(
-    dir: &Path,
-    owner: fn(&Path) -> Option<(String, String)>,
-) -> Result<Vec<((String, String), PathBuf)>, AppError> {
+fn owned(dir: &Path, owner: fn(&Path) -> Option<(String, String)>) -> Result<Vec<Owned>, AppError> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -244,8 +244,11 @@ pub fn settings_path(app: &str, dir: &Path) -> Result<Option<PathBuf>, AppError>
     }
 }
 
-/// Read a file in either format into `(key, node, line)` triples.
-fn read_assignments(path: &Path) -> Result<(Vec<(String, Node, Option<usize>)>, Vec<String>), AppError> {
+/// `key = value` read from a file, with its line when known.
+type Item = (String, Node, Option<usize>);
+
+/// Read a file in either format into items and warnings.
+fn read_assignments(path: &Path) -> Result<(Vec<Item>, Vec<String>), AppError> {
     let jsonnet = path.extension().is_some_and(|e| e == "jsonnet");
     if jsonnet {
         let v = crate::eval::evaluate_plain_file(path).map_err(|e| AppError::Jsonnet {
@@ -297,7 +300,7 @@ fn read_assignments(path: &Path) -> Result<(Vec<(String, Node, Option<usize>)>, 
         .map(|(l, w)| format!("{}:{l}: {w}", path.display()))
         .collect();
     // Python semantics: a name assigned twice keeps the last value.
-    let mut items: Vec<(String, Node, Option<usize>)> = Vec::new();
+    let mut items: Vec<Item> = Vec::new();
     for a in parsed.assignments {
         items.retain(|(k, _, _)| *k != a.name);
         items.push((a.name, a.value, Some(a.line)));

@@ -510,9 +510,7 @@ fn remove(apps: &Apps, ctx: &Ctx, a: RemoveArgs) -> anyhow::Result<i32> {
         .into_iter()
         .filter_map(|e| e.ok())
         .count();
-    let drop_data = if !data.exists() || data_files == 0 {
-        true
-    } else if a.purge_data {
+    let drop_data = if !data.exists() || data_files == 0 || a.purge_data {
         true
     } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
         write!(
