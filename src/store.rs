@@ -750,7 +750,9 @@ mod tests {
     /// directory rename and the record write.
     #[test]
     fn crash_child() {
-        let Ok(root) = std::env::var("MAGPKG_CRASH_CHILD_STORE") else { return };
+        let Ok(root) = std::env::var("MAGPKG_CRASH_CHILD_STORE") else {
+            return;
+        };
         let store = Store::open(Path::new(&root)).unwrap();
         let t = fill(&store);
         let _ = store.add_package(&t.keep(), record(&"d".repeat(32)));
@@ -761,7 +763,12 @@ mod tests {
     fn crash_after_rename_leaves_nothing_visible() {
         let root = tempfile::tempdir().unwrap();
         let st = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "store::tests::crash_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "store::tests::crash_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("MAGPKG_CRASH_CHILD_STORE", root.path())
             .env("MAGPKG_TEST_FAIL_AT", "store-after-rename")
             .output()
@@ -769,7 +776,10 @@ mod tests {
         assert!(!st.status.success(), "the child must have aborted");
         let store = Store::open(root.path()).unwrap();
         let id = PackageId::from_string("d".repeat(32));
-        assert!(store.package_dir(&id, "demo").exists(), "the crash happened after the rename");
+        assert!(
+            store.package_dir(&id, "demo").exists(),
+            "the crash happened after the rename"
+        );
         assert!(!store.has_package(&id));
         assert!(store.packages().unwrap().is_empty());
         // The next add of the same id replaces the stale directory.

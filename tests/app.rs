@@ -762,6 +762,20 @@ fn sandboxed_app_cannot_write_outside_data() {
     let o = w.cmd().args(&args).output().unwrap();
     assert!(o.status.success(), "{}", show(&o));
     assert!(targets[1].exists(), "{}", show(&o));
+    // --sandbox applies it to an app that does not claim compatible_100.
+    fs::remove_file(&targets[1]).unwrap();
+    let mpkg = d.join("MPKG");
+    write(
+        &mpkg,
+        fs::read_to_string(&mpkg)
+            .unwrap()
+            .replace("compatible_100 = '1'", "compatible_100 = '0'"),
+    );
+    let mut args = args.clone();
+    args[2] = "--sandbox".into();
+    let o = w.cmd().args(&args).output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(!targets[1].exists(), "{}", show(&o));
 }
 
 /// An AppImage: a real ELF runtime (it would leave a marker if it ever
@@ -1032,4 +1046,94 @@ fn build_without_a_definition_says_where_to_put_it() {
         e.contains("has no package definition in") && e.contains("src/package.jsonnet"),
         "{e}"
     );
+}
+
+#[test]
+fn jsonnet_form_is_equivalent() {
+    let w = World::new();
+    let d = w.app("jt").join("package/jt-1");
+    write(
+        &d.join("MPKG.jsonnet"),
+        r#"local entry(name) = { name: name, file: '$MPKG_PACKAGE/' + name + '.sh', args: '--from-jsonnet $MPKG_ARGS' };
+{
+  version: '1',
+  compatible_100: false,
+  content: [entry('jt'), entry('other')],
+  extra_key: 'kept',
+}
+"#,
+    );
+    write_exec(&d.join("jt.sh"), ARGS_SH);
+    write_exec(&d.join("other.sh"), ARGS_SH);
+    write(
+        &w.app("jt").join("jt.mpkg.jsonnet"),
+        "{ run_default: 'other', prefered_variants: ['jt-1'], notes: 'from %s' % 'jsonnet' }\n",
+    );
+    let o = w.magpkg(&["app", "run", "jt", "--", "a b"]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(stdout(&o), "SH\n[--from-jsonnet]\n[a b]\n");
+    assert!(stderr(&o).contains("unknown key `extra_key`"), "{}", show(&o));
+    let j = w.show_json("jt");
+    assert_eq!(j["notes"], "from jsonnet");
+    assert_eq!(j["run_default"], "other");
+    // A Jsonnet error names the file and line.
+    let bad = w.app("jt").join("jt.mpkg.jsonnet");
+    write(&bad, "{\n  run_default: 'other',\n  notes: error 'broken here',\n}\n");
+    let o = w.magpkg(&["app", "run", "jt"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let e = stderr(&o);
+    assert!(e.contains(&bad.display().to_string()) && e.contains(":3"), "{e}");
+    // Both forms in one variant is ambiguous.
+    write(&d.join("MPKG"), "version = '1'\n");
+    write(&bad, "{}\n");
+    let e = stderr(&w.magpkg(&["app", "run", "jt"]));
+    assert!(e.contains("both MPKG and MPKG.jsonnet"), "{e}");
+}
+
+#[test]
+fn build_makes_a_variant_from_the_definition_in_src() {
+    use magpkg::store::Store;
+    let w = World::new();
+    // The source, already in the store's cache (no network in tests).
+    let t = tempfile::tempdir().unwrap();
+    write_exec(&t.path().join("greet-1/bin/greet"), ARGS_SH);
+    let tarball = t.path().join("greet-1.tar.gz");
+    let o = Command::new("tar")
+        .arg("-czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(t.path())
+        .arg("greet-1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let store = Store::open(&w.root.join("store")).unwrap();
+    let (sha, _) = store.add_source_file(&tarball, "greet-1.tar.gz", None, "test").unwrap();
+    write(
+        &w.app("greet").join("src/package.jsonnet"),
+        format!(
+            "{{ name: 'greet', version: '1', sources: [{{ filename: 'greet-1.tar.gz', sha256: '{sha}', urls: [] }}],\n  build: {{ builtin: 'unpack', stripComponents: 1 }} }}\n"
+        ),
+    );
+    let o = w.magpkg(&["app", "build", "greet"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let variant = PathBuf::from(stdout(&o).trim());
+    assert!(variant.starts_with(w.app("greet").join("package")), "{}", show(&o));
+    assert!(variant.join("MPKG").is_file());
+    assert_eq!(w.ok(&["app", "run", "greet", "--", "x y"]), "SH\n[x y]\n");
+    // Building again changes nothing.
+    let o = w.magpkg(&["app", "build", "greet"]);
+    assert!(
+        o.status.success() && stderr(&o).contains("already holds"),
+        "{}",
+        show(&o)
+    );
+    // A broken definition: the eval error, with its file.
+    write(
+        &w.app("greet").join("src/package.jsonnet"),
+        "{ name: 'greet', version: 1, build: 'x' }\n",
+    );
+    let o = w.magpkg(&["app", "build", "greet"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stderr(&o).contains("package.jsonnet"), "{}", show(&o));
 }
