@@ -108,7 +108,7 @@ fn desktop_escape(s: &str) -> String {
 /// the string escaping of the whole value.
 fn exec_arg(s: &str) -> String {
     let s = s.replace('%', "%%");
-    let reserved = |c: char| " \t\n\"'\\><~|&;$*?#()`=".contains(c);
+    let reserved = |c: char| " \t\n\"'\\><~|&;$*?#()`".contains(c);
     if !s.chars().any(reserved) {
         return s;
     }

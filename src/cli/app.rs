@@ -531,8 +531,9 @@ fn remove(apps: &Apps, ctx: &Ctx, a: RemoveArgs) -> anyhow::Result<i32> {
     } else {
         writeln!(
             err,
-            "removed the app but kept its data in {} ({data_files} entries); delete it by hand or pass --purge-data",
-            data.display()
+            "removed the app but kept its data in {} ({data_files} {}); delete it by hand or pass --purge-data",
+            data.display(),
+            if data_files == 1 { "entry" } else { "entries" }
         )?;
     }
     Ok(0)
