@@ -447,12 +447,22 @@ fn selection_across_os_arch_preferred_and_disabled() {
     }
     assert!(e.contains("hint:"), "{e}");
 
+    let text = w.ok(&["app", "show", "tool"]);
+    assert!(
+        text.contains("tool-linux-arm64-2.0 (version 2.0): binary linux/arm64, rejected: made for arm64"),
+        "{text}"
+    );
+
     // --variant forces one, disabled or not; unknown names are reported.
     let o = w.magpkg(&["app", "run", "--variant", "tool-linux-amd64-1.9", "tool"]);
     assert_eq!(o.status.code(), Some(7), "{}", show(&o));
     let o = w.magpkg(&["app", "run", "--variant", "nope", "tool"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("has no variant `nope`"), "{}", show(&o));
+    fs::remove_file(b.join("tool")).unwrap();
+    let o = w.magpkg(&["app", "run", "--variant", "tool-linux-amd64-1.10", "tool"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("does not exist"), "{}", show(&o));
 }
 
 #[test]
@@ -563,6 +573,9 @@ fn apps_added_and_removed_by_hand_are_seen_at_once() {
         out.contains("hand") && out.contains("hand-1") && out.contains("made with a text editor"),
         "{out}"
     );
+    let j: Value = serde_json::from_str(&w.ok(&["app", "list", "--json"])).unwrap();
+    assert_eq!(j[0]["name"], "hand");
+    assert_eq!(j[0]["selected"], "hand-1");
     // A second variant dropped in by hand: an AppDir without MPKG.
     let appdir = w.app("hand").join("package/hand-2");
     write_exec(&appdir.join("AppRun"), "#!/bin/sh\necho APPDIR=$APPDIR\n");
@@ -899,6 +912,25 @@ fn appimage_installs_without_running_and_runs_through_apprun() {
     );
     let v = Command::new("desktop-file-validate").arg(&desktop).output().unwrap();
     assert!(v.status.success() && v.stdout.is_empty(), "{}", show(&v));
+
+    // An AppImage kept as a file in a variant is detected as one.
+    let raw = app.join("package/hello-raw");
+    write(
+        &raw.join("MPKG"),
+        "version = '0'\ncontent = [{'name': 'hello', 'file': 'hello.AppImage'}]\n",
+    );
+    fs::copy(&img, raw.join("hello.AppImage")).unwrap();
+    let j = w.show_json("hello");
+    let e = &j["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "hello-raw")
+        .unwrap()["entry"];
+    assert_eq!(e["appimage"], 2);
+    assert_eq!(e["type"], "binary");
+    assert_eq!(e["architecture"], "amd64");
+    fs::remove_dir_all(&raw).unwrap();
 
     // The same AppImage again: the variant exists, nothing is touched.
     let o = w.cmd().args(["app", "install-appimage"]).arg(&img).output().unwrap();

@@ -108,6 +108,8 @@ pub enum AppError {
         field: &'static str,
         message: String,
     },
+    #[error("{path} (the file of entry `{entry}`) does not exist")]
+    MissingFile { path: PathBuf, entry: String },
     #[error("{path} is not executable")]
     NotExecutable { path: PathBuf },
     #[error("`{entry}` ({variant}) is a Windows program and wine is not installed")]
@@ -210,6 +212,7 @@ impl Classify for AppError {
             AppError::VariantExists { .. } => {
                 Some("pick another name with --variant, or remove the old directory first".into())
             }
+            AppError::MissingFile { .. } => Some("check `file` in the variant's MPKG".into()),
             AppError::NotExecutable { .. } => Some(
                 "make it executable (chmod +x), or give its entry a `type` such as 'script-sh' to run it through an interpreter"
                     .into(),

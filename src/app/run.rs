@@ -131,7 +131,13 @@ fn command_for(
 
 /// Start the file itself.
 fn direct(r: &Resolved, args: Vec<OsString>) -> Result<(PathBuf, Vec<OsString>), AppError> {
-    if r.file.exists() && !is_executable(&r.file) {
+    if !r.file.exists() {
+        return Err(AppError::MissingFile {
+            path: r.file.clone(),
+            entry: r.entry.name.clone(),
+        });
+    }
+    if !is_executable(&r.file) {
         return Err(AppError::NotExecutable { path: r.file.clone() });
     }
     Ok((r.file.clone(), args))
