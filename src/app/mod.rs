@@ -143,9 +143,22 @@ pub enum AppError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
-    Eval(#[from] crate::eval::EvalError),
+    Eval(Box<crate::eval::EvalError>),
     #[error(transparent)]
-    Build(#[from] crate::build::BuildError),
+    Build(Box<crate::build::BuildError>),
+}
+
+// Boxed: these errors are large and would bloat every `Result<_, AppError>`.
+impl From<crate::eval::EvalError> for AppError {
+    fn from(e: crate::eval::EvalError) -> Self {
+        AppError::Eval(Box::new(e))
+    }
+}
+
+impl From<crate::build::BuildError> for AppError {
+    fn from(e: crate::build::BuildError) -> Self {
+        AppError::Build(Box::new(e))
+    }
 }
 
 fn location(path: &Path, line: Option<usize>) -> String {
