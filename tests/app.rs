@@ -789,6 +789,14 @@ fn sandboxed_app_cannot_write_outside_data() {
     let o = w.cmd().args(&args).output().unwrap();
     assert!(o.status.success(), "{}", show(&o));
     assert!(!targets[1].exists(), "{}", show(&o));
+    // An apps root reached through a symlink (here inside /tmp, which the
+    // sandbox replaces) still works: the real directories are bound.
+    let link = w.root.join("apps-link");
+    std::os::unix::fs::symlink(w.apps(), &link).unwrap();
+    fs::remove_file(w.app("boxed").join("data/ok")).unwrap();
+    let o = w.cmd().env("MAGPKG_APPS", &link).args(&args).output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(w.app("boxed").join("data/ok").exists(), "{}", show(&o));
 }
 
 /// An AppImage: a real ELF runtime (it would leave a marker if it ever

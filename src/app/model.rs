@@ -165,6 +165,9 @@ impl Apps {
                 suggestion: crate::util::closest(name, names.iter().map(String::as_str)),
             });
         }
+        // The real path: the sandbox binds real directories, and a symlink on
+        // the way (e.g. under /tmp) may not exist inside it.
+        let dir = dir.canonicalize().unwrap_or(dir);
         let settings = read_settings(name, &dir)?;
         let mut variants = Vec::new();
         let pkg = dir.join("package");

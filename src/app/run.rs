@@ -157,6 +157,10 @@ fn has_shebang(p: &Path) -> bool {
 /// `/dev` and `/proc`, the variant read-only and `data/` read-write.
 fn sandbox(plan: Plan, variant_dir: &Path, data: &Path) -> Result<Plan, AppError> {
     let bwrap = which::which("bwrap").map_err(|_| AppError::BwrapMissing)?;
+    // Bind the real directories: a symlink on the way is visible read-only
+    // in the sandbox and still leads to them.
+    let variant_dir = &variant_dir.canonicalize().map_err(io_err(variant_dir))?;
+    let data = &data.canonicalize().map_err(io_err(data))?;
     let mut a: Vec<OsString> = Vec::new();
     macro_rules! push {
         ($($x:expr),* $(,)?) => { $(a.push(OsString::from($x));)* };
