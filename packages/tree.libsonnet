@@ -50,6 +50,18 @@ local bootstrap = import 'bootstrap.jsonnet';
     ],
   ),
 
+  // musl-gcc compiles with -nostdinc, so code that includes <linux/*.h>
+  // needs the kernel headers named explicitly. Not /usr/include itself:
+  // glibc's headers there would clash with musl's. This step makes a
+  // directory holding only the kernel's (from the bootstrap root's
+  // linux-libc-dev); `kernelCflags` points the compiler at it.
+  kernelHeaders:: |||
+    mkdir -p /build/kernel-headers
+    for d in linux asm-generic mtd; do ln -sfn "/usr/include/$d" "/build/kernel-headers/$d"; done
+    ln -sfn /usr/include/x86_64-linux-gnu/asm /build/kernel-headers/asm
+  |||,
+  kernelCflags:: '-isystem /build/kernel-headers',
+
   // Shell steps appended to every build (they only look at $out).
   local finish = |||
     # Absolute symlinks into the output (made by `ln -s $(PREFIX)/...`)
