@@ -12,8 +12,10 @@ tree.autotools {
   )],
   configureFlags:: [
     // kill and uptime are usually taken from procps; hostname and arch are
-    // not installed by default either.
-    '--enable-no-install-program=kill,uptime',
+    // not installed by default either. stdbuf works by LD_PRELOADing its
+    // libexec/coreutils/libstdbuf.so, found at a path fixed at build time:
+    // useless for static programs in a relocatable store.
+    '--enable-no-install-program=kill,uptime' + (if pkg.static then ',stdbuf' else ''),
     // Without perl in the build root, man pages come from coreutils' own
     // fallback (dummy-man) instead of help2man.
     '--without-selinux',

@@ -19,11 +19,17 @@ tree.autotools {
       tree.debian('pool/main/libf/libffi', 'libffi_3.4.4.orig.tar.gz'),
     ],
   )],
+  // src/tramp.c includes <linux/limits.h>.
+  preConfigure:: tree.kernelHeaders,
   configureFlags:: [
+    'CPPFLAGS="%s"' % (if pkg.static then tree.kernelCflags else ''),
     if pkg.shared then '--enable-shared' else '--disable-shared',
     '--disable-docs',
     // lib/, not lib64/ or lib/<triplet>/.
     '--disable-multi-os-directory',
+    // Otherwise configure picks -march for the CPU of the build machine:
+    // neither reproducible nor portable.
+    '--enable-portable-binary',
   ],
   // A program calling a function through ffi_call, linked with the
   // installed library, must get the right result.

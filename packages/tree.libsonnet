@@ -17,13 +17,15 @@
 // line, `pkgs.sed { static: false }`, and gets its own id because its build
 // script differs.
 //
-// Build-time conventions (see the build engine's doc/building.md): sources
-// are read-only in `$src` (/fetch), the output is `$out` (/out) and is the
-// install prefix as seen from inside: programs in `$out/bin`, libraries in
-// `$out/lib`, headers in `$out/include`, data in `$out/share`. Other build
-// dependencies than the bootstrap root are merged, read-only, at /deps
-// (/deps/bin is on PATH; /deps/include and /deps/lib are given to the
-// compiler explicitly, because musl-gcc ignores the usual search paths).
+// Build-time conventions (the build engine's, see doc/building.md):
+// sources are read-only in `$src` (/fetch), the output is `$out` (/out)
+// and is the install prefix as seen from inside (`--prefix=/`, `DESTDIR=$out`):
+// programs in `$out/bin`, libraries in `$out/lib`, headers in
+// `$out/include`, data in `$out/share`. Build dependencies other than the
+// bootstrap root are merged, read-only, at /deps: /deps/bin is on PATH and
+// the engine sets C_INCLUDE_PATH/LIBRARY_PATH (honoured by musl-gcc too);
+// definitions also pass `-I/deps/include -L/deps/lib` explicitly
+// (`depCppflags`, `depLdflags`) so that configure scripts see them.
 local bootstrap = import 'bootstrap.jsonnet';
 
 {
@@ -73,12 +75,6 @@ local bootstrap = import 'bootstrap.jsonnet';
       while [ "${t#"$from"/}" = "$t" ]; do from=${from%/*} up="../$up"; done
       ln -sfn "$up${t#"$from"/}" "$l"
     done
-    # pkg-config files: a prefix relative to the file itself, so that
-    # `pkg-config` works wherever the package ends up.
-    for pc in "$out"/lib/pkgconfig/*.pc "$out"/share/pkgconfig/*.pc; do
-      [ -f "$pc" ] || continue
-      sed -i -e 's|^prefix=.*|prefix=${pcfiledir}/../..|' "$pc"
-    done
   |||,
 
   // Any package built by a script. `script` is the package-specific part.
@@ -95,7 +91,10 @@ local bootstrap = import 'bootstrap.jsonnet';
     // each must succeed (a quick check that the programs work). Every ELF
     // file of $out/bin is also checked to have no interpreter when static.
     tests:: [],
-    cc:: if pkg.static then 'musl-gcc -static' else 'gcc',
+    // `--static`, not `-static`: libtool takes a `-static` on its command
+    // line (where CC ends up) as its own option and drops it, silently
+    // linking the programs dynamically against musl; gcc reads both alike.
+    cc:: if pkg.static then 'musl-gcc --static' else 'gcc',
     // Flags pointing the compiler at the merged build dependencies.
     depCppflags:: '-I/deps/include',
     depLdflags:: '-L/deps/lib',
