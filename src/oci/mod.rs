@@ -587,8 +587,8 @@ fn write_layers(
 ) -> Result<Vec<(Descriptor, String)>, OciError> {
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let results: Mutex<Vec<Option<Result<(Descriptor, String), OciError>>>> =
-        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    type Slot = Option<Result<(Descriptor, String), OciError>>;
+    let results: Mutex<Vec<Slot>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..threads.clamp(1, jobs.len().max(1)) {
             s.spawn(|| loop {
