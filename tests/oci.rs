@@ -335,6 +335,14 @@ fn umoci_unpacks_the_package_files_with_their_modes() {
     assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
     let out = run(&mut Command::new(rootfs.join("magpkg/env/bin/hello")));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), GREETING);
+    // /bin and /usr/bin lead there too (for #!/bin/sh and absolute entrypoints).
+    for p in ["bin/hello", "usr/bin/hello"] {
+        assert_eq!(
+            fs::read(rootfs.join(p)).unwrap(),
+            fs::read(hello_binary()).unwrap(),
+            "{p}"
+        );
+    }
     // The SBOM file in the image is the blob the manifest points at.
     let m = layout_manifest(&layout);
     let sbom_digest = m["annotations"][oci::SBOM_ANNOTATION].as_str().unwrap();

@@ -12,6 +12,7 @@
 //! /magpkg/env/                          the profile: symlinks into the packages
 //! /magpkg/sbom.spdx.json                SPDX 2.3 bill of materials
 //! /tmp/                                 (image only) 1777, as programs expect
+//! /bin, /usr/bin                        (image only) links to /magpkg/env/bin
 //! ```
 //!
 //! `PATH` starts with `/magpkg/env/bin`. Each package is one layer (grouped
@@ -560,9 +561,15 @@ fn write_layer(layout: &layout::Layout, job: &LayerJob) -> Result<(Descriptor, S
     match job {
         LayerJob::Packages(pkgs) => write_packages(&mut t, pkgs)?,
         LayerJob::Top { profile, sbom } => {
+            // `/bin` and `/usr/bin` lead to the profile so `#!/bin/sh`,
+            // `#!/usr/bin/env` and absolute entrypoints like `/bin/app`
+            // work when the environment provides them.
+            t.symlink(b"bin", b"magpkg/env/bin").map_err(lerr)?;
             t.dir(b"magpkg", 0o755).map_err(lerr)?;
             write_profile_and_sbom(&mut t, profile, sbom).map_err(lerr)?;
             t.dir(b"tmp", 0o1777).map_err(lerr)?;
+            t.dir(b"usr", 0o755).map_err(lerr)?;
+            t.symlink(b"usr/bin", b"../magpkg/env/bin").map_err(lerr)?;
         }
     }
     let raw = t.finish().map_err(lerr)?;
@@ -753,7 +760,7 @@ fn write_image(
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            LayerJob::Top { .. } => "magpkg: profile /magpkg/env and SBOM /magpkg/sbom.spdx.json".into(),
+            LayerJob::Top { .. } => "magpkg: profile /magpkg/env, SBOM /magpkg/sbom.spdx.json, /bin, /tmp".into(),
         });
         layers.push(LayerInfo {
             blob,
