@@ -900,6 +900,19 @@ fn cli_rejects_a_bad_tag_and_a_missing_output_before_doing_work() {
 }
 
 #[test]
+fn an_output_in_a_missing_directory_is_a_user_error() {
+    let mut f = Fixture::new();
+    let h = f.hello();
+    let c = f.closure(&[&h]);
+    let out = f.out("no/such/dir/x.tar");
+    let err = oci::export_image(&c, &archive_opts(&out)).unwrap_err();
+    assert!(matches!(err, oci::OciError::NoOutputDir { .. }), "{err}");
+    assert!(magpkg::error::Classify::is_user_error(&err));
+    let err = oci::export_tarball(&c, &f.out("no/such/x.tar.zst"), "1970-01-01T00:00:01Z").unwrap_err();
+    assert!(err.to_string().contains("no/such"), "{err}");
+}
+
+#[test]
 fn cli_env_without_a_manifest_says_where_it_looked() {
     let t = TestEnv::new();
     let dir = t.home().join("no-project");

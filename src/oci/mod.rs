@@ -95,6 +95,8 @@ pub enum OciError {
     Changed { path: PathBuf },
     #[error("nothing to export: the input names no package")]
     Empty,
+    #[error("cannot write {path}: {dir} is not a directory")]
+    NoOutputDir { path: PathBuf, dir: PathBuf },
 }
 
 impl Classify for OciError {
@@ -105,6 +107,7 @@ impl Classify for OciError {
             | OciError::BadSetting { .. }
             | OciError::BadTag { .. }
             | OciError::NotALayout { .. }
+            | OciError::NoOutputDir { .. }
             | OciError::Empty => true,
             OciError::Io { .. } | OciError::FileType { .. } | OciError::Changed { .. } => false,
         }
@@ -128,6 +131,19 @@ impl Classify for OciError {
             _ => None,
         }
     }
+}
+
+/// The directory an output file goes in (where its temp files are staged),
+/// which must exist.
+fn output_dir(out: &Path) -> Result<PathBuf, OciError> {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(OciError::NoOutputDir { path: out.into(), dir });
+    }
+    Ok(dir)
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OciError + '_ {
@@ -684,10 +700,7 @@ pub fn export_image(closure: &Closure, opts: &ImageOptions) -> Result<ImageRepor
         Target::Archive(out) => {
             // Everything is staged next to the output (not in /tmp, which
             // may be a small tmpfs) and the archive renamed into place.
-            let parent = match out.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                _ => PathBuf::from("."),
-            };
+            let parent = output_dir(out)?;
             let stage = tempfile::Builder::new()
                 .prefix(".magpkg-oci-")
                 .tempdir_in(&parent)

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::{self, BufWriter};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::gzip::HashWriter;
 use super::{io_err, tar, Closure, ClosurePackage, OciError};
@@ -20,10 +20,7 @@ pub fn write(closure: &Closure, out: &Path, created: &str) -> Result<String, Oci
     }
     let profile = super::profile(closure)?;
     let sbom = closure.sbom(created);
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let parent = super::output_dir(out)?;
     let tmp = tempfile::Builder::new()
         .prefix(".magpkg-export-")
         .tempfile_in(&parent)
