@@ -17,7 +17,7 @@ MAGPKG=${1:-${CARGO_TARGET_DIR:-target}/release/magpkg}
 MAGPKG=$(realpath "$MAGPKG")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/magpkg-oci-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT INT TERM
-export MAGPKG_STORE="$WORK/store" MAGPKG_OFFLINE=1
+export MAGPKG_STORE="$WORK/store"
 export HOME="$WORK/home" XDG_CONFIG_HOME="$WORK/config" XDG_STATE_HOME="$WORK/state"
 mkdir -p "$HOME"
 
