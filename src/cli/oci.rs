@@ -123,60 +123,26 @@ fn ensure_built(graph: &eval::Graph, ctx: &Ctx, store: &crate::store::Store) -> 
 fn env_closure(dir: &Path, ctx: &Ctx, store: &crate::store::Store) -> anyhow::Result<Closure> {
     let start = std::fs::canonicalize(dir)
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot open directory {}", dir.display())))?;
-    let root = start
-        .ancestors()
-        .find(|d| d.join(MANIFEST).is_file())
-        .ok_or_else(|| {
-            super::user_error(
-                format!("no {MANIFEST} in {} or any directory above it", start.display()),
-                "create one with `magpkg init`, or pass the project directory: `--env DIR`",
-            )
-        })?
-        .to_path_buf();
-    let manifest = root.join(MANIFEST);
-    let evaluated = eval::evaluate_value(&Input::File(manifest.clone()), &ctx.settings)?;
-    let value = &evaluated.value;
-    let packages = value.get("packages").ok_or_else(|| {
-        super::user_error(
-            format!("{}: no `packages` field", manifest.display()),
-            "an environment to export lists its packages in `packages`",
-        )
-    })?;
-    let graph = eval::graph_from_value(packages, &evaluated)?;
-    ensure_built(&graph, ctx, store)?;
-    let mut closure = Closure::from_graph(&graph, store)?;
-    closure.name = value
-        .get("name")
-        .and_then(|n| n.as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            root.file_name()
-                .map_or("env".into(), |n| n.to_string_lossy().into_owned())
-        });
-    let origin = format!("manifest {}", manifest.display());
-    closure.oci = oci::OciSettings::parse(value.get("oci").unwrap_or(&serde_json::Value::Null), &origin)?;
+    // The same project lookup, manifest checks and environment id as
+    // `magpkg shell` and `magpkg env --id`: the image is named by that id.
+    let project = crate::env::project::find_project(&start)?;
+    let resolved = crate::env::resolve(&project, &ctx.settings)?;
+    let graph = &resolved.graph;
+    ensure_built(graph, ctx, store)?;
+    let mut closure = Closure::from_graph(graph, store)?;
+    closure.name = resolved.manifest.name.clone().unwrap_or_else(|| project.dir_name());
+    let origin = format!("manifest {}", project.manifest.display());
+    closure.oci =
+        oci::OciSettings::parse(resolved.manifest.oci.as_ref().unwrap_or(&serde_json::Value::Null), &origin)?;
     // The project directory does not exist in the image: a variable that
     // names it points at the working directory instead.
     let image_root = closure.oci.workdir.clone().unwrap_or_else(|| "/".into());
-    if let Some(env) = value.get("env").and_then(|e| e.as_object()) {
-        for (k, v) in env {
-            if let Some(v) = v.as_str() {
-                closure
-                    .env
-                    .push((k.clone(), v.replace("$MAGPKG_PROJECT_ROOT", &image_root)));
-            }
-        }
+    for (k, v) in &resolved.manifest.env {
+        closure.env.push((
+            k.clone(),
+            v.replace("${MAGPKG_PROJECT_ROOT}", &image_root).replace("$MAGPKG_PROJECT_ROOT", &image_root),
+        ));
     }
-    closure.env_id = Some(env_id(&closure));
+    closure.env_id = Some(resolved.env_id().to_string());
     Ok(closure)
-}
-
-const MANIFEST: &str = "magnet.jsonnet";
-
-/// The environment's id.
-// TODO(env merge): use crate::env's id (it also covers the manifest's
-// `env` and `path`); until then a digest of the package ids in order.
-fn env_id(closure: &Closure) -> String {
-    let ids: Vec<&str> = closure.roots.iter().map(|r| r.as_str()).collect();
-    crate::hash::digest("magpkg-oci-env-v1", ids.join("\n").as_bytes())
 }
