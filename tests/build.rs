@@ -255,7 +255,8 @@ fn unpack_refuses_absolute_paths_and_dotdot() {
 fn unpack_refuses_writing_through_a_symlink_it_created() {
     // The symlink itself is allowed (root filesystems have absolute links);
     // what must fail is using it as a directory that leads outside.
-    let cases: Vec<(&str, Box<dyn Fn(&str) -> Vec<u8>>)> = vec![
+    type MakeArchive = Box<dyn Fn(&str) -> Vec<u8>>;
+    let cases: Vec<(&str, MakeArchive)> = vec![
         (
             "absolute symlink",
             Box::new(|outside: &str| tar_bytes(&[symlink("evil", outside), file("evil/planted", b"x")])),
@@ -771,20 +772,15 @@ fn failed_build_leaves_the_store_unchanged_and_keeps_its_log() {
     let g = graph(&[&root, &p], &[&p]);
     let err = build::build(&g, None, &env.store, &env.settings, &opts()).unwrap_err();
     match &err {
-        BuildError::Failed {
-            status,
-            tail,
-            log,
-            kept,
-            ..
-        } => {
-            assert_eq!(status, "exit status 3");
+        BuildError::Failed(f) => {
+            assert_eq!(f.status, "exit status 3");
             assert!(
-                tail.contains("configuring") && tail.contains("something went wrong"),
-                "{tail}"
+                f.tail.contains("configuring") && f.tail.contains("something went wrong"),
+                "{}",
+                f.tail
             );
-            assert_eq!(log, &env.store.log_path(&p.id));
-            assert!(kept.is_none());
+            assert_eq!(f.log, env.store.log_path(&p.id));
+            assert!(f.kept.is_none());
         }
         e => panic!("expected a failed build, got {e}"),
     }
@@ -809,9 +805,8 @@ fn failed_build_leaves_the_store_unchanged_and_keeps_its_log() {
         ..opts()
     };
     let err = build::build(&g, None, &env.store, &env.settings, &keep).unwrap_err();
-    let BuildError::Failed { kept: Some(kept), .. } = &err else {
-        panic!("{err}")
-    };
+    let BuildError::Failed(f) = &err else { panic!("{err}") };
+    let kept = f.kept.as_ref().expect("kept with --keep-failed");
     assert_eq!(fs::read_to_string(kept.join("out/half")).unwrap(), "partial\n");
     assert!(kept.join("build").is_dir());
     assert!(err.to_string().contains(&kept.display().to_string()));

@@ -107,7 +107,7 @@ impl Builder<'_> {
         store::normalize_tree(&out).map_err(|source| BuildError::BadOutput {
             name: p.name.clone(),
             version: p.version.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let actual = store::tree_digest(&out)?;
         let mut result = CheckResult {
