@@ -671,7 +671,11 @@ mod tests {
             "setuid and write bits dropped, then read-only"
         );
         assert_eq!(m.mtime(), 1);
-        assert!(fs::write(dir.join("README"), b"x").is_err() || nix::unistd::geteuid().is_root());
+        assert_eq!(fs::metadata(dir.join("README")).unwrap().mode() & 0o777, 0o444);
+        if !nix::unistd::geteuid().is_root() {
+            // (root ignores permissions, so only a normal user can check this)
+            assert!(fs::write(dir.join("README"), b"x").is_err());
+        }
         store.verify_package(&id).unwrap();
         // tmp-v1 is empty again
         assert_eq!(fs::read_dir(root.path().join(TMP)).unwrap().count(), 0);
@@ -739,5 +743,48 @@ mod tests {
         let other = store.source(sha, "y.tar.gz").unwrap().unwrap();
         assert_eq!(fs::metadata(&other).unwrap().ino(), fs::metadata(&path).unwrap().ino());
         assert!(store.add_source_file(&f, "../evil", None, "test").is_err());
+    }
+
+    /// Child half of `crash_after_rename_leaves_nothing_visible`: adds a
+    /// package with the fail point armed, so the process aborts between the
+    /// directory rename and the record write.
+    #[test]
+    fn crash_child() {
+        let Ok(root) = std::env::var("MAGPKG_CRASH_CHILD_STORE") else {
+            return;
+        };
+        let store = Store::open(Path::new(&root)).unwrap();
+        let t = fill(&store);
+        let _ = store.add_package(&t.keep(), record(&"d".repeat(32)));
+        unreachable!("the fail point aborts before this");
+    }
+
+    #[test]
+    fn crash_after_rename_leaves_nothing_visible() {
+        let root = tempfile::tempdir().unwrap();
+        let st = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "store::tests::crash_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("MAGPKG_CRASH_CHILD_STORE", root.path())
+            .env("MAGPKG_TEST_FAIL_AT", "store-after-rename")
+            .output()
+            .unwrap();
+        assert!(!st.status.success(), "the child must have aborted");
+        let store = Store::open(root.path()).unwrap();
+        let id = PackageId::from_string("d".repeat(32));
+        assert!(
+            store.package_dir(&id, "demo").exists(),
+            "the crash happened after the rename"
+        );
+        assert!(!store.has_package(&id));
+        assert!(store.packages().unwrap().is_empty());
+        // The next add of the same id replaces the stale directory.
+        let t = fill(&store);
+        store.add_package(&t.keep(), record(id.as_str())).unwrap();
+        store.verify_package(&id).unwrap();
     }
 }

@@ -9,6 +9,10 @@ pub struct Args {
 
 pub fn run(args: &Args) -> anyhow::Result<i32> {
     let mut cmd = super::command();
-    clap_complete::generate(args.shell, &mut cmd, "magpkg", &mut std::io::stdout());
+    // Generate into memory: clap_complete panics on write errors, and a
+    // closed pipe must not be one.
+    let mut buf = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "magpkg", &mut buf);
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &buf)?;
     Ok(0)
 }

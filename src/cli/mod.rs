@@ -152,6 +152,7 @@ pub fn command() -> clap::Command {
 
 /// Parse arguments, run the command, print errors; returns the exit code.
 pub fn main() -> i32 {
+    install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -219,6 +220,26 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Store(c) => store::run(c, &ctx),
         Command::HookEnv(_) | Command::Completions(_) => unreachable!("handled above"),
     }
+}
+
+/// A panic is a bug, except when it is `println!` hitting a closed pipe
+/// (`magpkg ... | head`), which is how the reader says it has seen enough.
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("Broken pipe") {
+            std::process::exit(error::EXIT_OK);
+        }
+        default(info);
+        eprintln!("error: internal error in magpkg (a bug); please report it with the message above");
+        std::process::exit(error::EXIT_INTERNAL);
+    }));
 }
 
 /// Shorthand for a user error with a hint.

@@ -1,13 +1,87 @@
-//! `magpkg store` (not implemented yet).
+//! `magpkg store`: inspect and verify the store.
 
 use super::Ctx;
+use crate::eval::PackageId;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// List
-    List,
+    /// Print the store root
+    Path,
+    /// List the packages in the store
+    List {
+        /// Print JSON records instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recompute the content digest of packages and compare with their records
+    Verify {
+        /// Package names or id prefixes (default: every package)
+        #[arg(value_name = "PACKAGE")]
+        names: Vec<String>,
+    },
 }
 
-pub fn run(_cmd: Command, _ctx: &Ctx) -> anyhow::Result<i32> {
-    anyhow::bail!("`magpkg store` is not implemented yet")
+pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
+    let store = ctx.settings.store()?;
+    match cmd {
+        Command::Path => {
+            println!("{}", store.root().display());
+            Ok(0)
+        }
+        Command::List { json } => {
+            let pkgs = store.packages()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&pkgs)?);
+            } else {
+                for p in &pkgs {
+                    let dir = store.package_dir(&PackageId::from_string(p.id.clone()), &p.name);
+                    println!("{:<20} {:<12} {}", p.name, p.version, dir.display());
+                }
+            }
+            Ok(0)
+        }
+        Command::Verify { names: packages } => {
+            let all = store.packages()?;
+            let selected: Vec<_> = if packages.is_empty() {
+                all
+            } else {
+                let mut out = Vec::new();
+                for needle in &packages {
+                    let found: Vec<_> = all
+                        .iter()
+                        .filter(|r| &r.name == needle || r.id.starts_with(needle.as_str()))
+                        .cloned()
+                        .collect();
+                    if found.is_empty() {
+                        return Err(super::user_error(
+                            format!("no package `{needle}` in the store"),
+                            "`magpkg store list` shows what the store has",
+                        ));
+                    }
+                    out.extend(found);
+                }
+                out
+            };
+            let mut bad = 0;
+            for rec in &selected {
+                match store.verify_package(&PackageId::from_string(rec.id.clone())) {
+                    Ok(()) => println!("ok       {} {}", rec.name, rec.id),
+                    Err(e) => {
+                        bad += 1;
+                        println!("CORRUPT  {} {}: {e}", rec.name, rec.id);
+                    }
+                }
+            }
+            if bad > 0 {
+                eprintln!(
+                    "error: {bad} of {} packages do not match their recorded digest",
+                    selected.len()
+                );
+                eprintln!("hint: remove them and build again");
+                return Ok(crate::error::EXIT_INTERNAL);
+            }
+            eprintln!("{} packages verified", selected.len());
+            Ok(0)
+        }
+    }
 }
