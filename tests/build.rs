@@ -451,9 +451,9 @@ fn builtin(v: serde_json::Value) -> Build {
 
 /// Applets the test root needs (busybox-static has them all).
 const APPLETS: &[&str] = &[
-    "cat", "chmod", "cp", "date", "echo", "env", "false", "grep", "head", "id", "kill", "ln", "ls", "mkdir", "mknod",
-    "mv", "nc", "printf", "ps", "readlink", "rm", "sed", "setsid", "sleep", "sort", "tail", "test", "touch", "tr",
-    "true", "uname", "wc", "wget", "hostname",
+    "cat", "chmod", "cp", "date", "echo", "env", "false", "grep", "head", "id", "kill", "ln", "ls", "mkdir", "mkfifo",
+    "mknod", "mv", "nc", "printf", "ps", "readlink", "rm", "sed", "setsid", "sleep", "sort", "tail", "test", "touch",
+    "tr", "true", "uname", "wc", "wget", "hostname",
 ];
 
 /// A small root filesystem: the host's static busybox, made into a root by
@@ -1312,4 +1312,40 @@ fn real_bootstrap_builds_hello_reproducibly() {
         c.store.display(),
         c2.store.display()
     );
+}
+
+#[test]
+fn outputs_are_normalised_and_special_files_refused() {
+    use std::os::unix::fs::MetadataExt;
+    let env = env();
+    let root = busybox_root(&env);
+    let p = pkg(
+        "modes",
+        script(
+            "mkdir -p $out/bin $out/open $out/locked\necho x > $out/bin/suid\nchmod 4777 $out/bin/suid\n\
+             echo y > $out/open/file\nchmod 666 $out/open/file\nchmod 777 $out/open\n\
+             echo z > $out/locked/file\nchmod 000 $out/locked/file\nchmod 000 $out/locked\n",
+        ),
+        vec![],
+        vec![&root],
+    );
+    build_ok(&env, &p, &[&root]);
+    let out = out_of(&env, &p);
+    let mode = |rel: &str| fs::symlink_metadata(out.join(rel)).unwrap().mode() & 0o7777;
+    // Store entries are read-only: 0755 -> 0555, 0644 -> 0444.
+    assert_eq!(mode("bin/suid"), 0o555, "setuid and write bits dropped");
+    assert_eq!(mode("open"), 0o555);
+    assert_eq!(mode("open/file"), 0o444, "not world-writable");
+    assert_eq!(mode("locked"), 0o555, "a mode-000 directory is readable again");
+    assert_eq!(mode("locked/file"), 0o444);
+    assert_eq!(fs::symlink_metadata(out.join("open/file")).unwrap().mtime(), 1);
+    env.store.verify_package(&p.id).unwrap();
+
+    let fifo = pkg("fifo", script("mkfifo $out/pipe"), vec![], vec![&root]);
+    let g = graph(&[&root, &fifo], &[&fifo]);
+    let err = build::build(&g, None, &env.store, &env.settings, &opts()).unwrap_err();
+    assert!(matches!(err, BuildError::BadOutput { .. }), "{err}");
+    assert!(magpkg::error::Classify::is_user_error(&err));
+    assert!(!env.store.has_package(&fifo.id));
+    assert!(tmp_is_empty(&env.store));
 }

@@ -327,7 +327,9 @@ impl Builder<'_> {
         let started = Instant::now();
         let scratch = Scratch::new(self.store, self.opts.keep_failed)?;
         let log_path = self.store.log_path(id);
-        let out = self.produce(p, &scratch, &log_path)?;
+        let mut bar = self.progress.start(&format!("{} {}", p.name, p.version), &log_path);
+        let out = self.produce(p, &scratch, &log_path, &mut bar)?;
+        bar.message("normalising and adding to the store");
         let record = PackageRecord {
             id: id.to_string(),
             name: p.name.clone(),
@@ -358,10 +360,12 @@ impl Builder<'_> {
             e => BuildError::Store(e),
         })?;
         scratch.success();
+        drop(bar);
         self.progress.println(&format!(
-            "built {} {} in {:.1}s",
+            "built {} {} ({}) in {:.1}s",
             p.name,
             p.version,
+            short(id),
             started.elapsed().as_secs_f64()
         ));
         Ok(true)
@@ -369,7 +373,13 @@ impl Builder<'_> {
 
     /// Run the package's build into `scratch/out` (returned), its output
     /// written to a new log at `log_path`.
-    fn produce(&self, p: &Package, scratch: &Scratch, log_path: &Path) -> Result<PathBuf, BuildError> {
+    fn produce(
+        &self,
+        p: &Package,
+        scratch: &Scratch,
+        log_path: &Path,
+        bar: &mut progress::Bar,
+    ) -> Result<PathBuf, BuildError> {
         let io = |path: &Path| {
             let (name, path) = (p.name.clone(), path.to_path_buf());
             move |source| BuildError::Io { name, path, source }
@@ -390,9 +400,13 @@ impl Builder<'_> {
                 })?;
             sources.push((s.filename.clone(), path));
         }
-        let mut bar = self.progress.start(&format!("{} {}", p.name, p.version), log_path);
         match &p.build {
             Build::Builtin(args) => {
+                bar.message(&format!(
+                    "builtin {}: {} source(s)",
+                    builtins::name_of(args).unwrap_or("?"),
+                    sources.len()
+                ));
                 let mut ctx = builtins::Ctx {
                     sources: &sources,
                     out: &out,
@@ -447,7 +461,6 @@ impl Builder<'_> {
                 }
             }
         }
-        drop(bar);
         Ok(out)
     }
 
