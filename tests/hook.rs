@@ -598,7 +598,10 @@ fn allow_binds_the_manifest_and_its_imports_and_status_explains() {
         .unwrap();
     let s = text(&out.stdout);
     assert!(s.contains("active   yes, in this shell"), "{s}");
-    assert!(s.contains("is active in this shell (the hook switches at the next prompt)"), "{s}");
+    assert!(
+        s.contains("is active in this shell (the hook switches at the next prompt)"),
+        "{s}"
+    );
 
     let s = status(&fx.t.join("untrusted"));
     assert!(s.contains("not trusted: run `magpkg allow`"), "{s}");

@@ -132,15 +132,18 @@ fn env_closure(dir: &Path, ctx: &Ctx, store: &crate::store::Store) -> anyhow::Re
     let mut closure = Closure::from_graph(graph, store)?;
     closure.name = resolved.manifest.name.clone().unwrap_or_else(|| project.dir_name());
     let origin = format!("manifest {}", project.manifest.display());
-    closure.oci =
-        oci::OciSettings::parse(resolved.manifest.oci.as_ref().unwrap_or(&serde_json::Value::Null), &origin)?;
+    closure.oci = oci::OciSettings::parse(
+        resolved.manifest.oci.as_ref().unwrap_or(&serde_json::Value::Null),
+        &origin,
+    )?;
     // The project directory does not exist in the image: a variable that
     // names it points at the working directory instead.
     let image_root = closure.oci.workdir.clone().unwrap_or_else(|| "/".into());
     for (k, v) in &resolved.manifest.env {
         closure.env.push((
             k.clone(),
-            v.replace("${MAGPKG_PROJECT_ROOT}", &image_root).replace("$MAGPKG_PROJECT_ROOT", &image_root),
+            v.replace("${MAGPKG_PROJECT_ROOT}", &image_root)
+                .replace("$MAGPKG_PROJECT_ROOT", &image_root),
         ));
     }
     closure.env_id = Some(resolved.env_id().to_string());
