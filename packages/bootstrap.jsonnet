@@ -91,6 +91,5 @@ local applets = [
   meta: {
     description: 'Build root from pinned Debian 12 binary packages (gcc, make, glibc, musl, busybox)',
     license: 'various (Debian main)',
-    homepage: 'https://www.debian.org/',
   },
 }

@@ -2,8 +2,9 @@
 //
 // By default a fully static musl binary (it runs in a root holding nothing
 // else); `pkgs.hello { static: false }` is the dynamically linked glibc
-// variant. The package output has bin/, share/... at its top: `$out` is
-// the prefix.
+// variant (its own id). The package output has bin/, share/... at its top
+// (`--prefix=/`, installed into `$out`): bin/hello runs from the store path
+// on any x86-64 Linux host. See doc/building.md for the conventions.
 local bootstrap = import 'bootstrap.jsonnet';
 
 {
@@ -31,6 +32,9 @@ local bootstrap = import 'bootstrap.jsonnet';
     make
     make check
     make install DESTDIR="$out"
+    # gnulib installs a charset table that belongs to no package.
+    rm -f "$out/lib/charset.alias"
+    rmdir "$out/lib" 2>/dev/null || true
   ||| % {
     configure: if $.static then 'CC="musl-gcc -static"' else '',
   },

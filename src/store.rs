@@ -394,6 +394,22 @@ impl Store {
         validate_filename(filename, tmp.path())?;
         let staged = tmp.path().join(filename);
         let actual = crate::util::sha256_file(&staged).map_err(io_err(&staged))?;
+        self.commit_source_hashed(tmp, filename, expected, &actual, origin)
+    }
+
+    /// [`Store::commit_source`] for a file whose sha256 the caller computed
+    /// from the very bytes it wrote (a download hashed as it arrived).
+    pub fn commit_source_hashed(
+        &self,
+        tmp: tempfile::TempDir,
+        filename: &str,
+        expected: Option<&str>,
+        actual: &str,
+        origin: &str,
+    ) -> Result<(String, PathBuf), StoreError> {
+        validate_filename(filename, tmp.path())?;
+        let staged = tmp.path().join(filename);
+        let actual = actual.to_ascii_lowercase();
         if let Some(exp) = expected {
             if !exp.eq_ignore_ascii_case(&actual) {
                 // `tmp` is dropped here: nothing stays in the store.

@@ -255,7 +255,8 @@ fn unpack_refuses_absolute_paths_and_dotdot() {
 fn unpack_refuses_writing_through_a_symlink_it_created() {
     // The symlink itself is allowed (root filesystems have absolute links);
     // what must fail is using it as a directory that leads outside.
-    let cases: Vec<(&str, Box<dyn Fn(&str) -> Vec<u8>>)> = vec![
+    type MakeArchive = Box<dyn Fn(&str) -> Vec<u8>>;
+    let cases: Vec<(&str, MakeArchive)> = vec![
         (
             "absolute symlink",
             Box::new(|outside: &str| tar_bytes(&[symlink("evil", outside), file("evil/planted", b"x")])),
@@ -450,9 +451,9 @@ fn builtin(v: serde_json::Value) -> Build {
 
 /// Applets the test root needs (busybox-static has them all).
 const APPLETS: &[&str] = &[
-    "cat", "chmod", "cp", "date", "echo", "env", "false", "grep", "head", "id", "kill", "ln", "ls", "mkdir", "mknod",
-    "mv", "nc", "printf", "ps", "readlink", "rm", "sed", "setsid", "sleep", "sort", "tail", "test", "touch", "tr",
-    "true", "uname", "wc", "wget", "hostname",
+    "cat", "chmod", "cp", "date", "echo", "env", "false", "grep", "head", "id", "kill", "ln", "ls", "mkdir", "mkfifo",
+    "mknod", "mv", "nc", "printf", "ps", "readlink", "rm", "sed", "setsid", "sleep", "sort", "tail", "test", "touch",
+    "tr", "true", "uname", "wc", "wget", "hostname",
 ];
 
 /// A small root filesystem: the host's static busybox, made into a root by
@@ -771,20 +772,15 @@ fn failed_build_leaves_the_store_unchanged_and_keeps_its_log() {
     let g = graph(&[&root, &p], &[&p]);
     let err = build::build(&g, None, &env.store, &env.settings, &opts()).unwrap_err();
     match &err {
-        BuildError::Failed {
-            status,
-            tail,
-            log,
-            kept,
-            ..
-        } => {
-            assert_eq!(status, "exit status 3");
+        BuildError::Failed(f) => {
+            assert_eq!(f.status, "exit status 3");
             assert!(
-                tail.contains("configuring") && tail.contains("something went wrong"),
-                "{tail}"
+                f.tail.contains("configuring") && f.tail.contains("something went wrong"),
+                "{}",
+                f.tail
             );
-            assert_eq!(log, &env.store.log_path(&p.id));
-            assert!(kept.is_none());
+            assert_eq!(f.log, env.store.log_path(&p.id));
+            assert!(f.kept.is_none());
         }
         e => panic!("expected a failed build, got {e}"),
     }
@@ -809,9 +805,8 @@ fn failed_build_leaves_the_store_unchanged_and_keeps_its_log() {
         ..opts()
     };
     let err = build::build(&g, None, &env.store, &env.settings, &keep).unwrap_err();
-    let BuildError::Failed { kept: Some(kept), .. } = &err else {
-        panic!("{err}")
-    };
+    let BuildError::Failed(f) = &err else { panic!("{err}") };
+    let kept = f.kept.as_ref().expect("kept with --keep-failed");
     assert_eq!(fs::read_to_string(kept.join("out/half")).unwrap(), "partial\n");
     assert!(kept.join("build").is_dir());
     assert!(err.to_string().contains(&kept.display().to_string()));
@@ -1317,4 +1312,40 @@ fn real_bootstrap_builds_hello_reproducibly() {
         c.store.display(),
         c2.store.display()
     );
+}
+
+#[test]
+fn outputs_are_normalised_and_special_files_refused() {
+    use std::os::unix::fs::MetadataExt;
+    let env = env();
+    let root = busybox_root(&env);
+    let p = pkg(
+        "modes",
+        script(
+            "mkdir -p $out/bin $out/open $out/locked\necho x > $out/bin/suid\nchmod 4777 $out/bin/suid\n\
+             echo y > $out/open/file\nchmod 666 $out/open/file\nchmod 777 $out/open\n\
+             echo z > $out/locked/file\nchmod 000 $out/locked/file\nchmod 000 $out/locked\n",
+        ),
+        vec![],
+        vec![&root],
+    );
+    build_ok(&env, &p, &[&root]);
+    let out = out_of(&env, &p);
+    let mode = |rel: &str| fs::symlink_metadata(out.join(rel)).unwrap().mode() & 0o7777;
+    // Store entries are read-only: 0755 -> 0555, 0644 -> 0444.
+    assert_eq!(mode("bin/suid"), 0o555, "setuid and write bits dropped");
+    assert_eq!(mode("open"), 0o555);
+    assert_eq!(mode("open/file"), 0o444, "not world-writable");
+    assert_eq!(mode("locked"), 0o555, "a mode-000 directory is readable again");
+    assert_eq!(mode("locked/file"), 0o444);
+    assert_eq!(fs::symlink_metadata(out.join("open/file")).unwrap().mtime(), 1);
+    env.store.verify_package(&p.id).unwrap();
+
+    let fifo = pkg("fifo", script("mkfifo $out/pipe"), vec![], vec![&root]);
+    let g = graph(&[&root, &fifo], &[&fifo]);
+    let err = build::build(&g, None, &env.store, &env.settings, &opts()).unwrap_err();
+    assert!(matches!(err, BuildError::BadOutput { .. }), "{err}");
+    assert!(magpkg::error::Classify::is_user_error(&err));
+    assert!(!env.store.has_package(&fifo.id));
+    assert!(tmp_is_empty(&env.store));
 }

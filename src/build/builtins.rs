@@ -126,12 +126,12 @@ pub fn run(args: &BTreeMap<String, Value>, ctx: &mut Ctx) -> Result<(), BuiltinE
             unpack_all(ctx, 0)?;
             let root = ctx.out.canonicalize().map_err(io_err(ctx.out))?;
             for (path, target) in &links {
-                let made = make_link(&root, path, target, false).map_err(|m| bad(m))?;
+                let made = make_link(&root, path, target, false).map_err(&bad)?;
                 assert!(made, "strict links are made or fail");
                 writeln!(ctx.log, "link /{} -> {target}", path.trim_start_matches('/')).map_err(io_err(ctx.out))?;
             }
             if let Some(busybox) = busybox {
-                busybox_links(&root, &busybox, &applets, ctx.log).map_err(|m| bad(m))?;
+                busybox_links(&root, &busybox, &applets, ctx.log).map_err(bad)?;
             }
             Ok(())
         }

@@ -96,7 +96,9 @@ impl Builder<'_> {
         let stored = self.store.package_dir(id, &record.name);
         let scratch = Scratch::new(self.store, self.opts.keep_failed)?;
         let log = self.store.log_path(id).with_extension("check.log");
-        let out = self.produce(p, &scratch, &log)?;
+        let mut bar = self.progress.start(&format!("{} {} (check)", p.name, p.version), &log);
+        let out = self.produce(p, &scratch, &log, &mut bar)?;
+        bar.message("comparing");
         let io = |(path, source)| BuildError::Io {
             name: p.name.clone(),
             path,
@@ -107,7 +109,7 @@ impl Builder<'_> {
         store::normalize_tree(&out).map_err(|source| BuildError::BadOutput {
             name: p.name.clone(),
             version: p.version.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let actual = store::tree_digest(&out)?;
         let mut result = CheckResult {

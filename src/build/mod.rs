@@ -47,21 +47,8 @@ const TAIL_LINES: usize = 25;
 pub enum BuildError {
     #[error("bubblewrap (`bwrap`) is not installed; it is needed to build {name}")]
     NoBwrap { name: String },
-    #[error("build of {name} {version} failed ({status})\n{}\n  full log: {}{}",
-        indent(tail), log.display(),
-        kept.as_ref().map(|k| format!("\n  build directory kept at {}", k.display())).unwrap_or_default())]
-    Failed {
-        name: String,
-        version: String,
-        id: PackageId,
-        /// "exit status 2", ...
-        status: String,
-        log: PathBuf,
-        /// The last lines of the log.
-        tail: String,
-        /// The build directory, with --keep-failed.
-        kept: Option<PathBuf>,
-    },
+    #[error("{0}")]
+    Failed(Box<Failure>),
     #[error("cannot set up the build sandbox for {name} {version} (bwrap exited with status {code})\n{}\n  full log: {}",
         indent(tail), log.display())]
     Sandbox {
@@ -76,7 +63,7 @@ pub enum BuildError {
         name: String,
         version: String,
         #[source]
-        source: BuiltinError,
+        source: Box<BuiltinError>,
     },
     #[error("{name}: the build dependencies {first} and {second} are both root filesystems; a build can use one")]
     TwoRoots {
@@ -91,7 +78,7 @@ pub enum BuildError {
         name: String,
         version: String,
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     #[error("source {filename} (sha256 {sha256}) of {name} is not in the source cache")]
     MissingSource {
@@ -114,6 +101,24 @@ pub enum BuildError {
     Store(#[from] StoreError),
 }
 
+/// A build script that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("build of {name} {version} failed ({status})\n{}\n  full log: {}{}",
+    indent(tail), log.display(),
+    kept.as_ref().map(|k| format!("\n  build directory kept at {}", k.display())).unwrap_or_default())]
+pub struct Failure {
+    pub name: String,
+    pub version: String,
+    pub id: PackageId,
+    /// "exit status 2", "killed by signal 9".
+    pub status: String,
+    pub log: PathBuf,
+    /// The last lines of the log.
+    pub tail: String,
+    /// The build directory, with --keep-failed.
+    pub kept: Option<PathBuf>,
+}
+
 fn indent(text: &str) -> String {
     if text.is_empty() {
         return "    | (the log is empty)".into();
@@ -127,12 +132,12 @@ fn indent(text: &str) -> String {
 impl Classify for BuildError {
     fn is_user_error(&self) -> bool {
         match self {
-            BuildError::Failed { .. }
+            BuildError::Failed(_)
             | BuildError::TwoRoots { .. }
             | BuildError::NoShell { .. }
             | BuildError::MissingSource { .. } => true,
-            BuildError::Builtin { source, .. } => !matches!(source, BuiltinError::Io { .. }),
-            BuildError::BadOutput { source, .. } => matches!(source, StoreError::BadFileType { .. }),
+            BuildError::Builtin { source, .. } => !matches!(source.as_ref(), BuiltinError::Io { .. }),
+            BuildError::BadOutput { source, .. } => matches!(source.as_ref(), StoreError::BadFileType { .. }),
             BuildError::NoBwrap { .. } | BuildError::Sandbox { .. } | BuildError::Io { .. } => false,
             BuildError::Plan(e) => e.is_user_error(),
             BuildError::Fetch(e) => e.is_user_error(),
@@ -143,14 +148,14 @@ impl Classify for BuildError {
     fn hint(&self) -> Option<String> {
         match self {
             BuildError::NoBwrap { .. } => Some("install bubblewrap (apt-get install bubblewrap)".into()),
-            BuildError::Failed { id, kept, .. } => Some(match kept {
+            BuildError::Failed(f) => Some(match &f.kept {
                 Some(_) => format!(
                     "`magpkg log {}` shows the whole log; the build directory holds build/ (the scratch directory) and out/",
-                    short(id)
+                    short(&f.id)
                 ),
                 None => format!(
                     "`magpkg log {}` shows the whole log; rebuild with --keep-failed to keep the build directory",
-                    short(id)
+                    short(&f.id)
                 ),
             }),
             BuildError::Sandbox { .. } => Some(
@@ -158,29 +163,19 @@ impl Classify for BuildError {
                  `kernel.apparmor_restrict_unprivileged_userns` (Ubuntu), and that bwrap runs at all"
                     .into(),
             ),
-            BuildError::Builtin {
-                source: BuiltinError::Unknown {
-                    suggestion: Some(s), ..
-                },
-                ..
-            }
-            | BuildError::Builtin {
-                source: BuiltinError::BadArgs {
-                    suggestion: Some(s), ..
-                },
-                ..
-            } => Some(format!("did you mean `{s}`?")),
-            BuildError::Builtin {
-                source: BuiltinError::Unknown { .. },
-                ..
-            } => Some(format!(
-                "the builtins are: {}",
-                builtins::BUILTINS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-            )),
-            BuildError::Builtin {
-                source: BuiltinError::Unpack(_),
-                ..
-            } => Some("the archive is damaged or hostile; check the source's sha256 and where it came from".into()),
+            BuildError::Builtin { source, .. } => match source.as_ref() {
+                BuiltinError::Unknown { suggestion: Some(s), .. } | BuiltinError::BadArgs { suggestion: Some(s), .. } => {
+                    Some(format!("did you mean `{s}`?"))
+                }
+                BuiltinError::Unknown { .. } => Some(format!(
+                    "the builtins are: {}",
+                    builtins::BUILTINS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                )),
+                BuiltinError::Unpack(_) => {
+                    Some("the archive is damaged or hostile; check the source's sha256 and where it came from".into())
+                }
+                _ => None,
+            },
             BuildError::NoShell { .. } => {
                 Some("add a root filesystem (e.g. `bootstrap`) or a package with bin/sh to its buildDeps".into())
             }
@@ -332,7 +327,9 @@ impl Builder<'_> {
         let started = Instant::now();
         let scratch = Scratch::new(self.store, self.opts.keep_failed)?;
         let log_path = self.store.log_path(id);
-        let out = self.produce(p, &scratch, &log_path)?;
+        let mut bar = self.progress.start(&format!("{} {}", p.name, p.version), &log_path);
+        let out = self.produce(p, &scratch, &log_path, &mut bar)?;
+        bar.message("normalising and adding to the store");
         let record = PackageRecord {
             id: id.to_string(),
             name: p.name.clone(),
@@ -358,15 +355,17 @@ impl Builder<'_> {
             StoreError::BadFileType { .. } => BuildError::BadOutput {
                 name: p.name.clone(),
                 version: p.version.clone(),
-                source,
+                source: Box::new(source),
             },
             e => BuildError::Store(e),
         })?;
         scratch.success();
+        drop(bar);
         self.progress.println(&format!(
-            "built {} {} in {:.1}s",
+            "built {} {} ({}) in {:.1}s",
             p.name,
             p.version,
+            short(id),
             started.elapsed().as_secs_f64()
         ));
         Ok(true)
@@ -374,7 +373,13 @@ impl Builder<'_> {
 
     /// Run the package's build into `scratch/out` (returned), its output
     /// written to a new log at `log_path`.
-    fn produce(&self, p: &Package, scratch: &Scratch, log_path: &Path) -> Result<PathBuf, BuildError> {
+    fn produce(
+        &self,
+        p: &Package,
+        scratch: &Scratch,
+        log_path: &Path,
+        bar: &mut progress::Bar,
+    ) -> Result<PathBuf, BuildError> {
         let io = |path: &Path| {
             let (name, path) = (p.name.clone(), path.to_path_buf());
             move |source| BuildError::Io { name, path, source }
@@ -395,9 +400,13 @@ impl Builder<'_> {
                 })?;
             sources.push((s.filename.clone(), path));
         }
-        let mut bar = self.progress.start(&format!("{} {}", p.name, p.version), log_path);
         match &p.build {
             Build::Builtin(args) => {
+                bar.message(&format!(
+                    "builtin {}: {} source(s)",
+                    builtins::name_of(args).unwrap_or("?"),
+                    sources.len()
+                ));
                 let mut ctx = builtins::Ctx {
                     sources: &sources,
                     out: &out,
@@ -408,7 +417,7 @@ impl Builder<'_> {
                     BuildError::Builtin {
                         name: p.name.clone(),
                         version: p.version.clone(),
-                        source,
+                        source: Box::new(source),
                     }
                 })?;
             }
@@ -430,7 +439,7 @@ impl Builder<'_> {
                             format!("exit status {code}")
                         };
                         let _ = writeln!(log, "magpkg: build script failed ({status})");
-                        return Err(BuildError::Failed {
+                        return Err(BuildError::Failed(Box::new(Failure {
                             name: p.name.clone(),
                             version: p.version.clone(),
                             id: p.id.clone(),
@@ -438,7 +447,7 @@ impl Builder<'_> {
                             log: log_path.to_path_buf(),
                             tail: progress::tail(log_path, TAIL_LINES),
                             kept: scratch.keep_on_failure(),
-                        });
+                        })));
                     }
                     sandbox::Outcome::SetupFailed(code) => {
                         return Err(BuildError::Sandbox {
@@ -452,7 +461,6 @@ impl Builder<'_> {
                 }
             }
         }
-        drop(bar);
         Ok(out)
     }
 

@@ -52,6 +52,13 @@ impl Progress {
 }
 
 impl Bar {
+    /// Replace the log line with a fixed message.
+    pub fn message(&self, msg: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(msg.to_string());
+        }
+    }
+
     /// Show the newest log line (at most a few times a second).
     pub fn tick(&mut self) {
         let Some(bar) = &self.bar else { return };

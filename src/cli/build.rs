@@ -59,7 +59,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
         return Ok(0);
     }
     if !ctx.global.quiet {
-        summary(&graph, &report);
+        // With progress on, each package was announced as it finished.
+        summary(&graph, &report, !ctx.progress());
     }
     // stdout: the store path of each root, one per line (for scripts).
     for id in &graph.roots {
@@ -68,7 +69,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn summary(graph: &Graph, report: &build::BuildReport) {
+fn summary(graph: &Graph, report: &build::BuildReport, each: bool) {
     let name = |id: &PackageId| {
         let p = graph.get(id);
         format!("{} {}", p.name, p.version)
@@ -78,8 +79,10 @@ fn summary(graph: &Graph, report: &build::BuildReport) {
         eprintln!("nothing to build: {} already in the store", roots.join(", "));
         return;
     }
-    for id in &report.built {
-        eprintln!("built {} ({})", name(id), build::short(id));
+    if each {
+        for id in &report.built {
+            eprintln!("built {} ({})", name(id), build::short(id));
+        }
     }
     let n = report.built.len();
     eprintln!("{n} package{} built", if n == 1 { "" } else { "s" });

@@ -1,6 +1,7 @@
 //! Downloading one URL over HTTP(S) into a file: timeouts, retries with
 //! backoff, and resuming an interrupted transfer with a Range request.
 
+use sha2::Digest as _;
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -50,14 +51,16 @@ struct Failed {
 /// not count as a retry.
 const FREE_RESUME: u64 = 1 << 20;
 
-/// Download `url` into `dest` (created or resumed). Returns the file size.
+/// Download `url` into `dest` (created or resumed). Returns the file size
+/// and its sha256 (hashed while the bytes arrive, so the cache need not
+/// read the file a second time).
 pub async fn download(
     client: &reqwest::Client,
     url: &str,
     dest: &Path,
     limits: &HttpLimits,
     pb: &ProgressBar,
-) -> Result<u64, OriginError> {
+) -> Result<(u64, String), OriginError> {
     let mut failures = 0u32;
     let mut backoff = Duration::from_millis(250);
     loop {
@@ -89,7 +92,7 @@ async fn attempt(
     dest: &Path,
     limits: &HttpLimits,
     pb: &ProgressBar,
-) -> Result<u64, Failed> {
+) -> Result<(u64, String), Failed> {
     let io = |e: std::io::Error| Failed {
         err: OriginError::Io(format!("{}: {e}", dest.display())),
         retryable: false,
@@ -154,7 +157,8 @@ async fn attempt(
             if total == Some(have) {
                 pb.set_length(have);
                 pb.set_position(have);
-                return Ok(have);
+                let sha = crate::util::sha256_file(dest).map_err(io)?;
+                return Ok((have, sha));
             }
             std::fs::remove_file(dest).map_err(io)?;
             return Err(Failed {
@@ -197,6 +201,13 @@ async fn attempt(
         .truncate(have == 0)
         .open(dest)
         .map_err(io)?;
+    // Hash as we write. A resumed download first hashes the part it has
+    // (rare, and cheaper than hashing the whole file again at the end).
+    let mut hasher = sha2::Sha256::new();
+    if have > 0 {
+        let mut part = std::fs::File::open(dest).map_err(io)?;
+        std::io::copy(&mut part, &mut hasher).map_err(io)?;
+    }
     // Big buffer: few write calls; chunks from the network are small.
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut resp = resp;
@@ -230,6 +241,7 @@ async fn attempt(
             Ok(Ok(Some(c))) => c,
         };
         out.write_all(&chunk).map_err(io)?;
+        hasher.update(&chunk);
         got += chunk.len() as u64;
         progressed = true;
         pb.set_position(got);
@@ -245,7 +257,7 @@ async fn attempt(
             });
         }
     }
-    Ok(got)
+    Ok((got, hex::encode(hasher.finalize())))
 }
 
 /// `bytes START-END/TOTAL` → (START, TOTAL if known).

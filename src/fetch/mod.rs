@@ -520,8 +520,8 @@ async fn try_origin(
     if origin.starts_with("http://") || origin.starts_with("https://") {
         let tmp = ctx.store.tempdir("fetch-").map_err(store_err)?;
         let dest = tmp.path().join(filename);
-        let bytes = http::download(&ctx.client, origin, &dest, &ctx.limits, pb).await?;
-        let path = commit(ctx, pb, tmp, filename, sha, origin).await?;
+        let (bytes, actual) = http::download(&ctx.client, origin, &dest, &ctx.limits, pb).await?;
+        let path = commit_hashed(ctx, pb, tmp, filename, sha, &actual, origin).await?;
         return Ok((path, bytes));
     }
     if origin.starts_with("file:") || origin.starts_with('/') {
@@ -587,6 +587,31 @@ async fn commit(
     let (f, s, o) = (filename.to_string(), sha.to_string(), origin.to_string());
     pb.set_message("verifying");
     tokio::task::spawn_blocking(move || store.commit_source(tmp, &f, Some(&s), &o))
+        .await
+        .expect("commit task")
+        .map(|(_, p)| p)
+        .map_err(origin_error)
+}
+
+/// [`commit`] for a file whose sha256 was computed while it downloaded.
+async fn commit_hashed(
+    ctx: &Ctx,
+    pb: &ProgressBar,
+    tmp: tempfile::TempDir,
+    filename: &str,
+    sha: &str,
+    actual: &str,
+    origin: &str,
+) -> Result<PathBuf, OriginError> {
+    let store = ctx.store.clone();
+    let (f, s, a, o) = (
+        filename.to_string(),
+        sha.to_string(),
+        actual.to_string(),
+        origin.to_string(),
+    );
+    pb.set_message("verifying");
+    tokio::task::spawn_blocking(move || store.commit_source_hashed(tmp, &f, Some(&s), &a, &o))
         .await
         .expect("commit task")
         .map(|(_, p)| p)

@@ -1,0 +1,156 @@
+// Helpers shared by the definitions of the package tree.
+//
+// A definition usually starts from `tree.package` (any build script) or
+// `tree.autotools` (the GNU `./configure && make && make install` shape)
+// and fills in name, version, sources and meta:
+//
+//   local tree = import 'tree.libsonnet';
+//   tree.autotools {
+//     name: 'sed', version: '4.9',
+//     sources: [tree.gnuSource('sed', '4.9', 'tar.xz', 'SHA256', 'pool/main/s/sed', 'sed_4.9.orig.tar.xz')],
+//     tests:: ['sed --version'],
+//     meta: { ... },
+//   }
+//
+// Parameters are hidden fields (`::`), so they are not part of the
+// definition itself but everything computed from them is: a variant is one
+// line, `pkgs.sed { static: false }`, and gets its own id because its build
+// script differs.
+//
+// Build-time conventions (the build engine's, see doc/building.md):
+// sources are read-only in `$src` (/fetch), the output is `$out` (/out)
+// and is the install prefix as seen from inside (`--prefix=/`, `DESTDIR=$out`):
+// programs in `$out/bin`, libraries in `$out/lib`, headers in
+// `$out/include`, data in `$out/share`. Build dependencies other than the
+// bootstrap root are merged, read-only, at /deps: /deps/bin is on PATH and
+// the engine sets C_INCLUDE_PATH/LIBRARY_PATH (honoured by musl-gcc too);
+// definitions also pass `-I/deps/include -L/deps/lib` explicitly
+// (`depCppflags`, `depLdflags`) so that configure scripts see them.
+local bootstrap = import 'bootstrap.jsonnet';
+
+{
+  // The Debian archive as a mirror (resolved from the machine's apt sources
+  // or magpkg's configuration, never written as a host name).
+  debian(poolDir, origFile):: 'mirror://debian/' + poolDir + '/' + origFile,
+
+  // A source file known by its upstream URL(s) and, when Debian's orig
+  // tarball is byte-identical to the upstream release, by its place in the
+  // Debian archive as a further mirror.
+  source(filename, sha256, urls):: {
+    filename: filename,
+    sha256: sha256,
+    urls: urls,
+  },
+
+  // A GNU release: the GNU ftp site, then Debian's identical orig tarball.
+  gnuSource(name, version, ext, sha256, poolDir, origFile):: $.source(
+    '%s-%s.%s' % [name, version, ext],
+    sha256,
+    [
+      'https://ftp.gnu.org/gnu/%s/%s-%s.%s' % [name, name, version, ext],
+      $.debian(poolDir, origFile),
+    ],
+  ),
+
+  // musl-gcc compiles with -nostdinc, so code that includes <linux/*.h>
+  // needs the kernel headers named explicitly. Not /usr/include itself:
+  // glibc's headers there would clash with musl's. This step makes a
+  // directory holding only the kernel's (from the bootstrap root's
+  // linux-libc-dev); `kernelCflags` points the compiler at it.
+  kernelHeaders:: |||
+    mkdir -p /build/kernel-headers
+    for d in linux asm-generic mtd; do ln -sfn "/usr/include/$d" "/build/kernel-headers/$d"; done
+    ln -sfn /usr/include/x86_64-linux-gnu/asm /build/kernel-headers/asm
+  |||,
+  kernelCflags:: '-isystem /build/kernel-headers',
+
+  // Shell steps appended to every build (they only look at $out).
+  local finish = |||
+    # Absolute symlinks into the output (made by `ln -s $(PREFIX)/...`)
+    # would point outside the store once installed: make them relative.
+    find "$out" -type l | while read -r l; do
+      t=$(readlink "$l")
+      case "$t" in "$out"/*) ;; *) continue ;; esac
+      from=${l%/*} up=
+      while [ "${t#"$from"/}" = "$t" ]; do from=${from%/*} up="../$up"; done
+      ln -sfn "$up${t#"$from"/}" "$l"
+    done
+  |||,
+
+  // Any package built by a script. `script` is the package-specific part.
+  package:: {
+    local pkg = self,
+    // Link programs statically against musl (they then run on any Linux,
+    // from any path); `false` builds with glibc, dynamically.
+    static:: true,
+    // Strip installed programs (static binaries with debug info are large).
+    strip:: true,
+    // Run the package's test suite (slow; off by default).
+    check:: false,
+    // Shell commands run after the install with $out/bin first on PATH:
+    // each must succeed (a quick check that the programs work). Every ELF
+    // file of $out/bin is also checked to have no interpreter when static.
+    tests:: [],
+    // `--static`, not `-static`: libtool takes a `-static` on its command
+    // line (where CC ends up) as its own option and drops it, silently
+    // linking the programs dynamically against musl; gcc reads both alike.
+    cc:: if pkg.static then 'musl-gcc --static' else 'gcc',
+    // Flags pointing the compiler at the merged build dependencies.
+    depCppflags:: '-I/deps/include',
+    depLdflags:: '-L/deps/lib',
+    jobs:: '"${MAGPKG_BUILD_CORES:-1}"',
+    script:: error 'a package needs a `script`',
+
+    buildDeps: [bootstrap],
+    build: pkg.script + finish + |||
+      for f in "$out"/bin/* "$out"/sbin/*; do
+        # (objdump: readelf does not run in the bootstrap root, which lacks libctf-nobfd.)
+        [ -f "$f" ] && [ ! -L "$f" ] && objdump -f "$f" >/dev/null 2>&1 || continue
+        %(strip)s
+        %(assertStatic)s
+      done
+    ||| % {
+      strip: if pkg.strip then 'strip "$f"' else ':',
+      assertStatic: if pkg.static then |||
+        if objdump -p "$f" | grep -q "^ *INTERP "; then
+          echo "magpkg tree: $f is dynamically linked" >&2; exit 1
+        fi
+      ||| else ':',
+    } + (if pkg.tests == [] then '' else
+           '(\n  PATH="$out/bin:$PATH"\n' + std.join('', ['  %s\n' % t for t in pkg.tests]) + ')\n'),
+  },
+
+  // `./configure --prefix=/ && make && make install DESTDIR=$out`.
+  autotools:: $.package {
+    local pkg = self,
+    // The tarball (default: the first source) and the directory it holds.
+    tarball:: pkg.sources[0].filename,
+    dir:: pkg.name + '-' + pkg.version,
+    // Extra ./configure arguments (already shell-quoted).
+    configureFlags:: [],
+    // Steps before ./configure (in the source directory) and after install.
+    preConfigure:: '',
+    postInstall:: '',
+    makeFlags:: [],
+    script:: |||
+      tar -xf "$src/%(tarball)s"
+      cd %(dir)s
+      %(preConfigure)s
+      ./configure --prefix=/ --disable-nls CC="%(cc)s" %(flags)s
+      make -j%(jobs)s %(makeFlags)s
+      %(check)s
+      make install DESTDIR="$out" %(makeFlags)s
+      %(postInstall)s
+    ||| % {
+      tarball: pkg.tarball,
+      dir: pkg.dir,
+      preConfigure: pkg.preConfigure,
+      cc: pkg.cc,
+      flags: std.join(' ', pkg.configureFlags),
+      jobs: pkg.jobs,
+      makeFlags: std.join(' ', pkg.makeFlags),
+      check: if pkg.check then 'make -j%s check %s' % [pkg.jobs, std.join(' ', pkg.makeFlags)] else '',
+      postInstall: pkg.postInstall,
+    },
+  },
+}
