@@ -122,6 +122,9 @@ eq (value FOO) sib-foo "FOO in sibling"
 has_path $T/proj/bin; and fail "proj's PATH entry still there in sib"
 eq (sib-tool) "sib-tool ran" "sib-tool in sibling"
 same_env siblings "after nested and sibling projects"
+# The PWD handler: a command after `cd` already sees the environment.
+cd $T/sib 2>/dev/null; and eq (value FOO) sib-foo "FOO right after cd, before any prompt"
+go $T/outside
 
 # --- untrusted, copied, not built -----------------------------------------
 go $T/untrusted

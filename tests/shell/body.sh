@@ -133,6 +133,11 @@ eq "${FOO-unset}" "sib-foo" "FOO in sibling"
 has_path "$T/proj/bin" && fail "proj's PATH entry still there in sib"
 eq "$(sib-tool)" "sib-tool ran" "sib-tool in sibling"
 same_env siblings "after nested and sibling projects"
+if [[ -n ${ZSH_VERSION-} ]]; then
+  # chpwd: a command on the same line as `cd` already sees the environment.
+  cd "$T/sib" 2>/dev/null && eq "${FOO-unset}" sib-foo "FOO right after cd, before any prompt"
+  go "$T/outside"
+fi
 
 # --- untrusted, copied, not built -----------------------------------------
 go "$T/untrusted"
