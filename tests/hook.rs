@@ -767,3 +767,89 @@ fn hook_env_never_fails_on_broken_records() {
         text(&out.stdout)
     );
 }
+
+/// A package unpacked from a local tarball (the `unpack` builtin): its file
+/// is put in the store's source cache and listed by `file://` URL.
+fn local_package(fx: &Fx, name: &str, files: &[(&str, &[u8], u32)]) -> String {
+    use sha2::Digest;
+    let tb = fx.t.join(format!("{name}-1.0.tar.gz"));
+    let f = std::fs::File::create(&tb).unwrap();
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(f, flate2::Compression::fast()));
+    for (path, content, mode) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(*mode);
+        h.set_mtime(1);
+        h.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut h, path, *content).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap().sync_all().unwrap();
+    let sha = hex::encode(sha2::Sha256::digest(std::fs::read(&tb).unwrap()));
+    let filename = tb.file_name().unwrap().to_str().unwrap().to_string();
+    magpkg::store::Store::open(&fx.store)
+        .unwrap()
+        .add_source_file(&tb, &filename, Some(&sha), "test")
+        .unwrap();
+    format!(
+        r#"{{ name: "{name}", version: "1.0", sources: [{{ filename: "{filename}", sha256: "{sha}", urls: ["file://{}"] }}], build: {{ builtin: "unpack" }} }}"#,
+        tb.display()
+    )
+}
+
+#[test]
+fn a_realised_package_is_activated_and_changes_are_named_by_package() {
+    let fx = Fx::new();
+    std::fs::create_dir_all(fx.t.join("outside")).unwrap();
+    let greet = local_package(
+        &fx,
+        "greet",
+        &[
+            ("bin/greet", b"#!/bin/sh\necho \"Hello from greet\"\n", 0o755),
+            ("share/man/man1/greet.1", b".TH GREET 1\n", 0o644),
+        ],
+    );
+    let extra = local_package(&fx, "extra", &[("bin/extra", b"#!/bin/sh\necho extra\n", 0o755)]);
+    let root = fx.t.join("app");
+    std::fs::create_dir_all(&root).unwrap();
+    let manifest = |pkgs: &str| format!("local greet = {greet};\nlocal extra = {extra};\n{{ packages: [{pkgs}] }}\n");
+    std::fs::write(root.join("magnet.jsonnet"), manifest("greet")).unwrap();
+    std::fs::write(fx.t.join("next.jsonnet"), manifest("greet, extra")).unwrap();
+    fx.realise("app");
+    fx.allow(&root);
+
+    let script = format!(
+        r#"
+fail() {{ printf 'FAIL: %s\n' "$*"; exit 1; }}
+eval "$('{m}' hook bash)"
+unset MANPATH
+cd '{t}/outside'; cd '{t}/outside'; _magpkg_hook; env >'{t}/env.before'
+cd '{t}/app'; _magpkg_hook 2>'{t}/msg'
+[[ "$(greet)" == "Hello from greet" ]] || fail "greet: $(greet 2>&1)"
+[[ "$(cat '{t}/msg')" == *"loaded"*": greet"* ]] || fail "loaded message: $(cat '{t}/msg')"
+[[ "$MANPATH" == *"/share/man:" ]] || fail "MANPATH keeps the default list: $MANPATH"
+cp '{t}/next.jsonnet' magnet.jsonnet
+'{m}' env >/dev/null 2>&1 || fail "realising the edit"
+_magpkg_hook 2>'{t}/msg'
+[[ "$(cat '{t}/msg')" == *"blocked: magnet.jsonnet changed since \`magpkg allow\` (packages +extra);"* ]] || fail "blocked message: $(cat '{t}/msg')"
+command -v greet >/dev/null && fail "greet still on PATH while blocked"
+'{m}' allow 2>/dev/null
+_magpkg_hook 2>/dev/null
+[[ "$(extra)" == extra ]] || fail "extra after allow"
+cd '{t}/outside'; cd '{t}/outside'; _magpkg_hook 2>/dev/null; env >'{t}/env.after'
+cmp -s '{t}/env.before' '{t}/env.after' || fail "not restored: $(diff '{t}/env.before' '{t}/env.after')"
+echo ok
+"#,
+        m = fx.magpkg.display(),
+        t = fx.t.display()
+    );
+    let out = fx
+        .cmd("bash")
+        .args(["--noprofile", "--norc", "-euo", "pipefail", "-c", &script])
+        .output_retry();
+    assert!(
+        out.status.success() && text(&out.stdout).contains("ok"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}

@@ -31,6 +31,10 @@ pub enum Status {
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub env_id: String,
+    /// The realised profile: a new one comes with every change of packages,
+    /// so paths inside it are compared relative to it.
+    #[serde(default)]
+    pub profile: PathBuf,
     pub packages: BTreeMap<String, String>,
     pub set: BTreeMap<String, String>,
     pub prepend: BTreeMap<String, Vec<String>>,
@@ -40,6 +44,7 @@ impl Summary {
     pub fn of(state: &ProjectState) -> Summary {
         Summary {
             env_id: state.env_id.clone(),
+            profile: state.profile.clone(),
             packages: state.packages.clone(),
             set: state.set.clone(),
             prepend: state.prepend.clone(),
@@ -62,13 +67,28 @@ impl Summary {
             out
         }
         let packages = diff(&self.packages, &new.packages);
-        // Variables: set and prepended ones together, by name.
+        // Variables: set and prepended ones together, by name, with the
+        // profile's path written as `$profile` (it moves with any package
+        // change, which is already told); magpkg's own markers left out.
         let vars = |s: &Summary| -> BTreeMap<String, String> {
-            let mut m: BTreeMap<String, String> = s.set.clone();
+            let profile = s.profile.to_string_lossy();
+            let rel = |v: &str| {
+                if profile.is_empty() {
+                    v.to_string()
+                } else {
+                    v.replace(profile.as_ref(), "$profile")
+                }
+            };
+            let mut m: BTreeMap<String, String> = s
+                .set
+                .iter()
+                .filter(|(k, _)| !k.starts_with("MAGPKG_"))
+                .map(|(k, v)| (k.clone(), rel(v)))
+                .collect();
             for (k, dirs) in &s.prepend {
                 m.entry(k.clone())
                     .or_default()
-                    .push_str(&format!("\0{}", dirs.join(":")));
+                    .push_str(&format!("\0{}", rel(&dirs.join(":"))));
             }
             m
         };
@@ -154,6 +174,7 @@ mod tests {
     fn summary(packages: &[(&str, &str)], set: &[(&str, &str)], path: &[&str]) -> Summary {
         Summary {
             env_id: "e".into(),
+            profile: PathBuf::new(),
             packages: packages.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             set: set.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             prepend: [("PATH".to_string(), path.iter().map(|s| s.to_string()).collect())].into(),
@@ -177,6 +198,19 @@ mod tests {
             "packages +jq ~rg -fd, variables +C ~PATH -B"
         );
         assert_eq!(old.changes_to(&old), None);
+    }
+
+    #[test]
+    fn a_new_profile_path_alone_is_no_change_of_variables() {
+        let mut old = summary(&[("hello", "1")], &[("MAGPKG_ENV_ID", "a")], &["/store/envs-v1/a/bin"]);
+        old.profile = "/store/envs-v1/a".into();
+        let mut new = summary(
+            &[("hello", "1"), ("jq", "2")],
+            &[("MAGPKG_ENV_ID", "b")],
+            &["/store/envs-v1/b/bin"],
+        );
+        new.profile = "/store/envs-v1/b".into();
+        assert_eq!(old.changes_to(&new).unwrap(), "packages +jq");
     }
 
     #[test]
