@@ -512,6 +512,7 @@ pub fn status(dir: Option<&Path>, settings: &Settings) -> Result<String, HookErr
                 format!(": {}", s.packages.keys().cloned().collect::<Vec<_>>().join(", "))
             }
         ),
+        (Verdict::Blocked { .. }, _) => "not used until `magpkg allow`".into(),
         (_, _) => "not looked at until the project is trusted".into(),
     };
     line("env", env_text);
