@@ -678,6 +678,12 @@ fn allow_binds_the_manifest_and_its_imports_and_status_explains() {
 
     let s = status(&fx.t.join("untrusted"));
     assert!(s.contains("not trusted: run `magpkg allow`"), "{s}");
+    let out = fx.magpkg(&fx.t.join("unbuilt"), &["allow"]);
+    assert!(
+        text(&out.stderr).contains("environment not built yet; `magpkg shell` builds it"),
+        "{}",
+        text(&out.stderr)
+    );
     let s = status(&fx.t.join("unbuilt"));
     assert!(s.contains("not built: `magpkg shell` builds it"), "{s}");
     let s = status(&fx.t.join("outside"));

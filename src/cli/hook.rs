@@ -121,6 +121,11 @@ pub fn run_allow(a: AllowArgs, ctx: &Ctx, allow: bool) -> anyhow::Result<i32> {
             hook::display(&done.project.found),
             files.join(", ")
         );
+        // Say now if the hook will have nothing to load yet.
+        let i = hook::project::inspect(&ctx.settings.state_dir, done.project, None);
+        if let Some(line) = hook::verdict_line(&hook::display(&i.project.found), &i.verdict) {
+            eprintln!("{line}");
+        }
     } else {
         let p = hook::deny(a.dir.as_deref(), &ctx.settings)?;
         eprintln!(
