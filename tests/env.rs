@@ -849,3 +849,25 @@ fn pure_interactive_shell_is_the_environments_own() {
     t.line("exit");
     t.wait_for("the outer shell again", |s| s.contains("back-0"));
 }
+
+/// Regression: a hook in the user's rc file used to activate the project a
+/// second time inside `magpkg shell` (PATH entries doubled). The shell now
+/// records the activation the way the hook does, so the hook sees it active.
+#[test]
+fn hook_inside_magpkg_shell_sees_the_environment_already_active() {
+    let w = World::new();
+    let root = greet_project(&w, "proj", "");
+    let out = w.run(&root, &["allow"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = w.run(&root, &["shell", "--", BIN, "hook-env", "bash"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let script = text(&out.stdout);
+    assert!(
+        !script.contains("PATH"),
+        "the hook applied the environment again:\n{script}"
+    );
+    // Outside `magpkg shell` the same hook does activate it (so the check
+    // above is not vacuous).
+    let out = w.run(&root, &["hook-env", "bash"]);
+    assert!(text(&out.stdout).contains("PATH"), "{}", text(&out.stdout));
+}

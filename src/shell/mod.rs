@@ -128,6 +128,21 @@ pub fn environment(
     pure: bool,
 ) -> BTreeMap<OsString, OsString> {
     let mut env: BTreeMap<OsString, OsString> = host.into_iter().collect();
+    // What the shell hook would record had it activated this environment:
+    // a hook installed in the user's rc file then sees the project as
+    // already active inside `magpkg shell` instead of applying it twice.
+    let activation = (!pure).then(|| {
+        let host_env: crate::hook::diff::Env = env
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.to_str()?.to_string(),
+                    crate::hook::diff::Val(v.as_encoded_bytes().to_vec()),
+                ))
+            })
+            .collect();
+        crate::hook::diff::EnvDiff::activate(state, &host_env).encode()
+    });
     if pure {
         let keep: Vec<&str> = PURE_KEEP
             .iter()
@@ -163,6 +178,9 @@ pub fn environment(
     }
     for (k, v) in &state.set {
         env.insert(k.into(), v.into());
+    }
+    if let Some(diff) = activation {
+        env.insert(crate::hook::diff::DIFF_VAR.into(), diff.into());
     }
     env
 }
