@@ -394,6 +394,22 @@ impl Store {
         validate_filename(filename, tmp.path())?;
         let staged = tmp.path().join(filename);
         let actual = crate::util::sha256_file(&staged).map_err(io_err(&staged))?;
+        self.commit_source_hashed(tmp, filename, expected, &actual, origin)
+    }
+
+    /// [`Store::commit_source`] for a file whose sha256 the caller computed
+    /// from the very bytes it wrote (a download hashed as it arrived).
+    pub fn commit_source_hashed(
+        &self,
+        tmp: tempfile::TempDir,
+        filename: &str,
+        expected: Option<&str>,
+        actual: &str,
+        origin: &str,
+    ) -> Result<(String, PathBuf), StoreError> {
+        validate_filename(filename, tmp.path())?;
+        let staged = tmp.path().join(filename);
+        let actual = actual.to_ascii_lowercase();
         if let Some(exp) = expected {
             if !exp.eq_ignore_ascii_case(&actual) {
                 // `tmp` is dropped here: nothing stays in the store.
@@ -750,7 +766,9 @@ mod tests {
     /// directory rename and the record write.
     #[test]
     fn crash_child() {
-        let Ok(root) = std::env::var("MAGPKG_CRASH_CHILD_STORE") else { return };
+        let Ok(root) = std::env::var("MAGPKG_CRASH_CHILD_STORE") else {
+            return;
+        };
         let store = Store::open(Path::new(&root)).unwrap();
         let t = fill(&store);
         let _ = store.add_package(&t.keep(), record(&"d".repeat(32)));
@@ -761,7 +779,12 @@ mod tests {
     fn crash_after_rename_leaves_nothing_visible() {
         let root = tempfile::tempdir().unwrap();
         let st = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "store::tests::crash_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "store::tests::crash_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("MAGPKG_CRASH_CHILD_STORE", root.path())
             .env("MAGPKG_TEST_FAIL_AT", "store-after-rename")
             .output()
@@ -769,7 +792,10 @@ mod tests {
         assert!(!st.status.success(), "the child must have aborted");
         let store = Store::open(root.path()).unwrap();
         let id = PackageId::from_string("d".repeat(32));
-        assert!(store.package_dir(&id, "demo").exists(), "the crash happened after the rename");
+        assert!(
+            store.package_dir(&id, "demo").exists(),
+            "the crash happened after the rename"
+        );
         assert!(!store.has_package(&id));
         assert!(store.packages().unwrap().is_empty());
         // The next add of the same id replaces the stale directory.

@@ -26,9 +26,12 @@ fn help_lists_every_visible_command_with_one_line() {
             assert!(!text.contains(&format!("  {name} ")), "hidden command {name} shown");
             continue;
         }
-        let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{name} "))).unwrap_or_else(|| {
-            panic!("`magpkg --help` does not list {name}:\n{text}");
-        });
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| {
+                panic!("`magpkg --help` does not list {name}:\n{text}");
+            });
         assert!(line.trim().len() > name.len() + 5, "no help text for {name}: {line:?}");
     }
 }
@@ -36,7 +39,11 @@ fn help_lists_every_visible_command_with_one_line() {
 #[test]
 fn completions_are_valid_scripts_for_bash_zsh_and_fish() {
     let home = tempfile::tempdir().unwrap();
-    for (shell, check) in [("bash", vec!["bash", "-n"]), ("zsh", vec!["zsh", "-n"]), ("fish", vec!["fish", "--no-execute"])] {
+    for (shell, check) in [
+        ("bash", vec!["bash", "-n"]),
+        ("zsh", vec!["zsh", "-n"]),
+        ("fish", vec!["fish", "--no-execute"]),
+    ] {
         let out = magpkg(home.path()).args(["completions", shell]).output().unwrap();
         assert!(out.status.success(), "completions {shell} failed");
         let script = home.path().join(format!("completion.{shell}"));
@@ -75,7 +82,10 @@ fn settings_precedence_flag_over_env_over_config() {
     let path = |c: &mut Command| String::from_utf8(c.args(["store", "path"]).output().unwrap().stdout).unwrap();
     let mut c = magpkg(home.path());
     c.env_remove("MAGPKG_STORE");
-    assert_eq!(path(&mut c).trim(), cfg.parent().unwrap().join("from-config").to_str().unwrap());
+    assert_eq!(
+        path(&mut c).trim(),
+        cfg.parent().unwrap().join("from-config").to_str().unwrap()
+    );
     let mut c = magpkg(home.path());
     assert_eq!(path(&mut c).trim(), home.path().join("store").to_str().unwrap());
     let mut c = magpkg(home.path());
@@ -119,9 +129,17 @@ fn store_verify_detects_a_modified_package() {
     std::fs::write(&file, "#!/bin/sh\necho tampered\n").unwrap();
     let out = magpkg(home.path()).args(["store", "verify", "x"]).output().unwrap();
     assert_eq!(out.status.code(), Some(70));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("CORRUPT"), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("CORRUPT"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let out = magpkg(home.path()).args(["store", "verify", "nothing-like-this"]).output().unwrap();
+    let out = magpkg(home.path())
+        .args(["store", "verify", "nothing-like-this"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -130,7 +148,12 @@ fn broken_pipe_is_not_an_error() {
     use std::io::Read;
     use std::process::Stdio;
     let home = tempfile::tempdir().unwrap();
-    let mut child = magpkg(home.path()).args(["completions", "bash"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = magpkg(home.path())
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // Read one byte then close our end: magpkg gets EPIPE on its next writes.
     let mut out = child.stdout.take().unwrap();
     let mut b = [0u8; 1];

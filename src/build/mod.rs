@@ -1,30 +1,205 @@
-//! Building packages from source in a bubblewrap sandbox, and the builtins (unpacking) that need no sandbox.
+//! Building packages from source in a bubblewrap sandbox, and the builtins
+//! (unpacking) that need no sandbox.
+//!
+//! Entry points: [`build`] (make packages present in the store) and
+//! [`check`] (rebuild present packages and compare bit for bit). A package is
+//! built into a scratch directory of the store (`tmp-v1/build-*`), by a
+//! builtin ([`builtins`]) or by its script in a [`sandbox`]; its output then
+//! enters the store through [`Store::add_package`], which normalises it and
+//! records its digest. A failed build leaves nothing but its log
+//! (`logs-v1/<id>.log`). The sandbox layout and the build environment are
+//! described in `doc/building.md`.
+
+pub mod builtins;
+mod check;
+mod progress;
+pub mod sandbox;
+pub mod scheduler;
+pub mod unpack;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub use check::{check, CheckResult};
+pub use progress::tail as log_tail;
 
 use crate::error::Classify;
+use crate::eval::{Build, Graph, Package, PackageId};
+use crate::fetch::{FetchError, FetchOptions};
+use crate::plan::PlanError;
+use crate::settings::Settings;
+use crate::store::{PackageRecord, SourceRef, Store, StoreError};
+use builtins::BuiltinError;
+use progress::Progress;
+
+/// `SOURCE_DATE_EPOCH` in the sandbox: 1980-01-01, the earliest date a zip
+/// file can hold (what Nix uses too).
+pub const SOURCE_DATE_EPOCH: &str = "315532800";
+
+/// Lines of the log shown when a build fails.
+const TAIL_LINES: usize = 25;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    #[error("bubblewrap (`bwrap`) is not installed; it is needed to build {name}")]
+    NoBwrap { name: String },
     #[error("{0}")]
-    Other(String),
+    Failed(Box<Failure>),
+    #[error("cannot set up the build sandbox for {name} {version} (bwrap exited with status {code})\n{}\n  full log: {}",
+        indent(tail), log.display())]
+    Sandbox {
+        name: String,
+        version: String,
+        code: i32,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("{name} {version}: {source}")]
+    Builtin {
+        name: String,
+        version: String,
+        #[source]
+        source: Box<BuiltinError>,
+    },
+    #[error("{name}: the build dependencies {first} and {second} are both root filesystems; a build can use one")]
+    TwoRoots {
+        name: String,
+        first: String,
+        second: String,
+    },
+    #[error("{name}: there is no /bin/sh in its sandbox to run the build script")]
+    NoShell { name: String },
+    #[error("the output of {name} {version} cannot enter the store")]
+    BadOutput {
+        name: String,
+        version: String,
+        #[source]
+        source: Box<StoreError>,
+    },
+    #[error("source {filename} (sha256 {sha256}) of {name} is not in the source cache")]
+    MissingSource {
+        name: String,
+        filename: String,
+        sha256: String,
+    },
+    #[error("I/O error on {path} while building {name}")]
+    Io {
+        name: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A build script that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("build of {name} {version} failed ({status})\n{}\n  full log: {}{}",
+    indent(tail), log.display(),
+    kept.as_ref().map(|k| format!("\n  build directory kept at {}", k.display())).unwrap_or_default())]
+pub struct Failure {
+    pub name: String,
+    pub version: String,
+    pub id: PackageId,
+    /// "exit status 2", "killed by signal 9".
+    pub status: String,
+    pub log: PathBuf,
+    /// The last lines of the log.
+    pub tail: String,
+    /// The build directory, with --keep-failed.
+    pub kept: Option<PathBuf>,
+}
+
+fn indent(text: &str) -> String {
+    if text.is_empty() {
+        return "    | (the log is empty)".into();
+    }
+    text.lines()
+        .map(|l| format!("    | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl Classify for BuildError {
     fn is_user_error(&self) -> bool {
-        false
+        match self {
+            BuildError::Failed(_)
+            | BuildError::TwoRoots { .. }
+            | BuildError::NoShell { .. }
+            | BuildError::MissingSource { .. } => true,
+            BuildError::Builtin { source, .. } => !matches!(source.as_ref(), BuiltinError::Io { .. }),
+            BuildError::BadOutput { source, .. } => matches!(source.as_ref(), StoreError::BadFileType { .. }),
+            BuildError::NoBwrap { .. } | BuildError::Sandbox { .. } | BuildError::Io { .. } => false,
+            BuildError::Plan(e) => e.is_user_error(),
+            BuildError::Fetch(e) => e.is_user_error(),
+            BuildError::Store(e) => e.is_user_error(),
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            BuildError::NoBwrap { .. } => Some("install bubblewrap (apt-get install bubblewrap)".into()),
+            BuildError::Failed(f) => Some(match &f.kept {
+                Some(_) => format!(
+                    "`magpkg log {}` shows the whole log; the build directory holds build/ (the scratch directory) and out/",
+                    short(&f.id)
+                ),
+                None => format!(
+                    "`magpkg log {}` shows the whole log; rebuild with --keep-failed to keep the build directory",
+                    short(&f.id)
+                ),
+            }),
+            BuildError::Sandbox { .. } => Some(
+                "bwrap needs user namespaces: check `sysctl kernel.unprivileged_userns_clone` (Debian) or \
+                 `kernel.apparmor_restrict_unprivileged_userns` (Ubuntu), and that bwrap runs at all"
+                    .into(),
+            ),
+            BuildError::Builtin { source, .. } => match source.as_ref() {
+                BuiltinError::Unknown { suggestion: Some(s), .. } | BuiltinError::BadArgs { suggestion: Some(s), .. } => {
+                    Some(format!("did you mean `{s}`?"))
+                }
+                BuiltinError::Unknown { .. } => Some(format!(
+                    "the builtins are: {}",
+                    builtins::BUILTINS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                )),
+                BuiltinError::Unpack(_) => {
+                    Some("the archive is damaged or hostile; check the source's sha256 and where it came from".into())
+                }
+                _ => None,
+            },
+            BuildError::NoShell { .. } => {
+                Some("add a root filesystem (e.g. `bootstrap`) or a package with bin/sh to its buildDeps".into())
+            }
+            BuildError::BadOutput { .. } => {
+                Some("store entries hold only files, directories and symlinks; remove the others in the build script".into())
+            }
+            BuildError::MissingSource { .. } => Some("fetch it with `magpkg fetch`, or add the file with `magpkg source add`".into()),
+            BuildError::Plan(e) => e.hint(),
+            BuildError::Fetch(e) => e.hint(),
+            BuildError::Store(e) => e.hint(),
+            _ => None,
+        }
     }
 }
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
-use crate::eval::{Graph, PackageId};
-use crate::settings::Settings;
-use crate::store::Store;
+/// The short form of an id used in messages (enough to be unique in practice).
+pub fn short(id: &PackageId) -> &str {
+    &id.as_str()[..id.as_str().len().min(12)]
+}
 
 /// How to build.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
-    /// Packages built at once.
+    /// Packages built at once (0: `settings.jobs`).
     pub jobs: usize,
     /// Keep the build directory of a failed build (path printed).
     pub keep_failed: bool,
@@ -53,6 +228,493 @@ pub fn build(
     settings: &Settings,
     opts: &BuildOptions,
 ) -> Result<BuildReport, BuildError> {
-    let _ = (graph, roots, store, settings, opts);
-    todo!("build::build")
+    let plan = crate::plan::plan(graph, store, roots)?;
+    let mut report = BuildReport {
+        present: plan.present.clone(),
+        ..Default::default()
+    };
+    if !plan.build.is_empty() {
+        let bwrap = sandbox::find_bwrap();
+        if bwrap.is_none() {
+            if let Some(id) = plan
+                .build
+                .iter()
+                .find(|id| matches!(graph.get(id).build, Build::Script(_)))
+            {
+                return Err(BuildError::NoBwrap {
+                    name: graph.get(id).name.clone(),
+                });
+            }
+        }
+        if !plan.fetch.is_empty() {
+            crate::fetch::fetch(
+                &plan.fetch,
+                store,
+                settings,
+                &FetchOptions {
+                    progress: opts.progress,
+                },
+            )?;
+        }
+        let jobs = if opts.jobs == 0 { settings.jobs } else { opts.jobs };
+        let builder = Builder {
+            graph,
+            store,
+            settings,
+            opts,
+            bwrap,
+            progress: Progress::new(opts.progress),
+        };
+        let index: BTreeMap<&PackageId, usize> = plan.build.iter().enumerate().map(|(i, id)| (id, i)).collect();
+        let deps: Vec<Vec<usize>> = plan
+            .build
+            .iter()
+            .map(|id| {
+                let p = graph.get(id);
+                let mut ds: Vec<usize> = p
+                    .build_deps
+                    .iter()
+                    .chain(&p.run_deps)
+                    .filter_map(|d| index.get(d).copied())
+                    .collect();
+                ds.sort_unstable();
+                ds.dedup();
+                ds
+            })
+            .collect();
+        let out = scheduler::run(&deps, jobs, |i| builder.build_one(&plan.build[i]));
+        for (i, built) in out.done {
+            if built {
+                report.built.push(plan.build[i].clone());
+            } else {
+                // Another magpkg process built it while we waited for its lock.
+                report.present.push(plan.build[i].clone());
+            }
+        }
+        if let Some((_, e)) = out.failed.into_iter().next() {
+            return Err(e);
+        }
+    }
+    let roots = roots.unwrap_or(&graph.roots);
+    for id in roots.iter().chain(&report.built).chain(&report.present) {
+        if !report.paths.contains_key(id) {
+            report.paths.insert(id.clone(), store.package_path(id)?);
+        }
+    }
+    Ok(report)
+}
+
+/// Shared state of one [`build`] call.
+struct Builder<'a> {
+    graph: &'a Graph,
+    store: &'a Store,
+    settings: &'a Settings,
+    opts: &'a BuildOptions,
+    bwrap: Option<PathBuf>,
+    progress: Progress,
+}
+
+impl Builder<'_> {
+    /// Build one package into the store. `Ok(false)` if it appeared there
+    /// meanwhile (built by another process).
+    fn build_one(&self, id: &PackageId) -> Result<bool, BuildError> {
+        let p = self.graph.get(id);
+        // One builder per package across processes; the loser finds it built.
+        let _lock = self.store.lock("build", id.as_str())?;
+        if self.store.has_package(id) {
+            return Ok(false);
+        }
+        let started = Instant::now();
+        let scratch = Scratch::new(self.store, self.opts.keep_failed)?;
+        let log_path = self.store.log_path(id);
+        let mut bar = self.progress.start(&format!("{} {}", p.name, p.version), &log_path);
+        let out = self.produce(p, &scratch, &log_path, &mut bar)?;
+        bar.message("normalising and adding to the store");
+        let record = PackageRecord {
+            id: id.to_string(),
+            name: p.name.clone(),
+            version: p.version.clone(),
+            digest: String::new(),
+            run_deps: p.run_deps.iter().map(ToString::to_string).collect(),
+            build_deps: p.build_deps.iter().map(ToString::to_string).collect(),
+            sources: p
+                .sources
+                .iter()
+                .map(|s| SourceRef {
+                    filename: s.filename.clone(),
+                    sha256: s.sha256.clone(),
+                })
+                .collect(),
+        };
+        prepare_output(&out).map_err(|(path, source)| BuildError::Io {
+            name: p.name.clone(),
+            path,
+            source,
+        })?;
+        self.store.add_package(&out, record).map_err(|source| match source {
+            StoreError::BadFileType { .. } => BuildError::BadOutput {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                source: Box::new(source),
+            },
+            e => BuildError::Store(e),
+        })?;
+        scratch.success();
+        drop(bar);
+        self.progress.println(&format!(
+            "built {} {} ({}) in {:.1}s",
+            p.name,
+            p.version,
+            short(id),
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(true)
+    }
+
+    /// Run the package's build into `scratch/out` (returned), its output
+    /// written to a new log at `log_path`.
+    fn produce(
+        &self,
+        p: &Package,
+        scratch: &Scratch,
+        log_path: &Path,
+        bar: &mut progress::Bar,
+    ) -> Result<PathBuf, BuildError> {
+        let io = |path: &Path| {
+            let (name, path) = (p.name.clone(), path.to_path_buf());
+            move |source| BuildError::Io { name, path, source }
+        };
+        let out = scratch.path.join("out");
+        fs::create_dir(&out).map_err(io(&out))?;
+        let mut log = File::create(log_path).map_err(io(log_path))?;
+        writeln!(log, "magpkg: building {} {} ({})", p.name, p.version, p.id).map_err(io(log_path))?;
+        let mut sources = Vec::new();
+        for s in &p.sources {
+            let path = self
+                .store
+                .source(&s.sha256, &s.filename)?
+                .ok_or_else(|| BuildError::MissingSource {
+                    name: p.name.clone(),
+                    filename: s.filename.clone(),
+                    sha256: s.sha256.clone(),
+                })?;
+            sources.push((s.filename.clone(), path));
+        }
+        match &p.build {
+            Build::Builtin(args) => {
+                bar.message(&format!(
+                    "builtin {}: {} source(s)",
+                    builtins::name_of(args).unwrap_or("?"),
+                    sources.len()
+                ));
+                let mut ctx = builtins::Ctx {
+                    sources: &sources,
+                    out: &out,
+                    log: &mut log,
+                };
+                builtins::run(args, &mut ctx).map_err(|source| {
+                    let _ = writeln!(log, "magpkg: {source}");
+                    BuildError::Builtin {
+                        name: p.name.clone(),
+                        version: p.version.clone(),
+                        source: Box::new(source),
+                    }
+                })?;
+            }
+            Build::Script(script) => {
+                let bwrap = self
+                    .bwrap
+                    .as_ref()
+                    .ok_or_else(|| BuildError::NoBwrap { name: p.name.clone() })?;
+                let sb = self.sandbox(p, scratch, &out, sources, &mut log)?;
+                let outcome = sb
+                    .run(bwrap, script, &log, &mut || bar.tick())
+                    .map_err(io(Path::new(bwrap)))?;
+                match outcome {
+                    sandbox::Outcome::Exited(0) => {}
+                    sandbox::Outcome::Exited(code) => {
+                        let status = if code > 128 {
+                            format!("killed by signal {}", code - 128)
+                        } else {
+                            format!("exit status {code}")
+                        };
+                        let _ = writeln!(log, "magpkg: build script failed ({status})");
+                        return Err(BuildError::Failed(Box::new(Failure {
+                            name: p.name.clone(),
+                            version: p.version.clone(),
+                            id: p.id.clone(),
+                            status,
+                            log: log_path.to_path_buf(),
+                            tail: progress::tail(log_path, TAIL_LINES),
+                            kept: scratch.keep_on_failure(),
+                        })));
+                    }
+                    sandbox::Outcome::SetupFailed(code) => {
+                        return Err(BuildError::Sandbox {
+                            name: p.name.clone(),
+                            version: p.version.clone(),
+                            code,
+                            log: log_path.to_path_buf(),
+                            tail: progress::tail(log_path, TAIL_LINES),
+                        })
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Compose the sandbox of a script build: the root filesystem, the other
+    /// dependencies under /pkgs and merged at /deps, and the environment.
+    fn sandbox(
+        &self,
+        p: &Package,
+        scratch: &Scratch,
+        out: &Path,
+        sources: Vec<(String, PathBuf)>,
+        log: &mut File,
+    ) -> Result<sandbox::Sandbox, BuildError> {
+        let io = |path: &Path| {
+            let (name, path) = (p.name.clone(), path.to_path_buf());
+            move |source| BuildError::Io { name, path, source }
+        };
+        let mut rootfs: Option<(&Package, PathBuf)> = None;
+        let mut pkgs = Vec::new();
+        let mut deps_env = Vec::new();
+        for id in sandbox_closure(self.graph, p) {
+            let d = self.graph.get(&id);
+            let host = self.store.package_path(&id)?;
+            if is_rootfs(d) {
+                if let Some((first, _)) = &rootfs {
+                    return Err(BuildError::TwoRoots {
+                        name: p.name.clone(),
+                        first: first.name.clone(),
+                        second: d.name.clone(),
+                    });
+                }
+                deps_env.push((d, String::new()));
+                rootfs = Some((d, host));
+            } else {
+                let mount = format!("{}-{}", id, d.name);
+                deps_env.push((d, format!("/pkgs/{mount}")));
+                pkgs.push((mount, host));
+            }
+        }
+        let build = scratch.path.join("build");
+        fs::create_dir(&build).map_err(io(&build))?;
+        let deps_view = if pkgs.is_empty() {
+            None
+        } else {
+            let view = scratch.path.join("deps");
+            sandbox::merge_view(&view, &pkgs, log).map_err(io(&view))?;
+            Some(view)
+        };
+        let has_sh = match (&rootfs, &deps_view) {
+            (Some((_, root)), _) => ["bin/sh", "usr/bin/sh"]
+                .iter()
+                .any(|s| root.join(s).symlink_metadata().is_ok()),
+            (None, Some(view)) => view.join("bin/sh").symlink_metadata().is_ok(),
+            (None, None) => false,
+        };
+        if !has_sh {
+            return Err(BuildError::NoShell { name: p.name.clone() });
+        }
+        let env = sandbox_env(p, self.settings.build_cores, deps_view.is_some(), &deps_env);
+        Ok(sandbox::Sandbox {
+            rootfs: rootfs.map(|(_, h)| h),
+            pkgs,
+            deps_view,
+            sources,
+            out: out.to_path_buf(),
+            build,
+            meta: scratch.path.join("meta"),
+            env,
+        })
+    }
+}
+
+/// True for a package that is a whole root filesystem (bound at `/` of the
+/// sandbox instead of being merged under /deps).
+pub fn is_rootfs(p: &Package) -> bool {
+    matches!(&p.build, Build::Builtin(args) if builtins::name_of(args) == Some("rootfs"))
+}
+
+/// What a script build of `p` sees: its build dependencies with their
+/// runtime closures. Order = precedence in /deps: each direct build
+/// dependency (in the order listed) before its own runtime dependencies.
+pub fn sandbox_closure(graph: &Graph, p: &Package) -> Vec<PackageId> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for d in &p.build_deps {
+        for x in graph.runtime_closure(std::slice::from_ref(d)).into_iter().rev() {
+            if seen.insert(x.clone()) {
+                out.push(x);
+            }
+        }
+    }
+    out
+}
+
+/// The environment of a script build (documented in doc/building.md).
+/// `deps` are the sandbox closure with each one's path inside the sandbox
+/// ("" for the root filesystem), highest precedence first.
+pub fn sandbox_env(p: &Package, cores: usize, has_deps: bool, deps: &[(&Package, String)]) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        env.insert(k.to_string(), v);
+    };
+    let system_path = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+    if has_deps {
+        set("PATH", format!("/deps/bin:/deps/sbin:{system_path}"));
+        set("C_INCLUDE_PATH", "/deps/include".into());
+        set("CPLUS_INCLUDE_PATH", "/deps/include".into());
+        set("LIBRARY_PATH", "/deps/lib".into());
+        set("PKG_CONFIG_PATH", "/deps/lib/pkgconfig:/deps/share/pkgconfig".into());
+        // Packages are built with --prefix=/ (their .pc files say prefix=/):
+        // pkg-config puts /deps in front of their -I/-L paths.
+        set("PKG_CONFIG_SYSROOT_DIR", "/deps".into());
+        set("ACLOCAL_PATH", "/deps/share/aclocal".into());
+    } else {
+        set("PATH", system_path.into());
+    }
+    set("HOME", "/homeless".into());
+    set("TMPDIR", "/tmp".into());
+    set("TZ", "UTC".into());
+    set("LC_ALL", "C".into());
+    set("LANG", "C".into());
+    set("SHELL", "/bin/sh".into());
+    set("USER", "build".into());
+    set("LOGNAME", "build".into());
+    set("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH.into());
+    set("MAGPKG_BUILD_CORES", cores.to_string());
+    set("MAKEFLAGS", format!("-j{cores}"));
+    set("out", "/out".into());
+    set("name", p.name.clone());
+    set("version", p.version.clone());
+    set("src", "/fetch".into());
+    // Lowest precedence first, so a direct dependency's value wins.
+    for (d, place) in deps.iter().rev() {
+        for (k, v) in &d.env {
+            let value = expand(v, place, &env);
+            env.insert(k.clone(), value);
+        }
+    }
+    env
+}
+
+/// Expand `$out` / `${out}` to `out` and `$NAME` / `${NAME}` to the value
+/// in `env` (empty if unset); `$$` is a `$`.
+fn expand(value: &str, out: &str, env: &BTreeMap<String, String>) -> String {
+    let mut res = String::new();
+    let mut rest = value;
+    while let Some(i) = rest.find('$') {
+        res.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(stripped) = after.strip_prefix('$') {
+            res.push('$');
+            rest = stripped;
+            continue;
+        }
+        let (name, next) = if let Some(braced) = after.strip_prefix('{') {
+            match braced.find('}') {
+                Some(j) => (&braced[..j], &braced[j + 1..]),
+                None => ("", after),
+            }
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        if name.is_empty() {
+            res.push('$');
+            rest = after;
+            continue;
+        }
+        if name == "out" {
+            res.push_str(out);
+        } else if let Some(v) = env.get(name) {
+            res.push_str(v);
+        }
+        rest = next;
+    }
+    res.push_str(rest);
+    res
+}
+
+/// Make every directory of the output traversable and writable by us and
+/// every file readable, whatever modes the build left (the store then
+/// normalises them); a mode-000 directory must not make the build fail or
+/// the scratch directory impossible to remove.
+fn prepare_output(root: &Path) -> Result<(), (PathBuf, std::io::Error)> {
+    let meta = fs::symlink_metadata(root).map_err(|e| (root.to_path_buf(), e))?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let mode = meta.permissions().mode();
+    if meta.is_dir() {
+        if mode & 0o700 != 0o700 {
+            fs::set_permissions(root, fs::Permissions::from_mode(mode | 0o700)).map_err(|e| (root.to_path_buf(), e))?;
+        }
+        for ent in fs::read_dir(root).map_err(|e| (root.to_path_buf(), e))? {
+            let ent = ent.map_err(|e| (root.to_path_buf(), e))?;
+            prepare_output(&ent.path())?;
+        }
+    } else if meta.is_file() && mode & 0o600 != 0o600 {
+        fs::set_permissions(root, fs::Permissions::from_mode(mode | 0o600)).map_err(|e| (root.to_path_buf(), e))?;
+    }
+    Ok(())
+}
+
+/// A build's scratch directory in the store's tmp-v1/: removed when dropped
+/// unless the build failed with --keep-failed.
+struct Scratch {
+    path: PathBuf,
+    keep_failed: bool,
+    keep: std::cell::Cell<bool>,
+}
+
+impl Scratch {
+    fn new(store: &Store, keep_failed: bool) -> Result<Scratch, StoreError> {
+        let dir = store.tempdir("build-")?;
+        Ok(Scratch {
+            path: dir.keep(),
+            keep_failed,
+            // Kept unless the build succeeds (with --keep-failed).
+            keep: std::cell::Cell::new(keep_failed),
+        })
+    }
+
+    /// Called on failure: the path if it is kept.
+    fn keep_on_failure(&self) -> Option<PathBuf> {
+        self.keep_failed.then(|| self.path.clone())
+    }
+
+    fn success(&self) {
+        self.keep.set(false);
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !self.keep.get() {
+            let _ = prepare_output(&self.path);
+            let _ = crate::store::remove_tree(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expand_substitutes_out_and_known_variables() {
+        let mut env = BTreeMap::new();
+        env.insert("PATH".to_string(), "/bin".to_string());
+        assert_eq!(expand("$out/bin:$PATH", "/pkgs/x", &env), "/pkgs/x/bin:/bin");
+        assert_eq!(expand("${out}/share", "/pkgs/x", &env), "/pkgs/x/share");
+        assert_eq!(expand("a$UNSET-b", "", &env), "a-b");
+        assert_eq!(expand("cost $$5 $", "", &env), "cost $5 $");
+    }
 }

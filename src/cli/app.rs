@@ -1,13 +1,605 @@
-//! `magpkg app` (not implemented yet).
+//! `magpkg app`: run and manage portable apps (mpkg app directories).
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use crate::app::appimage::{self, InstallOptions};
+use crate::app::integrate::{self, Targets};
+use crate::app::model::{App, Apps};
+use crate::app::run::{self, Options};
+use crate::app::select::{self, Host, Status};
+use crate::app::{bridge, AppError};
 
 use super::Ctx;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// List
-    List,
+    /// List the apps and the variant each would run
+    List(ListArgs),
+    /// Show an app: its settings, variants (and why each is or is not chosen), entries and integration
+    #[command(visible_alias = "info")]
+    Show(ShowArgs),
+    /// Run an app: NAME[:ENTRY] [-- ARGS...]; exits with the app's status
+    Run(RunArgs),
+    /// Write the PATH launchers (add_to_path) and menu entries (add_to_apps) of an app, or of every app
+    Integrate(IntegrateArgs),
+    /// Remove an app's launchers and menu entries; with --purge, the app too (its data/ only when confirmed)
+    Remove(RemoveArgs),
+    /// Install an AppImage as a new variant: its image is extracted, the AppImage is never executed
+    InstallAppimage(InstallArgs),
+    /// Install an AppDir (a directory with AppRun) as a new variant
+    InstallAppdir(InstallArgs),
+    /// Turn a package built in the store into an app variant with a generated MPKG
+    Export(ExportArgs),
+    /// Build the package definition in <app>/src/ and add the result as a variant
+    Build(BuildArgs),
 }
 
-pub fn run(_cmd: Command, _ctx: &Ctx) -> anyhow::Result<i32> {
-    anyhow::bail!("`magpkg app` is not implemented yet")
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// The app, optionally with the entry to rank variants for (NAME[:ENTRY])
+    #[arg(value_name = "NAME[:ENTRY]")]
+    pub target: String,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Run this variant (a directory name under <app>/package/) instead of the selected one
+    #[arg(long, value_name = "VARIANT")]
+    pub variant: Option<String>,
+    /// Run in a bubblewrap sandbox: everything read-only but the app's data/ (default for compatible_100 apps)
+    #[arg(long, overrides_with = "no_sandbox")]
+    pub sandbox: bool,
+    /// Run without the sandbox even if the app is compatible_100
+    #[arg(long)]
+    pub no_sandbox: bool,
+    /// Name the app is started as (set by launchers; becomes ARGV0 for AppDirs)
+    #[arg(long, hide = true)]
+    pub argv0: Option<String>,
+    /// The app and the entry to run (default: run_default)
+    #[arg(value_name = "NAME[:ENTRY]")]
+    pub target: String,
+    /// Arguments passed to the app, intact (they become $MPKG_ARGS)
+    #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<OsString>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct IntegrateArgs {
+    /// The app (default: every app; integration of apps removed by hand is cleaned up)
+    pub name: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RemoveArgs {
+    /// The app
+    pub name: String,
+    /// Also delete the app's directory (variants, settings, src/); data/ is kept unless confirmed
+    #[arg(long)]
+    pub purge: bool,
+    /// With --purge: delete data/ too, without asking
+    #[arg(long, requires = "purge")]
+    pub purge_data: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InstallArgs {
+    /// The AppImage file or AppDir directory
+    pub path: PathBuf,
+    /// App name (default: from its desktop file, else from the file name)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Variant directory name (default: NAME-VERSION-ARCH)
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Do not write launchers and menu entries
+    #[arg(long)]
+    pub no_integrate: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// A store package: its name or the start of its id
+    pub package: String,
+    /// App name (default: the package name)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Variant directory name (default: NAME-VERSION-ID)
+    #[arg(long)]
+    pub variant: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The app whose src/ holds the package definition
+    pub name: String,
+    /// Keep the build directory of a failed build
+    #[arg(long)]
+    pub keep_failed: bool,
+}
+
+pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
+    let apps = Apps::new(&ctx.settings.apps_dir);
+    match cmd {
+        Command::List(a) => list(&apps, a),
+        Command::Show(a) => show(&apps, ctx, a),
+        Command::Run(a) => run_app(&apps, a),
+        Command::Integrate(a) => integrate_cmd(&apps, ctx, a),
+        Command::Remove(a) => remove(&apps, ctx, a),
+        Command::InstallAppimage(a) => install(&apps, ctx, a, true),
+        Command::InstallAppdir(a) => install(&apps, ctx, a, false),
+        Command::Export(a) => export(&apps, ctx, a),
+        Command::Build(a) => build(&apps, ctx, a),
+    }
+}
+
+fn split_target(t: &str) -> (&str, Option<&str>) {
+    match t.split_once(':') {
+        Some((a, e)) if !e.is_empty() => (a, Some(e)),
+        Some((a, _)) => (a, None),
+        None => (t, None),
+    }
+}
+
+fn warn_all(ws: impl IntoIterator<Item = String>) {
+    let mut err = std::io::stderr().lock();
+    for w in ws {
+        let _ = writeln!(err, "warning: {w}");
+    }
+}
+
+fn targets(apps: &Apps, ctx: &Ctx) -> anyhow::Result<Targets> {
+    Ok(Targets {
+        bin_dir: ctx.settings.bin_dir.clone(),
+        applications_dir: ctx.settings.applications_dir.clone(),
+        magpkg: std::env::current_exe()?,
+        apps_root: apps.root.clone(),
+    })
+}
+
+fn run_app(apps: &Apps, a: RunArgs) -> anyhow::Result<i32> {
+    let (name, entry) = split_target(&a.target);
+    let app = apps.open(name)?;
+    warn_all(app.warnings());
+    let sandbox = if a.sandbox {
+        Some(true)
+    } else if a.no_sandbox {
+        Some(false)
+    } else {
+        None
+    };
+    let opts = Options {
+        entry: entry.map(String::from),
+        variant: a.variant,
+        sandbox,
+        args: a.args,
+        argv0: a.argv0,
+    };
+    let host = Host::current();
+    // exec: on success this never returns and the app's status is ours.
+    match run::run(&app, &opts, &host) {
+        Ok(never) => match never {},
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn list(apps: &Apps, a: ListArgs) -> anyhow::Result<i32> {
+    let host = Host::current();
+    let mut rows = Vec::new();
+    let mut json = Vec::new();
+    for name in apps.names()? {
+        match apps.open(&name) {
+            Ok(app) => {
+                let chosen = select::select(&app, None, None, &host);
+                let (variant, version) = match &chosen {
+                    Ok((v, _)) => (v.name.clone(), v.manifest.version.clone().unwrap_or_default()),
+                    Err(_) => ("-".into(), String::new()),
+                };
+                let note = app
+                    .settings
+                    .notes
+                    .as_deref()
+                    .and_then(|n| n.lines().next())
+                    .unwrap_or("")
+                    .to_string();
+                json.push(serde_json::json!({
+                    "name": name,
+                    "dir": app.dir,
+                    "variants": app.variants.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
+                    "selected": chosen.as_ref().ok().map(|(v, _)| v.name.clone()),
+                    "error": chosen.as_ref().err().map(|e| e.to_string()),
+                    "notes": app.settings.notes,
+                }));
+                let status = if chosen.is_err() { "(nothing runs here)" } else { "" };
+                rows.push([name, version, variant, format!("{note}{status}")]);
+            }
+            Err(e) => {
+                json.push(serde_json::json!({"name": name, "error": e.to_string()}));
+                rows.push([name, String::new(), "-".into(), format!("error: {e}")]);
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        writeln!(out, "no apps in {}", apps.root.display())?;
+        return Ok(0);
+    }
+    let header = ["NAME", "VERSION", "VARIANT", "NOTES"].map(String::from);
+    let mut width = [0usize; 3];
+    for r in std::iter::once(&header).chain(&rows) {
+        for i in 0..3 {
+            width[i] = width[i].max(r[i].chars().count());
+        }
+    }
+    for r in std::iter::once(&header).chain(&rows) {
+        let line = format!(
+            "{:w0$}  {:w1$}  {:w2$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            w0 = width[0],
+            w1 = width[1],
+            w2 = width[2]
+        );
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(0)
+}
+
+fn show(apps: &Apps, ctx: &Ctx, a: ShowArgs) -> anyhow::Result<i32> {
+    let (name, entry) = split_target(&a.target);
+    let app = apps.open(name)?;
+    let host = Host::current();
+    let ranked = select::rank(&app, entry, &host);
+    let t = targets(apps, ctx)?;
+    let integrated = integrate::integrated_files(&app.name, &t)?;
+    if a.json {
+        let variants: Vec<_> = ranked
+            .iter()
+            .map(|(n, st)| {
+                let v = app.variant(n).expect("ranked variants exist");
+                let mut j = serde_json::json!({
+                    "name": n,
+                    "dir": v.dir,
+                    "version": v.manifest.version,
+                    "compatible_100": v.manifest.compatible_100,
+                    "origin": v.manifest.origin,
+                    "entries": v.manifest.content.iter().map(|e| e.name.clone()).collect::<Vec<_>>(),
+                });
+                let resolved = match st {
+                    Status::Candidate {
+                        rank,
+                        native,
+                        preferred,
+                        resolved,
+                    } => {
+                        j["rank"] = (*rank).into();
+                        j["native"] = (*native).into();
+                        j["preferred"] = (*preferred).into();
+                        Some(resolved)
+                    }
+                    Status::Rejected { reason, resolved } => {
+                        j["rejected"] = reason.clone().into();
+                        resolved.as_ref()
+                    }
+                };
+                if let Some(r) = resolved {
+                    j["entry"] = serde_json::json!({
+                        "name": r.entry.name,
+                        "file": r.file,
+                        "type": r.kind,
+                        "os": r.os,
+                        "architecture": r.arch,
+                        "appimage": r.appimage,
+                        "detected": r.detected,
+                    });
+                }
+                j
+            })
+            .collect();
+        let s = &app.settings;
+        let j = serde_json::json!({
+            "name": app.name,
+            "dir": app.dir,
+            "settings": s.path,
+            "run_default": s.run_default,
+            "prefered_variants": s.preferred_variants,
+            "disabled_variants": s.disabled_variants,
+            "add_to_path": s.add_to_path,
+            "add_to_apps": s.add_to_apps,
+            "notes": s.notes,
+            "unknown_keys": s.extra.iter().cloned().collect::<serde_json::Map<_, _>>(),
+            "variants": variants,
+            "integration": integrated,
+            "warnings": app.warnings(),
+        });
+        writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&j)?)?;
+        return Ok(0);
+    }
+    warn_all(app.warnings());
+    let mut out = std::io::stdout().lock();
+    show_text(&mut out, &app, entry, &ranked, &integrated)?;
+    Ok(0)
+}
+
+fn show_text(
+    out: &mut impl Write,
+    app: &App,
+    entry: Option<&str>,
+    ranked: &[(String, Status)],
+    integrated: &[PathBuf],
+) -> std::io::Result<()> {
+    let s = &app.settings;
+    writeln!(out, "{} ({})", app.name, app.dir.display())?;
+    match &s.path {
+        Some(p) => writeln!(out, "settings: {}", p.display())?,
+        None => writeln!(out, "settings: none (no .mpkg file)")?,
+    }
+    let list = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.join(", ") };
+    writeln!(out, "  run_default: {}", s.run_default.as_deref().unwrap_or("-"))?;
+    writeln!(out, "  prefered_variants: {}", list(&s.preferred_variants))?;
+    writeln!(out, "  disabled_variants: {}", list(&s.disabled_variants))?;
+    writeln!(out, "  add_to_path: {}", list(&s.add_to_path))?;
+    writeln!(out, "  add_to_apps: {}", list(&s.add_to_apps))?;
+    if let Some(n) = &s.notes {
+        writeln!(out, "  notes: {}", n.replace('\n', "\n         "))?;
+    }
+    for (k, v) in &s.extra {
+        writeln!(out, "  {k} (unknown key, kept): {v}")?;
+    }
+    let what = entry
+        .or(s.run_default.as_deref())
+        .map(|e| format!("entry `{e}`"))
+        .unwrap_or_else(|| "the default entry".into());
+    writeln!(out, "variants, ranked for {what}:")?;
+    if ranked.is_empty() {
+        writeln!(out, "  none (add one under {})", app.package_dir().display())?;
+    }
+    for (n, st) in ranked {
+        let v = app.variant(n).expect("ranked variants exist");
+        let version = v.manifest.version.as_deref().unwrap_or("?");
+        match st {
+            Status::Candidate {
+                rank,
+                native,
+                preferred,
+                resolved,
+            } => {
+                let mut tags = vec![if *native { "native" } else { "compatible" }];
+                if *preferred {
+                    tags.push("preferred");
+                }
+                if v.manifest.compatible_100 {
+                    tags.push("compatible_100: sandboxed");
+                }
+                let mark = if *rank == 0 { "*" } else { " " };
+                writeln!(
+                    out,
+                    "{mark} {rank}. {n} (version {version}): {} {}/{} [{}]",
+                    resolved.kind,
+                    resolved.os,
+                    resolved.arch,
+                    tags.join(", ")
+                )?;
+            }
+            Status::Rejected { reason, resolved } => {
+                let what = resolved
+                    .as_ref()
+                    .map(|r| format!("{} {}/{}, ", r.kind, r.os, r.arch))
+                    .unwrap_or_default();
+                writeln!(out, "  -  {n} (version {version}): {what}rejected: {reason}")?
+            }
+        }
+        let entries: Vec<String> = v.manifest.content.iter().map(|e| e.name.clone()).collect();
+        writeln!(
+            out,
+            "       entries: {}",
+            if entries.is_empty() {
+                "-".into()
+            } else {
+                entries.join(", ")
+            }
+        )?;
+    }
+    if integrated.is_empty() {
+        writeln!(out, "integration: none")?;
+    } else {
+        writeln!(out, "integration:")?;
+        for p in integrated {
+            writeln!(out, "  {}", p.display())?;
+        }
+    }
+    Ok(())
+}
+
+fn print_report(r: &integrate::Report) {
+    let mut err = std::io::stderr().lock();
+    for p in &r.written {
+        let _ = writeln!(err, "wrote {}", p.display());
+    }
+    for p in &r.removed {
+        let _ = writeln!(err, "removed {}", p.display());
+    }
+    drop(err);
+    warn_all(r.warnings.iter().cloned());
+}
+
+fn integrate_cmd(apps: &Apps, ctx: &Ctx, a: IntegrateArgs) -> anyhow::Result<i32> {
+    let t = targets(apps, ctx)?;
+    let host = Host::current();
+    let rep = match &a.name {
+        Some(n) => {
+            let app = apps.open(n)?;
+            warn_all(app.warnings());
+            integrate::integrate(&app, &t, &host)?
+        }
+        None => integrate::integrate_all(apps, &t, &host)?,
+    };
+    print_report(&rep);
+    if !path_has(&t.bin_dir) && rep.written.iter().any(|p| p.starts_with(&t.bin_dir)) {
+        warn_all([format!(
+            "{} is not on your PATH; add it to use the launchers",
+            t.bin_dir.display()
+        )]);
+    }
+    Ok(0)
+}
+
+fn path_has(dir: &std::path::Path) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d == dir))
+}
+
+fn remove(apps: &Apps, ctx: &Ctx, a: RemoveArgs) -> anyhow::Result<i32> {
+    crate::app::validate_name(&a.name)?;
+    let t = targets(apps, ctx)?;
+    let dir = apps.dir(&a.name);
+    let rep = integrate::unintegrate(&a.name, &t)?;
+    print_report(&rep);
+    if !dir.exists() {
+        if rep.removed.is_empty() {
+            let names = apps.names().unwrap_or_default();
+            return Err(AppError::NotFound {
+                name: a.name.clone(),
+                root: apps.root.clone(),
+                suggestion: crate::util::closest(&a.name, names.iter().map(String::as_str)),
+            }
+            .into());
+        }
+        return Ok(0);
+    }
+    let mut err = std::io::stderr().lock();
+    if !a.purge {
+        writeln!(
+            err,
+            "the app stays in {}; `magpkg app remove --purge {}` deletes it",
+            dir.display(),
+            a.name
+        )?;
+        return Ok(0);
+    }
+    // Everything but data/ goes.
+    for ent in std::fs::read_dir(&dir).map_err(|e| AppError::Io {
+        path: dir.clone(),
+        source: e,
+    })? {
+        let p = ent?.path();
+        if p.file_name().is_some_and(|n| n == "data") {
+            continue;
+        }
+        crate::store::remove_tree(&p)?;
+    }
+    let data = dir.join("data");
+    let data_files = walkdir::WalkDir::new(&data)
+        .min_depth(1)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .count();
+    let drop_data = if !data.exists() || data_files == 0 || a.purge_data {
+        true
+    } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        write!(
+            err,
+            "delete {} ({data_files} files and directories of user data)? [y/N] ",
+            data.display()
+        )?;
+        err.flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+    } else {
+        false
+    };
+    if drop_data {
+        crate::store::remove_tree(&dir)?;
+        writeln!(err, "removed {}", dir.display())?;
+    } else {
+        writeln!(
+            err,
+            "removed the app but kept its data in {} ({data_files} {}); delete it by hand or pass --purge-data",
+            data.display(),
+            if data_files == 1 { "entry" } else { "entries" }
+        )?;
+    }
+    Ok(0)
+}
+
+fn install(apps: &Apps, ctx: &Ctx, a: InstallArgs, appimage: bool) -> anyhow::Result<i32> {
+    let opts = InstallOptions {
+        name: a.name,
+        variant: a.variant,
+    };
+    let inst = if appimage {
+        appimage::install_appimage(apps, &a.path, &opts)?
+    } else {
+        appimage::install_appdir(apps, &a.path, &opts)?
+    };
+    warn_all(inst.warnings.iter().cloned());
+    writeln!(
+        std::io::stderr().lock(),
+        "installed {} as variant {} of app `{}`",
+        a.path.display(),
+        inst.variant,
+        inst.app
+    )?;
+    if !a.no_integrate {
+        let app = apps.open(&inst.app)?;
+        let rep = integrate::integrate(&app, &targets(apps, ctx)?, &Host::current())?;
+        print_report(&rep);
+    }
+    writeln!(std::io::stdout().lock(), "{}", inst.dir.display())?;
+    Ok(0)
+}
+
+fn export(apps: &Apps, ctx: &Ctx, a: ExportArgs) -> anyhow::Result<i32> {
+    let store = ctx.settings.store()?;
+    let rec = bridge::find_package(&store, &a.package)?;
+    let e = bridge::export(apps, &store, &rec, a.name.as_deref(), a.variant.as_deref())?;
+    report_export(&e)
+}
+
+fn report_export(e: &bridge::Exported) -> anyhow::Result<i32> {
+    warn_all(e.warnings.iter().cloned());
+    if e.unchanged {
+        writeln!(
+            std::io::stderr().lock(),
+            "variant {} of `{}` already holds this package",
+            e.variant,
+            e.app
+        )?;
+    } else {
+        writeln!(
+            std::io::stderr().lock(),
+            "added variant {} to app `{}`",
+            e.variant,
+            e.app
+        )?;
+    }
+    writeln!(std::io::stdout().lock(), "{}", e.dir.display())?;
+    Ok(0)
+}
+
+fn build(apps: &Apps, ctx: &Ctx, a: BuildArgs) -> anyhow::Result<i32> {
+    let opts = crate::build::BuildOptions {
+        jobs: ctx.settings.jobs,
+        keep_failed: a.keep_failed,
+        progress: ctx.progress(),
+    };
+    let e = bridge::build(apps, &a.name, &ctx.settings, &opts)?;
+    report_export(&e)
 }

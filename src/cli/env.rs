@@ -1,10 +1,189 @@
-//! `magpkg env` (not implemented yet).
+//! `magpkg env`: print the project environment, for CI and scripts.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
 use super::Ctx;
+use crate::env::{self, state::ProjectState};
+use crate::shell::quote;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A summary for people
+    Text,
+    /// Everything, as JSON
+    Json,
+    /// `export` lines for `eval "$(magpkg env --format sh)"`
+    Sh,
+    /// Append to $GITHUB_PATH and $GITHUB_ENV (GitHub Actions)
+    Github,
+}
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Print only the environment id (a cache key; builds nothing)
+    #[arg(long, conflicts_with_all = ["json", "format"])]
+    pub id: bool,
+    /// Same as --format json
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Output format
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Fail if magnet.lock does not match what the manifest evaluates to,
+    /// instead of updating it (for CI)
+    #[arg(long)]
+    pub locked: bool,
+    /// The project directory [default: the nearest directory with a
+    /// magnet.jsonnet, from the current one upward]
+    #[arg(short = 'C', long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+}
 
-pub fn run(_args: Args, _ctx: &Ctx) -> anyhow::Result<i32> {
-    anyhow::bail!("`magpkg env` is not implemented yet")
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
+    let project = super::shell::find(args.project.as_deref())?;
+    if args.id {
+        let id = env::env_id(&project, &ctx.settings, args.locked)?;
+        writeln!(std::io::stdout(), "{id}")?;
+        return Ok(0);
+    }
+    let format = if args.json {
+        Format::Json
+    } else {
+        args.format.unwrap_or(Format::Text)
+    };
+    let state = super::shell::activate(ctx, &project, args.locked)?;
+    let out = match format {
+        Format::Text => text(&state),
+        Format::Json => json(&state)?,
+        Format::Sh => sh(&state),
+        Format::Github => return github(&state),
+    };
+    std::io::stdout().write_all(out.as_bytes())?;
+    Ok(0)
+}
+
+fn text(st: &ProjectState) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "environment  {} ({})", st.name, st.env_id);
+    let _ = writeln!(s, "project      {}", st.root.display());
+    let _ = writeln!(s, "profile      {}", st.profile.display());
+    let pkgs: Vec<&str> = st.packages.keys().map(String::as_str).collect();
+    let _ = writeln!(
+        s,
+        "packages     {}",
+        if pkgs.is_empty() {
+            "(none)".into()
+        } else {
+            pkgs.join(" ")
+        }
+    );
+    for (k, dirs) in &st.prepend {
+        let _ = writeln!(s, "{k} += {}", dirs.join(":"));
+    }
+    for (k, v) in &st.set {
+        let _ = writeln!(s, "{k} = {v}");
+    }
+    s
+}
+
+fn json(st: &ProjectState) -> anyhow::Result<String> {
+    let store_root = st.profile.parent().and_then(Path::parent).unwrap_or(Path::new("/"));
+    let record = env::profile::read_record(store_root, &st.env_id)?;
+    let packages = record.map(|r| r.packages).unwrap_or_default();
+    let v = serde_json::json!({
+        "envId": st.env_id,
+        "name": st.name,
+        "root": st.root,
+        "manifest": st.manifest,
+        "profile": st.profile,
+        "packages": packages,
+        "set": st.set,
+        "prepend": st.prepend,
+        "scripts": st.scripts,
+    });
+    Ok(format!("{}\n", serde_json::to_string_pretty(&v)?))
+}
+
+/// Whether an empty entry in the variable means "the default list".
+fn default_list(var: &str) -> bool {
+    matches!(var, "MANPATH" | "INFOPATH")
+}
+
+fn sh(st: &ProjectState) -> String {
+    let mut s = String::new();
+    for (k, dirs) in &st.prepend {
+        let tail = if default_list(k) {
+            format!("\":${{{k}-}}\"")
+        } else {
+            format!("\"${{{k}:+:${k}}}\"")
+        };
+        let _ = writeln!(s, "export {k}={}{tail}", quote::posix(&dirs.join(":")));
+    }
+    for (k, v) in &st.set {
+        let _ = writeln!(s, "export {k}={}", quote::posix(v));
+    }
+    s
+}
+
+/// GitHub Actions: directories for PATH go to `$GITHUB_PATH` (lowest
+/// priority first: each line is prepended in turn), everything else to
+/// `$GITHUB_ENV`. Without those variables (not in Actions), print what would
+/// be appended.
+fn github(st: &ProjectState) -> anyhow::Result<i32> {
+    let mut path_lines = String::new();
+    if let Some(dirs) = st.prepend.get("PATH") {
+        for d in dirs.iter().rev() {
+            let _ = writeln!(path_lines, "{d}");
+        }
+    }
+    let mut env_lines = String::new();
+    let mut put = |k: &str, v: &str| {
+        if v.contains('\n') {
+            let delim = format!(
+                "MAGPKG_EOF_{}",
+                &crate::hash::digest("magpkg-gh-delim", v.as_bytes())[..16]
+            );
+            let _ = write!(env_lines, "{k}<<{delim}\n{v}\n{delim}\n");
+        } else {
+            let _ = writeln!(env_lines, "{k}={v}");
+        }
+    };
+    for (k, dirs) in &st.prepend {
+        if k == "PATH" {
+            continue;
+        }
+        let mut v = dirs.join(":");
+        match std::env::var(k) {
+            Ok(old) if !old.is_empty() => {
+                v.push(':');
+                v.push_str(&old);
+            }
+            _ if default_list(k) => v.push(':'),
+            _ => {}
+        }
+        put(k, &v);
+    }
+    for (k, v) in &st.set {
+        put(k, v);
+    }
+    for (var, text) in [("GITHUB_PATH", &path_lines), ("GITHUB_ENV", &env_lines)] {
+        match std::env::var_os(var).filter(|v| !v.is_empty()) {
+            Some(file) => {
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&file)
+                    .map_err(|e| anyhow::anyhow!(e).context(format!("cannot append to ${var} ({file:?})")))?;
+                f.write_all(text.as_bytes())?;
+            }
+            None => {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "# ${var} is not set; this would be appended to it:")?;
+                out.write_all(text.as_bytes())?;
+            }
+        }
+    }
+    Ok(0)
 }

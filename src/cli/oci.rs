@@ -1,13 +1,151 @@
-//! `magpkg oci` (not implemented yet).
+//! `magpkg oci`: a package or project environment as an OCI image.
+
+use std::path::{Path, PathBuf};
 
 use super::Ctx;
+use crate::eval::{self, Input};
+use crate::oci::{self, Closure, ImageOptions, Target};
 
+/// What to export: `-e EXPR | -f FILE | ATTR | --env [DIR]`.
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "what", required = true, multiple = false)]
+pub struct What {
+    /// A Jsonnet expression, e.g. '(import "magnet/packages.jsonnet").hello'
+    #[arg(short = 'e', long = "expr", value_name = "EXPR")]
+    pub expr: Option<String>,
+    /// A Jsonnet file evaluating to a package, a list or an object of packages
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// A package name in the tree (magnet/packages.jsonnet)
+    #[arg(value_name = "ATTR")]
+    pub attr: Option<String>,
+    /// The environment of the project at DIR (the nearest magnet.jsonnet at
+    /// or above it; default: the current directory)
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = ".")]
+    pub env: Option<PathBuf>,
+}
+
+/// Write an image of the runtime closure of packages or of a project
+/// environment, building what is missing. See doc/oci.md.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub input: super::InputArgs,
+    pub what: What,
+    /// Write one tar that `docker load`, `podman load` and skopeo
+    /// (`oci-archive:` and `docker-archive:`) all read
+    #[arg(short = 'o', long, value_name = "FILE", required_unless_present = "layout")]
+    pub output: Option<PathBuf>,
+    /// Write an OCI image layout directory (or add the image to an existing one)
+    #[arg(long, value_name = "DIR", conflicts_with = "output")]
+    pub layout: Option<PathBuf>,
+    /// Image name and tag [default: the package or project name, and the
+    /// first 12 characters of the environment or package id]
+    #[arg(long, value_name = "NAME:TAG")]
+    pub tag: Option<String>,
+    /// Most layers in the image; beyond it packages share layers
+    #[arg(long, value_name = "N", default_value_t = oci::MAX_LAYERS as u64,
+          value_parser = clap::value_parser!(u64).range(2..=125))]
+    pub max_layers: u64,
 }
 
-pub fn run(_args: Args, _ctx: &Ctx) -> anyhow::Result<i32> {
-    anyhow::bail!("`magpkg oci` is not implemented yet")
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
+    // A bad tag should not cost an evaluation and a build to find out.
+    let tag = args.tag.as_deref().map(oci::parse_tag).transpose()?;
+    let created = oci::config::created(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?;
+    let closure = resolve(&args.what, ctx)?;
+    let target = match (&args.output, &args.layout) {
+        (Some(o), _) => Target::Archive(o.clone()),
+        (None, Some(l)) => Target::Layout(l.clone()),
+        (None, None) => unreachable!("clap requires -o or --layout"),
+    };
+    let mut opts = ImageOptions::new(target.clone());
+    opts.tag = tag;
+    opts.max_layers = args.max_layers as usize;
+    opts.created = created;
+    opts.threads = ctx.settings.build_cores;
+    let report = oci::export_image(&closure, &opts)?;
+    let where_ = match &target {
+        Target::Archive(p) | Target::Layout(p) => p.display().to_string(),
+    };
+    if !ctx.global.quiet {
+        let size: u64 = report.layers.iter().map(|l| l.blob.size).sum();
+        eprintln!(
+            "wrote {where_}: {} ({} packages in {} layers, {:.1} MB compressed)",
+            report.tag,
+            closure.packages.len(),
+            report.layers.len(),
+            size as f64 / 1e6
+        );
+    }
+    println!("{} sha256:{}", report.tag, report.manifest.digest);
+    Ok(0)
+}
+
+/// Evaluate what was asked for, build what the store lacks, and collect
+/// the runtime closure.
+pub fn resolve(what: &What, ctx: &Ctx) -> anyhow::Result<Closure> {
+    let store = ctx.settings.store()?;
+    if let Some(dir) = &what.env {
+        return env_closure(dir, ctx, &store);
+    }
+    let input = if let Some(e) = &what.expr {
+        Input::Expr(e.clone())
+    } else if let Some(f) = &what.file {
+        Input::File(f.clone())
+    } else {
+        Input::Attr(what.attr.clone().unwrap_or_default())
+    };
+    let graph = eval::evaluate(&input, &ctx.settings)?;
+    ensure_built(&graph, ctx, &store)?;
+    Ok(Closure::from_graph(&graph, &store)?)
+}
+
+/// Build the graph's roots if anything is missing. Nothing is started (no
+/// planner output, no fetch) when everything is already in the store.
+fn ensure_built(graph: &eval::Graph, ctx: &Ctx, store: &crate::store::Store) -> anyhow::Result<()> {
+    if crate::plan::plan(graph, store, None)?.is_empty() {
+        return Ok(());
+    }
+    let opts = crate::build::BuildOptions {
+        jobs: ctx.settings.jobs,
+        keep_failed: false,
+        progress: ctx.progress(),
+    };
+    crate::build::build(graph, None, store, &ctx.settings, &opts)?;
+    Ok(())
+}
+
+/// The closure of a project environment: the manifest's `packages`, its
+/// `env` and its `oci` settings.
+//
+// The project, manifest and environment id belong to `crate::env`; this is
+// the thin bridge to it (find the manifest, evaluate it, read three fields).
+fn env_closure(dir: &Path, ctx: &Ctx, store: &crate::store::Store) -> anyhow::Result<Closure> {
+    let start = std::fs::canonicalize(dir)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot open directory {}", dir.display())))?;
+    // The same project lookup, manifest checks and environment id as
+    // `magpkg shell` and `magpkg env --id`: the image is named by that id.
+    let project = crate::env::project::find_project(&start)?;
+    let resolved = crate::env::resolve(&project, &ctx.settings)?;
+    let graph = &resolved.graph;
+    ensure_built(graph, ctx, store)?;
+    let mut closure = Closure::from_graph(graph, store)?;
+    closure.name = resolved.manifest.name.clone().unwrap_or_else(|| project.dir_name());
+    let origin = format!("manifest {}", project.manifest.display());
+    closure.oci = oci::OciSettings::parse(
+        resolved.manifest.oci.as_ref().unwrap_or(&serde_json::Value::Null),
+        &origin,
+    )?;
+    // The project directory does not exist in the image: a variable that
+    // names it points at the working directory instead.
+    let image_root = closure.oci.workdir.clone().unwrap_or_else(|| "/".into());
+    for (k, v) in &resolved.manifest.env {
+        closure.env.push((
+            k.clone(),
+            v.replace("${MAGPKG_PROJECT_ROOT}", &image_root)
+                .replace("$MAGPKG_PROJECT_ROOT", &image_root),
+        ));
+    }
+    closure.env_id = Some(resolved.env_id().to_string());
+    Ok(closure)
 }

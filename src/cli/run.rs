@@ -1,10 +1,50 @@
-//! `magpkg run` (not implemented yet).
+//! `magpkg run`: run a script of the project's manifest in its environment.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
 
 use super::Ctx;
+use crate::shell::{self, Session};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Run in a bubblewrap container where only the environment's tools and
+    /// the project directory are visible
+    #[arg(long)]
+    pub pure: bool,
+    /// Fail if magnet.lock does not match what the manifest evaluates to
+    #[arg(long)]
+    pub locked: bool,
+    /// The project directory [default: the nearest directory with a
+    /// magnet.jsonnet, from the current one upward]
+    #[arg(short = 'C', long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// The script (a key of `scripts` in magnet.jsonnet); without it, list them
+    #[arg(value_name = "SCRIPT")]
+    pub script: Option<String>,
+    /// Arguments for the script (`$1`, `$2`... in it)
+    #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<OsString>,
+}
 
-pub fn run(_args: Args, _ctx: &Ctx) -> anyhow::Result<i32> {
-    anyhow::bail!("`magpkg run` is not implemented yet")
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
+    let project = super::shell::find(args.project.as_deref())?;
+    let state = super::shell::activate(ctx, &project, args.locked)?;
+    let Some(name) = args.script else {
+        if state.scripts.is_empty() {
+            eprintln!("{} has no scripts", project.manifest.display());
+        }
+        for (name, body) in &state.scripts {
+            let first = body.lines().next().unwrap_or("");
+            println!("{name}\t{first}");
+        }
+        return Ok(0);
+    };
+    let session = Session {
+        state: &state,
+        pure: args.pure,
+        state_dir: &ctx.settings.state_dir,
+        cwd: state.root.clone(),
+    };
+    super::shell::fail(shell::script(&session, &name, &args.args))
 }

@@ -1,10 +1,99 @@
-//! `magpkg shell` (not implemented yet).
+//! `magpkg shell`: enter the project environment, interactively or for one
+//! command.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
 
 use super::Ctx;
+use crate::env::{self, state::ProjectState, Project};
+use crate::shell::{self, Session, ShellError};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Run in a bubblewrap container where only the environment's tools and
+    /// the project directory are visible (see `pure` in doc/manifest.md)
+    #[arg(long)]
+    pub pure: bool,
+    /// Fail if magnet.lock does not match what the manifest evaluates to,
+    /// instead of updating it (for CI)
+    #[arg(long)]
+    pub locked: bool,
+    /// The project directory [default: the nearest directory with a
+    /// magnet.jsonnet, from the current one upward]
+    #[arg(short = 'C', long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Run this command in the environment instead of an interactive shell;
+    /// its exit status is magpkg's
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
 
-pub fn run(_args: Args, _ctx: &Ctx) -> anyhow::Result<i32> {
-    anyhow::bail!("`magpkg shell` is not implemented yet")
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
+    let project = find(args.project.as_deref())?;
+    let state = activate(ctx, &project, args.locked)?;
+    let session = Session {
+        state: &state,
+        pure: args.pure,
+        state_dir: &ctx.settings.state_dir,
+        cwd: std::env::current_dir()?,
+    };
+    let err = if args.command.is_empty() {
+        shell::interactive(&session)
+    } else {
+        shell::exec(&session, &args.command)
+    };
+    fail(err)
+}
+
+/// The project at `dir`, or the one the current directory is in.
+pub(super) fn find(dir: Option<&std::path::Path>) -> anyhow::Result<Project> {
+    let start = match dir {
+        Some(d) => d.to_path_buf(),
+        None => std::env::current_dir()?,
+    };
+    Ok(env::find_project(&start)?)
+}
+
+/// Realise the project's environment (or take it from the cache), telling
+/// the user on stderr what was written.
+pub(super) fn activate(ctx: &Ctx, project: &Project, locked: bool) -> anyhow::Result<ProjectState> {
+    let opts = env::Options {
+        locked,
+        build: crate::build::BuildOptions {
+            jobs: ctx.settings.jobs,
+            keep_failed: false,
+            progress: ctx.progress(),
+        },
+    };
+    let a = env::activate(project, &ctx.settings, &opts)?;
+    if let Some(r) = &a.realised {
+        report(ctx, r);
+    }
+    Ok(a.state)
+}
+
+pub(super) fn report(ctx: &Ctx, r: &env::Realised) {
+    let short = &r.state.env_id[..r.state.env_id.len().min(12)];
+    if !ctx.global.quiet {
+        if r.created {
+            eprintln!(
+                "magpkg: realised environment {short} ({} package{})",
+                r.record.packages.len(),
+                if r.record.packages.len() == 1 { "" } else { "s" }
+            );
+        }
+        if r.lock_written {
+            eprintln!("magpkg: wrote {}", r.state.root.join(env::project::LOCK).display());
+        }
+    }
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+/// `exec` returned: report why, with the exit status a shell would use.
+pub(super) fn fail(err: ShellError) -> anyhow::Result<i32> {
+    let code = err.exit_code();
+    crate::error::report(&anyhow::Error::new(err));
+    Ok(code)
 }

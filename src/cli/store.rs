@@ -47,8 +47,11 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
             } else {
                 let mut out = Vec::new();
                 for needle in &packages {
-                    let found: Vec<_> =
-                        all.iter().filter(|r| &r.name == needle || r.id.starts_with(needle.as_str())).cloned().collect();
+                    let found: Vec<_> = all
+                        .iter()
+                        .filter(|r| &r.name == needle || r.id.starts_with(needle.as_str()))
+                        .cloned()
+                        .collect();
                     if found.is_empty() {
                         return Err(super::user_error(
                             format!("no package `{needle}` in the store"),
@@ -70,7 +73,10 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
                 }
             }
             if bad > 0 {
-                eprintln!("error: {bad} of {} packages do not match their recorded digest", selected.len());
+                eprintln!(
+                    "error: {bad} of {} packages do not match their recorded digest",
+                    selected.len()
+                );
                 eprintln!("hint: remove them and build again");
                 return Ok(crate::error::EXIT_INTERNAL);
             }

@@ -1,15 +1,517 @@
-//! Automatic activation on cd: the shell hooks, the reversible environment diff, trust.
+/*!
+Automatic activation on cd: the shell hooks, the reversible environment
+diff, trust.
 
+`magpkg hook SHELL` prints a hook (the files under `shell-hooks/`) that the
+user evaluates in the shell's rc file. At each prompt the hook decides in the
+shell itself, with builtins only, whether anything changed (the nearest
+manifest, or a watched file's mtime against its stamp, see [`watch`]); only
+then does it run `magpkg hook-env SHELL`, whose entry point is [`hook_env`].
+That fast path reads the trust record ([`trust`]) and the realised
+[`ProjectState`] (written by `env`), hashes the watched files, and prints
+shell code that reverts the previous activation and applies the new one
+([`diff`]). It never evaluates Jsonnet, never uses the network, never builds,
+and never fails loudly: problems become one line on stderr.
+
+`magpkg allow` ([`allow`]) evaluates the manifest once to learn which files
+it imports and binds trust to the project's canonical path and those files'
+contents; `magpkg deny` ([`deny`]) revokes it; `magpkg status` ([`status`])
+explains what the hook would do here.
+*/
+
+pub mod diff;
+pub mod project;
+pub mod shell;
+pub mod trust;
+pub mod watch;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::env::state::FileStamp;
 use crate::error::Classify;
+use crate::eval::{EvalError, Input};
+use crate::settings::Settings;
+use diff::{Env, EnvDiff, Val, DIFF_VAR};
+use project::{Inspection, Project, Verdict};
+use shell::Shell;
+use trust::{Status, Summary, TrustRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
-    #[error("{0}")]
-    Other(String),
+    #[error("no hook for shell `{name}` (magpkg has hooks for {})", shell::SHELLS.join(", "))]
+    UnknownShell { name: String },
+    #[error("no {} in {} or any parent directory", project::MANIFEST, dir.display())]
+    NoProject { dir: PathBuf },
+    #[error("cannot evaluate {} to find the files it imports", manifest.display())]
+    Eval {
+        manifest: PathBuf,
+        #[source]
+        source: EvalError,
+    },
+    #[error("I/O error on {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid record")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl Classify for HookError {
     fn is_user_error(&self) -> bool {
-        false
+        match self {
+            HookError::UnknownShell { .. } | HookError::NoProject { .. } => true,
+            HookError::Eval { source, .. } => source.is_user_error(),
+            HookError::Io { .. } | HookError::Corrupt { .. } => false,
+        }
     }
+    fn hint(&self) -> Option<String> {
+        match self {
+            HookError::NoProject { .. } => Some("`magpkg init` writes a manifest for this directory".into()),
+            HookError::Eval { source, .. } => source.hint(),
+            HookError::Corrupt { path, .. } => Some(format!(
+                "delete {} (the project then needs `magpkg allow` again)",
+                path.display()
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// An error with its causes on one line, for the hook's messages.
+pub(crate) fn error_line(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}
+
+/// The per-user state dir, resolved from the environment exactly as
+/// [`Settings::resolve`] does, without reading the config file (it has no
+/// say over it), so the prompt never evaluates Jsonnet.
+pub fn state_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os(crate::settings::MAGPKG_STATE).filter(|v| !v.is_empty()) {
+        Some(v) => PathBuf::from(v),
+        None => {
+            let dirs = directories::BaseDirs::new()?;
+            dirs.state_dir()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| dirs.home_dir().join(".local/state"))
+                .join("magpkg")
+        }
+    };
+    std::path::absolute(&dir).ok()
+}
+
+/// A path for messages: `~/...` under the home directory.
+pub fn display(path: &Path) -> String {
+    if let Some(home) = std::env::var_os("HOME").filter(|h| h.len() > 1) {
+        if let Ok(rest) = path.strip_prefix(&home) {
+            return if rest.as_os_str().is_empty() {
+                "~".into()
+            } else {
+                format!("~/{}", rest.display())
+            };
+        }
+    }
+    path.display().to_string()
+}
+
+/// What `hook-env` prints: shell code on stdout, messages on stderr.
+pub struct HookEnv {
+    pub code: Vec<u8>,
+    pub messages: Vec<String>,
+}
+
+/// The fast path run by the hook when something changed: work out which
+/// environment belongs here, and print the code that gets the shell from
+/// its current state there. Never fails: problems become messages.
+pub fn hook_env(sh: &dyn Shell) -> HookEnv {
+    let env = diff::process_env();
+    let mut messages = Vec::new();
+    let current = env.get(DIFF_VAR).and_then(|v| {
+        let d = EnvDiff::decode(&v.0);
+        if d.is_none() {
+            messages.push(format!(
+                "magpkg: ignoring {DIFF_VAR}: not written by this version of magpkg"
+            ));
+        }
+        d
+    });
+    let state_dir = state_dir();
+    let mut inspection = match (&state_dir, project::current_dir()) {
+        (Some(sd), Some(dir)) => {
+            project::find(&dir).map(|p| project::inspect(sd, p, Some(&sd.join(watch::STAMPS_DIR))))
+        }
+        _ => None,
+    };
+    let desired = match &inspection {
+        Some(Inspection {
+            verdict: Verdict::Ready(s),
+            ..
+        }) => Some(s.as_ref()),
+        _ => None,
+    };
+
+    let keep = matches!((&current, desired), (Some(c), Some(s)) if c.is_activation_of(s));
+    let mut work = env.clone();
+    let mut touched = BTreeSet::new();
+    let mut new_diff = None;
+    if !keep {
+        if let Some(c) = &current {
+            let reverted = c.revert(&work);
+            patch(&mut work, &mut touched, reverted);
+        }
+        if let Some(s) = desired {
+            let d = EnvDiff::activate(s, &work);
+            patch(&mut work, &mut touched, d.next.clone());
+            new_diff = Some(d);
+        }
+    }
+
+    let mut code = Vec::new();
+    for k in &touched {
+        if work.get(k) != env.get(k) {
+            match work.get(k) {
+                Some(v) => sh.set_env(&mut code, k, &v.0),
+                None => sh.unset_env(&mut code, k),
+            }
+        }
+    }
+    match &new_diff {
+        Some(d) => sh.set_env(&mut code, DIFF_VAR, d.encode().as_bytes()),
+        None if !keep && env.contains_key(DIFF_VAR) => sh.unset_env(&mut code, DIFF_VAR),
+        None => {}
+    }
+    // Remember what was activated from trusted content, so a later change
+    // can be described in packages and variables, not only in files. The
+    // record is watched: stamp it again, or the next prompt would ask again.
+    if let (Some(d), Some(i), Some(sd)) = (&new_diff, &mut inspection, &state_dir) {
+        if let (Some(t), Verdict::Ready(s)) = (&i.trust, &i.verdict) {
+            let summary = Summary::of(s);
+            if t.summary.as_ref() != Some(&summary) && d.root == t.root {
+                let mut t = t.clone();
+                t.summary = Some(summary);
+                if trust::write(sd, &t).is_ok() {
+                    let record = trust::record_path(sd, &t.root);
+                    let stamps = sd.join(watch::STAMPS_DIR);
+                    for (path, stamp) in &mut i.watch {
+                        if *path == record {
+                            if let Some(new) = watch::stamp(&stamps, path) {
+                                *stamp = new;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(sd) = &state_dir {
+        watch::gc_if_grown(&sd.join(watch::STAMPS_DIR));
+    }
+    let watch: Vec<(Vec<u8>, Vec<u8>)> = inspection
+        .iter()
+        .flat_map(|i| &i.watch)
+        .map(|(p, s)| (bytes(p), bytes(s)))
+        .collect();
+    sh.set_watch(&mut code, &watch);
+
+    if let Some(i) = &inspection {
+        messages.extend(i.problems.iter().map(|p| format!("magpkg: {p}")));
+    }
+    if !keep {
+        messages.extend(transition_messages(
+            current.as_ref(),
+            inspection.as_ref(),
+            new_diff.as_ref(),
+        ));
+    }
+    HookEnv { code, messages }
+}
+
+fn bytes(p: &Path) -> Vec<u8> {
+    p.as_os_str().as_encoded_bytes().to_vec()
+}
+
+fn patch(env: &mut Env, touched: &mut BTreeSet<String>, values: impl IntoIterator<Item = (String, Option<Val>)>) {
+    for (k, v) in values {
+        match v {
+            Some(v) => env.insert(k.clone(), v),
+            None => env.remove(&k),
+        };
+        touched.insert(k);
+    }
+}
+
+/// `+NEW ~CHANGED` for the variables an activation touches (magpkg's own
+/// markers, `MAGPKG_ENV` and the like, left out).
+fn var_summary(d: &EnvDiff) -> String {
+    d.next
+        .keys()
+        .filter(|k| !k.starts_with("MAGPKG_"))
+        .map(|k| match d.prev.get(k) {
+            Some(Some(_)) => format!("~{k}"),
+            _ => format!("+{k}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The one line telling why the project here is not active, if any.
+pub fn verdict_line(shown: &str, verdict: &Verdict) -> Option<String> {
+    Some(match verdict {
+        Verdict::Untrusted => {
+            format!("magpkg: {shown} is not trusted; run `magpkg allow` there to activate its environment")
+        }
+        Verdict::Denied => return None,
+        Verdict::Blocked { files, changes } => format!(
+            "magpkg: {shown} is blocked: {} changed since `magpkg allow`{}; run `magpkg allow` to trust the new content",
+            files.join(", "),
+            changes.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
+        ),
+        Verdict::NotBuilt => format!(
+            "magpkg: {shown}: environment not built yet; `magpkg shell` builds it, then it loads at the next prompt"
+        ),
+        Verdict::OutOfDate { files } => format!(
+            "magpkg: {shown}: environment out of date ({} changed); `magpkg shell` rebuilds it",
+            files.join(", ")
+        ),
+        Verdict::Ready(_) => return None,
+    })
+}
+
+fn transition_messages(current: Option<&EnvDiff>, here: Option<&Inspection>, new: Option<&EnvDiff>) -> Vec<String> {
+    let mut out = Vec::new();
+    let same_root = |d: &EnvDiff| here.is_some_and(|i| i.project.root == d.root);
+    let shown = here.map(|i| display(&i.project.found)).unwrap_or_default();
+    match (current, new) {
+        (Some(c), Some(n)) if same_root(c) => {
+            out.push(format!("magpkg: reloaded {shown}{}", loaded_detail(n, here)));
+        }
+        (c, n) => {
+            if let Some(c) = c {
+                if same_root(c) {
+                    // Still here but no longer activatable: one line says why.
+                    if let Some(l) = here.and_then(|i| verdict_line(&shown, &i.verdict)) {
+                        out.push(format!("{l} (environment unloaded)"));
+                    } else {
+                        out.push(format!("magpkg: unloaded {shown}"));
+                    }
+                    return out;
+                }
+                out.push(format!("magpkg: unloaded {}", display(&c.root)));
+            }
+            match n {
+                Some(n) => out.push(format!("magpkg: loaded {shown}{}", loaded_detail(n, here))),
+                None => out.extend(here.and_then(|i| verdict_line(&shown, &i.verdict))),
+            }
+        }
+    }
+    out
+}
+
+fn loaded_detail(d: &EnvDiff, here: Option<&Inspection>) -> String {
+    let packages = match here.map(|i| &i.verdict) {
+        Some(Verdict::Ready(s)) if !s.packages.is_empty() => {
+            format!(": {}", s.packages.keys().cloned().collect::<Vec<_>>().join(", "))
+        }
+        _ => String::new(),
+    };
+    let vars = var_summary(d);
+    if vars.is_empty() {
+        packages
+    } else {
+        format!("{packages} ({vars})")
+    }
+}
+
+/// Where a command run in `dir` (default: the current directory as the
+/// shell shows it) finds its project.
+fn locate(dir: Option<&Path>) -> Result<Project, HookError> {
+    let start = match dir {
+        Some(d) => std::path::absolute(d).map_err(|source| HookError::Io {
+            path: d.to_path_buf(),
+            source,
+        })?,
+        None => project::current_dir().unwrap_or_else(|| PathBuf::from(".")),
+    };
+    project::find(&start).ok_or(HookError::NoProject { dir: start })
+}
+
+fn hash(path: &Path) -> Result<String, HookError> {
+    crate::util::sha256_file(path).map_err(|source| HookError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// What `magpkg allow` trusted.
+pub struct Allowed {
+    pub project: Project,
+    pub record: TrustRecord,
+}
+
+/// Trust the project around `dir`: its canonical path and the current
+/// content of the manifest and every file it imports (found by evaluating
+/// the manifest; nothing is built).
+pub fn allow(dir: Option<&Path>, settings: &Settings) -> Result<Allowed, HookError> {
+    let project = locate(dir)?;
+    let evaluated =
+        crate::eval::evaluate_value(&Input::File(project.manifest.clone()), settings).map_err(|source| {
+            HookError::Eval {
+                manifest: project.manifest.clone(),
+                source,
+            }
+        })?;
+    let canonical = |p: &Path| {
+        std::fs::canonicalize(p).map_err(|source| HookError::Io {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    let mut paths = BTreeSet::new();
+    paths.insert(canonical(&project.manifest)?);
+    for f in &evaluated.files {
+        paths.insert(canonical(&project.found.join(f))?);
+    }
+    // The hashes are taken after evaluating: what is trusted is the content
+    // as it is now; an edit racing with this command shows as a change at
+    // the next prompt.
+    let files = paths
+        .into_iter()
+        .map(|path| {
+            Ok(FileStamp {
+                sha256: hash(&path)?,
+                path,
+            })
+        })
+        .collect::<Result<Vec<_>, HookError>>()?;
+    let mut record = TrustRecord::new(project.root.clone(), Status::Allowed, files);
+    // Already realised for exactly this content: remember its packages and
+    // variables, so a later change can be described in those terms.
+    if let Ok(Some(s)) = project::read_state(&settings.state_dir, &project.root) {
+        if s.files.iter().all(|f| record.files.contains(f)) {
+            record.summary = Some(Summary::of(&s));
+        }
+    }
+    trust::write(&settings.state_dir, &record)?;
+    Ok(Allowed { project, record })
+}
+
+/// Revoke trust in the project around `dir`: the hook will not activate it
+/// (and stops mentioning it) until `magpkg allow`.
+pub fn deny(dir: Option<&Path>, settings: &Settings) -> Result<Project, HookError> {
+    let project = locate(dir)?;
+    trust::write(
+        &settings.state_dir,
+        &TrustRecord::new(project.root.clone(), Status::Denied, Vec::new()),
+    )?;
+    Ok(project)
+}
+
+/// `magpkg status`: which project is here, whether it is trusted, realised
+/// and active in the calling shell, and if not, why.
+pub fn status(dir: Option<&Path>, settings: &Settings) -> Result<String, HookError> {
+    let active = std::env::var_os(DIFF_VAR).and_then(|v| EnvDiff::decode(v.as_encoded_bytes()));
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<9}{v}\n"));
+    let project = match locate(dir) {
+        Ok(p) => p,
+        Err(HookError::NoProject { dir }) => {
+            line(
+                "project",
+                format!(
+                    "none: no {} in {} or any parent directory",
+                    project::MANIFEST,
+                    display(&dir)
+                ),
+            );
+            match active {
+                Some(a) => line(
+                    "active",
+                    format!("{} (the hook unloads it at the next prompt)", display(&a.root)),
+                ),
+                None => line("active", "nothing".into()),
+            }
+            return Ok(out);
+        }
+        Err(e) => return Err(e),
+    };
+    let i = project::inspect(&settings.state_dir, project, None);
+    let shown = display(&i.project.found);
+    line("project", format!("{shown} ({})", display(&i.project.manifest)));
+    let trust_text = match (&i.verdict, &i.trust) {
+        (Verdict::Untrusted, _) => "not trusted: run `magpkg allow` to let the hook activate it".into(),
+        (Verdict::Denied, _) => "denied by `magpkg deny`: run `magpkg allow` to let the hook activate it".into(),
+        (Verdict::Blocked { files, changes }, _) => format!(
+            "blocked: {} changed since `magpkg allow`{}; run `magpkg allow` to trust the new content",
+            files.join(", "),
+            changes.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
+        ),
+        (_, Some(t)) => format!(
+            "allowed ({})",
+            t.files
+                .iter()
+                .map(|f| f
+                    .path
+                    .strip_prefix(&i.project.root)
+                    .unwrap_or(&f.path)
+                    .display()
+                    .to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (_, None) => "not trusted".into(),
+    };
+    line("trust", trust_text);
+    let env_text = match (&i.verdict, &i.state) {
+        (Verdict::NotBuilt, _) => "not built: `magpkg shell` builds it".into(),
+        (Verdict::OutOfDate { files }, _) => {
+            format!("out of date ({} changed): `magpkg shell` rebuilds it", files.join(", "))
+        }
+        (Verdict::Ready(s), _) => format!(
+            "built: env {} ({} package{}{})",
+            &s.env_id[..s.env_id.len().min(12)],
+            s.packages.len(),
+            if s.packages.len() == 1 { "" } else { "s" },
+            if s.packages.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", s.packages.keys().cloned().collect::<Vec<_>>().join(", "))
+            }
+        ),
+        (_, _) => "not looked at until the project is trusted".into(),
+    };
+    line("env", env_text);
+    for p in &i.problems {
+        line("problem", p.clone());
+    }
+    let active_text = match (&active, &i.verdict) {
+        (Some(a), Verdict::Ready(s)) if a.root == i.project.root && a.is_activation_of(s) => {
+            "yes, in this shell".to_string()
+        }
+        (Some(a), _) if a.root == i.project.root => {
+            "an older state of this project (the hook reloads or unloads it at the next prompt)".into()
+        }
+        (Some(a), _) => format!(
+            "no: {} is active in this shell (the hook switches at the next prompt)",
+            display(&a.root)
+        ),
+        (None, Verdict::Ready(_)) => {
+            "no: nothing is active in this shell; install the hook (`magpkg hook --help`) or run `magpkg shell`".into()
+        }
+        (None, _) => "no".into(),
+    };
+    line("active", active_text);
+    Ok(out)
 }

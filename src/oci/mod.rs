@@ -1,15 +1,921 @@
 //! OCI image and plain tarball export of packages and environments.
+//!
+//! Entry points: [`export_image`] writes an OCI image (a layout directory,
+//! or one tar that is both an `oci-archive` and a `docker-archive`) and
+//! [`export_tarball`] a `.tar.zst` of the same files, both from a
+//! [`Closure`]: the packages to ship, already present in the store.
+//!
+//! Inside the image (and the tarball) everything lives under `/magpkg`:
+//!
+//! ```text
+//! /magpkg/store/pkgs-v1/<id>-<name>/   each package's tree, as in the store
+//! /magpkg/env/                          the profile: symlinks into the packages
+//! /magpkg/sbom.spdx.json                SPDX 2.3 bill of materials
+//! /tmp/                                 (image only) 1777, as programs expect
+//! /bin, /usr/bin                        (image only) links to /magpkg/env/bin
+//! ```
+//!
+//! `PATH` starts with `/magpkg/env/bin`. Each package is one layer (grouped
+//! into at most [`MAX_LAYERS`] − 1 layers by a hash of the id when the
+//! closure is larger), so images that share packages share layers; the last
+//! layer holds the profile, the SBOM and `/tmp`.
+//!
+//! Every byte is a function of the input: tar entries are sorted, owned by
+//! 0:0, dated [`tar::MTIME`], with modes 0755/0644 (symlinks 0777); gzip
+//! and zstd run with fixed parameters and no timestamps; JSON is written
+//! with keys in a fixed order. Layers stream from the store through tar,
+//! gzip and sha256 into temp files, so memory does not grow with the image.
+
+pub mod config;
+pub mod gzip;
+pub mod layout;
+pub mod sbom;
+pub mod tar;
+pub mod tarball;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
 
 use crate::error::Classify;
+use crate::eval::{Graph, Meta, PackageId, Source};
+use crate::store::{Store, StoreError};
+
+pub use config::OciSettings;
+pub use layout::Descriptor;
+
+/// Most layers an image gets (the package layers plus the top layer).
+/// Docker's overlay driver refuses more than 125; 100 leaves room for
+/// images built on top of ours.
+pub const MAX_LAYERS: usize = 100;
+/// Directory of the packages inside the image and the tarball.
+pub const STORE_PATH: &str = "magpkg/store/pkgs-v1";
+/// The profile: symlinks to everything the packages provide.
+pub const PROFILE_PATH: &str = "magpkg/env";
+/// The SBOM inside the image and the tarball.
+pub const SBOM_PATH: &str = "magpkg/sbom.spdx.json";
+/// `PATH` of the image.
+pub const IMAGE_PATH: &str = "/magpkg/env/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// Manifest and label key holding the SBOM blob's digest.
+pub const SBOM_ANNOTATION: &str = "dev.magpkg.sbom";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
-    #[error("{0}")]
-    Other(String),
+    #[error("cannot export: I/O error on {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("package {name} ({id}) is not in the store")]
+    Missing { id: String, name: String },
+    #[error("{origin}: oci.{field} {problem}")]
+    BadSetting {
+        origin: String,
+        field: String,
+        problem: String,
+        suggestion: Option<String>,
+    },
+    #[error("`{tag}` is not a valid image name: {problem}")]
+    BadTag { tag: String, problem: String },
+    #[error("{path} exists and is not an OCI image layout")]
+    NotALayout { path: PathBuf },
+    #[error("{path}: not a file, directory or symlink; cannot be put in an image")]
+    FileType { path: PathBuf },
+    #[error("{path} changed while it was being exported")]
+    Changed { path: PathBuf },
+    #[error("nothing to export: the input names no package")]
+    Empty,
+    #[error("cannot write {path}: {dir} is not a directory")]
+    NoOutputDir { path: PathBuf, dir: PathBuf },
 }
 
 impl Classify for OciError {
     fn is_user_error(&self) -> bool {
-        false
+        match self {
+            OciError::Store(e) => e.is_user_error(),
+            OciError::Missing { .. }
+            | OciError::BadSetting { .. }
+            | OciError::BadTag { .. }
+            | OciError::NotALayout { .. }
+            | OciError::NoOutputDir { .. }
+            | OciError::Empty => true,
+            OciError::Io { .. } | OciError::FileType { .. } | OciError::Changed { .. } => false,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            OciError::Store(e) => e.hint(),
+            OciError::Missing { .. } => Some("build it first with `magpkg build`".into()),
+            OciError::BadSetting {
+                suggestion: Some(s), ..
+            } => Some(format!("did you mean `{s}`?")),
+            OciError::BadSetting { .. } => Some("the oci settings are described in doc/oci.md".into()),
+            OciError::BadTag { .. } => Some(
+                "use NAME:TAG with a lowercase NAME, e.g. `--tag hello:1.0` or `--tag registry:5000/team/hello:dev`"
+                    .into(),
+            ),
+            OciError::NotALayout { .. } => {
+                Some("give --layout an empty or new directory, or an existing layout".into())
+            }
+            OciError::Changed { .. } => Some("store entries must not change; `magpkg store verify` checks them".into()),
+            _ => None,
+        }
+    }
+}
+
+/// The directory an output file goes in (where its temp files are staged),
+/// which must exist.
+fn output_dir(out: &Path) -> Result<PathBuf, OciError> {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(OciError::NoOutputDir { path: out.into(), dir });
+    }
+    Ok(dir)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OciError + '_ {
+    move |source| OciError::Io {
+        path: path.into(),
+        source,
+    }
+}
+
+/// One package of a closure, present in the store.
+#[derive(Debug, Clone)]
+pub struct ClosurePackage {
+    pub id: PackageId,
+    pub name: String,
+    pub version: String,
+    /// Its directory in the store.
+    pub dir: PathBuf,
+    pub run_deps: Vec<PackageId>,
+    /// Variables it sets in environments using it (`$out` = its directory).
+    pub env: BTreeMap<String, String>,
+    pub meta: Meta,
+    pub sources: Vec<Source>,
+}
+
+impl ClosurePackage {
+    /// `<id>-<name>`: its directory name in the store and in the image.
+    pub fn dir_name(&self) -> String {
+        format!("{}-{}", self.id.as_str(), self.name)
+    }
+
+    /// Its absolute path inside the image.
+    pub fn image_path(&self) -> String {
+        format!("/{STORE_PATH}/{}", self.dir_name())
+    }
+}
+
+/// What to export: a runtime closure and how to present it.
+#[derive(Debug, Clone)]
+pub struct Closure {
+    /// The packages asked for (an input's roots or an environment's packages).
+    pub roots: Vec<PackageId>,
+    /// The runtime closure of the roots, dependencies first.
+    pub packages: Vec<ClosurePackage>,
+    /// The environment id, when exporting a project environment.
+    pub env_id: Option<String>,
+    /// Name for default tags and the SBOM (a package or project name).
+    pub name: String,
+    /// Entrypoint, Cmd, extra Env... (from the definition or manifest).
+    pub oci: OciSettings,
+    /// Extra variables (an environment's own), set after the packages'.
+    pub env: Vec<(String, String)>,
+}
+
+impl Closure {
+    /// The runtime closure of the graph's roots, which must all be in the
+    /// store. The `oci` settings come from the first root that has any.
+    pub fn from_graph(graph: &Graph, store: &Store) -> Result<Closure, OciError> {
+        Self::from_roots(graph, &graph.roots, store)
+    }
+
+    /// Like [`Closure::from_graph`] for the given roots.
+    pub fn from_roots(graph: &Graph, roots: &[PackageId], store: &Store) -> Result<Closure, OciError> {
+        if roots.is_empty() {
+            return Err(OciError::Empty);
+        }
+        let mut packages = Vec::new();
+        for id in graph.runtime_closure(roots) {
+            let p = graph.get(&id);
+            if store.package(&id)?.is_none() {
+                return Err(OciError::Missing {
+                    id: id.to_string(),
+                    name: p.name.clone(),
+                });
+            }
+            packages.push(ClosurePackage {
+                dir: store.package_dir(&id, &p.name),
+                id,
+                name: p.name.clone(),
+                version: p.version.clone(),
+                run_deps: p.run_deps.clone(),
+                env: p.env.clone(),
+                meta: p.meta.clone(),
+                sources: p.sources.clone(),
+            });
+        }
+        let mut oci = OciSettings::default();
+        for r in roots {
+            let p = graph.get(r);
+            if let Some(v) = &p.oci {
+                oci = OciSettings::parse(v, &format!("package {}", p.name))?;
+                if !oci.is_empty() {
+                    break;
+                }
+            }
+        }
+        let mut names: Vec<&str> = roots.iter().map(|r| graph.get(r).name.as_str()).collect();
+        names.dedup();
+        Ok(Closure {
+            roots: roots.to_vec(),
+            packages,
+            env_id: None,
+            name: names.join("-"),
+            oci,
+            env: Vec::new(),
+        })
+    }
+
+    fn root_packages(&self) -> impl Iterator<Item = &ClosurePackage> {
+        self.roots
+            .iter()
+            .filter_map(|r| self.packages.iter().find(|p| &p.id == r))
+    }
+
+    /// `NAME:TAG` used when none is given: the package (or project) name,
+    /// and the first 12 characters of the environment id, or of the root's
+    /// id (of a digest of the roots' ids when there are several).
+    pub fn default_tag(&self) -> String {
+        let name = sanitize_name(&self.name);
+        let id = match (&self.env_id, self.roots.as_slice()) {
+            (Some(e), _) => e.clone(),
+            (None, [one]) => one.to_string(),
+            (None, many) => {
+                let ids: Vec<&str> = many.iter().map(PackageId::as_str).collect();
+                crate::hash::digest("magpkg-oci-roots-v1", ids.join("\n").as_bytes())
+            }
+        };
+        let tag: String = id.chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect();
+        format!("{name}:{}", if tag.is_empty() { "latest" } else { &tag })
+    }
+
+    /// The image's environment variables: PATH, the roots' variables (with
+    /// `$out` replaced by their path in the image), the environment's, then
+    /// the `oci.env` settings. A later value replaces an earlier one.
+    pub fn image_env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = vec![("PATH".into(), IMAGE_PATH.into())];
+        let mut set = |k: &str, v: String| match env.iter_mut().find(|(n, _)| n == k) {
+            Some(slot) => slot.1 = v,
+            None => env.push((k.to_string(), v)),
+        };
+        for p in self.root_packages() {
+            for (k, v) in &p.env {
+                set(k, substitute_out(v, &p.image_path()));
+            }
+        }
+        for (k, v) in &self.env {
+            set(k, v.clone());
+        }
+        for (k, v) in &self.oci.env {
+            set(k, v.clone());
+        }
+        env
+    }
+
+    /// `oci` settings with defaults filled in: with neither entrypoint nor
+    /// cmd, `Cmd` is the first root's name when it provides `bin/<name>`.
+    pub fn effective_settings(&self) -> OciSettings {
+        let mut s = self.oci.clone();
+        if s.entrypoint.is_none() && s.cmd.is_none() {
+            if let Some(p) = self.root_packages().next() {
+                if p.dir.join("bin").join(&p.name).exists() {
+                    s.cmd = Some(vec![p.name.clone()]);
+                }
+            }
+        }
+        s
+    }
+
+    /// The SPDX document of the closure.
+    pub fn sbom(&self, created: &str) -> Vec<u8> {
+        let doc = sbom::document(&self.name, created, &self.roots, &self.packages);
+        let mut v = serde_json::to_vec_pretty(&doc).expect("sbom serialises");
+        v.push(b'\n');
+        v
+    }
+}
+
+/// Replace `$out` and `${out}` (not `$output`) by `path`.
+fn substitute_out(value: &str, path: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if let Some(after) = tail.strip_prefix("${out}") {
+            out.push_str(path);
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("$out") {
+            if after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+                out.push('$');
+                rest = &tail[1..];
+            } else {
+                out.push_str(path);
+                rest = after;
+            }
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A Docker-compatible repository name made from free text.
+fn sanitize_name(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with(['-', '.', '_']) {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches(['-', '.', '_']).to_string();
+    if out.is_empty() {
+        "magpkg".into()
+    } else {
+        out
+    }
+}
+
+/// Check `NAME[:TAG]` (adding `:latest` when there is no tag) against the
+/// rules of Docker references.
+pub fn parse_tag(tag: &str) -> Result<String, OciError> {
+    let bad = |problem: &str| OciError::BadTag {
+        tag: tag.into(),
+        problem: problem.into(),
+    };
+    if tag.contains('@') {
+        return Err(bad("digests cannot be given, only a tag"));
+    }
+    let last_slash = tag.rfind('/').map_or(0, |i| i + 1);
+    let (name, t) = match tag[last_slash..].rfind(':') {
+        Some(i) => (&tag[..last_slash + i], &tag[last_slash + i + 1..]),
+        None => (tag, "latest"),
+    };
+    if t.is_empty()
+        || t.len() > 128
+        || t.starts_with(['.', '-'])
+        || !t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        return Err(bad("the tag must be 1-128 letters, digits, `_`, `.` or `-`"));
+    }
+    if name.is_empty() || name.len() > 255 {
+        return Err(bad("the name is empty or too long"));
+    }
+    let mut parts = name.split('/').peekable();
+    // A first component with a `.` or `:` (or `localhost`) is a registry host.
+    if name.contains('/') {
+        let first = parts.peek().copied().unwrap_or("");
+        if first.contains(['.', ':']) || first == "localhost" {
+            parts.next();
+        }
+    }
+    for p in parts {
+        let ok = !p.is_empty()
+            && p.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && p.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+        if !ok {
+            return Err(bad(
+                "name components are lowercase letters and digits, separated by `.`, `_` or `-`",
+            ));
+        }
+    }
+    Ok(format!("{name}:{t}"))
+}
+
+// ----------------------------------------------------------------- profile
+
+/// One entry of the profile, relative to [`PROFILE_PATH`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileEntry {
+    Dir(Vec<u8>),
+    /// (path, relative symlink target)
+    Link(Vec<u8>, Vec<u8>),
+}
+
+/// The merged profile of a closure: for every name the packages provide at
+/// the top of their trees (`bin`, `lib`, `share`...), a symlink to the one
+/// package that has it, or — when several packages have a directory of that
+/// name — a real directory merged the same way, recursively. When two
+/// packages provide the same file, the earlier one wins: roots in their
+/// order, then the rest of the closure in dependency order. Links are
+/// relative, so the profile works wherever the tree is unpacked.
+pub fn profile(closure: &Closure) -> Result<Vec<ProfileEntry>, OciError> {
+    let mut order: Vec<&ClosurePackage> = closure.root_packages().collect();
+    for p in &closure.packages {
+        if !order.iter().any(|o| o.id == p.id) {
+            order.push(p);
+        }
+    }
+    let mut out = Vec::new();
+    merge_level(&order, &[], &mut out)?;
+    Ok(out)
+}
+
+fn merge_level(providers: &[&ClosurePackage], rel: &[u8], out: &mut Vec<ProfileEntry>) -> Result<(), OciError> {
+    // name → providers having it, in priority order, with "is a directory".
+    let mut names: BTreeMap<Vec<u8>, Vec<(&ClosurePackage, bool)>> = BTreeMap::new();
+    for p in providers {
+        let dir = p.dir.join(std::ffi::OsStr::from_bytes(rel));
+        let rd = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !rel.is_empty() => continue,
+            Err(e) => return Err(io_err(&dir)(e)),
+        };
+        for ent in rd {
+            let ent = ent.map_err(io_err(&dir))?;
+            let name: OsString = ent.file_name();
+            // symlinks count as files: a package's `lib -> lib64` is its own.
+            let is_dir = ent.file_type().map_err(io_err(&dir))?.is_dir();
+            names.entry(name.as_bytes().to_vec()).or_default().push((p, is_dir));
+        }
+    }
+    let depth = 1 + rel.split(|&c| c == b'/').filter(|c| !c.is_empty()).count();
+    for (name, provs) in names {
+        let path = join(rel, &name);
+        let (first, first_dir) = provs[0];
+        let dirs: Vec<&ClosurePackage> = provs.iter().filter(|(_, d)| *d).map(|(p, _)| *p).collect();
+        if !first_dir || dirs.len() == 1 {
+            let mut target = b"../".repeat(depth);
+            target.extend_from_slice(b"store/pkgs-v1/");
+            target.extend_from_slice(first.dir_name().as_bytes());
+            target.push(b'/');
+            target.extend_from_slice(&path);
+            out.push(ProfileEntry::Link(path, target));
+        } else {
+            out.push(ProfileEntry::Dir(path.clone()));
+            merge_level(&dirs, &path, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn join(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut v = a.to_vec();
+    if !v.is_empty() {
+        v.push(b'/');
+    }
+    v.extend_from_slice(b);
+    v
+}
+
+/// Write `magpkg/env` (profile) and `magpkg/sbom.spdx.json` (the parent
+/// `magpkg/` must already be written).
+fn write_profile_and_sbom<W: Write>(
+    t: &mut tar::TarWriter<W>,
+    profile: &[ProfileEntry],
+    sbom: &[u8],
+) -> io::Result<()> {
+    t.dir(PROFILE_PATH.as_bytes(), 0o755)?;
+    for e in profile {
+        match e {
+            ProfileEntry::Dir(p) => t.dir(&join(PROFILE_PATH.as_bytes(), p), 0o755)?,
+            ProfileEntry::Link(p, target) => t.symlink(&join(PROFILE_PATH.as_bytes(), p), target)?,
+        }
+    }
+    t.file_bytes(SBOM_PATH.as_bytes(), 0o644, sbom)
+}
+
+/// Write `magpkg/store/pkgs-v1/<id>-<name>/...` for each package (the
+/// parent directories included).
+fn write_packages<W: Write>(t: &mut tar::TarWriter<W>, packages: &[&ClosurePackage]) -> Result<(), OciError> {
+    let err = |e| OciError::Io {
+        path: PathBuf::from(STORE_PATH),
+        source: e,
+    };
+    t.dir(b"magpkg", 0o755).map_err(err)?;
+    t.dir(b"magpkg/store", 0o755).map_err(err)?;
+    t.dir(STORE_PATH.as_bytes(), 0o755).map_err(err)?;
+    for p in packages {
+        let dest = format!("{STORE_PATH}/{}", p.dir_name());
+        t.tree(&p.dir, dest.as_bytes())?;
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------- layers
+
+/// Which packages go in which layer: one each, sorted by id, when they fit
+/// in `budget`; else grouped into `budget` buckets by a hash of the id, so
+/// adding a package changes only the layer of its bucket. Returns indices
+/// into `packages`.
+pub fn plan_layers(packages: &[ClosurePackage], budget: usize) -> Vec<Vec<usize>> {
+    let budget = budget.max(1);
+    let mut idx: Vec<usize> = (0..packages.len()).collect();
+    idx.sort_by(|&a, &b| packages[a].id.cmp(&packages[b].id));
+    if packages.len() <= budget {
+        return idx.into_iter().map(|i| vec![i]).collect();
+    }
+    let mut buckets: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    for i in idx {
+        let h = crate::hash::digest("magpkg-oci-layer-v1", packages[i].id.as_str().as_bytes());
+        let n = u64::from_str_radix(&h[..16], 16).expect("hex digest");
+        buckets.entry(n % budget as u64).or_default().push(i);
+    }
+    buckets.into_values().collect()
+}
+
+enum LayerJob<'a> {
+    Packages(Vec<&'a ClosurePackage>),
+    Top {
+        profile: &'a [ProfileEntry],
+        sbom: &'a [u8],
+    },
+}
+
+/// A layer written into the layout.
+#[derive(Debug, Clone)]
+pub struct LayerInfo {
+    /// The compressed blob.
+    pub blob: Descriptor,
+    /// sha256 hex of the uncompressed tar.
+    pub diff_id: String,
+    /// `<id>-<name>` of the packages in it; empty for the top layer.
+    pub packages: Vec<String>,
+}
+
+fn write_layer(layout: &layout::Layout, job: &LayerJob) -> Result<(Descriptor, String), OciError> {
+    let blob = layout.blob_writer()?;
+    let raw = gzip::HashWriter::new(gzip::encoder(blob));
+    let mut t = tar::TarWriter::new(raw);
+    let lerr = |e| OciError::Io {
+        path: layout.dir().into(),
+        source: e,
+    };
+    match job {
+        LayerJob::Packages(pkgs) => write_packages(&mut t, pkgs)?,
+        LayerJob::Top { profile, sbom } => {
+            // `/bin` and `/usr/bin` lead to the profile so `#!/bin/sh`,
+            // `#!/usr/bin/env` and absolute entrypoints like `/bin/app`
+            // work when the environment provides them.
+            t.symlink(b"bin", b"magpkg/env/bin").map_err(lerr)?;
+            t.dir(b"magpkg", 0o755).map_err(lerr)?;
+            write_profile_and_sbom(&mut t, profile, sbom).map_err(lerr)?;
+            t.dir(b"tmp", 0o1777).map_err(lerr)?;
+            t.dir(b"usr", 0o755).map_err(lerr)?;
+            t.symlink(b"usr/bin", b"../magpkg/env/bin").map_err(lerr)?;
+        }
+    }
+    let raw = t.finish().map_err(lerr)?;
+    let (gz, diff_id, _) = raw.finish();
+    let blob = gz.finish().map_err(lerr)?;
+    let (digest, size) = blob.commit()?;
+    Ok((
+        Descriptor {
+            media_type: layout::LAYER_GZIP.into(),
+            digest,
+            size,
+        },
+        diff_id,
+    ))
+}
+
+/// Run `jobs` on up to `threads` threads; results in job order.
+fn write_layers(
+    layout: &layout::Layout,
+    jobs: &[LayerJob],
+    threads: usize,
+) -> Result<Vec<(Descriptor, String)>, OciError> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    type Slot = Option<Result<(Descriptor, String), OciError>>;
+    let results: Mutex<Vec<Slot>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(1, jobs.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= jobs.len() || failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let r = write_layer(layout, &jobs[i]);
+                if r.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                results.lock().expect("no panics while locked")[i] = Some(r);
+            });
+        }
+    });
+    let mut out = Vec::new();
+    for r in results.into_inner().expect("threads joined") {
+        match r {
+            Some(Ok(x)) => out.push(x),
+            Some(Err(e)) => return Err(e),
+            // Skipped after another layer failed; that error comes first.
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+// -------------------------------------------------------------------- image
+
+/// Where an image goes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// One tar: OCI layout + Docker `manifest.json`.
+    Archive(PathBuf),
+    /// An OCI image layout directory (created, or an existing one added to).
+    Layout(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageOptions {
+    pub target: Target,
+    /// `NAME:TAG`; default [`Closure::default_tag`].
+    pub tag: Option<String>,
+    /// Most layers, the top layer included (≥ 2).
+    pub max_layers: usize,
+    /// `created` (RFC 3339), see [`config::created`].
+    pub created: String,
+    /// Layers compressed at once.
+    pub threads: usize,
+}
+
+impl ImageOptions {
+    pub fn new(target: Target) -> Self {
+        ImageOptions {
+            target,
+            tag: None,
+            max_layers: MAX_LAYERS,
+            created: config::rfc3339(tar::MTIME),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// What [`export_image`] wrote.
+#[derive(Debug, Clone)]
+pub struct ImageReport {
+    pub tag: String,
+    pub manifest: Descriptor,
+    pub config: Descriptor,
+    pub sbom: Descriptor,
+    /// Package layers in image order, then the top layer.
+    pub layers: Vec<LayerInfo>,
+}
+
+/// Write the image of `closure`.
+pub fn export_image(closure: &Closure, opts: &ImageOptions) -> Result<ImageReport, OciError> {
+    let tag = match &opts.tag {
+        Some(t) => parse_tag(t)?,
+        None => parse_tag(&closure.default_tag())?,
+    };
+    match &opts.target {
+        Target::Layout(dir) => {
+            let layout = layout::Layout::open(dir)?;
+            write_image(closure, opts, &tag, &layout)
+        }
+        Target::Archive(out) => {
+            // Everything is staged next to the output (not in /tmp, which
+            // may be a small tmpfs) and the archive renamed into place.
+            let parent = output_dir(out)?;
+            let stage = tempfile::Builder::new()
+                .prefix(".magpkg-oci-")
+                .tempdir_in(&parent)
+                .map_err(io_err(&parent))?;
+            let layout = layout::Layout::open(&stage.path().join("layout"))?;
+            let report = write_image(closure, opts, &tag, &layout)?;
+            let tmp = tempfile::Builder::new()
+                .prefix(".magpkg-oci-")
+                .tempfile_in(&parent)
+                .map_err(io_err(&parent))?;
+            let file = tmp.reopen().map_err(io_err(tmp.path()))?;
+            let mut w = io::BufWriter::with_capacity(256 * 1024, file);
+            let docker = layout::DockerImage {
+                config: report.config.digest.clone(),
+                layers: report.layers.iter().map(|l| l.blob.digest.clone()).collect(),
+                tag: tag.clone(),
+            };
+            layout::write_archive(&layout, &docker, &mut w)?;
+            let file = w.into_inner().map_err(|e| OciError::Io {
+                path: tmp.path().into(),
+                source: e.into_error(),
+            })?;
+            file.sync_all().map_err(io_err(tmp.path()))?;
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(fs::Permissions::from_mode(0o644))
+                .map_err(io_err(tmp.path()))?;
+            tmp.persist(out).map_err(|e| OciError::Io {
+                path: out.clone(),
+                source: e.error,
+            })?;
+            Ok(report)
+        }
+    }
+}
+
+fn write_image(
+    closure: &Closure,
+    opts: &ImageOptions,
+    tag: &str,
+    layout: &layout::Layout,
+) -> Result<ImageReport, OciError> {
+    if closure.packages.is_empty() {
+        return Err(OciError::Empty);
+    }
+    let profile = profile(closure)?;
+    let sbom_bytes = closure.sbom(&opts.created);
+    let sbom = layout.put(sbom::MEDIA_TYPE, &sbom_bytes)?;
+    let groups = plan_layers(&closure.packages, opts.max_layers.max(2) - 1);
+    let mut jobs: Vec<LayerJob> = groups
+        .iter()
+        .map(|g| LayerJob::Packages(g.iter().map(|&i| &closure.packages[i]).collect()))
+        .collect();
+    jobs.push(LayerJob::Top {
+        profile: &profile,
+        sbom: &sbom_bytes,
+    });
+    let written = write_layers(layout, &jobs, opts.threads)?;
+    let mut layers = Vec::new();
+    let mut history = Vec::new();
+    for (job, (blob, diff_id)) in jobs.iter().zip(written) {
+        let packages: Vec<String> = match job {
+            LayerJob::Packages(p) => p.iter().map(|p| p.dir_name()).collect(),
+            LayerJob::Top { .. } => Vec::new(),
+        };
+        history.push(match job {
+            LayerJob::Packages(p) => format!(
+                "magpkg: {}",
+                p.iter()
+                    .map(|p| format!("{} {} ({})", p.name, p.version, p.id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            LayerJob::Top { .. } => "magpkg: profile /magpkg/env, SBOM /magpkg/sbom.spdx.json, /bin, /tmp".into(),
+        });
+        layers.push(LayerInfo {
+            blob,
+            diff_id,
+            packages,
+        });
+    }
+
+    let settings = closure.effective_settings();
+    let mut labels = BTreeMap::new();
+    labels.insert("org.opencontainers.image.title".to_string(), closure.name.clone());
+    if let [root] = closure.roots.as_slice() {
+        if let Some(p) = closure.packages.iter().find(|p| &p.id == root) {
+            labels.insert("org.opencontainers.image.version".into(), p.version.clone());
+        }
+    }
+    let mut ids: Vec<String> = closure.packages.iter().map(ClosurePackage::dir_name).collect();
+    ids.sort();
+    labels.insert("dev.magpkg.packages".into(), ids.join(" "));
+    labels.insert(
+        "dev.magpkg.roots".into(),
+        closure
+            .roots
+            .iter()
+            .map(PackageId::as_str)
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    if let Some(e) = &closure.env_id {
+        labels.insert("dev.magpkg.env-id".into(), e.clone());
+    }
+    labels.insert(SBOM_ANNOTATION.into(), format!("sha256:{}", sbom.digest));
+    for (k, v) in &settings.labels {
+        labels.insert(k.clone(), v.clone());
+    }
+    let cfg = config::ImageConfig {
+        created: opts.created.clone(),
+        env: closure.image_env(),
+        settings,
+        labels,
+        history,
+        diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
+    };
+    let cfg_bytes = serde_json::to_vec(&cfg.to_json()).expect("config serialises");
+    let config = layout.put(layout::CONFIG, &cfg_bytes)?;
+
+    let mut annotations = serde_json::Map::new();
+    annotations.insert("org.opencontainers.image.created".into(), json!(opts.created));
+    annotations.insert("org.opencontainers.image.title".into(), json!(closure.name));
+    annotations.insert(SBOM_ANNOTATION.into(), json!(format!("sha256:{}", sbom.digest)));
+    let manifest_json = json!({
+        "schemaVersion": 2,
+        "mediaType": layout::MANIFEST,
+        "config": config.to_json(),
+        "layers": layers.iter().map(|l| l.blob.to_json()).collect::<Vec<Value>>(),
+        "annotations": annotations,
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest_json).expect("manifest serialises");
+    let manifest = layout.put(layout::MANIFEST, &manifest_bytes)?;
+    let mut index_ann = serde_json::Map::new();
+    index_ann.insert(layout::REF_NAME.into(), json!(tag));
+    index_ann.insert(SBOM_ANNOTATION.into(), json!(format!("sha256:{}", sbom.digest)));
+    layout.add_to_index(&manifest, &index_ann)?;
+    Ok(ImageReport {
+        tag: tag.to_string(),
+        manifest,
+        config,
+        sbom,
+        layers,
+    })
+}
+
+/// Write the closure as one reproducible `.tar.zst` holding `magpkg/`
+/// (packages, profile, SBOM). Returns the archive's sha256.
+pub fn export_tarball(closure: &Closure, out: &Path, created: &str) -> Result<String, OciError> {
+    tarball::write(closure, out, created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_is_substituted_but_not_longer_names() {
+        assert_eq!(substitute_out("$out/lib:${out}/x", "/p"), "/p/lib:/p/x");
+        assert_eq!(substitute_out("$output $$ $o", "/p"), "$output $$ $o");
+        assert_eq!(substitute_out("a$out", "/p"), "a/p");
+    }
+
+    #[test]
+    fn tags_follow_docker_rules() {
+        assert_eq!(parse_tag("hello").unwrap(), "hello:latest");
+        assert_eq!(parse_tag("hello:1.0").unwrap(), "hello:1.0");
+        assert_eq!(
+            parse_tag("localhost:5000/team/hello:dev").unwrap(),
+            "localhost:5000/team/hello:dev"
+        );
+        assert!(parse_tag("Hello:1").is_err());
+        assert!(parse_tag("hello:").is_err());
+        assert!(parse_tag("hello:a b").is_err());
+        assert!(parse_tag("hello@sha256:00").is_err());
+        assert_eq!(sanitize_name("My Project!"), "my-project");
+        assert_eq!(sanitize_name("..."), "magpkg");
+    }
+
+    fn pkg(id: &str) -> ClosurePackage {
+        ClosurePackage {
+            id: PackageId::from_string(id.into()),
+            name: "p".into(),
+            version: "1".into(),
+            dir: PathBuf::new(),
+            run_deps: vec![],
+            env: BTreeMap::new(),
+            meta: Meta::default(),
+            sources: vec![],
+        }
+    }
+
+    #[test]
+    fn layer_plan_is_one_per_package_then_stable_buckets() {
+        let ids: Vec<String> = (0..30).map(|i| crate::hash::digest("t", &[i as u8])).collect();
+        let pkgs: Vec<ClosurePackage> = ids.iter().map(|i| pkg(i)).collect();
+        let plan = plan_layers(&pkgs, 99);
+        assert_eq!(plan.len(), 30);
+        assert!(plan.windows(2).all(|w| pkgs[w[0][0]].id < pkgs[w[1][0]].id));
+        // Grouped: at most the budget, every package once.
+        let plan = plan_layers(&pkgs, 7);
+        assert!(plan.len() <= 7);
+        let mut all: Vec<usize> = plan.iter().flatten().copied().collect();
+        all.sort();
+        assert_eq!(all, (0..30).collect::<Vec<_>>());
+        // Adding a package changes exactly one group.
+        let mut more = pkgs.clone();
+        more.push(pkg(&crate::hash::digest("t", b"new")));
+        let names = |plan: Vec<Vec<usize>>, ps: &[ClosurePackage]| -> Vec<Vec<String>> {
+            plan.into_iter()
+                .map(|g| g.into_iter().map(|i| ps[i].id.to_string()).collect())
+                .collect()
+        };
+        let before = names(plan_layers(&pkgs, 7), &pkgs);
+        let after = names(plan_layers(&more, 7), &more);
+        let changed = after.iter().filter(|g| !before.contains(g)).count();
+        assert_eq!(changed, 1);
     }
 }

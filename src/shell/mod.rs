@@ -1,15 +1,381 @@
-//! `magpkg shell` and `magpkg run`: entering a project environment, interactively or for one command.
+//! `magpkg shell` and `magpkg run`: entering a project environment,
+//! interactively or for one command.
+//!
+//! The environment comes from a realised [`ProjectState`]; this module only
+//! turns it into a process: variables applied on top of the caller's
+//! environment (or, with `--pure`, on an empty one inside a bubblewrap
+//! container that shows only the environment's packages and the project),
+//! then `exec`, so the command's exit status and signals are its own.
 
+pub mod pure;
+pub mod quote;
+pub mod rc;
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::env::state::ProjectState;
 use crate::error::Classify;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShellError {
-    #[error("{0}")]
-    Other(String),
+    #[error("{program}: command not found in the environment")]
+    CommandNotFound { program: String, pure: bool },
+    #[error("cannot run {program}")]
+    Exec {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--pure needs bwrap (bubblewrap), which is not on PATH")]
+    NoBwrap,
+    #[error("the environment has no shell to run in --pure mode (looked for {wanted} in {profile}/bin)")]
+    NoShellInEnv { wanted: String, profile: PathBuf },
+    #[error("no script `{name}` in {manifest}")]
+    UnknownScript {
+        name: String,
+        manifest: PathBuf,
+        suggestion: Option<String>,
+        available: Vec<String>,
+    },
+    #[error("environment record {path} is missing or corrupt")]
+    BadRecord { path: PathBuf },
+    #[error("cannot write {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Classify for ShellError {
     fn is_user_error(&self) -> bool {
-        false
+        match self {
+            ShellError::CommandNotFound { .. } | ShellError::NoShellInEnv { .. } | ShellError::UnknownScript { .. } => {
+                true
+            }
+            ShellError::Exec { source, .. } => source.kind() == std::io::ErrorKind::PermissionDenied,
+            _ => false,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            ShellError::CommandNotFound { pure: true, .. } => Some(
+                "--pure hides the host's tools: add a package that provides it, or list a host directory in `pure.mounts`"
+                    .into(),
+            ),
+            ShellError::CommandNotFound { pure: false, .. } => {
+                Some("add a package that provides it to `packages` in magnet.jsonnet".into())
+            }
+            ShellError::NoBwrap => Some("install bubblewrap (Debian: apt-get install bubblewrap)".into()),
+            ShellError::NoShellInEnv { .. } => {
+                Some("add a shell (e.g. pkgs.bash or pkgs.busybox) to `packages`, or leave out --pure".into())
+            }
+            ShellError::UnknownScript {
+                suggestion: Some(s), ..
+            } => Some(format!("did you mean `{s}`?")),
+            ShellError::UnknownScript { available, .. } if available.is_empty() => {
+                Some("the manifest has no `scripts`".into())
+            }
+            ShellError::UnknownScript { available, .. } => Some(format!("the scripts are: {}", available.join(", "))),
+            ShellError::BadRecord { .. } => Some("run `magpkg env` to realise the environment again".into()),
+            _ => None,
+        }
+    }
+}
+
+impl ShellError {
+    /// The exit status a shell would give: 127 for a command that is not
+    /// found, 126 for one that cannot be executed.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ShellError::CommandNotFound { .. } => 127,
+            ShellError::Exec { .. } if self.is_user_error() => 126,
+            _ if self.is_user_error() => crate::error::EXIT_USER,
+            _ => crate::error::EXIT_INTERNAL,
+        }
+    }
+}
+
+/// An environment to enter.
+#[derive(Debug, Clone)]
+pub struct Session<'a> {
+    pub state: &'a ProjectState,
+    /// Run inside a bubblewrap container with only the environment visible.
+    pub pure: bool,
+    /// Where startup files for interactive shells are kept.
+    pub state_dir: &'a Path,
+    /// Working directory of the command.
+    pub cwd: PathBuf,
+}
+
+/// Search-path variables whose empty entry means "the default list": when
+/// the caller had none, a trailing `:` keeps the system's pages reachable.
+const DEFAULT_LIST_VARS: &[&str] = &["MANPATH", "INFOPATH"];
+
+/// Variables a `--pure` container gets from the host besides `keepEnv`.
+const PURE_KEEP: &[&str] = &["TERM", "HOME"];
+
+/// The variables of a process in the environment: `host` with the state's
+/// directories prepended (without duplicating ones already there) and its
+/// values set; with `pure`, only the few of `host` a container keeps.
+pub fn environment(
+    state: &ProjectState,
+    host: impl IntoIterator<Item = (OsString, OsString)>,
+    pure: bool,
+) -> BTreeMap<OsString, OsString> {
+    let mut env: BTreeMap<OsString, OsString> = host.into_iter().collect();
+    if pure {
+        let keep: Vec<&str> = PURE_KEEP
+            .iter()
+            .copied()
+            .chain(state.pure.keep_env.iter().map(String::as_str))
+            .collect();
+        env.retain(|k, _| keep.iter().any(|kk| OsStr::new(kk) == k));
+        env.insert("MAGPKG_PURE".into(), "1".into());
+    }
+    for (var, dirs) in &state.prepend {
+        let old = env.get(OsStr::new(var)).cloned();
+        let mut parts: Vec<OsString> = dirs.iter().map(OsString::from).collect();
+        match old {
+            Some(old) if !old.is_empty() => {
+                for entry in std::env::split_paths(&old) {
+                    if !dirs.iter().any(|d| Path::new(d) == entry) {
+                        parts.push(entry.into_os_string());
+                    }
+                }
+            }
+            // "dir:" = dir, then the default list.
+            _ if !pure && DEFAULT_LIST_VARS.contains(&var.as_str()) => parts.push(OsString::new()),
+            _ => {}
+        }
+        let mut joined = OsString::new();
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                joined.push(":");
+            }
+            joined.push(p);
+        }
+        env.insert(var.into(), joined);
+    }
+    for (k, v) in &state.set {
+        env.insert(k.into(), v.into());
+    }
+    env
+}
+
+/// Find `program` the way `execvp` would, in the `PATH` of `env`.
+fn which_in(program: &OsStr, env: &BTreeMap<OsString, OsString>) -> Option<PathBuf> {
+    let p = Path::new(program);
+    if p.components().count() > 1 || program.as_encoded_bytes().contains(&b'/') {
+        return Some(p.to_path_buf());
+    }
+    let path = env.get(OsStr::new("PATH"))?;
+    std::env::split_paths(path)
+        .map(|d| d.join(p))
+        .find(|c| is_executable(c))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Replace this process with `argv` in the environment. Returns only on
+/// failure.
+pub fn exec(session: &Session, argv: &[OsString]) -> ShellError {
+    exec_with(session, argv, &[], None)
+}
+
+fn exec_with(
+    session: &Session,
+    argv: &[OsString],
+    extra_env: &[(OsString, OsString)],
+    rc_dir: Option<&Path>,
+) -> ShellError {
+    let Some((program, args)) = argv.split_first() else {
+        return ShellError::CommandNotFound {
+            program: String::new(),
+            pure: session.pure,
+        };
+    };
+    let mut env = environment(session.state, std::env::vars_os(), session.pure);
+    env.extend(extra_env.iter().cloned());
+    let Some(resolved) = which_in(program, &env) else {
+        return ShellError::CommandNotFound {
+            program: program.to_string_lossy().into_owned(),
+            pure: session.pure,
+        };
+    };
+    let err = if session.pure {
+        let bwrap = match which::which("bwrap") {
+            Ok(b) => b,
+            Err(_) => return ShellError::NoBwrap,
+        };
+        let bargs = match pure::bwrap_args(session, &env, rc_dir, argv) {
+            Ok(a) => a,
+            Err(e) => return e,
+        };
+        Command::new(bwrap).args(bargs).env_clear().exec()
+    } else {
+        Command::new(&resolved)
+            .arg0(program)
+            .args(args)
+            .env_clear()
+            .envs(&env)
+            .current_dir(&session.cwd)
+            .exec()
+    };
+    if err.kind() == std::io::ErrorKind::NotFound {
+        // The file exists (found above): its interpreter does not.
+        return ShellError::Exec {
+            program: resolved.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "its interpreter (#! line) or loader was not found",
+            ),
+        };
+    }
+    ShellError::Exec {
+        program: resolved.display().to_string(),
+        source: err,
+    }
+}
+
+/// Replace this process with an interactive shell in the environment: the
+/// user's `$SHELL` (with `--pure`, the environment's shell of that name, or
+/// its bash, zsh, fish or sh), with the prompt marked and the shellHook run.
+pub fn interactive(session: &Session) -> ShellError {
+    let user_shell = std::env::var_os("SHELL")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/bin/sh"));
+    let program = if session.pure {
+        let profile_bin = session.state.profile.join("bin");
+        let mut wanted: Vec<String> = Vec::new();
+        if let Some(n) = user_shell.file_name() {
+            wanted.push(n.to_string_lossy().into_owned());
+        }
+        for n in ["bash", "zsh", "fish", "sh"] {
+            if !wanted.iter().any(|w| w == n) {
+                wanted.push(n.into());
+            }
+        }
+        match wanted.iter().map(|n| profile_bin.join(n)).find(|p| p.exists()) {
+            Some(p) => p,
+            None => {
+                return ShellError::NoShellInEnv {
+                    wanted: wanted.join(", "),
+                    profile: session.state.profile.clone(),
+                }
+            }
+        }
+    } else {
+        user_shell
+    };
+    let launch = match rc::prepare(session.state_dir, &program, session.state.shell_hook.as_deref()) {
+        Ok(l) => l,
+        Err(e) => return e,
+    };
+    let mut argv: Vec<OsString> = vec![program.clone().into_os_string()];
+    argv.extend(launch.args.iter().cloned());
+    let mut extra = launch.env.clone();
+    extra.push(("SHELL".into(), program.into_os_string()));
+    exec_with(session, &argv, &extra, Some(&launch.dir))
+}
+
+/// Replace this process with script `name` of the manifest, run by `sh -c`
+/// in the project root with `args` as `$1...`.
+pub fn script(session: &Session, name: &str, args: &[OsString]) -> ShellError {
+    let Some(body) = session.state.scripts.get(name) else {
+        let available: Vec<String> = session.state.scripts.keys().cloned().collect();
+        return ShellError::UnknownScript {
+            name: name.to_string(),
+            manifest: session.state.manifest.clone(),
+            suggestion: crate::util::closest(name, available.iter().map(String::as_str)),
+            available,
+        };
+    };
+    let mut argv: Vec<OsString> = vec!["sh".into(), "-c".into(), body.into(), name.into()];
+    argv.extend(args.iter().cloned());
+    let s = Session {
+        cwd: session.state.root.clone(),
+        ..session.clone()
+    };
+    exec(&s, &argv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> ProjectState {
+        let mut st = ProjectState::default();
+        st.prepend
+            .insert("PATH".into(), vec!["/p/scripts".into(), "/env/bin".into()]);
+        st.prepend.insert("MANPATH".into(), vec!["/env/share/man".into()]);
+        st.set.insert("GREETING".into(), "hi there".into());
+        st.pure.keep_env = vec!["SSH_AUTH_SOCK".into()];
+        st
+    }
+
+    fn host(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs.iter().map(|(k, v)| (k.into(), v.into())).collect()
+    }
+
+    #[test]
+    fn prepends_without_duplicates_and_sets() {
+        let env = environment(
+            &state(),
+            host(&[("PATH", "/env/bin:/usr/bin:/bin"), ("GREETING", "old"), ("OTHER", "x")]),
+            false,
+        );
+        assert_eq!(env[OsStr::new("PATH")], "/p/scripts:/env/bin:/usr/bin:/bin");
+        assert_eq!(
+            env[OsStr::new("MANPATH")],
+            "/env/share/man:",
+            "default man pages stay reachable"
+        );
+        assert_eq!(env[OsStr::new("GREETING")], "hi there");
+        assert_eq!(env[OsStr::new("OTHER")], "x");
+    }
+
+    #[test]
+    fn pure_keeps_only_what_it_is_told() {
+        let env = environment(
+            &state(),
+            host(&[
+                ("PATH", "/usr/bin"),
+                ("HOME", "/home/me"),
+                ("SSH_AUTH_SOCK", "/s"),
+                ("EDITOR", "vi"),
+            ]),
+            true,
+        );
+        assert_eq!(env[OsStr::new("PATH")], "/p/scripts:/env/bin", "no host PATH");
+        assert_eq!(env[OsStr::new("MANPATH")], "/env/share/man");
+        assert_eq!(env[OsStr::new("SSH_AUTH_SOCK")], "/s");
+        assert_eq!(env[OsStr::new("HOME")], "/home/me");
+        assert_eq!(env[OsStr::new("MAGPKG_PURE")], "1");
+        assert!(!env.contains_key(OsStr::new("EDITOR")));
+    }
+
+    #[test]
+    fn unknown_script_suggests() {
+        let mut st = state();
+        st.scripts.insert("test".into(), "true".into());
+        let t = tempfile::tempdir().unwrap();
+        let s = Session {
+            state: &st,
+            pure: false,
+            state_dir: t.path(),
+            cwd: t.path().into(),
+        };
+        let e = script(&s, "tset", &[]);
+        assert_eq!(e.hint().as_deref(), Some("did you mean `test`?"));
+        assert_eq!(e.exit_code(), 1);
     }
 }

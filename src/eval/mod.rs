@@ -15,6 +15,15 @@ use serde::{Deserialize, Serialize};
 use crate::error::Classify;
 use crate::settings::Settings;
 
+mod graph;
+mod jsonnet;
+mod locate;
+
+use graph::{JsonNode, ValNode, Walker};
+use jsonnet::{Session, Tree, TREE_PREFIX};
+
+pub use graph::{META_FIELDS, PACKAGE_FIELDS, SOURCE_FIELDS};
+
 /// A package id: BLAKE3 over the canonical encoding of a definition
 /// (see [`crate::hash`]), lowercase hex.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -201,7 +210,14 @@ pub enum EvalError {
 
 impl Classify for EvalError {
     fn is_user_error(&self) -> bool {
-        !matches!(self, EvalError::Io { .. })
+        match self {
+            // A file the user named that is not there is their mistake.
+            EvalError::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::IsADirectory
+            ),
+            _ => true,
+        }
     }
     fn hint(&self) -> Option<String> {
         match self {
@@ -220,28 +236,188 @@ impl Classify for EvalError {
     }
 }
 
+/// The package tree an evaluation with these settings uses.
+fn tree(settings: &Settings) -> Tree {
+    match &settings.packages_dir {
+        Some(d) => Tree::Dir(d.clone()),
+        None => Tree::Embedded,
+    }
+}
+
+/// Evaluate `input` in `session` to a Jsonnet value.
+fn input_value(session: &Session, input: &Input) -> Result<jrsonnet_evaluator::Val, EvalError> {
+    match input {
+        Input::Expr(code) => session.eval_expr(code),
+        Input::File(path) => session.eval_file(path),
+        Input::Attr(name) => {
+            let tree = session.eval_tree_file("packages.jsonnet")?;
+            let Some(obj) = tree.as_obj() else {
+                return Err(EvalError::Jsonnet(format!(
+                    "{TREE_PREFIX}/packages.jsonnet must be an object of packages by name"
+                )));
+            };
+            let names: Vec<String> = obj.fields().into_iter().map(|f| f.to_string()).collect();
+            if !names.iter().any(|n| n == name) {
+                return Err(EvalError::UnknownAttr {
+                    name: name.clone(),
+                    suggestion: crate::util::closest(name, names.iter().map(String::as_str)),
+                });
+            }
+            session
+                .enter(|| obj.get(name.as_str().into()))
+                .map_err(|e| session.error(&e))
+                .map(|v| v.expect("field listed by fields()"))
+        }
+    }
+}
+
 /// Evaluate an input to a package graph.
+///
+/// Definitions are walked as Jsonnet values, not JSON: a package reached
+/// again through its own dependencies is a cycle (reported by name), and a
+/// package shared by many others is resolved once.
 pub fn evaluate(input: &Input, settings: &Settings) -> Result<Graph, EvalError> {
-    let _ = (input, settings);
-    todo!("eval::evaluate")
+    evaluate_in(input, tree(settings))
+}
+
+fn evaluate_in(input: &Input, tree: Tree) -> Result<Graph, EvalError> {
+    let session = Session::new(tree);
+    let top = input_value(&session, input)?;
+    let files = || session.log.borrow().clone();
+    let mut walker = Walker::<ValNode>::new(&files);
+    session.enter(|| {
+        let top = ValNode {
+            val: top,
+            session: &session,
+        };
+        match input {
+            // A name is one package, even if it is an object of them.
+            Input::Attr(name) => walker.package(top, name).map(|id| walker.graph.roots.push(id)),
+            _ => walker.roots(top),
+        }
+    })?;
+    Ok(walker.graph)
 }
 
 /// Evaluate an input to plain JSON (manifests use this, then
 /// [`graph_from_value`] on their `packages`).
 pub fn evaluate_value(input: &Input, settings: &Settings) -> Result<Evaluated, EvalError> {
-    let _ = (input, settings);
-    todo!("eval::evaluate_value")
+    evaluate_value_in(input, tree(settings))
+}
+
+fn evaluate_value_in(input: &Input, tree: Tree) -> Result<Evaluated, EvalError> {
+    let session = Session::new(tree);
+    let v = input_value(&session, input)?;
+    let value = session.to_json(&v)?;
+    Ok(Evaluated {
+        value,
+        files: session.local_files(),
+    })
 }
 
 /// Resolve package definitions (a package object, a list of them or an
 /// object of them) into a graph.
+///
+/// Locations in error messages are searched in `evaluated.files` (and the
+/// embedded tree).
 pub fn graph_from_value(value: &serde_json::Value, evaluated: &Evaluated) -> Result<Graph, EvalError> {
-    let _ = (value, evaluated);
-    todo!("eval::graph_from_value")
+    let cwd = std::env::current_dir()
+        .and_then(|d| d.canonicalize())
+        .unwrap_or_default();
+    let files = || graph::read_files(&evaluated.files, &cwd);
+    let mut walker = Walker::<JsonNode>::new(&files);
+    walker.roots(JsonNode(value))?;
+    Ok(walker.graph)
 }
 
 /// Evaluate a Jsonnet file with no package tree (the config file).
 pub fn evaluate_plain_file(path: &Path) -> Result<serde_json::Value, EvalError> {
-    let _ = path;
-    todo!("eval::evaluate_plain_file")
+    let session = Session::new(Tree::None);
+    let v = session.eval_file(path)?;
+    session.to_json(&v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expr(code: &str) -> Input {
+        Input::Expr(code.to_string())
+    }
+
+    const PKGS: &str = r#"
+        local leaf = { name: 'leaf', version: '1', build: 'true' };
+        local mid = { name: 'mid', version: '2', build: { builtin: 'unpack' }, runDeps: [leaf] };
+        { name: 'top', version: '3', build: 'make', buildDeps: [mid, leaf], env: { A: 'b' } }
+    "#;
+
+    #[test]
+    fn value_walk_and_json_walk_give_the_same_graph() {
+        let g = evaluate_in(&expr(PKGS), Tree::Embedded).unwrap();
+        let v = evaluate_value_in(&expr(PKGS), Tree::Embedded).unwrap();
+        let g2 = graph_from_value(&v.value, &v).unwrap();
+        assert_eq!(g, g2);
+        assert_eq!(g.packages.len(), 3);
+        let top = g.get(&g.roots[0]);
+        assert_eq!(top.name, "top");
+        assert_eq!(top.build_deps.len(), 2);
+        assert_eq!(g.get(&top.build_deps[0]).name, "mid");
+        // Dependencies first.
+        let order: Vec<&str> = g.build_order(&g.roots).iter().map(|i| g.get(i).name.as_str()).collect();
+        assert_eq!(order, ["leaf", "mid", "top"]);
+    }
+
+    #[test]
+    fn files_lists_local_files_read_not_embedded_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path().canonicalize().unwrap();
+        std::fs::write(dir.join("lib.libsonnet"), "{ v: '1' }").unwrap();
+        std::fs::write(dir.join("script.sh"), "make").unwrap();
+        std::fs::write(
+            dir.join("main.jsonnet"),
+            "local pkgs = import 'magnet/packages.jsonnet';\n{ name: 'x', version: (import 'lib.libsonnet').v, build: importstr 'script.sh', buildDeps: [pkgs.hello] }",
+        )
+        .unwrap();
+        let v = evaluate_value_in(&Input::File(dir.join("main.jsonnet")), Tree::Embedded).unwrap();
+        assert_eq!(
+            v.files,
+            vec![
+                dir.join("lib.libsonnet"),
+                dir.join("main.jsonnet"),
+                dir.join("script.sh")
+            ]
+        );
+        assert_eq!(v.value["build"], "make");
+        assert_eq!(v.value["buildDeps"][0]["name"], "hello");
+    }
+
+    #[test]
+    fn json_walk_reports_unknown_fields_with_suggestion() {
+        let v = serde_json::json!({ "name": "x", "version": "1", "build": "b", "runDep": [] });
+        let ev = Evaluated {
+            value: v.clone(),
+            files: vec![],
+        };
+        match graph_from_value(&v, &ev) {
+            Err(e @ EvalError::Invalid { .. }) => {
+                assert!(e.to_string().contains("unknown field `runDep` in package `x`"), "{e}");
+                assert_eq!(e.hint().as_deref(), Some("did you mean `runDeps`?"));
+            }
+            other => panic!("expected an Invalid error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn plain_file_has_no_package_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("config.jsonnet");
+        std::fs::write(&f, "{ jobs: 1 + 1, mirrors: { gnu: ['http://127.0.0.1:1/gnu'] } }").unwrap();
+        let v = evaluate_plain_file(&f).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({ "jobs": 2, "mirrors": { "gnu": ["http://127.0.0.1:1/gnu"] } })
+        );
+        std::fs::write(&f, "import 'magnet/packages.jsonnet'").unwrap();
+        assert!(evaluate_plain_file(&f).is_err());
+    }
 }

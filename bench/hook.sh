@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The shell hook's cost, side by side with direnv (Debian's 2.32):
+#   1. a prompt in an unchanged project: the hook function's time per prompt
+#      (magpkg decides in the shell and spawns nothing; direnv runs
+#      `direnv export bash` at every prompt);
+#   2. activation when cd-ing into a realised environment (`magpkg hook-env
+#      bash` with nothing active) against `direnv export bash` in a directory
+#      it has already loaded (target: a third of it or less);
+#   3. the fast path's peak memory (max RSS).
+# Run from the repository root after `cargo build --release`
+# (MAGPKG=/path/to/magpkg to use another binary).
+set -euo pipefail
+
+MAGPKG=${MAGPKG:-${CARGO_TARGET_DIR:-$PWD/target}/release/magpkg}
+PROMPTS=${PROMPTS:-500}
+for tool in "$MAGPKG" direnv hyperfine python3 /usr/bin/time; do
+  command -v "$tool" >/dev/null || {
+    echo "bench/hook.sh needs $tool" >&2
+    exit 1
+  }
+done
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export HOME=$work/home XDG_CONFIG_HOME=$work/config XDG_DATA_HOME=$work/data \
+  XDG_STATE_HOME=$work/state XDG_CACHE_HOME=$work/cache \
+  MAGPKG_STATE=$work/state/magpkg MAGPKG_STORE=$work/store
+mkdir -p "$HOME" "$work/proj/bin" "$work/direnv/bin"
+
+# The same environment for both tools: two variables and a bin dir first on PATH.
+cat >"$work/proj/magnet.jsonnet" <<'EOF'
+{
+  packages: [],
+  env: { GREETING: "hello world", MODE: "bench" },
+  path: ["./bin"],
+}
+EOF
+cat >"$work/direnv/.envrc" <<'EOF'
+export GREETING="hello world" MODE=bench
+PATH_add bin
+EOF
+(cd "$work/proj" && "$MAGPKG" allow 2>/dev/null && "$MAGPKG" env >/dev/null)
+direnv allow "$work/direnv" 2>/dev/null
+
+magpkg_hook=$work/hook.bash
+"$MAGPKG" hook bash >"$magpkg_hook"
+
+echo "== 1. prompt in an unchanged project ($PROMPTS prompts per run)"
+# Each command sources the hook, enters the project (one activation), then
+# runs the prompt hook N more times; the per-prompt cost is the difference
+# between N=$PROMPTS and N=0, divided by $PROMPTS.
+prompts() { # TOOL N
+  case $1 in
+  magpkg) printf 'source %q; cd %q; _magpkg_hook 2>/dev/null; for ((i = 0; i < %s; i++)); do _magpkg_hook; done' \
+    "$magpkg_hook" "$work/proj" "$2" ;;
+  direnv) printf 'eval "$(direnv hook bash)"; cd %q; _direnv_hook 2>/dev/null; for ((i = 0; i < %s; i++)); do _direnv_hook; done' \
+    "$work/direnv" "$2" ;;
+  esac
+}
+hyperfine -N --warmup 3 --runs 10 --export-json "$work/prompt.json" \
+  -n "magpkg N=0" "bash --norc -c '$(prompts magpkg 0)'" \
+  -n "magpkg N=$PROMPTS" "bash --norc -c '$(prompts magpkg "$PROMPTS")'" \
+  -n "direnv N=0" "bash --norc -c '$(prompts direnv 0)'" \
+  -n "direnv N=$PROMPTS" "bash --norc -c '$(prompts direnv "$PROMPTS")'" >/dev/null
+python3 - "$work/prompt.json" "$PROMPTS" <<'EOF'
+import json, sys
+r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}
+n = int(sys.argv[2])
+for tool in ("magpkg", "direnv"):
+    per = (r[f"{tool} N={n}"] - r[f"{tool} N=0"]) / n
+    print(f"  {tool}: {per * 1e6:8.1f} µs per prompt")
+EOF
+
+echo "== 2. activation on cd vs direnv in a loaded directory"
+cd "$work/proj"
+hyperfine -N --warmup 20 --runs 300 --export-json "$work/activate.json" \
+  -n "magpkg hook-env bash (activation)" "env PWD=$work/proj $MAGPKG hook-env bash" >/dev/null
+(
+  cd "$work/direnv"
+  eval "$(direnv export bash 2>/dev/null)"
+  hyperfine -N --warmup 20 --runs 300 --export-json "$work/direnv.json" \
+    -n "direnv export bash (loaded)" "direnv export bash" >/dev/null
+)
+# Also magpkg with the environment already active (what a changed watched
+# file with unchanged content costs).
+(
+  eval "$(PWD=$work/proj "$MAGPKG" hook-env bash 2>/dev/null)"
+  hyperfine -N --warmup 20 --runs 300 --export-json "$work/loaded.json" \
+    -n "magpkg hook-env bash (loaded)" "env PWD=$work/proj $MAGPKG hook-env bash" >/dev/null
+)
+python3 - "$work/activate.json" "$work/loaded.json" "$work/direnv.json" <<'EOF'
+import json, sys
+rows = [json.load(open(f))["results"][0] for f in sys.argv[1:]]
+for x in rows:
+    print(f"  {x['command']:<36} {x['mean'] * 1e3:6.2f} ms ± {x['stddev'] * 1e3:.2f}  (median {x['median'] * 1e3:.2f})")
+print(f"  activation / direnv loaded: {rows[0]['median'] / rows[2]['median']:.2f} (target ≤ 0.33)")
+EOF
+
+echo "== 3. peak memory (max RSS)"
+rss() { /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -1; }
+echo "  magpkg hook-env bash (activation): $(cd "$work/proj" && PWD=$work/proj rss "$MAGPKG" hook-env bash) KiB"
+echo "  direnv export bash (loaded):       $(cd "$work/direnv" && eval "$(direnv export bash 2>/dev/null)" && rss direnv export bash) KiB"
+echo "  magpkg no-op prompt:               0 KiB (no process)"

@@ -1,0 +1,26 @@
+// The package tree's entry point: every package by name.
+// `magpkg eval NAME` / `magpkg build NAME` look names up here.
+{
+  bootstrap: import 'bootstrap.jsonnet',
+  busybox: import 'busybox.jsonnet',
+  bzip2: import 'bzip2.jsonnet',
+  coreutils: import 'coreutils.jsonnet',
+  diffutils: import 'diffutils.jsonnet',
+  file: import 'file.jsonnet',
+  findutils: import 'findutils.jsonnet',
+  flex: import 'flex.jsonnet',
+  grep: import 'grep.jsonnet',
+  gzip: import 'gzip.jsonnet',
+  hello: import 'hello.jsonnet',
+  less: import 'less.jsonnet',
+  libffi: import 'libffi.jsonnet',
+  lua: import 'lua.jsonnet',
+  m4: import 'm4.jsonnet',
+  make: import 'make.jsonnet',
+  ncurses: import 'ncurses.jsonnet',
+  patch: import 'patch.jsonnet',
+  sed: import 'sed.jsonnet',
+  tree: import 'tree.jsonnet',
+  xz: import 'xz.jsonnet',
+  zlib: import 'zlib.jsonnet',
+}

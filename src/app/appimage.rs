@@ -1,0 +1,553 @@
+//! Installing AppImages and AppDirs as new variants.
+//!
+//! An AppImage (type 2) is an ELF runtime followed by a SquashFS image; the
+//! image starts where the ELF ends, after its section header table. magpkg
+//! reads that offset from the ELF header and extracts the image itself
+//! (with the `backhand` crate, falling back to `unsquashfs -o`), so the
+//! AppImage is never executed. The result is an AppDir, run through its
+//! `AppRun`.
+
+use std::fs::{self, File};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use super::detect::{self, ElfHeader};
+use super::integrate::parse_desktop;
+use super::model::{self, Apps, Entry};
+use super::{io_err, AppError};
+
+/// What to install as.
+#[derive(Debug, Clone, Default)]
+pub struct InstallOptions {
+    /// App name (default: from the AppDir's desktop file or the file name).
+    pub name: Option<String>,
+    /// Variant directory name (default: `<name>-<version>-<arch>`).
+    pub variant: Option<String>,
+}
+
+/// What was installed.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    pub app: String,
+    pub variant: String,
+    pub dir: PathBuf,
+    pub warnings: Vec<String>,
+}
+
+/// The offset of the SquashFS image of an AppImage, checked.
+pub fn payload_offset(path: &Path) -> Result<u64, AppError> {
+    let not = |reason: &str| AppError::NotAppImage {
+        path: path.into(),
+        reason: reason.into(),
+    };
+    let mut f = File::open(path).map_err(io_err(path))?;
+    let mut head = [0u8; 64];
+    let n = f.read(&mut head).map_err(io_err(path))?;
+    let h = ElfHeader::parse(&head[..n]).ok_or_else(|| not("it is not an ELF file"))?;
+    match (&head[8..10], head[10]) {
+        (b"AI", 2) => {}
+        (b"AI", 1) => return Err(not("it is a type 1 AppImage (ISO 9660), which magpkg cannot extract")),
+        _ => return Err(not("it has no AppImage magic bytes (`AI\\x02` at offset 8)")),
+    }
+    let off = h.end_of_section_headers();
+    let len = f.metadata().map_err(io_err(path))?.len();
+    if off == 0 || off + 4 > len {
+        return Err(not("its ELF header points past the end of the file"));
+    }
+    let mut magic = [0u8; 4];
+    f.seek(SeekFrom::Start(off)).map_err(io_err(path))?;
+    f.read_exact(&mut magic).map_err(io_err(path))?;
+    if &magic != b"hsqs" {
+        return Err(not(&format!(
+            "no SquashFS image at offset {off} (end of the ELF runtime)"
+        )));
+    }
+    Ok(off)
+}
+
+/// Extract the SquashFS image at `offset` of `file` into `dest` (which must
+/// not exist). Nothing from the image can land outside `dest`: names are
+/// checked, parents must be real directories, files are created with
+/// O_NOFOLLOW | O_EXCL, devices and fifos are skipped, set-id bits dropped.
+pub fn extract(file: &Path, offset: u64, dest: &Path) -> Result<Vec<String>, AppError> {
+    match extract_with_backhand(file, offset, dest) {
+        Ok(w) => Ok(w),
+        Err(first) => {
+            // backhand lacks some compressors (lzo); unsquashfs has them all.
+            let Ok(unsquashfs) = which::which("unsquashfs") else {
+                return Err(AppError::Extract {
+                    path: file.into(),
+                    message: format!("{first} (and `unsquashfs` from squashfs-tools is not installed to try instead)"),
+                });
+            };
+            if dest.exists() {
+                crate::store::remove_tree(dest)?;
+            }
+            let out = std::process::Command::new(&unsquashfs)
+                .arg("-no-progress")
+                .arg("-no-xattrs")
+                .arg("-o")
+                .arg(offset.to_string())
+                .arg("-d")
+                .arg(dest)
+                .arg(file)
+                .output()
+                .map_err(|source| AppError::Spawn {
+                    program: unsquashfs.clone(),
+                    source,
+                })?;
+            if !out.status.success() {
+                return Err(AppError::Extract {
+                    path: file.into(),
+                    message: format!(
+                        "{first}; unsquashfs failed too: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                });
+            }
+            drop_setid(dest)?;
+            Ok(vec![format!("extracted with unsquashfs ({first})")])
+        }
+    }
+}
+
+fn extract_with_backhand(file: &Path, offset: u64, dest: &Path) -> Result<Vec<String>, String> {
+    use backhand::{FilesystemReader, InnerNode};
+    let f = File::open(file).map_err(|e| e.to_string())?;
+    let fs_ = FilesystemReader::from_reader_with_offset(BufReader::new(f), offset).map_err(|e| e.to_string())?;
+    let mut warnings = Vec::new();
+    fs::create_dir(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    let mut dirs: Vec<(PathBuf, u32)> = Vec::new();
+    for node in fs_.files() {
+        let mut rel = PathBuf::new();
+        for c in node.fullpath.components() {
+            match c {
+                Component::RootDir => {}
+                Component::Normal(n) => rel.push(n),
+                _ => return Err(format!("unsafe path {} in the image", node.fullpath.display())),
+            }
+        }
+        let mode = (node.header.permissions as u32) & 0o777;
+        if rel.as_os_str().is_empty() {
+            dirs.push((dest.to_path_buf(), mode));
+            continue;
+        }
+        let target = dest.join(&rel);
+        check_parents(dest, &rel)?;
+        match &node.inner {
+            InnerNode::Dir(_) => {
+                fs::create_dir(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+                dirs.push((target, mode));
+            }
+            InnerNode::File(fr) => {
+                let mut out = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .custom_flags(nix::libc::O_NOFOLLOW)
+                    .mode(0o600)
+                    .open(&target)
+                    .map_err(|e| format!("{}: {e}", target.display()))?;
+                let mut r = fs_.file(fr).reader();
+                std::io::copy(&mut r, &mut out).map_err(|e| format!("{}: {e}", rel.display()))?;
+                out.flush().map_err(|e| e.to_string())?;
+                fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o600)).map_err(|e| e.to_string())?;
+            }
+            InnerNode::Symlink(l) => {
+                std::os::unix::fs::symlink(&l.link, &target).map_err(|e| format!("{}: {e}", target.display()))?;
+            }
+            _ => warnings.push(format!(
+                "skipped special file /{} (device, fifo or socket)",
+                rel.display()
+            )),
+        }
+    }
+    // Directory modes last, so read-only directories could be filled.
+    for (d, mode) in dirs.into_iter().rev() {
+        fs::set_permissions(&d, fs::Permissions::from_mode(mode | 0o700)).map_err(|e| e.to_string())?;
+    }
+    Ok(warnings)
+}
+
+/// Every parent of `dest/rel` must be a real directory inside `dest` (not a
+/// symlink an earlier entry planted).
+fn check_parents(dest: &Path, rel: &Path) -> Result<(), String> {
+    let mut cur = dest.to_path_buf();
+    let comps: Vec<_> = rel.components().collect();
+    for c in &comps[..comps.len().saturating_sub(1)] {
+        cur.push(c);
+        let m = fs::symlink_metadata(&cur).map_err(|e| format!("{}: {e}", cur.display()))?;
+        if !m.is_dir() {
+            return Err(format!("{} is not a directory in the image", cur.display()));
+        }
+    }
+    Ok(())
+}
+
+fn drop_setid(root: &Path) -> Result<(), AppError> {
+    for ent in walkdir::WalkDir::new(root) {
+        let ent = ent.map_err(|e| AppError::Io {
+            path: root.into(),
+            source: e.into(),
+        })?;
+        if ent.file_type().is_symlink() {
+            continue;
+        }
+        let m = ent.metadata().map_err(|e| AppError::Io {
+            path: ent.path().into(),
+            source: e.into(),
+        })?;
+        let mode = m.permissions().mode();
+        if mode & 0o7000 != 0 {
+            fs::set_permissions(ent.path(), fs::Permissions::from_mode(mode & 0o777)).map_err(io_err(ent.path()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A name fit for an app directory: lowercase, `[a-z0-9._-]`.
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.trim().chars() {
+        if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches(['-', '.']).to_string()
+}
+
+/// `Foo-1.2.3-x86_64.AppImage` → (`foo`, `1.2.3`).
+fn name_version_from_filename(file: &Path) -> (String, Option<String>) {
+    let stem = file
+        .file_name()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let stem = stem
+        .strip_suffix(".AppImage")
+        .or_else(|| stem.strip_suffix(".appimage"))
+        .unwrap_or(&stem)
+        .to_string();
+    let parts: Vec<&str> = stem.split(['-', '_']).collect();
+    let vpos = parts.iter().position(|p| {
+        let p = p.trim_start_matches(['v', 'V']);
+        p.chars().next().is_some_and(|c| c.is_ascii_digit())
+    });
+    match vpos {
+        Some(0) | None => (slug(&stem), None),
+        Some(i) => (
+            slug(&parts[..i].join("-")),
+            Some(parts[i].trim_start_matches(['v', 'V']).to_string()),
+        ),
+    }
+}
+
+/// Install an AppImage as a new variant of an app.
+pub fn install_appimage(apps: &Apps, file: &Path, opts: &InstallOptions) -> Result<Installed, AppError> {
+    let offset = payload_offset(file)?;
+    let arch = detect::detect(file).arch.unwrap_or_else(|| "any".into());
+    let staging = staging_dir(apps)?;
+    let tree = staging.path().join("tree");
+    let mut warnings = extract(file, offset, &tree)?;
+    if !tree.join("AppRun").exists() {
+        return Err(AppError::NotAppImage {
+            path: file.into(),
+            reason: "its image has no AppRun at the top".into(),
+        });
+    }
+    let sha = crate::util::sha256_file(file).map_err(io_err(file))?;
+    let origin = format!(
+        "appimage {} sha256:{sha}",
+        file.file_name()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default()
+    );
+    let (fname, fversion) = name_version_from_filename(file);
+    let installed = finish_install(
+        apps,
+        staging,
+        &tree,
+        opts,
+        &arch,
+        fname,
+        fversion,
+        &origin,
+        &mut warnings,
+    )?;
+    Ok(Installed { warnings, ..installed })
+}
+
+/// Install an AppDir (a directory with `AppRun`) as a new variant; the
+/// directory is copied, not moved.
+pub fn install_appdir(apps: &Apps, dir: &Path, opts: &InstallOptions) -> Result<Installed, AppError> {
+    let apprun = dir.join("AppRun");
+    let m = fs::metadata(&apprun).map_err(|_| AppError::NotAppDir {
+        path: dir.into(),
+        reason: "it has no AppRun".into(),
+    })?;
+    if !m.is_file() || m.permissions().mode() & 0o111 == 0 {
+        return Err(AppError::NotAppDir {
+            path: dir.into(),
+            reason: "its AppRun is not an executable file".into(),
+        });
+    }
+    let arch = detect::detect(&fs::canonicalize(&apprun).unwrap_or(apprun.clone()))
+        .arch
+        .unwrap_or_else(|| "any".into());
+    let staging = staging_dir(apps)?;
+    let tree = staging.path().join("tree");
+    copy_tree(dir, &tree)?;
+    let dname = dir
+        .file_name()
+        .map(|s| s.to_string_lossy().trim_end_matches(".AppDir").to_string())
+        .unwrap_or_default();
+    let origin = format!("appdir {}", dir.display());
+    let mut warnings = Vec::new();
+    let installed = finish_install(
+        apps,
+        staging,
+        &tree,
+        opts,
+        &arch,
+        slug(&dname),
+        None,
+        &origin,
+        &mut warnings,
+    )?;
+    Ok(Installed { warnings, ..installed })
+}
+
+/// Scratch space inside the apps root, so the final rename stays on one
+/// file system and a failed install leaves nothing behind.
+fn staging_dir(apps: &Apps) -> Result<tempfile::TempDir, AppError> {
+    fs::create_dir_all(&apps.root).map_err(io_err(&apps.root))?;
+    tempfile::Builder::new()
+        .prefix(".magpkg-tmp-")
+        .tempdir_in(&apps.root)
+        .map_err(io_err(&apps.root))
+}
+
+/// Copy a directory tree: files, directories and symlinks (kept as links),
+/// modes without set-id bits. Special files are refused.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<(), AppError> {
+    for ent in walkdir::WalkDir::new(from).follow_links(false) {
+        let ent = ent.map_err(|e| AppError::Io {
+            path: from.into(),
+            source: e.into(),
+        })?;
+        let rel = ent.path().strip_prefix(from).expect("walkdir stays below its root");
+        let dest = to.join(rel);
+        let ft = ent.file_type();
+        if ft.is_dir() {
+            fs::create_dir_all(&dest).map_err(io_err(&dest))?;
+        } else if ft.is_symlink() {
+            let target = fs::read_link(ent.path()).map_err(io_err(ent.path()))?;
+            std::os::unix::fs::symlink(&target, &dest).map_err(io_err(&dest))?;
+        } else if ft.is_file() {
+            fs::copy(ent.path(), &dest).map_err(io_err(&dest))?;
+        } else {
+            return Err(AppError::NotAppDir {
+                path: ent.path().into(),
+                reason: "it is a device, fifo or socket".into(),
+            });
+        }
+        if !ft.is_symlink() {
+            let mode = ent.metadata().map(|m| m.permissions().mode()).unwrap_or(0o755) & 0o777;
+            let mode = if ft.is_dir() { mode | 0o700 } else { mode | 0o600 };
+            fs::set_permissions(&dest, fs::Permissions::from_mode(mode)).map_err(io_err(&dest))?;
+        }
+    }
+    Ok(())
+}
+
+/// Name the variant, write its MPKG and the app's settings (if it has
+/// none), copy the icon, rename the tree into place.
+#[allow(clippy::too_many_arguments)]
+fn finish_install(
+    apps: &Apps,
+    staging: tempfile::TempDir,
+    tree: &Path,
+    opts: &InstallOptions,
+    arch: &str,
+    fallback_name: String,
+    fallback_version: Option<String>,
+    origin: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Installed, AppError> {
+    let desktop = find_desktop(tree);
+    let get = |k: &str| desktop.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone());
+    let name = match &opts.name {
+        Some(n) => n.clone(),
+        None => {
+            let from_desktop = get("Name").map(|n| slug(&n)).filter(|n| !n.is_empty());
+            from_desktop.unwrap_or(fallback_name)
+        }
+    };
+    super::validate_name(&name)?;
+    let version = get("X-AppImage-Version")
+        .or(fallback_version)
+        .unwrap_or_else(|| "0".into());
+    let variant = opts
+        .variant
+        .clone()
+        .unwrap_or_else(|| format!("{name}-{}-{arch}", slug(&version)));
+    super::validate_name(&variant)?;
+    let app_dir = apps.dir(&name);
+    let pkg = app_dir.join("package");
+    let dest = pkg.join(&variant);
+    if dest.symlink_metadata().is_ok() {
+        return Err(AppError::VariantExists { path: dest });
+    }
+    let entry = Entry {
+        name: name.clone(),
+        file: "$MPKG_PACKAGE/AppRun".into(),
+        args: Some("$MPKG_ARGS".into()),
+        kind: Some("binary".into()),
+        os: Some("linux".into()),
+        architecture: Some(arch.into()),
+        line: None,
+        extra: Vec::new(),
+    };
+    let mpkg = model::render_manifest(&version, false, Some(origin), &[entry]);
+    fs::write(tree.join("MPKG"), mpkg).map_err(io_err(tree.join("MPKG")))?;
+    make_files_read_only(tree)?;
+    fs::create_dir_all(&pkg).map_err(io_err(&pkg))?;
+    fs::create_dir_all(app_dir.join("data")).map_err(io_err(app_dir.join("data")))?;
+    fs::rename(tree, &dest).map_err(io_err(&dest))?;
+    drop(staging);
+
+    // Human-managed files are written only when missing.
+    if model::settings_path(&name, &app_dir)?.is_none() {
+        let path = app_dir.join(format!("{name}.mpkg"));
+        let text = format!(
+            "# Settings of {name} (see doc/apps.md). Edit freely.\nrun_default = {q}\nadd_to_path = {q}\nadd_to_apps = {q}\n",
+            q = model::py_str(&name)
+        );
+        crate::util::write_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
+    } else {
+        warnings.push(format!(
+            "kept the existing settings of `{name}`; the new variant is `{variant}`"
+        ));
+    }
+    copy_icon(&app_dir, &dest, get("Icon").as_deref())?;
+    Ok(Installed {
+        app: name,
+        variant,
+        dir: dest,
+        warnings: Vec::new(),
+    })
+}
+
+fn find_desktop(tree: &Path) -> Vec<(String, String)> {
+    let Ok(rd) = fs::read_dir(tree) else { return Vec::new() };
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "desktop"))
+        .collect();
+    files.sort();
+    files
+        .first()
+        .and_then(|f| fs::read_to_string(f).ok())
+        .map(|t| parse_desktop(&t))
+        .unwrap_or_default()
+}
+
+/// Give the app a stable icon (`<app>/icon.<ext>`) from its first AppDir,
+/// so menu entries keep it when variants come and go.
+fn copy_icon(app_dir: &Path, vdir: &Path, icon: Option<&str>) -> Result<(), AppError> {
+    if ["svg", "png", "xpm"]
+        .iter()
+        .any(|e| app_dir.join(format!("icon.{e}")).exists())
+    {
+        return Ok(());
+    }
+    let mut cands: Vec<PathBuf> = Vec::new();
+    if let Some(i) = icon {
+        for e in ["svg", "png", "xpm"] {
+            cands.push(vdir.join(format!("{i}.{e}")));
+        }
+    }
+    cands.push(vdir.join(".DirIcon"));
+    for c in cands {
+        // Resolve links but stay inside the variant.
+        let Ok(real) = fs::canonicalize(&c) else { continue };
+        let Ok(vreal) = fs::canonicalize(vdir) else { continue };
+        if !real.starts_with(&vreal) || !real.is_file() {
+            continue;
+        }
+        let ext = icon_ext(&real);
+        let dest = app_dir.join(format!("icon.{ext}"));
+        fs::copy(&real, &dest).map_err(io_err(&dest))?;
+        fs::set_permissions(&dest, fs::Permissions::from_mode(0o644)).map_err(io_err(&dest))?;
+        return Ok(());
+    }
+    Ok(())
+}
+
+fn icon_ext(p: &Path) -> &'static str {
+    let mut head = [0u8; 8];
+    let n = File::open(p).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+    if head[..n].starts_with(b"\x89PNG") {
+        "png"
+    } else if head[..n].starts_with(b"/* XPM") {
+        "xpm"
+    } else {
+        "svg"
+    }
+}
+
+/// Installed variants are not meant to change: drop write permission on
+/// files (directories stay writable so a file manager can still delete them).
+pub fn make_files_read_only(root: &Path) -> Result<(), AppError> {
+    for ent in walkdir::WalkDir::new(root) {
+        let ent = ent.map_err(|e| AppError::Io {
+            path: root.into(),
+            source: e.into(),
+        })?;
+        if !ent.file_type().is_file() {
+            continue;
+        }
+        let m = ent.metadata().map_err(|e| AppError::Io {
+            path: ent.path().into(),
+            source: e.into(),
+        })?;
+        let mode = m.permissions().mode() & 0o555;
+        fs::set_permissions(ent.path(), fs::Permissions::from_mode(mode)).map_err(io_err(ent.path()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_files() {
+        assert_eq!(
+            name_version_from_filename(Path::new("/x/Krita-5.2.0-x86_64.AppImage")),
+            ("krita".into(), Some("5.2.0".into()))
+        );
+        assert_eq!(
+            name_version_from_filename(Path::new("My_Tool-v1.0.AppImage")),
+            ("my-tool".into(), Some("1.0".into()))
+        );
+        assert_eq!(
+            name_version_from_filename(Path::new("tool.AppImage")),
+            ("tool".into(), None)
+        );
+        assert_eq!(slug("Hello World!"), "hello-world");
+    }
+
+    #[test]
+    fn not_an_appimage() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("x");
+        fs::write(&p, b"#!/bin/sh\n").unwrap();
+        assert!(matches!(payload_offset(&p), Err(AppError::NotAppImage { .. })));
+        let exe = std::env::current_exe().unwrap();
+        let e = payload_offset(&exe).unwrap_err().to_string();
+        assert!(e.contains("magic"), "{e}");
+    }
+}

@@ -1,0 +1,685 @@
+//! The app directory tree and the two file kinds in it: `MPKG` (one per
+//! variant: version, compatibility, content entries) and `<app>.mpkg`
+//! (the app's settings). Both are read in the seed's Python-literal format
+//! ([`super::pylit`]) or, when named `MPKG.jsonnet` / `<app>.mpkg.jsonnet`,
+//! as Jsonnet evaluating to an object with the same keys.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::pylit::{self, Node, Value};
+use super::{io_err, AppError};
+
+/// Keys an `MPKG` file may have. `origin` is magpkg's own addition: where
+/// the variant came from (an AppImage, a store package), written by the
+/// install commands.
+pub const MPKG_KEYS: &[&str] = &["version", "compatible_100", "content", "origin"];
+/// Keys of one `content` entry.
+pub const ENTRY_KEYS: &[&str] = &["name", "file", "args", "type", "os", "architecture"];
+/// Keys of a `.mpkg` settings file. `preferred_variants` is accepted as the
+/// correctly spelled alias of the seed's `prefered_variants`.
+pub const SETTINGS_KEYS: &[&str] = &[
+    "run_default",
+    "prefered_variants",
+    "preferred_variants",
+    "disabled_variants",
+    "add_to_path",
+    "add_to_apps",
+    "notes",
+];
+
+/// One `content` entry of an `MPKG` file, as written (nothing expanded or
+/// detected yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub name: String,
+    pub file: String,
+    pub args: Option<String>,
+    pub kind: Option<String>,
+    pub os: Option<String>,
+    pub architecture: Option<String>,
+    pub line: Option<usize>,
+    /// Keys magpkg does not know, kept as written.
+    pub extra: Vec<(String, serde_json::Value)>,
+}
+
+/// An `MPKG` file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    pub path: PathBuf,
+    pub version: Option<String>,
+    pub compatible_100: bool,
+    pub content: Vec<Entry>,
+    pub origin: Option<String>,
+    pub extra: Vec<(String, serde_json::Value)>,
+    /// Non-fatal remarks (unknown keys...), already prefixed with file:line.
+    pub warnings: Vec<String>,
+}
+
+/// A `<app>.mpkg` file (all fields empty when the app has none).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    pub path: Option<PathBuf>,
+    pub run_default: Option<String>,
+    pub preferred_variants: Vec<String>,
+    pub disabled_variants: Vec<String>,
+    pub add_to_path: Vec<String>,
+    pub add_to_apps: Vec<String>,
+    pub notes: Option<String>,
+    pub extra: Vec<(String, serde_json::Value)>,
+    pub warnings: Vec<String>,
+}
+
+/// One directory under `<app>/package/`.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub name: String,
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// One app directory, fully read.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub name: String,
+    pub dir: PathBuf,
+    pub settings: Settings,
+    pub variants: Vec<Variant>,
+}
+
+impl App {
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+    pub fn package_dir(&self) -> PathBuf {
+        self.dir.join("package")
+    }
+    pub fn src_dir(&self) -> PathBuf {
+        self.dir.join("src")
+    }
+    pub fn variant(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+    /// Every warning of the settings file and the variants' MPKG files.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = self.settings.warnings.clone();
+        for v in &self.variants {
+            w.extend(v.manifest.warnings.iter().cloned());
+        }
+        w
+    }
+    /// Whether runs default to the sandbox: the app's variants claim to be
+    /// 100% portable (`compatible_100`).
+    pub fn compatible_100(&self, variant: &Variant) -> bool {
+        variant.manifest.compatible_100
+    }
+}
+
+/// The apps root.
+#[derive(Debug, Clone)]
+pub struct Apps {
+    pub root: PathBuf,
+}
+
+impl Apps {
+    pub fn new(root: impl Into<PathBuf>) -> Apps {
+        Apps { root: root.into() }
+    }
+
+    /// Names of the app directories (sorted). A directory is an app when it
+    /// has a `package/` directory or a `.mpkg` file; hidden ones are skipped.
+    pub fn names(&self) -> Result<Vec<String>, AppError> {
+        let rd = match fs::read_dir(&self.root) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&self.root)(e)),
+        };
+        let mut out = Vec::new();
+        for ent in rd {
+            let ent = ent.map_err(io_err(&self.root))?;
+            let name = ent.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !ent.path().is_dir() {
+                continue;
+            }
+            if is_app_dir(&ent.path()) {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    pub fn dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Read one app.
+    pub fn open(&self, name: &str) -> Result<App, AppError> {
+        super::validate_name(name)?;
+        let dir = self.root.join(name);
+        if !dir.is_dir() || !is_app_dir(&dir) {
+            let names = self.names().unwrap_or_default();
+            return Err(AppError::NotFound {
+                name: name.into(),
+                root: self.root.clone(),
+                suggestion: crate::util::closest(name, names.iter().map(String::as_str)),
+            });
+        }
+        // The real path: the sandbox binds real directories, and a symlink on
+        // the way (e.g. under /tmp) may not exist inside it.
+        let dir = dir.canonicalize().unwrap_or(dir);
+        let settings = read_settings(name, &dir)?;
+        let mut variants = Vec::new();
+        let pkg = dir.join("package");
+        if pkg.is_dir() {
+            let mut names: Vec<String> = fs::read_dir(&pkg)
+                .map_err(io_err(&pkg))?
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect();
+            names.sort();
+            for vname in names {
+                let vdir = pkg.join(&vname);
+                let manifest = read_manifest(name, &vdir)?;
+                variants.push(Variant {
+                    name: vname,
+                    dir: vdir,
+                    manifest,
+                });
+            }
+        }
+        Ok(App {
+            name: name.into(),
+            dir,
+            settings,
+            variants,
+        })
+    }
+}
+
+fn is_app_dir(dir: &Path) -> bool {
+    dir.join("package").is_dir()
+        || fs::read_dir(dir).is_ok_and(|rd| {
+            rd.filter_map(|e| e.ok())
+                .any(|e| settings_file_kind(&e.file_name().to_string_lossy()).is_some())
+        })
+}
+
+/// `Some(true)` for a Jsonnet settings file, `Some(false)` for the Python form.
+fn settings_file_kind(name: &str) -> Option<bool> {
+    if name.starts_with('.') {
+        return None;
+    }
+    if name.ends_with(".mpkg.jsonnet") {
+        Some(true)
+    } else if name.ends_with(".mpkg") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The settings file of an app: `<app>.mpkg` (or `.mpkg.jsonnet`), else
+/// the only `*.mpkg` in the directory.
+pub fn settings_path(app: &str, dir: &Path) -> Result<Option<PathBuf>, AppError> {
+    for cand in [format!("{app}.mpkg"), format!("{app}.mpkg.jsonnet")] {
+        let p = dir.join(&cand);
+        if p.is_file() {
+            return Ok(Some(p));
+        }
+    }
+    let mut found: Vec<String> = fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| settings_file_kind(n).is_some())
+        .collect();
+    found.sort();
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(Some(dir.join(&found[0]))),
+        _ => Err(AppError::AmbiguousSettings {
+            app: app.into(),
+            files: found,
+        }),
+    }
+}
+
+/// `key = value` read from a file, with its line when known.
+type Item = (String, Node, Option<usize>);
+
+/// Read a file in either format into items and warnings.
+fn read_assignments(path: &Path) -> Result<(Vec<Item>, Vec<String>), AppError> {
+    let jsonnet = path.extension().is_some_and(|e| e == "jsonnet");
+    if jsonnet {
+        let v = crate::eval::evaluate_plain_file(path).map_err(|e| AppError::Jsonnet {
+            path: path.into(),
+            source: Box::new(e),
+        })?;
+        let serde_json::Value::Object(obj) = v else {
+            return Err(AppError::Malformed {
+                path: path.into(),
+                line: None,
+                message: "must evaluate to an object".into(),
+            });
+        };
+        let items = obj
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    Node {
+                        line: None,
+                        value: Value::from_json(v),
+                    },
+                    None,
+                )
+            })
+            .collect();
+        return Ok((items, Vec::new()));
+    }
+    let bytes = fs::read(path).map_err(io_err(path))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        AppError::Malformed {
+            path: path.into(),
+            line: Some(line),
+            message: "not valid UTF-8 text".into(),
+        }
+    })?;
+    let parsed = pylit::parse(&text).map_err(|e| AppError::Malformed {
+        path: path.into(),
+        line: Some(e.line),
+        message: e.message,
+    })?;
+    let warnings = parsed
+        .warnings
+        .iter()
+        .map(|(l, w)| format!("{}:{l}: {w}", path.display()))
+        .collect();
+    // Python semantics: a name assigned twice keeps the last value.
+    let mut items: Vec<Item> = Vec::new();
+    for a in parsed.assignments {
+        items.retain(|(k, _, _)| *k != a.name);
+        items.push((a.name, a.value, Some(a.line)));
+    }
+    Ok((items, warnings))
+}
+
+fn at(path: &Path, line: Option<usize>) -> String {
+    match line {
+        Some(l) => format!("{}:{l}", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
+fn unknown_key_warning(path: &Path, line: Option<usize>, key: &str, known: &[&str], what: &str) -> String {
+    let hint = crate::util::closest(key, known.iter().copied())
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default();
+    format!("{}: unknown {what} `{key}` (kept, not used{hint})", at(path, line))
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn bad(&self, line: Option<usize>, message: String) -> AppError {
+        AppError::Malformed {
+            path: self.path.into(),
+            line,
+            message,
+        }
+    }
+
+    /// A text value; numbers are accepted and written as text (`version = 1`).
+    fn text(&self, key: &str, n: &Node, line: Option<usize>) -> Result<Option<String>, AppError> {
+        match &n.value {
+            Value::Str(s) => Ok(Some(s.clone())),
+            Value::Int(i) => Ok(Some(i.to_string())),
+            Value::Float(f) => Ok(Some(f.to_string())),
+            Value::None => Ok(None),
+            other => Err(self.bad(
+                n.line.or(line),
+                format!("`{key}` must be a string, not {}", other.kind()),
+            )),
+        }
+    }
+
+    /// A comma-separated string (the seed's form) or a list of strings.
+    fn names(&self, key: &str, n: &Node, line: Option<usize>) -> Result<Vec<String>, AppError> {
+        let split = |s: &str| -> Vec<String> {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        match &n.value {
+            Value::Str(s) => Ok(split(s)),
+            Value::None => Ok(Vec::new()),
+            Value::List(items) => {
+                let mut out = Vec::new();
+                for it in items {
+                    match &it.value {
+                        Value::Str(s) => out.extend(split(s)),
+                        other => {
+                            return Err(self.bad(
+                                it.line.or(line),
+                                format!("`{key}` must list names as strings, found {}", other.kind()),
+                            ))
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            other => Err(self.bad(
+                n.line.or(line),
+                format!(
+                    "`{key}` must be a comma-separated string or a list, not {}",
+                    other.kind()
+                ),
+            )),
+        }
+    }
+
+    fn flag(&self, key: &str, n: &Node, line: Option<usize>) -> Result<bool, AppError> {
+        let v = match &n.value {
+            Value::Bool(b) => Some(*b),
+            Value::Int(i) => Some(*i != 0),
+            Value::None => Some(false),
+            Value::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Some(true),
+                "0" | "false" | "no" | "off" | "" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        };
+        v.ok_or_else(|| {
+            self.bad(
+                n.line.or(line),
+                format!("`{key}` must be '1' or '0' (or True/False), not {}", show(&n.value)),
+            )
+        })
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::Str(s) => format!("{s:?}"),
+        other => other.kind().into(),
+    }
+}
+
+/// Read the `MPKG` (or `MPKG.jsonnet`) of a variant directory. A variant
+/// without one that holds an `AppRun` is an AppDir dropped in by hand: it
+/// gets an implicit entry named like the app.
+pub fn read_manifest(app: &str, vdir: &Path) -> Result<Manifest, AppError> {
+    let py = vdir.join("MPKG");
+    let js = vdir.join("MPKG.jsonnet");
+    let path = match (py.is_file(), js.is_file()) {
+        (true, true) => {
+            return Err(AppError::Malformed {
+                path: js,
+                line: None,
+                message: "the variant has both MPKG and MPKG.jsonnet; keep one".into(),
+            })
+        }
+        (true, false) => py,
+        (false, true) => js,
+        (false, false) => {
+            let apprun = vdir.join("AppRun");
+            let content = if apprun.is_file() {
+                vec![Entry {
+                    name: app.into(),
+                    file: "$MPKG_PACKAGE/AppRun".into(),
+                    args: None,
+                    kind: None,
+                    os: None,
+                    architecture: None,
+                    line: None,
+                    extra: Vec::new(),
+                }]
+            } else {
+                Vec::new()
+            };
+            let warnings = if content.is_empty() {
+                vec![format!("{}: no MPKG file; the variant has no entries", vdir.display())]
+            } else {
+                Vec::new()
+            };
+            return Ok(Manifest {
+                path: py,
+                version: None,
+                compatible_100: false,
+                content,
+                origin: None,
+                extra: Vec::new(),
+                warnings,
+            });
+        }
+    };
+    let (items, mut warnings) = read_assignments(&path)?;
+    let cx = Ctx { path: &path };
+    let mut m = Manifest {
+        path: path.clone(),
+        version: None,
+        compatible_100: false,
+        content: Vec::new(),
+        origin: None,
+        extra: Vec::new(),
+        warnings: Vec::new(),
+    };
+    for (key, node, line) in items {
+        match key.as_str() {
+            "version" => m.version = cx.text(&key, &node, line)?,
+            "compatible_100" => m.compatible_100 = cx.flag(&key, &node, line)?,
+            "origin" => m.origin = cx.text(&key, &node, line)?,
+            "content" => {
+                let items = match &node.value {
+                    Value::List(items) => items.clone(),
+                    Value::Dict(_) => vec![node.clone()],
+                    Value::None => Vec::new(),
+                    other => {
+                        return Err(cx.bad(
+                            node.line.or(line),
+                            format!("`content` must be a list of dicts, not {}", other.kind()),
+                        ))
+                    }
+                };
+                for it in &items {
+                    let e = read_entry(&cx, it, line, &mut warnings)?;
+                    if m.content.iter().any(|x| x.name == e.name) {
+                        return Err(cx.bad(it.line.or(line), format!("two content entries are named `{}`", e.name)));
+                    }
+                    m.content.push(e);
+                }
+            }
+            _ => {
+                warnings.push(unknown_key_warning(&path, line, &key, MPKG_KEYS, "key"));
+                m.extra.push((key, node.value.to_json()));
+            }
+        }
+    }
+    if m.version.is_none() {
+        warnings.push(format!("{}: no `version`", path.display()));
+    }
+    m.warnings = warnings;
+    Ok(m)
+}
+
+fn read_entry(cx: &Ctx, node: &Node, outer: Option<usize>, warnings: &mut Vec<String>) -> Result<Entry, AppError> {
+    let line = node.line.or(outer);
+    let Value::Dict(d) = &node.value else {
+        return Err(cx.bad(
+            line,
+            format!(
+                "each `content` item must be a dict like {{'name': ..., 'file': ...}}, not {}",
+                node.value.kind()
+            ),
+        ));
+    };
+    let mut e = Entry {
+        name: String::new(),
+        file: String::new(),
+        args: None,
+        kind: None,
+        os: None,
+        architecture: None,
+        line,
+        extra: Vec::new(),
+    };
+    for (k, v) in d {
+        let vl = v.line.or(line);
+        let text = || cx.text(k, v, vl).map(|t| t.filter(|s| !s.trim().is_empty()));
+        match k.as_str() {
+            "name" => e.name = text()?.unwrap_or_default(),
+            "file" => e.file = text()?.unwrap_or_default(),
+            "args" => e.args = cx.text(k, v, vl)?,
+            "type" => e.kind = text()?,
+            "os" => e.os = text()?,
+            "architecture" => e.architecture = text()?,
+            _ => {
+                warnings.push(unknown_key_warning(cx.path, vl, k, ENTRY_KEYS, "entry key"));
+                e.extra.push((k.clone(), v.value.to_json()));
+            }
+        }
+    }
+    if e.file.is_empty() {
+        return Err(cx.bad(line, "a `content` entry has no `file`".into()));
+    }
+    if e.name.is_empty() {
+        // The seed calls `name` the invocation name; without one, the
+        // file's name (without extension) is what a user would type.
+        let base = e.file.rsplit(['/', '\\']).next().unwrap_or(&e.file);
+        let stem = base.split('.').next().unwrap_or(base);
+        e.name = stem.to_string();
+        warnings.push(format!(
+            "{}: entry for `{}` has no `name`; using `{}`",
+            at(cx.path, line),
+            e.file,
+            e.name
+        ));
+    }
+    super::validate_name(&e.name).map_err(|err| cx.bad(line, err.to_string()))?;
+    Ok(e)
+}
+
+/// Read the settings of an app (empty settings if it has no `.mpkg`).
+pub fn read_settings(app: &str, dir: &Path) -> Result<Settings, AppError> {
+    let Some(path) = settings_path(app, dir)? else {
+        return Ok(Settings::default());
+    };
+    let (items, mut warnings) = read_assignments(&path)?;
+    let cx = Ctx { path: &path };
+    let mut s = Settings {
+        path: Some(path.clone()),
+        ..Default::default()
+    };
+    for (key, node, line) in items {
+        match key.as_str() {
+            "run_default" => s.run_default = cx.text(&key, &node, line)?.filter(|t| !t.trim().is_empty()),
+            "prefered_variants" | "preferred_variants" => s.preferred_variants = cx.names(&key, &node, line)?,
+            "disabled_variants" => s.disabled_variants = cx.names(&key, &node, line)?,
+            "add_to_path" => s.add_to_path = cx.names(&key, &node, line)?,
+            "add_to_apps" => s.add_to_apps = cx.names(&key, &node, line)?,
+            "notes" => s.notes = cx.text(&key, &node, line)?,
+            _ => {
+                warnings.push(unknown_key_warning(&path, line, &key, SETTINGS_KEYS, "key"));
+                s.extra.push((key, node.value.to_json()));
+            }
+        }
+    }
+    for n in s.add_to_path.iter().chain(&s.add_to_apps) {
+        super::validate_name(n).map_err(|e| cx.bad(None, e.to_string()))?;
+    }
+    s.warnings = warnings;
+    Ok(s)
+}
+
+/// Quote a string as a Python literal (for the files magpkg writes).
+pub fn py_str(s: &str) -> String {
+    let mut out = String::from("'");
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Render an `MPKG` file in the Python-literal format.
+pub fn render_manifest(version: &str, compatible_100: bool, origin: Option<&str>, entries: &[Entry]) -> String {
+    let mut out = String::from("# Written by magpkg; edit freely (see doc/apps.md).\n");
+    out.push_str(&format!("version = {}\n", py_str(version)));
+    if compatible_100 {
+        out.push_str("compatible_100 = '1'\n");
+    }
+    if let Some(o) = origin {
+        out.push_str(&format!("origin = {}\n", py_str(o)));
+    }
+    out.push_str("content = [");
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\n");
+        let mut fields = vec![("name", e.name.clone()), ("file", e.file.clone())];
+        if let Some(a) = &e.args {
+            fields.push(("args", a.clone()));
+        }
+        for (k, v) in [("type", &e.kind), ("os", &e.os), ("architecture", &e.architecture)] {
+            if let Some(v) = v {
+                fields.push((k, v.clone()));
+            }
+        }
+        let body: Vec<String> = fields.iter().map(|(k, v)| format!("\t'{k}' : {}", py_str(v))).collect();
+        out.push_str(&body.join(",\n"));
+        out.push_str("\n\t}");
+    }
+    out.push_str("]\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_manifest_reads_back() {
+        let t = tempfile::tempdir().unwrap();
+        let e = Entry {
+            name: "x".into(),
+            file: "$MPKG_PACKAGE/bin/x".into(),
+            args: Some("$MPKG_ARGS --dir \"$MPKG_DATA\"".into()),
+            kind: Some("binary".into()),
+            os: Some("linux".into()),
+            architecture: Some("amd64".into()),
+            line: None,
+            extra: vec![],
+        };
+        let text = render_manifest("1.2 'q'", true, Some("test\\origin"), std::slice::from_ref(&e));
+        fs::write(t.path().join("MPKG"), &text).unwrap();
+        let m = read_manifest("x", t.path()).unwrap();
+        assert_eq!(m.version.as_deref(), Some("1.2 'q'"));
+        assert!(m.compatible_100);
+        assert_eq!(m.origin.as_deref(), Some("test\\origin"));
+        assert_eq!(m.content.len(), 1);
+        assert_eq!(m.content[0].args, e.args);
+        assert_eq!(m.content[0].line, Some(5));
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    }
+}

@@ -1,0 +1,230 @@
+//! Builtins: builds done by magpkg itself, in Rust, with no sandbox and no
+//! tools (they are what makes the first sandbox root). A definition selects
+//! one with `build: { builtin: NAME, ...args }`; the arguments are documented
+//! in `doc/building.md`.
+//!
+//! Builtins run on the host, so everything they take from a definition or an
+//! archive is treated as hostile: paths are cleaned and resolved with
+//! [`unpack::safe_dir`], never written through a symlink that leads out.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::unpack::{self, DirProblem, UnpackError, UnpackOptions};
+
+/// The builtins and their arguments (besides `builtin`).
+pub const BUILTINS: &[(&str, &[&str])] = &[
+    ("unpack", &["stripComponents"]),
+    ("rootfs", &["links", "busybox", "applets"]),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuiltinError {
+    #[error("unknown builtin `{builtin}`")]
+    Unknown {
+        builtin: String,
+        suggestion: Option<String>,
+    },
+    #[error("builtin `{builtin}`: {message}")]
+    BadArgs {
+        builtin: String,
+        message: String,
+        suggestion: Option<String>,
+    },
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    #[error("I/O error on {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a builtin works with.
+pub struct Ctx<'a> {
+    /// The package's sources: (file name, path in the source cache).
+    pub sources: &'a [(String, PathBuf)],
+    /// The output directory (empty, exists).
+    pub out: &'a Path,
+    pub log: &'a mut dyn Write,
+}
+
+/// The name of the builtin a `build` object selects.
+pub fn name_of(args: &BTreeMap<String, Value>) -> Option<&str> {
+    args.get("builtin").and_then(Value::as_str)
+}
+
+/// Run the builtin `args["builtin"]`.
+pub fn run(args: &BTreeMap<String, Value>, ctx: &mut Ctx) -> Result<(), BuiltinError> {
+    let name = name_of(args).unwrap_or_default().to_string();
+    let Some((_, known)) = BUILTINS.iter().find(|(n, _)| *n == name) else {
+        return Err(BuiltinError::Unknown {
+            suggestion: crate::util::closest(&name, BUILTINS.iter().map(|(n, _)| *n)),
+            builtin: name,
+        });
+    };
+    for key in args.keys().filter(|k| *k != "builtin") {
+        if !known.contains(&key.as_str()) {
+            return Err(BuiltinError::BadArgs {
+                builtin: name.clone(),
+                message: format!("unknown argument `{key}`"),
+                suggestion: crate::util::closest(key, known.iter().copied()),
+            });
+        }
+    }
+    let bad = |message: String| BuiltinError::BadArgs {
+        builtin: name.clone(),
+        message,
+        suggestion: None,
+    };
+    match name.as_str() {
+        "unpack" => {
+            let strip = match args.get("stripComponents") {
+                None => 0,
+                Some(v) => v
+                    .as_u64()
+                    .ok_or_else(|| bad("`stripComponents` must be a non-negative integer".into()))?
+                    as usize,
+            };
+            if ctx.sources.is_empty() {
+                return Err(bad("needs at least one source to unpack".into()));
+            }
+            unpack_all(ctx, strip)
+        }
+        "rootfs" => {
+            let links = match args.get("links") {
+                None => BTreeMap::new(),
+                Some(Value::Object(m)) => m
+                    .iter()
+                    .map(|(k, v)| v.as_str().map(|t| (k.clone(), t.to_string())))
+                    .collect::<Option<BTreeMap<_, _>>>()
+                    .ok_or_else(|| bad("`links` must be an object of PATH: TARGET strings".into()))?,
+                Some(_) => return Err(bad("`links` must be an object of PATH: TARGET strings".into())),
+            };
+            let busybox = match args.get("busybox") {
+                None => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => return Err(bad("`busybox` must be the path of the busybox binary".into())),
+            };
+            let applets = match args.get("applets") {
+                None => Vec::new(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| bad("`applets` must be a list of names".into()))?,
+                Some(_) => return Err(bad("`applets` must be a list of names".into())),
+            };
+            if !applets.is_empty() && busybox.is_none() {
+                return Err(bad("`applets` needs `busybox` (the path of the busybox binary)".into()));
+            }
+            unpack_all(ctx, 0)?;
+            let root = ctx.out.canonicalize().map_err(io_err(ctx.out))?;
+            for (path, target) in &links {
+                let made = make_link(&root, path, target, false).map_err(&bad)?;
+                assert!(made, "strict links are made or fail");
+                writeln!(ctx.log, "link /{} -> {target}", path.trim_start_matches('/')).map_err(io_err(ctx.out))?;
+            }
+            if let Some(busybox) = busybox {
+                busybox_links(&root, &busybox, &applets, ctx.log).map_err(bad)?;
+            }
+            Ok(())
+        }
+        _ => unreachable!("checked against BUILTINS"),
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuiltinError {
+    let path = path.to_path_buf();
+    move |source| BuiltinError::Io { path, source }
+}
+
+fn unpack_all(ctx: &mut Ctx, strip: usize) -> Result<(), BuiltinError> {
+    let opts = UnpackOptions {
+        strip_components: strip,
+    };
+    for (name, path) in ctx.sources {
+        let stats = unpack::unpack(path, ctx.out, &opts)?;
+        writeln!(
+            ctx.log,
+            "unpacked {name}: {} files, {} directories, {} symlinks, {} hard links",
+            stats.files, stats.dirs, stats.symlinks, stats.hardlinks
+        )
+        .map_err(io_err(ctx.out))?;
+        for s in &stats.skipped {
+            writeln!(ctx.log, "  skipped {s} (device node or fifo)").map_err(io_err(ctx.out))?;
+        }
+    }
+    Ok(())
+}
+
+/// Create the symlink `path -> target` below `root` (canonical). A leading
+/// `/` in `path` is allowed (it means the root). If something exists at
+/// `path`: `Ok(false)` with `if_missing`; otherwise fine if it is the same
+/// symlink, an error if not.
+fn make_link(root: &Path, path: &str, target: &str, if_missing: bool) -> Result<bool, String> {
+    let rel =
+        unpack::clean_path(Path::new(path.trim_start_matches('/'))).map_err(|r| format!("link path `{path}` {r}"))?;
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return Err(format!("link path `{path}` names no file"));
+    };
+    if target.is_empty() {
+        return Err(format!("link `{path}` has an empty target"));
+    }
+    let dir = unpack::safe_dir(root, parent).map_err(|e| match e {
+        DirProblem::Io(p, e) => format!("link `{path}`: {}: {e}", p.display()),
+        DirProblem::Unsafe(r) => format!("link `{path}` {r}"),
+    })?;
+    let dest = dir.join(name);
+    if dest.symlink_metadata().is_ok() {
+        // The very link asked for (e.g. a .deb that already ships it) is fine.
+        if !if_missing && fs::read_link(&dest).is_ok_and(|t| t == Path::new(target)) {
+            return Ok(true);
+        }
+        if if_missing {
+            return Ok(false);
+        }
+        return Err(format!("link `{path}`: something is already there"));
+    }
+    std::os::unix::fs::symlink(target, &dest).map_err(|e| format!("link `{path}`: {e}"))?;
+    Ok(true)
+}
+
+/// Directories searched for a command of the same name before a busybox
+/// applet link is made (the debs' real tools win).
+const BIN_DIRS: &[&str] = &["bin", "sbin", "usr/bin", "usr/sbin"];
+
+/// Link every applet next to the busybox binary unless a command of that
+/// name exists already.
+fn busybox_links(root: &Path, busybox: &str, applets: &[String], log: &mut dyn Write) -> Result<(), String> {
+    let rel = unpack::clean_path(Path::new(busybox.trim_start_matches('/'))).map_err(|r| format!("`busybox` {r}"))?;
+    let host = root.join(&rel);
+    if !host.symlink_metadata().is_ok_and(|m| m.is_file()) {
+        return Err(format!(
+            "`busybox`: /{} is not a file of the unpacked sources",
+            rel.display()
+        ));
+    }
+    let dir = rel.parent().unwrap_or(Path::new(""));
+    let file = rel.file_name().expect("a file").to_string_lossy().into_owned();
+    let mut made = Vec::new();
+    for a in applets {
+        if a.is_empty() || a.contains('/') || a == "." || a == ".." {
+            return Err(format!("applet name `{a}` is not a plain name"));
+        }
+        if BIN_DIRS.iter().any(|d| root.join(d).join(a).symlink_metadata().is_ok()) {
+            continue;
+        }
+        let path = dir.join(a);
+        if make_link(root, &path.to_string_lossy(), &file, true)? {
+            made.push(a.as_str());
+        }
+    }
+    let _ = writeln!(log, "busybox applets linked in /{}: {}", dir.display(), made.join(" "));
+    Ok(())
+}

@@ -1,0 +1,341 @@
+//! BitTorrent through librqbit: downloading a source from a magnet link or
+//! a `.torrent`, and serving cached sources read-only from the store.
+
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use librqbit::api::TorrentIdOrHash;
+use librqbit::storage::{StorageFactory, StorageFactoryExt, TorrentStorage};
+use librqbit::{
+    AddTorrent, AddTorrentOptions, DhtSessionConfig, ListenerMode, ListenerOptions, ManagedTorrent,
+    ManagedTorrentShared, Session, SessionOptions, TorrentMetadata,
+};
+
+use super::OriginError;
+use crate::settings::Settings;
+
+/// Session options from the settings. `listen_port`: accept incoming peers
+/// on that port (all interfaces, IPv4 and IPv6); `None` = only connect out.
+pub fn session_options(settings: &Settings, listen_port: Option<u16>, extra_trackers: &[String]) -> SessionOptions {
+    let trackers = settings
+        .trackers
+        .iter()
+        .chain(extra_trackers)
+        .filter_map(|t| url::Url::parse(t).ok())
+        .collect();
+    SessionOptions {
+        dht: settings.dht.then(|| DhtSessionConfig {
+            // librqbit would keep DHT state in its own folder under the
+            // user's data dir; magpkg keeps no state outside the store.
+            persistence: None,
+            ..Default::default()
+        }),
+        persistence: None,
+        fastresume: false,
+        listen: listen_port.map(|port| ListenerOptions {
+            mode: ListenerMode::TcpOnly,
+            listen_addr: (std::net::Ipv6Addr::UNSPECIFIED, port).into(),
+            enable_upnp_port_forwarding: false,
+            ..Default::default()
+        }),
+        // Local service discovery multicasts on the LAN; it goes with the DHT.
+        disable_local_service_discovery: !settings.dht,
+        trackers,
+        client_name_and_version: Some(concat!("magpkg ", env!("CARGO_PKG_VERSION")).to_string()),
+        ..Default::default()
+    }
+}
+
+/// Start a session (inside a tokio runtime).
+pub async fn session(
+    settings: &Settings,
+    scratch: &Path,
+    listen_port: Option<u16>,
+    extra_trackers: &[String],
+) -> Result<Arc<Session>, String> {
+    Session::new_with_opts(
+        scratch.to_path_buf(),
+        session_options(settings, listen_port, extra_trackers),
+    )
+    .await
+    .map_err(|e| format!("{e:#}"))
+}
+
+/// Where a torrent comes from.
+pub enum TorrentSource {
+    /// A magnet link and the `x.pe` peers it names (librqbit ignores them).
+    Magnet { link: String, peers: Vec<SocketAddr> },
+    /// The bytes of a `.torrent` file.
+    File(Vec<u8>),
+}
+
+/// Download the file called `filename` from a torrent into `out_dir`.
+/// Gives up when nothing arrives (no metadata, no peer, no piece) for
+/// `stall`. Returns the path of the downloaded file.
+pub async fn download(
+    session: &Arc<Session>,
+    src: TorrentSource,
+    out_dir: &Path,
+    filename: &str,
+    stall: Duration,
+    pb: &ProgressBar,
+) -> Result<PathBuf, OriginError> {
+    let mut opts = AddTorrentOptions {
+        output_folder: Some(out_dir.to_string_lossy().into_owned()),
+        // The folder is a fresh scratch directory of ours.
+        overwrite: true,
+        ..Default::default()
+    };
+    let add = match src {
+        TorrentSource::Magnet { link, peers } => {
+            if !peers.is_empty() {
+                opts.initial_peers = Some(peers);
+            }
+            AddTorrent::from_url(link)
+        }
+        TorrentSource::File(bytes) => AddTorrent::from_bytes(bytes),
+    };
+    // Adding a magnet waits for a peer to send the metadata.
+    let added = match tokio::time::timeout(stall, session.add_torrent(add, Some(opts))).await {
+        Err(_) => {
+            return Err(OriginError::Stalled {
+                secs: stall.as_secs(),
+                got: 0,
+            })
+        }
+        Ok(Err(e)) => {
+            let e = format!("{e:#}");
+            // librqbit's words for "every peer we knew failed".
+            if e.contains("input address stream exhausted") {
+                return Err(OriginError::Torrent(
+                    "no reachable peer sent the torrent's metadata".into(),
+                ));
+            }
+            if e.contains("no known way to resolve peers") {
+                return Err(OriginError::Torrent(
+                    "no way to find peers: the magnet names none (x.pe), no tracker, and the DHT is off".into(),
+                ));
+            }
+            return Err(OriginError::Torrent(e));
+        }
+        Ok(Ok(r)) => r,
+    };
+    let Some(handle) = added.into_handle() else {
+        return Err(OriginError::Torrent("librqbit did not start the torrent".into()));
+    };
+    // Stop it whatever happens, even if this future is dropped (it lost a
+    // race against another origin): the file is ours now, or useless.
+    let _remove = RemoveOnDrop {
+        session: session.clone(),
+        id: handle.id(),
+    };
+    wait(session, &handle, out_dir, filename, stall, pb).await
+}
+
+struct RemoveOnDrop {
+    session: Arc<Session>,
+    id: usize,
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let (session, id) = (self.session.clone(), self.id);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = session.delete(TorrentIdOrHash::Id(id), false).await;
+            });
+        }
+    }
+}
+
+async fn wait(
+    session: &Arc<Session>,
+    handle: &Arc<ManagedTorrent>,
+    out_dir: &Path,
+    filename: &str,
+    stall: Duration,
+    pb: &ProgressBar,
+) -> Result<PathBuf, OriginError> {
+    let files: Vec<(PathBuf, u64)> = handle
+        .with_metadata(|m| {
+            m.file_infos
+                .iter()
+                .filter(|f| !f.attrs.padding)
+                .map(|f| (f.relative_filename.clone(), f.len))
+                .collect()
+        })
+        .map_err(|e| OriginError::Torrent(format!("{e:#}")))?;
+    let pick = files
+        .iter()
+        .position(|(p, _)| p.file_name().is_some_and(|n| n == filename))
+        .or(if files.len() == 1 { Some(0) } else { None })
+        .ok_or_else(|| OriginError::Torrent(format!("the torrent has no file named {filename}")))?;
+    // In a multi-file torrent, only the wanted file (indices count padding
+    // files too, so map back).
+    let all: Vec<PathBuf> = handle
+        .with_metadata(|m| m.file_infos.iter().map(|f| f.relative_filename.clone()).collect())
+        .map_err(|e| OriginError::Torrent(format!("{e:#}")))?;
+    if all.len() > 1 {
+        let idx = all.iter().position(|p| *p == files[pick].0).unwrap_or(pick);
+        let only = std::collections::HashSet::from([idx]);
+        session
+            .update_only_files(handle, &only)
+            .await
+            .map_err(|e| OriginError::Torrent(format!("{e:#}")))?;
+    }
+    let (rel, len) = files[pick].clone();
+    pb.set_length(len);
+
+    let mut done = handle.wait_until_completed();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut last = 0u64;
+    let mut last_change = Instant::now();
+    loop {
+        tokio::select! {
+            r = &mut done => {
+                r.map_err(|e| OriginError::Torrent(format!("{e:#}")))?;
+                break;
+            }
+            _ = tick.tick() => {
+                let st = handle.stats();
+                if let Some(e) = st.error {
+                    return Err(OriginError::Torrent(e));
+                }
+                let now = st.progress_bytes;
+                pb.set_position(now.min(len));
+                if now != last {
+                    last = now;
+                    last_change = Instant::now();
+                } else if last_change.elapsed() >= stall {
+                    return Err(OriginError::Stalled { secs: stall.as_secs(), got: now });
+                }
+            }
+        }
+    }
+    pb.set_position(len);
+    Ok(out_dir.join(rel))
+}
+
+/// Storage for seeding straight from the source cache: files are opened
+/// read-only and every write is refused, so librqbit can never truncate,
+/// extend or modify a verified store file (even when running as root,
+/// where the 0444 mode would not stop it).
+#[derive(Clone)]
+pub struct ReadOnlyStorageFactory {
+    pub dir: PathBuf,
+}
+
+pub struct ReadOnlyStorage {
+    dir: PathBuf,
+    files: Vec<Option<std::fs::File>>,
+}
+
+impl StorageFactory for ReadOnlyStorageFactory {
+    type Storage = ReadOnlyStorage;
+
+    fn create(&self, _shared: &ManagedTorrentShared, _metadata: &TorrentMetadata) -> anyhow::Result<ReadOnlyStorage> {
+        Ok(ReadOnlyStorage {
+            dir: self.dir.clone(),
+            files: Vec::new(),
+        })
+    }
+
+    fn clone_box(&self) -> librqbit::storage::BoxStorageFactory {
+        self.clone().boxed()
+    }
+}
+
+fn read_only() -> anyhow::Error {
+    anyhow::anyhow!("magpkg seeds from the read-only source cache; refusing to write")
+}
+
+impl TorrentStorage for ReadOnlyStorage {
+    fn init(&mut self, _shared: &ManagedTorrentShared, metadata: &TorrentMetadata) -> anyhow::Result<()> {
+        let mut files = Vec::new();
+        for fi in metadata.file_infos.iter() {
+            if fi.attrs.padding {
+                files.push(None);
+                continue;
+            }
+            let path = self.dir.join(&fi.relative_filename);
+            let f = std::fs::File::open(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            files.push(Some(f));
+        }
+        self.files = files;
+        Ok(())
+    }
+
+    fn pread_exact(&self, file_id: usize, offset: u64, buf: &mut [u8]) -> anyhow::Result<()> {
+        use std::os::unix::fs::FileExt;
+        match self.files.get(file_id) {
+            Some(Some(f)) => Ok(f.read_exact_at(buf, offset)?),
+            Some(None) => {
+                // Padding files read as zeroes.
+                buf.fill(0);
+                Ok(())
+            }
+            None => anyhow::bail!("no file {file_id}"),
+        }
+    }
+
+    fn pwrite_all(&self, _file_id: usize, _offset: u64, _buf: &[u8]) -> anyhow::Result<()> {
+        Err(read_only())
+    }
+
+    fn pwrite_all_vectored(&self, _file_id: usize, _offset: u64, _bufs: [IoSlice<'_>; 2]) -> anyhow::Result<usize> {
+        Err(read_only())
+    }
+
+    fn remove_file(&self, _file_id: usize, _filename: &Path) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn remove_directory_if_empty(&self, _path: &Path) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn ensure_file_length(&self, file_id: usize, length: u64) -> anyhow::Result<()> {
+        match self.files.get(file_id) {
+            Some(Some(f)) if f.metadata()?.len() == length => Ok(()),
+            Some(Some(_)) => Err(read_only()),
+            _ => Ok(()),
+        }
+    }
+
+    fn take(&self) -> anyhow::Result<Box<dyn TorrentStorage>> {
+        Ok(Box::new(ReadOnlyStorage {
+            dir: self.dir.clone(),
+            files: self
+                .files
+                .iter()
+                .map(|f| f.as_ref().map(|f| f.try_clone()).transpose())
+                .collect::<std::io::Result<_>>()?,
+        }))
+    }
+}
+
+/// Add a complete file to a seeding session. `torrent` is the `.torrent`
+/// file (magpkg's deterministic one); the file is read in place from `dir`.
+pub async fn seed(session: &Arc<Session>, torrent: Vec<u8>, dir: &Path) -> Result<Arc<ManagedTorrent>, String> {
+    let opts = AddTorrentOptions {
+        output_folder: Some(dir.to_string_lossy().into_owned()),
+        storage_factory: Some(ReadOnlyStorageFactory { dir: dir.to_path_buf() }.boxed()),
+        ..Default::default()
+    };
+    let added = session
+        .add_torrent(AddTorrent::from_bytes(torrent), Some(opts))
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    added
+        .into_handle()
+        .ok_or_else(|| "librqbit did not start the torrent".to_string())
+}
+
+/// Stop seeding one torrent.
+pub async fn unseed(session: &Arc<Session>, handle: &Arc<ManagedTorrent>) {
+    let _ = session.delete(TorrentIdOrHash::Id(handle.id()), false).await;
+}

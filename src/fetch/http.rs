@@ -1,0 +1,300 @@
+//! Downloading one URL over HTTP(S) into a file: timeouts, retries with
+//! backoff, and resuming an interrupted transfer with a Range request.
+
+use sha2::Digest as _;
+use std::fs::OpenOptions;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use indicatif::ProgressBar;
+use reqwest::header::{CONTENT_RANGE, RANGE};
+use reqwest::StatusCode;
+
+use super::OriginError;
+
+/// Limits for one URL.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Time to connect and get the response headers.
+    pub timeout: Duration,
+    /// Time the body may send nothing.
+    pub stall: Duration,
+    /// Extra attempts after a failure that made no progress.
+    pub retries: u32,
+}
+
+/// The client every download shares (connection reuse, redirects).
+pub fn client(limits: &HttpLimits) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .user_agent(concat!("magpkg/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::limited(10))
+        .connect_timeout(limits.timeout)
+        // Sources are compressed archives: ask for the bytes as they are.
+        .no_gzip()
+        .build()
+        .map_err(|e| chain(&e))
+}
+
+/// One attempt's failure.
+struct Failed {
+    err: OriginError,
+    /// Worth another attempt (network trouble, 5xx), not a 404.
+    retryable: bool,
+    /// Bytes arrived before it failed: the next attempt resumes.
+    progressed: bool,
+    /// How many bytes this attempt received.
+    got: u64,
+}
+
+/// Bytes one connection must deliver before it breaks for the resume to
+/// not count as a retry.
+const FREE_RESUME: u64 = 1 << 20;
+
+/// Download `url` into `dest` (created or resumed). Returns the file size
+/// and its sha256 (hashed while the bytes arrive, so the cache need not
+/// read the file a second time).
+pub async fn download(
+    client: &reqwest::Client,
+    url: &str,
+    dest: &Path,
+    limits: &HttpLimits,
+    pb: &ProgressBar,
+) -> Result<(u64, String), OriginError> {
+    let mut failures = 0u32;
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match attempt(client, url, dest, limits, pb).await {
+            Ok(n) => return Ok(n),
+            Err(f) if !f.retryable => return Err(f.err),
+            Err(f) => {
+                // A connection that delivered a good part of the file before
+                // it broke is resumed without using up a retry: the server
+                // is alive, the network is flaky. A stall, or a server that
+                // trickles a few bytes per connection, uses one up.
+                let free = f.progressed && f.got >= FREE_RESUME && !matches!(f.err, OriginError::Stalled { .. });
+                if !free {
+                    failures += 1;
+                    if failures > limits.retries {
+                        return Err(f.err);
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(8));
+                }
+            }
+        }
+    }
+}
+
+async fn attempt(
+    client: &reqwest::Client,
+    url: &str,
+    dest: &Path,
+    limits: &HttpLimits,
+    pb: &ProgressBar,
+) -> Result<(u64, String), Failed> {
+    let io = |e: std::io::Error| Failed {
+        err: OriginError::Io(format!("{}: {e}", dest.display())),
+        retryable: false,
+        progressed: false,
+        got: 0,
+    };
+    let mut have = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
+    let mut req = client.get(url);
+    if have > 0 {
+        req = req.header(RANGE, format!("bytes={have}-"));
+    }
+    let resp = match tokio::time::timeout(limits.timeout, req.send()).await {
+        Err(_) => {
+            return Err(Failed {
+                err: OriginError::Network(format!("no answer within {}s", limits.timeout.as_secs())),
+                retryable: true,
+                progressed: false,
+                got: 0,
+            })
+        }
+        Ok(Err(e)) => {
+            return Err(Failed {
+                err: OriginError::Network(chain(&e)),
+                retryable: true,
+                progressed: false,
+                got: 0,
+            })
+        }
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status();
+    let total = match status {
+        StatusCode::PARTIAL_CONTENT if have > 0 => {
+            let range = resp
+                .headers()
+                .get(CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_content_range);
+            match range {
+                Some((start, total)) if start == have => total.or(resp.content_length().map(|n| n + have)),
+                // The server resumed somewhere else: start over.
+                _ => {
+                    std::fs::remove_file(dest).map_err(io)?;
+                    return Err(Failed {
+                        err: OriginError::Network("the server answered a resume request with another range".into()),
+                        retryable: true,
+                        progressed: false,
+                        got: 0,
+                    });
+                }
+            }
+        }
+        StatusCode::RANGE_NOT_SATISFIABLE if have > 0 => {
+            // Either the file is already complete, or what we have is longer
+            // than the server's file: drop it and start again.
+            let total = resp
+                .headers()
+                .get(CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("bytes */"))
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            if total == Some(have) {
+                pb.set_length(have);
+                pb.set_position(have);
+                let sha = crate::util::sha256_file(dest).map_err(io)?;
+                return Ok((have, sha));
+            }
+            std::fs::remove_file(dest).map_err(io)?;
+            return Err(Failed {
+                err: OriginError::Http {
+                    status: status.as_u16(),
+                    reason: reason(status),
+                },
+                retryable: true,
+                progressed: false,
+                got: 0,
+            });
+        }
+        s if s.is_success() => {
+            // A full answer (200, or a server that ignores Range).
+            have = 0;
+            resp.content_length()
+        }
+        s => {
+            let retryable =
+                s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT;
+            return Err(Failed {
+                err: OriginError::Http {
+                    status: s.as_u16(),
+                    reason: reason(s),
+                },
+                retryable,
+                progressed: false,
+                got: 0,
+            });
+        }
+    };
+    if let Some(t) = total {
+        pb.set_length(t);
+    }
+    pb.set_position(have);
+    let file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(have > 0)
+        .truncate(have == 0)
+        .open(dest)
+        .map_err(io)?;
+    // Hash as we write. A resumed download first hashes the part it has
+    // (rare, and cheaper than hashing the whole file again at the end).
+    let mut hasher = sha2::Sha256::new();
+    if have > 0 {
+        let mut part = std::fs::File::open(dest).map_err(io)?;
+        std::io::copy(&mut part, &mut hasher).map_err(io)?;
+    }
+    // Big buffer: few write calls; chunks from the network are small.
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut resp = resp;
+    let mut got = have;
+    let start = have;
+    let mut progressed = false;
+    loop {
+        let chunk = match tokio::time::timeout(limits.stall, resp.chunk()).await {
+            Err(_) => {
+                out.flush().map_err(io)?;
+                return Err(Failed {
+                    err: OriginError::Stalled {
+                        secs: limits.stall.as_secs(),
+                        got,
+                    },
+                    retryable: true,
+                    progressed,
+                    got: got - start,
+                });
+            }
+            Ok(Err(e)) => {
+                out.flush().map_err(io)?;
+                return Err(Failed {
+                    err: OriginError::Network(format!("connection lost after {got} bytes: {}", chain(&e))),
+                    retryable: true,
+                    progressed,
+                    got: got - start,
+                });
+            }
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(c))) => c,
+        };
+        out.write_all(&chunk).map_err(io)?;
+        hasher.update(&chunk);
+        got += chunk.len() as u64;
+        progressed = true;
+        pb.set_position(got);
+    }
+    out.flush().map_err(io)?;
+    if let Some(t) = total {
+        if got < t {
+            return Err(Failed {
+                err: OriginError::Network(format!("connection closed after {got} of {t} bytes")),
+                retryable: true,
+                progressed,
+                got: got - start,
+            });
+        }
+    }
+    Ok((got, hex::encode(hasher.finalize())))
+}
+
+/// `bytes START-END/TOTAL` → (START, TOTAL if known).
+fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
+    let v = v.trim().strip_prefix("bytes ")?;
+    let (range, total) = v.split_once('/')?;
+    let (start, _end) = range.split_once('-')?;
+    Some((start.trim().parse().ok()?, total.trim().parse().ok()))
+}
+
+fn reason(s: StatusCode) -> String {
+    s.canonical_reason().unwrap_or("").to_string()
+}
+
+/// An error and its causes on one line (reqwest's own text is terse).
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range() {
+        assert_eq!(parse_content_range("bytes 100-199/200"), Some((100, Some(200))));
+        assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, None)));
+        assert_eq!(parse_content_range("items 1-2/3"), None);
+    }
+}

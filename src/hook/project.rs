@@ -1,0 +1,220 @@
+//! Finding the project around a directory and deciding, without evaluating
+//! any Jsonnet, whether its environment may be activated: trust record and
+//! realised project state against the current content of the files.
+
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::trust::{self, Status, Summary, TrustRecord};
+use super::{watch, HookError};
+use crate::env::state::{project_state_path, FileStamp, ProjectState};
+
+/// The file that makes a directory a project.
+pub const MANIFEST: &str = "magnet.jsonnet";
+
+/// A project found from a directory.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The project directory as reached from the start directory, symlinks
+    /// kept (the shell hook finds the same string with the same walk).
+    pub found: PathBuf,
+    pub manifest: PathBuf,
+    /// Canonical root: what trust and state are keyed by.
+    pub root: PathBuf,
+}
+
+/// The nearest directory at or above `start` (a path as the shell shows it)
+/// holding a manifest. The walk drops one `/component` at a time, exactly as
+/// the hooks do with `${dir%/*}`, so both agree on symlinked paths.
+pub fn find(start: &Path) -> Option<Project> {
+    let mut dir = start.as_os_str().as_bytes().to_vec();
+    loop {
+        let mut candidate = dir.clone();
+        candidate.extend_from_slice(b"/");
+        candidate.extend_from_slice(MANIFEST.as_bytes());
+        let candidate = PathBuf::from(std::ffi::OsStr::from_bytes(&candidate));
+        if candidate.is_file() {
+            let found = if dir.is_empty() {
+                PathBuf::from("/")
+            } else {
+                PathBuf::from(std::ffi::OsStr::from_bytes(&dir))
+            };
+            let root = std::fs::canonicalize(&found).ok()?;
+            return Some(Project {
+                manifest: found.join(MANIFEST),
+                found,
+                root,
+            });
+        }
+        let slash = dir.iter().rposition(|&b| b == b'/')?;
+        dir.truncate(slash);
+    }
+}
+
+/// The directory the user is in: `$PWD` when it names the current directory
+/// (it keeps the symlinks the shell walked through), else the physical path.
+pub fn current_dir() -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let cwd = std::env::current_dir().ok();
+    if let Some(pwd) = std::env::var_os("PWD").map(PathBuf::from).filter(|p| p.is_absolute()) {
+        if let (Ok(a), Ok(b)) = (std::fs::metadata(&pwd), std::fs::metadata(".")) {
+            if a.dev() == b.dev() && a.ino() == b.ino() {
+                return Some(pwd);
+            }
+        }
+    }
+    cwd
+}
+
+/// Whether the project's environment may be active, and if not, why.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// No `magpkg allow` for this path.
+    Untrusted,
+    /// `magpkg deny` was run here.
+    Denied,
+    /// Allowed once, but trusted files changed since.
+    Blocked {
+        files: Vec<String>,
+        /// Packages/variables that changed, when the new content is realised.
+        changes: Option<String>,
+    },
+    /// Trusted, but no environment was realised for it yet.
+    NotBuilt,
+    /// Trusted, but the realised environment is for other file contents.
+    OutOfDate { files: Vec<String> },
+    /// Trusted and realised: activate this.
+    Ready(Box<ProjectState>),
+}
+
+/// Everything the hook and `magpkg status` need to know about a project.
+#[derive(Debug)]
+pub struct Inspection {
+    pub project: Project,
+    pub verdict: Verdict,
+    pub trust: Option<TrustRecord>,
+    pub state: Option<ProjectState>,
+    /// (watched path, stamp) pairs for the shell: when none of them changes,
+    /// this inspection stays true.
+    pub watch: Vec<(PathBuf, PathBuf)>,
+    /// Records that exist but could not be read.
+    pub problems: Vec<String>,
+}
+
+pub(crate) fn read_state(state_dir: &Path, root: &Path) -> Result<Option<ProjectState>, HookError> {
+    let path = project_state_path(state_dir, root);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(HookError::Io { path, source }),
+    };
+    let state: ProjectState = serde_json::from_slice(&bytes).map_err(|source| HookError::Corrupt { path, source })?;
+    Ok((state.root == root).then_some(state))
+}
+
+/// Current content hashes, each file read once.
+#[derive(Default)]
+struct Hashes(HashMap<PathBuf, Option<String>>);
+
+impl Hashes {
+    fn get(&mut self, path: &Path) -> Option<&str> {
+        self.0
+            .entry(path.to_path_buf())
+            .or_insert_with(|| crate::util::sha256_file(path).ok())
+            .as_deref()
+    }
+
+    /// The files whose content differs from `files` (shown relative to `root`).
+    fn changed(&mut self, files: &[FileStamp], root: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for f in files {
+            if self.get(&f.path) != Some(f.sha256.as_str()) {
+                let shown = f.path.strip_prefix(root).unwrap_or(&f.path).display().to_string();
+                out.push(if f.path.exists() {
+                    shown
+                } else {
+                    format!("{shown} (deleted)")
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Decide about `project`. With `stamps`, make a stamp for every watched path
+/// first (before any file is hashed, so an edit racing with this run still
+/// shows as a change at the next prompt).
+pub fn inspect(state_dir: &Path, project: Project, stamps: Option<&Path>) -> Inspection {
+    let mut problems = Vec::new();
+    let trust = trust::read(state_dir, &project.root).unwrap_or_else(|e| {
+        problems.push(crate::hook::error_line(&e));
+        None
+    });
+    let allowed = trust.as_ref().filter(|t| t.status == Status::Allowed);
+    let state = if allowed.is_some() {
+        read_state(state_dir, &project.root).unwrap_or_else(|e| {
+            problems.push(crate::hook::error_line(&e));
+            None
+        })
+    } else {
+        None
+    };
+
+    let mut watched = vec![trust::record_path(state_dir, &project.root)];
+    if let Some(t) = allowed {
+        watched.extend(t.files.iter().map(|f| f.path.clone()));
+        watched.push(project_state_path(state_dir, &project.root));
+        if let Some(s) = &state {
+            watched.extend(s.files.iter().map(|f| f.path.clone()));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    watched.retain(|p| seen.insert(p.clone()));
+    let watch = match stamps {
+        Some(dir) => watched
+            .into_iter()
+            .filter_map(|p| watch::stamp(dir, &p).map(|s| (p, s)))
+            .collect(),
+        None => Vec::new(),
+    };
+
+    let mut hashes = Hashes::default();
+    let verdict = match &trust {
+        None => Verdict::Untrusted,
+        Some(t) if t.status == Status::Denied => Verdict::Denied,
+        Some(t) => {
+            let blocked = hashes.changed(&t.files, &project.root);
+            let fresh = state.as_ref().map(|s| hashes.changed(&s.files, &project.root));
+            if !blocked.is_empty() {
+                let changes = match (&t.summary, &state, &fresh) {
+                    (Some(old), Some(s), Some(f)) if f.is_empty() => old.changes_to(&Summary::of(s)),
+                    _ => None,
+                };
+                Verdict::Blocked {
+                    files: blocked,
+                    changes,
+                }
+            } else {
+                match (state.clone(), fresh) {
+                    (None, _) => Verdict::NotBuilt,
+                    // Realised once, but the profile has since been removed
+                    // from the store: as good as never built.
+                    (Some(s), _) if !s.profile.is_dir() => Verdict::NotBuilt,
+                    (Some(s), Some(f)) if f.is_empty() => Verdict::Ready(Box::new(s)),
+                    (Some(_), f) => Verdict::OutOfDate {
+                        files: f.unwrap_or_default(),
+                    },
+                }
+            }
+        }
+    };
+    Inspection {
+        project,
+        verdict,
+        trust,
+        state,
+        watch,
+        problems,
+    }
+}

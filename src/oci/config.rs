@@ -1,0 +1,317 @@
+//! The `oci` field of a package definition or a manifest, and the image
+//! configuration made from it.
+//!
+//! ```jsonnet
+//! oci: {
+//!   entrypoint: ["hello"],          // or a string: one argument
+//!   cmd: ["--greeting", "hi"],
+//!   env: { LANG: "C.UTF-8" },       // or ["LANG=C.UTF-8"]
+//!   workdir: "/work",
+//!   user: "1000:1000",              // numeric: the image has no /etc/passwd
+//!   exposedPorts: [8080, "53/udp"],
+//!   labels: { "org.example.team": "infra" },
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::OciError;
+
+/// The keys `oci` may have.
+pub const KEYS: &[&str] = &["entrypoint", "cmd", "env", "workdir", "user", "exposedPorts", "labels"];
+
+/// Parsed `oci` settings. Every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OciSettings {
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub env: Vec<(String, String)>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    /// `PORT/PROTO`, sorted.
+    pub exposed_ports: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl OciSettings {
+    /// Parse an `oci` value; `origin` names where it comes from (a package
+    /// or a manifest) for error messages.
+    pub fn parse(value: &Value, origin: &str) -> Result<OciSettings, OciError> {
+        let bad = |field: &str, problem: String| OciError::BadSetting {
+            origin: origin.into(),
+            field: field.into(),
+            problem,
+            suggestion: None,
+        };
+        let obj = match value {
+            Value::Null => return Ok(OciSettings::default()),
+            Value::Object(o) => o,
+            _ => return Err(bad("oci", "must be an object".into())),
+        };
+        let mut s = OciSettings::default();
+        for (key, v) in obj {
+            if v.is_null() {
+                continue;
+            }
+            match key.as_str() {
+                "entrypoint" => s.entrypoint = Some(string_list(v).ok_or_else(|| bad(key, list_problem()))?),
+                "cmd" => s.cmd = Some(string_list(v).ok_or_else(|| bad(key, list_problem()))?),
+                "env" => {
+                    s.env = match v {
+                        Value::Object(m) => m
+                            .iter()
+                            .map(|(k, v)| scalar(v).map(|v| (k.clone(), v)))
+                            .collect::<Option<_>>()
+                            .ok_or_else(|| bad(key, "values must be strings".into()))?,
+                        Value::Array(a) => a
+                            .iter()
+                            .map(|item| {
+                                item.as_str()
+                                    .and_then(|s| s.split_once('='))
+                                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                            })
+                            .collect::<Option<_>>()
+                            .ok_or_else(|| bad(key, "list items must be \"NAME=VALUE\" strings".into()))?,
+                        _ => return Err(bad(key, "must be an object of NAME: VALUE".into())),
+                    };
+                    for (k, _) in &s.env {
+                        if k.is_empty() || k.contains('=') {
+                            return Err(bad(key, format!("`{k}` is not a variable name")));
+                        }
+                    }
+                }
+                "workdir" => {
+                    let w = v.as_str().ok_or_else(|| bad(key, "must be a string".into()))?;
+                    if !w.starts_with('/') {
+                        return Err(bad(key, format!("`{w}` must be an absolute path")));
+                    }
+                    s.workdir = Some(w.into());
+                }
+                "user" => s.user = Some(scalar(v).ok_or_else(|| bad(key, "must be a string or a number".into()))?),
+                "exposedPorts" => {
+                    let items: Vec<Value> = match v {
+                        Value::Array(a) => a.clone(),
+                        Value::Object(m) => m.keys().map(|k| Value::String(k.clone())).collect(),
+                        other => vec![other.clone()],
+                    };
+                    let mut ports = Vec::new();
+                    for item in items {
+                        ports.push(port(&item).ok_or_else(|| {
+                            bad(key, format!("{item} is not a port (8080, \"8080/tcp\" or \"53/udp\")"))
+                        })?);
+                    }
+                    ports.sort();
+                    ports.dedup();
+                    s.exposed_ports = ports;
+                }
+                "labels" => {
+                    let m = v
+                        .as_object()
+                        .ok_or_else(|| bad(key, "must be an object of NAME: VALUE".into()))?;
+                    for (k, v) in m {
+                        let v = scalar(v).ok_or_else(|| bad(key, format!("label `{k}` must be a string")))?;
+                        s.labels.insert(k.clone(), v);
+                    }
+                }
+                other => {
+                    return Err(OciError::BadSetting {
+                        origin: origin.into(),
+                        field: other.into(),
+                        problem: format!("is not an oci setting (known: {})", KEYS.join(", ")),
+                        suggestion: crate::util::closest(other, KEYS.iter().copied()),
+                    })
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// True if nothing is set.
+    pub fn is_empty(&self) -> bool {
+        *self == OciSettings::default()
+    }
+}
+
+fn list_problem() -> String {
+    "must be a string or a list of strings".into()
+}
+
+fn string_list(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Array(a) => a.iter().map(|x| x.as_str().map(str::to_string)).collect(),
+        _ => None,
+    }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn port(v: &Value) -> Option<String> {
+    let s = scalar(v)?;
+    let (num, proto) = s.split_once('/').unwrap_or((&s, "tcp"));
+    let n: u16 = num.parse().ok()?;
+    if n == 0 || !matches!(proto, "tcp" | "udp" | "sctp") {
+        return None;
+    }
+    Some(format!("{n}/{proto}"))
+}
+
+/// Everything that goes into the image configuration.
+#[derive(Debug, Clone)]
+pub struct ImageConfig {
+    /// `created`, RFC 3339.
+    pub created: String,
+    pub env: Vec<(String, String)>,
+    pub settings: OciSettings,
+    pub labels: BTreeMap<String, String>,
+    /// One `history` line per layer.
+    pub history: Vec<String>,
+    /// sha256 hex of each uncompressed layer, in order.
+    pub diff_ids: Vec<String>,
+}
+
+impl ImageConfig {
+    /// The OCI image configuration JSON (compact, keys in a fixed order).
+    pub fn to_json(&self) -> Value {
+        let mut config = serde_json::Map::new();
+        if let Some(u) = &self.settings.user {
+            config.insert("User".into(), json!(u));
+        }
+        if !self.settings.exposed_ports.is_empty() {
+            let ports: serde_json::Map<String, Value> = self
+                .settings
+                .exposed_ports
+                .iter()
+                .map(|p| (p.clone(), json!({})))
+                .collect();
+            config.insert("ExposedPorts".into(), Value::Object(ports));
+        }
+        let env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        config.insert("Env".into(), json!(env));
+        if let Some(e) = &self.settings.entrypoint {
+            config.insert("Entrypoint".into(), json!(e));
+        }
+        if let Some(c) = &self.settings.cmd {
+            config.insert("Cmd".into(), json!(c));
+        }
+        if let Some(w) = &self.settings.workdir {
+            config.insert("WorkingDir".into(), json!(w));
+        }
+        config.insert("Labels".into(), json!(self.labels));
+        let history: Vec<Value> = self
+            .history
+            .iter()
+            .map(|h| json!({"created": self.created, "created_by": h, "comment": "magpkg"}))
+            .collect();
+        let diff_ids: Vec<String> = self.diff_ids.iter().map(|d| format!("sha256:{d}")).collect();
+        json!({
+            "created": self.created,
+            "architecture": go_arch(),
+            "os": "linux",
+            "config": config,
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": history,
+        })
+    }
+}
+
+/// The machine's architecture in Go's (and so OCI's) spelling. Packages are
+/// built for the machine that builds them, so the image is for it too.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "arm" => "arm",
+        "riscv64" => "riscv64",
+        "powerpc64" => "ppc64le",
+        "s390x" => "s390x",
+        "loongarch64" => "loong64",
+        other => other,
+    }
+}
+
+/// `created` of every image: `SOURCE_DATE_EPOCH` if set (the reproducible
+/// builds convention), else 1970-01-01T00:00:01Z, the store's mtime.
+pub fn created(source_date_epoch: Option<&str>) -> Result<String, OciError> {
+    let secs = match source_date_epoch.map(str::trim).filter(|s| !s.is_empty()) {
+        None => super::tar::MTIME,
+        Some(s) => s.parse::<u64>().map_err(|_| OciError::BadSetting {
+            origin: "the environment".into(),
+            field: "SOURCE_DATE_EPOCH".into(),
+            problem: format!("`{s}` is not a number of seconds since 1970"),
+            suggestion: None,
+        })?,
+    };
+    Ok(rfc3339(secs))
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_dates() {
+        assert_eq!(rfc3339(1), "1970-01-01T00:00:01Z");
+        assert_eq!(rfc3339(951782400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1700000000), "2023-11-14T22:13:20Z");
+        assert!(created(Some("soon")).is_err());
+        assert_eq!(created(None).unwrap(), "1970-01-01T00:00:01Z");
+    }
+
+    #[test]
+    fn parses_every_field_and_rejects_typos() {
+        let v = json!({
+            "entrypoint": "hello",
+            "cmd": ["--greeting", "hi"],
+            "env": ["LANG=C.UTF-8"],
+            "workdir": "/work",
+            "user": 1000,
+            "exposedPorts": [8080, "53/udp", "8080/tcp"],
+            "labels": {"a": "b"},
+        });
+        let s = OciSettings::parse(&v, "package hello").unwrap();
+        assert_eq!(s.entrypoint, Some(vec!["hello".to_string()]));
+        assert_eq!(s.cmd.as_ref().unwrap().len(), 2);
+        assert_eq!(s.env, vec![("LANG".to_string(), "C.UTF-8".to_string())]);
+        assert_eq!(s.user.as_deref(), Some("1000"));
+        assert_eq!(s.exposed_ports, vec!["53/udp", "8080/tcp"]);
+        let err = OciSettings::parse(&json!({"entrypont": "x"}), "package hello").unwrap_err();
+        assert!(err.to_string().contains("entrypont"), "{err}");
+        assert!(crate::error::Classify::hint(&err).unwrap().contains("entrypoint"));
+        assert!(OciSettings::parse(&json!({"workdir": "rel"}), "p").is_err());
+        assert!(OciSettings::parse(&json!({"exposedPorts": [0]}), "p").is_err());
+        assert!(OciSettings::parse(&json!({"env": {"A": {}}}), "p").is_err());
+    }
+}

@@ -1,0 +1,698 @@
+//! The shell hook end to end: real bash, zsh and fish source the hook that
+//! `magpkg hook` prints, cd around fixture projects and check variables (one
+//! body for bash and zsh, a fish port, under tests/shell/); the same shells
+//! run interactively in tmux to exercise the real prompt wiring; and the
+//! `allow`, `deny`, `status` and `hook-env` commands on their own.
+//!
+//! Every magpkg call made by a shell goes through a wrapper that logs it, so
+//! "an unchanged prompt runs no process" is checked by counting, not timing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const FOO: &str = "spaced 'single' \"double\" $dollar `tick` \\back\nnew line, ünïcødé 日本";
+
+/// A copy of the binary under test, made once: the shared target dir may be
+/// rebuilt by another cargo while the tests run.
+fn real_binary() -> &'static Path {
+    static BIN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = BIN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("magpkg");
+        std::fs::copy(env!("CARGO_BIN_EXE_magpkg"), &path).unwrap();
+        (dir, path)
+    });
+    path
+}
+
+/// One test's world: its own HOME, XDG dirs, state dir and store, fixture
+/// projects under `t`, and `magpkg` (a wrapper logging each call).
+struct Fx {
+    _tmp: tempfile::TempDir,
+    t: PathBuf,
+    home: PathBuf,
+    state: PathBuf,
+    store: PathBuf,
+    magpkg: PathBuf,
+    calls: PathBuf,
+}
+
+impl Fx {
+    fn new() -> Fx {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = std::fs::canonicalize(tmp.path()).unwrap();
+        let home = t.join("home");
+        let state = home.join("state/magpkg");
+        let store = home.join("store");
+        for d in [&home, &state, &store, &t.join("bin")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let calls = t.join("calls");
+        std::fs::write(&calls, "").unwrap();
+        let magpkg = t.join("bin/magpkg");
+        // `exec -a` keeps the wrapper's path as argv[0], so the hook printed
+        // through it calls the wrapper again.
+        write_exe(
+            &magpkg,
+            &format!(
+                "#!/bin/bash\nprintf '%s\\n' \"$*\" >> '{}'\nexec -a \"$0\" '{}' \"$@\"\n",
+                calls.display(),
+                real_binary().display()
+            ),
+        );
+        Fx {
+            _tmp: tmp,
+            t,
+            home,
+            state,
+            store,
+            magpkg,
+            calls,
+        }
+    }
+
+    fn envs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("PATH", "/usr/bin:/bin".into()),
+            ("HOME", self.home.display().to_string()),
+            ("XDG_DATA_HOME", self.home.join("data").display().to_string()),
+            ("XDG_CONFIG_HOME", self.home.join("config").display().to_string()),
+            ("XDG_STATE_HOME", self.home.join("state").display().to_string()),
+            ("XDG_CACHE_HOME", self.home.join("cache").display().to_string()),
+            ("MAGPKG_STATE", self.state.display().to_string()),
+            ("MAGPKG_STORE", self.store.display().to_string()),
+            ("LANG", "C.UTF-8".into()),
+            ("TERM", "dumb".into()),
+        ]
+    }
+
+    fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear().envs(self.envs()).current_dir(&self.t);
+        c
+    }
+
+    /// Run magpkg (not counted) in `dir`.
+    fn magpkg(&self, dir: &Path, args: &[&str]) -> Output {
+        let out = self.cmd(real_binary()).current_dir(dir).args(args).output().unwrap();
+        out
+    }
+
+    fn allow(&self, dir: &Path) {
+        let out = self.magpkg(dir, &["allow"]);
+        assert!(
+            out.status.success(),
+            "magpkg allow in {}: {}",
+            dir.display(),
+            text(&out.stderr)
+        );
+    }
+
+    fn calls(&self) -> usize {
+        std::fs::read_to_string(&self.calls).unwrap().lines().count()
+    }
+
+    /// A project at `t/rel` with `files` (path → content) and a tool
+    /// `bin/<tool>` printing "<tool> ran".
+    fn project(&self, rel: &str, files: &[(&str, &str)], tool: &str) -> PathBuf {
+        let root = self.t.join(rel);
+        for (name, content) in files {
+            let p = root.join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, content).unwrap();
+        }
+        write_exe(&root.join("bin").join(tool), &format!("#!/bin/sh\necho '{tool} ran'\n"));
+        root
+    }
+
+    /// Realise the environment of `t/<name>` for real (`magpkg env`), as
+    /// the shells' `realise NAME` does.
+    fn realise(&self, name: &str) {
+        let out = self.magpkg(&self.t.join(name), &["env"]);
+        assert!(out.status.success(), "magpkg env in {name}: {}", text(&out.stderr));
+    }
+
+    /// The fixture projects the shell bodies walk through: `proj` (FOO
+    /// with every awkward character, LIBVAL from an imported file, its own
+    /// bin dir on PATH) with a nested project and two plain subdirectories,
+    /// a sibling `sib`, `untrusted` (realised, never allowed), `unbuilt`
+    /// (allowed, never realised) and `gone` (whose manifest gets deleted).
+    /// `edits/` holds the next versions of proj's manifest and import.
+    fn standard(&self) {
+        for d in ["outside/deeper", "mybin", "edits"] {
+            std::fs::create_dir_all(self.t.join(d)).unwrap();
+        }
+        let foo_json = serde_json::to_string(FOO).unwrap();
+        let manifest = |extra: &str| {
+            format!(
+                "local lib = import \"lib.libsonnet\";\n{{\n  packages: [],\n  env: {{ FOO: {foo_json}, LIBVAL: lib.val{extra} }},\n  path: [\"./bin\"],\n}}\n"
+            )
+        };
+        let proj = self.project(
+            "proj",
+            &[
+                ("magnet.jsonnet", &manifest("")),
+                ("lib.libsonnet", "{ val: \"one\" }\n"),
+            ],
+            "proj-tool",
+        );
+        for d in ["sub", "sub2"] {
+            std::fs::create_dir_all(proj.join(d)).unwrap();
+        }
+        std::fs::write(self.t.join("edits/proj.jsonnet"), manifest(", EDITED: \"yes\"")).unwrap();
+        std::fs::write(self.t.join("edits/lib.libsonnet"), "{ val: \"two\" }\n").unwrap();
+
+        let simple = |rel: &str, tool: &str, vars: &[(&str, &str)]| {
+            let env: Vec<String> = vars
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", serde_json::to_string(v).unwrap()))
+                .collect();
+            let m = format!(
+                "{{\n  packages: [],\n  env: {{ {} }},\n  path: [\"./bin\"],\n}}\n",
+                env.join(", ")
+            );
+            self.project(rel, &[("magnet.jsonnet", &m)], tool);
+        };
+        simple(
+            "proj/nested",
+            "nested-tool",
+            &[("FOO", "nested-foo"), ("BAR", "nested-bar")],
+        );
+        simple("sib", "sib-tool", &[("FOO", "sib-foo")]);
+        simple("untrusted", "untrusted-tool", &[("UNTRUSTED", "yes")]);
+        simple("unbuilt", "unbuilt-tool", &[("UNBUILT", "yes")]);
+        simple("gone", "gone-tool", &[("GONE", "here")]);
+
+        std::fs::write(
+            self.t.join("preamble.sh"),
+            "realise() { \"$MAGPKG\" env -C \"$T/$1\" >/dev/null; }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            self.t.join("preamble.fish"),
+            "function realise\n    $MAGPKG env -C $T/$argv[1] >/dev/null\nend\n",
+        )
+        .unwrap();
+        for name in ["proj", "proj/nested", "sib", "untrusted", "gone"] {
+            self.realise(name);
+        }
+        for name in ["proj", "proj/nested", "sib", "unbuilt", "gone"] {
+            self.allow(&self.t.join(name));
+        }
+    }
+
+    fn shell_body(&self, shell: &str) -> Output {
+        let body = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/shell");
+        let mut c = match shell {
+            "bash" => {
+                let mut c = self.cmd("bash");
+                c.args(["--noprofile", "--norc", "-euo", "pipefail"])
+                    .arg(body.join("body.sh"));
+                c
+            }
+            "zsh" => {
+                let mut c = self.cmd("zsh");
+                c.args(["--no-rcs", "-o", "errexit", "-o", "nounset", "-o", "pipefail"])
+                    .arg(body.join("body.sh"));
+                c
+            }
+            "fish" => {
+                let mut c = self.cmd("fish");
+                c.arg("--no-config").arg(body.join("body.fish"));
+                c.stderr(std::fs::File::create(self.t.join("stderr")).unwrap());
+                c
+            }
+            _ => unreachable!(),
+        };
+        c.env("T", &self.t)
+            .env("MAGPKG", &self.magpkg)
+            .env("CALLS", &self.calls)
+            .env("SHELL_NAME", shell)
+            .env("EXPECT_FOO", FOO)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+fn write_exe(path: &Path, content: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn run_body(shell: &str) {
+    let fx = Fx::new();
+    fx.standard();
+    let out = fx.shell_body(shell);
+    let stderr = match shell {
+        "fish" => std::fs::read_to_string(fx.t.join("stderr")).unwrap_or_default(),
+        _ => text(&out.stderr),
+    };
+    assert!(
+        out.status.success() && text(&out.stdout).contains(&format!("ok {shell}")),
+        "{shell} body failed:\nstdout:\n{}\nstderr:\n{stderr}",
+        text(&out.stdout),
+    );
+}
+
+#[test]
+fn bash_body() {
+    run_body("bash");
+}
+
+#[test]
+fn zsh_body() {
+    run_body("zsh");
+}
+
+#[test]
+fn fish_body() {
+    run_body("fish");
+}
+
+// ---------------------------------------------------------------------------
+// Interactive shells in tmux: the real prompt wiring.
+
+struct Tmux<'a> {
+    fx: &'a Fx,
+    socket: PathBuf,
+}
+
+impl<'a> Tmux<'a> {
+    fn start(fx: &'a Fx, shell_cmd: &str) -> Tmux<'a> {
+        let socket = fx.t.join("tmux.sock");
+        let mut env = String::from("env -i");
+        for (k, v) in fx.envs() {
+            env.push_str(&format!(" {k}='{v}'"));
+        }
+        env.push_str(&format!(" TERM=xterm T='{}'", fx.t.display()));
+        let st = fx
+            .cmd("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args([
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "200",
+                "-y",
+                "50",
+                "-s",
+                "t",
+            ])
+            .arg(format!("{env} {shell_cmd}"))
+            .status()
+            .unwrap();
+        assert!(st.success(), "tmux did not start");
+        Tmux { fx, socket }
+    }
+
+    fn pane(&self) -> String {
+        let out = self
+            .fx
+            .cmd("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["capture-pane", "-p", "-J", "-S", "-500", "-t", "t"])
+            .output()
+            .unwrap();
+        text(&out.stdout)
+    }
+
+    /// Type `line` and Enter.
+    fn send(&self, line: &str) {
+        let st = self
+            .fx
+            .cmd("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["send-keys", "-t", "t", "-l", line])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let st = self
+            .fx
+            .cmd("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["send-keys", "-t", "t", "Enter"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    /// Wait until the pane shows `needle` `times` times; the deadline only
+    /// turns a hang into a failure.
+    fn wait_for(&self, needle: &str, times: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let pane = self.pane();
+            if pane.matches(needle).count() >= times {
+                return pane;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {needle:?} in the pane:\n{pane}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Run `cmd` and wait until it and the next prompt are done; returns
+    /// the pane from the command line on. The command ends by echoing
+    /// `MARK''n`, which shows as `MARKn` only in the output (same in all
+    /// three shells).
+    fn run(&self, cmd: &str, n: usize) -> String {
+        let typed = format!("MARK''{n}");
+        let mark = format!("MARK{n}");
+        self.send(&format!("{cmd}; echo {typed}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let pane = self.pane();
+            if let Some(start) = pane.rfind(&typed) {
+                let rest = &pane[start + typed.len()..];
+                // The output mark, then the prompt drawn after the hook ran.
+                if let Some(i) = rest.find(&mark) {
+                    if rest[i..].contains("PROMPT[") {
+                        let line_start = pane[..start].rfind('\n').map_or(0, |i| i + 1);
+                        return pane[line_start..].to_string();
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {cmd:?} to finish:\n{pane}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .fx
+            .cmd("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .status();
+    }
+}
+
+fn interactive(shell: &str) {
+    let fx = Fx::new();
+    fx.standard();
+    let t = fx.t.display().to_string();
+    let m = fx.magpkg.display().to_string();
+    let cmd = match shell {
+        "bash" => {
+            // An existing PROMPT_COMMAND (string) that must keep working.
+            std::fs::write(
+                fx.t.join("rc.bash"),
+                format!(
+                    "PS1='PROMPT[$?]\\$ '\nPROMPT_COMMAND='USER_PC=$((${{USER_PC:-0}}+1))'\neval \"$('{m}' hook bash)\"\neval \"$('{m}' hook bash)\"\n"
+                ),
+            )
+            .unwrap();
+            format!("bash --noprofile --rcfile '{t}/rc.bash' -i")
+        }
+        "zsh" => {
+            std::fs::create_dir_all(fx.t.join("zdot")).unwrap();
+            std::fs::write(
+                fx.t.join("zdot/.zshrc"),
+                format!(
+                    "PS1='PROMPT[%?]%# '\nprecmd() {{ USER_PC=$((${{USER_PC:-0}}+1)) }}\neval \"$('{m}' hook zsh)\"\neval \"$('{m}' hook zsh)\"\n"
+                ),
+            )
+            .unwrap();
+            format!("env ZDOTDIR='{t}/zdot' zsh -i")
+        }
+        "fish" => {
+            std::fs::write(
+                fx.t.join("rc.fish"),
+                format!(
+                    "function fish_prompt; printf 'PROMPT[%s]> ' $status; end\nfunction user_pc --on-event fish_prompt; set -g USER_PC (math $USER_PC + 1); end\nset -g USER_PC 0\n'{m}' hook fish | source\n'{m}' hook fish | source\n"
+                ),
+            )
+            .unwrap();
+            format!("fish --no-config -i -C 'source {t}/rc.fish'")
+        }
+        _ => unreachable!(),
+    };
+    let tm = Tmux::start(&fx, &cmd);
+    // Installing the hook leaves the status of the rc file alone.
+    tm.wait_for("PROMPT[0]", 1);
+    let out = tm.run(&format!("cd '{t}/proj'"), 1);
+    assert!(out.contains("magpkg: loaded"), "{shell}: no loaded message:\n{out}");
+    let out = tm.run("printf 'LIB=%s\\n' \"$LIBVAL\"; proj-tool", 2);
+    assert!(
+        out.contains("LIB=one") && out.contains("proj-tool ran"),
+        "{shell}: not activated:\n{out}"
+    );
+
+    // Unchanged prompts and moves inside the project: no magpkg process,
+    // nothing printed.
+    let n = fx.calls();
+    tm.run("true", 3);
+    tm.run("cd sub", 4);
+    let out = tm.run("cd ..", 5);
+    assert_eq!(fx.calls(), n, "{shell}: magpkg ran on unchanged prompts");
+    assert!(
+        !out.contains("magpkg:"),
+        "{shell}: printed on an unchanged prompt:\n{out}"
+    );
+
+    // The exit status of the last command reaches the prompt.
+    tm.send("false");
+    tm.wait_for("PROMPT[1]", 1);
+    // The user's own prompt hook still runs.
+    let out = tm.run("echo \"PC=$USER_PC\"", 6);
+    assert!(
+        out.lines().any(|l| l.starts_with("PC=") && l != "PC=" && l != "PC=0"),
+        "{shell}: the user's prompt hook did not run:\n{out}"
+    );
+
+    let out = tm.run(&format!("cd '{t}/outside'"), 7);
+    assert!(out.contains("magpkg: unloaded"), "{shell}: no unloaded message:\n{out}");
+    let out = tm.run("printf 'LIB=[%s]\\n' \"$LIBVAL\"", 8);
+    assert!(out.contains("LIB=[]"), "{shell}: still active after leaving:\n{out}");
+}
+
+#[test]
+fn bash_interactive() {
+    interactive("bash");
+}
+
+#[test]
+fn zsh_interactive() {
+    interactive("zsh");
+}
+
+#[test]
+fn fish_interactive() {
+    interactive("fish");
+}
+
+// ---------------------------------------------------------------------------
+// The commands on their own.
+
+#[test]
+fn hook_scripts_pass_shellcheck_and_the_shells_parsers() {
+    let fx = Fx::new();
+    for (shell, checks) in [
+        ("bash", vec![vec!["shellcheck", "-s", "bash"], vec!["bash", "-n"]]),
+        ("zsh", vec![vec!["zsh", "-n"]]),
+        (
+            "fish",
+            vec![vec!["fish", "--no-execute"], vec!["fish_indent", "--check"]],
+        ),
+    ] {
+        let out = fx.magpkg(&fx.t, &["hook", shell]);
+        assert!(out.status.success(), "magpkg hook {shell}: {}", text(&out.stderr));
+        assert!(out.stderr.is_empty());
+        let file = fx.t.join(format!("hook.{shell}"));
+        std::fs::write(&file, &out.stdout).unwrap();
+        for check in checks {
+            let out = fx.cmd(check[0]).args(&check[1..]).arg(&file).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{check:?} rejects the {shell} hook:\n{}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+        }
+        // The shipped files themselves, as they are in the repository.
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("shell-hooks/magpkg.{shell}"));
+        let src_text = std::fs::read_to_string(src).unwrap();
+        assert!(text(&out.stdout).contains(src_text.lines().next().unwrap()));
+    }
+    let out = fx.magpkg(&fx.t, &["hook", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2), "unknown shell is a usage error");
+}
+
+#[test]
+fn hook_scripts_run_under_strict_options_and_print_nothing() {
+    // zoxide's check: sourcing the hook and running a prompt, in and out of
+    // a project, under the strictest options prints nothing on stdout.
+    let fx = Fx::new();
+    fx.standard();
+    let m = fx.magpkg.display();
+    let t = fx.t.display();
+    for (shell, args, script) in [
+        (
+            "bash",
+            vec!["--noprofile", "--norc", "-euo", "pipefail", "-c"],
+            format!("eval \"$('{m}' hook bash)\"; cd /; _magpkg_hook; cd '{t}/proj'; _magpkg_hook 2>/dev/null; cd /; _magpkg_hook 2>/dev/null"),
+        ),
+        (
+            "zsh",
+            vec!["--no-rcs", "-o", "errexit", "-o", "nounset", "-o", "pipefail", "-c"],
+            format!("eval \"$('{m}' hook zsh)\"; cd /; _magpkg_hook; cd '{t}/proj' 2>/dev/null; _magpkg_hook; cd / 2>/dev/null; _magpkg_hook"),
+        ),
+        (
+            "fish",
+            vec!["--no-config", "-c"],
+            format!("'{m}' hook fish | source; cd /; _magpkg_hook; cd '{t}/proj' 2>/dev/null; _magpkg_hook; cd / 2>/dev/null; _magpkg_hook"),
+        ),
+    ] {
+        let out = fx.cmd(shell).args(&args).arg(&script).output().unwrap();
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "", "{shell} printed on stdout");
+    }
+}
+
+#[test]
+fn allow_binds_the_manifest_and_its_imports_and_status_explains() {
+    let fx = Fx::new();
+    fx.standard();
+    let proj = fx.t.join("proj");
+    let status = |dir: &Path| {
+        let out = fx.magpkg(dir, &["status"]);
+        assert!(out.status.success(), "status: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let s = status(&proj.join("sub"));
+    assert!(s.contains("allowed (lib.libsonnet, magnet.jsonnet)"), "{s}");
+    assert!(s.contains("built: env"), "{s}");
+    assert!(s.contains("no: nothing is active in this shell"), "{s}");
+
+    // From a shell where the hook activated it.
+    let out = fx
+        .cmd("bash")
+        .current_dir(&proj)
+        .arg("-c")
+        .arg(format!(
+            "eval \"$('{m}' hook-env bash 2>/dev/null)\"; '{m}' status; cd ../sib; '{m}' status",
+            m = real_binary().display()
+        ))
+        .output()
+        .unwrap();
+    let s = text(&out.stdout);
+    assert!(s.contains("active   yes, in this shell"), "{s}");
+    assert!(
+        s.contains("is active in this shell (the hook switches at the next prompt)"),
+        "{s}"
+    );
+
+    let s = status(&fx.t.join("untrusted"));
+    assert!(s.contains("not trusted: run `magpkg allow`"), "{s}");
+    let s = status(&fx.t.join("unbuilt"));
+    assert!(s.contains("not built: `magpkg shell` builds it"), "{s}");
+    let s = status(&fx.t.join("outside"));
+    assert!(s.contains("none: no magnet.jsonnet in"), "{s}");
+
+    // A realised environment whose profile left the store is not built.
+    let sib = fx.t.join("sib");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(magpkg::env::state::project_state_path(&fx.state, &sib)).unwrap())
+            .unwrap();
+    let profile = PathBuf::from(state["profile"].as_str().unwrap());
+    assert!(status(&sib).contains("built: env"));
+    std::fs::rename(&profile, profile.with_extension("moved")).unwrap();
+    let s = status(&sib);
+    assert!(s.contains("not built"), "{s}");
+    std::fs::rename(profile.with_extension("moved"), &profile).unwrap();
+
+    std::fs::copy(fx.t.join("edits/lib.libsonnet"), proj.join("lib.libsonnet")).unwrap();
+    let s = status(&proj);
+    assert!(s.contains("blocked: lib.libsonnet changed since `magpkg allow`"), "{s}");
+    fx.allow(&proj);
+    let s = status(&proj);
+    assert!(s.contains("out of date (lib.libsonnet changed)"), "{s}");
+
+    let out = fx.magpkg(&proj, &["deny"]);
+    assert!(out.status.success());
+    let s = status(&proj);
+    assert!(s.contains("denied by `magpkg deny`"), "{s}");
+}
+
+#[test]
+fn allow_outside_a_project_is_a_user_error_with_a_hint() {
+    let fx = Fx::new();
+    let out = fx.magpkg(&fx.t, &["allow"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("no magnet.jsonnet in"), "{err}");
+    assert!(err.contains("hint: `magpkg init`"), "{err}");
+}
+
+#[test]
+fn allow_of_a_broken_manifest_shows_where() {
+    let fx = Fx::new();
+    let p = fx.project("bad", &[("magnet.jsonnet", "{ packages: [,\n")], "bad-tool");
+    let out = fx.magpkg(&p, &["allow"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("magnet.jsonnet"), "{err}");
+    assert!(
+        !magpkg::hook::trust::record_path(&fx.state, &p).exists(),
+        "trusted a broken manifest"
+    );
+}
+
+#[test]
+fn hook_env_never_fails_on_broken_records() {
+    let fx = Fx::new();
+    fx.standard();
+    let proj = fx.t.join("proj");
+    std::fs::write(magpkg::hook::trust::record_path(&fx.state, &proj), "{ not json").unwrap();
+    let out = fx
+        .cmd(real_binary())
+        .current_dir(&proj)
+        .env("PWD", &proj)
+        .args(["hook-env", "bash"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("is not a valid record"), "{err}");
+    assert!(
+        text(&out.stdout).contains("_magpkg_watch=("),
+        "still prints a watch list"
+    );
+    assert!(!text(&out.stdout).contains("export FOO"), "activated without trust");
+
+    // A garbled diff in the environment is ignored, not fatal.
+    let out = fx
+        .cmd(real_binary())
+        .current_dir(&fx.t)
+        .env("MAGPKG_DIFF", "bm90IGEgZGlmZg")
+        .args(["hook-env", "zsh"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        text(&out.stdout).contains("unset MAGPKG_DIFF;"),
+        "{}",
+        text(&out.stdout)
+    );
+}
