@@ -75,7 +75,12 @@ fn every_tree_package_has_pinned_sources_with_every_origin() {
                 sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
                 "{name}: sha256 {sha}"
             );
-            let urls: Vec<&str> = s["urls"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
+            let urls: Vec<&str> = s["urls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u.as_str().unwrap())
+                .collect();
             let debian: Vec<&&str> = urls.iter().filter(|u| u.starts_with("mirror://debian/pool/")).collect();
             assert_eq!(debian.len(), 1, "{name}: one Debian archive mirror in {urls:?}");
             // Registry hosts are only ever named through mirror://.
@@ -91,11 +96,19 @@ fn every_tree_package_has_pinned_sources_with_every_origin() {
                 // Debian name, and the version says it is the repack.
                 assert_eq!(urls.len(), 1, "{name}: {urls:?}");
                 assert!(debian[0].ends_with(&format!("/{filename}")), "{name}: {filename}");
-                assert!(p["version"].as_str().unwrap().ends_with("+dfsg"), "{name}: {}", p["version"]);
+                assert!(
+                    p["version"].as_str().unwrap().ends_with("+dfsg"),
+                    "{name}: {}",
+                    p["version"]
+                );
             } else {
                 // The upstream release first, under its upstream name.
                 assert!(urls[0].starts_with("https://"), "{name}: {urls:?}");
-                assert!(urls[0].ends_with(&format!("/{filename}")), "{name}: {} vs {filename}", urls[0]);
+                assert!(
+                    urls[0].ends_with(&format!("/{filename}")),
+                    "{name}: {} vs {filename}",
+                    urls[0]
+                );
                 assert!(urls.len() >= 2, "{name}: {urls:?}");
             }
         }
@@ -112,7 +125,10 @@ fn every_tree_package_has_metadata_and_builds_on_the_bootstrap_root() {
             let v = p["meta"][field].as_str().unwrap_or_default();
             assert!(!v.is_empty(), "{name}: meta.{field}");
         }
-        assert!(p["meta"]["homepage"].as_str().unwrap().starts_with("https://"), "{name}");
+        assert!(
+            p["meta"]["homepage"].as_str().unwrap().starts_with("https://"),
+            "{name}"
+        );
         let deps: Vec<&str> = p["buildDeps"]
             .as_array()
             .unwrap()
@@ -123,13 +139,21 @@ fn every_tree_package_has_metadata_and_builds_on_the_bootstrap_root() {
     }
     // Dependencies between tree packages.
     let names = |p: &Value, field: &str| -> Vec<String> {
-        p[field].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap().to_string()).collect()
+        p[field]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap().to_string())
+            .collect()
     };
     assert!(names(&all["less"], "buildDeps").contains(&"ncurses".to_string()));
     assert!(names(&all["flex"], "buildDeps").contains(&"m4".to_string()));
     assert_eq!(names(&all["flex"], "runDeps"), ["m4"]);
     for lib in ["zlib", "bzip2", "xz"] {
-        assert!(names(&all["file"], "buildDeps").contains(&lib.to_string()), "file needs {lib}");
+        assert!(
+            names(&all["file"], "buildDeps").contains(&lib.to_string()),
+            "file needs {lib}"
+        );
     }
     assert_eq!(all["file"]["env"]["MAGIC"], "$out/share/misc/magic.mgc");
 }
@@ -242,7 +266,12 @@ fn small_packages_build_through_magpkg_and_run_on_the_host() {
     assert!(o.status.success(), "{}", common::stderr(&o));
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
     let path = |name: &str| -> PathBuf {
-        let r = report["roots"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap();
+        let r = report["roots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap();
         PathBuf::from(r["path"].as_str().unwrap())
     };
     let built: Vec<&str> = report["built"]
@@ -302,17 +331,18 @@ fn small_packages_build_through_magpkg_and_run_on_the_host() {
     assert!(log.contains("*** zlib test OK ***"), "zlib's own tests ran");
 
     // Nothing is rebuilt the second time.
-    let o = env
-        .magpkg()
-        .args(["build", "--json", "-e", expr])
-        .output()
-        .unwrap();
+    let o = env.magpkg().args(["build", "--json", "-e", expr]).output().unwrap();
     assert!(o.status.success(), "{}", common::stderr(&o));
     let again: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(again["built"].as_array().unwrap().len(), 0, "{again}");
 }
 
 fn report_id(report: &Value, name: &str) -> String {
-    let r = report["roots"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap();
+    let r = report["roots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap();
     r["id"].as_str().unwrap().to_string()
 }
