@@ -75,6 +75,12 @@ local bootstrap = import 'bootstrap.jsonnet';
       while [ "${t#"$from"/}" = "$t" ]; do from=${from%/*} up="../$up"; done
       ln -sfn "$up${t#"$from"/}" "$l"
     done
+    # libtool archives name the build-time libdir (//lib): wrong once the
+    # package is in the store, and not needed to link with the .a/.so.
+    find "$out" -name '*.la' -type f | while read -r f; do rm -f "$f"; done
+    # gnulib installs a charset table that belongs to no package.
+    rm -f "$out/lib/charset.alias"
+    rmdir "$out/lib" 2>/dev/null || true
   |||,
 
   // Any package built by a script. `script` is the package-specific part.

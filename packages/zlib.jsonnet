@@ -4,12 +4,16 @@
 // parts of contrib/ it cannot distribute), so it is its own source with its
 // own pin, and the Debian archive is its only origin. The version says so.
 //
-// Static (default): libz.a built with musl, for the tree's static programs.
-// `{ static: false }`: built with glibc, libz.so and libz.a.
+// libz.a built with musl (default) for the tree's static programs;
+// `{ static: false }` builds it with glibc, `{ static: false, shared: true }`
+// adds libz.so.
 local tree = import 'tree.libsonnet';
 
 tree.package {
   local pkg = self,
+  shared:: false,
+  assert !(pkg.shared && pkg.static) : 'zlib: a shared libz needs { static: false }',
+
   name: 'zlib',
   version: '1.2.13+dfsg',
   sources: [tree.source(
@@ -34,7 +38,7 @@ tree.package {
   ||| % {
     cc: pkg.cc,
     jobs: pkg.jobs,
-    configure: if pkg.static then '--static' else '',
+    configure: if pkg.shared then '' else '--static',
   },
   meta: {
     description: "Compression library (Debian's dfsg repack of zlib 1.2.13)",
