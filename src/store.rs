@@ -628,6 +628,137 @@ fn digest_into(root: &Path, path: &Path, h: &mut blake3::Hasher) -> Result<(), S
     Ok(())
 }
 
+/// What a garbage collection removed (or would remove, on a dry run).
+#[derive(Debug, Clone, Default)]
+pub struct GcReport {
+    /// (id, name) of removed packages.
+    pub packages: Vec<(String, String)>,
+    /// Ids of removed environment profiles.
+    pub envs: Vec<String>,
+    /// Roots whose environment no longer exists.
+    pub stale_roots: Vec<PathBuf>,
+    /// Bytes of regular files removed (hard-linked files counted once per name).
+    pub bytes: u64,
+}
+
+impl Store {
+    /// Remove every package and environment no GC root keeps alive.
+    ///
+    /// Roots are the links in `gcroots-v1/` (one per project, made by
+    /// environment realisation); `env_packages` gives the package ids an
+    /// environment record lists. A root keeps its environment, the
+    /// environment its packages, and a package its runtime dependencies
+    /// (recursively). Build dependencies are not kept, as in Nix. Entries
+    /// younger than `grace` are kept whatever the roots say, so a build whose
+    /// environment is not registered yet is not collected under its feet.
+    /// Sources are never removed: they are what `magpkg seed` shares.
+    pub fn collect_garbage(
+        &self,
+        env_packages: impl Fn(&str) -> Result<Option<Vec<String>>, StoreError>,
+        grace: std::time::Duration,
+        dry_run: bool,
+    ) -> Result<GcReport, StoreError> {
+        let _gc = self.lock("gc", "store")?;
+        let mut report = GcReport::default();
+        let now = std::time::SystemTime::now();
+        let young = |p: &Path| {
+            fs::symlink_metadata(p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() < grace)
+        };
+        // Live environments: the targets of the roots.
+        let mut live_envs = std::collections::BTreeSet::new();
+        let roots_dir = self.root.join(GCROOTS);
+        for ent in fs::read_dir(&roots_dir).map_err(io_err(&roots_dir))? {
+            let ent = ent.map_err(io_err(&roots_dir))?;
+            let link = ent.path();
+            let target = match fs::read_link(&link) {
+                Ok(t) => t,
+                Err(_) => continue,
+            };
+            let id = target
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            if target.starts_with(self.root.join(ENVS)) && target.is_dir() {
+                live_envs.insert(id);
+            } else {
+                if !dry_run {
+                    fs::remove_file(&link).map_err(io_err(&link))?;
+                }
+                report.stale_roots.push(link);
+            }
+        }
+        // Live packages: what the live environments list, and their
+        // runtime closure through the package records.
+        let records: std::collections::BTreeMap<String, PackageRecord> =
+            self.packages()?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let mut live = std::collections::BTreeSet::new();
+        let mut stack: Vec<String> = Vec::new();
+        for env in &live_envs {
+            stack.extend(env_packages(env)?.unwrap_or_default());
+        }
+        for (id, rec) in &records {
+            if young(&self.record_path(id)) {
+                stack.push(rec.id.clone());
+            }
+        }
+        while let Some(id) = stack.pop() {
+            if live.insert(id.clone()) {
+                if let Some(rec) = records.get(&id) {
+                    stack.extend(rec.run_deps.iter().cloned());
+                }
+            }
+        }
+        // Environments first (they link into packages), then packages.
+        let envs_dir = self.root.join(ENVS);
+        let mut env_ids = std::collections::BTreeSet::new();
+        for ent in fs::read_dir(&envs_dir).map_err(io_err(&envs_dir))? {
+            let ent = ent.map_err(io_err(&envs_dir))?;
+            let name = ent.file_name().to_string_lossy().to_string();
+            env_ids.insert(name.strip_suffix(".json").unwrap_or(&name).to_string());
+        }
+        for id in env_ids {
+            let dir = envs_dir.join(&id);
+            let rec = envs_dir.join(format!("{id}.json"));
+            if live_envs.contains(&id) || young(&rec) || young(&dir) {
+                continue;
+            }
+            if !dry_run {
+                let _lock = self.lock(ENVS, &id)?;
+                if rec.exists() {
+                    fs::remove_file(&rec).map_err(io_err(&rec))?;
+                }
+                remove_tree(&dir)?;
+            }
+            report.envs.push(id);
+        }
+        for (id, rec) in &records {
+            if live.contains(id) {
+                continue;
+            }
+            let pid = PackageId::from_string(id.clone());
+            report.bytes += tree_size(&self.package_dir(&pid, &rec.name));
+            if !dry_run {
+                self.remove_package(&pid)?;
+                let _ = fs::remove_file(self.log_path(&pid));
+            }
+            report.packages.push((id.clone(), rec.name.clone()));
+        }
+        Ok(report)
+    }
+}
+
+fn tree_size(root: &Path) -> u64 {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
 /// Write a text file into the store atomically (temp, fsync, rename).
 pub fn write_file(path: &Path, data: &[u8]) -> Result<(), StoreError> {
     crate::util::write_atomic(path, data).map_err(io_err(path))

@@ -871,3 +871,60 @@ fn hook_inside_magpkg_shell_sees_the_environment_already_active() {
     let out = w.run(&root, &["hook-env", "bash"]);
     assert!(text(&out.stdout).contains("PATH"), "{}", text(&out.stdout));
 }
+
+/// `magpkg store gc`: a project's current environment and its packages are
+/// kept (the GC root), the environment it had before and the packages only
+/// that one used are removed; sources stay.
+#[test]
+fn store_gc_keeps_what_projects_use_and_removes_the_rest() {
+    let w = World::new();
+    let root = greet_project(&w, "proj", "");
+    ok(&w.run(&root, &["env", "--id"]));
+    ok(&w.run(&root, &["shell", "--", "true"]));
+    let old_env = text(&w.run(&root, &["env", "--id"]).stdout).trim().to_string();
+
+    let tb = w.path("greet-2.0.tar.gz");
+    tarball(&tb, &[("bin/greet", b"#!/bin/sh\necho v2\n", true)], &[]);
+    let pkg2 = local_package("greet", "2.0", &tb, &[&w.store()]);
+    std::fs::write(root.join("magnet.jsonnet"), format!("{{ packages: [{pkg2}] }}\n")).unwrap();
+    ok(&w.run(&root, &["shell", "--", "true"]));
+    let new_env = text(&w.run(&root, &["env", "--id"]).stdout).trim().to_string();
+    assert_ne!(old_env, new_env);
+    let envs = w.store().join("envs-v1");
+    assert!(envs.join(&old_env).is_dir() && envs.join(&new_env).is_dir());
+
+    // Everything is young: the default grace period keeps it all.
+    let out = w.run(&root, &["store", "gc"]);
+    assert!(
+        text(&out.stderr).contains("removed 0 packages"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = w.run(&root, &["store", "gc", "--grace", "0", "--dry-run"]);
+    let said = ok(&out);
+    assert!(said.contains(&format!("would remove environment {old_env}")), "{said}");
+    assert!(said.contains("would remove package greet"), "{said}");
+    assert!(envs.join(&old_env).is_dir(), "a dry run removes nothing");
+
+    let said = ok(&w.run(&root, &["store", "gc", "--grace", "0"]));
+    assert!(said.contains(&format!("removed environment {old_env}")), "{said}");
+    assert_eq!(said.matches("removed package").count(), 1, "{said}");
+    assert!(!envs.join(&old_env).exists() && !envs.join(format!("{old_env}.json")).exists());
+    assert!(envs.join(&new_env).is_dir());
+    let out = w.run(&root, &["shell", "--", "greet"]);
+    assert_eq!(text(&out.stdout), "v2\n", "{}", text(&out.stderr));
+    // Both source tarballs are still cached.
+    let sources = ok(&w.run(&root, &["source", "list"]));
+    assert!(
+        sources.contains("greet-2.0.tar.gz") && sources.contains("proj-greet-1.0.tar.gz"),
+        "{sources}"
+    );
+    // Nothing left to collect.
+    let out = w.run(&root, &["store", "gc", "--grace", "0"]);
+    assert!(
+        text(&out.stderr).contains("removed 0 packages"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -13,6 +13,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Remove packages and environments no project uses any more
+    Gc {
+        /// Only print what would be removed
+        #[arg(long)]
+        dry_run: bool,
+        /// Keep entries added less than this many seconds ago (a build whose
+        /// environment is not registered yet)
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        grace: u64,
+    },
     /// Recompute the content digest of packages and compare with their records
     Verify {
         /// Package names or id prefixes (default: every package)
@@ -38,6 +48,38 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
                     println!("{:<20} {:<12} {}", p.name, p.version, dir.display());
                 }
             }
+            Ok(0)
+        }
+        Command::Gc { dry_run, grace } => {
+            let root = store.root().to_path_buf();
+            let report = store.collect_garbage(
+                |env| {
+                    crate::env::profile::read_record(&root, env)
+                        .map(|r| r.map(|r| r.packages.into_iter().map(|p| p.id).collect()))
+                        .map_err(|e| crate::store::StoreError::Io {
+                            path: crate::env::profile::record_path(&root, env),
+                            source: std::io::Error::other(e.to_string()),
+                        })
+                },
+                std::time::Duration::from_secs(grace),
+                dry_run,
+            )?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            for link in &report.stale_roots {
+                println!("{verb} stale root {}", link.display());
+            }
+            for id in &report.envs {
+                println!("{verb} environment {id}");
+            }
+            for (id, name) in &report.packages {
+                println!("{verb} package {name} {id}");
+            }
+            eprintln!(
+                "{verb} {} packages ({:.1} MiB) and {} environments",
+                report.packages.len(),
+                report.bytes as f64 / (1024.0 * 1024.0),
+                report.envs.len()
+            );
             Ok(0)
         }
         Command::Verify { names: packages } => {
