@@ -1349,3 +1349,96 @@ fn outputs_are_normalised_and_special_files_refused() {
     assert!(!env.store.has_package(&fifo.id));
     assert!(tmp_is_empty(&env.store));
 }
+
+/// A `magpkg build` killed (SIGKILL) in the middle of a build script leaves
+/// the store consistent: the package is not in it, nothing of it is visible,
+/// and the next build of the same definition succeeds.
+#[test]
+fn cli_killed_build_leaves_the_store_consistent() {
+    let c = cli();
+    // First the root, so the build we kill is the package's own.
+    let warm = c.def("warm", "echo ok > $out/ok");
+    let (code, _, stderr) = c.run(&["build", "-f", warm.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let store = Store::open(&c.store).unwrap();
+    let before = store.packages().unwrap();
+
+    let f = c.def(
+        "slow",
+        "echo half > $out/half\nif [ ! -e /fetch/never ]; then touch $out/started; sleep 6061; fi\necho done > $out/done",
+    );
+    let mut child = c.cmd().args(["build", "-f", f.to_str().unwrap()]).spawn().unwrap();
+    // Wait until the script runs: its /out is a directory under tmp-v1/.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let started = || {
+        walkdir::WalkDir::new(c.store.join("tmp-v1"))
+            .into_iter()
+            .filter_map(Result::ok)
+            .any(|e| e.file_name() == "started")
+    };
+    while !started() {
+        assert!(std::time::Instant::now() < deadline, "the build never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The sandbox dies with magpkg (--die-with-parent): no build process
+    // is left running on the host.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while process_running("sleep 6061") {
+        assert!(std::time::Instant::now() < deadline, "the build script outlived magpkg");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    assert_eq!(
+        store.packages().unwrap(),
+        before,
+        "the killed package is not in the store"
+    );
+    assert!(
+        !fs::read_dir(c.store.join("pkgs-v1")).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with("-slow")),
+        "no directory of it in pkgs-v1"
+    );
+    let (code, out, _) = c.run(&["store", "verify"]);
+    assert_eq!(code, 0, "{out}");
+
+    // The same definition builds afterwards (this time it is let finish).
+    let f2 = c.def("slow", "echo half > $out/half\necho done > $out/done");
+    let (code, stdout, stderr) = c.run(&["build", "-f", f2.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        fs::read_to_string(PathBuf::from(stdout.trim()).join("done")).unwrap(),
+        "done\n"
+    );
+}
+
+/// A crash between moving a finished build into `pkgs-v1/` and writing its
+/// record (the fail point aborts the real process there) leaves the package
+/// invisible; the next build replaces the stale directory.
+#[test]
+fn cli_crash_before_the_record_leaves_nothing_visible() {
+    let c = cli();
+    let f = c.def("crashy", "echo content > $out/file");
+    let o = c
+        .cmd()
+        .env("MAGPKG_TEST_FAIL_AT", "store-after-rename")
+        .args(["build", "-f", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the fail point aborts the process");
+    let store = Store::open(&c.store).unwrap();
+    let names: Vec<String> = store.packages().unwrap().into_iter().map(|r| r.name).collect();
+    assert!(!names.contains(&"crashy".to_string()), "{names:?}");
+    let (code, stdout, stderr) = c.run(&["build", "-f", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        fs::read_to_string(PathBuf::from(stdout.trim()).join("file")).unwrap(),
+        "content\n"
+    );
+    let (code, out, _) = c.run(&["store", "verify"]);
+    assert_eq!(code, 0, "{out}");
+}
