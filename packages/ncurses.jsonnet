@@ -43,6 +43,9 @@ tree.autotools {
     '--without-debug',
     '--disable-stripping',
     if pkg.shared then '--with-shared' else '--without-shared',
+    // configure would pick `ar -curvU`: U stores timestamps and owners in
+    // the archives, and the build is no longer reproducible.
+    'cf_cv_ar_flags=-crvD',
   ],
   postInstall:: |||
     for l in ncurses form menu panel; do
