@@ -852,6 +852,13 @@ fn cli_env_exports_the_project_environment_with_its_oci_settings() {
     assert_eq!(c["WorkingDir"], "/srv");
     assert_eq!(c["Labels"]["team"], "infra");
     assert!(c["Labels"]["dev.magpkg.env-id"].as_str().unwrap().len() >= 12);
+    // The image is named by the same environment id as `magpkg env --id`
+    // (the id used for the lock file and CI cache keys).
+    let id = ok(t.cmd().current_dir(&proj).args(["env", "--id"]).output().unwrap());
+    assert_eq!(
+        c["Labels"]["dev.magpkg.env-id"].as_str().unwrap(),
+        common::stdout(&id).trim()
+    );
     assert!(
         tag.contains(&c["Labels"]["dev.magpkg.env-id"].as_str().unwrap()[..12]),
         "{tag}"
