@@ -16,7 +16,7 @@
 //! by accident. Changing it means a new tag (`magpkg-package-v2`).
 
 use crate::error::Classify;
-use crate::eval::{Build, Package, PackageId};
+use crate::model::{Build, Package, PackageId};
 
 /// Domain tag of package ids; bump the version when the encoding changes.
 pub const PACKAGE_DOMAIN: &str = "magpkg-package-v1";
@@ -162,7 +162,7 @@ mod tests {
     }
 
     fn sample() -> Package {
-        use crate::eval::{Meta, Source};
+        use crate::model::{Meta, Source};
         Package {
             id: PackageId::from_string(String::new()),
             name: "hello".into(),

@@ -3,11 +3,14 @@
 //! The crate is a pipeline, one module per stage, each with one public entry
 //! point and its own error type:
 //!
-//! `eval` (Jsonnet → definitions) → `hash` (canonical ids) → `plan` (what the
-//! store lacks) → `fetch` (HTTP, torrent, mirrors, source cache) → `build`
-//! (bwrap sandbox) → `store` (atomic, locked, verifiable) → `env` (realise,
-//! diff, activate) → front ends: `shell` and `hook`, the `app` runner, `oci`
-//! export and the `cli`.
+//! `eval` (Jsonnet → definitions) → `hash` (canonical ids) → `store`
+//! (atomic, locked, verifiable) → `plan` (what the store lacks) → `fetch`
+//! (HTTP, torrent, mirrors, source cache) → `build` (bwrap sandbox) → `env`
+//! (realise, diff, activate) → front ends: `session` (`magpkg shell`) and
+//! `hook`, the `app` runner, `oci` export and the `cli`. Below them all sit
+//! the leaves (`error`, `util`, `jsonnet`, `model`) and `settings`.
+//! [`layers::LAYERS`] is the order, and a test holds every import to it; see
+//! `ARCHITECTURE.md`.
 
 pub mod app;
 pub mod build;
@@ -18,9 +21,12 @@ pub mod eval;
 pub mod fetch;
 pub mod hash;
 pub mod hook;
+pub mod jsonnet;
+pub mod layers;
+pub mod model;
 pub mod oci;
 pub mod plan;
+pub mod session;
 pub mod settings;
-pub mod shell;
 pub mod store;
 pub mod util;

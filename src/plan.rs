@@ -2,7 +2,7 @@
 //! built, in dependency order, to have every root of a graph.
 
 use crate::error::Classify;
-use crate::eval::{Graph, PackageId, Source};
+use crate::model::{Graph, PackageId, Source};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]

@@ -52,7 +52,7 @@ pub enum SettingsError {
     Config {
         path: PathBuf,
         #[source]
-        source: Box<crate::eval::EvalError>,
+        source: Box<crate::jsonnet::JsonnetError>,
     },
     #[error("config file {path}: `{key}` {problem}")]
     BadValue {
@@ -221,7 +221,7 @@ impl Settings {
             .unwrap_or_else(|| dirs.config_dir().join("magpkg/config.jsonnet"));
         let explicit_config = flags.config.is_some() || env_var(MAGPKG_CONFIG).is_some();
         let (config, config_file) = if config_path.exists() {
-            let v = crate::eval::evaluate_plain_file(&config_path).map_err(|e| SettingsError::Config {
+            let v = crate::jsonnet::evaluate_plain_file(&config_path).map_err(|e| SettingsError::Config {
                 path: config_path.clone(),
                 source: Box::new(e),
             })?;
@@ -425,11 +425,6 @@ impl Settings {
             home_dir,
             config,
         })
-    }
-
-    /// Open (and create if needed) the store these settings point at.
-    pub fn store(&self) -> Result<crate::store::Store, crate::store::StoreError> {
-        crate::store::Store::open(&self.store_dir)
     }
 }
 

@@ -30,7 +30,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Classify;
-use crate::eval::PackageId;
+use crate::model::PackageId;
 
 pub const PKGS: &str = "pkgs-v1";
 pub const SOURCES: &str = "sources-v1";

@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use magpkg::build::{self, unpack, BuildError, BuildOptions};
-use magpkg::eval::{Build, Graph, Meta, Package, PackageId, Source};
+use magpkg::model::{Build, Graph, Meta, Package, PackageId, Source};
 use magpkg::settings::{Overrides, Settings};
 use magpkg::store::Store;
 

@@ -95,7 +95,7 @@ fn settings_precedence_flag_over_env_over_config() {
 
 #[test]
 fn store_verify_detects_a_modified_package() {
-    use magpkg::eval::PackageId;
+    use magpkg::model::PackageId;
     use magpkg::store::{PackageRecord, Store};
     use std::os::unix::fs::PermissionsExt;
     let home = tempfile::tempdir().unwrap();

@@ -671,7 +671,7 @@ fn library_fetch_runs_downloads_in_parallel_up_to_fetch_jobs_and_reports() {
         let data = pseudo_random(100_000, 100 + i);
         let name = format!("p{i}-1.tar.gz");
         server.serve(&format!("/m/{name}"), data.clone(), Behaviour::Slow(600));
-        sources.push(magpkg::eval::Source {
+        sources.push(magpkg::model::Source {
             filename: name.clone(),
             sha256: sha256(&data),
             urls: vec![format!("mirror://test/{name}")],

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use magpkg::eval::{Build, Graph, Meta, Package, PackageId, Source};
+use magpkg::model::{Build, Graph, Meta, Package, PackageId, Source};
 use magpkg::oci::{self, Closure, ImageOptions, Target};
 use magpkg::store::{PackageRecord, Store};
 use serde_json::{json, Value};

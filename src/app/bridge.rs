@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::appimage::{copy_tree, make_files_read_only};
 use super::model::{self, Apps, Entry};
 use super::{detect, io_err, AppError};
-use crate::eval::PackageId;
+use crate::model::PackageId;
 use crate::store::{PackageRecord, Store};
 
 /// What an export produced.
@@ -222,7 +222,7 @@ pub fn build(
         });
     }
     let def = definition(app, &app_dir)?;
-    let graph = crate::eval::evaluate(&crate::eval::Input::File(def.clone()), settings)?;
+    let graph = crate::eval::evaluate(&crate::eval::Input::File(def.clone()), settings.packages_dir.as_deref())?;
     let root = match graph.roots.as_slice() {
         [one] => one.clone(),
         many => many
@@ -235,7 +235,7 @@ pub fn build(
                 count: many.len(),
             })?,
     };
-    let store = settings.store()?;
+    let store = crate::store::Store::open(&settings.store_dir)?;
     crate::build::build(&graph, Some(std::slice::from_ref(&root)), &store, settings, opts)?;
     let rec = store
         .package(&root)?

@@ -50,7 +50,7 @@ pub enum AppError {
     Jsonnet {
         path: PathBuf,
         #[source]
-        source: Box<crate::eval::EvalError>,
+        source: Box<crate::jsonnet::JsonnetError>,
     },
     #[error("cannot access {path}")]
     Io {
@@ -239,7 +239,7 @@ impl Classify for AppError {
             AppError::Store(e) => e.hint(),
             AppError::Eval(e) => e.hint(),
             AppError::Build(e) => e.hint(),
-            AppError::Jsonnet { source, .. } => source.hint(),
+            AppError::Jsonnet { .. } => None,
             _ => None,
         }
     }

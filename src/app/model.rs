@@ -254,7 +254,7 @@ type Item = (String, Node, Option<usize>);
 fn read_assignments(path: &Path) -> Result<(Vec<Item>, Vec<String>), AppError> {
     let jsonnet = path.extension().is_some_and(|e| e == "jsonnet");
     if jsonnet {
-        let v = crate::eval::evaluate_plain_file(path).map_err(|e| AppError::Jsonnet {
+        let v = crate::jsonnet::evaluate_plain_file(path).map_err(|e| AppError::Jsonnet {
             path: path.into(),
             source: Box::new(e),
         })?;

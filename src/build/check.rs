@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::{build, sandbox_closure, BuildError, BuildOptions, Builder, Progress, Scratch};
-use crate::eval::{Build, Graph, PackageId};
+use crate::model::{Build, Graph, PackageId};
 use crate::settings::Settings;
 use crate::store::{self, Store, StoreError};
 

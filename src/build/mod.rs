@@ -28,8 +28,8 @@ pub use check::{check, CheckResult};
 pub use progress::tail as log_tail;
 
 use crate::error::Classify;
-use crate::eval::{Build, Graph, Package, PackageId};
 use crate::fetch::{FetchError, FetchOptions};
+use crate::model::{Build, Graph, Package, PackageId};
 use crate::plan::PlanError;
 use crate::settings::Settings;
 use crate::store::{PackageRecord, SourceRef, Store, StoreError};

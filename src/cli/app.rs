@@ -567,7 +567,7 @@ fn install(apps: &Apps, ctx: &Ctx, a: InstallArgs, appimage: bool) -> anyhow::Re
 }
 
 fn export(apps: &Apps, ctx: &Ctx, a: ExportArgs) -> anyhow::Result<i32> {
-    let store = ctx.settings.store()?;
+    let store = crate::store::Store::open(&ctx.settings.store_dir)?;
     let rec = bridge::find_package(&store, &a.package)?;
     let e = bridge::export(apps, &store, &rec, a.name.as_deref(), a.variant.as_deref())?;
     report_export(&e)

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use super::Ctx;
 use crate::build::{self, BuildOptions, CheckResult};
-use crate::eval::{Graph, PackageId};
+use crate::model::{Graph, PackageId};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,8 +27,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
-    let graph = crate::eval::evaluate(&args.input.input(), &ctx.settings)?;
-    let store = ctx.settings.store()?;
+    let graph = crate::eval::evaluate(&args.input.input(), ctx.settings.packages_dir.as_deref())?;
+    let store = crate::store::Store::open(&ctx.settings.store_dir)?;
     let opts = BuildOptions {
         jobs: args.jobs.unwrap_or(ctx.settings.jobs).max(1),
         keep_failed: args.keep_failed,

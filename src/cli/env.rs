@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::Ctx;
 use crate::env::{self, state::ProjectState};
-use crate::shell::quote;
+use crate::session::quote;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

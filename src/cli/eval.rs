@@ -19,9 +19,9 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
     let input = args.input.input();
     let value = if args.json {
-        crate::eval::evaluate_value(&input, &ctx.settings)?.value
+        crate::eval::evaluate_value(&input, ctx.settings.packages_dir.as_deref())?.value
     } else {
-        serde_json::to_value(crate::eval::evaluate(&input, &ctx.settings)?)?
+        serde_json::to_value(crate::eval::evaluate(&input, ctx.settings.packages_dir.as_deref())?)?
     };
     // Render first, then write: an io::Error from the write (a closed pipe)
     // must reach the CLI as such, not wrapped in a serde_json error.

@@ -11,7 +11,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
-    let graph = crate::eval::evaluate(&args.input.input(), &ctx.settings)?;
+    let graph = crate::eval::evaluate(&args.input.input(), ctx.settings.packages_dir.as_deref())?;
     // Every package of the graph, dependencies included: after this the
     // whole graph builds offline.
     let sources: Vec<_> = graph
@@ -19,7 +19,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
         .values()
         .flat_map(|p| p.sources.iter().cloned())
         .collect();
-    let store = ctx.settings.store()?;
+    let store = crate::store::Store::open(&ctx.settings.store_dir)?;
     let report = fetch::fetch(
         &sources,
         &store,

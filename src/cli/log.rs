@@ -24,7 +24,7 @@ struct Found {
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
-    let store = ctx.settings.store()?;
+    let store = crate::store::Store::open(&ctx.settings.store_dir)?;
     let needle = args.package.as_str();
     let suffix = if args.check { ".check.log" } else { ".log" };
     let logs_dir = store.bucket(crate::store::LOGS);

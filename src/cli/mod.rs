@@ -20,6 +20,7 @@ mod hook;
 mod init;
 mod log;
 mod oci;
+pub(crate) mod report;
 mod run;
 mod seed;
 mod shell;
@@ -167,13 +168,13 @@ pub fn main() -> i32 {
     };
     match run(cli) {
         Ok(code) => code,
-        Err(e) if error::is_broken_pipe(&e) => error::EXIT_OK,
+        Err(e) if report::is_broken_pipe(&e) => error::EXIT_OK,
         Err(e) => {
             if let Some(s) = e.downcast_ref::<error::ExitStatus>() {
                 return s.0;
             }
-            error::report(&e);
-            error::classify(&e)
+            report::report(&e);
+            report::classify(&e)
         }
     }
 }

@@ -84,7 +84,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
 /// Evaluate what was asked for, build what the store lacks, and collect
 /// the runtime closure.
 pub fn resolve(what: &What, ctx: &Ctx) -> anyhow::Result<Closure> {
-    let store = ctx.settings.store()?;
+    let store = crate::store::Store::open(&ctx.settings.store_dir)?;
     if let Some(dir) = &what.env {
         return env_closure(dir, ctx, &store);
     }
@@ -95,14 +95,14 @@ pub fn resolve(what: &What, ctx: &Ctx) -> anyhow::Result<Closure> {
     } else {
         Input::Attr(what.attr.clone().unwrap_or_default())
     };
-    let graph = eval::evaluate(&input, &ctx.settings)?;
+    let graph = eval::evaluate(&input, ctx.settings.packages_dir.as_deref())?;
     ensure_built(&graph, ctx, &store)?;
     Ok(Closure::from_graph(&graph, &store)?)
 }
 
 /// Build the graph's roots if anything is missing. Nothing is started (no
 /// planner output, no fetch) when everything is already in the store.
-fn ensure_built(graph: &eval::Graph, ctx: &Ctx, store: &crate::store::Store) -> anyhow::Result<()> {
+fn ensure_built(graph: &crate::model::Graph, ctx: &Ctx, store: &crate::store::Store) -> anyhow::Result<()> {
     if crate::plan::plan(graph, store, None)?.is_empty() {
         return Ok(());
     }

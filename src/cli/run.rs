@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use super::Ctx;
-use crate::shell::{self, Session};
+use crate::session::Session;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -46,5 +46,5 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
         state_dir: &ctx.settings.state_dir,
         cwd: state.root.clone(),
     };
-    super::shell::fail(shell::script(&session, &name, &args.args))
+    super::shell::fail(crate::session::script(&session, &name, &args.args))
 }

@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
-    let store = ctx.settings.store()?;
+    let store = crate::store::Store::open(&ctx.settings.store_dir)?;
     let opts = SeedOptions {
         port: args.port.or(ctx.settings.seed_port).unwrap_or(0),
         trackers: args.tracker,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::Ctx;
 use crate::env::{self, state::ProjectState, Project};
-use crate::shell::{self, Session, ShellError};
+use crate::session::{Session, ShellError};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,9 +38,9 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
         cwd: std::env::current_dir()?,
     };
     let err = if args.command.is_empty() {
-        shell::interactive(&session)
+        crate::session::interactive(&session)
     } else {
-        shell::exec(&session, &args.command)
+        crate::session::exec(&session, &args.command)
     };
     fail(err)
 }
@@ -94,6 +94,6 @@ pub(super) fn report(ctx: &Ctx, r: &env::Realised) {
 /// `exec` returned: report why, with the exit status a shell would use.
 pub(super) fn fail(err: ShellError) -> anyhow::Result<i32> {
     let code = err.exit_code();
-    crate::error::report(&anyhow::Error::new(err));
+    super::report::report(&anyhow::Error::new(err));
     Ok(code)
 }

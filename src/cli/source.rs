@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::Ctx;
-use crate::eval::Source;
 use crate::fetch::{self, FetchOptions};
+use crate::model::Source;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -53,7 +53,7 @@ pub enum Command {
 }
 
 pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
-    let store = ctx.settings.store()?;
+    let store = crate::store::Store::open(&ctx.settings.store_dir)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match cmd {

@@ -1,7 +1,7 @@
 //! `magpkg store`: inspect and verify the store.
 
 use super::Ctx;
-use crate::eval::PackageId;
+use crate::model::PackageId;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -32,7 +32,7 @@ pub enum Command {
 }
 
 pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
-    let store = ctx.settings.store()?;
+    let store = crate::store::Store::open(&ctx.settings.store_dir)?;
     match cmd {
         Command::Path => {
             println!("{}", store.root().display());

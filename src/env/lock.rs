@@ -15,7 +15,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::EnvError;
-use crate::eval::Package;
+use crate::model::Package;
 
 /// Version of the lock format and of the environment id encoding.
 pub const LOCK_VERSION: u32 = 1;

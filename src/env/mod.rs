@@ -13,6 +13,7 @@
 //! Entry points: [`find_project`], then [`activate`] (cached state, or
 //! [`resolve`] + [`realise`]), or [`env_id`] (no build).
 
+pub mod diff;
 pub mod lock;
 pub mod manifest;
 pub mod profile;
@@ -27,7 +28,8 @@ use std::path::{Path, PathBuf};
 
 use crate::build::{BuildError, BuildOptions};
 use crate::error::Classify;
-use crate::eval::{EvalError, Graph, Input, PackageId};
+use crate::eval::{EvalError, Input};
+use crate::model::{Graph, PackageId};
 use crate::settings::Settings;
 use crate::store::{StoreError, GCROOTS};
 
@@ -158,7 +160,8 @@ impl Resolved {
 /// Evaluate and check a project's manifest, and compute its environment id
 /// (nothing is built or written).
 pub fn resolve(project: &Project, settings: &Settings) -> Result<Resolved, EnvError> {
-    let evaluated = crate::eval::evaluate_value(&Input::File(project.manifest.clone()), settings)?;
+    let evaluated =
+        crate::eval::evaluate_value(&Input::File(project.manifest.clone()), settings.packages_dir.as_deref())?;
     let manifest = manifest::parse(&evaluated.value, &project.manifest, &project.root)?;
     let empty = match &manifest.packages {
         serde_json::Value::Array(a) => a.is_empty(),
@@ -235,7 +238,7 @@ pub fn realise(resolved: &Resolved, settings: &Settings, opts: &Options) -> Resu
     if opts.locked {
         check_lock(resolved)?;
     }
-    let store = settings.store()?;
+    let store = crate::store::Store::open(&settings.store_dir)?;
     if !resolved.closure.is_empty() {
         crate::build::build(&resolved.graph, Some(&resolved.closure), &store, settings, &opts.build).map_err(
             |source| EnvError::Build {

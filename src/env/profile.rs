@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::EnvError;
-use crate::eval::Package;
+use crate::model::Package;
 use crate::store::{self, Store, StoreError, ENVS};
 
 /// The record of a realised environment.
@@ -235,7 +235,7 @@ fn has_libraries(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::{Build, Meta, PackageId};
+    use crate::model::{Build, Meta, PackageId};
     use std::os::unix::fs::PermissionsExt;
 
     fn pkg(name: &str, env: &[(&str, &str)]) -> Package {

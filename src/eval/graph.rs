@@ -12,9 +12,10 @@ use std::path::PathBuf;
 
 use jrsonnet_evaluator::{ObjValue, Val};
 
-use super::jsonnet::{num_to_json, LoadedFile, Session};
-use super::locate::{self, Kind, Query};
-use super::{Build, EvalError, Graph, Meta, Package, PackageId, Source};
+use super::EvalError;
+use crate::jsonnet::locate::{self, Kind, Query};
+use crate::jsonnet::{num_to_json, LoadedFile, Session};
+use crate::model::{Build, Graph, Meta, Package, PackageId, Source};
 
 /// The fields a package definition may have.
 pub const PACKAGE_FIELDS: &[&str] = &[
@@ -74,7 +75,7 @@ pub struct ValNode<'c> {
 
 impl ValNode<'_> {
     fn err(&self, e: jrsonnet_evaluator::Error) -> EvalError {
-        self.session.error(&e)
+        self.session.error(&e).into()
     }
 }
 
@@ -131,7 +132,7 @@ impl Node for ValNode<'_> {
         match &self.val {
             Val::Str(s) => Ok(serde_json::Value::String(s.to_string())),
             Val::Num(n) => Ok(num_to_json(n.get())),
-            _ => super::jsonnet::val_to_json(&self.val, self.session),
+            _ => Ok(crate::jsonnet::val_to_json(&self.val, self.session)?),
         }
     }
 }
@@ -927,13 +928,13 @@ pub fn read_files(paths: &[PathBuf], cwd: &std::path::Path) -> Vec<LoadedFile> {
         .filter_map(|p| {
             let code = std::fs::read_to_string(p).ok()?;
             Some(LoadedFile {
-                display: super::jsonnet::display_path(p, cwd),
+                display: crate::jsonnet::display_path(p, cwd),
                 path: Some(p.clone()),
                 code: code.into(),
             })
         })
         .collect();
-    out.extend(super::jsonnet::embedded_files().map(|(display, c)| LoadedFile {
+    out.extend(crate::jsonnet::embedded_files().map(|(display, c)| LoadedFile {
         display,
         path: None,
         code: String::from_utf8_lossy(c).into(),

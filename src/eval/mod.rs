@@ -5,165 +5,19 @@
 //! dependencies are replaced by their ids (computed by [`crate::hash`]).
 //!
 //! `import "magnet/..."` resolves to the package tree embedded in the binary
-//! (compiled in from `packages/`), or to `Settings::packages_dir` when set.
+//! (compiled in from `packages/`), or to the `packages_dir` the caller names.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::Classify;
-use crate::settings::Settings;
+use crate::model::Graph;
 
 mod graph;
-mod jsonnet;
-mod locate;
 
+use crate::jsonnet::{JsonnetError, Session, Tree, TREE_PREFIX};
 use graph::{JsonNode, ValNode, Walker};
-use jsonnet::{Session, Tree, TREE_PREFIX};
 
 pub use graph::{META_FIELDS, PACKAGE_FIELDS, SOURCE_FIELDS};
-
-/// A package id: BLAKE3 over the canonical encoding of a definition
-/// (see [`crate::hash`]), lowercase hex.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PackageId(String);
-
-impl PackageId {
-    pub fn from_string(s: String) -> Self {
-        PackageId(s)
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for PackageId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// One source file of a package. Its identity is `filename` + `sha256`;
-/// `urls` are only places to get it from (mirrors).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Source {
-    pub filename: String,
-    pub sha256: String,
-    /// `https://`, `http://`, `mirror://NAME/path`, `magnet:?...`, `file://`,
-    /// or a URL/path ending in `.torrent`.
-    pub urls: Vec<String>,
-}
-
-/// How a package is built.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Build {
-    /// A shell script run in the sandbox (`/bin/sh -e`).
-    Script(String),
-    /// A builtin of magpkg that needs no sandbox tools (e.g. unpacking).
-    /// `builtin` names it; the other fields are its arguments.
-    Builtin(BTreeMap<String, serde_json::Value>),
-}
-
-/// Descriptive metadata; not part of the package id.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Meta {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub license: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub homepage: Option<String>,
-}
-
-/// A resolved package definition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Package {
-    pub id: PackageId,
-    pub name: String,
-    pub version: String,
-    pub sources: Vec<Source>,
-    pub build: Build,
-    pub build_deps: Vec<PackageId>,
-    pub run_deps: Vec<PackageId>,
-    /// Variables the package sets in environments that use it (and in the
-    /// sandbox of packages that build with it). `$out` in a value stands for
-    /// the package's store directory.
-    pub env: BTreeMap<String, String>,
-    pub meta: Meta,
-    /// OCI image settings (`entrypoint`, `cmd`, ...); not part of the id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub oci: Option<serde_json::Value>,
-}
-
-/// Packages by id, with the ones the input named as roots.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Graph {
-    /// The packages the input evaluated to, in the input's order.
-    pub roots: Vec<PackageId>,
-    pub packages: BTreeMap<PackageId, Package>,
-}
-
-impl Graph {
-    pub fn get(&self, id: &PackageId) -> &Package {
-        &self.packages[id]
-    }
-
-    /// The runtime closure of `ids`: them and their `run_deps`, recursively,
-    /// in dependency order (dependencies before dependents), each once.
-    pub fn runtime_closure(&self, ids: &[PackageId]) -> Vec<PackageId> {
-        let mut out = Vec::new();
-        let mut seen = std::collections::BTreeSet::new();
-        fn visit(
-            g: &Graph,
-            id: &PackageId,
-            seen: &mut std::collections::BTreeSet<PackageId>,
-            out: &mut Vec<PackageId>,
-        ) {
-            if !seen.insert(id.clone()) {
-                return;
-            }
-            for d in &g.packages[id].run_deps {
-                visit(g, d, seen, out);
-            }
-            out.push(id.clone());
-        }
-        for id in ids {
-            visit(self, id, &mut seen, &mut out);
-        }
-        out
-    }
-
-    /// Everything needed to build `ids`: the packages, their build
-    /// dependencies' runtime closures and their runtime dependencies,
-    /// recursively, dependencies first.
-    pub fn build_order(&self, ids: &[PackageId]) -> Vec<PackageId> {
-        let mut out = Vec::new();
-        let mut seen = std::collections::BTreeSet::new();
-        fn visit(
-            g: &Graph,
-            id: &PackageId,
-            seen: &mut std::collections::BTreeSet<PackageId>,
-            out: &mut Vec<PackageId>,
-        ) {
-            if !seen.insert(id.clone()) {
-                return;
-            }
-            let p = &g.packages[id];
-            for d in p.build_deps.iter().chain(&p.run_deps) {
-                visit(g, d, seen, out);
-            }
-            out.push(id.clone());
-        }
-        for id in ids {
-            visit(self, id, &mut seen, &mut out);
-        }
-        out
-    }
-}
 
 /// What to evaluate.
 #[derive(Debug, Clone)]
@@ -208,6 +62,16 @@ pub enum EvalError {
     },
 }
 
+impl From<JsonnetError> for EvalError {
+    fn from(e: JsonnetError) -> Self {
+        match e {
+            JsonnetError::Message(m) => EvalError::Jsonnet(m),
+            JsonnetError::Cycle { cycle } => EvalError::Cycle { cycle },
+            JsonnetError::Io { path, source } => EvalError::Io { path, source },
+        }
+    }
+}
+
 impl Classify for EvalError {
     fn is_user_error(&self) -> bool {
         match self {
@@ -236,10 +100,11 @@ impl Classify for EvalError {
     }
 }
 
-/// The package tree an evaluation with these settings uses.
-fn tree(settings: &Settings) -> Tree {
-    match &settings.packages_dir {
-        Some(d) => Tree::Dir(d.clone()),
+/// The package tree: a local checkout (`--packages`, `MAGPKG_PACKAGES`) or
+/// the one embedded in the binary.
+fn tree(packages_dir: Option<&Path>) -> Tree {
+    match packages_dir {
+        Some(d) => Tree::Dir(d.to_path_buf()),
         None => Tree::Embedded,
     }
 }
@@ -247,8 +112,8 @@ fn tree(settings: &Settings) -> Tree {
 /// Evaluate `input` in `session` to a Jsonnet value.
 fn input_value(session: &Session, input: &Input) -> Result<jrsonnet_evaluator::Val, EvalError> {
     match input {
-        Input::Expr(code) => session.eval_expr(code),
-        Input::File(path) => session.eval_file(path),
+        Input::Expr(code) => Ok(session.eval_expr(code)?),
+        Input::File(path) => Ok(session.eval_file(path)?),
         Input::Attr(name) => {
             let tree = session.eval_tree_file("packages.jsonnet")?;
             let Some(obj) = tree.as_obj() else {
@@ -265,7 +130,7 @@ fn input_value(session: &Session, input: &Input) -> Result<jrsonnet_evaluator::V
             }
             session
                 .enter(|| obj.get(name.as_str().into()))
-                .map_err(|e| session.error(&e))
+                .map_err(|e| session.error(&e).into())
                 .map(|v| v.expect("field listed by fields()"))
         }
     }
@@ -276,8 +141,8 @@ fn input_value(session: &Session, input: &Input) -> Result<jrsonnet_evaluator::V
 /// Definitions are walked as Jsonnet values, not JSON: a package reached
 /// again through its own dependencies is a cycle (reported by name), and a
 /// package shared by many others is resolved once.
-pub fn evaluate(input: &Input, settings: &Settings) -> Result<Graph, EvalError> {
-    evaluate_in(input, tree(settings))
+pub fn evaluate(input: &Input, packages_dir: Option<&Path>) -> Result<Graph, EvalError> {
+    evaluate_in(input, tree(packages_dir))
 }
 
 fn evaluate_in(input: &Input, tree: Tree) -> Result<Graph, EvalError> {
@@ -301,8 +166,8 @@ fn evaluate_in(input: &Input, tree: Tree) -> Result<Graph, EvalError> {
 
 /// Evaluate an input to plain JSON (manifests use this, then
 /// [`graph_from_value`] on their `packages`).
-pub fn evaluate_value(input: &Input, settings: &Settings) -> Result<Evaluated, EvalError> {
-    evaluate_value_in(input, tree(settings))
+pub fn evaluate_value(input: &Input, packages_dir: Option<&Path>) -> Result<Evaluated, EvalError> {
+    evaluate_value_in(input, tree(packages_dir))
 }
 
 fn evaluate_value_in(input: &Input, tree: Tree) -> Result<Evaluated, EvalError> {
@@ -328,13 +193,6 @@ pub fn graph_from_value(value: &serde_json::Value, evaluated: &Evaluated) -> Res
     let mut walker = Walker::<JsonNode>::new(&files);
     walker.roots(JsonNode(value))?;
     Ok(walker.graph)
-}
-
-/// Evaluate a Jsonnet file with no package tree (the config file).
-pub fn evaluate_plain_file(path: &Path) -> Result<serde_json::Value, EvalError> {
-    let session = Session::new(Tree::None);
-    let v = session.eval_file(path)?;
-    session.to_json(&v)
 }
 
 #[cfg(test)]
@@ -412,12 +270,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("config.jsonnet");
         std::fs::write(&f, "{ jobs: 1 + 1, mirrors: { gnu: ['http://127.0.0.1:1/gnu'] } }").unwrap();
-        let v = evaluate_plain_file(&f).unwrap();
+        let v = crate::jsonnet::evaluate_plain_file(&f).unwrap();
         assert_eq!(
             v,
             serde_json::json!({ "jobs": 2, "mirrors": { "gnu": ["http://127.0.0.1:1/gnu"] } })
         );
         std::fs::write(&f, "import 'magnet/packages.jsonnet'").unwrap();
-        assert!(evaluate_plain_file(&f).is_err());
+        assert!(crate::jsonnet::evaluate_plain_file(&f).is_err());
     }
 }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::Classify;
-use crate::eval::Source;
+use crate::model::Source;
 use crate::settings::Settings;
 use crate::store::{Store, StoreError};
 

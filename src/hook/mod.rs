@@ -19,7 +19,6 @@ contents; `magpkg deny` ([`deny`]) revokes it; `magpkg status` ([`status`])
 explains what the hook would do here.
 */
 
-pub mod diff;
 pub mod project;
 pub mod shell;
 pub mod trust;
@@ -28,11 +27,11 @@ pub mod watch;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::env::diff::{self, Env, EnvDiff, Val, DIFF_VAR};
 use crate::env::state::FileStamp;
 use crate::error::Classify;
 use crate::eval::{EvalError, Input};
 use crate::settings::Settings;
-use diff::{Env, EnvDiff, Val, DIFF_VAR};
 use project::{Inspection, Project, Verdict};
 use shell::Shell;
 use trust::{Status, Summary, TrustRecord};
@@ -389,12 +388,12 @@ pub struct Allowed {
 pub fn allow(dir: Option<&Path>, settings: &Settings) -> Result<Allowed, HookError> {
     let project = locate(dir)?;
     let evaluated =
-        crate::eval::evaluate_value(&Input::File(project.manifest.clone()), settings).map_err(|source| {
-            HookError::Eval {
+        crate::eval::evaluate_value(&Input::File(project.manifest.clone()), settings.packages_dir.as_deref()).map_err(
+            |source| HookError::Eval {
                 manifest: project.manifest.clone(),
                 source,
-            }
-        })?;
+            },
+        )?;
     let canonical = |p: &Path| {
         std::fs::canonicalize(p).map_err(|source| HookError::Io {
             path: p.to_path_buf(),

@@ -4,6 +4,7 @@
 //! is tested against the real shell.
 
 use super::HookError;
+pub use crate::env::diff::valid_name;
 
 /// What differs between shells.
 pub trait Shell {
@@ -52,14 +53,6 @@ pub fn for_name(name: &str) -> Result<&'static dyn Shell, HookError> {
 
 /// The shells magpkg has a hook for.
 pub const SHELLS: &[&str] = &["bash", "zsh", "fish"];
-
-/// True for names every shell accepts as a variable name; anything else is
-/// never printed, so a variable name cannot inject code.
-pub fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
-}
 
 /// POSIX single quotes: everything is literal inside, except `'` itself,
 /// which is written as `'\''`. Newlines, `$`, backslashes and non-ASCII bytes

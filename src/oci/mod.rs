@@ -45,7 +45,7 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 
 use crate::error::Classify;
-use crate::eval::{Graph, Meta, PackageId, Source};
+use crate::model::{Graph, Meta, PackageId, Source};
 use crate::store::{Store, StoreError};
 
 pub use config::OciSettings;

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use super::ClosurePackage;
-use crate::eval::PackageId;
+use crate::model::PackageId;
 
 pub const MEDIA_TYPE: &str = "application/spdx+json";
 

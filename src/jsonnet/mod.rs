@@ -1,6 +1,10 @@
-//! The Jsonnet side of evaluation: a jrsonnet [`State`] with the standard
-//! library and magpkg's import resolver, the package tree embedded in the
-//! binary, turning values into JSON, and readable error messages.
+//! Jsonnet, shared by every reader of Jsonnet files: a jrsonnet [`State`]
+//! with the standard library and magpkg's import resolver, the package tree
+//! embedded in the binary, turning values into JSON, readable error messages
+//! and (in [`locate`]) finding where a field is written, for `file:line`.
+//!
+//! A leaf below `settings` and `eval`: the config file is plain Jsonnet
+//! ([`evaluate_plain_file`]) and must not need the package evaluator.
 
 use std::cell::RefCell;
 use std::path::{Component, Path, PathBuf};
@@ -11,7 +15,37 @@ use jrsonnet_evaluator::trace::PathResolver;
 use jrsonnet_evaluator::{AsPathLike, ImportResolver, ObjValue, Span, State, Val};
 use jrsonnet_ir::{SourceFile, SourcePath, SourceVirtual};
 
-use super::EvalError;
+pub mod locate;
+
+/// A Jsonnet file or value that could not be evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum JsonnetError {
+    /// An evaluation error, already rendered with its location and snippet.
+    #[error("{0}")]
+    Message(String),
+    #[error("dependency cycle: {}", cycle.join(" -> "))]
+    Cycle { cycle: Vec<String> },
+    #[error("cannot read {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl JsonnetError {
+    /// A file the user named that is not there is their mistake; other I/O
+    /// errors are the machine's.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            JsonnetError::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::IsADirectory
+            ),
+            _ => true,
+        }
+    }
+}
 
 include!(concat!(env!("OUT_DIR"), "/embedded_packages.rs"));
 
@@ -232,7 +266,7 @@ impl Session {
     }
 
     /// Evaluate an expression given on the command line.
-    pub fn eval_expr(&self, code: &str) -> Result<Val, EvalError> {
+    pub fn eval_expr(&self, code: &str) -> Result<Val, JsonnetError> {
         self.log.borrow_mut().push(LoadedFile {
             display: EXPR_NAME.into(),
             path: None,
@@ -243,7 +277,7 @@ impl Session {
     }
 
     /// Evaluate a local file.
-    pub fn eval_file(&self, path: &Path) -> Result<Val, EvalError> {
+    pub fn eval_file(&self, path: &Path) -> Result<Val, JsonnetError> {
         let full = self.cwd.join(path);
         if let Err(source) = std::fs::metadata(&full).and_then(|m| {
             if m.is_dir() {
@@ -252,7 +286,7 @@ impl Session {
                 Ok(())
             }
         }) {
-            return Err(EvalError::Io {
+            return Err(JsonnetError::Io {
                 path: path.to_path_buf(),
                 source,
             });
@@ -263,7 +297,7 @@ impl Session {
     }
 
     /// Evaluate a file of the package tree (`rel` relative to its root).
-    pub fn eval_tree_file(&self, rel: &str) -> Result<Val, EvalError> {
+    pub fn eval_tree_file(&self, rel: &str) -> Result<Val, JsonnetError> {
         self.enter(|| self.state.import(format!("{TREE_PREFIX}/{rel}").as_str()))
             .map_err(|e| self.error(&e))
     }
@@ -277,20 +311,20 @@ impl Session {
     }
 
     /// A jrsonnet error as a readable message.
-    pub fn error(&self, e: &jrsonnet_evaluator::Error) -> EvalError {
-        EvalError::Jsonnet(format_error(e, &self.cwd, &self.log.borrow()))
+    pub fn error(&self, e: &jrsonnet_evaluator::Error) -> JsonnetError {
+        JsonnetError::Message(format_error(e, &self.cwd, &self.log.borrow()))
     }
 
     /// A whole value as JSON (forcing everything), detecting objects that
     /// contain themselves.
-    pub fn to_json(&self, v: &Val) -> Result<serde_json::Value, EvalError> {
+    pub fn to_json(&self, v: &Val) -> Result<serde_json::Value, JsonnetError> {
         self.enter(|| val_to_json(v, self))
     }
 }
 
 /// A whole value as JSON (forcing everything), detecting objects that
 /// contain themselves. The value's state must be entered.
-pub fn val_to_json(v: &Val, session: &Session) -> Result<serde_json::Value, EvalError> {
+pub fn val_to_json(v: &Val, session: &Session) -> Result<serde_json::Value, JsonnetError> {
     to_json(v, &mut Vec::new(), &mut String::new()).map_err(|e| match e {
         JsonError::Jsonnet(e) => session.error(&e),
         JsonError::Eval(e) => e,
@@ -403,7 +437,7 @@ pub fn format_error(e: &jrsonnet_evaluator::Error, cwd: &Path, files: &[LoadedFi
             // jrsonnet does not locate a missing field (`pkgs.helo`): find
             // where the loaded files index by that name.
             let found = match kind {
-                ErrorKind::NoSuchField(field, _) => super::locate::find_index(files, field),
+                ErrorKind::NoSuchField(field, _) => locate::find_index(files, field),
                 _ => None,
             };
             match found {
@@ -439,7 +473,7 @@ pub fn format_error(e: &jrsonnet_evaluator::Error, cwd: &Path, files: &[LoadedFi
 
 pub enum JsonError {
     Jsonnet(jrsonnet_evaluator::Error),
-    Eval(EvalError),
+    Eval(JsonnetError),
 }
 
 impl From<jrsonnet_evaluator::Error> for JsonError {
@@ -498,10 +532,10 @@ fn to_json(v: &Val, stack: &mut Vec<ObjValue>, path: &mut String) -> Result<serd
                     cycle.insert(0, first.clone());
                 }
                 cycle.push(first);
-                return Err(JsonError::Eval(EvalError::Cycle { cycle }));
+                return Err(JsonError::Eval(JsonnetError::Cycle { cycle }));
             }
             if stack.len() >= MAX_DEPTH {
-                return Err(JsonError::Eval(EvalError::Jsonnet(format!(
+                return Err(JsonError::Eval(JsonnetError::Message(format!(
                     "value nested more than {MAX_DEPTH} objects deep at `{path}`: a structure that never ends?"
                 ))));
             }
@@ -520,7 +554,7 @@ fn to_json(v: &Val, stack: &mut Vec<ObjValue>, path: &mut String) -> Result<serd
             Value::Object(map)
         }
         Val::Func(_) => {
-            return Err(JsonError::Eval(EvalError::Jsonnet(format!(
+            return Err(JsonError::Eval(JsonnetError::Message(format!(
                 "`{}` is a function, which has no JSON value (call it, or make the field hidden with `::`)",
                 if path.is_empty() {
                     "the value"
@@ -531,11 +565,19 @@ fn to_json(v: &Val, stack: &mut Vec<ObjValue>, path: &mut String) -> Result<serd
         }
         #[allow(unreachable_patterns)]
         _ => {
-            return Err(JsonError::Eval(EvalError::Jsonnet(format!(
+            return Err(JsonError::Eval(JsonnetError::Message(format!(
                 "`{path}` has a value JSON cannot represent"
             ))))
         }
     })
+}
+
+/// Evaluate a Jsonnet file with no package tree (the config file, app
+/// settings): `magnet/...` is an ordinary relative path there.
+pub fn evaluate_plain_file(path: &Path) -> Result<serde_json::Value, JsonnetError> {
+    let session = Session::new(Tree::None);
+    let v = session.eval_file(path)?;
+    session.to_json(&v)
 }
 
 #[cfg(test)]

@@ -132,16 +132,16 @@ pub fn environment(
     // a hook installed in the user's rc file then sees the project as
     // already active inside `magpkg shell` instead of applying it twice.
     let activation = (!pure).then(|| {
-        let host_env: crate::hook::diff::Env = env
+        let host_env: crate::env::diff::Env = env
             .iter()
             .filter_map(|(k, v)| {
                 Some((
                     k.to_str()?.to_string(),
-                    crate::hook::diff::Val(v.as_encoded_bytes().to_vec()),
+                    crate::env::diff::Val(v.as_encoded_bytes().to_vec()),
                 ))
             })
             .collect();
-        crate::hook::diff::EnvDiff::activate(state, &host_env).encode()
+        crate::env::diff::EnvDiff::activate(state, &host_env).encode()
     });
     if pure {
         let keep: Vec<&str> = PURE_KEEP
@@ -180,7 +180,7 @@ pub fn environment(
         env.insert(k.into(), v.into());
     }
     if let Some(diff) = activation {
-        env.insert(crate::hook::diff::DIFF_VAR.into(), diff.into());
+        env.insert(crate::env::diff::DIFF_VAR.into(), diff.into());
     }
     env
 }

@@ -11,7 +11,7 @@
 use jrsonnet_ir::visit::{self, Visitor};
 use jrsonnet_ir::{Expr, FieldName, LiteralType, ObjBody, ObjMembers, Source, SourceVirtual};
 
-use super::jsonnet::{render_span, LoadedFile};
+use super::{render_span, LoadedFile};
 
 /// The JSON kind of a literal in the source, when the value is one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -97,7 +97,7 @@ fn reserved(name: &str) -> bool {
 }
 
 fn usable(name: &str) -> bool {
-    super::shell::valid_name(name) && !reserved(name)
+    valid_name(name) && !reserved(name)
 }
 
 impl EnvDiff {
@@ -232,6 +232,14 @@ fn remove_entries(value: &[u8], added: &[String]) -> Vec<u8> {
         }
     }
     parts.join(&b':')
+}
+
+/// True for names every shell accepts as a variable name; anything else is
+/// never printed, so a variable name cannot inject code.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 #[cfg(test)]
