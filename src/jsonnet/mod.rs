@@ -16,6 +16,7 @@ use jrsonnet_evaluator::{AsPathLike, ImportResolver, ObjValue, Span, State, Val}
 use jrsonnet_ir::{SourceFile, SourcePath, SourceVirtual};
 
 pub mod locate;
+pub mod typed;
 
 /// A Jsonnet file or value that could not be evaluated.
 #[derive(Debug, thiserror::Error)]
