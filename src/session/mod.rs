@@ -8,7 +8,6 @@
 //! then `exec`, so the command's exit status and signals are its own.
 
 pub mod pure;
-pub mod quote;
 pub mod rc;
 
 use std::collections::BTreeMap;
@@ -17,6 +16,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::env::diff::{Env, EnvDiff, Val, DIFF_VAR};
 use crate::env::state::ProjectState;
 use crate::error::Classify;
 
@@ -112,77 +112,58 @@ pub struct Session<'a> {
     pub cwd: PathBuf,
 }
 
-/// Search-path variables whose empty entry means "the default list": when
-/// the caller had none, a trailing `:` keeps the system's pages reachable.
-const DEFAULT_LIST_VARS: &[&str] = &["MANPATH", "INFOPATH"];
-
 /// Variables a `--pure` container gets from the host besides `keepEnv`.
 const PURE_KEEP: &[&str] = &["TERM", "HOME"];
 
-/// The variables of a process in the environment: `host` with the state's
-/// directories prepended (without duplicating ones already there) and its
-/// values set; with `pure`, only the few of `host` a container keeps.
+/// The variables of a process in the environment: `host` with the state
+/// applied ([`ProjectState::apply`], the same rule the hook and `magpkg env`
+/// follow); with `pure`, only the few of `host` a container keeps
+/// ([`ProjectState::apply_pure`]).
 pub fn environment(
     state: &ProjectState,
     host: impl IntoIterator<Item = (OsString, OsString)>,
     pure: bool,
 ) -> BTreeMap<OsString, OsString> {
-    let mut env: BTreeMap<OsString, OsString> = host.into_iter().collect();
-    // What the shell hook would record had it activated this environment:
-    // a hook installed in the user's rc file then sees the project as
-    // already active inside `magpkg shell` instead of applying it twice.
-    let activation = (!pure).then(|| {
-        let host_env: crate::env::diff::Env = env
-            .iter()
-            .filter_map(|(k, v)| {
-                Some((
-                    k.to_str()?.to_string(),
-                    crate::env::diff::Val(v.as_encoded_bytes().to_vec()),
-                ))
-            })
-            .collect();
-        crate::env::diff::EnvDiff::activate(state, &host_env).encode()
-    });
-    if pure {
+    let mut out = BTreeMap::new();
+    let mut env = Env::new();
+    for (k, v) in host {
+        match k.into_string() {
+            Ok(k) => {
+                env.insert(k, Val(v.into_encoded_bytes()));
+            }
+            // A name that is not UTF-8 is no environment's business: it
+            // passes through untouched (a container drops it).
+            Err(k) if !pure => {
+                out.insert(k, v);
+            }
+            Err(_) => {}
+        }
+    }
+    let applied = if pure {
         let keep: Vec<&str> = PURE_KEEP
             .iter()
             .copied()
             .chain(state.pure.keep_env.iter().map(String::as_str))
             .collect();
-        env.retain(|k, _| keep.iter().any(|kk| OsStr::new(kk) == k));
-        env.insert("MAGPKG_PURE".into(), "1".into());
-    }
-    for (var, dirs) in &state.prepend {
-        let old = env.get(OsStr::new(var)).cloned();
-        let mut parts: Vec<OsString> = dirs.iter().map(OsString::from).collect();
-        match old {
-            Some(old) if !old.is_empty() => {
-                for entry in std::env::split_paths(&old) {
-                    if !dirs.iter().any(|d| Path::new(d) == entry) {
-                        parts.push(entry.into_os_string());
-                    }
-                }
-            }
-            // "dir:" = dir, then the default list.
-            _ if !pure && DEFAULT_LIST_VARS.contains(&var.as_str()) => parts.push(OsString::new()),
-            _ => {}
-        }
-        let mut joined = OsString::new();
-        for (i, p) in parts.iter().enumerate() {
-            if i > 0 {
-                joined.push(":");
-            }
-            joined.push(p);
-        }
-        env.insert(var.into(), joined);
-    }
-    for (k, v) in &state.set {
-        env.insert(k.into(), v.into());
-    }
-    if let Some(diff) = activation {
-        env.insert(crate::env::diff::DIFF_VAR.into(), diff.into());
-    }
-    env
+        env.retain(|k, _| keep.contains(&k.as_str()));
+        let mut applied = state.apply_pure(&env);
+        applied.insert("MAGPKG_PURE".into(), Val::text("1"));
+        applied
+    } else {
+        let mut applied = state.apply(&env);
+        // What the shell hook would record had it activated this
+        // environment: a hook installed in the user's rc file then sees the
+        // project as already active inside `magpkg shell` instead of
+        // applying it twice.
+        applied.insert(DIFF_VAR.into(), Val::text(&EnvDiff::activate(state, &env).encode()));
+        applied
+    };
+    out.extend(
+        applied
+            .into_iter()
+            .map(|(k, v)| (OsString::from(k), std::os::unix::ffi::OsStringExt::from_vec(v.0))),
+    );
+    out
 }
 
 /// Find `program` the way `execvp` would, in the `PATH` of `env`.
