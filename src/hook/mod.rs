@@ -23,7 +23,7 @@ pub mod project;
 pub mod trust;
 pub mod watch;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::dialect::{Dialect, HOOK_SHELLS};
@@ -269,14 +269,10 @@ fn bytes(p: &Path) -> Vec<u8> {
     p.as_os_str().as_encoded_bytes().to_vec()
 }
 
-fn patch(env: &mut Env, touched: &mut BTreeSet<String>, values: impl IntoIterator<Item = (String, Option<Val>)>) {
-    for (k, v) in values {
-        match v {
-            Some(v) => env.insert(k.clone(), v),
-            None => env.remove(&k),
-        };
-        touched.insert(k);
-    }
+/// [`diff::patch`], remembering which variables were touched.
+fn patch(env: &mut Env, touched: &mut BTreeSet<String>, values: BTreeMap<String, Option<Val>>) {
+    touched.extend(values.keys().cloned());
+    diff::patch(env, values);
 }
 
 /// `+NEW ~CHANGED` for the variables an activation touches (magpkg's own

@@ -10,7 +10,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::ShellError;
+use super::SessionError;
 use crate::dialect;
 
 /// How to start an interactive shell with magpkg's startup files.
@@ -32,7 +32,7 @@ fn files(hook: Option<&str>) -> Vec<(&'static str, String)> {
 
 /// Write (once) the startup files for `hook` under `state_dir` and return
 /// how to launch `program` with them.
-pub fn prepare(state_dir: &Path, program: &Path, hook: Option<&str>) -> Result<Launch, ShellError> {
+pub fn prepare(state_dir: &Path, program: &Path, hook: Option<&str>) -> Result<Launch, SessionError> {
     let files = files(hook);
     let mut all = String::new();
     for (name, text) in &files {
@@ -46,7 +46,7 @@ pub fn prepare(state_dir: &Path, program: &Path, hook: Option<&str>) -> Result<L
     for (name, text) in &files {
         let path = dir.join(name);
         if !path.is_file() {
-            crate::util::write_atomic(&path, text.as_bytes()).map_err(|source| ShellError::Io {
+            crate::util::write_atomic(&path, text.as_bytes()).map_err(|source| SessionError::Io {
                 path: path.clone(),
                 source,
             })?;
