@@ -11,6 +11,9 @@ use common::TestEnv;
 
 const BIN: &str = env!("CARGO_BIN_EXE_magpkg");
 
+/// A value every dialect must carry intact (a JSON string is a Jsonnet one).
+const HOSTILE: &str = "it's $HOME `id` $(id) \"q\" \\ -e\n  line two, é 日本 ; | &";
+
 /// The path of `tool`, or a panic that says how to get it: a test that
 /// passes because its tool is missing proves nothing.
 fn require(tool: &str) -> PathBuf {
@@ -34,7 +37,10 @@ impl Fixture {
         std::fs::create_dir_all(root.join("bin")).unwrap();
         std::fs::write(
             root.join("magnet.jsonnet"),
-            "{\n  packages: [],\n  path: ['bin'],\n  env: { GREETING: 'hi there' },\n  scripts: { path: 'printenv PATH' },\n}\n",
+            format!(
+                "{{\n  packages: [],\n  path: ['bin'],\n  env: {{ GREETING: 'hi there', HOSTILE: {} }},\n  scripts: {{ path: 'printenv PATH', hostile: 'printenv HOSTILE' }},\n}}\n",
+                serde_json::to_string(HOSTILE).unwrap()
+            ),
         )
         .unwrap();
         let path = format!("/usr/bin:{}:/bin", root.join("bin").display());
@@ -74,6 +80,31 @@ impl Fixture {
         common::stdout(&out)
     }
 
+    /// `probe` (shell code printing something) run by the hook of `shell`
+    /// after `cd` into the project, then again after `cd` back out.
+    fn hook(&self, shell: &str, probe: &str) -> String {
+        let root = self.root.display();
+        let outside = self.t.home().display();
+        let (args, script) = match shell {
+            "bash" => (
+                vec!["--noprofile", "--norc", "-euo", "pipefail", "-c"],
+                format!("eval \"$('{BIN}' hook bash)\"; cd '{root}'; _magpkg_hook 2>/dev/null; {probe}; cd '{outside}'; _magpkg_hook 2>/dev/null; {probe}"),
+            ),
+            "zsh" => (
+                vec!["--no-rcs", "-c"],
+                format!("eval \"$('{BIN}' hook zsh)\"; cd '{root}' 2>/dev/null; _magpkg_hook 2>/dev/null; {probe}; cd '{outside}' 2>/dev/null; _magpkg_hook 2>/dev/null; {probe}"),
+            ),
+            "fish" => (
+                vec!["--no-config", "-c"],
+                format!("'{BIN}' hook fish | source; cd '{root}' 2>/dev/null; _magpkg_hook 2>/dev/null; {probe}; cd '{outside}' 2>/dev/null; _magpkg_hook 2>/dev/null; {probe}"),
+            ),
+            _ => unreachable!("no hook for {shell}"),
+        };
+        let mut args = args;
+        args.push(&script);
+        self.run(self.t.home(), &require(shell), &args)
+    }
+
     /// What the environment's `PATH` must be: the project's `bin` moved to
     /// the front, the rest of the caller's `PATH` as it was.
     fn expected_path(&self) -> String {
@@ -91,7 +122,6 @@ fn ok(c: &mut Command) -> String {
 fn shell_run_hook_and_env_give_the_same_path() {
     let f = Fixture::new();
     let expected = f.expected_path();
-    let outside = f.t.home().to_path_buf();
 
     // `magpkg shell` (this also realises the environment for the others).
     let shell = ok(f.cmd(&f.root).args(["shell", "--", "printenv", "PATH"]));
@@ -116,33 +146,36 @@ fn shell_run_hook_and_env_give_the_same_path() {
 
     // The hook after `cd`, in each shell it supports; and leaving restores
     // the caller's PATH exactly (the entry it already had stays where it was).
-    let root = f.root.display().to_string();
-    let outside_s = outside.display().to_string();
-    let cases: [(&str, Vec<&str>, String); 3] = [
-        (
-            "bash",
-            vec!["--noprofile", "--norc", "-euo", "pipefail", "-c"],
-            format!("eval \"$('{BIN}' hook bash)\"; cd '{root}'; _magpkg_hook 2>/dev/null; printenv PATH; cd '{outside_s}'; _magpkg_hook 2>/dev/null; printenv PATH"),
-        ),
-        (
-            "zsh",
-            vec!["--no-rcs", "-c"],
-            format!("eval \"$('{BIN}' hook zsh)\"; cd '{root}' 2>/dev/null; _magpkg_hook 2>/dev/null; printenv PATH; cd '{outside_s}' 2>/dev/null; _magpkg_hook 2>/dev/null; printenv PATH"),
-        ),
-        (
-            "fish",
-            vec!["--no-config", "-c"],
-            format!("'{BIN}' hook fish | source; cd '{root}' 2>/dev/null; _magpkg_hook 2>/dev/null; printenv PATH; cd '{outside_s}' 2>/dev/null; _magpkg_hook 2>/dev/null; printenv PATH"),
-        ),
-    ];
-    for (shell, args, script) in cases {
-        let mut args = args.clone();
-        args.push(&script);
-        let out = f.run(&outside, &require(shell), &args);
+    for shell in ["bash", "zsh", "fish"] {
         assert_eq!(
-            out,
+            f.hook(shell, "printenv PATH"),
             format!("{expected}\n{}\n", f.path),
             "{shell}: the hook's PATH inside, then after leaving"
+        );
+    }
+}
+
+#[test]
+fn a_hostile_value_arrives_intact_everywhere() {
+    let f = Fixture::new();
+    let want = format!("{HOSTILE}\n");
+    let shell = ok(f.cmd(&f.root).args(["shell", "--", "printenv", "HOSTILE"]));
+    assert_eq!(shell, want, "magpkg shell");
+    assert_eq!(ok(f.cmd(&f.root).args(["run", "hostile"])), want, "magpkg run");
+    let sh = f.run(
+        &f.root,
+        &require("dash"),
+        &["-c", &format!("eval \"$('{BIN}' env --format sh)\"; printenv HOSTILE")],
+    );
+    assert_eq!(sh, want, "magpkg env --format sh in dash");
+    let json: serde_json::Value = serde_json::from_str(&ok(f.cmd(&f.root).args(["env", "--json"]))).unwrap();
+    assert_eq!(json["vars"]["HOSTILE"], HOSTILE, "magpkg env --json");
+    for shell in ["bash", "zsh", "fish"] {
+        // Inside: the value; outside: unset again (printenv fails, so `|| echo`).
+        assert_eq!(
+            f.hook(shell, "printenv HOSTILE || echo unset"),
+            format!("{want}unset\n"),
+            "{shell}"
         );
     }
 }
