@@ -193,3 +193,27 @@ fn a_caller_without_the_entry_gets_it_once_in_front() {
     );
     assert_eq!(sh.trim_end(), f.expected_path());
 }
+
+/// The prompt's fast path now goes through `dialect` and `env::diff`: it
+/// must still link no Jsonnet evaluator and no HTTP stack (the reason the
+/// small binary exists). The main binary is the control: the same search
+/// finds them there.
+#[test]
+fn the_hook_binary_links_no_evaluator_and_no_http_stack() {
+    let nm = require("nm");
+    let symbols = |bin: &str| {
+        let out = Command::new(&nm).arg(bin).output().unwrap();
+        assert!(out.status.success(), "nm {bin}: {}", common::stderr(&out));
+        common::stdout(&out)
+    };
+    let forbidden = ["jrsonnet", "reqwest", "hyper", "rustls", "librqbit"];
+    let main = symbols(BIN);
+    for f in forbidden {
+        assert!(main.contains(f), "the control failed: no {f} in magpkg");
+    }
+    let hook = symbols(env!("CARGO_BIN_EXE_magpkg-hook"));
+    assert!(hook.contains("dialect"), "magpkg-hook has no symbols to search");
+    for f in forbidden {
+        assert!(!hook.contains(f), "magpkg-hook links {f}");
+    }
+}
