@@ -163,7 +163,7 @@ impl EnvDiff {
     /// Variables set by the activation get their previous value back. For
     /// path-like ones, if the value is still what the activation made, the
     /// previous value comes back exactly; otherwise the user edited it, and
-    /// only what the activation added is removed ([`remove_added`]).
+    /// only what the activation added is removed (`remove_added`).
     pub fn revert(&self, env: &Env) -> BTreeMap<String, Option<Val>> {
         let next = self.next();
         let mut out = BTreeMap::new();

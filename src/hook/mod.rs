@@ -8,9 +8,10 @@ shell itself, with builtins only, whether anything changed (the nearest
 manifest, or a watched file's mtime against its stamp, see [`watch`]); only
 then does it run `magpkg hook-env SHELL`, whose entry point is [`hook_env`].
 That fast path reads the trust record ([`trust`]) and the realised
-[`ProjectState`] (written by `env`), hashes the watched files, and prints
-shell code that reverts the previous activation and applies the new one
-([`diff`]). It never evaluates Jsonnet, never uses the network, never builds,
+[`ProjectState`](crate::env::state::ProjectState) (written by `env`),
+hashes the watched files, and prints shell code (through its
+[`Dialect`](crate::dialect::Dialect)) that reverts the previous activation
+and applies the new one ([`diff`]). It never evaluates Jsonnet, never uses the network, never builds,
 and never fails loudly: problems become one line on stderr.
 
 `magpkg allow` ([`allow`]) evaluates the manifest once to learn which files
