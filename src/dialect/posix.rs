@@ -132,4 +132,29 @@ mod tests {
             .iter()
             .any(|(k, v)| k == "ENV" && *v == t.path().join("shrc").into_os_string()));
     }
+
+    /// What `magpkg env --format sh` prints passes shellcheck, hostile
+    /// values and all.
+    #[test]
+    fn a_script_passes_shellcheck() {
+        use crate::dialect::{testing::HOSTILE, Change};
+        let names: Vec<String> = (0..HOSTILE.len()).map(|i| format!("V{i}")).collect();
+        let mut changes: Vec<Change> = HOSTILE
+            .iter()
+            .zip(&names)
+            .map(|(v, name)| Change::Set { name, value: v })
+            .collect();
+        changes.push(Change::Unset { name: "GONE" });
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join("env.sh");
+        std::fs::write(&file, Posix.script(&changes)).unwrap();
+        let out = std::process::Command::new(require("shellcheck"))
+            // Info notes (SC1003: "want to escape a single quote?") are
+            // guesses about intent; warnings and errors are not.
+            .args(["-s", "sh", "--severity=warning"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
 }
