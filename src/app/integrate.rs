@@ -36,9 +36,9 @@ pub struct Report {
 const LAUNCHER_MARK: &str = "# magpkg app launcher: ";
 const DESKTOP_PREFIX: &str = "magpkg-app-";
 
-/// Quote for `sh` (single quotes; `'` as `'\''`).
-pub fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
+/// Quote for `sh`: the POSIX dialect's one quoting function.
+fn sh_quote(s: &str) -> String {
+    String::from_utf8(crate::dialect::posix::quote(s.as_bytes())).expect("quoting keeps UTF-8")
 }
 
 fn launcher_text(t: &Targets, app: &str, entry: &str) -> String {

@@ -5,8 +5,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::Ctx;
+use crate::dialect::{self, github, Dialect};
+use crate::env::diff::{self, EnvDiff};
 use crate::env::{self, state::ProjectState};
-use crate::session::quote;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -14,7 +15,8 @@ pub enum Format {
     Text,
     /// Everything, as JSON
     Json,
-    /// `export` lines for `eval "$(magpkg env --format sh)"`
+    /// `export` lines for `eval "$(magpkg env --format sh)"`: the full
+    /// values, the caller's variables with the environment applied
     Sh,
     /// Append to $GITHUB_PATH and $GITHUB_ENV (GitHub Actions)
     Github,
@@ -54,13 +56,18 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
         args.format.unwrap_or(Format::Text)
     };
     let state = super::shell::activate(ctx, &project, args.locked)?;
+    // The same values `magpkg shell` and the hook give a process started
+    // from this one (`EnvDiff`, one rule for lists).
+    let activation = EnvDiff::activate(&state, &diff::process_env());
+    let next = activation.next();
+    let changes = dialect::changes(&activation, &next);
     let out = match format {
-        Format::Text => text(&state),
-        Format::Json => json(&state)?,
-        Format::Sh => sh(&state),
-        Format::Github => return github(&state),
+        Format::Text => text(&state).into_bytes(),
+        Format::Json => json(&state, &changes)?.into_bytes(),
+        Format::Sh => dialect::posix::Posix.script(&changes),
+        Format::Github => return github_files(&changes),
     };
-    std::io::stdout().write_all(out.as_bytes())?;
+    std::io::stdout().write_all(&out)?;
     Ok(0)
 }
 
@@ -88,10 +95,11 @@ fn text(st: &ProjectState) -> String {
     s
 }
 
-fn json(st: &ProjectState) -> anyhow::Result<String> {
+fn json(st: &ProjectState, changes: &[dialect::Change]) -> anyhow::Result<String> {
     let store_root = st.profile.parent().and_then(Path::parent).unwrap_or(Path::new("/"));
     let record = env::profile::read_record(store_root, &st.env_id)?;
     let packages = record.map(|r| r.packages).unwrap_or_default();
+    let vars: serde_json::Value = serde_json::from_slice(&dialect::json::Json.script(changes))?;
     let v = serde_json::json!({
         "envId": st.env_id,
         "name": st.name,
@@ -102,72 +110,17 @@ fn json(st: &ProjectState) -> anyhow::Result<String> {
         "set": st.set,
         "prepend": st.prepend,
         "scripts": st.scripts,
+        "vars": vars,
     });
     Ok(format!("{}\n", serde_json::to_string_pretty(&v)?))
 }
 
-/// Whether an empty entry in the variable means "the default list".
-fn default_list(var: &str) -> bool {
-    matches!(var, "MANPATH" | "INFOPATH")
-}
-
-fn sh(st: &ProjectState) -> String {
-    let mut s = String::new();
-    for (k, dirs) in &st.prepend {
-        let tail = if default_list(k) {
-            format!("\":${{{k}-}}\"")
-        } else {
-            format!("\"${{{k}:+:${k}}}\"")
-        };
-        let _ = writeln!(s, "export {k}={}{tail}", quote::posix(&dirs.join(":")));
-    }
-    for (k, v) in &st.set {
-        let _ = writeln!(s, "export {k}={}", quote::posix(v));
-    }
-    s
-}
-
-/// GitHub Actions: directories for PATH go to `$GITHUB_PATH` (lowest
-/// priority first: each line is prepended in turn), everything else to
-/// `$GITHUB_ENV`. Without those variables (not in Actions), print what would
-/// be appended.
-fn github(st: &ProjectState) -> anyhow::Result<i32> {
-    let mut path_lines = String::new();
-    if let Some(dirs) = st.prepend.get("PATH") {
-        for d in dirs.iter().rev() {
-            let _ = writeln!(path_lines, "{d}");
-        }
-    }
-    let mut env_lines = String::new();
-    let mut put = |k: &str, v: &str| {
-        if v.contains('\n') {
-            let delim = format!(
-                "MAGPKG_EOF_{}",
-                &crate::hash::digest("magpkg-gh-delim", v.as_bytes())[..16]
-            );
-            let _ = write!(env_lines, "{k}<<{delim}\n{v}\n{delim}\n");
-        } else {
-            let _ = writeln!(env_lines, "{k}={v}");
-        }
-    };
-    for (k, dirs) in &st.prepend {
-        if k == "PATH" {
-            continue;
-        }
-        let mut v = dirs.join(":");
-        match std::env::var(k) {
-            Ok(old) if !old.is_empty() => {
-                v.push(':');
-                v.push_str(&old);
-            }
-            _ if default_list(k) => v.push(':'),
-            _ => {}
-        }
-        put(k, &v);
-    }
-    for (k, v) in &st.set {
-        put(k, v);
-    }
+/// GitHub Actions: directories for PATH go to `$GITHUB_PATH`, everything
+/// else to `$GITHUB_ENV` ([`github`]). Without those variables (not in
+/// Actions), print what would be appended.
+fn github_files(changes: &[dialect::Change]) -> anyhow::Result<i32> {
+    let path_lines = github::path_file(changes);
+    let env_lines = github::Github.script(changes);
     for (var, text) in [("GITHUB_PATH", &path_lines), ("GITHUB_ENV", &env_lines)] {
         match std::env::var_os(var).filter(|v| !v.is_empty()) {
             Some(file) => {
@@ -176,12 +129,12 @@ fn github(st: &ProjectState) -> anyhow::Result<i32> {
                     .append(true)
                     .open(&file)
                     .map_err(|e| anyhow::anyhow!(e).context(format!("cannot append to ${var} ({file:?})")))?;
-                f.write_all(text.as_bytes())?;
+                f.write_all(text)?;
             }
             None => {
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "# ${var} is not set; this would be appended to it:")?;
-                out.write_all(text.as_bytes())?;
+                out.write_all(text)?;
             }
         }
     }

@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::Ctx;
-use crate::hook::{self, shell::SHELLS};
+use crate::dialect::HOOK_SHELLS;
+use crate::hook;
 use crate::settings::Overrides;
 
 const INSTALL: &str = "\
@@ -22,7 +23,7 @@ exactly. A prompt where nothing changed runs no process. See doc/shells.md.";
 #[command(after_help = INSTALL)]
 pub struct HookArgs {
     /// The shell to print the hook for
-    #[arg(value_parser = clap::builder::PossibleValuesParser::new(SHELLS))]
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(HOOK_SHELLS))]
     pub shell: String,
 }
 
@@ -89,10 +90,11 @@ fn is_executable(p: &Path) -> bool {
 }
 
 pub fn run_hook(a: HookArgs, _ctx: &Ctx) -> anyhow::Result<i32> {
-    let sh = hook::shell::for_name(&a.shell)?;
+    let sh = hook::for_name(&a.shell)?;
     let cmd = hook_env_command();
     let words: Vec<&[u8]> = cmd.iter().map(|w| w.as_encoded_bytes()).collect();
-    std::io::stdout().lock().write_all(&sh.hook_script(&words))?;
+    let script = sh.hook_script(&words).expect("hook shells have a hook script");
+    std::io::stdout().lock().write_all(&script)?;
     Ok(0)
 }
 

@@ -22,7 +22,7 @@ fn as_classify<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn C
         crate::store::StoreError,
         crate::settings::SettingsError,
         crate::env::EnvError,
-        crate::session::ShellError,
+        crate::session::SessionError,
         crate::hook::HookError,
         crate::app::AppError,
         crate::oci::OciError,

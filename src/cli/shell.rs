@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::Ctx;
 use crate::env::{self, state::ProjectState, Project};
-use crate::session::{Session, ShellError};
+use crate::session::{Session, SessionError};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -92,7 +92,7 @@ pub(super) fn report(ctx: &Ctx, r: &env::Realised) {
 }
 
 /// `exec` returned: report why, with the exit status a shell would use.
-pub(super) fn fail(err: ShellError) -> anyhow::Result<i32> {
+pub(super) fn fail(err: SessionError) -> anyhow::Result<i32> {
     let code = err.exit_code();
     super::report::report(&anyhow::Error::new(err));
     Ok(code)

@@ -140,22 +140,12 @@ impl EnvDiff {
             };
             let value = match self.prepend.get(k) {
                 None => base,
-                Some(dirs) => {
-                    let mut value = dirs.join(":").into_bytes();
-                    match base.filter(|b| !b.0.is_empty()) {
-                        Some(base) => {
-                            value.push(b':');
-                            value.extend(base.0);
-                        }
-                        // In MANPATH and INFOPATH an empty entry stands for
-                        // the system's default list, which must stay searched.
-                        None if default_list(k) => value.push(b':'),
-                        // Anywhere else never add an empty entry: in PATH it
-                        // would mean "the current directory".
-                        None => {}
-                    }
-                    Some(Val(value))
-                }
+                Some(dirs) => Some(Val(prepend_list(
+                    k,
+                    dirs,
+                    base.as_ref().map(|b| &b.0[..]),
+                    Defaults::Host,
+                ))),
             };
             next.insert(k.clone(), value);
         }
@@ -173,7 +163,7 @@ impl EnvDiff {
     /// Variables set by the activation get their previous value back. For
     /// path-like ones, if the value is still what the activation made, the
     /// previous value comes back exactly; otherwise the user edited it, and
-    /// only the entries the activation added are removed.
+    /// only what the activation added is removed (`remove_added`).
     pub fn revert(&self, env: &Env) -> BTreeMap<String, Option<Val>> {
         let next = self.next();
         let mut out = BTreeMap::new();
@@ -185,7 +175,7 @@ impl EnvDiff {
                         // Unset by the user while inside: keep it so.
                         None => None,
                         Some(cur) => {
-                            let rest = remove_entries(&cur.0, added);
+                            let rest = remove_added(&cur.0, added, prev.as_ref().map(|p| &p.0[..]));
                             if rest.is_empty() && prev.as_ref().is_none_or(|p| p.0.is_empty()) {
                                 prev.clone()
                             } else {
@@ -222,16 +212,95 @@ fn default_list(name: &str) -> bool {
     matches!(name, "MANPATH" | "INFOPATH")
 }
 
-/// `value` split on `:` with the first occurrence of each of `added`
-/// removed.
-fn remove_entries(value: &[u8], added: &[String]) -> Vec<u8> {
+/// Whether the process an environment is applied to has the system's
+/// default lists (of man pages, info files) that an empty `MANPATH` or
+/// `INFOPATH` entry stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defaults {
+    /// The caller's machine: keep its default lists searched.
+    Host,
+    /// A `--pure` container: it has none, so an empty entry means nothing.
+    None,
+}
+
+/// The one rule for a path-like variable `name` with `entries` prepended to
+/// its previous value `old` (`None`: unset):
+/// - the entries come first, in order, each once: an entry already in `old`
+///   moves to the front instead of appearing twice;
+/// - the rest of `old` follows as it was;
+/// - no empty entry is added (in `PATH` it would mean "the current
+///   directory"), except that when `old` is unset or empty, `MANPATH` and
+///   `INFOPATH` get a trailing `:` on the host, so the system's default
+///   pages stay reachable.
+pub fn prepend_list(name: &str, entries: &[String], old: Option<&[u8]>, defaults: Defaults) -> Vec<u8> {
+    let mut ours: Vec<&[u8]> = Vec::new();
+    for e in entries {
+        if !e.is_empty() && !ours.contains(&e.as_bytes()) {
+            ours.push(e.as_bytes());
+        }
+    }
+    let mut parts = ours.clone();
+    match old.filter(|o| !o.is_empty()) {
+        Some(old) => parts.extend(old.split(|&b| b == b':').filter(|p| !ours.contains(p))),
+        None if defaults == Defaults::Host && default_list(name) => parts.push(b""),
+        None => {}
+    }
+    parts.join(&b':')
+}
+
+/// `value` (a path-like variable the user edited after activation) without
+/// what the activation added: an entry of `added` that was not in `prev` is
+/// removed (its first occurrence); one that was in `prev` (the activation
+/// only moved it to the front) stays, unless it is now there twice.
+fn remove_added(value: &[u8], added: &[String], prev: Option<&[u8]>) -> Vec<u8> {
     let mut parts: Vec<&[u8]> = value.split(|&b| b == b':').collect();
+    let before: Vec<&[u8]> = prev.map(|p| p.split(|&b| b == b':').collect()).unwrap_or_default();
     for a in added {
-        if let Some(i) = parts.iter().position(|p| *p == a.as_bytes()) {
-            parts.remove(i);
+        let a = a.as_bytes();
+        let count = parts.iter().filter(|p| **p == a).count();
+        let had = before.contains(&a);
+        if count > usize::from(had) {
+            if let Some(i) = parts.iter().position(|p| *p == a) {
+                parts.remove(i);
+            }
         }
     }
     parts.join(&b':')
+}
+
+impl ProjectState {
+    /// The environment of a process in this project environment, started
+    /// from `host`: the same values the hook gives a shell that enters the
+    /// project ([`EnvDiff::next`]), with [`prepend_list`]'s one rule.
+    pub fn apply(&self, host: &Env) -> Env {
+        let mut env = host.clone();
+        patch(&mut env, EnvDiff::activate(self, host).next());
+        env
+    }
+
+    /// The environment of a process in a `--pure` container: only `kept`
+    /// of the host, and no default lists to keep reachable.
+    pub fn apply_pure(&self, kept: &Env) -> Env {
+        let mut env = kept.clone();
+        for (k, dirs) in self.prepend.iter().filter(|(k, d)| usable(k) && !d.is_empty()) {
+            let old = env.get(k).map(|v| v.0.clone());
+            env.insert(k.clone(), Val(prepend_list(k, dirs, old.as_deref(), Defaults::None)));
+        }
+        for (k, v) in self.set.iter().filter(|(k, _)| usable(k)) {
+            env.insert(k.clone(), Val::text(v));
+        }
+        env
+    }
+}
+
+/// Apply `values` (`None`: unset) to `env`.
+pub fn patch(env: &mut Env, values: impl IntoIterator<Item = (String, Option<Val>)>) {
+    for (k, v) in values {
+        match v {
+            Some(v) => env.insert(k, v),
+            None => env.remove(&k),
+        };
+    }
 }
 
 /// True for names every shell accepts as a variable name; anything else is
@@ -266,16 +335,6 @@ mod tests {
         vars.iter().map(|(k, v)| (k.to_string(), Val::text(v))).collect()
     }
 
-    /// Apply `values` (None = unset) to `env`.
-    fn patch(env: &mut Env, values: &BTreeMap<String, Option<Val>>) {
-        for (k, v) in values {
-            match v {
-                Some(v) => env.insert(k.clone(), v.clone()),
-                None => env.remove(k),
-            };
-        }
-    }
-
     #[test]
     fn activate_then_revert_restores_exactly() {
         let before = env(&[("PATH", "/usr/bin:/bin"), ("FOO", "old"), ("KEEP", "x")]);
@@ -285,12 +344,12 @@ mod tests {
         );
         let d = EnvDiff::activate(&st, &before);
         let mut inside = before.clone();
-        patch(&mut inside, &d.next());
+        patch(&mut inside, d.next());
         assert_eq!(inside["PATH"], Val::text("/s/bin:/s/sbin:/usr/bin:/bin"));
         assert_eq!(inside["MANPATH"], Val::text("/s/man:"), "the default man path kept");
         assert_eq!(inside["FOO"], Val::text("new value"));
         let mut after = inside.clone();
-        patch(&mut after, &d.revert(&inside));
+        patch(&mut after, d.revert(&inside));
         assert_eq!(after, before);
     }
 
@@ -299,10 +358,10 @@ mod tests {
         let before = env(&[("PATH", "/usr/bin:/bin")]);
         let d = EnvDiff::activate(&state(&[], &[("PATH", &["/s/bin"])]), &before);
         let mut inside = before.clone();
-        patch(&mut inside, &d.next());
+        patch(&mut inside, d.next());
         inside.insert("PATH".into(), Val::text("/mine:/s/bin:/usr/bin:/bin:/also"));
         let mut after = inside.clone();
-        patch(&mut after, &d.revert(&inside));
+        patch(&mut after, d.revert(&inside));
         assert_eq!(after["PATH"], Val::text("/mine:/usr/bin:/bin:/also"));
     }
 
@@ -311,7 +370,7 @@ mod tests {
         let before = env(&[("PATH", "/s/bin:/usr/bin")]);
         let d = EnvDiff::activate(&state(&[], &[("PATH", &["/s/bin"])]), &before);
         let mut inside = before.clone();
-        patch(&mut inside, &d.next());
+        patch(&mut inside, d.next());
         inside.insert("PATH".into(), Val::text("/x:/s/bin:/s/bin:/usr/bin"));
         assert_eq!(d.revert(&inside)["PATH"], Some(Val::text("/x:/s/bin:/usr/bin")));
     }
@@ -329,7 +388,7 @@ mod tests {
         let before = env(&[("EMPTY", "")]);
         let d = EnvDiff::activate(&state(&[], &[("EMPTY", &["/a"]), ("GONE", &["/b"])]), &before);
         let mut inside = before.clone();
-        patch(&mut inside, &d.next());
+        patch(&mut inside, d.next());
         assert_eq!(inside["EMPTY"], Val::text("/a"));
         // Edited by the user, then reverted: previous "unset"/"empty" kept.
         inside.insert("GONE".into(), Val::text("/b"));
@@ -366,5 +425,78 @@ mod tests {
         let d = EnvDiff::activate(&st, &env(&[("PATH", "/bin")]));
         assert!(d.is_activation_of(&st));
         assert!(!d.is_activation_of(&state(&[("A", "2")], &[("PATH", &["/x"])])));
+    }
+
+    fn list(name: &str, entries: &[&str], old: Option<&str>, d: Defaults) -> String {
+        let entries: Vec<String> = entries.iter().map(|s| s.to_string()).collect();
+        String::from_utf8(prepend_list(name, &entries, old.map(str::as_bytes), d)).unwrap()
+    }
+
+    #[test]
+    fn an_entry_already_on_the_list_moves_to_the_front() {
+        assert_eq!(
+            list("PATH", &["/s/bin"], Some("/usr/bin:/s/bin:/bin"), Defaults::Host),
+            "/s/bin:/usr/bin:/bin"
+        );
+        assert_eq!(list("PATH", &["/a", "/b"], Some("/b:/a"), Defaults::Host), "/a:/b");
+        assert_eq!(
+            list("PATH", &["/a", "/a", ""], Some("/x"), Defaults::Host),
+            "/a:/x",
+            "each entry once"
+        );
+        // The caller's own duplicates and empty entries are not ours to fix.
+        assert_eq!(list("PATH", &["/a"], Some("/x::/x"), Defaults::Host), "/a:/x::/x");
+        assert_eq!(list("LIBRARY_PATH", &["/l"], Some("/l"), Defaults::Host), "/l");
+    }
+
+    #[test]
+    fn manpath_and_infopath_keep_the_default_list_on_the_host_only() {
+        for var in ["MANPATH", "INFOPATH"] {
+            assert_eq!(list(var, &["/m"], None, Defaults::Host), "/m:");
+            assert_eq!(list(var, &["/m"], Some(""), Defaults::Host), "/m:");
+            assert_eq!(
+                list(var, &["/m"], None, Defaults::None),
+                "/m",
+                "a container has no default list"
+            );
+            assert_eq!(
+                list(var, &["/m"], Some("/u"), Defaults::Host),
+                "/m:/u",
+                "the caller's choice stands"
+            );
+            assert_eq!(list(var, &["/m"], Some("/u:"), Defaults::Host), "/m:/u:");
+        }
+        assert_eq!(list("PATH", &["/s"], None, Defaults::Host), "/s");
+        assert_eq!(list("PATH", &["/s"], Some(""), Defaults::Host), "/s");
+    }
+
+    #[test]
+    fn leaving_after_an_edit_keeps_an_entry_the_caller_had() {
+        let before = env(&[("PATH", "/usr/bin:/s/bin")]);
+        let d = EnvDiff::activate(&state(&[], &[("PATH", &["/s/bin", "/new"])]), &before);
+        let mut inside = before.clone();
+        patch(&mut inside, d.next());
+        assert_eq!(inside["PATH"], Val::text("/s/bin:/new:/usr/bin"));
+        inside.insert("PATH".into(), Val::text("/mine:/s/bin:/new:/usr/bin"));
+        assert_eq!(d.revert(&inside)["PATH"], Some(Val::text("/mine:/s/bin:/usr/bin")));
+    }
+
+    #[test]
+    fn apply_is_the_activation_on_top_of_the_host() {
+        let host = env(&[("PATH", "/p/bin:/usr/bin"), ("KEEP", "k")]);
+        let st = state(
+            &[("A", "1"), ("MAGPKG_DIFF", "no")],
+            &[("PATH", &["/p/bin", "/e/bin"]), ("MANPATH", &["/e/man"])],
+        );
+        let got = st.apply(&host);
+        assert_eq!(got["PATH"], Val::text("/p/bin:/e/bin:/usr/bin"));
+        assert_eq!(got["MANPATH"], Val::text("/e/man:"));
+        assert_eq!(got["A"], Val::text("1"));
+        assert_eq!(got["KEEP"], Val::text("k"));
+        assert!(!got.contains_key("MAGPKG_DIFF"), "reserved names are never set");
+        let pure = st.apply_pure(&env(&[("HOME", "/h")]));
+        assert_eq!(pure["PATH"], Val::text("/p/bin:/e/bin"));
+        assert_eq!(pure["MANPATH"], Val::text("/e/man"));
+        assert_eq!(pure["HOME"], Val::text("/h"));
     }
 }

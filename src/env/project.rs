@@ -1,6 +1,9 @@
 //! Finding the project a directory belongs to: the nearest `magnet.jsonnet`
-//! at or above it.
+//! at or above it, either from the canonical path (the commands) or from
+//! the path as the shell shows it (the hook, which must agree with the hook
+//! scripts' own walk on symlinked paths).
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::EnvError;
@@ -15,17 +18,26 @@ pub const LOCAL_DIR: &str = ".magpkg";
 /// A project: a directory holding a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
-    /// Canonical path of the directory holding the manifest.
+    /// Canonical path of the directory holding the manifest: what the
+    /// state, the trust record and the environment are keyed by.
     pub root: PathBuf,
-    /// `root/magnet.jsonnet`.
+    /// `found/magnet.jsonnet`.
     pub manifest: PathBuf,
+    /// The directory as reached from where the search started, symlinks
+    /// kept (for messages: the path the user knows); `root` when the search
+    /// started from a canonical path.
+    pub found: PathBuf,
 }
 
 impl Project {
     /// A project rooted at `root` (which must be canonical).
     pub fn at(root: PathBuf) -> Project {
         let manifest = root.join(MANIFEST);
-        Project { root, manifest }
+        Project {
+            found: root.clone(),
+            root,
+            manifest,
+        }
     }
 
     pub fn lock_path(&self) -> PathBuf {
@@ -56,6 +68,34 @@ pub fn find_project(start: &Path) -> Result<Project, EnvError> {
     Err(EnvError::NoManifest { start: canon })
 }
 
+/// The nearest directory at or above `start` (a path as the shell shows it)
+/// holding a manifest. The walk drops one `/component` at a time, exactly as
+/// the hooks do with `${dir%/*}`, so both agree on symlinked paths.
+pub fn find_as_shell(start: &Path) -> Option<Project> {
+    let mut dir = start.as_os_str().as_bytes().to_vec();
+    loop {
+        let mut candidate = dir.clone();
+        candidate.extend_from_slice(b"/");
+        candidate.extend_from_slice(MANIFEST.as_bytes());
+        let candidate = PathBuf::from(std::ffi::OsStr::from_bytes(&candidate));
+        if candidate.is_file() {
+            let found = if dir.is_empty() {
+                PathBuf::from("/")
+            } else {
+                PathBuf::from(std::ffi::OsStr::from_bytes(&dir))
+            };
+            let root = std::fs::canonicalize(&found).ok()?;
+            return Some(Project {
+                manifest: found.join(MANIFEST),
+                found,
+                root,
+            });
+        }
+        let slash = dir.iter().rposition(|&b| b == b'/')?;
+        dir.truncate(slash);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +112,22 @@ mod tests {
         let p = find_project(&root).unwrap();
         assert_eq!(p.manifest, root.join(MANIFEST));
         assert_eq!(p.lock_path(), root.join(LOCK));
+        assert_eq!(p.found, root);
+    }
+
+    #[test]
+    fn the_shell_walk_keeps_symlinks_in_found() {
+        let t = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(t.path()).unwrap().join("real");
+        std::fs::create_dir_all(real.join("sub")).unwrap();
+        std::fs::write(real.join(MANIFEST), "{}").unwrap();
+        let link = real.with_file_name("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let p = find_as_shell(&link.join("sub")).unwrap();
+        assert_eq!(p.found, link);
+        assert_eq!(p.manifest, link.join(MANIFEST));
+        assert_eq!(p.root, real);
+        assert!(find_as_shell(&real.with_file_name("nowhere")).is_none());
     }
 
     #[test]

@@ -8,9 +8,10 @@ shell itself, with builtins only, whether anything changed (the nearest
 manifest, or a watched file's mtime against its stamp, see [`watch`]); only
 then does it run `magpkg hook-env SHELL`, whose entry point is [`hook_env`].
 That fast path reads the trust record ([`trust`]) and the realised
-[`ProjectState`] (written by `env`), hashes the watched files, and prints
-shell code that reverts the previous activation and applies the new one
-([`diff`]). It never evaluates Jsonnet, never uses the network, never builds,
+[`ProjectState`](crate::env::state::ProjectState) (written by `env`),
+hashes the watched files, and prints shell code (through its
+[`Dialect`](crate::dialect::Dialect)) that reverts the previous activation
+and applies the new one ([`diff`]). It never evaluates Jsonnet, never uses the network, never builds,
 and never fails loudly: problems become one line on stderr.
 
 `magpkg allow` ([`allow`]) evaluates the manifest once to learn which files
@@ -20,27 +21,27 @@ explains what the hook would do here.
 */
 
 pub mod project;
-pub mod shell;
 pub mod trust;
 pub mod watch;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::dialect::{Dialect, HOOK_SHELLS};
 use crate::env::diff::{self, Env, EnvDiff, Val, DIFF_VAR};
+use crate::env::project::{find_as_shell, Project, MANIFEST};
 use crate::env::state::FileStamp;
 use crate::error::Classify;
 use crate::eval::{EvalError, Input};
 use crate::settings::Settings;
-use project::{Inspection, Project, Verdict};
-use shell::Shell;
+use project::{Inspection, Verdict};
 use trust::{Status, Summary, TrustRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
-    #[error("no hook for shell `{name}` (magpkg has hooks for {})", shell::SHELLS.join(", "))]
+    #[error("no hook for shell `{name}` (magpkg has hooks for {})", HOOK_SHELLS.join(", "))]
     UnknownShell { name: String },
-    #[error("no {} in {} or any parent directory", project::MANIFEST, dir.display())]
+    #[error("no {MANIFEST} in {} or any parent directory", dir.display())]
     NoProject { dir: PathBuf },
     #[error("cannot evaluate {} to find the files it imports", manifest.display())]
     Eval {
@@ -126,6 +127,11 @@ pub fn display(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// The shell named `name`, if magpkg has a prompt hook for it.
+pub fn for_name(name: &str) -> Result<&'static dyn Dialect, HookError> {
+    crate::dialect::hook_shell(name).ok_or_else(|| HookError::UnknownShell { name: name.into() })
+}
+
 /// What `hook-env` prints: shell code on stdout, messages on stderr.
 pub struct HookEnv {
     pub code: Vec<u8>,
@@ -135,7 +141,7 @@ pub struct HookEnv {
 /// The fast path run by the hook when something changed: work out which
 /// environment belongs here, and print the code that gets the shell from
 /// its current state there. Never fails: problems become messages.
-pub fn hook_env(sh: &dyn Shell) -> HookEnv {
+pub fn hook_env(sh: &dyn Dialect) -> HookEnv {
     let env = diff::process_env();
     let mut messages = Vec::new();
     let current = env.get(DIFF_VAR).and_then(|v| {
@@ -150,7 +156,7 @@ pub fn hook_env(sh: &dyn Shell) -> HookEnv {
     let state_dir = state_dir();
     let mut inspection = match (&state_dir, project::current_dir()) {
         (Some(sd), Some(dir)) => {
-            project::find(&dir).map(|p| project::inspect(sd, p, Some(&sd.join(watch::STAMPS_DIR))))
+            find_as_shell(&dir).map(|p| project::inspect(sd, p, Some(&sd.join(watch::STAMPS_DIR))))
         }
         _ => None,
     };
@@ -182,14 +188,14 @@ pub fn hook_env(sh: &dyn Shell) -> HookEnv {
     for k in &touched {
         if work.get(k) != env.get(k) {
             match work.get(k) {
-                Some(v) => sh.set_env(&mut code, k, &v.0),
-                None => sh.unset_env(&mut code, k),
+                Some(v) => sh.set(&mut code, k, &v.0),
+                None => sh.unset(&mut code, k),
             }
         }
     }
     match &new_diff {
-        Some(d) => sh.set_env(&mut code, DIFF_VAR, d.encode().as_bytes()),
-        None if !keep && env.contains_key(DIFF_VAR) => sh.unset_env(&mut code, DIFF_VAR),
+        Some(d) => sh.set(&mut code, DIFF_VAR, d.encode().as_bytes()),
+        None if !keep && env.contains_key(DIFF_VAR) => sh.unset(&mut code, DIFF_VAR),
         None => {}
     }
     // Remember what was activated from trusted content, so a later change
@@ -243,7 +249,7 @@ pub fn hook_env(sh: &dyn Shell) -> HookEnv {
 /// Always exit status 0: a failing hook would complain at every prompt.
 pub fn run_hook_env(shell: &str) -> i32 {
     use std::io::Write;
-    let sh = match shell::for_name(shell) {
+    let sh = match for_name(shell) {
         Ok(sh) => sh,
         Err(e) => {
             eprintln!("magpkg: {e}");
@@ -264,14 +270,10 @@ fn bytes(p: &Path) -> Vec<u8> {
     p.as_os_str().as_encoded_bytes().to_vec()
 }
 
-fn patch(env: &mut Env, touched: &mut BTreeSet<String>, values: impl IntoIterator<Item = (String, Option<Val>)>) {
-    for (k, v) in values {
-        match v {
-            Some(v) => env.insert(k.clone(), v),
-            None => env.remove(&k),
-        };
-        touched.insert(k);
-    }
+/// [`diff::patch`], remembering which variables were touched.
+fn patch(env: &mut Env, touched: &mut BTreeSet<String>, values: BTreeMap<String, Option<Val>>) {
+    touched.extend(values.keys().cloned());
+    diff::patch(env, values);
 }
 
 /// `+NEW ~CHANGED` for the variables an activation touches (magpkg's own
@@ -366,7 +368,7 @@ fn locate(dir: Option<&Path>) -> Result<Project, HookError> {
         })?,
         None => project::current_dir().unwrap_or_else(|| PathBuf::from(".")),
     };
-    project::find(&start).ok_or(HookError::NoProject { dir: start })
+    find_as_shell(&start).ok_or(HookError::NoProject { dir: start })
 }
 
 fn hash(path: &Path) -> Result<String, HookError> {
@@ -451,11 +453,7 @@ pub fn status(dir: Option<&Path>, settings: &Settings) -> Result<String, HookErr
         Err(HookError::NoProject { dir }) => {
             line(
                 "project",
-                format!(
-                    "none: no {} in {} or any parent directory",
-                    project::MANIFEST,
-                    display(&dir)
-                ),
+                format!("none: no {MANIFEST} in {} or any parent directory", display(&dir)),
             );
             match active {
                 Some(a) => line(

@@ -1,56 +1,13 @@
-//! Finding the project around a directory and deciding, without evaluating
-//! any Jsonnet, whether its environment may be activated: trust record and
+//! Deciding, without evaluating any Jsonnet, whether its environment may be activated: trust record and
 //! realised project state against the current content of the files.
 
 use std::collections::HashMap;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::trust::{self, Status, Summary, TrustRecord};
 use super::{watch, HookError};
+use crate::env::project::Project;
 use crate::env::state::{project_state_path, FileStamp, ProjectState};
-
-/// The file that makes a directory a project.
-pub const MANIFEST: &str = "magnet.jsonnet";
-
-/// A project found from a directory.
-#[derive(Debug, Clone)]
-pub struct Project {
-    /// The project directory as reached from the start directory, symlinks
-    /// kept (the shell hook finds the same string with the same walk).
-    pub found: PathBuf,
-    pub manifest: PathBuf,
-    /// Canonical root: what trust and state are keyed by.
-    pub root: PathBuf,
-}
-
-/// The nearest directory at or above `start` (a path as the shell shows it)
-/// holding a manifest. The walk drops one `/component` at a time, exactly as
-/// the hooks do with `${dir%/*}`, so both agree on symlinked paths.
-pub fn find(start: &Path) -> Option<Project> {
-    let mut dir = start.as_os_str().as_bytes().to_vec();
-    loop {
-        let mut candidate = dir.clone();
-        candidate.extend_from_slice(b"/");
-        candidate.extend_from_slice(MANIFEST.as_bytes());
-        let candidate = PathBuf::from(std::ffi::OsStr::from_bytes(&candidate));
-        if candidate.is_file() {
-            let found = if dir.is_empty() {
-                PathBuf::from("/")
-            } else {
-                PathBuf::from(std::ffi::OsStr::from_bytes(&dir))
-            };
-            let root = std::fs::canonicalize(&found).ok()?;
-            return Some(Project {
-                manifest: found.join(MANIFEST),
-                found,
-                root,
-            });
-        }
-        let slash = dir.iter().rposition(|&b| b == b'/')?;
-        dir.truncate(slash);
-    }
-}
 
 /// The directory the user is in: `$PWD` when it names the current directory
 /// (it keeps the symlinks the shell walked through), else the physical path.

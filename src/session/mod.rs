@@ -8,7 +8,6 @@
 //! then `exec`, so the command's exit status and signals are its own.
 
 pub mod pure;
-pub mod quote;
 pub mod rc;
 
 use std::collections::BTreeMap;
@@ -17,11 +16,12 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::env::diff::{Env, EnvDiff, Val, DIFF_VAR};
 use crate::env::state::ProjectState;
 use crate::error::Classify;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ShellError {
+pub enum SessionError {
     #[error("{program}: command not found in the environment")]
     CommandNotFound { program: String, pure: bool },
     #[error("cannot run {program}")]
@@ -51,49 +51,49 @@ pub enum ShellError {
     },
 }
 
-impl Classify for ShellError {
+impl Classify for SessionError {
     fn is_user_error(&self) -> bool {
         match self {
-            ShellError::CommandNotFound { .. } | ShellError::NoShellInEnv { .. } | ShellError::UnknownScript { .. } => {
-                true
-            }
-            ShellError::Exec { source, .. } => source.kind() == std::io::ErrorKind::PermissionDenied,
+            SessionError::CommandNotFound { .. }
+            | SessionError::NoShellInEnv { .. }
+            | SessionError::UnknownScript { .. } => true,
+            SessionError::Exec { source, .. } => source.kind() == std::io::ErrorKind::PermissionDenied,
             _ => false,
         }
     }
     fn hint(&self) -> Option<String> {
         match self {
-            ShellError::CommandNotFound { pure: true, .. } => Some(
+            SessionError::CommandNotFound { pure: true, .. } => Some(
                 "--pure hides the host's tools: add a package that provides it, or list a host directory in `pure.mounts`"
                     .into(),
             ),
-            ShellError::CommandNotFound { pure: false, .. } => {
+            SessionError::CommandNotFound { pure: false, .. } => {
                 Some("add a package that provides it to `packages` in magnet.jsonnet".into())
             }
-            ShellError::NoBwrap => Some("install bubblewrap (Debian: apt-get install bubblewrap)".into()),
-            ShellError::NoShellInEnv { .. } => {
+            SessionError::NoBwrap => Some("install bubblewrap (Debian: apt-get install bubblewrap)".into()),
+            SessionError::NoShellInEnv { .. } => {
                 Some("add a shell (e.g. pkgs.bash or pkgs.busybox) to `packages`, or leave out --pure".into())
             }
-            ShellError::UnknownScript {
+            SessionError::UnknownScript {
                 suggestion: Some(s), ..
             } => Some(format!("did you mean `{s}`?")),
-            ShellError::UnknownScript { available, .. } if available.is_empty() => {
+            SessionError::UnknownScript { available, .. } if available.is_empty() => {
                 Some("the manifest has no `scripts`".into())
             }
-            ShellError::UnknownScript { available, .. } => Some(format!("the scripts are: {}", available.join(", "))),
-            ShellError::BadRecord { .. } => Some("run `magpkg env` to realise the environment again".into()),
+            SessionError::UnknownScript { available, .. } => Some(format!("the scripts are: {}", available.join(", "))),
+            SessionError::BadRecord { .. } => Some("run `magpkg env` to realise the environment again".into()),
             _ => None,
         }
     }
 }
 
-impl ShellError {
+impl SessionError {
     /// The exit status a shell would give: 127 for a command that is not
     /// found, 126 for one that cannot be executed.
     pub fn exit_code(&self) -> i32 {
         match self {
-            ShellError::CommandNotFound { .. } => 127,
-            ShellError::Exec { .. } if self.is_user_error() => 126,
+            SessionError::CommandNotFound { .. } => 127,
+            SessionError::Exec { .. } if self.is_user_error() => 126,
             _ if self.is_user_error() => crate::error::EXIT_USER,
             _ => crate::error::EXIT_INTERNAL,
         }
@@ -112,77 +112,58 @@ pub struct Session<'a> {
     pub cwd: PathBuf,
 }
 
-/// Search-path variables whose empty entry means "the default list": when
-/// the caller had none, a trailing `:` keeps the system's pages reachable.
-const DEFAULT_LIST_VARS: &[&str] = &["MANPATH", "INFOPATH"];
-
 /// Variables a `--pure` container gets from the host besides `keepEnv`.
 const PURE_KEEP: &[&str] = &["TERM", "HOME"];
 
-/// The variables of a process in the environment: `host` with the state's
-/// directories prepended (without duplicating ones already there) and its
-/// values set; with `pure`, only the few of `host` a container keeps.
+/// The variables of a process in the environment: `host` with the state
+/// applied ([`ProjectState::apply`], the same rule the hook and `magpkg env`
+/// follow); with `pure`, only the few of `host` a container keeps
+/// ([`ProjectState::apply_pure`]).
 pub fn environment(
     state: &ProjectState,
     host: impl IntoIterator<Item = (OsString, OsString)>,
     pure: bool,
 ) -> BTreeMap<OsString, OsString> {
-    let mut env: BTreeMap<OsString, OsString> = host.into_iter().collect();
-    // What the shell hook would record had it activated this environment:
-    // a hook installed in the user's rc file then sees the project as
-    // already active inside `magpkg shell` instead of applying it twice.
-    let activation = (!pure).then(|| {
-        let host_env: crate::env::diff::Env = env
-            .iter()
-            .filter_map(|(k, v)| {
-                Some((
-                    k.to_str()?.to_string(),
-                    crate::env::diff::Val(v.as_encoded_bytes().to_vec()),
-                ))
-            })
-            .collect();
-        crate::env::diff::EnvDiff::activate(state, &host_env).encode()
-    });
-    if pure {
+    let mut out = BTreeMap::new();
+    let mut env = Env::new();
+    for (k, v) in host {
+        match k.into_string() {
+            Ok(k) => {
+                env.insert(k, Val(v.into_encoded_bytes()));
+            }
+            // A name that is not UTF-8 is no environment's business: it
+            // passes through untouched (a container drops it).
+            Err(k) if !pure => {
+                out.insert(k, v);
+            }
+            Err(_) => {}
+        }
+    }
+    let applied = if pure {
         let keep: Vec<&str> = PURE_KEEP
             .iter()
             .copied()
             .chain(state.pure.keep_env.iter().map(String::as_str))
             .collect();
-        env.retain(|k, _| keep.iter().any(|kk| OsStr::new(kk) == k));
-        env.insert("MAGPKG_PURE".into(), "1".into());
-    }
-    for (var, dirs) in &state.prepend {
-        let old = env.get(OsStr::new(var)).cloned();
-        let mut parts: Vec<OsString> = dirs.iter().map(OsString::from).collect();
-        match old {
-            Some(old) if !old.is_empty() => {
-                for entry in std::env::split_paths(&old) {
-                    if !dirs.iter().any(|d| Path::new(d) == entry) {
-                        parts.push(entry.into_os_string());
-                    }
-                }
-            }
-            // "dir:" = dir, then the default list.
-            _ if !pure && DEFAULT_LIST_VARS.contains(&var.as_str()) => parts.push(OsString::new()),
-            _ => {}
-        }
-        let mut joined = OsString::new();
-        for (i, p) in parts.iter().enumerate() {
-            if i > 0 {
-                joined.push(":");
-            }
-            joined.push(p);
-        }
-        env.insert(var.into(), joined);
-    }
-    for (k, v) in &state.set {
-        env.insert(k.into(), v.into());
-    }
-    if let Some(diff) = activation {
-        env.insert(crate::env::diff::DIFF_VAR.into(), diff.into());
-    }
-    env
+        env.retain(|k, _| keep.contains(&k.as_str()));
+        let mut applied = state.apply_pure(&env);
+        applied.insert("MAGPKG_PURE".into(), Val::text("1"));
+        applied
+    } else {
+        let mut applied = state.apply(&env);
+        // What the shell hook would record had it activated this
+        // environment: a hook installed in the user's rc file then sees the
+        // project as already active inside `magpkg shell` instead of
+        // applying it twice.
+        applied.insert(DIFF_VAR.into(), Val::text(&EnvDiff::activate(state, &env).encode()));
+        applied
+    };
+    out.extend(
+        applied
+            .into_iter()
+            .map(|(k, v)| (OsString::from(k), std::os::unix::ffi::OsStringExt::from_vec(v.0))),
+    );
+    out
 }
 
 /// Find `program` the way `execvp` would, in the `PATH` of `env`.
@@ -204,7 +185,7 @@ fn is_executable(p: &Path) -> bool {
 
 /// Replace this process with `argv` in the environment. Returns only on
 /// failure.
-pub fn exec(session: &Session, argv: &[OsString]) -> ShellError {
+pub fn exec(session: &Session, argv: &[OsString]) -> SessionError {
     exec_with(session, argv, &[], None)
 }
 
@@ -213,9 +194,9 @@ fn exec_with(
     argv: &[OsString],
     extra_env: &[(OsString, OsString)],
     rc_dir: Option<&Path>,
-) -> ShellError {
+) -> SessionError {
     let Some((program, args)) = argv.split_first() else {
-        return ShellError::CommandNotFound {
+        return SessionError::CommandNotFound {
             program: String::new(),
             pure: session.pure,
         };
@@ -223,7 +204,7 @@ fn exec_with(
     let mut env = environment(session.state, std::env::vars_os(), session.pure);
     env.extend(extra_env.iter().cloned());
     let Some(resolved) = which_in(program, &env) else {
-        return ShellError::CommandNotFound {
+        return SessionError::CommandNotFound {
             program: program.to_string_lossy().into_owned(),
             pure: session.pure,
         };
@@ -231,7 +212,7 @@ fn exec_with(
     let err = if session.pure {
         let bwrap = match which::which("bwrap") {
             Ok(b) => b,
-            Err(_) => return ShellError::NoBwrap,
+            Err(_) => return SessionError::NoBwrap,
         };
         let bargs = match pure::bwrap_args(session, &env, rc_dir, argv) {
             Ok(a) => a,
@@ -249,7 +230,7 @@ fn exec_with(
     };
     if err.kind() == std::io::ErrorKind::NotFound {
         // The file exists (found above): its interpreter does not.
-        return ShellError::Exec {
+        return SessionError::Exec {
             program: resolved.display().to_string(),
             source: std::io::Error::new(
                 std::io::ErrorKind::NotFound,
@@ -257,7 +238,7 @@ fn exec_with(
             ),
         };
     }
-    ShellError::Exec {
+    SessionError::Exec {
         program: resolved.display().to_string(),
         source: err,
     }
@@ -266,7 +247,7 @@ fn exec_with(
 /// Replace this process with an interactive shell in the environment: the
 /// user's `$SHELL` (with `--pure`, the environment's shell of that name, or
 /// its bash, zsh, fish or sh), with the prompt marked and the shellHook run.
-pub fn interactive(session: &Session) -> ShellError {
+pub fn interactive(session: &Session) -> SessionError {
     let user_shell = std::env::var_os("SHELL")
         .filter(|s| !s.is_empty())
         .map(PathBuf::from)
@@ -285,7 +266,7 @@ pub fn interactive(session: &Session) -> ShellError {
         match wanted.iter().map(|n| profile_bin.join(n)).find(|p| p.exists()) {
             Some(p) => p,
             None => {
-                return ShellError::NoShellInEnv {
+                return SessionError::NoShellInEnv {
                     wanted: wanted.join(", "),
                     profile: session.state.profile.clone(),
                 }
@@ -307,10 +288,10 @@ pub fn interactive(session: &Session) -> ShellError {
 
 /// Replace this process with script `name` of the manifest, run by `sh -c`
 /// in the project root with `args` as `$1...`.
-pub fn script(session: &Session, name: &str, args: &[OsString]) -> ShellError {
+pub fn script(session: &Session, name: &str, args: &[OsString]) -> SessionError {
     let Some(body) = session.state.scripts.get(name) else {
         let available: Vec<String> = session.state.scripts.keys().cloned().collect();
-        return ShellError::UnknownScript {
+        return SessionError::UnknownScript {
             name: name.to_string(),
             manifest: session.state.manifest.clone(),
             suggestion: crate::util::closest(name, available.iter().map(String::as_str)),

@@ -12,17 +12,17 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::{Session, ShellError};
+use super::{Session, SessionError};
 use crate::env::profile::EnvRecord;
 
 /// The record of the state's environment (beside its profile in the store).
-fn record(session: &Session) -> Result<EnvRecord, ShellError> {
+fn record(session: &Session) -> Result<EnvRecord, SessionError> {
     let profile = &session.state.profile;
     let path = profile.with_file_name(format!("{}.json", session.state.env_id));
     std::fs::read(&path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(ShellError::BadRecord { path })
+        .ok_or(SessionError::BadRecord { path })
 }
 
 /// bwrap's arguments to run `argv` with `env` in the container.
@@ -31,7 +31,7 @@ pub fn bwrap_args(
     env: &BTreeMap<OsString, OsString>,
     rc_dir: Option<&Path>,
     argv: &[OsString],
-) -> Result<Vec<OsString>, ShellError> {
+) -> Result<Vec<OsString>, SessionError> {
     let st = session.state;
     let rec = record(session)?;
     let mut a: Vec<OsString> = Vec::new();

@@ -1,0 +1,106 @@
+//! bash (4.4 or newer): the prompt hook (`shell-hooks/magpkg.bash`), the
+//! code `hook-env bash` prints, and the `--rcfile` of `magpkg shell`.
+//! Values are quoted as in POSIX sh ([`super::posix::quote`]).
+
+use std::path::Path;
+
+use super::{posix, Dialect, Launch};
+
+/// The hook's watch list as a bash (and zsh) array assignment.
+pub(super) fn watch_array(out: &mut Vec<u8>, watch: &[(Vec<u8>, Vec<u8>)]) {
+    out.extend_from_slice(b"_magpkg_watch=(");
+    for (i, (path, stamp)) in watch.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        out.extend(posix::quote(path));
+        out.push(b' ');
+        out.extend(posix::quote(stamp));
+    }
+    out.extend_from_slice(b");\n");
+}
+
+const BASHRC: &str = r#"# magpkg shell (bash): the user's bashrc, then the environment's prompt and shellHook.
+if [ -f "$HOME/.bashrc" ]; then . "$HOME/.bashrc"; fi
+PS1="(magpkg:${MAGPKG_ENV-}) ${PS1-\s-\v\$ }"
+"#;
+
+pub struct Bash;
+
+impl Dialect for Bash {
+    fn name(&self) -> &'static str {
+        "bash"
+    }
+    fn quote(&self, value: &[u8]) -> Vec<u8> {
+        posix::quote(value)
+    }
+    fn set(&self, out: &mut Vec<u8>, name: &str, value: &[u8]) {
+        posix::export(out, name, value)
+    }
+    fn unset(&self, out: &mut Vec<u8>, name: &str) {
+        posix::unset(out, name)
+    }
+    fn hook_template(&self) -> Option<&'static str> {
+        Some(include_str!("../../shell-hooks/magpkg.bash"))
+    }
+    fn set_watch(&self, out: &mut Vec<u8>, watch: &[(Vec<u8>, Vec<u8>)]) {
+        watch_array(out, watch)
+    }
+    fn rc_files(&self, shell_hook: Option<&str>) -> Vec<(&'static str, String)> {
+        vec![("bashrc", posix::with_hook(BASHRC, shell_hook))]
+    }
+    fn launch(&self, dir: &Path) -> Launch {
+        Launch {
+            args: vec!["--rcfile".into(), dir.join("bashrc").into()],
+            env: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::testing::{require, round_trip};
+
+    #[test]
+    fn quote_round_trips_in_bash() {
+        round_trip("bash", &["--noprofile", "--norc", "-c"], posix::quote);
+    }
+
+    #[test]
+    fn hook_code_evaluates_in_bash() {
+        let mut code = Vec::new();
+        Bash.set(&mut code, "A", b"it's $x\n");
+        Bash.unset(&mut code, "HOME");
+        Bash.set_watch(&mut code, &[(b"/p/magnet.jsonnet".to_vec(), b"".to_vec())]);
+        code.extend_from_slice(
+            b"printf '%s|%s|%s|%s' \"$A\" \"${HOME-unset}\" \"${#_magpkg_watch[@]}\" \"${_magpkg_watch[0]}\"",
+        );
+        let out = std::process::Command::new(require("bash"))
+            .args(["--noprofile", "--norc", "-euc"])
+            .arg(std::str::from_utf8(&code).unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "it's $x\n|unset|2|/p/magnet.jsonnet",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn rc_file_parses_in_bash() {
+        let t = tempfile::tempdir().unwrap();
+        let (name, text) = Bash.rc_files(Some("echo 'hi there'")).remove(0);
+        std::fs::write(t.path().join(name), &text).unwrap();
+        assert!(text.ends_with("echo 'hi there'\n"), "{text}");
+        let st = std::process::Command::new(require("bash"))
+            .arg("-n")
+            .arg(t.path().join(name))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        assert_eq!(Bash.launch(t.path()).args[1], t.path().join("bashrc").into_os_string());
+    }
+}
