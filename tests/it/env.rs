@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::snapshot::assert_snapshot;
 use crate::support::tmux::Tmux;
 use crate::support::{real_network, require, text, TestContext};
 
@@ -538,13 +539,7 @@ fn env_formats_for_people_scripts_and_github_actions() {
     let gh_path = w.path("github_path");
     let gh_env = w.path("github_env");
     std::fs::write(&gh_env, "EARLIER=1\n").unwrap();
-    ok(&w
-        .in_dir(&root)
-        .args(["env", "--format", "github"])
-        .env("GITHUB_PATH", &gh_path)
-        .env("GITHUB_ENV", &gh_env)
-        .output()
-        .unwrap());
+    github_env(&w, &root, &gh_path, &gh_env);
     let p = std::fs::read_to_string(&gh_path).unwrap();
     assert_eq!(
         p,
@@ -560,6 +555,39 @@ fn env_formats_for_people_scripts_and_github_actions() {
         .expect("multi-line values use the heredoc syntax");
     assert!(e.contains(&format!("MULTI<<{delim}\na\nb\n{delim}\n")), "{e}");
     assert!(e.contains("MANPATH="), "{e}");
+}
+
+/// `magpkg env --format github` in `root`, writing to these files; stdout.
+fn github_env(w: &TestContext, root: &Path, gh_path: &Path, gh_env: &Path) -> String {
+    ok(&w
+        .in_dir(root)
+        .args(["env", "--format", "github"])
+        .env("GITHUB_PATH", gh_path)
+        .env("GITHUB_ENV", gh_env)
+        .output()
+        .unwrap())
+}
+
+/// What `magpkg env --format sh|json|github` print (and, for GitHub, write)
+/// for a small project.
+#[test]
+fn env_formats_snapshots() {
+    let w = world();
+    let root = greet_project(&w, "proj", "  env: { GREETING: 'hi there', QUOTED: \"it's $HOME\" },");
+    ok(&w.run_in(&root, &["env", "--id"]));
+    for format in ["sh", "json"] {
+        let out = ok(&w.run_in(&root, &["env", "--format", format]));
+        assert_snapshot(&w, &format!("env_format_{format}"), &out);
+    }
+    let gh_path = w.path("github_path");
+    let gh_env = w.path("github_env");
+    let out = github_env(&w, &root, &gh_path, &gh_env);
+    let written = format!(
+        "--- stdout\n{out}--- $GITHUB_PATH\n{}--- $GITHUB_ENV\n{}",
+        std::fs::read_to_string(&gh_path).unwrap(),
+        std::fs::read_to_string(&gh_env).unwrap()
+    );
+    assert_snapshot(&w, "env_format_github", &written);
 }
 
 // ------------------------------------------------------ interactive shells
@@ -795,6 +823,7 @@ fn store_gc_keeps_what_projects_use_and_removes_the_rest() {
 
     let out = w.run_in(&root, &["store", "gc", "--grace", "0", "--dry-run"]);
     let said = ok(&out);
+    assert_snapshot(&w, "store_gc_dry_run", &said);
     assert!(said.contains(&format!("would remove environment {old_env}")), "{said}");
     assert!(said.contains("would remove package greet"), "{said}");
     assert!(envs.join(&old_env).is_dir(), "a dry run removes nothing");

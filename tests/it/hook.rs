@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use crate::support::snapshot::assert_snapshot;
 use crate::support::tmux::Tmux;
 use crate::support::{magpkg_bin, text, write_exe, Retry, TestContext};
 
@@ -105,6 +106,15 @@ impl Fx {
     fn magpkg(&self, dir: &Path, args: &[&str]) -> Output {
         let out = self.cmd(real_binary()).current_dir(dir).args(args).output_retry();
         out
+    }
+
+    /// `magpkg hook-env SHELL` (not counted) in `dir`, as a prompt runs it.
+    fn hook_env(&self, dir: &Path, shell: &str) -> Output {
+        self.cmd(real_binary())
+            .current_dir(dir)
+            .env("PWD", dir)
+            .args(["hook-env", shell])
+            .output_retry()
     }
 
     fn allow(&self, dir: &Path) {
@@ -423,6 +433,31 @@ fn hook_scripts_pass_shellcheck_and_the_shells_parsers() {
     assert_eq!(out.status.code(), Some(2), "unknown shell is a usage error");
 }
 
+/// The hook code each shell sources (`magpkg hook SHELL`, with
+/// `magpkg-hook` beside `magpkg` as cargo builds them).
+#[test]
+fn hook_code_per_shell_snapshots() {
+    let ctx = TestContext::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = ctx.run(&["hook", shell]);
+        assert!(out.status.success(), "magpkg hook {shell}: {}", text(&out.stderr));
+        assert_snapshot(&ctx, &format!("hook_{shell}"), &text(&out.stdout));
+    }
+}
+
+/// What a user is told on entering a project they never allowed.
+#[test]
+fn untrusted_project_report_snapshot() {
+    let fx = Fx::new();
+    fx.standard();
+    let dir = fx.t.join("untrusted");
+    let out = fx.hook_env(&dir, "bash");
+    assert!(out.status.success());
+    assert_snapshot(&fx.ctx, "untrusted_hook_env_stderr", &text(&out.stderr));
+    let out = fx.magpkg(&dir, &["status"]);
+    assert_snapshot(&fx.ctx, "untrusted_status", &text(&out.stdout));
+}
+
 #[test]
 fn the_hook_calls_magpkg_hook_when_installed_beside_magpkg() {
     let fx = Fx::new();
@@ -573,12 +608,7 @@ fn hook_env_never_fails_on_broken_records() {
     fx.standard();
     let proj = fx.t.join("proj");
     std::fs::write(magpkg::hook::trust::record_path(&fx.state, &proj), "{ not json").unwrap();
-    let out = fx
-        .cmd(real_binary())
-        .current_dir(&proj)
-        .env("PWD", &proj)
-        .args(["hook-env", "bash"])
-        .output_retry();
+    let out = fx.hook_env(&proj, "bash");
     assert!(out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("is not a valid record"), "{err}");

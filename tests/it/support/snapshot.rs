@@ -23,7 +23,8 @@ impl TestContext {
     pub fn snapshot_settings(&self) -> insta::Settings {
         let mut s = insta::Settings::clone_current();
         s.set_prepend_module_to_snapshot(false);
-        s.set_snapshot_path("snapshots");
+        // Relative to this file: tests/it/snapshots/.
+        s.set_snapshot_path("../snapshots");
         let tmp = std::env::temp_dir().canonicalize().unwrap();
         let bin = magpkg_bin();
         let mut paths: Vec<(String, &str)> = vec![
@@ -38,10 +39,19 @@ impl TestContext {
         for (p, name) in paths {
             s.add_filter(&literal(&p), name);
         }
+        // Names of other temp dirs (tempfile's `.tmpXXXXXX`).
+        s.add_filter(r"\.tmp[A-Za-z0-9]{6}", "[TMPNAME]");
         s.add_filter(r"\b[0-9a-f]{64}\b", "[SHA256]");
         s.add_filter(r"\b[0-9a-f]{40}\b", "[SHA1]");
         s.add_filter(r"\b[0-9a-f]{32}\b", "[ID]");
         s.add_filter(r"\b[0-9a-f]{12}\b", "[SHORT_ID]");
         s
     }
+}
+
+/// Assert that `text` (filtered for `ctx`) is snapshot `name` of
+/// `tests/it/snapshots/`.
+#[track_caller]
+pub fn assert_snapshot(ctx: &TestContext, name: &str, text: &str) {
+    ctx.snapshot_settings().bind(|| insta::assert_snapshot!(name, text));
 }
