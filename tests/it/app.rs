@@ -964,27 +964,12 @@ fn appdir_installs_as_a_variant() {
 
 #[test]
 fn store_package_exports_as_an_app() {
-    use magpkg::store::PackageRecord;
     let w = world();
-    let store = w.open_store();
-    let tree = store.tempdir("build-").unwrap().keep();
-    write_exec(&tree.join("bin/greet"), ARGS_SH);
-    write(&tree.join("share/doc/greet/README"), "doc");
     let id = "0123456789abcdef0123456789abcdef";
-    store
-        .add_package(
-            &tree,
-            PackageRecord {
-                id: id.into(),
-                name: "greet".into(),
-                version: "2.0".into(),
-                digest: String::new(),
-                run_deps: vec![],
-                build_deps: vec![],
-                sources: vec![],
-            },
-        )
-        .unwrap();
+    w.add_package(id, "greet", "2.0", &[], |tree| {
+        write_exec(&tree.join("bin/greet"), ARGS_SH);
+        write(&tree.join("share/doc/greet/README"), "doc");
+    });
     let o = w.magpkg(&["app", "export", "greet"]);
     assert!(o.status.success(), "{}", show(&o));
     let variant = w.app("greet").join("package/greet-2.0-0123456789ab");

@@ -86,34 +86,17 @@ fn settings_precedence_flag_over_env_over_config() {
 
 #[test]
 fn store_verify_detects_a_modified_package() {
-    use magpkg::model::PackageId;
-    use magpkg::store::{PackageRecord, Store};
     use std::os::unix::fs::PermissionsExt;
     let ctx = TestContext::new();
-    let store = Store::open(ctx.store()).unwrap();
-    let t = store.tempdir("t").unwrap();
-    std::fs::create_dir(t.path().join("bin")).unwrap();
-    std::fs::write(t.path().join("bin/x"), "#!/bin/sh\n").unwrap();
-    let id = PackageId::from_string("c".repeat(32));
-    store
-        .add_package(
-            &t.keep(),
-            PackageRecord {
-                id: id.to_string(),
-                name: "x".into(),
-                version: "1".into(),
-                digest: String::new(),
-                run_deps: vec![],
-                build_deps: vec![],
-                sources: vec![],
-            },
-        )
-        .unwrap();
+    let path = ctx.add_package(&"c".repeat(32), "x", "1", &[], |t| {
+        std::fs::create_dir(t.join("bin")).unwrap();
+        std::fs::write(t.join("bin/x"), "#!/bin/sh\n").unwrap();
+    });
     let out = ctx.cmd().args(["store", "verify"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
 
-    let file = store.package_path(&id).unwrap().join("bin/x");
+    let file = path.join("bin/x");
     let dir = file.parent().unwrap();
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();

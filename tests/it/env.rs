@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::packages::{local_package, tarball};
 use crate::support::snapshot::assert_snapshot;
 use crate::support::tmux::Tmux;
 use crate::support::{real_network, require, text, TestContext};
@@ -39,56 +40,6 @@ fn ok(out: &Output) -> String {
         text(&out.stderr)
     );
     text(&out.stdout)
-}
-
-/// A `.tar.gz` of `files` (path, content, executable) and symlinks
-/// (path, target), as a package's unpacked tree.
-fn tarball(dest: &Path, files: &[(&str, &[u8], bool)], links: &[(&str, &str)]) {
-    let f = std::fs::File::create(dest).unwrap();
-    let gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
-    let mut tar = tar::Builder::new(gz);
-    for (path, content, exec) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(content.len() as u64);
-        h.set_mode(if *exec { 0o755 } else { 0o644 });
-        h.set_mtime(1);
-        h.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut h, path, *content).unwrap();
-    }
-    for (path, target) in links {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(0);
-        h.set_mode(0o777);
-        h.set_mtime(1);
-        h.set_entry_type(tar::EntryType::Symlink);
-        tar.append_link(&mut h, path, target).unwrap();
-    }
-    tar.into_inner().unwrap().finish().unwrap().sync_all().unwrap();
-}
-
-fn sha256(p: &Path) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(std::fs::read(p).unwrap()))
-}
-
-/// A local package definition (Jsonnet) for a tarball: the tarball is put
-/// in the source cache of each store given, and listed by `file://` URL.
-fn local_package(name: &str, version: &str, tarball: &Path, stores: &[&Path]) -> String {
-    let sha = sha256(tarball);
-    let filename = tarball.file_name().unwrap().to_str().unwrap();
-    for s in stores {
-        let store = magpkg::store::Store::open(s).unwrap();
-        store.add_source_file(tarball, filename, Some(&sha), "test").unwrap();
-    }
-    format!(
-        r#"{{
-    name: "{name}",
-    version: "{version}",
-    sources: [{{ filename: "{filename}", sha256: "{sha}", urls: ["file://{path}"] }}],
-    build: {{ builtin: "unpack" }},
-  }}"#,
-        path = tarball.display()
-    )
 }
 
 const GREET: &[u8] = b"#!/bin/sh\necho \"Hello, ${1:-world}!\"\nexit ${2:-0}\n";

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use crate::support::packages::{self, tarball};
 use crate::support::snapshot::assert_snapshot;
 use crate::support::tmux::Tmux;
 use crate::support::{magpkg_bin, text, write_exe, Retry, TestContext};
@@ -633,32 +634,12 @@ fn hook_env_never_fails_on_broken_records() {
     );
 }
 
-/// A package unpacked from a local tarball (the `unpack` builtin): its file
-/// is put in the store's source cache and listed by `file://` URL.
-fn local_package(fx: &Fx, name: &str, files: &[(&str, &[u8], u32)]) -> String {
-    use sha2::Digest;
+/// A package `name` 1.0 unpacked from a local tarball of `files` (path,
+/// content, executable), cached in the test's store.
+fn local_package(fx: &Fx, name: &str, files: &[(&str, &[u8], bool)]) -> String {
     let tb = fx.t.join(format!("{name}-1.0.tar.gz"));
-    let f = std::fs::File::create(&tb).unwrap();
-    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(f, flate2::Compression::fast()));
-    for (path, content, mode) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(content.len() as u64);
-        h.set_mode(*mode);
-        h.set_mtime(1);
-        h.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut h, path, *content).unwrap();
-    }
-    tar.into_inner().unwrap().finish().unwrap().sync_all().unwrap();
-    let sha = hex::encode(sha2::Sha256::digest(std::fs::read(&tb).unwrap()));
-    let filename = tb.file_name().unwrap().to_str().unwrap().to_string();
-    fx.ctx
-        .open_store()
-        .add_source_file(&tb, &filename, Some(&sha), "test")
-        .unwrap();
-    format!(
-        r#"{{ name: "{name}", version: "1.0", sources: [{{ filename: "{filename}", sha256: "{sha}", urls: ["file://{}"] }}], build: {{ builtin: "unpack" }} }}"#,
-        tb.display()
-    )
+    tarball(&tb, files, &[]);
+    packages::local_package(name, "1.0", &tb, &[fx.ctx.store()])
 }
 
 #[test]
@@ -669,11 +650,11 @@ fn a_realised_package_is_activated_and_changes_are_named_by_package() {
         &fx,
         "greet",
         &[
-            ("bin/greet", b"#!/bin/sh\necho \"Hello from greet\"\n", 0o755),
-            ("share/man/man1/greet.1", b".TH GREET 1\n", 0o644),
+            ("bin/greet", b"#!/bin/sh\necho \"Hello from greet\"\n", true),
+            ("share/man/man1/greet.1", b".TH GREET 1\n", false),
         ],
     );
-    let extra = local_package(&fx, "extra", &[("bin/extra", b"#!/bin/sh\necho extra\n", 0o755)]);
+    let extra = local_package(&fx, "extra", &[("bin/extra", b"#!/bin/sh\necho extra\n", true)]);
     let root = fx.t.join("app");
     std::fs::create_dir_all(&root).unwrap();
     let manifest = |pkgs: &str| format!("local greet = {greet};\nlocal extra = {extra};\n{{ packages: [{pkgs}] }}\n");

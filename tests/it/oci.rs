@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use magpkg::model::{Build, Graph, Meta, Package, PackageId, Source};
 use magpkg::oci::{self, Closure, ImageOptions, Target};
-use magpkg::store::{PackageRecord, Store};
+use magpkg::store::Store;
 use serde_json::{json, Value};
 
 use crate::support::{require, TestContext};
@@ -71,18 +71,8 @@ impl Fixture {
         let id = PackageId::from_string(
             magpkg::hash::digest("test-pkg", format!("{name}-{version}").as_bytes())[..32].into(),
         );
-        let tree = self.store.tempdir("build-").unwrap();
-        fill(tree.path());
-        let rec = PackageRecord {
-            id: id.to_string(),
-            name: name.into(),
-            version: version.into(),
-            digest: String::new(),
-            run_deps: deps.iter().map(|d| d.to_string()).collect(),
-            build_deps: vec![],
-            sources: vec![],
-        };
-        self.store.add_package(&tree.keep(), rec).unwrap();
+        let run_deps: Vec<String> = deps.iter().map(|d| d.to_string()).collect();
+        self.ctx.add_package(id.as_str(), name, version, &run_deps, fill);
         let sha = magpkg::hash::digest("src", name.as_bytes());
         self.graph.packages.insert(
             id.clone(),

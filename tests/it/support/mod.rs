@@ -9,6 +9,7 @@
 pub mod bootstrap;
 pub mod elf;
 pub mod net;
+pub mod packages;
 pub mod snapshot;
 pub mod tmux;
 
