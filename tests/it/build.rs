@@ -3,7 +3,7 @@
 //! `--check`, and (slow, #[ignore]d) real builds from the bootstrap root.
 //!
 //! The fast sandbox tests use a tiny root filesystem made of the host's
-//! static busybox (`apt-get install busybox-static`, done by `.ci/run`),
+//! static busybox (`apt-get install busybox-static`, done by `.ci/setup`),
 //! packed into a tarball and turned into a root by the `rootfs` builtin, so
 //! they exercise the same code paths as the real bootstrap root.
 
@@ -19,7 +19,7 @@ use magpkg::settings::{Overrides, Settings};
 use magpkg::store::Store;
 
 use crate::support::elf::has_interpreter;
-use crate::support::{magpkg_bin, real_network, TestContext};
+use crate::support::{busybox, magpkg_bin, real_network, TestContext};
 
 // ------------------------------------------------------------ archive helpers
 
@@ -461,13 +461,15 @@ const APPLETS: &[&str] = &[
     "tr", "true", "uname", "wc", "wget", "hostname",
 ];
 
+/// The source of the test root: `bin/busybox` in a .tar.gz.
+fn busybox_tarball() -> Vec<u8> {
+    gz(&tar_bytes(&[dir("bin/"), exe("bin/busybox", &busybox())]))
+}
+
 /// A small root filesystem: the host's static busybox, made into a root by
 /// the `rootfs` builtin (the builtin the real bootstrap uses).
 fn busybox_root(env: &Env) -> Package {
-    let bb = fs::read("/bin/busybox")
-        .expect("these tests need a static busybox at /bin/busybox: apt-get install busybox-static (.ci/run does)");
-    let t = gz(&tar_bytes(&[dir("bin/"), exe("bin/busybox", &bb)]));
-    let src = source(env, "busybox-root.tar.gz", &t);
+    let src = source(env, "busybox-root.tar.gz", &busybox_tarball());
     pkg(
         "testroot",
         builtin(serde_json::json!({
@@ -976,10 +978,8 @@ struct Cli {
 fn cli() -> Cli {
     let ctx = TestContext::new();
     let store = ctx.store().to_path_buf();
-    let bb = fs::read("/bin/busybox").expect("apt-get install busybox-static (.ci/setup does)");
-    let t = gz(&tar_bytes(&[dir("bin/"), exe("bin/busybox", &bb)]));
     let f = ctx.path("busybox-root.tar.gz");
-    fs::write(&f, &t).unwrap();
+    fs::write(&f, busybox_tarball()).unwrap();
     // `magpkg source add` belongs to the fetch work; the library call is
     // the same import.
     let (sha, _) = Store::open(&store)

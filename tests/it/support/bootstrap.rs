@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use super::{magpkg_bin, show, TestContext};
+use super::{magpkg_bin, run_dir, show, TestContext};
 
 /// The store (under the cargo target dir, one per test process) holding the
 /// bootstrap's sources; fetched on first use.
@@ -18,10 +18,7 @@ pub fn store() -> &'static Path {
 }
 
 fn fetch() -> PathBuf {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    remove_stale(&base);
-    let dir = base.join(format!("bootstrap-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = run_dir("bootstrap");
     for d in ["home", "config", "data", "state", "cache"] {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
@@ -50,20 +47,6 @@ fn fetch() -> PathBuf {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("fetched 29 sources"), "{err}");
     store
-}
-
-/// Earlier runs' copies (their process is gone).
-fn remove_stale(base: &Path) {
-    let Ok(rd) = std::fs::read_dir(base) else { return };
-    for e in rd.filter_map(Result::ok) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("bootstrap-") else {
-            continue;
-        };
-        if !Path::new("/proc").join(pid).exists() {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
 }
 
 impl TestContext {

@@ -231,6 +231,33 @@ pub fn require(tool: &str) -> PathBuf {
     which::which(tool).unwrap_or_else(|_| panic!("required tool `{tool}` is not installed: run bash .ci/setup"))
 }
 
+/// The host's static busybox (package busybox-static), for the tiny root
+/// filesystems and tool packages the tests make.
+pub fn busybox() -> Vec<u8> {
+    std::fs::read("/bin/busybox")
+        .unwrap_or_else(|e| panic!("required file /bin/busybox (static busybox) is missing ({e}): run bash .ci/setup"))
+}
+
+/// A fresh directory `target/tmp/<name>-<pid>` for this test process,
+/// kept after it (statics are never dropped); the ones of earlier runs,
+/// whose process is gone, are removed here.
+pub fn run_dir(name: &str) -> PathBuf {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    if let Ok(rd) = std::fs::read_dir(&base) {
+        for e in rd.filter_map(Result::ok) {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let pid = file.strip_prefix(name).and_then(|r| r.strip_prefix('-'));
+            if pid.is_some_and(|p| p.parse::<u32>().is_ok() && !Path::new("/proc").join(p).exists()) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let dir = base.join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// A PATH with every program of the caller's PATH except `tools` (a
 /// directory of symlinks, made once per run and tool set), so a test
 /// sees for sure what magpkg does when they are missing.
@@ -244,13 +271,7 @@ pub fn path_without(tools: &[&str]) -> PathBuf {
     if let Some(p) = made.get(&key) {
         return p.clone();
     }
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "path-without-{}-{}",
-        key.replace(',', "-"),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = run_dir(&format!("path-without-{}", key.replace(',', "-")));
     for d in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
         let Ok(rd) = std::fs::read_dir(&d) else { continue };
         for e in rd.filter_map(Result::ok) {
