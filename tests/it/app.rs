@@ -191,7 +191,7 @@ fn seed_texts_parse_as_written_and_drive_a_real_run() {
         .unwrap()["entry"];
     assert_eq!(v["type"], "script-sh");
     assert_eq!(v["detected"], serde_json::json!(["type"]));
-    assert_snapshot(&w, "app_show_runme", &w.ok(&["app", "show", "runme"]));
+    assert_snapshot!(&w, "app_show_runme", &w.ok(&["app", "show", "runme"]));
 
     // The ELF variant, forced: compatible_100 makes it run sandboxed, and
     // its exit status is magpkg's.

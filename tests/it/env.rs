@@ -528,7 +528,7 @@ fn env_formats_snapshots() {
     ok(&w.run_in(&root, &["env", "--id"]));
     for format in ["sh", "json"] {
         let out = ok(&w.run_in(&root, &["env", "--format", format]));
-        assert_snapshot(&w, &format!("env_format_{format}"), &out);
+        assert_snapshot!(&w, &format!("env_format_{format}"), &out);
     }
     let gh_path = w.path("github_path");
     let gh_env = w.path("github_env");
@@ -538,7 +538,7 @@ fn env_formats_snapshots() {
         std::fs::read_to_string(&gh_path).unwrap(),
         std::fs::read_to_string(&gh_env).unwrap()
     );
-    assert_snapshot(&w, "env_format_github", &written);
+    assert_snapshot!(&w, "env_format_github", &written);
 }
 
 // ------------------------------------------------------ interactive shells
@@ -775,7 +775,7 @@ fn store_gc_keeps_what_projects_use_and_removes_the_rest() {
 
     let out = w.run_in(&root, &["store", "gc", "--grace", "0", "--dry-run"]);
     let said = ok(&out);
-    assert_snapshot(&w, "store_gc_dry_run", &said);
+    assert_snapshot!(&w, "store_gc_dry_run", &said);
     assert!(said.contains(&format!("would remove environment {old_env}")), "{said}");
     assert!(said.contains("would remove package greet"), "{said}");
     assert!(envs.join(&old_env).is_dir(), "a dry run removes nothing");

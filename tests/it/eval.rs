@@ -298,7 +298,7 @@ fn syntax_error_shows_location_and_offending_text() {
     let err = eval_err(&env, &["-f", "syntax-error.jsonnet"]);
     assert!(err.contains("syntax-error.jsonnet:3:17: syntax error"), "{err}");
     assert!(err.contains("version: '1' +,"), "{err}");
-    assert_snapshot(&env, "error_syntax", &err);
+    assert_snapshot!(&env, "error_syntax", &err);
     let err = eval_err(&env, &["-e", "{ a: }"]);
     assert!(err.contains("<expr>:1:"), "{err}");
 }
@@ -421,7 +421,7 @@ fn unknown_attr_suggests_the_closest_name() {
     let err = eval_err(&env, &["helo"]);
     assert!(err.contains("no package named `helo` in the package tree"), "{err}");
     assert!(err.contains("hint: did you mean `hello`?"), "{err}");
-    assert_snapshot(&env, "error_unknown_package", &err);
+    assert_snapshot!(&env, "error_unknown_package", &err);
     let err = eval_err(&env, &["zzzzzzzzzz"]);
     assert!(err.contains("hint:") && err.contains("std.objectFields"), "{err}");
 }

@@ -442,7 +442,7 @@ fn hook_code_per_shell_snapshots() {
     for shell in ["bash", "zsh", "fish"] {
         let out = ctx.run(&["hook", shell]);
         assert!(out.status.success(), "magpkg hook {shell}: {}", text(&out.stderr));
-        assert_snapshot(&ctx, &format!("hook_{shell}"), &text(&out.stdout));
+        assert_snapshot!(&ctx, &format!("hook_{shell}"), &text(&out.stdout));
     }
 }
 
@@ -454,9 +454,9 @@ fn untrusted_project_report_snapshot() {
     let dir = fx.t.join("untrusted");
     let out = fx.hook_env(&dir, "bash");
     assert!(out.status.success());
-    assert_snapshot(&fx.ctx, "untrusted_hook_env_stderr", &text(&out.stderr));
+    assert_snapshot!(&fx.ctx, "untrusted_hook_env_stderr", &text(&out.stderr));
     let out = fx.magpkg(&dir, &["status"]);
-    assert_snapshot(&fx.ctx, "untrusted_status", &text(&out.stdout));
+    assert_snapshot!(&fx.ctx, "untrusted_status", &text(&out.stdout));
 }
 
 #[test]

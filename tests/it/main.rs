@@ -7,7 +7,9 @@
 //! mirror, real builds, podman) are `#[ignore]`d and run by CI with
 //! `cargo test --locked -- --include-ignored`. They share one download of
 //! the bootstrap root ([`support::bootstrap`]). Output snapshots live in
-//! `tests/it/snapshots/` (`cargo insta review` after a deliberate change).
+//! `tests/it/snapshots/`: after a deliberate change of output, review
+//! the `.snap.new` files a failing run writes (`cargo insta review`, or
+//! `INSTA_UPDATE=always cargo test` and `git diff`).
 
 mod support;
 

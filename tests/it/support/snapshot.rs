@@ -23,8 +23,8 @@ impl TestContext {
     pub fn snapshot_settings(&self) -> insta::Settings {
         let mut s = insta::Settings::clone_current();
         s.set_prepend_module_to_snapshot(false);
-        // Relative to this file: tests/it/snapshots/.
-        s.set_snapshot_path("../snapshots");
+        // Relative to the test's file: tests/it/snapshots/.
+        s.set_snapshot_path("snapshots");
         let tmp = std::env::temp_dir().canonicalize().unwrap();
         let bin = magpkg_bin();
         let mut paths: Vec<(String, &str)> = vec![
@@ -49,9 +49,14 @@ impl TestContext {
     }
 }
 
-/// Assert that `text` (filtered for `ctx`) is snapshot `name` of
-/// `tests/it/snapshots/`.
-#[track_caller]
-pub fn assert_snapshot(ctx: &TestContext, name: &str, text: &str) {
-    ctx.snapshot_settings().bind(|| insta::assert_snapshot!(name, text));
+/// `assert_snapshot!(ctx, "name", text)`: `text`, filtered for the
+/// [`TestContext`] `ctx`, is snapshot `tests/it/snapshots/name.snap`.
+macro_rules! assert_snapshot {
+    ($ctx:expr, $name:expr, $text:expr) => {
+        $ctx.snapshot_settings().bind(|| {
+            let name: &str = $name;
+            insta::assert_snapshot!(name, $text)
+        })
+    };
 }
+pub(crate) use assert_snapshot;
