@@ -73,7 +73,7 @@ fn compile(out: &Path, src: &str, static_: bool) {
     fs::create_dir_all(out.parent().unwrap()).unwrap();
     let c = out.with_extension("c");
     fs::write(&c, src).unwrap();
-    let mut cmd = Command::new("cc");
+    let mut cmd = Command::new(require("cc"));
     if static_ {
         cmd.arg("-static");
     }
@@ -564,7 +564,10 @@ fn launchers_work_from_any_directory_and_desktop_files_validate() {
         )
     );
 
-    let v = Command::new("desktop-file-validate").arg(&desktop).output().unwrap();
+    let v = Command::new(require("desktop-file-validate"))
+        .arg(&desktop)
+        .output()
+        .unwrap();
     assert!(v.status.success() && v.stdout.is_empty(), "{}", show(&v));
     let text = fs::read_to_string(&desktop).unwrap();
     assert!(text.contains("X-Magpkg-App=runme"), "{text}");
@@ -752,7 +755,7 @@ fn build_appimage(dir: &Path, name: &str, comp: &str) -> PathBuf {
     write(&appdir.join("hello.png"), png);
     std::os::unix::fs::symlink("hello.png", appdir.join(".DirIcon")).unwrap();
     let sq = dir.join(format!("{name}.squashfs"));
-    let o = Command::new("mksquashfs")
+    let o = Command::new(require("mksquashfs"))
         .arg(&appdir)
         .arg(&sq)
         .args(["-root-owned", "-noappend", "-quiet", "-no-progress", "-comp", comp])
@@ -846,7 +849,10 @@ fn appimage_installs_without_running_and_runs_through_apprun() {
         text.contains("Categories=Utility;\n") && text.contains(" -- %F\n"),
         "{text}"
     );
-    let v = Command::new("desktop-file-validate").arg(&desktop).output().unwrap();
+    let v = Command::new(require("desktop-file-validate"))
+        .arg(&desktop)
+        .output()
+        .unwrap();
     assert!(v.status.success() && v.stdout.is_empty(), "{}", show(&v));
 
     // An AppImage kept as a file in a variant is detected as one.

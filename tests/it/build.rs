@@ -19,7 +19,7 @@ use magpkg::settings::{Overrides, Settings};
 use magpkg::store::Store;
 
 use crate::support::elf::has_interpreter;
-use crate::support::{busybox, magpkg_bin, real_network, TestContext};
+use crate::support::{busybox, magpkg_bin, real_network, require, TestContext};
 
 // ------------------------------------------------------------ archive helpers
 
@@ -1190,7 +1190,7 @@ fn cli_builds_as_an_unprivileged_user() {
             std::os::unix::fs::lchown(ent.path(), Some(nobody), Some(nobody)).unwrap();
         }
         fs::set_permissions(c.ctx.root(), fs::Permissions::from_mode(0o755)).unwrap();
-        let mut setpriv = std::process::Command::new("setpriv");
+        let mut setpriv = std::process::Command::new(require("setpriv"));
         setpriv
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
             .arg(magpkg_bin());

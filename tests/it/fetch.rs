@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::support::net::{Behaviour, HttpServer, Tracker};
-use crate::support::{pseudo_random, sha256, stderr, stdout, TestContext};
+use crate::support::{pseudo_random, require, sha256, stderr, stdout, TestContext};
 
 fn dir_entries(p: &Path) -> Vec<String> {
     match std::fs::read_dir(p) {
@@ -190,7 +190,7 @@ fn source_add_imports_by_hash_and_magnet_is_the_same_in_every_store() {
 
 /// Parse `Info Hash: ...` from `aria2c -S FILE.torrent`.
 fn aria2_info_hash(torrent: &Path) -> String {
-    let out = Command::new("aria2c")
+    let out = Command::new(require("aria2c"))
         .arg("-S")
         .arg(torrent)
         .output()
@@ -219,7 +219,7 @@ fn deterministic_torrent_matches_mktorrent() {
     // mktorrent with the same piece length (2^18) and nothing in the info
     // dictionary but the file; the announce URL lives outside it.
     let theirs = work.path().join("theirs.torrent");
-    let st = Command::new("mktorrent")
+    let st = Command::new(require("mktorrent"))
         .args(["-l", "18", "-d", "-a", "http://127.0.0.1:1/announce", "-o"])
         .arg(&theirs)
         .arg(&file)
@@ -403,7 +403,7 @@ fn aria2c_downloads_a_source_seeded_by_magpkg() {
     // aria2c cannot be given a peer address: it finds the seeder through
     // the loopback tracker, like any client would on the internet.
     let dl = work.path().join("aria2");
-    let out = Command::new("aria2c")
+    let out = Command::new(require("aria2c"))
         .args([
             "--enable-dht=false",
             "--bt-enable-lpd=false",
@@ -453,7 +453,7 @@ fn magpkg_fetches_a_file_seeded_by_aria2c() {
     // announces itself to the loopback tracker named in it.
     let tracker = Tracker::start();
     let torrent = work.path().join("t.torrent");
-    assert!(Command::new("mktorrent")
+    assert!(Command::new(require("mktorrent"))
         .args(["-l", "18", "-d", "-a", &tracker.announce_url(), "-o"])
         .arg(&torrent)
         .arg(&file)
@@ -462,7 +462,7 @@ fn magpkg_fetches_a_file_seeded_by_aria2c() {
         .unwrap()
         .success());
     let port = crate::support::net::free_port();
-    let mut aria = Command::new("aria2c")
+    let mut aria = Command::new(require("aria2c"))
         .args([
             "-V",
             "--enable-dht=false",

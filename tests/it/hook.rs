@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use crate::support::packages::{self, tarball};
 use crate::support::snapshot::assert_snapshot;
 use crate::support::tmux::Tmux;
-use crate::support::{magpkg_bin, text, write_exe, Retry, TestContext};
+use crate::support::{magpkg_bin, require, text, write_exe, Retry, TestContext};
 
 const FOO: &str = "spaced 'single' \"double\" $dollar `tick` \\back\nnew line, ünïcødé 日本";
 
@@ -417,7 +417,7 @@ fn hook_scripts_pass_shellcheck_and_the_shells_parsers() {
         let file = fx.t.join(format!("hook.{shell}"));
         std::fs::write(&file, &out.stdout).unwrap();
         for check in checks {
-            let out = fx.cmd(check[0]).args(&check[1..]).arg(&file).output_retry();
+            let out = fx.cmd(require(check[0])).args(&check[1..]).arg(&file).output_retry();
             assert!(
                 out.status.success(),
                 "{check:?} rejects the {shell} hook:\n{}{}",

@@ -37,7 +37,7 @@ fn hello_binary() -> &'static Path {
         )
         .unwrap();
         let bin = dir.join(format!("hello-{}", std::process::id()));
-        let st = Command::new("cc")
+        let st = Command::new(require("cc"))
             .args(["-static", "-O2", "-o"])
             .arg(&bin)
             .arg(&src)
@@ -247,22 +247,27 @@ fn skopeo_reads_the_archive_as_oci_and_docker_and_copies_it() {
     let tar = f.out("hello.tar");
     let report = oci::export_image(&f.closure(&[&h]), &archive_opts(&tar)).unwrap();
     for transport in ["oci-archive", "docker-archive"] {
-        let out = run(Command::new("skopeo").args(["inspect", &format!("{transport}:{}", tar.display())]));
+        let out = run(Command::new(require("skopeo")).args(["inspect", &format!("{transport}:{}", tar.display())]));
         let v = json_of(&out);
         assert_eq!(v["Architecture"], "amd64", "{transport}: {v}");
         assert_eq!(v["Layers"].as_array().unwrap().len(), 2, "{transport}: {v}");
         assert_eq!(v["Labels"]["dev.magpkg.roots"], h.as_str(), "{transport}");
         assert_eq!(v["Created"], "1970-01-01T00:00:01Z", "{transport}");
-        let cfg = run(Command::new("skopeo").args(["inspect", "--config", &format!("{transport}:{}", tar.display())]));
+        let cfg = run(Command::new(require("skopeo")).args([
+            "inspect",
+            "--config",
+            &format!("{transport}:{}", tar.display()),
+        ]));
         let cfg = json_of(&cfg);
         assert_eq!(cfg["config"]["Env"][0], format!("PATH={}", oci::IMAGE_PATH));
         assert_eq!(cfg["config"]["Cmd"], json!(["hello"]));
     }
     // The oci-archive view names the image by its tag.
-    let out = run(Command::new("skopeo").args(["inspect", &format!("oci-archive:{}:hello:test", tar.display())]));
+    let out =
+        run(Command::new(require("skopeo")).args(["inspect", &format!("oci-archive:{}:hello:test", tar.display())]));
     assert_eq!(json_of(&out)["Digest"], format!("sha256:{}", report.manifest.digest));
     let dest = f.out("copied");
-    run(Command::new("skopeo").args([
+    run(Command::new(require("skopeo")).args([
         "copy",
         &format!("oci-archive:{}", tar.display()),
         &format!("oci:{}:copied", dest.display()),
@@ -289,7 +294,7 @@ fn umoci_unpacks_the_package_files_with_their_modes() {
     o.tag = Some("hello:test".into());
     oci::export_image(&closure, &o).unwrap();
     let bundle = f.out("bundle");
-    let mut cmd = Command::new("umoci");
+    let mut cmd = Command::new(require("umoci"));
     cmd.args(["unpack", "--image", &format!("{}:hello:test", layout.display())]);
     if !nix_is_root() {
         cmd.arg("--rootless");
@@ -488,7 +493,8 @@ fn large_closures_are_grouped_under_the_layer_budget_stably() {
     assert_eq!(set(&after).difference(&set(&before)).count(), 2);
     // skopeo still reads a grouped image.
     require("skopeo");
-    let out = run(Command::new("skopeo").args(["inspect", &format!("docker-archive:{}", f.out("b.tar").display())]));
+    let out =
+        run(Command::new(require("skopeo")).args(["inspect", &format!("docker-archive:{}", f.out("b.tar").display())]));
     assert_eq!(json_of(&out)["Layers"].as_array().unwrap().len(), after.layers.len());
 }
 
@@ -600,7 +606,7 @@ fn layout_is_added_to_but_other_directories_are_refused() {
         .collect();
     assert_eq!(names, vec!["alpha:1", "hello:1"]);
     require("umoci");
-    let out = run(Command::new("umoci").args(["ls", "--layout"]).arg(&layout));
+    let out = run(Command::new(require("umoci")).args(["ls", "--layout"]).arg(&layout));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "alpha:1\nhello:1\n");
     let other = f.out("not-a-layout");
     fs::create_dir_all(&other).unwrap();
@@ -729,7 +735,7 @@ fn cli_builds_what_is_missing_then_writes_a_reproducible_image() {
     );
     // The image runs the package: inspect it with skopeo.
     let tar = t.home().join("one.tar");
-    let cfg = json_of(&run(Command::new("skopeo").args([
+    let cfg = json_of(&run(Command::new(require("skopeo")).args([
         "inspect",
         "--config",
         &format!("docker-archive:{}", tar.display()),
@@ -809,7 +815,7 @@ fn cli_env_exports_the_project_environment_with_its_oci_settings() {
         .unwrap());
     let tag = crate::support::stdout(&out);
     assert!(tag.starts_with("demo:"), "{tag}");
-    let cfg = json_of(&run(Command::new("skopeo").args([
+    let cfg = json_of(&run(Command::new(require("skopeo")).args([
         "inspect",
         "--config",
         &format!("oci-archive:{}", proj.join("env.tar").display()),
@@ -913,7 +919,7 @@ fn real_hello_image_prints_its_greeting_in_podman() {
     ok(t.run(&["oci", "hello", "-o", "hello.tar", "--tag", "hello:real"]));
     let tar = t.home().join("hello.tar");
     let v = json_of(&run(
-        Command::new("skopeo").args(["inspect", &format!("oci-archive:{}", tar.display())])
+        Command::new(require("skopeo")).args(["inspect", &format!("oci-archive:{}", tar.display())])
     ));
     assert_eq!(v["Labels"]["org.opencontainers.image.version"], "2.10");
     let out = podman(t.home(), &["load", "-i", tar.to_str().unwrap()]);
@@ -958,7 +964,7 @@ fn real_hello_image_prints_its_greeting_in_podman() {
 /// `podman` with storage of its own under `dir` (vfs, runc: see the shared
 /// data README for why).
 fn podman(dir: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new("podman");
+    let mut c = Command::new(require("podman"));
     c.arg("--root")
         .arg(dir.join("podman-root"))
         .arg("--runroot")
