@@ -1,4 +1,4 @@
-# The fish port of body.sh: same cases, same fixtures. tests/hook.rs runs
+# The fish port of body.sh: same cases, same fixtures. tests/it/hook.rs runs
 # it with `fish --no-config`. A prompt is simulated by calling
 # `_magpkg_hook` (what the fish_prompt event runs); the PWD variable handler
 # also runs it during `cd`.

@@ -1,4 +1,4 @@
-# One test body for bash and zsh (direnv's approach): tests/hook.rs runs it
+# One test body for bash and zsh (direnv's approach): tests/it/hook.rs runs it
 # with `bash --noprofile --norc -euo pipefail` and `zsh --no-rcs` (errexit,
 # nounset, pipefail), after building the fixtures under $T. A prompt is
 # simulated by calling `_magpkg_hook`, which is what PROMPT_COMMAND / precmd

@@ -10,7 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+
+use crate::support::packages::{self, tarball};
+use crate::support::snapshot::assert_snapshot;
+use crate::support::tmux::Tmux;
+use crate::support::{magpkg_bin, require, text, write_exe, Retry, TestContext};
 
 const FOO: &str = "spaced 'single' \"double\" $dollar `tick` \\back\nnew line, ünïcødé 日本";
 
@@ -27,7 +31,7 @@ fn real_binaries() -> &'static (PathBuf, PathBuf) {
             std::fs::copy(src, &p).unwrap();
             p
         };
-        let main = copy(env!("CARGO_BIN_EXE_magpkg"), "main", "magpkg");
+        let main = copy(magpkg_bin().to_str().unwrap(), "main", "magpkg");
         let helper = copy(env!("CARGO_BIN_EXE_magpkg-hook"), "helper", "magpkg-hook");
         (dir, (main, helper))
     });
@@ -38,31 +42,27 @@ fn real_binary() -> &'static Path {
     &real_binaries().0
 }
 
-/// One test's world: its own HOME, XDG dirs, state dir and store, fixture
-/// projects under `t`, and `magpkg` (a wrapper logging each call).
+/// A test's [`TestContext`] (PATH `/usr/bin:/bin`, a UTF-8 locale, a dumb
+/// terminal) with fixture projects under its root `t`, and `magpkg` (a
+/// wrapper in `t/tools` logging each call to `calls`).
 struct Fx {
-    _tmp: tempfile::TempDir,
+    ctx: TestContext,
     t: PathBuf,
-    home: PathBuf,
     state: PathBuf,
-    store: PathBuf,
     magpkg: PathBuf,
     calls: PathBuf,
 }
 
 impl Fx {
     fn new() -> Fx {
-        let tmp = tempfile::tempdir().unwrap();
-        let t = std::fs::canonicalize(tmp.path()).unwrap();
-        let home = t.join("home");
-        let state = home.join("state/magpkg");
-        let store = home.join("store");
-        for d in [&home, &state, &store, &t.join("bin")] {
-            std::fs::create_dir_all(d).unwrap();
-        }
+        let ctx = TestContext::new()
+            .with_path("/usr/bin:/bin")
+            .with_env("LANG", "C.UTF-8")
+            .with_env("TERM", "dumb");
+        let t = ctx.root().to_path_buf();
         let calls = t.join("calls");
         std::fs::write(&calls, "").unwrap();
-        let magpkg = t.join("bin/magpkg");
+        let magpkg = t.join("tools/magpkg");
         // `exec -a` keeps the wrapper's path as argv[0], so the hook printed
         // through it calls the wrapper again.
         let wrapper = |real: &Path| {
@@ -72,16 +72,14 @@ impl Fx {
                 real.display()
             )
         };
-        write_exe(&magpkg, &wrapper(real_binary()));
+        write_exe(&magpkg, wrapper(real_binary()));
         // The fast-path binary beside it, as installed: `magpkg hook` makes
         // the shells call it instead of `magpkg hook-env`.
-        write_exe(&t.join("bin/magpkg-hook"), &wrapper(&real_binaries().1));
+        write_exe(&t.join("tools/magpkg-hook"), wrapper(&real_binaries().1));
         Fx {
-            _tmp: tmp,
+            state: ctx.state_dir().to_path_buf(),
+            ctx,
             t,
-            home,
-            state,
-            store,
             magpkg,
             calls,
         }
@@ -90,28 +88,18 @@ impl Fx {
     /// Install magpkg without the `magpkg-hook` binary: the shells then
     /// call `magpkg hook-env`.
     fn without_helper(self) -> Fx {
-        std::fs::remove_file(self.t.join("bin/magpkg-hook")).unwrap();
+        std::fs::remove_file(self.t.join("tools/magpkg-hook")).unwrap();
         self
     }
 
-    fn envs(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("PATH", "/usr/bin:/bin".into()),
-            ("HOME", self.home.display().to_string()),
-            ("XDG_DATA_HOME", self.home.join("data").display().to_string()),
-            ("XDG_CONFIG_HOME", self.home.join("config").display().to_string()),
-            ("XDG_STATE_HOME", self.home.join("state").display().to_string()),
-            ("XDG_CACHE_HOME", self.home.join("cache").display().to_string()),
-            ("MAGPKG_STATE", self.state.display().to_string()),
-            ("MAGPKG_STORE", self.store.display().to_string()),
-            ("LANG", "C.UTF-8".into()),
-            ("TERM", "dumb".into()),
-        ]
+    fn envs(&self) -> Vec<(String, String)> {
+        self.ctx.envs()
     }
 
+    /// `program` with the test's environment, in `t`.
     fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new(program);
-        c.env_clear().envs(self.envs()).current_dir(&self.t);
+        let mut c = self.ctx.command(program);
+        c.current_dir(&self.t);
         c
     }
 
@@ -119,6 +107,15 @@ impl Fx {
     fn magpkg(&self, dir: &Path, args: &[&str]) -> Output {
         let out = self.cmd(real_binary()).current_dir(dir).args(args).output_retry();
         out
+    }
+
+    /// `magpkg hook-env SHELL` (not counted) in `dir`, as a prompt runs it.
+    fn hook_env(&self, dir: &Path, shell: &str) -> Output {
+        self.cmd(real_binary())
+            .current_dir(dir)
+            .env("PWD", dir)
+            .args(["hook-env", shell])
+            .output_retry()
     }
 
     fn allow(&self, dir: &Path) {
@@ -257,50 +254,6 @@ impl Fx {
     }
 }
 
-/// Run `c`, retrying while the program is "text file busy": another test
-/// thread may fork while a freshly written script is still open for
-/// writing, and the child holds that descriptor until it execs.
-fn output(c: &mut Command) -> Output {
-    for _ in 0..50 {
-        match c.output() {
-            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            r => return r.unwrap(),
-        }
-    }
-    panic!("{c:?} stays busy");
-}
-
-trait Retry {
-    fn output_retry(&mut self) -> Output;
-    fn status_retry(&mut self) -> std::process::ExitStatus;
-}
-
-impl Retry for Command {
-    fn output_retry(&mut self) -> Output {
-        output(self)
-    }
-    fn status_retry(&mut self) -> std::process::ExitStatus {
-        output(
-            self.stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null()),
-        )
-        .status
-    }
-}
-
-fn write_exe(path: &Path, content: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, content).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn run_body(shell: &str) {
     let fx = Fx::new();
     fx.standard();
@@ -334,127 +287,14 @@ fn fish_body() {
 // ---------------------------------------------------------------------------
 // Interactive shells in tmux: the real prompt wiring.
 
-struct Tmux<'a> {
-    fx: &'a Fx,
-    socket: PathBuf,
-}
-
-impl<'a> Tmux<'a> {
-    fn start(fx: &'a Fx, shell_cmd: &str) -> Tmux<'a> {
-        let socket = fx.t.join("tmux.sock");
-        let mut env = String::from("env -i");
-        for (k, v) in fx.envs() {
-            env.push_str(&format!(" {k}='{v}'"));
-        }
-        env.push_str(&format!(" TERM=xterm T='{}'", fx.t.display()));
-        let st = fx
-            .cmd("tmux")
-            .arg("-S")
-            .arg(&socket)
-            .args([
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-x",
-                "200",
-                "-y",
-                "50",
-                "-s",
-                "t",
-            ])
-            .arg(format!("{env} {shell_cmd}"))
-            .status_retry();
-        assert!(st.success(), "tmux did not start");
-        Tmux { fx, socket }
-    }
-
-    fn pane(&self) -> String {
-        let out = self
-            .fx
-            .cmd("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(["capture-pane", "-p", "-J", "-S", "-500", "-t", "t"])
-            .output_retry();
-        text(&out.stdout)
-    }
-
-    /// Type `line` and Enter.
-    fn send(&self, line: &str) {
-        let st = self
-            .fx
-            .cmd("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(["send-keys", "-t", "t", "-l", line])
-            .status_retry();
-        assert!(st.success());
-        let st = self
-            .fx
-            .cmd("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(["send-keys", "-t", "t", "Enter"])
-            .status_retry();
-        assert!(st.success());
-    }
-
-    /// Wait until the pane shows `needle` `times` times; the deadline only
-    /// turns a hang into a failure.
-    fn wait_for(&self, needle: &str, times: usize) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let pane = self.pane();
-            if pane.matches(needle).count() >= times {
-                return pane;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {needle:?} in the pane:\n{pane}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Run `cmd` and wait until it and the next prompt are done; returns
-    /// the pane from the command line on. The command ends by echoing
-    /// `MARK''n`, which shows as `MARKn` only in the output (same in all
-    /// three shells).
-    fn run(&self, cmd: &str, n: usize) -> String {
-        let typed = format!("MARK''{n}");
-        let mark = format!("MARK{n}");
-        self.send(&format!("{cmd}; echo {typed}"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let pane = self.pane();
-            if let Some(start) = pane.rfind(&typed) {
-                let rest = &pane[start + typed.len()..];
-                // The output mark, then the prompt drawn after the hook ran.
-                if let Some(i) = rest.find(&mark) {
-                    if rest[i..].contains("PROMPT[") {
-                        let line_start = pane[..start].rfind('\n').map_or(0, |i| i + 1);
-                        return pane[line_start..].to_string();
-                    }
-                }
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {cmd:?} to finish:\n{pane}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux<'_> {
-    fn drop(&mut self) {
-        let _ = self
-            .fx
-            .cmd("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .arg("kill-server")
-            .status();
-    }
+/// `shell_cmd` in tmux, in `t`, with the test's environment (an xterm,
+/// and `T`).
+fn start_tmux(fx: &Fx, shell_cmd: &str) -> Tmux {
+    let mut vars = fx.envs();
+    vars.retain(|(k, _)| k != "TERM");
+    vars.push(("TERM".into(), "xterm".into()));
+    vars.push(("T".into(), fx.t.display().to_string()));
+    Tmux::start(&fx.ctx, &fx.t, &vars, shell_cmd)
 }
 
 fn interactive(shell: &str) {
@@ -503,12 +343,12 @@ fn interactive(shell: &str) {
         }
         _ => unreachable!(),
     };
-    let tm = Tmux::start(&fx, &cmd);
+    let tm = start_tmux(&fx, &cmd);
     // Installing the hook leaves the status of the rc file alone.
-    tm.wait_for("PROMPT[0]", 1);
-    let out = tm.run(&format!("cd '{t}/proj'"), 1);
+    tm.wait_for_text("PROMPT[0]", 1);
+    let out = tm.run(&format!("cd '{t}/proj'"), 1, "PROMPT[");
     assert!(out.contains("magpkg: loaded"), "{shell}: no loaded message:\n{out}");
-    let out = tm.run("printf 'LIB=%s\\n' \"$LIBVAL\"; proj-tool", 2);
+    let out = tm.run("printf 'LIB=%s\\n' \"$LIBVAL\"; proj-tool", 2, "PROMPT[");
     assert!(
         out.contains("LIB=one") && out.contains("proj-tool ran"),
         "{shell}: not activated:\n{out}"
@@ -517,9 +357,9 @@ fn interactive(shell: &str) {
     // Unchanged prompts and moves inside the project: no magpkg process,
     // nothing printed.
     let n = fx.calls();
-    tm.run("true", 3);
-    tm.run("cd sub", 4);
-    let out = tm.run("cd ..", 5);
+    tm.run("true", 3, "PROMPT[");
+    tm.run("cd sub", 4, "PROMPT[");
+    let out = tm.run("cd ..", 5, "PROMPT[");
     assert_eq!(fx.calls(), n, "{shell}: magpkg ran on unchanged prompts");
     assert!(
         !out.contains("magpkg:"),
@@ -528,17 +368,17 @@ fn interactive(shell: &str) {
 
     // The exit status of the last command reaches the prompt.
     tm.send("false");
-    tm.wait_for("PROMPT[1]", 1);
+    tm.wait_for_text("PROMPT[1]", 1);
     // The user's own prompt hook still runs.
-    let out = tm.run("echo \"PC=$USER_PC\"", 6);
+    let out = tm.run("echo \"PC=$USER_PC\"", 6, "PROMPT[");
     assert!(
         out.lines().any(|l| l.starts_with("PC=") && l != "PC=" && l != "PC=0"),
         "{shell}: the user's prompt hook did not run:\n{out}"
     );
 
-    let out = tm.run(&format!("cd '{t}/outside'"), 7);
+    let out = tm.run(&format!("cd '{t}/outside'"), 7, "PROMPT[");
     assert!(out.contains("magpkg: unloaded"), "{shell}: no unloaded message:\n{out}");
-    let out = tm.run("printf 'LIB=[%s]\\n' \"$LIBVAL\"", 8);
+    let out = tm.run("printf 'LIB=[%s]\\n' \"$LIBVAL\"", 8, "PROMPT[");
     assert!(out.contains("LIB=[]"), "{shell}: still active after leaving:\n{out}");
 }
 
@@ -577,7 +417,7 @@ fn hook_scripts_pass_shellcheck_and_the_shells_parsers() {
         let file = fx.t.join(format!("hook.{shell}"));
         std::fs::write(&file, &out.stdout).unwrap();
         for check in checks {
-            let out = fx.cmd(check[0]).args(&check[1..]).arg(&file).output_retry();
+            let out = fx.cmd(require(check[0])).args(&check[1..]).arg(&file).output_retry();
             assert!(
                 out.status.success(),
                 "{check:?} rejects the {shell} hook:\n{}{}",
@@ -594,11 +434,36 @@ fn hook_scripts_pass_shellcheck_and_the_shells_parsers() {
     assert_eq!(out.status.code(), Some(2), "unknown shell is a usage error");
 }
 
+/// The hook code each shell sources (`magpkg hook SHELL`, with
+/// `magpkg-hook` beside `magpkg` as cargo builds them).
+#[test]
+fn hook_code_per_shell_snapshots() {
+    let ctx = TestContext::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = ctx.run(&["hook", shell]);
+        assert!(out.status.success(), "magpkg hook {shell}: {}", text(&out.stderr));
+        assert_snapshot!(&ctx, &format!("hook_{shell}"), &text(&out.stdout));
+    }
+}
+
+/// What a user is told on entering a project they never allowed.
+#[test]
+fn untrusted_project_report_snapshot() {
+    let fx = Fx::new();
+    fx.standard();
+    let dir = fx.t.join("untrusted");
+    let out = fx.hook_env(&dir, "bash");
+    assert!(out.status.success());
+    assert_snapshot!(&fx.ctx, "untrusted_hook_env_stderr", &text(&out.stderr));
+    let out = fx.magpkg(&dir, &["status"]);
+    assert_snapshot!(&fx.ctx, "untrusted_status", &text(&out.stdout));
+}
+
 #[test]
 fn the_hook_calls_magpkg_hook_when_installed_beside_magpkg() {
     let fx = Fx::new();
     let m = fx.magpkg.display().to_string();
-    let helper = fx.t.join("bin/magpkg-hook").display().to_string();
+    let helper = fx.t.join("tools/magpkg-hook").display().to_string();
     let hook = |fx: &Fx| text(&fx.cmd(&fx.magpkg).args(["hook", "bash"]).output_retry().stdout);
     assert!(
         hook(&fx).contains(&format!("eval \"$('{helper}' bash)\"")),
@@ -744,12 +609,7 @@ fn hook_env_never_fails_on_broken_records() {
     fx.standard();
     let proj = fx.t.join("proj");
     std::fs::write(magpkg::hook::trust::record_path(&fx.state, &proj), "{ not json").unwrap();
-    let out = fx
-        .cmd(real_binary())
-        .current_dir(&proj)
-        .env("PWD", &proj)
-        .args(["hook-env", "bash"])
-        .output_retry();
+    let out = fx.hook_env(&proj, "bash");
     assert!(out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("is not a valid record"), "{err}");
@@ -774,32 +634,12 @@ fn hook_env_never_fails_on_broken_records() {
     );
 }
 
-/// A package unpacked from a local tarball (the `unpack` builtin): its file
-/// is put in the store's source cache and listed by `file://` URL.
-fn local_package(fx: &Fx, name: &str, files: &[(&str, &[u8], u32)]) -> String {
-    use sha2::Digest;
+/// A package `name` 1.0 unpacked from a local tarball of `files` (path,
+/// content, executable), cached in the test's store.
+fn local_package(fx: &Fx, name: &str, files: &[(&str, &[u8], bool)]) -> String {
     let tb = fx.t.join(format!("{name}-1.0.tar.gz"));
-    let f = std::fs::File::create(&tb).unwrap();
-    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(f, flate2::Compression::fast()));
-    for (path, content, mode) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(content.len() as u64);
-        h.set_mode(*mode);
-        h.set_mtime(1);
-        h.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut h, path, *content).unwrap();
-    }
-    tar.into_inner().unwrap().finish().unwrap().sync_all().unwrap();
-    let sha = hex::encode(sha2::Sha256::digest(std::fs::read(&tb).unwrap()));
-    let filename = tb.file_name().unwrap().to_str().unwrap().to_string();
-    magpkg::store::Store::open(&fx.store)
-        .unwrap()
-        .add_source_file(&tb, &filename, Some(&sha), "test")
-        .unwrap();
-    format!(
-        r#"{{ name: "{name}", version: "1.0", sources: [{{ filename: "{filename}", sha256: "{sha}", urls: ["file://{}"] }}], build: {{ builtin: "unpack" }} }}"#,
-        tb.display()
-    )
+    tarball(&tb, files, &[]);
+    packages::local_package(name, "1.0", &tb, &[fx.ctx.store()])
 }
 
 #[test]
@@ -810,11 +650,11 @@ fn a_realised_package_is_activated_and_changes_are_named_by_package() {
         &fx,
         "greet",
         &[
-            ("bin/greet", b"#!/bin/sh\necho \"Hello from greet\"\n", 0o755),
-            ("share/man/man1/greet.1", b".TH GREET 1\n", 0o644),
+            ("bin/greet", b"#!/bin/sh\necho \"Hello from greet\"\n", true),
+            ("share/man/man1/greet.1", b".TH GREET 1\n", false),
         ],
     );
-    let extra = local_package(&fx, "extra", &[("bin/extra", b"#!/bin/sh\necho extra\n", 0o755)]);
+    let extra = local_package(&fx, "extra", &[("bin/extra", b"#!/bin/sh\necho extra\n", true)]);
     let root = fx.t.join("app");
     std::fs::create_dir_all(&root).unwrap();
     let manifest = |pkgs: &str| format!("local greet = {greet};\nlocal extra = {extra};\n{{ packages: [{pkgs}] }}\n");

@@ -3,7 +3,7 @@
 //! `--check`, and (slow, #[ignore]d) real builds from the bootstrap root.
 //!
 //! The fast sandbox tests use a tiny root filesystem made of the host's
-//! static busybox (`apt-get install busybox-static`, done by `.ci/run`),
+//! static busybox (`apt-get install busybox-static`, done by `.ci/setup`),
 //! packed into a tarball and turned into a root by the `rootfs` builtin, so
 //! they exercise the same code paths as the real bootstrap root.
 
@@ -17,6 +17,9 @@ use magpkg::build::{self, unpack, BuildError, BuildOptions};
 use magpkg::model::{Build, Graph, Meta, Package, PackageId, Source};
 use magpkg::settings::{Overrides, Settings};
 use magpkg::store::Store;
+
+use crate::support::elf::has_interpreter;
+use crate::support::{busybox, magpkg_bin, real_network, require, TestContext};
 
 // ------------------------------------------------------------ archive helpers
 
@@ -124,8 +127,9 @@ fn deb(data_name: &str, data: &[u8]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
+/// An archive unpacked under `unpack/` of a test's [`TestContext`].
 struct Unpacked {
-    _tmp: tempfile::TempDir,
+    _ctx: TestContext,
     /// Where the archive was unpacked.
     dest: PathBuf,
     /// A sibling of `dest`: nothing may ever appear here.
@@ -134,11 +138,12 @@ struct Unpacked {
 }
 
 fn unpack_bytes(bytes: &[u8], strip: usize) -> Unpacked {
-    let tmp = tempfile::tempdir().unwrap();
-    let archive = tmp.path().join("archive");
+    let ctx = TestContext::new();
+    let dir = ctx.project("unpack");
+    let archive = dir.join("archive");
     fs::write(&archive, bytes).unwrap();
-    let dest = tmp.path().join("dest");
-    let outside = tmp.path().join("outside");
+    let dest = dir.join("dest");
+    let outside = dir.join("outside");
     fs::create_dir(&dest).unwrap();
     fs::create_dir(&outside).unwrap();
     fs::write(outside.join("secret"), b"secret").unwrap();
@@ -150,7 +155,7 @@ fn unpack_bytes(bytes: &[u8], strip: usize) -> Unpacked {
         },
     );
     Unpacked {
-        _tmp: tmp,
+        _ctx: ctx,
         dest,
         outside,
         result,
@@ -361,25 +366,25 @@ fn unpack_refuses_what_is_not_an_archive() {
 
 // ------------------------------------------------------------ build helpers
 
+/// A test's store (its [`TestContext`]'s) for library-level builds.
 struct Env {
-    tmp: tempfile::TempDir,
+    ctx: TestContext,
     store: Store,
     settings: Settings,
 }
 
 fn env() -> Env {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("store");
+    let ctx = TestContext::new();
     let mut settings = Settings::resolve(&Overrides {
-        store: Some(root.clone()),
+        store: Some(ctx.store().to_path_buf()),
         ..Default::default()
     })
     .unwrap();
     settings.build_cores = 2;
     settings.jobs = 2;
     settings.offline = true;
-    let store = Store::open(&root).unwrap();
-    Env { tmp, store, settings }
+    let store = ctx.open_store();
+    Env { ctx, store, settings }
 }
 
 fn opts() -> BuildOptions {
@@ -431,7 +436,7 @@ fn graph(pkgs: &[&Package], roots: &[&Package]) -> Graph {
 
 /// Put `bytes` in the store's source cache as `filename`.
 fn source(env: &Env, filename: &str, bytes: &[u8]) -> Source {
-    let f = env.tmp.path().join(format!("src-{filename}"));
+    let f = env.ctx.root().join(format!("src-{filename}"));
     fs::write(&f, bytes).unwrap();
     let (sha, _) = env.store.add_source_file(&f, filename, None, "test").unwrap();
     Source {
@@ -456,13 +461,15 @@ const APPLETS: &[&str] = &[
     "tr", "true", "uname", "wc", "wget", "hostname",
 ];
 
+/// The source of the test root: `bin/busybox` in a .tar.gz.
+fn busybox_tarball() -> Vec<u8> {
+    gz(&tar_bytes(&[dir("bin/"), exe("bin/busybox", &busybox())]))
+}
+
 /// A small root filesystem: the host's static busybox, made into a root by
 /// the `rootfs` builtin (the builtin the real bootstrap uses).
 fn busybox_root(env: &Env) -> Package {
-    let bb = fs::read("/bin/busybox")
-        .expect("these tests need a static busybox at /bin/busybox: apt-get install busybox-static (.ci/run does)");
-    let t = gz(&tar_bytes(&[dir("bin/"), exe("bin/busybox", &bb)]));
-    let src = source(env, "busybox-root.tar.gz", &t);
+    let src = source(env, "busybox-root.tar.gz", &busybox_tarball());
     pkg(
         "testroot",
         builtin(serde_json::json!({
@@ -656,7 +663,7 @@ fn sandbox_cannot_reach_the_network() {
 fn sandbox_cannot_read_host_files() {
     let env = env();
     let root = busybox_root(&env);
-    let marker = env.tmp.path().join("host-marker");
+    let marker = env.ctx.root().join("host-marker");
     fs::write(&marker, b"host secret").unwrap();
     fs::set_permissions(&marker, fs::Permissions::from_mode(0o644)).unwrap();
     let etc_marker = PathBuf::from(format!("/etc/magpkg-test-marker-{}", std::process::id()));
@@ -696,7 +703,7 @@ fn sandbox_writes_outside_out_do_not_reach_the_host() {
     let env = env();
     let root = busybox_root(&env);
     let src = source(&env, "input.txt", b"input");
-    let host_probe = env.tmp.path().join("written-from-sandbox");
+    let host_probe = env.ctx.root().join("written-from-sandbox");
     let p = pkg(
         "writer",
         script(&format!(
@@ -959,21 +966,20 @@ fn check_reports_identical_and_names_differing_files() {
 
 // ------------------------------------------------------------ the CLI
 
-/// A store, HOME and XDG dirs of its own for running the real binary.
+/// A test's [`TestContext`] for running the real binary offline, with the
+/// busybox test root in its source cache.
 struct Cli {
-    tmp: tempfile::TempDir,
+    ctx: TestContext,
     store: PathBuf,
     /// Jsonnet of the busybox test root, for `local root = ...;`.
     root_def: String,
 }
 
 fn cli() -> Cli {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    let bb = fs::read("/bin/busybox").expect("apt-get install busybox-static (.ci/run does)");
-    let t = gz(&tar_bytes(&[dir("bin/"), exe("bin/busybox", &bb)]));
-    let f = tmp.path().join("busybox-root.tar.gz");
-    fs::write(&f, &t).unwrap();
+    let ctx = TestContext::new();
+    let store = ctx.store().to_path_buf();
+    let f = ctx.path("busybox-root.tar.gz");
+    fs::write(&f, busybox_tarball()).unwrap();
     // `magpkg source add` belongs to the fetch work; the library call is
     // the same import.
     let (sha, _) = Store::open(&store)
@@ -987,34 +993,20 @@ fn cli() -> Cli {
            build: {{ builtin: 'rootfs', links: {{ '/bin/sh': 'busybox' }}, busybox: 'bin/busybox', applets: [{}] }} }}",
         applets.join(", ")
     );
-    for d in ["home", "config", "data", "state", "cache"] {
-        fs::create_dir_all(tmp.path().join(d)).unwrap();
-    }
-    Cli { tmp, store, root_def }
+    Cli { ctx, store, root_def }
 }
 
 impl Cli {
+    /// `magpkg`, offline, in the test's root dir.
     fn cmd(&self) -> std::process::Command {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_magpkg"));
-        let t = self.tmp.path();
-        c.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("MAGPKG_STORE", &self.store)
-            .env("HOME", t.join("home"))
-            .env("XDG_CONFIG_HOME", t.join("config"))
-            .env("XDG_DATA_HOME", t.join("data"))
-            .env("XDG_STATE_HOME", t.join("state"))
-            .env("XDG_CACHE_HOME", t.join("cache"))
-            .env("MAGPKG_STATE", t.join("state/magpkg"))
-            .env("MAGPKG_OFFLINE", "1")
-            .env("MAGPKG_BUILD_CORES", "2")
-            .current_dir(t);
+        let mut c = self.ctx.in_dir(self.ctx.root());
+        c.env("MAGPKG_OFFLINE", "1").env("MAGPKG_BUILD_CORES", "2");
         c
     }
 
     /// Write `name.jsonnet` defining a package built with the test root.
     fn def(&self, name: &str, script: &str) -> PathBuf {
-        let path = self.tmp.path().join(format!("{name}.jsonnet"));
+        let path = self.ctx.path(&format!("{name}.jsonnet"));
         let text = format!(
             "local root = {};\n{{ name: '{name}', version: '1', buildDeps: [root], build: |||\n{}\n||| }}\n",
             self.root_def,
@@ -1163,7 +1155,7 @@ fn cli_check_reports_bit_identical_or_the_files_that_differ() {
 fn cli_without_bwrap_names_the_package_to_install() {
     let c = cli();
     let f = c.def("needs-bwrap", "touch $out/x");
-    let empty = c.tmp.path().join("empty-path");
+    let empty = c.ctx.root().join("empty-path");
     fs::create_dir_all(&empty).unwrap();
     let o = c
         .cmd()
@@ -1193,15 +1185,15 @@ fn cli_builds_as_an_unprivileged_user() {
         // Run the real binary as `nobody` against a store it owns: no flag
         // of the sandbox may need root.
         let nobody = 65534;
-        for ent in walkdir::WalkDir::new(c.tmp.path()) {
+        for ent in walkdir::WalkDir::new(c.ctx.root()) {
             let ent = ent.unwrap();
             std::os::unix::fs::lchown(ent.path(), Some(nobody), Some(nobody)).unwrap();
         }
-        fs::set_permissions(c.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        let mut setpriv = std::process::Command::new("setpriv");
+        fs::set_permissions(c.ctx.root(), fs::Permissions::from_mode(0o755)).unwrap();
+        let mut setpriv = std::process::Command::new(require("setpriv"));
         setpriv
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(env!("CARGO_BIN_EXE_magpkg"));
+            .arg(magpkg_bin());
         // The same environment `cmd` has (cleared, then ours).
         setpriv.env_clear();
         for (k, v) in cmd.get_envs() {
@@ -1209,7 +1201,7 @@ fn cli_builds_as_an_unprivileged_user() {
                 setpriv.env(k, v);
             }
         }
-        setpriv.current_dir(c.tmp.path());
+        setpriv.current_dir(c.ctx.root());
         cmd = setpriv;
         nobody
     } else {
@@ -1228,28 +1220,24 @@ fn cli_builds_as_an_unprivileged_user() {
 
 // ------------------------------------------------------------ real world (slow)
 
-/// Does this ELF file ask for a program interpreter (i.e. is it dynamic)?
-fn elf_has_interpreter(bytes: &[u8]) -> bool {
-    assert_eq!(&bytes[..4], b"\x7fELF", "not an ELF file");
-    assert_eq!(bytes[4], 2, "64-bit ELF expected");
-    let u16_at = |o: usize| u16::from_le_bytes(bytes[o..o + 2].try_into().unwrap()) as usize;
-    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
-    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
-    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
-    (0..phnum).any(|i| u32_at(phoff + i * phentsize) == 3 /* PT_INTERP */)
-}
-
-/// The bootstrap root (29 .debs, 46 MB) fetched through the Debian mirror of
-/// the machine's apt sources, then GNU hello built from its release tarball
-/// (fetched through the same mirror: the Debian orig tarball is the same
-/// file). Slow: the download, unpacking 181 MB, and building hello three
-/// times (build, --check, second store) take 2-4 minutes on 2 cores.
+/// The bootstrap root (29 .debs, 46 MB, fetched once per test run through
+/// the Debian mirror of the machine's apt sources and seeded into this
+/// test's store), then GNU hello built from its release tarball (fetched
+/// through the same mirror: the Debian orig tarball is the same file).
+/// Slow: unpacking 181 MB and building hello three times (build, --check,
+/// second store) take 2-4 minutes on 2 cores.
 #[test]
 #[ignore]
 fn real_bootstrap_builds_hello_reproducibly() {
     let c = cli();
+    c.ctx.seed_bootstrap();
     let run = |c: &Cli, args: &[&str]| {
-        let o = c.cmd().env_remove("MAGPKG_OFFLINE").args(args).output().unwrap();
+        let mut cmd = c.cmd();
+        let o = real_network(&mut cmd)
+            .env_remove("MAGPKG_OFFLINE")
+            .args(args)
+            .output()
+            .unwrap();
         (
             o.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -1266,7 +1254,7 @@ fn real_bootstrap_builds_hello_reproducibly() {
     let bin = hello.join("bin/hello");
 
     // A static musl binary that runs on the host, from the store path.
-    assert!(!elf_has_interpreter(&fs::read(&bin).unwrap()), "hello is not static");
+    assert!(!has_interpreter(&bin), "hello is not static");
     let o = std::process::Command::new(&bin).env_clear().output().unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout), "Hello, world!\n");
     assert!(hello.join("share/man/man1/hello.1").is_file());

@@ -1,21 +1,20 @@
 //! `magpkg eval`: the Jsonnet package graph, package ids, the embedded tree
 //! and `--packages`, error messages with locations, cycles.
 
-mod common;
-
-use common::{fixture, run, stderr, stdout, TestEnv};
+use crate::support::snapshot::assert_snapshot;
+use crate::support::{fixture, run, stderr, stdout, TestContext};
 use serde_json::Value;
 
 /// `magpkg eval ARGS...` in the fixtures directory; the parsed graph.
-fn eval_ok(env: &TestEnv, args: &[&str]) -> Value {
-    let out = run(env.magpkg_in(&fixture("eval")).arg("eval").args(args));
+fn eval_ok(env: &TestContext, args: &[&str]) -> Value {
+    let out = run(env.in_dir(&fixture("eval")).arg("eval").args(args));
     assert!(out.status.success(), "magpkg eval {args:?} failed:\n{}", stderr(&out));
     serde_json::from_str(&stdout(&out)).expect("eval prints JSON")
 }
 
 /// `magpkg eval ARGS...` that must fail as a user error; its stderr.
-fn eval_err(env: &TestEnv, args: &[&str]) -> String {
-    let out = run(env.magpkg_in(&fixture("eval")).arg("eval").args(args));
+fn eval_err(env: &TestContext, args: &[&str]) -> String {
+    let out = run(env.in_dir(&fixture("eval")).arg("eval").args(args));
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -32,7 +31,7 @@ fn root(g: &Value, i: usize) -> &Value {
     &g["packages"][id]
 }
 
-fn root_id(env: &TestEnv, expr: &str) -> String {
+fn root_id(env: &TestContext, expr: &str) -> String {
     let g = eval_ok(env, &["-e", expr]);
     g["roots"][0].as_str().unwrap().to_string()
 }
@@ -52,7 +51,7 @@ fn names(g: &Value, ids: &Value) -> Vec<String> {
 
 #[test]
 fn eval_hello_prints_the_graph_with_deps_by_id() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let g = eval_ok(&env, &["hello"]);
     assert_eq!(g["roots"].as_array().unwrap().len(), 1);
     let hello = root(&g, 0);
@@ -88,7 +87,7 @@ fn eval_hello_prints_the_graph_with_deps_by_id() {
 
 #[test]
 fn hidden_parameters_make_one_line_variants() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let static_id = root_id(&env, r#"(import "magnet/packages.jsonnet").hello"#);
     let g = eval_ok(
         &env,
@@ -105,7 +104,7 @@ fn hidden_parameters_make_one_line_variants() {
 
 #[test]
 fn whole_tree_evaluates_with_every_package_a_root_sorted_by_name() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let g = eval_ok(&env, &["-e", r#"import "magnet/packages.jsonnet""#]);
     let roots = names(&g, &g["roots"]);
     assert!(roots.contains(&"hello".to_string()) && roots.contains(&"bootstrap".to_string()));
@@ -119,7 +118,7 @@ fn whole_tree_evaluates_with_every_package_a_root_sorted_by_name() {
 /// store changed: that needs a new encoding version, not a new expectation.
 #[test]
 fn golden_ids_are_stable() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let g = eval_ok(&env, &["-f", "golden.jsonnet"]);
     // Object of packages: every field a root, sorted by field name.
     assert_eq!(
@@ -142,18 +141,18 @@ fn golden_ids_are_stable() {
 
 #[test]
 fn same_input_same_ids_from_any_directory_and_home() {
-    let a = TestEnv::new();
-    let b = TestEnv::new();
+    let a = TestContext::new();
+    let b = TestContext::new();
     let path = fixture("eval/golden.jsonnet");
-    let from_fixtures = run(a.magpkg_in(&fixture("eval")).args(["eval", "-f", "golden.jsonnet"]));
-    let from_home = run(b.magpkg().args(["eval", "-f", path.to_str().unwrap()]));
+    let from_fixtures = run(a.in_dir(&fixture("eval")).args(["eval", "-f", "golden.jsonnet"]));
+    let from_home = run(b.cmd().args(["eval", "-f", path.to_str().unwrap()]));
     assert!(from_fixtures.status.success() && from_home.status.success());
     assert_eq!(from_fixtures.stdout, from_home.stdout);
 }
 
 #[test]
 fn id_follows_build_deps_and_source_hash_but_not_urls_or_meta() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let golden = fixture("eval/golden.jsonnet");
     let g = golden.to_str().unwrap();
     let id = |body: &str| root_id(&env, &format!("local g = import \"{g}\"; {body}"));
@@ -205,7 +204,7 @@ fn id_follows_build_deps_and_source_hash_but_not_urls_or_meta() {
 
 #[test]
 fn unknown_field_names_field_location_and_closest_valid_one() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let err = eval_err(&env, &["-f", "unknown-field.jsonnet"]);
     assert!(
         err.contains("unknown-field.jsonnet:7:3: unknown field `buidDeps` in package `tool`"),
@@ -217,7 +216,7 @@ fn unknown_field_names_field_location_and_closest_valid_one() {
 
 #[test]
 fn unknown_fields_in_sources_and_meta_are_errors_too() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let err = eval_err(
         &env,
         &["-e", "{ name: 'x', version: '1', build: 'b', sources: [{ filename: 'f', sha256: std.repeat('0', 64), url: [] }] }"],
@@ -240,7 +239,7 @@ fn unknown_fields_in_sources_and_meta_are_errors_too() {
 
 #[test]
 fn type_errors_show_file_line_and_column() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let err = eval_err(&env, &["-f", "version-number.jsonnet"]);
     assert!(
         err.contains("version-number.jsonnet:5:5: `version` of package `tool` must be a string, found a number"),
@@ -295,17 +294,18 @@ fn type_errors_show_file_line_and_column() {
 
 #[test]
 fn syntax_error_shows_location_and_offending_text() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let err = eval_err(&env, &["-f", "syntax-error.jsonnet"]);
     assert!(err.contains("syntax-error.jsonnet:3:17: syntax error"), "{err}");
     assert!(err.contains("version: '1' +,"), "{err}");
+    assert_snapshot!(&env, "error_syntax", &err);
     let err = eval_err(&env, &["-e", "{ a: }"]);
     assert!(err.contains("<expr>:1:"), "{err}");
 }
 
 #[test]
 fn runtime_errors_show_location() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let err = eval_err(&env, &["-f", "runtime-error.jsonnet"]);
     assert!(
         err.contains("runtime-error.jsonnet:1:17: no version for this platform"),
@@ -332,7 +332,7 @@ fn runtime_errors_show_location() {
 
 #[test]
 fn dependency_cycles_are_named() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let err = eval_err(&env, &["-f", "cycle.jsonnet"]);
     assert!(err.contains("dependency cycle: a -> b -> a"), "{err}");
     // Manifesting to plain JSON detects it too (manifests go that way).
@@ -346,7 +346,7 @@ fn dependency_cycles_are_named() {
 
 #[test]
 fn packages_dir_replaces_the_embedded_tree() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let embedded = eval_ok(&env, &["hello"]);
     assert_eq!(root(&embedded, 0)["version"], "2.10");
 
@@ -356,7 +356,7 @@ fn packages_dir_replaces_the_embedded_tree() {
     assert_ne!(forked["roots"], embedded["roots"]);
 
     // The same through the environment, and through a relative path.
-    let out = run(env.magpkg_in(&fixture("eval")).env("MAGPKG_PACKAGES", "tree").args([
+    let out = run(env.in_dir(&fixture("eval")).env("MAGPKG_PACKAGES", "tree").args([
         "eval",
         "-e",
         r#"(import "magnet/packages.jsonnet").hello"#,
@@ -378,7 +378,7 @@ fn packages_dir_replaces_the_embedded_tree() {
 
 #[test]
 fn tree_imports_cannot_leave_the_tree() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let err = eval_err(&env, &["-e", r#"import "magnet/../Cargo.toml""#]);
     assert!(err.contains("leaves the package tree"), "{err}");
     let err = eval_err(&env, &["-e", r#"import "magnet/nope.jsonnet""#]);
@@ -387,7 +387,7 @@ fn tree_imports_cannot_leave_the_tree() {
 
 #[test]
 fn expr_imports_resolve_from_cwd_and_file_imports_from_the_file() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let dir = env.home().join("project");
     std::fs::create_dir_all(dir.join("sub")).unwrap();
     std::fs::write(dir.join("lib.jsonnet"), "{ name: 'lib', version: '1', build: 'make' }").unwrap();
@@ -398,15 +398,15 @@ fn expr_imports_resolve_from_cwd_and_file_imports_from_the_file() {
     .unwrap();
     std::fs::write(dir.join("sub/main.jsonnet"), "[import 'lib.jsonnet']").unwrap();
 
-    let out = run(env.magpkg_in(&dir).args(["eval", "-e", "import 'lib.jsonnet'"]));
+    let out = run(env.in_dir(&dir).args(["eval", "-e", "import 'lib.jsonnet'"]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("\"name\": \"lib\""));
 
-    let out = run(env.magpkg_in(&dir).args(["eval", "-f", "sub/main.jsonnet"]));
+    let out = run(env.in_dir(&dir).args(["eval", "-f", "sub/main.jsonnet"]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("\"name\": \"sublib\""));
 
-    let out = run(env.magpkg_in(&dir).args(["eval", "-e", "import 'missing.jsonnet'"]));
+    let out = run(env.in_dir(&dir).args(["eval", "-e", "import 'missing.jsonnet'"]));
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("missing.jsonnet does not exist"),
@@ -417,24 +417,25 @@ fn expr_imports_resolve_from_cwd_and_file_imports_from_the_file() {
 
 #[test]
 fn unknown_attr_suggests_the_closest_name() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let err = eval_err(&env, &["helo"]);
     assert!(err.contains("no package named `helo` in the package tree"), "{err}");
     assert!(err.contains("hint: did you mean `hello`?"), "{err}");
+    assert_snapshot!(&env, "error_unknown_package", &err);
     let err = eval_err(&env, &["zzzzzzzzzz"]);
     assert!(err.contains("hint:") && err.contains("std.objectFields"), "{err}");
 }
 
 #[test]
 fn missing_input_file_is_a_user_error() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let err = eval_err(&env, &["-f", "does-not-exist.jsonnet"]);
     assert!(err.contains("cannot read does-not-exist.jsonnet"), "{err}");
 }
 
 #[test]
 fn list_input_keeps_order_and_json_flag_prints_the_plain_value() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let g = eval_ok(
         &env,
         &[
@@ -449,11 +450,11 @@ fn list_input_keeps_order_and_json_flag_prints_the_plain_value() {
 
 #[test]
 fn closed_stdout_is_not_an_error() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     // Large output so the write fails with EPIPE after the reader is gone.
     let expr = "[{ name: 'p' + i, version: '1', build: std.repeat('x', 2000) } for i in std.range(1, 400)]";
     let mut child = env
-        .magpkg()
+        .cmd()
         .args(["eval", "-e", expr])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -467,7 +468,7 @@ fn closed_stdout_is_not_an_error() {
 
 #[test]
 fn long_dependency_chains_are_not_cycles() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     // 700 distinct packages, each building with the previous one.
     let expr = "local mk(i) = { name: 'p' + i, version: '1', build: 'make', \
                 buildDeps: if i == 0 then [] else [mk(i - 1)] }; mk(700)";
@@ -475,7 +476,7 @@ fn long_dependency_chains_are_not_cycles() {
     assert_eq!(g["packages"].as_object().unwrap().len(), 701);
     // The same through plain JSON (700 nested objects, too deep for
     // serde_json's parser, so only looked at as text).
-    let out = run(env.magpkg().args(["eval", "--json", "-e", expr]));
+    let out = run(env.cmd().args(["eval", "--json", "-e", expr]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("\"name\": \"p0\""));
 }

@@ -2,22 +2,12 @@
 
 use std::process::Command;
 
-fn magpkg(home: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_magpkg"));
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("HOME", home)
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("MAGPKG_STORE", home.join("store"));
-    c
-}
+use crate::support::{require, TestContext};
 
 #[test]
 fn help_lists_every_visible_command_with_one_line() {
-    let home = tempfile::tempdir().unwrap();
-    let out = magpkg(home.path()).arg("--help").output().unwrap();
+    let ctx = TestContext::new();
+    let out = ctx.cmd().arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     for cmd in magpkg::cli::command().get_subcommands() {
@@ -38,35 +28,36 @@ fn help_lists_every_visible_command_with_one_line() {
 
 #[test]
 fn completions_are_valid_scripts_for_bash_zsh_and_fish() {
-    let home = tempfile::tempdir().unwrap();
+    let ctx = TestContext::new();
     for (shell, check) in [
         ("bash", vec!["bash", "-n"]),
         ("zsh", vec!["zsh", "-n"]),
         ("fish", vec!["fish", "--no-execute"]),
     ] {
-        let out = magpkg(home.path()).args(["completions", shell]).output().unwrap();
+        let out = ctx.cmd().args(["completions", shell]).output().unwrap();
         assert!(out.status.success(), "completions {shell} failed");
-        let script = home.path().join(format!("completion.{shell}"));
+        let script = ctx.path(&format!("completion.{shell}"));
         std::fs::write(&script, &out.stdout).unwrap();
         assert!(String::from_utf8_lossy(&out.stdout).contains("magpkg"));
-        if which::which(check[0]).is_err() {
-            panic!("{} is not installed (.ci/run installs it)", check[0]);
-        }
-        let st = Command::new(check[0]).args(&check[1..]).arg(&script).status().unwrap();
+        let st = Command::new(require(check[0]))
+            .args(&check[1..])
+            .arg(&script)
+            .status()
+            .unwrap();
         assert!(st.success(), "{shell} rejects the completion script");
     }
 }
 
 #[test]
 fn usage_error_exits_2_and_bad_config_exits_1_with_suggestion() {
-    let home = tempfile::tempdir().unwrap();
-    let out = magpkg(home.path()).arg("no-such-command").output().unwrap();
+    let ctx = TestContext::new();
+    let out = ctx.cmd().arg("no-such-command").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 
-    let cfg = home.path().join("config/magpkg/config.jsonnet");
+    let cfg = ctx.config_dir().join("magpkg/config.jsonnet");
     std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
     std::fs::write(&cfg, "{ fetchJob: 3 }").unwrap();
-    let out = magpkg(home.path()).args(["store", "path"]).output().unwrap();
+    let out = ctx.cmd().args(["store", "path"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("unknown setting `fetchJob`"), "{err}");
@@ -75,59 +66,42 @@ fn usage_error_exits_2_and_bad_config_exits_1_with_suggestion() {
 
 #[test]
 fn settings_precedence_flag_over_env_over_config() {
-    let home = tempfile::tempdir().unwrap();
-    let cfg = home.path().join("config/magpkg/config.jsonnet");
+    let ctx = TestContext::new();
+    let cfg = ctx.config_dir().join("magpkg/config.jsonnet");
     std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
     std::fs::write(&cfg, "{ store: 'from-config' }").unwrap();
     let path = |c: &mut Command| String::from_utf8(c.args(["store", "path"]).output().unwrap().stdout).unwrap();
-    let mut c = magpkg(home.path());
+    let mut c = ctx.cmd();
     c.env_remove("MAGPKG_STORE");
     assert_eq!(
         path(&mut c).trim(),
         cfg.parent().unwrap().join("from-config").to_str().unwrap()
     );
-    let mut c = magpkg(home.path());
-    assert_eq!(path(&mut c).trim(), home.path().join("store").to_str().unwrap());
-    let mut c = magpkg(home.path());
-    c.arg("--store").arg(home.path().join("flag"));
-    assert_eq!(path(&mut c).trim(), home.path().join("flag").to_str().unwrap());
+    let mut c = ctx.cmd();
+    assert_eq!(path(&mut c).trim(), ctx.store().to_str().unwrap());
+    let mut c = ctx.cmd();
+    c.arg("--store").arg(ctx.path("flag"));
+    assert_eq!(path(&mut c).trim(), ctx.path("flag").to_str().unwrap());
 }
 
 #[test]
 fn store_verify_detects_a_modified_package() {
-    use magpkg::model::PackageId;
-    use magpkg::store::{PackageRecord, Store};
     use std::os::unix::fs::PermissionsExt;
-    let home = tempfile::tempdir().unwrap();
-    let store = Store::open(&home.path().join("store")).unwrap();
-    let t = store.tempdir("t").unwrap();
-    std::fs::create_dir(t.path().join("bin")).unwrap();
-    std::fs::write(t.path().join("bin/x"), "#!/bin/sh\n").unwrap();
-    let id = PackageId::from_string("c".repeat(32));
-    store
-        .add_package(
-            &t.keep(),
-            PackageRecord {
-                id: id.to_string(),
-                name: "x".into(),
-                version: "1".into(),
-                digest: String::new(),
-                run_deps: vec![],
-                build_deps: vec![],
-                sources: vec![],
-            },
-        )
-        .unwrap();
-    let out = magpkg(home.path()).args(["store", "verify"]).output().unwrap();
+    let ctx = TestContext::new();
+    let path = ctx.add_package(&"c".repeat(32), "x", "1", &[], |t| {
+        std::fs::create_dir(t.join("bin")).unwrap();
+        std::fs::write(t.join("bin/x"), "#!/bin/sh\n").unwrap();
+    });
+    let out = ctx.cmd().args(["store", "verify"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
 
-    let file = store.package_path(&id).unwrap().join("bin/x");
+    let file = path.join("bin/x");
     let dir = file.parent().unwrap();
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(&file, "#!/bin/sh\necho tampered\n").unwrap();
-    let out = magpkg(home.path()).args(["store", "verify", "x"]).output().unwrap();
+    let out = ctx.cmd().args(["store", "verify", "x"]).output().unwrap();
     assert_eq!(out.status.code(), Some(70));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("CORRUPT"),
@@ -136,7 +110,8 @@ fn store_verify_detects_a_modified_package() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let out = magpkg(home.path())
+    let out = ctx
+        .cmd()
         .args(["store", "verify", "nothing-like-this"])
         .output()
         .unwrap();
@@ -147,8 +122,9 @@ fn store_verify_detects_a_modified_package() {
 fn broken_pipe_is_not_an_error() {
     use std::io::Read;
     use std::process::Stdio;
-    let home = tempfile::tempdir().unwrap();
-    let mut child = magpkg(home.path())
+    let ctx = TestContext::new();
+    let mut child = ctx
+        .cmd()
         .args(["completions", "bash"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

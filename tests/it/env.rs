@@ -8,73 +8,26 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+
+use crate::support::packages::{local_package, tarball};
+use crate::support::snapshot::assert_snapshot;
+use crate::support::tmux::Tmux;
+use crate::support::{busybox, real_network, require, text, TestContext};
 
 const BIN: &str = env!("CARGO_BIN_EXE_magpkg");
 
-/// One test's world: temp HOME, XDG dirs, store and state.
-struct World {
-    dir: tempfile::TempDir,
+/// A test's context with a fixed, small PATH and a UTF-8 locale.
+fn world() -> TestContext {
+    TestContext::new()
+        .with_path("/usr/local/bin:/usr/bin:/bin")
+        .with_env("LC_ALL", "C.UTF-8")
 }
 
-impl World {
-    fn new() -> World {
-        let w = World {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        for d in ["home", "config", "data", "state", "cache", "store", "magpkg-state"] {
-            std::fs::create_dir_all(w.path(d)).unwrap();
-        }
-        w
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn store(&self) -> PathBuf {
-        self.path("store")
-    }
-
-    /// A project directory (created).
-    fn project(&self, name: &str) -> PathBuf {
-        let p = self.path(name);
-        std::fs::create_dir_all(&p).unwrap();
-        std::fs::canonicalize(p).unwrap()
-    }
-
-    /// The variables every magpkg process of this test gets.
-    fn vars(&self, store: &Path) -> Vec<(String, String)> {
-        vec![
-            ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
-            ("HOME".into(), self.path("home").display().to_string()),
-            ("XDG_CONFIG_HOME".into(), self.path("config").display().to_string()),
-            ("XDG_DATA_HOME".into(), self.path("data").display().to_string()),
-            ("XDG_STATE_HOME".into(), self.path("state").display().to_string()),
-            ("XDG_CACHE_HOME".into(), self.path("cache").display().to_string()),
-            ("MAGPKG_STORE".into(), store.display().to_string()),
-            ("MAGPKG_STATE".into(), self.path("magpkg-state").display().to_string()),
-            ("LC_ALL".into(), "C.UTF-8".into()),
-        ]
-    }
-
-    fn cmd_in(&self, cwd: &Path, store: &Path) -> Command {
-        let mut c = Command::new(BIN);
-        c.env_clear().envs(self.vars(store)).current_dir(cwd);
-        c
-    }
-
-    fn cmd(&self, cwd: &Path) -> Command {
-        self.cmd_in(cwd, &self.store())
-    }
-
-    fn run(&self, cwd: &Path, args: &[&str]) -> Output {
-        self.cmd(cwd).args(args).output().unwrap()
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// `magpkg` in `cwd` with another store.
+fn cmd_with_store(w: &TestContext, cwd: &Path, store: &Path) -> Command {
+    let mut c = w.in_dir(cwd);
+    c.env("MAGPKG_STORE", store);
+    c
 }
 
 #[track_caller]
@@ -89,61 +42,11 @@ fn ok(out: &Output) -> String {
     text(&out.stdout)
 }
 
-/// A `.tar.gz` of `files` (path, content, executable) and symlinks
-/// (path, target), as a package's unpacked tree.
-fn tarball(dest: &Path, files: &[(&str, &[u8], bool)], links: &[(&str, &str)]) {
-    let f = std::fs::File::create(dest).unwrap();
-    let gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
-    let mut tar = tar::Builder::new(gz);
-    for (path, content, exec) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(content.len() as u64);
-        h.set_mode(if *exec { 0o755 } else { 0o644 });
-        h.set_mtime(1);
-        h.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut h, path, *content).unwrap();
-    }
-    for (path, target) in links {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(0);
-        h.set_mode(0o777);
-        h.set_mtime(1);
-        h.set_entry_type(tar::EntryType::Symlink);
-        tar.append_link(&mut h, path, target).unwrap();
-    }
-    tar.into_inner().unwrap().finish().unwrap().sync_all().unwrap();
-}
-
-fn sha256(p: &Path) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(std::fs::read(p).unwrap()))
-}
-
-/// A local package definition (Jsonnet) for a tarball: the tarball is put
-/// in the source cache of each store given, and listed by `file://` URL.
-fn local_package(name: &str, version: &str, tarball: &Path, stores: &[&Path]) -> String {
-    let sha = sha256(tarball);
-    let filename = tarball.file_name().unwrap().to_str().unwrap();
-    for s in stores {
-        let store = magpkg::store::Store::open(s).unwrap();
-        store.add_source_file(tarball, filename, Some(&sha), "test").unwrap();
-    }
-    format!(
-        r#"{{
-    name: "{name}",
-    version: "{version}",
-    sources: [{{ filename: "{filename}", sha256: "{sha}", urls: ["file://{path}"] }}],
-    build: {{ builtin: "unpack" }},
-  }}"#,
-        path = tarball.display()
-    )
-}
-
 const GREET: &[u8] = b"#!/bin/sh\necho \"Hello, ${1:-world}!\"\nexit ${2:-0}\n";
 
 /// A project with the `greet` package (bin/greet, a man page) and the
 /// given extra manifest fields.
-fn greet_project(w: &World, name: &str, extra: &str) -> PathBuf {
+fn greet_project(w: &TestContext, name: &str, extra: &str) -> PathBuf {
     let root = w.project(name);
     let tb = w.path(&format!("{name}-greet-1.0.tar.gz"));
     tarball(
@@ -154,7 +57,7 @@ fn greet_project(w: &World, name: &str, extra: &str) -> PathBuf {
         ],
         &[],
     );
-    let pkg = local_package("greet", "1.0", &tb, &[&w.store()]);
+    let pkg = local_package("greet", "1.0", &tb, &[w.store()]);
     std::fs::write(
         root.join("magnet.jsonnet"),
         format!("local greet = {pkg};\n{{\n  packages: [greet],\n{extra}\n}}\n"),
@@ -167,9 +70,9 @@ fn greet_project(w: &World, name: &str, extra: &str) -> PathBuf {
 
 #[test]
 fn init_in_an_empty_dir_writes_the_minimal_template() {
-    let w = World::new();
+    let w = world();
     let root = w.project("empty");
-    let out = w.run(&root, &["init"]);
+    let out = w.run_in(&root, &["init"]);
     ok(&out);
     assert!(
         text(&out.stderr).contains("template `minimal` (detected)"),
@@ -188,13 +91,13 @@ fn init_in_an_empty_dir_writes_the_minimal_template() {
 
 #[test]
 fn init_in_a_c_project_picks_the_c_template() {
-    let w = World::new();
+    let w = world();
     let root = w.project("cproj");
     std::fs::create_dir(root.join("src")).unwrap();
     std::fs::write(root.join("src/main.c"), "int main(void) { return 0; }\n").unwrap();
     std::fs::write(root.join("Makefile"), "all:\n\tcc -o main src/main.c\n").unwrap();
     std::fs::write(root.join(".gitignore"), "main\n").unwrap();
-    let out = w.run(&root, &["init"]);
+    let out = w.run_in(&root, &["init"]);
     ok(&out);
     assert!(text(&out.stderr).contains("template `c` (detected)"));
     let manifest = std::fs::read_to_string(root.join("magnet.jsonnet")).unwrap();
@@ -208,10 +111,10 @@ fn init_in_a_c_project_picks_the_c_template() {
 
 #[test]
 fn init_refuses_to_overwrite_without_force() {
-    let w = World::new();
+    let w = world();
     let root = w.project("p");
     std::fs::write(root.join("magnet.jsonnet"), "{ packages: [] } // mine\n").unwrap();
-    let out = w.run(&root, &["init", "--template", "lua"]);
+    let out = w.run_in(&root, &["init", "--template", "lua"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("magnet.jsonnet already exists"), "{err}");
@@ -219,7 +122,7 @@ fn init_refuses_to_overwrite_without_force() {
     assert!(std::fs::read_to_string(root.join("magnet.jsonnet"))
         .unwrap()
         .contains("// mine"));
-    ok(&w.run(&root, &["init", "--template", "lua", "--force"]));
+    ok(&w.run_in(&root, &["init", "--template", "lua", "--force"]));
     assert!(std::fs::read_to_string(root.join("magnet.jsonnet"))
         .unwrap()
         .contains("pkgs.lua"));
@@ -227,13 +130,13 @@ fn init_refuses_to_overwrite_without_force() {
 
 #[test]
 fn init_lists_templates_and_suggests_on_typos() {
-    let w = World::new();
+    let w = world();
     let root = w.project("p");
-    let list = ok(&w.run(&root, &["init", "--list"]));
+    let list = ok(&w.run_in(&root, &["init", "--list"]));
     for t in ["minimal", "c", "lua", "shell"] {
         assert!(list.lines().any(|l| l.starts_with(t)), "{list}");
     }
-    let out = w.run(&root, &["init", "-t", "lau"]);
+    let out = w.run_in(&root, &["init", "-t", "lau"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("did you mean `lua`?"),
@@ -247,14 +150,14 @@ fn init_lists_templates_and_suggests_on_typos() {
 /// manifest (evaluating gives an environment id; nothing is built).
 #[test]
 fn every_template_evaluates_against_the_embedded_tree() {
-    let w = World::new();
-    let list = ok(&w.run(&w.path(""), &["init", "--list"]));
+    let w = world();
+    let list = ok(&w.run_in(&w.path(""), &["init", "--list"]));
     let names: Vec<&str> = list.lines().filter_map(|l| l.split_whitespace().next()).collect();
     assert!(names.len() >= 4, "{list}");
     for name in names {
         let root = w.project(&format!("t-{name}"));
-        ok(&w.run(&root, &["init", "--template", name]));
-        let out = w.run(&root, &["env", "--id"]);
+        ok(&w.run_in(&root, &["init", "--template", name]));
+        let out = w.run_in(&root, &["env", "--id"]);
         assert!(
             out.status.success(),
             "template {name} does not evaluate:\n{}",
@@ -266,9 +169,9 @@ fn every_template_evaluates_against_the_embedded_tree() {
 
 #[test]
 fn commands_outside_a_project_say_how_to_start_one() {
-    let w = World::new();
+    let w = world();
     let root = w.project("nothing");
-    let out = w.run(&root, &["shell", "--", "true"]);
+    let out = w.run_in(&root, &["shell", "--", "true"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("no magnet.jsonnet in"), "{err}");
@@ -279,7 +182,7 @@ fn commands_outside_a_project_say_how_to_start_one() {
 
 #[test]
 fn shell_runs_a_command_in_the_env_and_returns_its_status() {
-    let w = World::new();
+    let w = world();
     let root = greet_project(
         &w,
         "proj",
@@ -290,7 +193,7 @@ fn shell_runs_a_command_in_the_env_and_returns_its_status() {
     std::fs::set_permissions(root.join("scripts/mytool"), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir_all(root.join("sub/dir")).unwrap();
 
-    let out = w.run(&root, &["shell", "--", "greet", "you", "7"]);
+    let out = w.run_in(&root, &["shell", "--", "greet", "you", "7"]);
     assert_eq!(text(&out.stdout), "Hello, you!\n", "stderr: {}", text(&out.stderr));
     assert_eq!(out.status.code(), Some(7), "the command's exit status is magpkg's");
     let err = text(&out.stderr);
@@ -299,7 +202,7 @@ fn shell_runs_a_command_in_the_env_and_returns_its_status() {
 
     // From a subdirectory: the project is found upward; variables, path
     // entries and the profile's implied variables are there.
-    let out = ok(&w.run(
+    let out = ok(&w.run_in(
         &root.join("sub/dir"),
         &[
             "shell",
@@ -325,11 +228,11 @@ fn shell_runs_a_command_in_the_env_and_returns_its_status() {
     assert_eq!(lines[6], root.join("sub/dir").display().to_string(), "cwd kept");
 
     // Second run: nothing realised again, nothing written.
-    let out = w.run(&root, &["shell", "--", "greet"]);
+    let out = w.run_in(&root, &["shell", "--", "greet"]);
     assert_eq!(text(&out.stdout), "Hello, world!\n");
     assert_eq!(text(&out.stderr), "", "the cached environment is used silently");
 
-    let out = w.run(&root, &["shell", "--", "no-such-tool", "x"]);
+    let out = w.run_in(&root, &["shell", "--", "no-such-tool", "x"]);
     assert_eq!(out.status.code(), Some(127));
     let err = text(&out.stderr);
     assert!(
@@ -341,11 +244,11 @@ fn shell_runs_a_command_in_the_env_and_returns_its_status() {
 
 #[test]
 fn shell_command_replaces_magpkg_so_signals_reach_it() {
-    let w = World::new();
+    let w = world();
     let root = greet_project(&w, "proj", "");
-    ok(&w.run(&root, &["env", "--id"]));
+    ok(&w.run_in(&root, &["env", "--id"]));
     let mut child = w
-        .cmd(&root)
+        .in_dir(&root)
         .args(["shell", "--", "sh", "-c", "echo $$; exec sleep 60"])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -368,10 +271,10 @@ fn shell_command_replaces_magpkg_so_signals_reach_it() {
 
 #[test]
 fn realisation_links_the_profile_and_registers_a_gc_root() {
-    let w = World::new();
+    let w = world();
     let root = greet_project(&w, "proj", "");
-    ok(&w.run(&root, &["env"]));
-    let id = ok(&w.run(&root, &["env", "--id"])).trim().to_string();
+    ok(&w.run_in(&root, &["env"]));
+    let id = ok(&w.run_in(&root, &["env", "--id"])).trim().to_string();
     assert_eq!(id.len(), 32, "{id}");
     let profile = w.store().join("envs-v1").join(&id);
     assert!(profile.join("bin/greet").exists());
@@ -392,19 +295,19 @@ fn realisation_links_the_profile_and_registers_a_gc_root() {
 
 #[test]
 fn run_executes_a_manifest_script_in_the_project_root() {
-    let w = World::new();
+    let w = world();
     let root = greet_project(
         &w,
         "proj",
         r#"  scripts: { hello: 'greet "$1" && echo "cwd=$PWD args=$#"', fail: 'exit 4' },"#,
     );
     std::fs::create_dir_all(root.join("deep")).unwrap();
-    let out = ok(&w.run(&root.join("deep"), &["run", "hello", "script", "--flag"]));
+    let out = ok(&w.run_in(&root.join("deep"), &["run", "hello", "script", "--flag"]));
     assert_eq!(out, format!("Hello, script!\ncwd={} args=2\n", root.display()));
-    assert_eq!(w.run(&root, &["run", "fail"]).status.code(), Some(4));
-    let list = ok(&w.run(&root, &["run"]));
+    assert_eq!(w.run_in(&root, &["run", "fail"]).status.code(), Some(4));
+    let list = ok(&w.run_in(&root, &["run"]));
     assert!(list.contains("hello\t") && list.contains("fail\texit 4"), "{list}");
-    let out = w.run(&root, &["run", "helo"]);
+    let out = w.run_in(&root, &["run", "helo"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
@@ -415,14 +318,14 @@ fn run_executes_a_manifest_script_in_the_project_root() {
 
 #[test]
 fn manifest_mistakes_point_at_the_line() {
-    let w = World::new();
+    let w = world();
     let root = w.project("bad");
     std::fs::write(
         root.join("magnet.jsonnet"),
         "{\n  packages: [],\n  shelHook: 'echo hi',\n}\n",
     )
     .unwrap();
-    let out = w.run(&root, &["shell", "--", "true"]);
+    let out = w.run_in(&root, &["shell", "--", "true"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("magnet.jsonnet:3: unknown field `shelHook`"), "{err}");
@@ -432,35 +335,35 @@ fn manifest_mistakes_point_at_the_line() {
         "{\n  packages: [],\n  env: { PATH: '/x' },\n}\n",
     )
     .unwrap();
-    let err = text(&w.run(&root, &["env", "--id"]).stderr);
+    let err = text(&w.run_in(&root, &["env", "--id"]).stderr);
     assert!(err.contains(":3: env: `PATH` cannot be set here"), "{err}");
     std::fs::write(root.join("magnet.jsonnet"), "{\n  packages: [\n").unwrap();
-    let out = w.run(&root, &["env", "--id"]);
+    let out = w.run_in(&root, &["env", "--id"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("magnet.jsonnet:"), "{}", text(&out.stderr));
 }
 
 #[test]
 fn editing_an_imported_file_invalidates_the_cache() {
-    let w = World::new();
+    let w = world();
     let root = greet_project(&w, "proj", "  env: import 'env.libsonnet',");
     std::fs::write(root.join("env.libsonnet"), "{ COLOR: 'red' }\n").unwrap();
-    let out = ok(&w.run(&root, &["shell", "--", "sh", "-c", "echo $COLOR"]));
+    let out = ok(&w.run_in(&root, &["shell", "--", "sh", "-c", "echo $COLOR"]));
     assert_eq!(out, "red\n");
-    let id1 = ok(&w.run(&root, &["env", "--id"]));
+    let id1 = ok(&w.run_in(&root, &["env", "--id"]));
     std::fs::write(root.join("env.libsonnet"), "{ COLOR: 'blue' }\n").unwrap();
-    let out = ok(&w.run(&root, &["shell", "--", "sh", "-c", "echo $COLOR"]));
+    let out = ok(&w.run_in(&root, &["shell", "--", "sh", "-c", "echo $COLOR"]));
     assert_eq!(out, "blue\n");
-    assert_ne!(ok(&w.run(&root, &["env", "--id"])), id1);
+    assert_ne!(ok(&w.run_in(&root, &["env", "--id"])), id1);
 }
 
 // ------------------------------------------------------------ lock file
 
 #[test]
 fn locked_fails_with_a_readable_diff_and_relocking_fixes_it() {
-    let w = World::new();
+    let w = world();
     let root = greet_project(&w, "proj", "  env: { A: '1' },");
-    let out = w.run(&root, &["env", "--locked", "--id"]);
+    let out = w.run_in(&root, &["env", "--locked", "--id"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("magnet.lock does not exist"),
@@ -468,15 +371,15 @@ fn locked_fails_with_a_readable_diff_and_relocking_fixes_it() {
         text(&out.stderr)
     );
 
-    ok(&w.run(&root, &["shell", "--", "true"]));
+    ok(&w.run_in(&root, &["shell", "--", "true"]));
     let lock1 = std::fs::read_to_string(root.join("magnet.lock")).unwrap();
     assert!(lock1.contains("\"greet\"") && lock1.contains("\"1.0\""), "{lock1}");
-    ok(&w.run(&root, &["shell", "--locked", "--", "true"]));
+    ok(&w.run_in(&root, &["shell", "--locked", "--", "true"]));
 
     // A new version of greet and a changed variable.
     let tb = w.path("greet-2.0.tar.gz");
     tarball(&tb, &[("bin/greet", b"#!/bin/sh\necho v2\n", true)], &[]);
-    let pkg2 = local_package("greet", "2.0", &tb, &[&w.store()]);
+    let pkg2 = local_package("greet", "2.0", &tb, &[w.store()]);
     std::fs::write(
         root.join("magnet.jsonnet"),
         format!("{{\n  packages: [{pkg2}],\n  env: {{ A: '2', B: 'new' }},\n}}\n"),
@@ -487,7 +390,7 @@ fn locked_fails_with_a_readable_diff_and_relocking_fixes_it() {
         &["env", "--locked", "--id"][..],
         &["run", "--locked"][..],
     ] {
-        let out = w.run(&root, args);
+        let out = w.run_in(&root, args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert_eq!(text(&out.stdout), "", "nothing ran: {args:?}");
         let err = text(&out.stderr);
@@ -508,15 +411,15 @@ fn locked_fails_with_a_readable_diff_and_relocking_fixes_it() {
     );
 
     // Re-lock, then --locked passes.
-    assert_eq!(ok(&w.run(&root, &["shell", "--", "greet"])), "v2\n");
+    assert_eq!(ok(&w.run_in(&root, &["shell", "--", "greet"])), "v2\n");
     let lock2 = std::fs::read_to_string(root.join("magnet.lock")).unwrap();
     assert!(lock2.contains("\"2.0\""), "{lock2}");
-    assert_eq!(ok(&w.run(&root, &["shell", "--locked", "--", "greet"])), "v2\n");
+    assert_eq!(ok(&w.run_in(&root, &["shell", "--locked", "--", "greet"])), "v2\n");
 }
 
 #[test]
 fn env_id_is_the_same_across_stores_and_checkouts() {
-    let w = World::new();
+    let w = world();
     let store_b = w.path("store-b");
     let root = greet_project(
         &w,
@@ -533,16 +436,22 @@ fn env_id_is_the_same_across_stores_and_checkouts() {
                 .unwrap();
         }
     }
-    let id_a = ok(&w.run(&root, &["env", "--id"]));
-    let id_b = ok(&w.cmd_in(&root, &store_b).args(["env", "--id"]).output().unwrap());
+    let id_a = ok(&w.run_in(&root, &["env", "--id"]));
+    let id_b = ok(&cmd_with_store(&w, &root, &store_b)
+        .args(["env", "--id"])
+        .output()
+        .unwrap());
     assert_eq!(id_a, id_b);
     // Realised in both stores: same id, in the lock too.
-    ok(&w.run(&root, &["env"]));
-    ok(&w.cmd_in(&root, &store_b).args(["env"]).output().unwrap());
+    ok(&w.run_in(&root, &["env"]));
+    ok(&cmd_with_store(&w, &root, &store_b).args(["env"]).output().unwrap());
     assert!(w.store().join("envs-v1").join(id_a.trim()).is_dir());
     assert!(store_b.join("envs-v1").join(id_a.trim()).is_dir());
     assert_eq!(
-        ok(&w.cmd_in(&root, &store_b).args(["env", "--id"]).output().unwrap()),
+        ok(&cmd_with_store(&w, &root, &store_b)
+            .args(["env", "--id"])
+            .output()
+            .unwrap()),
         id_a
     );
     let lock = std::fs::read_to_string(root.join("magnet.lock")).unwrap();
@@ -550,26 +459,26 @@ fn env_id_is_the_same_across_stores_and_checkouts() {
     // Another checkout path: the root placeholder keeps the id unchanged.
     let other = w.project("elsewhere/proj");
     std::fs::copy(root.join("magnet.jsonnet"), other.join("magnet.jsonnet")).unwrap();
-    assert_eq!(ok(&w.run(&other, &["env", "--id"])), id_a);
+    assert_eq!(ok(&w.run_in(&other, &["env", "--id"])), id_a);
 }
 
 // -------------------------------------------------------------- env / CI
 
 #[test]
 fn env_formats_for_people_scripts_and_github_actions() {
-    let w = World::new();
+    let w = world();
     let root = greet_project(&w, "proj", "  env: { GREETING: 'hi there', MULTI: 'a\\nb' },");
-    let id = ok(&w.run(&root, &["env", "--id"])).trim().to_string();
+    let id = ok(&w.run_in(&root, &["env", "--id"])).trim().to_string();
 
-    let json: serde_json::Value = serde_json::from_str(&ok(&w.run(&root, &["env", "--json"]))).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&ok(&w.run_in(&root, &["env", "--json"]))).unwrap();
     assert_eq!(json["envId"], id.as_str());
     assert_eq!(json["packages"][0]["name"], "greet");
     assert_eq!(json["set"]["GREETING"], "hi there");
 
-    let human = ok(&w.run(&root, &["env"]));
+    let human = ok(&w.run_in(&root, &["env"]));
     assert!(human.contains(&id) && human.contains("greet"), "{human}");
 
-    let sh = ok(&w.run(&root, &["env", "--format", "sh"]));
+    let sh = ok(&w.run_in(&root, &["env", "--format", "sh"]));
     let out = Command::new("sh")
         .args(["-c", &format!("{sh}\ngreet sh; printf '%s|' \"$GREETING\" \"$MULTI\"")])
         .env_clear()
@@ -581,13 +490,7 @@ fn env_formats_for_people_scripts_and_github_actions() {
     let gh_path = w.path("github_path");
     let gh_env = w.path("github_env");
     std::fs::write(&gh_env, "EARLIER=1\n").unwrap();
-    ok(&w
-        .cmd(&root)
-        .args(["env", "--format", "github"])
-        .env("GITHUB_PATH", &gh_path)
-        .env("GITHUB_ENV", &gh_env)
-        .output()
-        .unwrap());
+    github_env(&w, &root, &gh_path, &gh_env);
     let p = std::fs::read_to_string(&gh_path).unwrap();
     assert_eq!(
         p,
@@ -605,91 +508,58 @@ fn env_formats_for_people_scripts_and_github_actions() {
     assert!(e.contains("MANPATH="), "{e}");
 }
 
+/// `magpkg env --format github` in `root`, writing to these files; stdout.
+fn github_env(w: &TestContext, root: &Path, gh_path: &Path, gh_env: &Path) -> String {
+    ok(&w
+        .in_dir(root)
+        .args(["env", "--format", "github"])
+        .env("GITHUB_PATH", gh_path)
+        .env("GITHUB_ENV", gh_env)
+        .output()
+        .unwrap())
+}
+
+/// What `magpkg env --format sh|json|github` print (and, for GitHub, write)
+/// for a small project.
+#[test]
+fn env_formats_snapshots() {
+    let w = world();
+    let root = greet_project(&w, "proj", "  env: { GREETING: 'hi there', QUOTED: \"it's $HOME\" },");
+    ok(&w.run_in(&root, &["env", "--id"]));
+    for format in ["sh", "json"] {
+        let out = ok(&w.run_in(&root, &["env", "--format", format]));
+        assert_snapshot!(&w, &format!("env_format_{format}"), &out);
+    }
+    let gh_path = w.path("github_path");
+    let gh_env = w.path("github_env");
+    let out = github_env(&w, &root, &gh_path, &gh_env);
+    let written = format!(
+        "--- stdout\n{out}--- $GITHUB_PATH\n{}--- $GITHUB_ENV\n{}",
+        std::fs::read_to_string(&gh_path).unwrap(),
+        std::fs::read_to_string(&gh_env).unwrap()
+    );
+    assert_snapshot!(&w, "env_format_github", &written);
+}
+
 // ------------------------------------------------------ interactive shells
 
-/// A tmux server of its own, running a plain shell in which the test types.
-struct Tmux {
-    sock: PathBuf,
-}
-
-impl Tmux {
-    fn start(w: &World, cwd: &Path, extra: &[(&str, &str)]) -> Tmux {
-        let sock = w.path("tmux.sock");
-        let mut c = Command::new("tmux");
-        c.env_clear()
-            .envs(w.vars(&w.store()))
-            .envs(extra.iter().copied())
-            .env("PS1", "outer$ ")
-            .args([
-                "-S",
-                sock.to_str().unwrap(),
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-x",
-                "150",
-                "-y",
-                "50",
-            ])
-            // bash, not sh: dash ignores PS1 from the environment when root.
-            .args(["-c", cwd.to_str().unwrap(), "bash", "--norc", "--noprofile"]);
-        let st = c.status().unwrap();
-        assert!(st.success(), "tmux new-session");
-        let t = Tmux { sock };
-        t.wait_for("outer$", |s| s.contains("outer$"));
-        t
-    }
-
-    fn tmux(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .args(["-S", self.sock.to_str().unwrap()])
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// Type a line and press Enter.
-    fn line(&self, text: &str) {
-        assert!(self.tmux(&["send-keys", "-l", text]).status.success());
-        assert!(self.tmux(&["send-keys", "Enter"]).status.success());
-    }
-
-    fn screen(&self) -> String {
-        text(&self.tmux(&["capture-pane", "-p", "-S", "-200"]).stdout)
-    }
-
-    /// Wait (up to 30 s: shells start slowly on a loaded machine) until the
-    /// screen satisfies `pred`.
-    #[track_caller]
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            if start.elapsed() > Duration::from_secs(30) {
-                panic!("timed out waiting for {what}; screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.tmux(&["kill-server"]);
-    }
+/// A plain bash (prompt `outer$ `) in tmux, in `cwd`, with this test's
+/// environment and `SHELL=shell`.
+fn outer_shell(w: &TestContext, cwd: &Path, shell: &str) -> Tmux {
+    let mut vars = w.envs();
+    vars.push(("SHELL".into(), shell.into()));
+    vars.push(("PS1".into(), "outer$ ".into()));
+    // bash, not sh: dash ignores PS1 from the environment when root.
+    let t = Tmux::start(w, cwd, &vars, "bash --norc --noprofile");
+    t.wait_for("outer$", |s| s.contains("outer$"));
+    t
 }
 
 /// `magpkg shell` with `shell` as $SHELL: the prompt is marked, the user's
 /// rc file and the shellHook ran, the tools are there, `exit` returns.
 fn interactive(shell: &str) {
-    if which::which(shell).is_err() {
-        panic!("{shell} is not installed (the CI installs it)");
-    }
-    let w = World::new();
+    let shell_path = require(shell);
+    let w = world();
     let root = greet_project(&w, "proj", "  shellHook: 'echo hook-ran-in-$MAGPKG_ENV',");
     let home = w.path("home");
     std::fs::write(home.join(".bashrc"), "USER_RC=loaded\n").unwrap();
@@ -697,17 +567,16 @@ fn interactive(shell: &str) {
     std::fs::create_dir_all(w.path("config/fish")).unwrap();
     std::fs::write(w.path("config/fish/config.fish"), "set -g USER_RC loaded\n").unwrap();
     // Realise first, so the interactive part does not wait for it.
-    ok(&w.run(&root, &["env"]));
-    let shell_path = which::which(shell).unwrap();
-    let t = Tmux::start(&w, &root, &[("SHELL", shell_path.to_str().unwrap())]);
-    t.line(&format!("{BIN} shell; echo back-$?"));
+    ok(&w.run_in(&root, &["env"]));
+    let t = outer_shell(&w, &root, shell_path.to_str().unwrap());
+    t.send(&format!("{BIN} shell; echo back-$?"));
     t.wait_for("the marked prompt", |s| s.contains("(magpkg:proj)"));
     t.wait_for("the shellHook", |s| s.contains("hook-ran-in-proj"));
-    t.line("greet tmux; echo \"rc=$USER_RC env=$MAGPKG_ENV\"");
+    t.send("greet tmux; echo \"rc=$USER_RC env=$MAGPKG_ENV\"");
     t.wait_for("greet's output", |s| {
         s.contains("Hello, tmux!") && s.contains("rc=loaded env=proj")
     });
-    t.line("exit");
+    t.send("exit");
     let s = t.wait_for("the outer shell again", |s| s.contains("back-0"));
     assert!(!s.contains("command not found"), "{s}");
 }
@@ -731,20 +600,20 @@ fn interactive_fish() {
 
 /// A package `tools` with a static busybox (sh, ls, cat) and greet: what a
 /// `--pure` environment needs to run scripts.
-fn tools_package(w: &World) -> String {
-    let busybox = std::fs::read("/bin/busybox").expect("a static busybox (the CI installs busybox-static)");
+fn tools_package(w: &TestContext) -> String {
+    let busybox = busybox();
     let tb = w.path("tools-1.0.tar.gz");
     tarball(
         &tb,
         &[("bin/busybox", &busybox, true), ("bin/greet", GREET, true)],
         &[("bin/sh", "busybox"), ("bin/ls", "busybox"), ("bin/cat", "busybox")],
     );
-    local_package("tools", "1.0", &tb, &[&w.store()])
+    local_package("tools", "1.0", &tb, &[w.store()])
 }
 
 #[test]
 fn pure_shows_only_the_environment_and_the_project() {
-    let w = World::new();
+    let w = world();
     let root = w.project("proj");
     let pkg = tools_package(&w);
     let shared = w.path("shared");
@@ -765,7 +634,7 @@ fn pure_shows_only_the_environment_and_the_project() {
         echo "path=$PATH"; echo made > out.txt"#
         .replace("SHARED", &shared.display().to_string());
     let out = w
-        .cmd(&root)
+        .in_dir(&root)
         .args(["shell", "--pure", "--", "sh", "-c", &script])
         .env("KEEP_ME", "yes")
         .env("EDITOR", "vi")
@@ -786,7 +655,7 @@ fn pure_shows_only_the_environment_and_the_project() {
         "the project is writable"
     );
 
-    let out = w.run(&root, &["shell", "--pure", "--", "bash", "-c", "true"]);
+    let out = w.run_in(&root, &["shell", "--pure", "--", "bash", "-c", "true"]);
     assert_eq!(out.status.code(), Some(127));
     let err = text(&out.stderr);
     assert!(err.contains("bash: command not found in the environment"), "{err}");
@@ -796,13 +665,15 @@ fn pure_shows_only_the_environment_and_the_project() {
 // ------------------------------------------------------------- real world
 
 /// The README's main job on a fresh machine: the example project with the
-/// real GNU hello. Slow: downloads the bootstrap root (29 Debian packages,
-/// 45 MiB) through the machine's Debian mirror and builds hello from source
-/// in the sandbox.
+/// real GNU hello. Slow: needs the bootstrap root (29 Debian packages,
+/// 45 MiB, fetched once per test run through the machine's Debian mirror
+/// and seeded into this test's store) and builds hello from source in the
+/// sandbox.
 #[test]
 #[ignore]
 fn example_hello_project_runs_hello() {
-    let w = World::new();
+    let w = world();
+    w.seed_bootstrap();
     let root = w.project("hello");
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
     for f in ["magnet.jsonnet", "magnet.lock"] {
@@ -817,16 +688,16 @@ fn example_hello_project_runs_hello() {
         args.push("--locked");
     }
     args.extend(["--", "hello"]);
-    let out = w.run(&root, &args);
+    let out = real_network(&mut w.in_dir(&root)).args(&args).output().unwrap();
     assert_eq!(text(&out.stdout), "Hello, world!\n", "stderr:\n{}", text(&out.stderr));
     assert!(out.status.success());
-    let out = ok(&w.run(&root, &["run", "greet", "Bonjour"]));
+    let out = ok(&w.run_in(&root, &["run", "greet", "Bonjour"]));
     assert_eq!(out, "Bonjour, hello\n");
 }
 
 #[test]
 fn pure_interactive_shell_is_the_environments_own() {
-    let w = World::new();
+    let w = world();
     let root = w.project("proj");
     let pkg = tools_package(&w);
     std::fs::write(
@@ -834,19 +705,20 @@ fn pure_interactive_shell_is_the_environments_own() {
         format!("{{\n  packages: [{pkg}],\n  shellHook: 'echo pure-hook-ran',\n}}\n"),
     )
     .unwrap();
-    ok(&w.run(&root, &["env"]));
+    ok(&w.run_in(&root, &["env"]));
     // $SHELL is bash, which the environment lacks: its sh (busybox) is used.
-    let t = Tmux::start(&w, &root, &[("SHELL", "/usr/bin/bash")]);
-    t.line(&format!("{BIN} shell --pure; echo back-$?"));
+    let t = outer_shell(&w, &root, "/usr/bin/bash");
+    t.send(&format!("{BIN} shell --pure; echo back-$?"));
     t.wait_for("the marked prompt", |s| s.contains("(magpkg:proj)"));
     t.wait_for("the shellHook", |s| s.contains("pure-hook-ran"));
-    t.line("greet pure; ls /; echo \"shell=$SHELL\"");
+    t.send("greet pure; ls /; echo \"shell=$SHELL\"");
+    // `shell=/`: the output line, not the typed one.
     let s = t.wait_for("greet in the container", |s| {
-        s.contains("Hello, pure!") && s.contains("shell=")
+        s.contains("Hello, pure!") && s.contains("shell=/")
     });
     assert!(s.contains("/bin/sh"), "the environment's sh: {s}");
     assert!(!s.contains("etc"), "no host /etc in the container: {s}");
-    t.line("exit");
+    t.send("exit");
     t.wait_for("the outer shell again", |s| s.contains("back-0"));
 }
 
@@ -855,11 +727,11 @@ fn pure_interactive_shell_is_the_environments_own() {
 /// records the activation the way the hook does, so the hook sees it active.
 #[test]
 fn hook_inside_magpkg_shell_sees_the_environment_already_active() {
-    let w = World::new();
+    let w = world();
     let root = greet_project(&w, "proj", "");
-    let out = w.run(&root, &["allow"]);
+    let out = w.run_in(&root, &["allow"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = w.run(&root, &["shell", "--", BIN, "hook-env", "bash"]);
+    let out = w.run_in(&root, &["shell", "--", BIN, "hook-env", "bash"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let script = text(&out.stdout);
     assert!(
@@ -868,7 +740,7 @@ fn hook_inside_magpkg_shell_sees_the_environment_already_active() {
     );
     // Outside `magpkg shell` the same hook does activate it (so the check
     // above is not vacuous).
-    let out = w.run(&root, &["hook-env", "bash"]);
+    let out = w.run_in(&root, &["hook-env", "bash"]);
     assert!(text(&out.stdout).contains("PATH"), "{}", text(&out.stdout));
 }
 
@@ -877,51 +749,52 @@ fn hook_inside_magpkg_shell_sees_the_environment_already_active() {
 /// that one used are removed; sources stay.
 #[test]
 fn store_gc_keeps_what_projects_use_and_removes_the_rest() {
-    let w = World::new();
+    let w = world();
     let root = greet_project(&w, "proj", "");
-    ok(&w.run(&root, &["env", "--id"]));
-    ok(&w.run(&root, &["shell", "--", "true"]));
-    let old_env = text(&w.run(&root, &["env", "--id"]).stdout).trim().to_string();
+    ok(&w.run_in(&root, &["env", "--id"]));
+    ok(&w.run_in(&root, &["shell", "--", "true"]));
+    let old_env = text(&w.run_in(&root, &["env", "--id"]).stdout).trim().to_string();
 
     let tb = w.path("greet-2.0.tar.gz");
     tarball(&tb, &[("bin/greet", b"#!/bin/sh\necho v2\n", true)], &[]);
-    let pkg2 = local_package("greet", "2.0", &tb, &[&w.store()]);
+    let pkg2 = local_package("greet", "2.0", &tb, &[w.store()]);
     std::fs::write(root.join("magnet.jsonnet"), format!("{{ packages: [{pkg2}] }}\n")).unwrap();
-    ok(&w.run(&root, &["shell", "--", "true"]));
-    let new_env = text(&w.run(&root, &["env", "--id"]).stdout).trim().to_string();
+    ok(&w.run_in(&root, &["shell", "--", "true"]));
+    let new_env = text(&w.run_in(&root, &["env", "--id"]).stdout).trim().to_string();
     assert_ne!(old_env, new_env);
     let envs = w.store().join("envs-v1");
     assert!(envs.join(&old_env).is_dir() && envs.join(&new_env).is_dir());
 
     // Everything is young: the default grace period keeps it all.
-    let out = w.run(&root, &["store", "gc"]);
+    let out = w.run_in(&root, &["store", "gc"]);
     assert!(
         text(&out.stderr).contains("removed 0 packages"),
         "{}",
         text(&out.stderr)
     );
 
-    let out = w.run(&root, &["store", "gc", "--grace", "0", "--dry-run"]);
+    let out = w.run_in(&root, &["store", "gc", "--grace", "0", "--dry-run"]);
     let said = ok(&out);
+    assert_snapshot!(&w, "store_gc_dry_run", &said);
     assert!(said.contains(&format!("would remove environment {old_env}")), "{said}");
     assert!(said.contains("would remove package greet"), "{said}");
     assert!(envs.join(&old_env).is_dir(), "a dry run removes nothing");
 
-    let said = ok(&w.run(&root, &["store", "gc", "--grace", "0"]));
+    let said = ok(&w.run_in(&root, &["store", "gc", "--grace", "0"]));
     assert!(said.contains(&format!("removed environment {old_env}")), "{said}");
     assert_eq!(said.matches("removed package").count(), 1, "{said}");
     assert!(!envs.join(&old_env).exists() && !envs.join(format!("{old_env}.json")).exists());
     assert!(envs.join(&new_env).is_dir());
-    let out = w.run(&root, &["shell", "--", "greet"]);
+    let out = w.run_in(&root, &["shell", "--", "greet"]);
     assert_eq!(text(&out.stdout), "v2\n", "{}", text(&out.stderr));
     // Both source tarballs are still cached.
-    let sources = ok(&w.run(&root, &["source", "list"]));
+    let sources = ok(&w.run_in(&root, &["source", "list"]));
     assert!(
         sources.contains("greet-2.0.tar.gz") && sources.contains("proj-greet-1.0.tar.gz"),
         "{sources}"
     );
     // Nothing left to collect.
-    let out = w.run(&root, &["store", "gc", "--grace", "0"]);
+    let out = w.run_in(&root, &["store", "gc", "--grace", "0"]);
     assert!(
         text(&out.stderr).contains("removed 0 packages"),
         "{}",

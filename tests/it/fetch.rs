@@ -3,16 +3,14 @@
 //! deterministic torrents checked against mktorrent, and one real Debian
 //! archive download (ignored by default: it needs the network).
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::net::{Behaviour, HttpServer, Tracker};
-use common::{pseudo_random, sha256, stderr, stdout, TestEnv};
+use crate::support::net::{Behaviour, HttpServer, Tracker};
+use crate::support::{pseudo_random, require, sha256, stderr, stdout, TestContext};
 
 fn dir_entries(p: &Path) -> Vec<String> {
     match std::fs::read_dir(p) {
@@ -24,7 +22,7 @@ fn dir_entries(p: &Path) -> Vec<String> {
 }
 
 /// `magpkg source fetch` with the given mirrors; returns the output.
-fn source_fetch(env: &TestEnv, mirrors: &str, sha: &str, urls: &[&str]) -> std::process::Output {
+fn source_fetch(env: &TestContext, mirrors: &str, sha: &str, urls: &[&str]) -> std::process::Output {
     let mut c = env.cmd();
     c.env("MAGPKG_MIRRORS", mirrors)
         .args(["source", "fetch", "--sha256", sha]);
@@ -38,7 +36,7 @@ fn http_source_through_a_mirror_mapping_is_cached_once() {
     let data = pseudo_random(300_000, 1);
     let sha = sha256(&data);
     server.serve("/pub/demo-1.0.tar.gz", data.clone(), Behaviour::Normal);
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let mirrors = format!("test={}/pub", server.base());
 
     let out = source_fetch(&env, &mirrors, &sha, &["mirror://test/demo-1.0.tar.gz"]);
@@ -80,7 +78,7 @@ fn a_404_mirror_is_skipped_for_the_next_one() {
     let data = pseudo_random(50_000, 2);
     let sha = sha256(&data);
     server.serve("/good/a.tar.xz", data.clone(), Behaviour::Normal);
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let mirrors = format!("test={0}/missing,{0}/good", server.base());
     let out = source_fetch(&env, &mirrors, &sha, &["mirror://test/a.tar.xz"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -96,7 +94,7 @@ fn a_cut_connection_is_resumed_with_a_range_request() {
     let data = pseudo_random(3_000_000, 3);
     let sha = sha256(&data);
     server.serve("/f/big.tar.gz", data.clone(), Behaviour::CutOnceAfter(1_000_000));
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let url = server.url("/f/big.tar.gz");
     let out = source_fetch(&env, "", &sha, &[&url]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -121,7 +119,7 @@ fn wrong_bytes_are_rejected_and_nothing_stays() {
     let bad = pseudo_random(10_000, 5);
     let (sha, bad_sha) = (sha256(&good), sha256(&bad));
     server.serve("/x/src.tar.gz", bad, Behaviour::Normal);
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let url = server.url("/x/src.tar.gz");
     let out = source_fetch(&env, "", &sha, &[&url]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -135,7 +133,7 @@ fn wrong_bytes_are_rejected_and_nothing_stays() {
 
 #[test]
 fn offline_and_unknown_mirror_errors_say_what_to_do() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let sha = "0".repeat(64);
     let out = env
         .cmd()
@@ -165,7 +163,7 @@ fn source_add_imports_by_hash_and_magnet_is_the_same_in_every_store() {
     let data = pseudo_random(700_000, 6);
     std::fs::write(&file, &data).unwrap();
     let sha = sha256(&data);
-    let (a, b) = (TestEnv::new(), TestEnv::new());
+    let (a, b) = (TestContext::new(), TestContext::new());
     let mut magnets = Vec::new();
     for env in [&a, &b] {
         let out = env.run(&["source", "add", file.to_str().unwrap()]);
@@ -192,7 +190,7 @@ fn source_add_imports_by_hash_and_magnet_is_the_same_in_every_store() {
 
 /// Parse `Info Hash: ...` from `aria2c -S FILE.torrent`.
 fn aria2_info_hash(torrent: &Path) -> String {
-    let out = Command::new("aria2c")
+    let out = Command::new(require("aria2c"))
         .arg("-S")
         .arg(torrent)
         .output()
@@ -211,7 +209,7 @@ fn deterministic_torrent_matches_mktorrent() {
     // Not a multiple of the piece length, several pieces.
     let file = work.path().join("pkg-1.2.3.tar.xz");
     std::fs::write(&file, pseudo_random(1_000_003, 7)).unwrap();
-    let env = TestEnv::new();
+    let env = TestContext::new();
     assert!(env.run(&["source", "add", file.to_str().unwrap()]).status.success());
     let ours = work.path().join("ours.torrent");
     let out = env.run(&["source", "torrent", "pkg-1.2.3.tar.xz", "-o", ours.to_str().unwrap()]);
@@ -221,7 +219,7 @@ fn deterministic_torrent_matches_mktorrent() {
     // mktorrent with the same piece length (2^18) and nothing in the info
     // dictionary but the file; the announce URL lives outside it.
     let theirs = work.path().join("theirs.torrent");
-    let st = Command::new("mktorrent")
+    let st = Command::new(require("mktorrent"))
         .args(["-l", "18", "-d", "-a", "http://127.0.0.1:1/announce", "-o"])
         .arg(&theirs)
         .arg(&file)
@@ -243,7 +241,7 @@ struct Seeder {
 }
 
 impl Seeder {
-    fn start(env: &TestEnv, extra: &[&str]) -> Seeder {
+    fn start(env: &TestContext, extra: &[&str]) -> Seeder {
         let mut child = env
             .cmd()
             .args(["seed", "--port", "0", "--poll", "1"])
@@ -316,7 +314,7 @@ impl Drop for Seeder {
 #[test]
 fn magpkg_seed_serves_magpkg_fetch_by_magnet_with_x_pe() {
     let work = tempfile::tempdir().unwrap();
-    let seeder_env = TestEnv::new();
+    let seeder_env = TestContext::new();
     let first = work.path().join("first-1.0.tar.gz");
     let data = pseudo_random(1_500_000, 8);
     std::fs::write(&first, &data).unwrap();
@@ -331,7 +329,7 @@ fn magpkg_seed_serves_magpkg_fetch_by_magnet_with_x_pe() {
     let line = seeder.wait_for(|l| l.starts_with("seeding "));
     assert!(line.contains(&sha) && line.contains(&magnet), "{line}");
 
-    let leecher = TestEnv::new();
+    let leecher = TestContext::new();
     let link = format!("{magnet}&x.pe=127.0.0.1:{}", seeder.port);
     let out = source_fetch(&leecher, "", &sha, &[&link]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -378,7 +376,7 @@ fn magpkg_seed_serves_magpkg_fetch_by_magnet_with_x_pe() {
 fn seed_on_a_busy_port_is_a_clear_user_error() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port().to_string();
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let out = env.run(&["seed", "--port", &port]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
@@ -393,7 +391,7 @@ fn seed_on_a_busy_port_is_a_clear_user_error() {
 fn aria2c_downloads_a_source_seeded_by_magpkg() {
     let work = tempfile::tempdir().unwrap();
     let tracker = Tracker::start();
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let file = work.path().join("interop-0.1.tar.gz");
     let data = pseudo_random(900_000, 10);
     std::fs::write(&file, &data).unwrap();
@@ -405,7 +403,7 @@ fn aria2c_downloads_a_source_seeded_by_magpkg() {
     // aria2c cannot be given a peer address: it finds the seeder through
     // the loopback tracker, like any client would on the internet.
     let dl = work.path().join("aria2");
-    let out = Command::new("aria2c")
+    let out = Command::new(require("aria2c"))
         .args([
             "--enable-dht=false",
             "--bt-enable-lpd=false",
@@ -415,7 +413,7 @@ fn aria2c_downloads_a_source_seeded_by_magpkg() {
             "--console-log-level=warn",
             "--summary-interval=0",
         ])
-        .arg(format!("--listen-port={}", common::net::free_port()))
+        .arg(format!("--listen-port={}", crate::support::net::free_port()))
         .arg(format!("--dir={}", dl.display()))
         .arg(format!("--bt-tracker={}", tracker.announce_url()))
         .arg(&magnet)
@@ -455,7 +453,7 @@ fn magpkg_fetches_a_file_seeded_by_aria2c() {
     // announces itself to the loopback tracker named in it.
     let tracker = Tracker::start();
     let torrent = work.path().join("t.torrent");
-    assert!(Command::new("mktorrent")
+    assert!(Command::new(require("mktorrent"))
         .args(["-l", "18", "-d", "-a", &tracker.announce_url(), "-o"])
         .arg(&torrent)
         .arg(&file)
@@ -463,8 +461,8 @@ fn magpkg_fetches_a_file_seeded_by_aria2c() {
         .status()
         .unwrap()
         .success());
-    let port = common::net::free_port();
-    let mut aria = Command::new("aria2c")
+    let port = crate::support::net::free_port();
+    let mut aria = Command::new(require("aria2c"))
         .args([
             "-V",
             "--enable-dht=false",
@@ -493,19 +491,19 @@ fn magpkg_fetches_a_file_seeded_by_aria2c() {
     wait_listening(port);
 
     // The magnet magpkg would print for that file, pointing at aria2c.
-    let other = TestEnv::new();
+    let other = TestContext::new();
     assert!(other.run(&["source", "add", file.to_str().unwrap()]).status.success());
     let magnet = stdout(&other.run(&["source", "magnet", &sha, "--peer", &format!("127.0.0.1:{port}")]))
         .trim()
         .to_string();
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let out = source_fetch(&env, "", &sha, &[&magnet]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read(stdout(&out).trim()).unwrap(), data);
 
     // The same through the .torrent file (a local path as an origin): no
     // peer address given, the peer comes from the torrent's tracker.
-    let env2 = TestEnv::new();
+    let env2 = TestContext::new();
     let out = env2
         .cmd()
         .args(["source", "fetch", "--sha256", &sha, "--name", "from-aria-3.1.tar.bz2"])
@@ -522,7 +520,7 @@ fn magpkg_fetches_a_file_seeded_by_aria2c() {
         std::fs::read(&torrent).unwrap(),
         Behaviour::Normal,
     );
-    let env3 = TestEnv::new();
+    let env3 = TestContext::new();
     let out = env3
         .cmd()
         .args(["source", "fetch", "--sha256", &sha, "--name", "from-aria-3.1.tar.bz2"])
@@ -543,13 +541,13 @@ fn a_magnet_without_reachable_peer_falls_back_to_http_within_the_stall_timeout()
     let work = tempfile::tempdir().unwrap();
     let f = work.path().join("fallback.tar.gz");
     std::fs::write(&f, &data).unwrap();
-    let other = TestEnv::new();
+    let other = TestContext::new();
     assert!(other.run(&["source", "add", f.to_str().unwrap()]).status.success());
-    let dead = common::net::closed_port();
+    let dead = crate::support::net::closed_port();
     let magnet = stdout(&other.run(&["source", "magnet", &sha, "--peer", &format!("127.0.0.1:{dead}")]))
         .trim()
         .to_string();
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let out = env
         .cmd()
         .env("MAGPKG_STALL_TIMEOUT", "3")
@@ -575,7 +573,7 @@ fn a_magnet_without_reachable_peer_falls_back_to_http_within_the_stall_timeout()
     // then given up for the next URL.
     let stall = HttpServer::start();
     stall.serve("/s/fallback.tar.gz", data.clone(), Behaviour::StallAfter(1000));
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let out = env
         .cmd()
         .env("MAGPKG_STALL_TIMEOUT", "1")
@@ -607,18 +605,18 @@ fn http_joins_the_race_while_a_magnet_peer_is_still_silent() {
     let data = pseudo_random(60_000, 15);
     let sha = sha256(&data);
     server.serve("/r/race.tar.gz", data.clone(), Behaviour::Normal);
-    let (port, closed) = common::net::silent_peer();
+    let (port, closed) = crate::support::net::silent_peer();
     let work = tempfile::tempdir().unwrap();
     let f = work.path().join("race.tar.gz");
     std::fs::write(&f, &data).unwrap();
-    let other = TestEnv::new();
+    let other = TestContext::new();
     assert!(other.run(&["source", "add", f.to_str().unwrap()]).status.success());
     let magnet = stdout(&other.run(&["source", "magnet", &sha, "--peer", &format!("127.0.0.1:{port}")]))
         .trim()
         .to_string();
     // The magnet comes first and its only peer hangs; the stall timeout is
     // long. HTTP must not wait for BitTorrent to give up.
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let out = env
         .cmd()
         .env("MAGPKG_STALL_TIMEOUT", "120")
@@ -647,9 +645,9 @@ fn http_joins_the_race_while_a_magnet_peer_is_still_silent() {
 
 /// Settings for library-level tests: this test's store, no DHT, short
 /// timeouts, a `test` mirror.
-fn settings(env: &TestEnv, mirror: &str) -> magpkg::settings::Settings {
+fn settings(env: &TestContext, mirror: &str) -> magpkg::settings::Settings {
     let mut s = magpkg::settings::Settings::resolve(&magpkg::settings::Overrides {
-        store: Some(env.store()),
+        store: Some(env.store().to_path_buf()),
         ..Default::default()
     })
     .unwrap();
@@ -665,7 +663,7 @@ fn settings(env: &TestEnv, mirror: &str) -> magpkg::settings::Settings {
 #[test]
 fn library_fetch_runs_downloads_in_parallel_up_to_fetch_jobs_and_reports() {
     let server = HttpServer::start();
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let mut sources = Vec::new();
     for i in 0..5u64 {
         let data = pseudo_random(100_000, 100 + i);
@@ -710,7 +708,7 @@ fn magpkg_fetch_fetches_every_source_of_a_graph() {
     let b = pseudo_random(30_000, 14);
     server.serve("/m/a-1.tar.gz", a.clone(), Behaviour::Normal);
     server.serve("/m/b-1.tar.gz", b.clone(), Behaviour::Normal);
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let def = env.home().join("pkgs.jsonnet");
     std::fs::write(
         &def,
@@ -761,7 +759,7 @@ const HELLO: (&str, &str, u64) = (
 #[test]
 #[ignore]
 fn real_upstream_tarball_through_the_debian_mirror_from_apt_sources() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let (path, sha, size) = HELLO;
     let out = env
         .cmd()

@@ -9,61 +9,49 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// One test's world: its own HOME, XDG dirs, store, apps root, bin dir and
-/// applications dir, all in a temp dir.
-struct World {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
+use crate::support::snapshot::assert_snapshot;
+use crate::support::{
+    magpkg_bin, path_without, require, show, stderr, stdout, write, write_exe as write_exec, TestContext,
+};
+
+/// A test's context, with `work/` as the directory magpkg runs in.
+fn world() -> TestContext {
+    let ctx = TestContext::new();
+    fs::create_dir_all(ctx.path("work")).unwrap();
+    ctx
 }
 
-impl World {
-    fn new() -> World {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().canonicalize().unwrap();
-        for d in ["home", "apps", "bin", "share/applications", "work"] {
-            fs::create_dir_all(root.join(d)).unwrap();
-        }
-        World { _tmp: tmp, root }
-    }
-    fn apps(&self) -> PathBuf {
-        self.root.join("apps")
-    }
+/// The same, with a PATH that surely lacks wine: what magpkg does without
+/// it is then the same on every machine.
+fn world_without_wine() -> TestContext {
+    world().with_path(path_without(&["wine"]))
+}
+
+/// The app commands of a test, on top of its [`TestContext`].
+trait Apps {
+    /// The directory of app `name` under MAGPKG_APPS.
+    fn app(&self, name: &str) -> PathBuf;
+    /// `magpkg` run in `work/`.
+    fn app_cmd(&self) -> Command;
+    fn magpkg(&self, args: &[&str]) -> Output;
+    /// Run and require success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String;
+    fn show_json(&self, target: &str) -> Value;
+}
+
+impl Apps for TestContext {
     fn app(&self, name: &str) -> PathBuf {
-        self.apps().join(name)
-    }
-    fn bin(&self) -> PathBuf {
-        self.root.join("bin")
-    }
-    fn applications(&self) -> PathBuf {
-        self.root.join("share/applications")
-    }
-    fn home(&self) -> PathBuf {
-        self.root.join("home")
+        self.apps_dir().join(name)
     }
 
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(magpkg_bin());
-        c.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.home())
-            .env("XDG_DATA_HOME", self.root.join("xdg/data"))
-            .env("XDG_CONFIG_HOME", self.root.join("xdg/config"))
-            .env("XDG_STATE_HOME", self.root.join("xdg/state"))
-            .env("XDG_CACHE_HOME", self.root.join("xdg/cache"))
-            .env("MAGPKG_STORE", self.root.join("store"))
-            .env("MAGPKG_STATE", self.root.join("state"))
-            .env("MAGPKG_APPS", self.apps())
-            .env("MAGPKG_BIN_DIR", self.bin())
-            .env("MAGPKG_APPLICATIONS_DIR", self.applications())
-            .current_dir(self.root.join("work"));
-        c
+    fn app_cmd(&self) -> Command {
+        self.in_dir(self.path("work"))
     }
 
     fn magpkg(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
+        self.app_cmd().args(args).output().unwrap()
     }
 
-    /// Run and require success; returns stdout.
     fn ok(&self, args: &[&str]) -> String {
         let o = self.magpkg(args);
         assert!(o.status.success(), "magpkg {args:?} failed: {}", show(&o));
@@ -75,49 +63,9 @@ impl World {
     }
 }
 
-/// The binary under test. `MAGPKG_TEST_BIN` overrides it: several
-/// worktrees share one cargo target dir here, and a build of another branch
-/// can replace `target/debug/magpkg` while these tests run.
-fn magpkg_bin() -> PathBuf {
-    std::env::var_os("MAGPKG_TEST_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_magpkg")))
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn write(path: &Path, text: impl AsRef<[u8]>) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
-}
-
-fn write_exec(path: &Path, text: impl AsRef<[u8]>) {
-    write(path, text);
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
-}
-
+/// A text of `tests/fixtures/app/`.
 fn fixture(name: &str) -> String {
-    fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/app")
-            .join(name),
-    )
-    .unwrap()
+    fs::read_to_string(crate::support::fixture("app").join(name)).unwrap()
 }
 
 /// Compile a C program with the host compiler.
@@ -125,7 +73,7 @@ fn compile(out: &Path, src: &str, static_: bool) {
     fs::create_dir_all(out.parent().unwrap()).unwrap();
     let c = out.with_extension("c");
     fs::write(&c, src).unwrap();
-    let mut cmd = Command::new("cc");
+    let mut cmd = Command::new(require("cc"));
     if static_ {
         cmd.arg("-static");
     }
@@ -170,7 +118,7 @@ fn lines(s: &str) -> Vec<&str> {
 /// real ELF for `runme-linux64-v2.3.0`, a Windows build, and a script
 /// variant (the only one the seed's .mpkg leaves enabled: it disables both
 /// variants it names).
-fn seed_app(w: &World) -> PathBuf {
+fn seed_app(w: &TestContext) -> PathBuf {
     let app = w.app("runme");
     let linux = app.join("package/runme-linux64-v2.3.0");
     write(&linux.join("MPKG"), fixture("seed-MPKG"));
@@ -210,7 +158,7 @@ fn nasty_expected(data: &Path) -> Vec<String> {
 
 #[test]
 fn seed_texts_parse_as_written_and_drive_a_real_run() {
-    let w = World::new();
+    let w = world();
     let app = seed_app(&w);
     let j = w.show_json("runme");
     assert_eq!(j["notes"], "this is an example\nðŸ˜€");
@@ -234,7 +182,7 @@ fn seed_texts_parse_as_written_and_drive_a_real_run() {
     let got = lines(&out);
     assert_eq!(got[0], "SH");
     assert_eq!(got[1..], nasty_expected(&app.join("data")));
-    assert!(!w.root.join("work/pwned").exists() && !w.root.join("work/pwned2").exists());
+    assert!(!w.path("work/pwned").exists() && !w.path("work/pwned2").exists());
     let v = &j["variants"]
         .as_array()
         .unwrap()
@@ -243,6 +191,7 @@ fn seed_texts_parse_as_written_and_drive_a_real_run() {
         .unwrap()["entry"];
     assert_eq!(v["type"], "script-sh");
     assert_eq!(v["detected"], serde_json::json!(["type"]));
+    assert_snapshot!(&w, "app_show_runme", &w.ok(&["app", "show", "runme"]));
 
     // The ELF variant, forced: compatible_100 makes it run sandboxed, and
     // its exit status is magpkg's.
@@ -259,7 +208,7 @@ fn seed_texts_parse_as_written_and_drive_a_real_run() {
 
 #[test]
 fn preferred_order_skips_what_cannot_run_here() {
-    let w = World::new();
+    let w = world_without_wine();
     let app = seed_app(&w);
     // Without the seed's disabled list, its preferred order applies: the
     // Windows build first (rejected: no wine here), then the Linux ELF.
@@ -276,30 +225,22 @@ fn preferred_order_skips_what_cannot_run_here() {
             .clone()
     };
     let win = by_name("runme-win64-v0.1.0");
-    let wine = which::which("wine").is_ok();
-    if !wine {
-        assert!(win["rejected"].as_str().unwrap().contains("wine"), "{win}");
-    }
+    // No wine on this test's PATH.
+    assert!(win["rejected"].as_str().unwrap().contains("wine"), "{win}");
     assert_eq!(win["entry"]["os"], "windows");
     assert_eq!(win["entry"]["architecture"], "amd64");
     let linux = by_name("runme-linux64-v2.3.0");
-    assert_eq!(linux["rank"], if wine { 1 } else { 0 });
+    assert_eq!(linux["rank"], 0);
     assert_eq!(linux["preferred"], true);
     assert_eq!(by_name("runme-script-v1")["preferred"], false);
-    if !wine {
-        let o = w.magpkg(&["app", "run", "runme", "--", "x"]);
-        assert_eq!(o.status.code(), Some(7), "{}", show(&o));
-        assert!(stdout(&o).starts_with("ELF\n[x]\n"));
-    }
+    let o = w.magpkg(&["app", "run", "runme", "--", "x"]);
+    assert_eq!(o.status.code(), Some(7), "{}", show(&o));
+    assert!(stdout(&o).starts_with("ELF\n[x]\n"));
 }
 
 #[test]
 fn windows_variant_without_wine_is_a_clear_error() {
-    if which::which("wine").is_ok() {
-        eprintln!("wine is installed; the no-wine error cannot be observed here");
-        return;
-    }
-    let w = World::new();
+    let w = world_without_wine();
     seed_app(&w);
     let o = w.magpkg(&["app", "run", "--variant", "runme-win64-v0.1.0", "runme"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
@@ -309,7 +250,7 @@ fn windows_variant_without_wine_is_a_clear_error() {
 }
 
 /// A variant with one entry; `fields` are extra MPKG entry keys.
-fn variant(w: &World, app: &str, name: &str, version: &str, file: &str, fields: &str) -> PathBuf {
+fn variant(w: &TestContext, app: &str, name: &str, version: &str, file: &str, fields: &str) -> PathBuf {
     let d = w.app(app).join("package").join(name);
     write(
         &d.join("MPKG"),
@@ -320,7 +261,7 @@ fn variant(w: &World, app: &str, name: &str, version: &str, file: &str, fields: 
 
 #[test]
 fn selection_across_os_arch_preferred_and_disabled() {
-    let w = World::new();
+    let w = world_without_wine();
     // Real ELF files: the host's (amd64 on CI) and an arm64 one (the same
     // file with e_machine set to AArch64), a minimal PE, explicit values.
     let a = variant(&w, "tool", "tool-linux-amd64-1.9", "1.9", "tool", "");
@@ -346,7 +287,7 @@ fn selection_across_os_arch_preferred_and_disabled() {
     let f = variant(&w, "tool", "tool-dll-5.0", "5.0", "tool.dll", ", 'os': 'windows'");
     write(&f.join("tool.dll"), pe_bytes(0xaa64, true));
 
-    let ranks = |w: &World| -> Vec<(String, Value, Value)> {
+    let ranks = |w: &TestContext| -> Vec<(String, Value, Value)> {
         let j = w.show_json("tool");
         j["variants"]
             .as_array()
@@ -439,12 +380,10 @@ fn selection_across_os_arch_preferred_and_disabled() {
         e.contains("tool-dll-5.0: `tool` is of type `library`, not a program"),
         "{e}"
     );
-    if which::which("wine").is_err() {
-        assert!(
-            e.contains("tool-win32-3.0: Windows program, and wine is not installed"),
-            "{e}"
-        );
-    }
+    assert!(
+        e.contains("tool-win32-3.0: Windows program, and wine is not installed"),
+        "{e}"
+    );
     assert!(e.contains("hint:"), "{e}");
 
     let text = w.ok(&["app", "show", "tool"]);
@@ -467,7 +406,7 @@ fn selection_across_os_arch_preferred_and_disabled() {
 
 #[test]
 fn entries_and_run_default() {
-    let w = World::new();
+    let w = world();
     let d = w.app("suite").join("package/suite-1");
     write(
         &d.join("MPKG"),
@@ -507,7 +446,7 @@ fn entries_and_run_default() {
 
 #[test]
 fn malformed_files_name_file_and_line_and_unknown_keys_warn() {
-    let w = World::new();
+    let w = world();
     let d = variant(&w, "bad", "bad-1", "1", "run.sh", "");
     write_exec(&d.join("run.sh"), ARGS_SH);
     let mpkg = w.app("bad").join("bad.mpkg");
@@ -520,7 +459,7 @@ fn malformed_files_name_file_and_line_and_unknown_keys_warn() {
     let e = stderr(&o);
     assert!(e.contains(&format!("{}:2:", mpkg.display())), "{e}");
     assert!(e.contains("function call"), "{e}");
-    assert!(!w.root.join("work/pwned").exists());
+    assert!(!w.path("work/pwned").exists());
 
     write(&mpkg, "run_default = 'bad'\nnotes = 'unterminated\n");
     let e = stderr(&w.magpkg(&["app", "show", "bad"]));
@@ -563,7 +502,7 @@ fn malformed_files_name_file_and_line_and_unknown_keys_warn() {
 
 #[test]
 fn apps_added_and_removed_by_hand_are_seen_at_once() {
-    let w = World::new();
+    let w = world();
     assert!(w.ok(&["app", "list"]).contains("no apps"));
     let d = variant(&w, "hand", "hand-1", "1", "run.sh", "");
     write_exec(&d.join("run.sh"), ARGS_SH);
@@ -591,20 +530,20 @@ fn apps_added_and_removed_by_hand_are_seen_at_once() {
 
 #[test]
 fn launchers_work_from_any_directory_and_desktop_files_validate() {
-    let w = World::new();
+    let w = world();
     let app = seed_app(&w);
     // With the seed's .mpkg as written, the script variant is the one that runs.
     let o = w.magpkg(&["app", "integrate", "runme"]);
     assert!(o.status.success(), "{}", show(&o));
-    let launcher = w.bin().join("runme");
+    let launcher = w.bin_dir().join("runme");
     assert!(launcher.is_file());
-    let desktop = w.applications().join("magpkg-app-runme-runme.desktop");
+    let desktop = w.applications_dir().join("magpkg-app-runme-runme.desktop");
     assert!(desktop.is_file(), "{}", show(&o));
 
     // The launcher, called by name from another directory with a bare
     // environment (no MAGPKG_APPS), finds its app.
     let elsewhere = tempfile::tempdir().unwrap();
-    let path = format!("{}:/usr/bin:/bin", w.bin().display());
+    let path = format!("{}:/usr/bin:/bin", w.bin_dir().display());
     let o = Command::new("sh")
         .arg("-c")
         .arg("runme \"$@\"")
@@ -625,13 +564,16 @@ fn launchers_work_from_any_directory_and_desktop_files_validate() {
         )
     );
 
-    let v = Command::new("desktop-file-validate").arg(&desktop).output().unwrap();
+    let v = Command::new(require("desktop-file-validate"))
+        .arg(&desktop)
+        .output()
+        .unwrap();
     assert!(v.status.success() && v.stdout.is_empty(), "{}", show(&v));
     let text = fs::read_to_string(&desktop).unwrap();
     assert!(text.contains("X-Magpkg-App=runme"), "{text}");
 
     // A file magpkg did not write is never replaced.
-    write(&w.bin().join("other"), "#!/bin/sh\necho mine\n");
+    write(&w.bin_dir().join("other"), "#!/bin/sh\necho mine\n");
     write(
         &app.join("runme.mpkg"),
         fixture("seed.mpkg").replace("add_to_path = 'runme'", "add_to_path = 'other'"),
@@ -640,7 +582,7 @@ fn launchers_work_from_any_directory_and_desktop_files_validate() {
     assert!(o.status.success(), "{}", show(&o));
     assert!(stderr(&o).contains("was not written by magpkg"), "{}", show(&o));
     assert_eq!(
-        fs::read_to_string(w.bin().join("other")).unwrap(),
+        fs::read_to_string(w.bin_dir().join("other")).unwrap(),
         "#!/bin/sh\necho mine\n"
     );
     assert!(!launcher.exists(), "the launcher no longer asked for is removed");
@@ -652,26 +594,26 @@ fn launchers_work_from_any_directory_and_desktop_files_validate() {
     let o = w.magpkg(&["app", "remove", "runme"]);
     assert!(o.status.success(), "{}", show(&o));
     assert!(!launcher.exists() && !desktop.exists());
-    assert!(w.bin().join("other").exists());
+    assert!(w.bin_dir().join("other").exists());
     assert!(app.join("runme.mpkg").exists());
 }
 
 #[test]
 fn integrate_all_cleans_up_after_apps_deleted_by_hand() {
-    let w = World::new();
+    let w = world();
     seed_app(&w);
     w.ok(&["app", "integrate"]);
-    assert!(w.bin().join("runme").exists());
+    assert!(w.bin_dir().join("runme").exists());
     fs::remove_dir_all(w.app("runme")).unwrap();
     let o = w.magpkg(&["app", "integrate"]);
     assert!(o.status.success(), "{}", show(&o));
-    assert!(!w.bin().join("runme").exists());
-    assert!(!w.applications().join("magpkg-app-runme-runme.desktop").exists());
+    assert!(!w.bin_dir().join("runme").exists());
+    assert!(!w.applications_dir().join("magpkg-app-runme-runme.desktop").exists());
 }
 
 #[test]
 fn purge_never_deletes_data_without_asking() {
-    let w = World::new();
+    let w = world();
     let app = seed_app(&w);
     w.ok(&["app", "integrate", "runme"]);
     write(&app.join("data/settings.ini"), "precious");
@@ -686,7 +628,7 @@ fn purge_never_deletes_data_without_asking() {
     assert!(stderr(&o).contains("kept its data"), "{}", show(&o));
     assert_eq!(fs::read_to_string(app.join("data/settings.ini")).unwrap(), "precious");
     assert!(!app.join("package").exists() && !app.join("runme.mpkg").exists());
-    assert!(!w.bin().join("runme").exists());
+    assert!(!w.bin_dir().join("runme").exists());
     // Confirmed explicitly: everything goes.
     w.ok(&["app", "remove", "--purge", "--purge-data", "runme"]);
     assert!(!app.exists());
@@ -697,25 +639,14 @@ fn purge_never_deletes_data_without_asking() {
 #[test]
 fn purge_asks_on_a_terminal() {
     // `script` gives magpkg a pseudo-terminal; the answer comes on its stdin.
-    if which::which("script").is_err() {
-        eprintln!("script(1) is not installed; skipping");
-        return;
-    }
+    require("script");
     for (answer, kept) in [("n", true), ("y", false)] {
-        let w = World::new();
+        let w = world();
         let app = seed_app(&w);
         write(&app.join("data/settings.ini"), "precious");
         let cmd = format!("{} app remove --purge runme", magpkg_bin().display());
-        let mut c = Command::new("script");
+        let mut c = w.command("script");
         c.args(["-q", "-e", "-c", &cmd, "/dev/null"])
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap())
-            .env("HOME", w.home())
-            .env("MAGPKG_APPS", w.apps())
-            .env("MAGPKG_BIN_DIR", w.bin())
-            .env("MAGPKG_APPLICATIONS_DIR", w.applications())
-            .env("MAGPKG_STORE", w.root.join("store"))
-            .env("XDG_CONFIG_HOME", w.root.join("xdg/config"))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
@@ -734,7 +665,7 @@ fn purge_asks_on_a_terminal() {
 
 #[test]
 fn sandboxed_app_cannot_write_outside_data() {
-    let w = World::new();
+    let w = world();
     // Outside /tmp too (the sandbox has its own /tmp), where the host is writable.
     let outside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let d = w.app("boxed").join("package/boxed-1");
@@ -752,12 +683,12 @@ fn sandboxed_app_cannot_write_outside_data() {
     let targets = [
         w.home().join("bad"),
         outside.path().join("bad"),
-        w.root.join("work/bad"),
+        w.path("work/bad"),
         w.app("boxed").join("bad"),
     ];
     let mut args: Vec<String> = ["app", "run", "boxed", "--"].map(String::from).to_vec();
     args.extend(targets.iter().map(|t| t.display().to_string()));
-    let o = w.cmd().args(&args).output().unwrap();
+    let o = w.app_cmd().args(&args).output().unwrap();
     assert!(o.status.success(), "{}", show(&o));
     let out = stdout(&o);
     assert!(
@@ -772,7 +703,7 @@ fn sandboxed_app_cannot_write_outside_data() {
     // The same run without the sandbox does write: the test can see writes.
     let mut args = args.clone();
     args.insert(2, "--no-sandbox".into());
-    let o = w.cmd().args(&args).output().unwrap();
+    let o = w.app_cmd().args(&args).output().unwrap();
     assert!(o.status.success(), "{}", show(&o));
     assert!(targets[1].exists(), "{}", show(&o));
     // --sandbox applies it to an app that does not claim compatible_100.
@@ -786,15 +717,15 @@ fn sandboxed_app_cannot_write_outside_data() {
     );
     let mut args = args.clone();
     args[2] = "--sandbox".into();
-    let o = w.cmd().args(&args).output().unwrap();
+    let o = w.app_cmd().args(&args).output().unwrap();
     assert!(o.status.success(), "{}", show(&o));
     assert!(!targets[1].exists(), "{}", show(&o));
     // An apps root reached through a symlink (here inside /tmp, which the
     // sandbox replaces) still works: the real directories are bound.
-    let link = w.root.join("apps-link");
-    std::os::unix::fs::symlink(w.apps(), &link).unwrap();
+    let link = w.path("apps-link");
+    std::os::unix::fs::symlink(w.apps_dir(), &link).unwrap();
     fs::remove_file(w.app("boxed").join("data/ok")).unwrap();
-    let o = w.cmd().env("MAGPKG_APPS", &link).args(&args).output().unwrap();
+    let o = w.app_cmd().env("MAGPKG_APPS", &link).args(&args).output().unwrap();
     assert!(o.status.success(), "{}", show(&o));
     assert!(w.app("boxed").join("data/ok").exists(), "{}", show(&o));
 }
@@ -824,7 +755,7 @@ fn build_appimage(dir: &Path, name: &str, comp: &str) -> PathBuf {
     write(&appdir.join("hello.png"), png);
     std::os::unix::fs::symlink("hello.png", appdir.join(".DirIcon")).unwrap();
     let sq = dir.join(format!("{name}.squashfs"));
-    let o = Command::new("mksquashfs")
+    let o = Command::new(require("mksquashfs"))
         .arg(&appdir)
         .arg(&sq)
         .args(["-root-owned", "-noappend", "-quiet", "-no-progress", "-comp", comp])
@@ -859,7 +790,7 @@ fn build_appimage(dir: &Path, name: &str, comp: &str) -> PathBuf {
 
 #[test]
 fn appimage_installs_without_running_and_runs_through_apprun() {
-    let w = World::new();
+    let w = world();
     let src = tempfile::tempdir().unwrap();
     let img = build_appimage(src.path(), "Hello", "gzip");
     let o = w
@@ -870,7 +801,7 @@ fn appimage_installs_without_running_and_runs_through_apprun() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", show(&o));
-    assert!(!src.path().join("RUNTIME-RAN").exists() && !w.root.join("work/RUNTIME-RAN").exists());
+    assert!(!src.path().join("RUNTIME-RAN").exists() && !w.path("work/RUNTIME-RAN").exists());
     let app = w.app("hello");
     let variant = app.join("package/hello-1.2.3-amd64");
     assert_eq!(stdout(&o).trim(), variant.display().to_string());
@@ -892,7 +823,7 @@ fn appimage_installs_without_running_and_runs_through_apprun() {
 
     // Installing integrated it: the launcher runs AppRun with the AppImage
     // variables, from any directory.
-    let o = Command::new(w.bin().join("hello"))
+    let o = Command::new(w.bin_dir().join("hello"))
         .args(["two words", "--flag"])
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
@@ -907,7 +838,7 @@ fn appimage_installs_without_running_and_runs_through_apprun() {
             v = variant.display()
         )
     );
-    let desktop = w.applications().join("magpkg-app-hello-hello.desktop");
+    let desktop = w.applications_dir().join("magpkg-app-hello-hello.desktop");
     let text = fs::read_to_string(&desktop).unwrap();
     assert!(text.contains("Name=Hello\n"), "{text}");
     assert!(
@@ -918,7 +849,10 @@ fn appimage_installs_without_running_and_runs_through_apprun() {
         text.contains("Categories=Utility;\n") && text.contains(" -- %F\n"),
         "{text}"
     );
-    let v = Command::new("desktop-file-validate").arg(&desktop).output().unwrap();
+    let v = Command::new(require("desktop-file-validate"))
+        .arg(&desktop)
+        .output()
+        .unwrap();
     assert!(v.status.success() && v.stdout.is_empty(), "{}", show(&v));
 
     // An AppImage kept as a file in a variant is detected as one.
@@ -941,7 +875,12 @@ fn appimage_installs_without_running_and_runs_through_apprun() {
     fs::remove_dir_all(&raw).unwrap();
 
     // The same AppImage again: the variant exists, nothing is touched.
-    let o = w.cmd().args(["app", "install-appimage"]).arg(&img).output().unwrap();
+    let o = w
+        .app_cmd()
+        .args(["app", "install-appimage"])
+        .arg(&img)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert!(stderr(&o).contains("already exists"), "{}", show(&o));
     // Under another variant name it is a second variant; the settings the
@@ -963,7 +902,7 @@ fn appimage_installs_without_running_and_runs_through_apprun() {
 
 #[test]
 fn appimage_compressions_and_fallback() {
-    let w = World::new();
+    let w = world();
     let src = tempfile::tempdir().unwrap();
     // zstd and xz through backhand; lzo, which backhand lacks, through unsquashfs.
     for (i, comp) in ["zstd", "xz", "lzo"].iter().enumerate() {
@@ -994,7 +933,7 @@ fn appimage_compressions_and_fallback() {
 
 #[test]
 fn broken_appimages_are_refused_and_leave_nothing() {
-    let w = World::new();
+    let w = world();
     let src = tempfile::tempdir().unwrap();
     let img = build_appimage(src.path(), "Hello", "gzip");
     // Truncated image: the runtime, the superblock and a little more.
@@ -1010,13 +949,13 @@ fn broken_appimages_are_refused_and_leave_nothing() {
     let o = w.magpkg(&["app", "install-appimage", plain.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert!(stderr(&o).contains("AppImage magic"), "{}", show(&o));
-    let left: Vec<_> = fs::read_dir(w.apps()).unwrap().collect();
+    let left: Vec<_> = fs::read_dir(w.apps_dir()).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]
 fn appdir_installs_as_a_variant() {
-    let w = World::new();
+    let w = world();
     let src = tempfile::tempdir().unwrap();
     let appdir = src.path().join("Tool.AppDir");
     write_exec(&appdir.join("AppRun"), "#!/bin/sh\necho \"tool $ARGV0 $*\"\n");
@@ -1031,27 +970,12 @@ fn appdir_installs_as_a_variant() {
 
 #[test]
 fn store_package_exports_as_an_app() {
-    use magpkg::store::{PackageRecord, Store};
-    let w = World::new();
-    let store = Store::open(&w.root.join("store")).unwrap();
-    let tree = store.tempdir("build-").unwrap().keep();
-    write_exec(&tree.join("bin/greet"), ARGS_SH);
-    write(&tree.join("share/doc/greet/README"), "doc");
+    let w = world();
     let id = "0123456789abcdef0123456789abcdef";
-    store
-        .add_package(
-            &tree,
-            PackageRecord {
-                id: id.into(),
-                name: "greet".into(),
-                version: "2.0".into(),
-                digest: String::new(),
-                run_deps: vec![],
-                build_deps: vec![],
-                sources: vec![],
-            },
-        )
-        .unwrap();
+    w.add_package(id, "greet", "2.0", &[], |tree| {
+        write_exec(&tree.join("bin/greet"), ARGS_SH);
+        write(&tree.join("share/doc/greet/README"), "doc");
+    });
     let o = w.magpkg(&["app", "export", "greet"]);
     assert!(o.status.success(), "{}", show(&o));
     let variant = w.app("greet").join("package/greet-2.0-0123456789ab");
@@ -1077,7 +1001,7 @@ fn store_package_exports_as_an_app() {
 
 #[test]
 fn build_without_a_definition_says_where_to_put_it() {
-    let w = World::new();
+    let w = world();
     seed_app(&w);
     let o = w.magpkg(&["app", "build", "runme"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
@@ -1090,7 +1014,7 @@ fn build_without_a_definition_says_where_to_put_it() {
 
 #[test]
 fn jsonnet_form_is_equivalent() {
-    let w = World::new();
+    let w = world();
     let d = w.app("jt").join("package/jt-1");
     write(
         &d.join("MPKG.jsonnet"),
@@ -1132,8 +1056,7 @@ fn jsonnet_form_is_equivalent() {
 
 #[test]
 fn build_makes_a_variant_from_the_definition_in_src() {
-    use magpkg::store::Store;
-    let w = World::new();
+    let w = world();
     // The source, already in the store's cache (no network in tests).
     let t = tempfile::tempdir().unwrap();
     write_exec(&t.path().join("greet-1/bin/greet"), ARGS_SH);
@@ -1147,7 +1070,7 @@ fn build_makes_a_variant_from_the_definition_in_src() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", show(&o));
-    let store = Store::open(&w.root.join("store")).unwrap();
+    let store = w.open_store();
     let (sha, _) = store.add_source_file(&tarball, "greet-1.tar.gz", None, "test").unwrap();
     write(
         &w.app("greet").join("src/package.jsonnet"),

@@ -3,13 +3,12 @@
 //! #[ignore]d) small packages build through the real binary from their real
 //! upstream tarballs and run on the host.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::TestEnv;
+use crate::support::elf::has_interpreter;
+use crate::support::{real_network, TestContext};
 use serde_json::Value;
 
 /// The packages of the tree besides `bootstrap` and `hello` (the build
@@ -39,16 +38,16 @@ const TREE: &[(&str, bool)] = &[
 ];
 
 /// `magpkg eval --json -e EXPR` (the plain JSON value, dependencies nested).
-fn eval_json(env: &TestEnv, expr: &str) -> Value {
-    let o = env.magpkg().args(["eval", "--json", "-e", expr]).output().unwrap();
-    assert!(o.status.success(), "eval {expr}: {}", common::stderr(&o));
+fn eval_json(env: &TestContext, expr: &str) -> Value {
+    let o = env.cmd().args(["eval", "--json", "-e", expr]).output().unwrap();
+    assert!(o.status.success(), "eval {expr}: {}", crate::support::stderr(&o));
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
 /// `magpkg eval -e EXPR`: the graph (ids).
-fn eval_graph(env: &TestEnv, expr: &str) -> Value {
-    let o = env.magpkg().args(["eval", "-e", expr]).output().unwrap();
-    assert!(o.status.success(), "eval {expr}: {}", common::stderr(&o));
+fn eval_graph(env: &TestContext, expr: &str) -> Value {
+    let o = env.cmd().args(["eval", "-e", expr]).output().unwrap();
+    assert!(o.status.success(), "eval {expr}: {}", crate::support::stderr(&o));
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
@@ -62,7 +61,7 @@ fn tree_expr(name: &str) -> String {
 
 #[test]
 fn every_tree_package_has_pinned_sources_with_every_origin() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let all = eval_json(&env, "import 'magnet/packages.jsonnet'");
     for (name, repack) in TREE {
         let p = &all[*name];
@@ -117,7 +116,7 @@ fn every_tree_package_has_pinned_sources_with_every_origin() {
 
 #[test]
 fn every_tree_package_has_metadata_and_builds_on_the_bootstrap_root() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let all = eval_json(&env, "import 'magnet/packages.jsonnet'");
     for (name, _) in TREE {
         let p = &all[*name];
@@ -160,7 +159,7 @@ fn every_tree_package_has_metadata_and_builds_on_the_bootstrap_root() {
 
 #[test]
 fn variants_are_one_line_and_get_their_own_ids() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
     let mut ids = BTreeMap::new();
     for (label, expr) in [
         ("tree", tree_expr("tree")),
@@ -195,31 +194,19 @@ fn variants_are_one_line_and_get_their_own_ids() {
 
     // Impossible combinations are refused with a message.
     let o = env
-        .magpkg()
+        .cmd()
         .args(["eval", "-e", &format!("{} {{ shared: true }}", tree_expr("zlib"))])
         .output()
         .unwrap();
     assert!(!o.status.success());
     assert!(
-        common::stderr(&o).contains("a shared libz needs { static: false }"),
+        crate::support::stderr(&o).contains("a shared libz needs { static: false }"),
         "{}",
-        common::stderr(&o)
+        crate::support::stderr(&o)
     );
 }
 
 // ------------------------------------------------------------ real builds (slow)
-
-/// Does this ELF file ask for a program interpreter (i.e. is it dynamic)?
-fn elf_has_interpreter(path: &Path) -> bool {
-    let bytes = std::fs::read(path).unwrap();
-    assert_eq!(&bytes[..4], b"\x7fELF", "{} is not an ELF file", path.display());
-    assert_eq!(bytes[4], 2, "64-bit ELF expected");
-    let u16_at = |o: usize| u16::from_le_bytes(bytes[o..o + 2].try_into().unwrap()) as usize;
-    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
-    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
-    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
-    (0..phnum).any(|i| u32_at(phoff + i * phentsize) == 3 /* PT_INTERP */)
-}
 
 /// Run a program of the store with an empty environment; its stdout.
 fn run_ok(program: &Path, args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
@@ -250,12 +237,14 @@ fn run_ok(program: &Path, args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
 /// upstream tarballs on the real bootstrap root, then run on the host.
 /// Every source comes from the `debian` mirror of the machine's apt sources
 /// (the orig tarballs are the same files; the tests reach no other host).
-/// Slow: it downloads the bootstrap root (46 MB) and the sources, unpacks
-/// 181 MB and compiles four packages: a minute or more on 2 cores.
+/// Slow: it needs the bootstrap root (46 MB, fetched once per test run and
+/// seeded into this test's store) and downloads the sources, unpacks 181 MB
+/// and compiles four packages: a minute or more on 2 cores.
 #[test]
 #[ignore]
 fn small_packages_build_through_magpkg_and_run_on_the_host() {
-    let env = TestEnv::new();
+    let env = TestContext::new();
+    env.seed_bootstrap();
     let expr = "local p = import 'magnet/packages.jsonnet'; [p.tree, p.zlib, p.bzip2, p.lua]";
     // The package sources through their Debian mirror URL only (the
     // bootstrap's .debs have no other); `build` then finds them cached.
@@ -269,21 +258,19 @@ fn small_packages_build_through_magpkg_and_run_on_the_host() {
                 .find(|u| u.starts_with("mirror://debian/"))
                 .unwrap();
             let sha = s["sha256"].as_str().unwrap();
-            let o = env
-                .magpkg()
+            let o = real_network(&mut env.cmd())
                 .args(["source", "fetch", "--sha256", sha, mirror])
                 .output()
                 .unwrap();
-            assert!(o.status.success(), "{mirror}: {}", common::stderr(&o));
+            assert!(o.status.success(), "{mirror}: {}", crate::support::stderr(&o));
         }
     }
-    let o = env
-        .magpkg()
+    let o = real_network(&mut env.cmd())
         .env("MAGPKG_BUILD_CORES", "2")
         .args(["build", "--json", "-e", expr])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(o.status.success(), "{}", crate::support::stderr(&o));
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
     let path = |name: &str| -> PathBuf {
         let r = report["roots"]
@@ -307,7 +294,7 @@ fn small_packages_build_through_magpkg_and_run_on_the_host() {
     // tree: a static program that lists a directory.
     let tree = path("tree");
     let bin = tree.join("bin/tree");
-    assert!(!elf_has_interpreter(&bin), "tree is statically linked");
+    assert!(!has_interpreter(&bin), "tree is statically linked");
     let version = String::from_utf8(run_ok(&bin, &["--version"], None)).unwrap();
     assert!(version.starts_with("tree v2.1.0"), "{version}");
     let listing = String::from_utf8(run_ok(&bin, &["--noreport", tree.to_str().unwrap()], None)).unwrap();
@@ -315,7 +302,7 @@ fn small_packages_build_through_magpkg_and_run_on_the_host() {
 
     // lua: runs code.
     let lua = path("lua").join("bin/lua");
-    assert!(!elf_has_interpreter(&lua));
+    assert!(!has_interpreter(&lua));
     let out = run_ok(&lua, &["-e", "print(1 + 1, ('magnet'):upper())"], None);
     assert_eq!(String::from_utf8(out).unwrap(), "2\tMAGNET\n");
     assert!(path("lua").join("lib/liblua.a").is_file());
@@ -323,7 +310,7 @@ fn small_packages_build_through_magpkg_and_run_on_the_host() {
     // bzip2: a round trip through the compressor, and the library.
     let bz = path("bzip2");
     let bzip2 = bz.join("bin/bzip2");
-    assert!(!elf_has_interpreter(&bzip2));
+    assert!(!has_interpreter(&bzip2));
     let help = Command::new(&bzip2).arg("--help").env_clear().output().unwrap();
     assert!(String::from_utf8_lossy(&help.stderr).contains("Version 1.0.8"));
     let data = b"magnet linux ".repeat(1000);
@@ -351,8 +338,11 @@ fn small_packages_build_through_magpkg_and_run_on_the_host() {
     assert!(log.contains("*** zlib test OK ***"), "zlib's own tests ran");
 
     // Nothing is rebuilt the second time.
-    let o = env.magpkg().args(["build", "--json", "-e", expr]).output().unwrap();
-    assert!(o.status.success(), "{}", common::stderr(&o));
+    let o = real_network(&mut env.cmd())
+        .args(["build", "--json", "-e", expr])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", crate::support::stderr(&o));
     let again: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(again["built"].as_array().unwrap().len(), 0, "{again}");
 }

@@ -14,10 +14,10 @@ use std::sync::OnceLock;
 
 use magpkg::model::{Build, Graph, Meta, Package, PackageId, Source};
 use magpkg::oci::{self, Closure, ImageOptions, Target};
-use magpkg::store::{PackageRecord, Store};
+use magpkg::store::Store;
 use serde_json::{json, Value};
 
-mod common;
+use crate::support::{require, TestContext};
 
 const GREETING: &str = "Hello from a magpkg image!";
 
@@ -37,7 +37,7 @@ fn hello_binary() -> &'static Path {
         )
         .unwrap();
         let bin = dir.join(format!("hello-{}", std::process::id()));
-        let st = Command::new("cc")
+        let st = Command::new(require("cc"))
             .args(["-static", "-O2", "-o"])
             .arg(&bin)
             .arg(&src)
@@ -48,22 +48,19 @@ fn hello_binary() -> &'static Path {
     })
 }
 
-/// One temp store and the packages added to it.
+/// A test's store (its [`TestContext`]'s) and the packages added to it.
 struct Fixture {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
+    ctx: TestContext,
     store: Store,
     graph: Graph,
 }
 
 impl Fixture {
     fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        let store = Store::open(&root.join("store")).unwrap();
+        let ctx = TestContext::new();
+        let store = ctx.open_store();
         Fixture {
-            _dir: dir,
-            root,
+            ctx,
             store,
             graph: Graph::default(),
         }
@@ -74,18 +71,8 @@ impl Fixture {
         let id = PackageId::from_string(
             magpkg::hash::digest("test-pkg", format!("{name}-{version}").as_bytes())[..32].into(),
         );
-        let tree = self.store.tempdir("build-").unwrap();
-        fill(tree.path());
-        let rec = PackageRecord {
-            id: id.to_string(),
-            name: name.into(),
-            version: version.into(),
-            digest: String::new(),
-            run_deps: deps.iter().map(|d| d.to_string()).collect(),
-            build_deps: vec![],
-            sources: vec![],
-        };
-        self.store.add_package(&tree.keep(), rec).unwrap();
+        let run_deps: Vec<String> = deps.iter().map(|d| d.to_string()).collect();
+        self.ctx.add_package(id.as_str(), name, version, &run_deps, fill);
         let sha = magpkg::hash::digest("src", name.as_bytes());
         self.graph.packages.insert(
             id.clone(),
@@ -144,7 +131,7 @@ impl Fixture {
     }
 
     fn out(&self, name: &str) -> PathBuf {
-        self.root.join(name)
+        self.ctx.path(name)
     }
 }
 
@@ -152,18 +139,6 @@ fn archive_opts(path: &Path) -> ImageOptions {
     let mut o = ImageOptions::new(Target::Archive(path.into()));
     o.tag = Some("hello:test".into());
     o
-}
-
-fn have(tool: &str) -> bool {
-    which(tool).is_some()
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(tool))
-        .find(|p| p.is_file())
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -241,7 +216,10 @@ fn same_input_gives_byte_identical_archives_and_layouts() {
     };
     assert_eq!(files(&la), files(&lb));
     // No temp files left next to the outputs.
-    let names: Vec<_> = fs::read_dir(&a.root).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = fs::read_dir(a.ctx.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert!(
         names.iter().all(|n| !n.to_string_lossy().starts_with(".magpkg")),
         "{names:?}"
@@ -263,30 +241,33 @@ fn walk(d: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn skopeo_reads_the_archive_as_oci_and_docker_and_copies_it() {
-    if !have("skopeo") {
-        panic!("skopeo is not installed (apt-get install skopeo)");
-    }
+    require("skopeo");
     let mut f = Fixture::new();
     let h = f.hello();
     let tar = f.out("hello.tar");
     let report = oci::export_image(&f.closure(&[&h]), &archive_opts(&tar)).unwrap();
     for transport in ["oci-archive", "docker-archive"] {
-        let out = run(Command::new("skopeo").args(["inspect", &format!("{transport}:{}", tar.display())]));
+        let out = run(Command::new(require("skopeo")).args(["inspect", &format!("{transport}:{}", tar.display())]));
         let v = json_of(&out);
         assert_eq!(v["Architecture"], "amd64", "{transport}: {v}");
         assert_eq!(v["Layers"].as_array().unwrap().len(), 2, "{transport}: {v}");
         assert_eq!(v["Labels"]["dev.magpkg.roots"], h.as_str(), "{transport}");
         assert_eq!(v["Created"], "1970-01-01T00:00:01Z", "{transport}");
-        let cfg = run(Command::new("skopeo").args(["inspect", "--config", &format!("{transport}:{}", tar.display())]));
+        let cfg = run(Command::new(require("skopeo")).args([
+            "inspect",
+            "--config",
+            &format!("{transport}:{}", tar.display()),
+        ]));
         let cfg = json_of(&cfg);
         assert_eq!(cfg["config"]["Env"][0], format!("PATH={}", oci::IMAGE_PATH));
         assert_eq!(cfg["config"]["Cmd"], json!(["hello"]));
     }
     // The oci-archive view names the image by its tag.
-    let out = run(Command::new("skopeo").args(["inspect", &format!("oci-archive:{}:hello:test", tar.display())]));
+    let out =
+        run(Command::new(require("skopeo")).args(["inspect", &format!("oci-archive:{}:hello:test", tar.display())]));
     assert_eq!(json_of(&out)["Digest"], format!("sha256:{}", report.manifest.digest));
     let dest = f.out("copied");
-    run(Command::new("skopeo").args([
+    run(Command::new(require("skopeo")).args([
         "copy",
         &format!("oci-archive:{}", tar.display()),
         &format!("oci:{}:copied", dest.display()),
@@ -304,9 +285,7 @@ fn skopeo_reads_the_archive_as_oci_and_docker_and_copies_it() {
 
 #[test]
 fn umoci_unpacks_the_package_files_with_their_modes() {
-    if !have("umoci") {
-        panic!("umoci is not installed (apt-get install umoci)");
-    }
+    require("umoci");
     let mut f = Fixture::new();
     let h = f.hello();
     let closure = f.closure(&[&h]);
@@ -315,7 +294,7 @@ fn umoci_unpacks_the_package_files_with_their_modes() {
     o.tag = Some("hello:test".into());
     oci::export_image(&closure, &o).unwrap();
     let bundle = f.out("bundle");
-    let mut cmd = Command::new("umoci");
+    let mut cmd = Command::new(require("umoci"));
     cmd.args(["unpack", "--image", &format!("{}:hello:test", layout.display())]);
     if !nix_is_root() {
         cmd.arg("--rootless");
@@ -513,11 +492,10 @@ fn large_closures_are_grouped_under_the_layer_budget_stably() {
     // The newcomer's bucket and the top layer change; nothing else.
     assert_eq!(set(&after).difference(&set(&before)).count(), 2);
     // skopeo still reads a grouped image.
-    if have("skopeo") {
-        let out =
-            run(Command::new("skopeo").args(["inspect", &format!("docker-archive:{}", f.out("b.tar").display())]));
-        assert_eq!(json_of(&out)["Layers"].as_array().unwrap().len(), after.layers.len());
-    }
+    require("skopeo");
+    let out =
+        run(Command::new(require("skopeo")).args(["inspect", &format!("docker-archive:{}", f.out("b.tar").display())]));
+    assert_eq!(json_of(&out)["Layers"].as_array().unwrap().len(), after.layers.len());
 }
 
 #[test]
@@ -627,10 +605,9 @@ fn layout_is_added_to_but_other_directories_are_refused() {
         .map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap())
         .collect();
     assert_eq!(names, vec!["alpha:1", "hello:1"]);
-    if have("umoci") {
-        let out = run(Command::new("umoci").args(["ls", "--layout"]).arg(&layout));
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "alpha:1\nhello:1\n");
-    }
+    require("umoci");
+    let out = run(Command::new(require("umoci")).args(["ls", "--layout"]).arg(&layout));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "alpha:1\nhello:1\n");
     let other = f.out("not-a-layout");
     fs::create_dir_all(&other).unwrap();
     fs::write(other.join("precious.txt"), "keep me").unwrap();
@@ -646,15 +623,13 @@ fn layout_is_added_to_but_other_directories_are_refused() {
 #[test]
 #[ignore]
 fn podman_loads_and_runs_the_image() {
-    if !have("podman") || !have("runc") {
-        eprintln!("SKIPPED: podman or runc is not installed; cannot run containers here");
-        return;
-    }
+    require("podman");
+    require("runc");
     let mut f = Fixture::new();
     let h = f.hello();
     let tar = f.out("hello.tar");
     oci::export_image(&f.closure(&[&h]), &archive_opts(&tar)).unwrap();
-    let podman = |args: &[&str]| podman(&f.root, args);
+    let podman = |args: &[&str]| podman(f.ctx.root(), args);
     let out = podman(&["load", "-i", tar.to_str().unwrap()]);
     let loaded = String::from_utf8_lossy(&out.stdout);
     assert!(loaded.contains("hello:test"), "{loaded}");
@@ -682,8 +657,6 @@ fn podman_loads_and_runs_the_image() {
 
 // -------------------------------------------------------------------- CLI
 
-use common::TestEnv;
-
 /// A definition of `hello` built by the `unpack` builtin from a local
 /// tarball holding the static test binary, written into `dir`.
 fn hello_definition(dir: &Path) -> PathBuf {
@@ -706,7 +679,7 @@ fn hello_definition(dir: &Path) -> PathBuf {
         ])
         .arg(&tarball)
         .arg("."));
-    let sha = common::sha256(&fs::read(&tarball).unwrap());
+    let sha = crate::support::sha256(&fs::read(&tarball).unwrap());
     let def = dir.join("hello.jsonnet");
     fs::write(
         &def,
@@ -726,26 +699,26 @@ fn ok(o: Output) -> Output {
         o.status.success(),
         "exit {:?}\nstdout: {}\nstderr: {}",
         o.status.code(),
-        common::stdout(&o),
-        common::stderr(&o)
+        crate::support::stdout(&o),
+        crate::support::stderr(&o)
     );
     o
 }
 
 #[test]
 fn cli_builds_what_is_missing_then_writes_a_reproducible_image() {
-    let t = TestEnv::new();
+    let t = TestContext::new();
     let def = hello_definition(t.home());
     let out = ok(t.run(&["oci", "-f", def.to_str().unwrap(), "-o", "one.tar"]));
     // stdout: NAME:TAG sha256:DIGEST, the tag from the name and the id.
-    let line = common::stdout(&out);
+    let line = crate::support::stdout(&out);
     let (tag, digest) = line.trim().split_once(' ').unwrap();
     assert!(tag.starts_with("hello:") && tag.len() == "hello:".len() + 12, "{line}");
     assert!(digest.starts_with("sha256:"), "{line}");
     assert!(
-        common::stderr(&out).contains("wrote one.tar"),
+        crate::support::stderr(&out).contains("wrote one.tar"),
         "{}",
-        common::stderr(&out)
+        crate::support::stderr(&out)
     );
     // Second run: nothing to build, same bytes in another directory.
     fs::create_dir_all(t.home().join("elsewhere")).unwrap();
@@ -755,14 +728,14 @@ fn cli_builds_what_is_missing_then_writes_a_reproducible_image() {
         .args(["oci", "-f", def.to_str().unwrap(), "-o", "two.tar"])
         .output()
         .unwrap());
-    assert_eq!(common::stdout(&out2), line);
+    assert_eq!(crate::support::stdout(&out2), line);
     assert_eq!(
         fs::read(t.home().join("one.tar")).unwrap(),
         fs::read(t.home().join("elsewhere/two.tar")).unwrap()
     );
     // The image runs the package: inspect it with skopeo.
     let tar = t.home().join("one.tar");
-    let cfg = json_of(&run(Command::new("skopeo").args([
+    let cfg = json_of(&run(Command::new(require("skopeo")).args([
         "inspect",
         "--config",
         &format!("docker-archive:{}", tar.display()),
@@ -798,12 +771,12 @@ fn cli_builds_what_is_missing_then_writes_a_reproducible_image() {
 
 #[test]
 fn cli_export_writes_a_tarball_that_runs_where_unpacked() {
-    let t = TestEnv::new();
+    let t = TestContext::new();
     let def = hello_definition(t.home());
     let out = ok(t.run(&["export", "-f", def.to_str().unwrap(), "-o", "hello.tar.zst"]));
     // sha256sum's format.
-    let line = common::stdout(&out);
-    let sha = common::sha256(&fs::read(t.home().join("hello.tar.zst")).unwrap());
+    let line = crate::support::stdout(&out);
+    let sha = crate::support::sha256(&fs::read(t.home().join("hello.tar.zst")).unwrap());
     assert_eq!(line, format!("{sha}  hello.tar.zst\n"));
     let dest = t.home().join("unpacked");
     fs::create_dir_all(&dest).unwrap();
@@ -815,12 +788,12 @@ fn cli_export_writes_a_tarball_that_runs_where_unpacked() {
     let out = run(&mut Command::new(dest.join("magpkg/env/bin/hello")));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), GREETING);
     let out = ok(t.run(&["export", "-f", def.to_str().unwrap(), "-o", "again.tar.zst"]));
-    assert!(common::stdout(&out).starts_with(&sha));
+    assert!(crate::support::stdout(&out).starts_with(&sha));
 }
 
 #[test]
 fn cli_env_exports_the_project_environment_with_its_oci_settings() {
-    let t = TestEnv::new();
+    let t = TestContext::new();
     let def = hello_definition(t.home());
     let proj = t.home().join("proj");
     fs::create_dir_all(proj.join("sub")).unwrap();
@@ -840,9 +813,9 @@ fn cli_env_exports_the_project_environment_with_its_oci_settings() {
         .args(["oci", "--env", "-o", "../env.tar"])
         .output()
         .unwrap());
-    let tag = common::stdout(&out);
+    let tag = crate::support::stdout(&out);
     assert!(tag.starts_with("demo:"), "{tag}");
-    let cfg = json_of(&run(Command::new("skopeo").args([
+    let cfg = json_of(&run(Command::new(require("skopeo")).args([
         "inspect",
         "--config",
         &format!("oci-archive:{}", proj.join("env.tar").display()),
@@ -857,7 +830,7 @@ fn cli_env_exports_the_project_environment_with_its_oci_settings() {
     let id = ok(t.cmd().current_dir(&proj).args(["env", "--id"]).output().unwrap());
     assert_eq!(
         c["Labels"]["dev.magpkg.env-id"].as_str().unwrap(),
-        common::stdout(&id).trim()
+        crate::support::stdout(&id).trim()
     );
     assert!(
         tag.contains(&c["Labels"]["dev.magpkg.env-id"].as_str().unwrap()[..12]),
@@ -882,7 +855,7 @@ fn cli_env_exports_the_project_environment_with_its_oci_settings() {
         .args(["oci", "--env", "-o", "x.tar"])
         .output()
         .unwrap();
-    let err = common::stderr(&out);
+    let err = crate::support::stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("oci.cmdd") && err.contains("magnet.jsonnet"), "{err}");
     assert!(err.contains("did you mean `cmd`"), "{err}");
@@ -891,13 +864,13 @@ fn cli_env_exports_the_project_environment_with_its_oci_settings() {
 
 #[test]
 fn cli_rejects_a_bad_tag_and_a_missing_output_before_doing_work() {
-    let t = TestEnv::new();
+    let t = TestContext::new();
     let out = t.run(&["oci", "hello"]);
     assert_eq!(out.status.code(), Some(2), "no -o/--layout is a usage error");
     let out = t.run(&["oci", "hello", "-o", "x.tar", "--layout", "dir"]);
     assert_eq!(out.status.code(), Some(2));
     let out = t.run(&["oci", "hello", "-o", "x.tar", "--tag", "Hello:1"]);
-    let err = common::stderr(&out);
+    let err = crate::support::stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("Hello:1") && err.contains("hint:"), "{err}");
     // Nothing was evaluated or built: the store has no package.
@@ -921,11 +894,11 @@ fn an_output_in_a_missing_directory_is_a_user_error() {
 
 #[test]
 fn cli_env_without_a_manifest_says_where_it_looked() {
-    let t = TestEnv::new();
+    let t = TestContext::new();
     let dir = t.home().join("no-project");
     fs::create_dir_all(&dir).unwrap();
     let out = t.run(&["oci", "--env", dir.to_str().unwrap(), "-o", "x.tar"]);
-    let err = common::stderr(&out);
+    let err = crate::support::stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("magnet.jsonnet") && err.contains("no-project"), "{err}");
     assert!(err.contains("hint:"), "{err}");
@@ -933,24 +906,24 @@ fn cli_env_without_a_manifest_says_where_it_looked() {
 }
 
 /// The real GNU hello of the package tree: bootstrap root from the Debian
-/// mirror, a sandboxed build, then the image run by podman. Slow (downloads
-/// ~45 MB and compiles hello) and needs the Debian mirror, hence ignored.
+/// mirror (fetched once per test run, seeded into this test's store), a
+/// sandboxed build, then the image run by podman. Slow (unpacks the root,
+/// compiles hello) and needs the Debian mirror, hence ignored.
 #[test]
 #[ignore]
 fn real_hello_image_prints_its_greeting_in_podman() {
-    if !have("podman") || !have("runc") {
-        eprintln!("SKIPPED: podman or runc is not installed; cannot run containers here");
-        return;
-    }
-    let t = TestEnv::new();
+    require("podman");
+    require("runc");
+    let t = TestContext::new();
+    t.seed_bootstrap();
     ok(t.run(&["oci", "hello", "-o", "hello.tar", "--tag", "hello:real"]));
     let tar = t.home().join("hello.tar");
     let v = json_of(&run(
-        Command::new("skopeo").args(["inspect", &format!("oci-archive:{}", tar.display())])
+        Command::new(require("skopeo")).args(["inspect", &format!("oci-archive:{}", tar.display())])
     ));
     assert_eq!(v["Labels"]["org.opencontainers.image.version"], "2.10");
     let out = podman(t.home(), &["load", "-i", tar.to_str().unwrap()]);
-    assert!(common::stdout(&out).contains("hello:real"));
+    assert!(crate::support::stdout(&out).contains("hello:real"));
     let out = podman(
         t.home(),
         &[
@@ -965,7 +938,7 @@ fn real_hello_image_prints_its_greeting_in_podman() {
             "hello:real",
         ],
     );
-    assert_eq!(common::stdout(&out).trim(), "Hello, world!");
+    assert_eq!(crate::support::stdout(&out).trim(), "Hello, world!");
     // Any command of the environment runs, found through PATH.
     let out = podman(
         t.home(),
@@ -985,13 +958,13 @@ fn real_hello_image_prints_its_greeting_in_podman() {
             "--version",
         ],
     );
-    assert!(common::stdout(&out).contains("2.10"));
+    assert!(crate::support::stdout(&out).contains("2.10"));
 }
 
 /// `podman` with storage of its own under `dir` (vfs, runc: see the shared
 /// data README for why).
 fn podman(dir: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new("podman");
+    let mut c = Command::new(require("podman"));
     c.arg("--root")
         .arg(dir.join("podman-root"))
         .arg("--runroot")
