@@ -12,7 +12,7 @@
 //! short enough for store paths, far beyond collision range.
 //!
 //! The encoding is versioned by the domain tag; golden-digest tests
-//! (`tests/eval.rs`, and the unit tests below) pin it so an id never changes
+//! (`tests/it/eval.rs`, and the unit tests below) pin it so an id never changes
 //! by accident. Changing it means a new tag (`magpkg-package-v2`).
 
 use crate::error::Classify;

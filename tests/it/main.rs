@@ -17,6 +17,7 @@ mod app;
 mod build;
 mod cli;
 mod env;
+mod envmodel;
 mod eval;
 mod fetch;
 mod hook;

@@ -2,23 +2,15 @@
 //! shell hook after `cd` and `magpkg env --format sh|json` give a process
 //! the same variables, by the same rule, with real bash, zsh, fish and sh.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::TestEnv;
+use crate::support::{self as common, require, TestContext as TestEnv};
 
 const BIN: &str = env!("CARGO_BIN_EXE_magpkg");
 
 /// A value every dialect must carry intact (a JSON string is a Jsonnet one).
 const HOSTILE: &str = "it's $HOME `id` $(id) \"q\" \\ -e\n  line two, é 日本 ; | &";
-
-/// The path of `tool`, or a panic that says how to get it: a test that
-/// passes because its tool is missing proves nothing.
-fn require(tool: &str) -> PathBuf {
-    which::which(tool).unwrap_or_else(|_| panic!("required tool {tool} is missing: run bash .ci/setup"))
-}
 
 /// A trusted project whose own `bin` (its manifest's `path`) is already on
 /// the caller's `PATH`, in the middle: the case where the old code paths
@@ -52,7 +44,7 @@ impl Fixture {
 
     /// magpkg in `cwd` with the caller's `PATH`.
     fn cmd(&self, cwd: &Path) -> Command {
-        let mut c = self.t.magpkg_in(cwd);
+        let mut c = self.t.in_dir(cwd);
         c.env("PATH", &self.path);
         c
     }
