@@ -111,6 +111,71 @@ pub const CONFIG_KEYS: &[&str] = &[
     "seedPort",
 ];
 
+/// The config file, as read: every field optional, no other field allowed.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ConfigFile {
+    store: Option<String>,
+    packages: Option<String>,
+    mirrors: Option<BTreeMap<String, OneOrMany>>,
+    jobs: Option<usize>,
+    build_cores: Option<usize>,
+    fetch_jobs: Option<usize>,
+    dht: Option<bool>,
+    trackers: Option<Vec<String>>,
+    stall_timeout: Option<u64>,
+    http_timeout: Option<u64>,
+    retries: Option<u32>,
+    offline: Option<bool>,
+    apps: Option<String>,
+    bin_dir: Option<String>,
+    applications_dir: Option<String>,
+    seed_port: Option<u16>,
+}
+
+/// A mirror's URLs: one string or a list.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+impl SettingsError {
+    fn from_mistake(path: &Path, m: crate::jsonnet::typed::Mistake) -> SettingsError {
+        use crate::jsonnet::typed::MistakeKind;
+        match &m.kind {
+            MistakeKind::UnknownField { suggestion, .. } if !m.field.contains('.') => SettingsError::UnknownKey {
+                path: path.to_path_buf(),
+                key: m.field.clone(),
+                suggestion: suggestion.clone(),
+            },
+            _ => SettingsError::BadValue {
+                path: path.to_path_buf(),
+                key: if m.field.is_empty() {
+                    "(top level)".into()
+                } else {
+                    m.field.clone()
+                },
+                problem: match (&m.kind, &m.location) {
+                    (MistakeKind::Invalid(msg), Some(loc)) => format!("{msg} (at {loc})"),
+                    (MistakeKind::Invalid(msg), None) => msg.clone(),
+                    (MistakeKind::UnknownField { .. }, _) => "is not a known field".into(),
+                },
+            },
+        }
+    }
+}
+
 /// Command-line flags that override everything else. `None` = not given.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -235,95 +300,30 @@ impl Settings {
         } else {
             (serde_json::Value::Object(Default::default()), None)
         };
-        let cpath = config_path.clone();
-        let obj = match &config {
-            serde_json::Value::Object(m) => m.clone(),
-            _ => {
-                return Err(SettingsError::BadValue {
-                    path: cpath,
-                    key: "(top level)".into(),
-                    problem: "must be an object".into(),
-                })
-            }
-        };
-        for key in obj.keys() {
-            if !CONFIG_KEYS.contains(&key.as_str()) {
-                return Err(SettingsError::UnknownKey {
-                    path: cpath.clone(),
-                    key: key.clone(),
-                    suggestion: crate::util::closest(key, CONFIG_KEYS.iter().copied()),
-                });
-            }
-        }
-        let bad = |key: &str, problem: &str| SettingsError::BadValue {
-            path: cpath.clone(),
-            key: key.into(),
-            problem: problem.into(),
-        };
-        let cfg_str = |key: &str| -> Result<Option<String>, SettingsError> {
-            match obj.get(key) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(bad(key, "must be a string")),
-            }
-        };
-        let cfg_num = |key: &str| -> Result<Option<u64>, SettingsError> {
-            match obj.get(key) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(v) => v
-                    .as_u64()
-                    .map(Some)
-                    .ok_or_else(|| bad(key, "must be a non-negative integer")),
-            }
-        };
-        let cfg_bool = |key: &str| -> Result<Option<bool>, SettingsError> {
-            match obj.get(key) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(v) => v.as_bool().map(Some).ok_or_else(|| bad(key, "must be true or false")),
-            }
-        };
+        let file: ConfigFile = crate::jsonnet::typed::read(&config, &crate::jsonnet::typed::file_at(&config_path))
+            .map_err(|m| SettingsError::from_mistake(&config_path, m))?;
         // Relative paths in the config file are relative to the file.
         let cfg_dir = config_path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let cfg_path = |key: &str| -> Result<Option<PathBuf>, SettingsError> {
-            Ok(cfg_str(key)?
-                .map(|s| expand_home(&s, &home_dir))
-                .map(|p| cfg_dir.join(p)))
-        };
+        let cfg_path = |v: &Option<String>| v.as_deref().map(|s| cfg_dir.join(expand_home(s, &home_dir)));
 
         let store_dir = flags
             .store
             .clone()
             .or_else(|| env_var(MAGPKG_STORE).map(PathBuf::from))
-            .map(Ok)
-            .or_else(|| cfg_path("store").transpose())
-            .transpose()?
+            .or_else(|| cfg_path(&file.store))
             .unwrap_or_else(|| data_dir.join("store"));
         let packages_dir = flags
             .packages
             .clone()
             .or_else(|| env_var(MAGPKG_PACKAGES).map(PathBuf::from))
-            .map(Ok)
-            .or_else(|| cfg_path("packages").transpose())
-            .transpose()?;
+            .or_else(|| cfg_path(&file.packages));
 
-        let mut mirrors: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        if let Some(m) = obj.get("mirrors") {
-            let m = m
-                .as_object()
-                .ok_or_else(|| bad("mirrors", "must be an object of NAME: [URL, ...]"))?;
-            for (name, urls) in m {
-                let urls = match urls {
-                    serde_json::Value::String(s) => vec![s.clone()],
-                    serde_json::Value::Array(a) => a
-                        .iter()
-                        .map(|u| u.as_str().map(str::to_string))
-                        .collect::<Option<Vec<_>>>()
-                        .ok_or_else(|| bad("mirrors", &format!("mirror `{name}` must be a list of URLs")))?,
-                    _ => return Err(bad("mirrors", &format!("mirror `{name}` must be a list of URLs"))),
-                };
-                mirrors.insert(name.clone(), urls);
-            }
-        }
+        let mut mirrors: BTreeMap<String, Vec<String>> = file
+            .mirrors
+            .into_iter()
+            .flatten()
+            .map(|(name, urls)| (name, urls.into_vec()))
+            .collect();
         if let Some(v) = env_var(MAGPKG_MIRRORS) {
             for (name, mut urls) in parse_mirror_var(&v)? {
                 let entry = mirrors.entry(name).or_default();
@@ -333,67 +333,30 @@ impl Settings {
         }
 
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let jobs = flags
-            .jobs
-            .or(parse_env(MAGPKG_JOBS)?)
-            .or(cfg_num("jobs")?.map(|n| n as usize))
-            .unwrap_or(1)
-            .max(1);
+        let jobs = flags.jobs.or(parse_env(MAGPKG_JOBS)?).or(file.jobs).unwrap_or(1).max(1);
         let build_cores = parse_env(MAGPKG_BUILD_CORES)?
-            .or(cfg_num("buildCores")?.map(|n| n as usize))
+            .or(file.build_cores)
             .unwrap_or(cpus)
             .max(1);
-        let fetch_jobs = parse_env(MAGPKG_FETCH_JOBS)?
-            .or(cfg_num("fetchJobs")?.map(|n| n as usize))
-            .unwrap_or(4)
-            .max(1);
-        let dht = parse_bool_env(MAGPKG_DHT)?.or(cfg_bool("dht")?).unwrap_or(true);
-        let trackers = match obj.get("trackers") {
-            None => Vec::new(),
-            Some(v) => v
-                .as_array()
-                .and_then(|a| {
-                    a.iter()
-                        .map(|t| t.as_str().map(str::to_string))
-                        .collect::<Option<Vec<_>>>()
-                })
-                .ok_or_else(|| bad("trackers", "must be a list of tracker URLs"))?,
-        };
-        let stall_timeout = Duration::from_secs(
-            parse_env(MAGPKG_STALL_TIMEOUT)?
-                .or(cfg_num("stallTimeout")?)
-                .unwrap_or(30),
-        );
-        let http_timeout = Duration::from_secs(
-            parse_env(MAGPKG_HTTP_TIMEOUT)?
-                .or(cfg_num("httpTimeout")?)
-                .unwrap_or(30),
-        );
-        let retries = parse_env(MAGPKG_RETRIES)?
-            .or(cfg_num("retries")?.map(|n| n as u32))
-            .unwrap_or(2);
-        let offline = flags.offline
-            || parse_bool_env(MAGPKG_OFFLINE)?
-                .or(cfg_bool("offline")?)
-                .unwrap_or(false);
-        let seed_port = cfg_num("seedPort")?.map(|n| n as u16);
+        let fetch_jobs = parse_env(MAGPKG_FETCH_JOBS)?.or(file.fetch_jobs).unwrap_or(4).max(1);
+        let dht = parse_bool_env(MAGPKG_DHT)?.or(file.dht).unwrap_or(true);
+        let trackers = file.trackers.unwrap_or_default();
+        let stall_timeout = Duration::from_secs(parse_env(MAGPKG_STALL_TIMEOUT)?.or(file.stall_timeout).unwrap_or(30));
+        let http_timeout = Duration::from_secs(parse_env(MAGPKG_HTTP_TIMEOUT)?.or(file.http_timeout).unwrap_or(30));
+        let retries = parse_env(MAGPKG_RETRIES)?.or(file.retries).unwrap_or(2);
+        let offline = flags.offline || parse_bool_env(MAGPKG_OFFLINE)?.or(file.offline).unwrap_or(false);
+        let seed_port = file.seed_port;
         let apps_dir = env_var(MAGPKG_APPS)
             .map(PathBuf::from)
-            .map(Ok)
-            .or_else(|| cfg_path("apps").transpose())
-            .transpose()?
+            .or_else(|| cfg_path(&file.apps))
             .unwrap_or_else(|| data_dir.join("apps"));
         let bin_dir = env_var(MAGPKG_BIN_DIR)
             .map(PathBuf::from)
-            .map(Ok)
-            .or_else(|| cfg_path("binDir").transpose())
-            .transpose()?
+            .or_else(|| cfg_path(&file.bin_dir))
             .unwrap_or_else(|| home_dir.join(".local/bin"));
         let applications_dir = env_var(MAGPKG_APPLICATIONS_DIR)
             .map(PathBuf::from)
-            .map(Ok)
-            .or_else(|| cfg_path("applicationsDir").transpose())
-            .transpose()?
+            .or_else(|| cfg_path(&file.applications_dir))
             .unwrap_or_else(|| dirs.data_dir().join("applications"));
         let state_dir = env_var(MAGPKG_STATE)
             .map(PathBuf::from)
@@ -453,6 +416,32 @@ mod tests {
         assert_eq!(m["debian"], vec!["http://127.0.0.1:1/a", "http://127.0.0.1:2/b"]);
         assert_eq!(m["gnu"], vec!["http://x/"]);
         assert!(parse_mirror_var("nonsense").is_err());
+    }
+
+    #[test]
+    fn config_keys_are_the_config_file_fields() {
+        let e = crate::jsonnet::typed::read::<ConfigFile>(&serde_json::json!({ "x-unknown": 1 }), &[]).unwrap_err();
+        let crate::jsonnet::typed::MistakeKind::UnknownField { known, .. } = e.kind else {
+            panic!("{e}")
+        };
+        assert_eq!(known, CONFIG_KEYS);
+    }
+
+    #[test]
+    fn out_of_range_config_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("config.jsonnet");
+        std::fs::write(&f, "{\n  seedPort: 70000,\n}\n").unwrap();
+        let v = crate::jsonnet::evaluate_plain_file(&f).unwrap();
+        let err = crate::jsonnet::typed::read::<ConfigFile>(&v, &crate::jsonnet::typed::file_at(&f))
+            .map_err(|m| SettingsError::from_mistake(&f, m))
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("`seedPort` must not be integer `70000`, expected an integer from 0 to 65535"),
+            "{msg}"
+        );
+        assert!(msg.contains("config.jsonnet:2:3"), "{msg}");
     }
 
     #[test]

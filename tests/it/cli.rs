@@ -62,6 +62,17 @@ fn usage_error_exits_2_and_bad_config_exits_1_with_suggestion() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("unknown setting `fetchJob`"), "{err}");
     assert!(err.contains("did you mean `fetchJobs`"), "{err}");
+
+    // Regression: `seedPort: 70000` used to become port 4464 (`as u16`).
+    std::fs::write(&cfg, "{\n  seedPort: 70000,\n}\n").unwrap();
+    let out = ctx.cmd().args(["store", "path"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("`seedPort` must not be integer `70000`, expected an integer from 0 to 65535"),
+        "{err}"
+    );
+    assert!(err.contains("config.jsonnet:2:3"), "{err}");
 }
 
 #[test]
