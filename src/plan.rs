@@ -62,6 +62,7 @@ pub fn plan(graph: &Graph, store: &Store, roots: Option<&[PackageId]>) -> Result
             continue;
         }
         if store.has_package(&id) {
+            tracing::debug!(package = %graph.get(&id).name, %id, "in the store: nothing to do");
             plan.present.push(id);
             continue;
         }
@@ -72,7 +73,14 @@ pub fn plan(graph: &Graph, store: &Store, roots: Option<&[PackageId]>) -> Result
                 plan.fetch.push(s.clone());
             }
         }
+        tracing::debug!(package = %graph.get(&id).name, %id, "not in the store: to be built");
         plan.build.push(id);
     }
+    tracing::debug!(
+        present = plan.present.len(),
+        build = plan.build.len(),
+        fetch = plan.fetch.len(),
+        "plan made"
+    );
     Ok(plan)
 }

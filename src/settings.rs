@@ -30,20 +30,20 @@ vars! {
     MAGPKG_PACKAGES = "MAGPKG_PACKAGES": "A local package tree (a fork or vendored checkout of `packages/`) used for `import \"magnet/...\"` instead of the tree embedded in the binary.";
     MAGPKG_CONFIG = "MAGPKG_CONFIG": "Path of the config file. Default: `$XDG_CONFIG_HOME/magpkg/config.jsonnet`.";
     MAGPKG_JOBS = "MAGPKG_JOBS": "How many packages are built at once. Default: 1.";
-    MAGPKG_BUILD_CORES = "MAGPKG_BUILD_CORES": "Parallelism given to each build (`$NIX_BUILD_CORES`-like `MAGPKG_BUILD_CORES` and `MAKEFLAGS=-jN` in the sandbox). Default: number of CPUs.";
+    MAGPKG_BUILD_CORES = "MAGPKG_BUILD_CORES": "Parallelism given to each build (`MAKEFLAGS=-jN` in the sandbox). Default: number of CPUs.";
     MAGPKG_FETCH_JOBS = "MAGPKG_FETCH_JOBS": "How many sources are downloaded at once. Default: 4.";
-    MAGPKG_MIRRORS = "MAGPKG_MIRRORS": "Extra mirror definitions, `NAME=URL[,URL...]` separated by `;`. Prepended to the config file's `mirrors`.";
+    MAGPKG_MIRRORS = "MAGPKG_MIRRORS": "Extra mirror definitions, `NAME=URL[,URL...]` separated by `;`. Tried before the config file's `mirrors`.";
     MAGPKG_APT_SOURCES = "MAGPKG_APT_SOURCES": "Directory holding the apt sources read for the `debian` and `debian-security` mirrors when the config names none. Default: `/etc/apt`.";
     MAGPKG_DHT = "MAGPKG_DHT": "`1` to use the BitTorrent DHT to find peers, `0` to disable it. Default: 1.";
-    MAGPKG_STALL_TIMEOUT = "MAGPKG_STALL_TIMEOUT": "Seconds a download may make no progress before magpkg gives up on that origin and tries the next. Default: 30.";
+    MAGPKG_STALL_TIMEOUT = "MAGPKG_STALL_TIMEOUT": "Seconds a download may make no progress before magpkg tries the next origin. Default: 30.";
     MAGPKG_HTTP_TIMEOUT = "MAGPKG_HTTP_TIMEOUT": "Seconds to wait for an HTTP server to connect or answer. Default: 30.";
-    MAGPKG_RETRIES = "MAGPKG_RETRIES": "How many times a failing HTTP URL is retried (with backoff) before the next URL is tried. Default: 2.";
+    MAGPKG_RETRIES = "MAGPKG_RETRIES": "How many times a failing HTTP URL is retried (with backoff) before the next URL. Default: 2.";
     MAGPKG_OFFLINE = "MAGPKG_OFFLINE": "`1` to never use the network: sources must already be in the store.";
     MAGPKG_APPS = "MAGPKG_APPS": "Root of the portable apps (`magpkg app`). Default: `$XDG_DATA_HOME/magpkg/apps`.";
     MAGPKG_BIN_DIR = "MAGPKG_BIN_DIR": "Where `add_to_path` launchers of apps are written. Default: `~/.local/bin`.";
     MAGPKG_APPLICATIONS_DIR = "MAGPKG_APPLICATIONS_DIR": "Where `add_to_apps` desktop entries are written. Default: `$XDG_DATA_HOME/applications`.";
-    MAGPKG_STATE = "MAGPKG_STATE": "Directory of magpkg's per-user state (trusted projects). Default: `$XDG_STATE_HOME/magpkg`.";
-    MAGPKG_LOG = "MAGPKG_LOG": "`debug` to print what magpkg does internally on stderr.";
+    MAGPKG_STATE = "MAGPKG_STATE": "Directory of magpkg's per-user state (trusted projects, project states). Default: `$XDG_STATE_HOME/magpkg`.";
+    MAGPKG_LOG = "MAGPKG_LOG": "`debug` (or `trace`, `info`, `warn`) prints what magpkg decides and why on stderr: what is in the store, what is built, which origin a source comes from and why the others failed.";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -218,6 +218,12 @@ pub struct Settings {
     pub home_dir: PathBuf,
     /// The raw config file value, for front ends with settings of their own.
     pub config: serde_json::Value,
+}
+
+/// The level of the debug channel `MAGPKG_LOG` asks for, `None` when it is
+/// unset (or an unknown word: a log switch must never stop a command).
+pub fn log_level() -> Option<tracing::Level> {
+    env_var(MAGPKG_LOG)?.parse().ok()
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -442,6 +448,25 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("config.jsonnet:2:3"), "{msg}");
+    }
+
+    /// The variables table of doc/settings.md, as the code documents them.
+    fn vars_table() -> String {
+        let mut t = String::from("| variable | meaning |\n|---|---|\n");
+        for v in VARS {
+            t.push_str(&format!("| `{}` | {} |\n", v.name, v.doc));
+        }
+        t
+    }
+
+    #[test]
+    fn doc_settings_variables_table_is_the_code_word_for_word() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/settings.md")).unwrap();
+        let table = vars_table();
+        assert!(
+            doc.contains(&table),
+            "the variables table of doc/settings.md differs from settings::VARS; replace it with:\n{table}"
+        );
     }
 
     #[test]

@@ -322,8 +322,10 @@ impl Builder<'_> {
         // One builder per package across processes; the loser finds it built.
         let _lock = self.store.lock("build", id.as_str())?;
         if self.store.has_package(id) {
+            tracing::debug!(package = %p.name, %id, "built meanwhile by another process");
             return Ok(false);
         }
+        tracing::debug!(package = %p.name, %id, sandbox = self.bwrap.is_some(), "building");
         let started = Instant::now();
         let scratch = Scratch::new(self.store, self.opts.keep_failed)?;
         let log_path = self.store.log_path(id);

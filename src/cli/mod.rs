@@ -154,6 +154,14 @@ pub fn command() -> clap::Command {
 /// Parse arguments, run the command, print errors; returns the exit code.
 pub fn main() -> i32 {
     install_panic_hook();
+    if let Some(level) = crate::settings::log_level() {
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .without_time()
+            .init();
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -372,6 +372,7 @@ async fn fetch_one(ctx: &Ctx, source: Source) -> Result<Result<Fetched, Source>,
         .await
         .expect("lock task")?;
     if ctx.store.source(&sha, &source.filename)?.is_some() {
+        tracing::debug!(source = %source.filename, "already in the source cache");
         return Ok(Err(source));
     }
     if source.urls.is_empty() {
@@ -401,6 +402,7 @@ async fn fetch_one(ctx: &Ctx, source: Source) -> Result<Result<Fetched, Source>,
     // failed), so a small file from a good mirror is downloaded once, but a
     // magnet nobody seeds does not hold up an HTTP mirror for the whole
     // stall timeout.
+    tracing::debug!(source = %source.filename, ?origins, "origins, in the definition's order");
     let is_bt = |o: &String| o.starts_with("magnet:") || (is_torrent_url(o) && !source.filename.ends_with(".torrent"));
     let (bt, other): (Vec<String>, Vec<String>) = origins.iter().cloned().partition(is_bt);
     let (first, second) = if origins.first().is_some_and(is_bt) {
@@ -465,17 +467,21 @@ async fn lane(ctx: &Ctx, source: &Source, sha: &str, origins: &[String]) -> Resu
         pb.finish_and_clear();
         match r {
             Ok((path, bytes)) => {
+                tracing::debug!(source = %source.filename, %origin, bytes, "fetched and verified");
                 return Ok(Fetched {
                     source: source.clone(),
                     path,
                     origin: origin.clone(),
                     bytes,
+                });
+            }
+            Err(error) => {
+                tracing::debug!(source = %source.filename, %origin, %error, "origin failed; trying the next");
+                failures.push(Failure {
+                    origin: origin.clone(),
+                    error,
                 })
             }
-            Err(error) => failures.push(Failure {
-                origin: origin.clone(),
-                error,
-            }),
         }
     }
     Err(failures)

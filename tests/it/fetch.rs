@@ -89,6 +89,39 @@ fn a_404_mirror_is_skipped_for_the_next_one() {
 }
 
 #[test]
+fn magpkg_log_debug_says_which_origin_failed_and_which_gave_the_source() {
+    let server = HttpServer::start();
+    let data = pseudo_random(10_000, 12);
+    let sha = sha256(&data);
+    server.serve("/good/b.tar.xz", data, Behaviour::Normal);
+    let env = TestContext::new();
+    let mirrors = format!("test={0}/missing,{0}/good", server.base());
+    let mut c = env.cmd();
+    c.env("MAGPKG_LOG", "debug").env("MAGPKG_MIRRORS", &mirrors);
+    let out = c
+        .args(["source", "fetch", "--sha256", &sha, "mirror://test/b.tar.xz"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let missing = server.url("/missing/b.tar.xz");
+    let good = server.url("/good/b.tar.xz");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("DEBUG") && l.contains("origin failed") && l.contains(&missing) && l.contains("404")),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.contains("fetched and verified") && l.contains(&good)),
+        "{err}"
+    );
+    // Without MAGPKG_LOG the channel is silent.
+    let out = source_fetch(&env, &mirrors, &sha, &["mirror://test/b.tar.xz"]);
+    assert!(!stderr(&out).contains("DEBUG"), "{}", stderr(&out));
+}
+
+#[test]
 fn a_cut_connection_is_resumed_with_a_range_request() {
     let server = HttpServer::start();
     let data = pseudo_random(3_000_000, 3);
