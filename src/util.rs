@@ -32,6 +32,39 @@ pub fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Close every file descriptor from `lowest` up, in a child between fork
+/// and exec (`CommandExt::pre_exec`), so a sandbox inherits nothing the
+/// caller had open: `magpkg build 9<"$HOME"` must not hand the build a way
+/// out through `/proc/self/fd/9`. Only async-signal-safe calls: the
+/// `close_range` system call, else `close` on every possible descriptor.
+pub fn close_fds_from(lowest: i32) -> std::io::Result<()> {
+    // SAFETY: plain system calls on integers; nothing is allocated.
+    unsafe {
+        if libc::syscall(
+            libc::SYS_close_range,
+            lowest as libc::c_uint,
+            libc::c_uint::MAX,
+            0 as libc::c_uint,
+        ) == 0
+        {
+            return Ok(());
+        }
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur.min(1 << 20) as i32
+        } else {
+            4096
+        };
+        for fd in lowest..max {
+            libc::close(fd);
+        }
+    }
+    Ok(())
+}
+
 /// Lowercase hex sha256 of a file, streaming.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     use sha2::Digest;

@@ -210,6 +210,12 @@ pub fn exec(plan: &Plan) -> AppError {
     for (k, v) in &plan.env {
         cmd.env(k, v);
     }
+    if plan.sandboxed {
+        // SAFETY: close_fds_from makes only async-signal-safe system calls.
+        unsafe {
+            cmd.pre_exec(|| crate::util::close_fds_from(3));
+        }
+    }
     let source = cmd.exec();
     AppError::Spawn {
         program: plan.program.clone(),

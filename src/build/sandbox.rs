@@ -222,7 +222,7 @@ impl Sandbox {
                 if r < 0 {
                     return Err(io::Error::last_os_error());
                 }
-                Ok(())
+                crate::util::close_fds_from(4)
             });
         }
         let mut child = cmd.spawn()?;

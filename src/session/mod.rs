@@ -218,7 +218,13 @@ fn exec_with(
             Ok(a) => a,
             Err(e) => return e,
         };
-        Command::new(bwrap).args(bargs).env_clear().exec()
+        let mut cmd = Command::new(bwrap);
+        cmd.args(bargs).env_clear();
+        // SAFETY: close_fds_from makes only async-signal-safe system calls.
+        unsafe {
+            cmd.pre_exec(|| crate::util::close_fds_from(3));
+        }
+        cmd.exec()
     } else {
         Command::new(&resolved)
             .arg0(program)

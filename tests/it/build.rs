@@ -1026,6 +1026,47 @@ impl Cli {
     }
 }
 
+/// Regression (audit: sandbox escape through inherited descriptors): a
+/// descriptor the caller left open, `magpkg build 9<"$HOME"`, is closed
+/// before the sandbox starts, so the build cannot write into the host
+/// directory through `/proc/self/fd/9`.
+#[test]
+fn cli_build_inherits_no_descriptor_of_the_caller() {
+    use std::os::unix::io::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let c = cli();
+    let host_dir = c.ctx.path("host-home");
+    fs::create_dir_all(&host_dir).unwrap();
+    let f = c.def(
+        "fdprobe",
+        "mkdir -p $out\nfor fd in 3 4 5 6 7 8 9; do if [ -e /proc/$$/fd/$fd ]; then echo \"open $fd\"; fi; done > $out/fds\n\
+         if echo x > /proc/self/fd/9/escaped 2>/dev/null; then echo escaped >> $out/fds; fi\n\
+         echo done >> $out/fds",
+    );
+    let dir = fs::File::open(&host_dir).unwrap();
+    let raw = dir.as_raw_fd();
+    let mut cmd = c.cmd();
+    cmd.args(["build", "-f", f.to_str().unwrap()]);
+    // SAFETY: dup2 is async-signal-safe; the duplicate has no O_CLOEXEC, so
+    // magpkg inherits it as fd 9, as a shell's `9<DIR` would give it.
+    unsafe {
+        cmd.pre_exec(move || {
+            if nix::libc::dup2(raw, 9) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let fds = fs::read_to_string(path.join("fds")).unwrap();
+    assert_eq!(fds, "done\n", "descriptors reached the build: {fds}");
+    assert!(!host_dir.join("escaped").exists());
+    assert_eq!(fs::read_dir(&host_dir).unwrap().count(), 0);
+}
+
 #[test]
 fn cli_build_prints_store_paths_and_builds_nothing_the_second_time() {
     let c = cli();
