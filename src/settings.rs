@@ -216,6 +216,8 @@ pub struct Settings {
     pub applications_dir: PathBuf,
     pub state_dir: PathBuf,
     pub home_dir: PathBuf,
+    /// `SOURCE_DATE_EPOCH`, the date OCI images and exports carry.
+    pub source_date_epoch: Option<u64>,
     /// The raw config file value, for front ends with settings of their own.
     pub config: serde_json::Value,
 }
@@ -224,6 +226,46 @@ pub struct Settings {
 /// unset (or an unknown word: a log switch must never stop a command).
 pub fn log_level() -> Option<tracing::Level> {
     env_var(MAGPKG_LOG)?.parse().ok()
+}
+
+/// The per-user state dir, from the environment only: the config file has
+/// no say over it, so the prompt hook can find trust records and project
+/// states without evaluating Jsonnet. [`Settings::resolve`] uses it too.
+pub fn state_dir() -> Option<PathBuf> {
+    let dir = match env_var(MAGPKG_STATE) {
+        Some(v) => PathBuf::from(v),
+        None => {
+            let dirs = directories::BaseDirs::new()?;
+            dirs.state_dir()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| dirs.home_dir().join(".local/state"))
+                .join("magpkg")
+        }
+    };
+    std::path::absolute(&dir).ok()
+}
+
+/// The latest `SOURCE_DATE_EPOCH` accepted: 9999-12-31T23:59:59Z, the last
+/// date an RFC 3339 timestamp (and so every OCI tool) can write.
+pub const MAX_SOURCE_DATE_EPOCH: u64 = 253_402_300_799;
+
+/// `SOURCE_DATE_EPOCH` (the reproducible-builds variable), checked.
+fn source_date_epoch() -> Result<Option<u64>, SettingsError> {
+    const VAR: &str = "SOURCE_DATE_EPOCH";
+    let Some(v) = env_var(VAR) else { return Ok(None) };
+    let bad = |problem: String| SettingsError::BadVar {
+        var: VAR,
+        value: v.clone(),
+        problem,
+    };
+    let secs: u64 = v
+        .trim()
+        .parse()
+        .map_err(|_| bad("not a number of seconds since 1970".into()))?;
+    if secs > MAX_SOURCE_DATE_EPOCH {
+        return Err(bad(format!("later than year 9999 (at most {MAX_SOURCE_DATE_EPOCH})")));
+    }
+    Ok(Some(secs))
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -364,9 +406,8 @@ impl Settings {
             .map(PathBuf::from)
             .or_else(|| cfg_path(&file.applications_dir))
             .unwrap_or_else(|| dirs.data_dir().join("applications"));
-        let state_dir = env_var(MAGPKG_STATE)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| state_base.join("magpkg"));
+        let state_dir = state_dir().unwrap_or_else(|| state_base.join("magpkg"));
+        let source_date_epoch = source_date_epoch()?;
         let apt_dir = env_var(MAGPKG_APT_SOURCES)
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/etc/apt"));
@@ -392,6 +433,7 @@ impl Settings {
             applications_dir: absolute(applications_dir),
             state_dir: absolute(state_dir),
             home_dir,
+            source_date_epoch,
             config,
         })
     }

@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
-    let created = crate::oci::config::created(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?;
+    let created = crate::oci::config::created(ctx.settings.source_date_epoch);
     let closure = super::oci::resolve(&args.what, ctx)?;
     let sha = crate::oci::export_tarball(&closure, &args.output, &created)?;
     if !ctx.global.quiet {

@@ -51,7 +51,7 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
     // A bad tag should not cost an evaluation and a build to find out.
     let tag = args.tag.as_deref().map(oci::parse_tag).transpose()?;
-    let created = oci::config::created(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?;
+    let created = oci::config::created(ctx.settings.source_date_epoch);
     let closure = resolve(&args.what, ctx)?;
     let target = match (&args.output, &args.layout) {
         (Some(o), _) => Target::Archive(o.clone()),

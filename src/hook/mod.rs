@@ -96,23 +96,6 @@ pub(crate) fn error_line(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// The per-user state dir, resolved from the environment exactly as
-/// [`Settings::resolve`] does, without reading the config file (it has no
-/// say over it), so the prompt never evaluates Jsonnet.
-pub fn state_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os(crate::settings::MAGPKG_STATE).filter(|v| !v.is_empty()) {
-        Some(v) => PathBuf::from(v),
-        None => {
-            let dirs = directories::BaseDirs::new()?;
-            dirs.state_dir()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| dirs.home_dir().join(".local/state"))
-                .join("magpkg")
-        }
-    };
-    std::path::absolute(&dir).ok()
-}
-
 /// A path for messages: `~/...` under the home directory.
 pub fn display(path: &Path) -> String {
     if let Some(home) = std::env::var_os("HOME").filter(|h| h.len() > 1) {
@@ -153,7 +136,7 @@ pub fn hook_env(sh: &dyn Dialect) -> HookEnv {
         }
         d
     });
-    let state_dir = state_dir();
+    let state_dir = crate::settings::state_dir();
     let mut inspection = match (&state_dir, project::current_dir()) {
         (Some(sd), Some(dir)) => {
             find_as_shell(&dir).map(|p| project::inspect(sd, p, Some(&sd.join(watch::STAMPS_DIR))))

@@ -242,17 +242,9 @@ pub fn go_arch() -> &'static str {
 
 /// `created` of every image: `SOURCE_DATE_EPOCH` if set (the reproducible
 /// builds convention), else 1970-01-01T00:00:01Z, the store's mtime.
-pub fn created(source_date_epoch: Option<&str>) -> Result<String, OciError> {
-    let secs = match source_date_epoch.map(str::trim).filter(|s| !s.is_empty()) {
-        None => super::tar::MTIME,
-        Some(s) => s.parse::<u64>().map_err(|_| OciError::BadSetting {
-            origin: "the environment".into(),
-            field: "SOURCE_DATE_EPOCH".into(),
-            problem: format!("`{s}` is not a number of seconds since 1970"),
-            suggestion: None,
-        })?,
-    };
-    Ok(rfc3339(secs))
+/// (`Settings::source_date_epoch`, already checked to be at most year 9999).
+pub fn created(source_date_epoch: Option<u64>) -> String {
+    rfc3339(source_date_epoch.unwrap_or(super::tar::MTIME))
 }
 
 /// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian).
@@ -286,8 +278,11 @@ mod tests {
         assert_eq!(rfc3339(1), "1970-01-01T00:00:01Z");
         assert_eq!(rfc3339(951782400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1700000000), "2023-11-14T22:13:20Z");
-        assert!(created(Some("soon")).is_err());
-        assert_eq!(created(None).unwrap(), "1970-01-01T00:00:01Z");
+        assert_eq!(created(None), "1970-01-01T00:00:01Z");
+        assert_eq!(
+            created(Some(crate::settings::MAX_SOURCE_DATE_EPOCH)),
+            "9999-12-31T23:59:59Z"
+        );
     }
 
     #[test]

@@ -75,6 +75,30 @@ fn usage_error_exits_2_and_bad_config_exits_1_with_suggestion() {
     assert!(err.contains("config.jsonnet:2:3"), "{err}");
 }
 
+/// A `SOURCE_DATE_EPOCH` past year 9999 is refused (skopeo cannot read the
+/// `created` date it would give an image), and so is one that is no number.
+#[test]
+fn source_date_epoch_is_checked_once_in_the_settings() {
+    let ctx = TestContext::new();
+    for (value, problem) in [
+        ("253402300800", "later than year 9999"),
+        ("soon", "not a number of seconds since 1970"),
+    ] {
+        let out = ctx
+            .cmd()
+            .env("SOURCE_DATE_EPOCH", value)
+            .args(["oci", "hello", "-o", "x.tar"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!("SOURCE_DATE_EPOCH=\"{value}\": {problem}")),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn settings_precedence_flag_over_env_over_config() {
     let ctx = TestContext::new();
