@@ -22,6 +22,20 @@ use super::OciError;
 /// The keys `oci` may have.
 pub const KEYS: &[&str] = &["entrypoint", "cmd", "env", "workdir", "user", "exposedPorts", "labels"];
 
+/// The fields `oci` may have (their values are checked one by one below).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct Fields {
+    entrypoint: Option<Value>,
+    cmd: Option<Value>,
+    env: Option<Value>,
+    workdir: Option<Value>,
+    user: Option<Value>,
+    exposed_ports: Option<Value>,
+    labels: Option<Value>,
+}
+
 /// Parsed `oci` settings. Every field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OciSettings {
@@ -50,6 +64,15 @@ impl OciSettings {
             Value::Object(o) => o,
             _ => return Err(bad("oci", "must be an object".into())),
         };
+        // The field names are checked by serde like every file magpkg
+        // reads; the values by the rules below, whose messages say what a
+        // field may hold.
+        crate::jsonnet::typed::read::<Fields>(value, &[]).map_err(|m| OciError::BadSetting {
+            origin: origin.into(),
+            field: m.field.clone(),
+            problem: format!("is not an oci setting (known: {})", KEYS.join(", ")),
+            suggestion: m.suggestion().map(str::to_string),
+        })?;
         let mut s = OciSettings::default();
         for (key, v) in obj {
             if v.is_null() {
@@ -115,14 +138,7 @@ impl OciSettings {
                         s.labels.insert(k.clone(), v);
                     }
                 }
-                other => {
-                    return Err(OciError::BadSetting {
-                        origin: origin.into(),
-                        field: other.into(),
-                        problem: format!("is not an oci setting (known: {})", KEYS.join(", ")),
-                        suggestion: crate::util::closest(other, KEYS.iter().copied()),
-                    })
-                }
+                other => unreachable!("`{other}` passed the field check"),
             }
         }
         Ok(s)
@@ -308,5 +324,14 @@ mod tests {
         assert!(OciSettings::parse(&json!({"workdir": "rel"}), "p").is_err());
         assert!(OciSettings::parse(&json!({"exposedPorts": [0]}), "p").is_err());
         assert!(OciSettings::parse(&json!({"env": {"A": {}}}), "p").is_err());
+    }
+
+    #[test]
+    fn keys_are_the_fields_serde_accepts() {
+        let e = crate::jsonnet::typed::read::<Fields>(&json!({ "x-unknown": 1 }), &[]).unwrap_err();
+        let crate::jsonnet::typed::MistakeKind::UnknownField { known, .. } = e.kind else {
+            panic!("{e}")
+        };
+        assert_eq!(known, KEYS);
     }
 }
