@@ -23,7 +23,7 @@ use super::OciError;
 pub const KEYS: &[&str] = &["entrypoint", "cmd", "env", "workdir", "user", "exposedPorts", "labels"];
 
 /// The fields `oci` may have (their values are checked one by one below).
-#[derive(serde::Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[allow(dead_code)]
 struct Fields {
