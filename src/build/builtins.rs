@@ -45,6 +45,28 @@ pub enum BuiltinError {
     },
 }
 
+/// The arguments of `unpack`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct UnpackArgs {
+    #[allow(dead_code)]
+    builtin: String,
+    strip_components: Option<usize>,
+}
+
+/// The arguments of `rootfs`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RootfsArgs {
+    #[allow(dead_code)]
+    builtin: String,
+    /// PATH: TARGET symbolic links made after unpacking.
+    links: Option<BTreeMap<String, String>>,
+    /// The path of the busybox binary in the root.
+    busybox: Option<String>,
+    applets: Option<Vec<String>>,
+}
+
 /// What a builtin works with.
 pub struct Ctx<'a> {
     /// The package's sources: (file name, path in the source cache).
@@ -62,64 +84,42 @@ pub fn name_of(args: &BTreeMap<String, Value>) -> Option<&str> {
 /// Run the builtin `args["builtin"]`.
 pub fn run(args: &BTreeMap<String, Value>, ctx: &mut Ctx) -> Result<(), BuiltinError> {
     let name = name_of(args).unwrap_or_default().to_string();
-    let Some((_, known)) = BUILTINS.iter().find(|(n, _)| *n == name) else {
+    if !BUILTINS.iter().any(|(n, _)| *n == name) {
         return Err(BuiltinError::Unknown {
             suggestion: crate::util::closest(&name, BUILTINS.iter().map(|(n, _)| *n)),
             builtin: name,
         });
-    };
-    for key in args.keys().filter(|k| *k != "builtin") {
-        if !known.contains(&key.as_str()) {
-            return Err(BuiltinError::BadArgs {
-                builtin: name.clone(),
-                message: format!("unknown argument `{key}`"),
-                suggestion: crate::util::closest(key, known.iter().copied()),
-            });
-        }
     }
     let bad = |message: String| BuiltinError::BadArgs {
         builtin: name.clone(),
         message,
         suggestion: None,
     };
+    // Arguments are read as typed structs, like every file magpkg reads: an
+    // unknown one is named with the closest known one, a value of the wrong
+    // type or range is an error, never a silent conversion.
+    let value = Value::Object(args.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+    let typed_err = |m: crate::jsonnet::typed::Mistake| BuiltinError::BadArgs {
+        builtin: name.clone(),
+        suggestion: m.suggestion().map(str::to_string),
+        message: match &m.kind {
+            crate::jsonnet::typed::MistakeKind::UnknownField { .. } => format!("unknown argument `{}`", m.field),
+            crate::jsonnet::typed::MistakeKind::Invalid(_) => m.to_string(),
+        },
+    };
     match name.as_str() {
         "unpack" => {
-            let strip = match args.get("stripComponents") {
-                None => 0,
-                Some(v) => v
-                    .as_u64()
-                    .ok_or_else(|| bad("`stripComponents` must be a non-negative integer".into()))?
-                    as usize,
-            };
+            let a: UnpackArgs = crate::jsonnet::typed::read(&value, &[]).map_err(typed_err)?;
             if ctx.sources.is_empty() {
                 return Err(bad("needs at least one source to unpack".into()));
             }
-            unpack_all(ctx, strip)
+            unpack_all(ctx, a.strip_components.unwrap_or(0))
         }
         "rootfs" => {
-            let links = match args.get("links") {
-                None => BTreeMap::new(),
-                Some(Value::Object(m)) => m
-                    .iter()
-                    .map(|(k, v)| v.as_str().map(|t| (k.clone(), t.to_string())))
-                    .collect::<Option<BTreeMap<_, _>>>()
-                    .ok_or_else(|| bad("`links` must be an object of PATH: TARGET strings".into()))?,
-                Some(_) => return Err(bad("`links` must be an object of PATH: TARGET strings".into())),
-            };
-            let busybox = match args.get("busybox") {
-                None => None,
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(_) => return Err(bad("`busybox` must be the path of the busybox binary".into())),
-            };
-            let applets = match args.get("applets") {
-                None => Vec::new(),
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_string))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| bad("`applets` must be a list of names".into()))?,
-                Some(_) => return Err(bad("`applets` must be a list of names".into())),
-            };
+            let a: RootfsArgs = crate::jsonnet::typed::read(&value, &[]).map_err(typed_err)?;
+            let links = a.links.unwrap_or_default();
+            let applets = a.applets.unwrap_or_default();
+            let busybox = a.busybox;
             if !applets.is_empty() && busybox.is_none() {
                 return Err(bad("`applets` needs `busybox` (the path of the busybox binary)".into()));
             }
@@ -227,4 +227,26 @@ fn busybox_links(root: &Path, busybox: &str, applets: &[String], log: &mut dyn W
     }
     let _ = writeln!(log, "busybox applets linked in /{}: {}", dir.display(), made.join(" "));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_table_lists_the_arguments_serde_accepts() {
+        use crate::jsonnet::typed::{read, MistakeKind};
+        for (name, args) in BUILTINS {
+            let v = serde_json::json!({ "builtin": name, "x-unknown": 1 });
+            let known = match *name {
+                "unpack" => read::<UnpackArgs>(&v, &[]).unwrap_err().kind,
+                "rootfs" => read::<RootfsArgs>(&v, &[]).unwrap_err().kind,
+                other => panic!("builtin {other} has no argument struct"),
+            };
+            let MistakeKind::UnknownField { known, .. } = known else {
+                panic!()
+            };
+            assert_eq!(known[1..], **args, "{name}");
+        }
+    }
 }
