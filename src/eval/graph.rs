@@ -185,6 +185,14 @@ pub struct Walker<'f, N: Node> {
 }
 
 /// Details of a definition error before it gets a location.
+/// What [`Walker::enter`] found.
+enum Entered<K> {
+    /// A package walked before: its id.
+    Known(PackageId),
+    /// A new one, with its identity (to memoise its id).
+    New(Option<K>),
+}
+
 struct Problem<'a> {
     /// Field to locate in the source.
     field: &'a str,
@@ -329,6 +337,69 @@ impl<'f, N: Node> Walker<'f, N> {
 
     /// Resolve one package definition (and its dependencies) into the graph.
     pub fn package(&mut self, node: N, path: &str) -> Result<PackageId, EvalError> {
+        let key = match self.enter(&node, path)? {
+            Entered::Known(id) => return Ok(id),
+            Entered::New(key) => key,
+        };
+        let fields = node.fields();
+        // The package's name once known, for messages about other fields.
+        let known_name: std::cell::RefCell<Option<String>> = Default::default();
+        let json_field = |name: &str| -> Result<Option<serde_json::Value>, EvalError> {
+            match node.get(name).and_then(|v| v.map(|v| v.json()).transpose()) {
+                Ok(v) => Ok(v),
+                Err(EvalError::Jsonnet(msg)) => {
+                    let pkg = known_name.borrow().clone();
+                    Err(EvalError::Jsonnet(self.field_context(msg, name, pkg.as_deref(), path)))
+                }
+                Err(e) => Err(e),
+            }
+        };
+
+        // The name first: every later message names the package.
+        let name = self.name(json_field("name")?, &fields, path)?;
+        *known_name.borrow_mut() = Some(name.clone());
+        let pkg = name.as_str();
+        self.known_fields(&fields, pkg, path)?;
+        let version = self.version(json_field("version")?, pkg, path)?;
+        let sources = match json_field("sources")? {
+            None => Vec::new(),
+            Some(v) => self.sources(&v, pkg, path)?,
+        };
+        let build = self.build(json_field("build")?, pkg, path)?;
+        let env = self.env(json_field("env")?, pkg, path)?;
+        let meta = self.meta(json_field("meta")?, pkg, path)?;
+        let oci = self.oci(json_field("oci")?, pkg, path)?;
+        // Dependencies last, with this package on the stack.
+        self.stack.push((key.clone(), name.clone()));
+        let build_deps = self.deps(&node, "buildDeps", pkg, path);
+        let build_deps = build_deps.and_then(|b| Ok((b, self.deps(&node, "runDeps", pkg, path)?)));
+        self.stack.pop();
+        let (build_deps, run_deps) = build_deps?;
+
+        let mut p = Package {
+            id: PackageId::from_string(String::new()),
+            name,
+            version,
+            sources,
+            build,
+            build_deps,
+            run_deps,
+            env,
+            meta,
+            oci,
+        };
+        let id = crate::hash::package_id(&p);
+        p.id = id.clone();
+        self.graph.packages.entry(id.clone()).or_insert(p);
+        if let Some(k) = key {
+            self.memo.insert(k, id.clone());
+        }
+        Ok(id)
+    }
+
+    /// Check that `node` is an object and not a package being walked (a
+    /// cycle) or a chain too long; a package seen before is known by id.
+    fn enter(&self, node: &N, path: &str) -> Result<Entered<N::Id>, EvalError> {
         let kind = node.kind();
         if kind != Kind::Object {
             return Err(self.invalid(Problem {
@@ -344,7 +415,7 @@ impl<'f, N: Node> Walker<'f, N> {
         let key = node.identity();
         if let Some(k) = &key {
             if let Some(id) = self.memo.get(k) {
-                return Ok(id.clone());
+                return Ok(Entered::Known(id.clone()));
             }
             if let Some(pos) = self.stack.iter().position(|(s, _)| s.as_ref() == Some(k)) {
                 return Err(self.cycle_error(pos));
@@ -368,23 +439,11 @@ impl<'f, N: Node> Walker<'f, N> {
                 "dependency chain longer than {MAX_CHAIN} packages at `{path}`"
             )));
         }
+        Ok(Entered::New(key))
+    }
 
-        let fields = node.fields();
-        // The package's name once known, for messages about other fields.
-        let known_name: std::cell::RefCell<Option<String>> = Default::default();
-        let json_field = |name: &str| -> Result<Option<serde_json::Value>, EvalError> {
-            match node.get(name).and_then(|v| v.map(|v| v.json()).transpose()) {
-                Ok(v) => Ok(v),
-                Err(EvalError::Jsonnet(msg)) => {
-                    let pkg = known_name.borrow().clone();
-                    Err(EvalError::Jsonnet(self.field_context(msg, name, pkg.as_deref(), path)))
-                }
-                Err(e) => Err(e),
-            }
-        };
-
-        // The name first: every later message names the package.
-        let name = match json_field("name")? {
+    fn name(&self, value: Option<serde_json::Value>, fields: &[String], path: &str) -> Result<String, EvalError> {
+        let name = match value {
             Some(serde_json::Value::String(s)) => s,
             Some(v) => {
                 return Err(self.invalid(Problem {
@@ -416,7 +475,6 @@ impl<'f, N: Node> Walker<'f, N> {
                 }))
             }
         };
-        *known_name.borrow_mut() = Some(name.clone());
         let pkg = name.as_str();
         let here = |field: &'static str, kind: Option<Kind>, message: String| Problem {
             field,
@@ -434,7 +492,12 @@ impl<'f, N: Node> Walker<'f, N> {
                 format!("package name `{name}` {problem}"),
             )));
         }
-        for f in &fields {
+        Ok(name)
+    }
+
+    fn known_fields(&self, fields: &[String], pkg: &str, path: &str) -> Result<(), EvalError> {
+        let name = pkg;
+        for f in fields {
             if !PACKAGE_FIELDS.contains(&f.as_str()) {
                 let message = format!("unknown field `{f}` in package `{name}`");
                 let suggestion = crate::util::closest(f, PACKAGE_FIELDS.iter().copied());
@@ -449,8 +512,21 @@ impl<'f, N: Node> Walker<'f, N> {
                 }));
             }
         }
+        Ok(())
+    }
 
-        let version = match json_field("version")? {
+    fn version(&self, value: Option<serde_json::Value>, pkg: &str, path: &str) -> Result<String, EvalError> {
+        let name = pkg;
+        let here = |field: &'static str, kind: Option<Kind>, message: String| Problem {
+            field,
+            package: Some(pkg),
+            kind,
+            sibling: None,
+            message,
+            suggestion: None,
+            path,
+        };
+        let version = match value {
             Some(serde_json::Value::String(s)) => s,
             Some(v) => {
                 let k = Kind::of_json(&v);
@@ -473,13 +549,21 @@ impl<'f, N: Node> Walker<'f, N> {
                 format!("version `{version}` of package `{name}` {problem}"),
             )));
         }
+        Ok(version)
+    }
 
-        let sources = match json_field("sources")? {
-            None => Vec::new(),
-            Some(v) => self.sources(&v, pkg, path)?,
+    fn build(&self, value: Option<serde_json::Value>, pkg: &str, path: &str) -> Result<Build, EvalError> {
+        let name = pkg;
+        let here = |field: &'static str, kind: Option<Kind>, message: String| Problem {
+            field,
+            package: Some(pkg),
+            kind,
+            sibling: None,
+            message,
+            suggestion: None,
+            path,
         };
-
-        let build = match json_field("build")? {
+        Ok(match value {
             Some(serde_json::Value::String(s)) => Build::Script(s),
             Some(serde_json::Value::Object(m)) => match m.get("builtin") {
                 Some(serde_json::Value::String(b)) if !b.is_empty() => Build::Builtin(m.into_iter().collect()),
@@ -503,9 +587,26 @@ impl<'f, N: Node> Walker<'f, N> {
                 )));
             }
             None => return Err(self.invalid(here("name", None, format!("package `{name}` has no `build`")))),
-        };
+        })
+    }
 
-        let env = match json_field("env")? {
+    fn env(
+        &self,
+        value: Option<serde_json::Value>,
+        pkg: &str,
+        path: &str,
+    ) -> Result<BTreeMap<String, String>, EvalError> {
+        let name = pkg;
+        let here = |field: &'static str, kind: Option<Kind>, message: String| Problem {
+            field,
+            package: Some(pkg),
+            kind,
+            sibling: None,
+            message,
+            suggestion: None,
+            path,
+        };
+        Ok(match value {
             None => BTreeMap::new(),
             Some(serde_json::Value::Object(m)) => {
                 let mut env = BTreeMap::new();
@@ -546,9 +647,21 @@ impl<'f, N: Node> Walker<'f, N> {
                     ),
                 )));
             }
-        };
+        })
+    }
 
-        let meta = match json_field("meta")? {
+    fn meta(&self, value: Option<serde_json::Value>, pkg: &str, path: &str) -> Result<Meta, EvalError> {
+        let name = pkg;
+        let here = |field: &'static str, kind: Option<Kind>, message: String| Problem {
+            field,
+            package: Some(pkg),
+            kind,
+            sibling: None,
+            message,
+            suggestion: None,
+            path,
+        };
+        Ok(match value {
             None => Meta::default(),
             Some(serde_json::Value::Object(m)) => {
                 let mut meta = Meta::default();
@@ -602,9 +715,26 @@ impl<'f, N: Node> Walker<'f, N> {
                     format!("`meta` of package `{name}` must be an object, found {}", kind_name(k)),
                 )));
             }
-        };
+        })
+    }
 
-        let oci = match json_field("oci")? {
+    fn oci(
+        &self,
+        value: Option<serde_json::Value>,
+        pkg: &str,
+        path: &str,
+    ) -> Result<Option<serde_json::Value>, EvalError> {
+        let name = pkg;
+        let here = |field: &'static str, kind: Option<Kind>, message: String| Problem {
+            field,
+            package: Some(pkg),
+            kind,
+            sibling: None,
+            message,
+            suggestion: None,
+            path,
+        };
+        Ok(match value {
             None | Some(serde_json::Value::Null) => None,
             Some(v @ serde_json::Value::Object(_)) => Some(v),
             Some(v) => {
@@ -615,34 +745,7 @@ impl<'f, N: Node> Walker<'f, N> {
                     format!("`oci` of package `{name}` must be an object, found {}", kind_name(k)),
                 )));
             }
-        };
-
-        // Dependencies last, with this package on the stack.
-        self.stack.push((key.clone(), name.clone()));
-        let build_deps = self.deps(&node, "buildDeps", pkg, path);
-        let build_deps = build_deps.and_then(|b| Ok((b, self.deps(&node, "runDeps", pkg, path)?)));
-        self.stack.pop();
-        let (build_deps, run_deps) = build_deps?;
-
-        let mut p = Package {
-            id: PackageId::from_string(String::new()),
-            name,
-            version,
-            sources,
-            build,
-            build_deps,
-            run_deps,
-            env,
-            meta,
-            oci,
-        };
-        let id = crate::hash::package_id(&p);
-        p.id = id.clone();
-        self.graph.packages.entry(id.clone()).or_insert(p);
-        if let Some(k) = key {
-            self.memo.insert(k, id.clone());
-        }
-        Ok(id)
+        })
     }
 
     fn deps(&mut self, node: &N, field: &'static str, pkg: &str, path: &str) -> Result<Vec<PackageId>, EvalError> {
