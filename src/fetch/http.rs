@@ -86,6 +86,29 @@ pub async fn download(
     }
 }
 
+impl Failed {
+    /// A failure before any byte of the body arrived.
+    fn early(err: OriginError, retryable: bool) -> Failed {
+        Failed {
+            err,
+            retryable,
+            progressed: false,
+            got: 0,
+        }
+    }
+}
+
+/// How a server answered a (possibly resumed) request.
+enum Answer {
+    /// The file we have is already whole: its size and sha256.
+    Complete(u64, String),
+    /// A body follows; `have` bytes of the file are kept (0: start over),
+    /// `total` is the whole file's size when the server said.
+    Body { have: u64, total: Option<u64> },
+}
+
+/// One request: resume from what `dest` holds, stream the body into it
+/// while hashing. Returns the file's size and sha256.
 async fn attempt(
     client: &reqwest::Client,
     url: &str,
@@ -93,38 +116,45 @@ async fn attempt(
     limits: &HttpLimits,
     pb: &ProgressBar,
 ) -> Result<(u64, String), Failed> {
-    let io = |e: std::io::Error| Failed {
-        err: OriginError::Io(format!("{}: {e}", dest.display())),
-        retryable: false,
-        progressed: false,
-        got: 0,
-    };
-    let mut have = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
+    let have = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
+    let resp = send(client, url, have, limits).await?;
+    match answer(&resp, have, dest, pb)? {
+        Answer::Complete(size, sha) => Ok((size, sha)),
+        Answer::Body { have, total } => receive(resp, dest, have, total, limits, pb).await,
+    }
+}
+
+fn io_failure(dest: &Path) -> impl Fn(std::io::Error) -> Failed + Copy + '_ {
+    move |e| Failed::early(OriginError::Io(format!("{}: {e}", dest.display())), false)
+}
+
+/// Send the request (a range request when `have` bytes are already there)
+/// and wait for the answer's head, at most the HTTP timeout.
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    have: u64,
+    limits: &HttpLimits,
+) -> Result<reqwest::Response, Failed> {
     let mut req = client.get(url);
     if have > 0 {
         req = req.header(RANGE, format!("bytes={have}-"));
     }
-    let resp = match tokio::time::timeout(limits.timeout, req.send()).await {
-        Err(_) => {
-            return Err(Failed {
-                err: OriginError::Network(format!("no answer within {}s", limits.timeout.as_secs())),
-                retryable: true,
-                progressed: false,
-                got: 0,
-            })
-        }
-        Ok(Err(e)) => {
-            return Err(Failed {
-                err: OriginError::Network(chain(&e)),
-                retryable: true,
-                progressed: false,
-                got: 0,
-            })
-        }
-        Ok(Ok(r)) => r,
-    };
+    match tokio::time::timeout(limits.timeout, req.send()).await {
+        Err(_) => Err(Failed::early(
+            OriginError::Network(format!("no answer within {}s", limits.timeout.as_secs())),
+            true,
+        )),
+        Ok(Err(e)) => Err(Failed::early(OriginError::Network(chain(&e)), true)),
+        Ok(Ok(r)) => Ok(r),
+    }
+}
+
+/// What the status and range headers say about the part we have.
+fn answer(resp: &reqwest::Response, have: u64, dest: &Path, pb: &ProgressBar) -> Result<Answer, Failed> {
+    let io = io_failure(dest);
     let status = resp.status();
-    let total = match status {
+    match status {
         StatusCode::PARTIAL_CONTENT if have > 0 => {
             let range = resp
                 .headers()
@@ -132,16 +162,17 @@ async fn attempt(
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_content_range);
             match range {
-                Some((start, total)) if start == have => total.or(resp.content_length().map(|n| n + have)),
+                Some((start, total)) if start == have => Ok(Answer::Body {
+                    have,
+                    total: total.or(resp.content_length().map(|n| n + have)),
+                }),
                 // The server resumed somewhere else: start over.
                 _ => {
                     std::fs::remove_file(dest).map_err(io)?;
-                    return Err(Failed {
-                        err: OriginError::Network("the server answered a resume request with another range".into()),
-                        retryable: true,
-                        progressed: false,
-                        got: 0,
-                    });
+                    Err(Failed::early(
+                        OriginError::Network("the server answered a resume request with another range".into()),
+                        true,
+                    ))
                 }
             }
         }
@@ -158,38 +189,48 @@ async fn attempt(
                 pb.set_length(have);
                 pb.set_position(have);
                 let sha = crate::util::sha256_file(dest).map_err(io)?;
-                return Ok((have, sha));
+                return Ok(Answer::Complete(have, sha));
             }
             std::fs::remove_file(dest).map_err(io)?;
-            return Err(Failed {
-                err: OriginError::Http {
+            Err(Failed::early(
+                OriginError::Http {
                     status: status.as_u16(),
                     reason: reason(status),
                 },
-                retryable: true,
-                progressed: false,
-                got: 0,
-            });
+                true,
+            ))
         }
-        s if s.is_success() => {
-            // A full answer (200, or a server that ignores Range).
-            have = 0;
-            resp.content_length()
-        }
+        // A full answer (200, or a server that ignores Range).
+        s if s.is_success() => Ok(Answer::Body {
+            have: 0,
+            total: resp.content_length(),
+        }),
         s => {
             let retryable =
                 s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT;
-            return Err(Failed {
-                err: OriginError::Http {
+            Err(Failed::early(
+                OriginError::Http {
                     status: s.as_u16(),
                     reason: reason(s),
                 },
                 retryable,
-                progressed: false,
-                got: 0,
-            });
+            ))
         }
-    };
+    }
+}
+
+/// Stream the body after the `have` bytes kept, hashing as it is written;
+/// a stall longer than the stall timeout or a short body is a failure the
+/// next attempt resumes from.
+async fn receive(
+    mut resp: reqwest::Response,
+    dest: &Path,
+    have: u64,
+    total: Option<u64>,
+    limits: &HttpLimits,
+    pb: &ProgressBar,
+) -> Result<(u64, String), Failed> {
+    let io = io_failure(dest);
     if let Some(t) = total {
         pb.set_length(t);
     }
@@ -210,7 +251,6 @@ async fn attempt(
     }
     // Big buffer: few write calls; chunks from the network are small.
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    let mut resp = resp;
     let mut got = have;
     let start = have;
     let mut synced = have;
