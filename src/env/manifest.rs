@@ -126,95 +126,13 @@ pub fn parse(value: &Value, manifest: &Path, root: &Path) -> Result<Manifest, En
         }
     };
     if let Some(v) = obj.get("env").filter(|v| !v.is_null()) {
-        let env = v.as_object().ok_or_else(|| {
-            cx.err(
-                "env",
-                format!("`env` must be an object of variables, not {}", kind(v)),
-                None,
-                None,
-            )
-        })?;
-        for (name, val) in env {
-            if !is_var_name(name) {
-                return Err(cx.err(name, format!("env: `{name}` is not a valid variable name"), None, None));
-            }
-            if RESERVED_VARS.contains(&name.as_str()) {
-                let hint = if name == "PATH" {
-                    "add directories to PATH with `path: [\"./bin\"]`, or put tools in `packages`".to_string()
-                } else {
-                    format!("magpkg sets `{name}` itself")
-                };
-                return Err(cx.err(name, format!("env: `{name}` cannot be set here"), None, Some(hint)));
-            }
-            let s = match val {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                other => {
-                    return Err(cx.err(
-                        name,
-                        format!("env: `{name}` must be a string, not {}", kind(other)),
-                        None,
-                        None,
-                    ))
-                }
-            };
-            m.env.insert(name.clone(), s);
-        }
+        m.env = parse_env(&cx, v)?;
     }
     if let Some(v) = obj.get("path").filter(|v| !v.is_null()) {
-        let items = v.as_array().ok_or_else(|| {
-            cx.err(
-                "path",
-                format!("`path` must be a list of directories, not {}", kind(v)),
-                None,
-                None,
-            )
-        })?;
-        for item in items {
-            let s = item.as_str().ok_or_else(|| {
-                cx.err(
-                    "path",
-                    format!("`path` entries must be strings, not {}", kind(item)),
-                    None,
-                    None,
-                )
-            })?;
-            let norm = normalize_relative(s).ok_or_else(|| {
-                cx.err(
-                    "path",
-                    format!("`path` entry {s:?} must be a directory relative to the project root"),
-                    None,
-                    Some("host directories are not reproducible; put the tools in `packages`".into()),
-                )
-            })?;
-            if !m.path.contains(&norm) {
-                m.path.push(norm);
-            }
-        }
+        m.path = parse_path(&cx, v)?;
     }
     if let Some(v) = obj.get("scripts").filter(|v| !v.is_null()) {
-        let scripts = v.as_object().ok_or_else(|| {
-            cx.err(
-                "scripts",
-                format!("`scripts` must be an object of NAME: \"command\", not {}", kind(v)),
-                None,
-                None,
-            )
-        })?;
-        for (name, body) in scripts {
-            m.scripts.insert(
-                name.clone(),
-                script_text(body).map_err(|k| {
-                    cx.err(
-                        name,
-                        format!("scripts: `{name}` must be a string or a list of strings, not {k}"),
-                        None,
-                        None,
-                    )
-                })?,
-            );
-        }
+        m.scripts = parse_scripts(&cx, v)?;
     }
     if let Some(v) = obj.get("shellHook").filter(|v| !v.is_null()) {
         let text = script_text(v).map_err(|k| {
@@ -237,6 +155,109 @@ pub fn parse(value: &Value, manifest: &Path, root: &Path) -> Result<Manifest, En
         }
     }
     Ok(m)
+}
+
+/// `env`: variable names checked, reserved ones refused, scalars as text.
+fn parse_env(cx: &Ctx, v: &Value) -> Result<BTreeMap<String, String>, EnvError> {
+    let mut out = BTreeMap::new();
+    let env = v.as_object().ok_or_else(|| {
+        cx.err(
+            "env",
+            format!("`env` must be an object of variables, not {}", kind(v)),
+            None,
+            None,
+        )
+    })?;
+    for (name, val) in env {
+        if !is_var_name(name) {
+            return Err(cx.err(name, format!("env: `{name}` is not a valid variable name"), None, None));
+        }
+        if RESERVED_VARS.contains(&name.as_str()) {
+            let hint = if name == "PATH" {
+                "add directories to PATH with `path: [\"./bin\"]`, or put tools in `packages`".to_string()
+            } else {
+                format!("magpkg sets `{name}` itself")
+            };
+            return Err(cx.err(name, format!("env: `{name}` cannot be set here"), None, Some(hint)));
+        }
+        let s = match val {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                return Err(cx.err(
+                    name,
+                    format!("env: `{name}` must be a string, not {}", kind(other)),
+                    None,
+                    None,
+                ))
+            }
+        };
+        out.insert(name.clone(), s);
+    }
+    Ok(out)
+}
+
+/// `path`: project-relative directories, normalised, each once.
+fn parse_path(cx: &Ctx, v: &Value) -> Result<Vec<String>, EnvError> {
+    let mut out: Vec<String> = Vec::new();
+    let items = v.as_array().ok_or_else(|| {
+        cx.err(
+            "path",
+            format!("`path` must be a list of directories, not {}", kind(v)),
+            None,
+            None,
+        )
+    })?;
+    for item in items {
+        let s = item.as_str().ok_or_else(|| {
+            cx.err(
+                "path",
+                format!("`path` entries must be strings, not {}", kind(item)),
+                None,
+                None,
+            )
+        })?;
+        let norm = normalize_relative(s).ok_or_else(|| {
+            cx.err(
+                "path",
+                format!("`path` entry {s:?} must be a directory relative to the project root"),
+                None,
+                Some("host directories are not reproducible; put the tools in `packages`".into()),
+            )
+        })?;
+        if !out.contains(&norm) {
+            out.push(norm);
+        }
+    }
+    Ok(out)
+}
+
+/// `scripts`: NAME: script (a string, or a list of lines).
+fn parse_scripts(cx: &Ctx, v: &Value) -> Result<BTreeMap<String, String>, EnvError> {
+    let mut out = BTreeMap::new();
+    let scripts = v.as_object().ok_or_else(|| {
+        cx.err(
+            "scripts",
+            format!("`scripts` must be an object of NAME: \"command\", not {}", kind(v)),
+            None,
+            None,
+        )
+    })?;
+    for (name, body) in scripts {
+        out.insert(
+            name.clone(),
+            script_text(body).map_err(|k| {
+                cx.err(
+                    name,
+                    format!("scripts: `{name}` must be a string or a list of strings, not {k}"),
+                    None,
+                    None,
+                )
+            })?,
+        );
+    }
+    Ok(out)
 }
 
 fn parse_pure(cx: &Ctx, v: &Value) -> Result<PureConfig, EnvError> {
