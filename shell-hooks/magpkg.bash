@@ -53,11 +53,15 @@ declare -ga _magpkg_watch=()
 unset _magpkg_root
 # Install once, even if the rc file is sourced again; PROMPT_COMMAND may be a
 # string or (bash 5.1+) an array, which shellcheck cannot follow.
+# The hook hands the previous command's status on to the prompt, so it
+# returns non-zero after a failed command; `&& :` makes that return part of
+# an AND list, where `set -e` never exits the shell (`false && true` typed
+# at an errexit prompt must not end the session), and keeps the status.
 # shellcheck disable=SC2128,SC2178
 if [[ ${PROMPT_COMMAND[*]@a} == *a* ]]; then
-  if [[ " ${PROMPT_COMMAND[*]} " != *" _magpkg_hook "* ]]; then
-    PROMPT_COMMAND=(_magpkg_hook "${PROMPT_COMMAND[@]}")
+  if [[ " ${PROMPT_COMMAND[*]} " != *"_magpkg_hook && :"* ]]; then
+    PROMPT_COMMAND=("_magpkg_hook && :" "${PROMPT_COMMAND[@]}")
   fi
 elif [[ ${PROMPT_COMMAND-} != *_magpkg_hook* ]]; then
-  PROMPT_COMMAND="_magpkg_hook${PROMPT_COMMAND:+;$PROMPT_COMMAND}"
+  PROMPT_COMMAND="_magpkg_hook && :${PROMPT_COMMAND:+;$PROMPT_COMMAND}"
 fi

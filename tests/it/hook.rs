@@ -297,6 +297,33 @@ fn start_tmux(fx: &Fx, shell_cmd: &str) -> Tmux {
     Tmux::start(&fx.ctx, &fx.t, &vars, shell_cmd)
 }
 
+/// Regression (issue 17): under `set -e`, a failed AND list typed at the
+/// prompt (`false && true`) ended the interactive bash, because the hook
+/// returned the previous status from PROMPT_COMMAND. The status still
+/// reaches the prompt.
+#[test]
+fn bash_under_set_e_survives_a_failed_and_list() {
+    let fx = Fx::new();
+    fx.standard();
+    let t = fx.t.display().to_string();
+    let m = fx.magpkg.display().to_string();
+    std::fs::write(
+        fx.t.join("rc-errexit.bash"),
+        format!("set -euo pipefail\nPS1='PROMPT[$?]\\$ '\neval \"$('{m}' hook bash)\"\n"),
+    )
+    .unwrap();
+    let tm = start_tmux(&fx, &format!("bash --noprofile --rcfile '{t}/rc-errexit.bash' -i"));
+    tm.wait_for_text("PROMPT[0]", 1);
+    tm.send("false && true");
+    tm.wait_for_text("PROMPT[1]", 1);
+    tm.send("! true");
+    tm.wait_for_text("PROMPT[1]", 2);
+    let out = tm.run(&format!("cd '{t}/proj'"), 1, "PROMPT[");
+    assert!(out.contains("magpkg: loaded"), "{out}");
+    let out = tm.run("echo still-$((20 + 22))", 2, "PROMPT[0]");
+    assert!(out.contains("still-42"), "the shell exited:\n{out}");
+}
+
 fn interactive(shell: &str) {
     // fish runs the fallback, `magpkg hook-env`; bash and zsh the
     // `magpkg-hook` binary.

@@ -50,12 +50,12 @@ hook=$("$MAGPKG" hook "$SHELL_NAME")
 eval "$hook"
 eval "$hook" # the rc file sourced twice
 if [[ -n ${BASH_VERSION-} ]]; then
-  eq "$PROMPT_COMMAND" "_magpkg_hook" "PROMPT_COMMAND after two installs"
+  eq "$PROMPT_COMMAND" "_magpkg_hook && :" "PROMPT_COMMAND after two installs"
   (
     PROMPT_COMMAND='history -a'
     eval "$hook"
     eval "$hook"
-    eq "$PROMPT_COMMAND" "_magpkg_hook;history -a" "existing string PROMPT_COMMAND"
+    eq "$PROMPT_COMMAND" "_magpkg_hook && :;history -a" "existing string PROMPT_COMMAND"
   )
   (
     unset PROMPT_COMMAND
@@ -63,7 +63,7 @@ if [[ -n ${BASH_VERSION-} ]]; then
     eval "$hook"
     eval "$hook"
     eq "${#PROMPT_COMMAND[@]}" 3 "array PROMPT_COMMAND length"
-    eq "${PROMPT_COMMAND[0]}" "_magpkg_hook" "array PROMPT_COMMAND first"
+    eq "${PROMPT_COMMAND[0]}" "_magpkg_hook && :" "array PROMPT_COMMAND first"
     eq "${PROMPT_COMMAND[2]}" "echo x" "array PROMPT_COMMAND kept"
   )
 else
