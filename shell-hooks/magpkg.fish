@@ -23,7 +23,11 @@ function _magpkg_hook --on-event fish_prompt --on-variable PWD --description 'ma
             break
         end
         string match -q -- '*/*' "$_magpkg_dir"; or break
-        set _magpkg_dir (string replace -r -- '/[^/]*$' '' "$_magpkg_dir")
+        # `string collect`: a directory name may hold a newline, which a
+        # command substitution would split into two list items. (It trims
+        # the line end `string replace` adds, so only a name that ends in a
+        # newline is beyond this walk.)
+        set _magpkg_dir (string replace -r -- '/[^/]*$' '' "$_magpkg_dir" | string collect)
     end
     if set -q _magpkg_root; and test "$_magpkg_found" = "$_magpkg_root"
         # Same project as last time: has any watched file changed?

@@ -324,6 +324,33 @@ fn bash_under_set_e_survives_a_failed_and_list() {
     assert!(out.contains("still-42"), "the shell exited:\n{out}");
 }
 
+/// Regression (issue 17): fish split the parent path at a newline in a
+/// directory name, so a subdirectory of such a project lost it and leaving
+/// never unloaded. The same walk in bash and zsh for comparison.
+#[test]
+fn a_newline_in_the_project_path_is_kept_by_every_hook() {
+    let fx = Fx::new();
+    let proj = fx.t.join("odd\nname");
+    std::fs::create_dir_all(proj.join("sub/deeper")).unwrap();
+    std::fs::write(proj.join("magnet.jsonnet"), "{ packages: [], env: { ODD: 'yes' } }\n").unwrap();
+    let out = fx.magpkg(&proj, &["env"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    fx.allow(&proj);
+    let m = fx.magpkg.display().to_string();
+    let q = |p: &Path| crate::support::sh_quote(&p.display().to_string());
+    let inside = q(&proj.join("sub/deeper"));
+    let outside = q(&fx.t);
+    let probe = "printf '[%s]' \"$ODD\"";
+    for (shell, script) in [
+        ("bash", format!("eval \"$('{m}' hook bash)\"; cd {inside}; _magpkg_hook 2>/dev/null; {probe}; cd {outside}; _magpkg_hook 2>/dev/null; {probe}")),
+        ("zsh", format!("eval \"$('{m}' hook zsh)\"; cd {inside}; _magpkg_hook 2>/dev/null; {probe}; cd {outside}; _magpkg_hook 2>/dev/null; {probe}")),
+        ("fish", format!("'{m}' hook fish | source; cd {inside}; _magpkg_hook 2>/dev/null; printf '[%s]' \"$ODD\"; cd {outside}; _magpkg_hook 2>/dev/null; printf '[%s]' \"$ODD\"")),
+    ] {
+        let out = fx.cmd(require(shell)).arg("-c").arg(&script).output_retry();
+        assert_eq!(text(&out.stdout), "[yes][]", "{shell}: {}", text(&out.stderr));
+    }
+}
+
 fn interactive(shell: &str) {
     // fish runs the fallback, `magpkg hook-env`; bash and zsh the
     // `magpkg-hook` binary.
