@@ -139,6 +139,18 @@ pub fn environment(
             Err(_) => {}
         }
     }
+    // Started inside a shell where the hook activated a project: what that
+    // activation changed is undone first, so this session's diff records
+    // the environment from before any project, and leaving the project in
+    // here restores that, not the outer project's variables.
+    if let Some(active) = env.remove(DIFF_VAR).and_then(|v| EnvDiff::decode(&v.0)) {
+        for (k, v) in active.revert(&env) {
+            match v {
+                Some(v) => env.insert(k, v),
+                None => env.remove(&k),
+            };
+        }
+    }
     let applied = if pure {
         let keep: Vec<&str> = PURE_KEEP
             .iter()

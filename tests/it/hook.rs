@@ -351,6 +351,39 @@ fn a_newline_in_the_project_path_is_kept_by_every_hook() {
     }
 }
 
+/// Regression (issue 17): `magpkg shell` started where the hook had already
+/// activated the project recorded the activated values as "before"; leaving
+/// the project inside that shell kept FOO, MAGPKG_ENV and the rest.
+#[test]
+fn magpkg_shell_inside_an_activated_project_restores_the_pristine_environment() {
+    let fx = Fx::new();
+    fx.standard();
+    let t = fx.t.display().to_string();
+    let m = fx.magpkg.display().to_string();
+    let inner = format!(
+        "eval \"$('{m}' hook bash)\"; _magpkg_hook 2>/dev/null; cd /; _magpkg_hook 2>/dev/null; printf 'after=[%s][%s][%s]' \"${{FOO-unset}}\" \"${{MAGPKG_ENV-unset}}\" \"${{MAGPKG_PROJECT_ROOT-unset}}\""
+    );
+    let script = format!(
+        "eval \"$('{m}' hook bash)\"; cd '{t}/proj'; _magpkg_hook 2>/dev/null; printf 'outer=[%s]' \"$FOO\"; '{m}' shell -- bash --noprofile --norc -c {}",
+        crate::support::sh_quote(&inner)
+    );
+    let out = fx
+        .cmd(require("bash"))
+        .args(["--noprofile", "--norc", "-c", &script])
+        .output_retry();
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("outer=[") && !stdout.starts_with("outer=[]"),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.ends_with("after=[unset][unset][unset]"),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+}
+
 fn interactive(shell: &str) {
     // fish runs the fallback, `magpkg hook-env`; bash and zsh the
     // `magpkg-hook` binary.
