@@ -5,15 +5,18 @@
 //!
 //! `eval` (Jsonnet → definitions) → `hash` (canonical ids) → `store`
 //! (atomic, locked, verifiable) → `plan` (what the store lacks) → `fetch`
-//! (HTTP, torrent, mirrors, source cache) → `build` (bwrap sandbox) → `env`
-//! (realise, diff, activate) → `dialect` (bash, zsh, fish, sh, GitHub
-//! Actions, JSON) → front ends: `session` (`magpkg shell`) and `hook`, the `app` runner, `oci` export and the `cli`. Below them all sit
+//! (HTTP, torrent, mirrors, source cache) → `cache` (signed binary
+//! substitutes) → `build` (bwrap sandbox) → `env` (realise, diff, activate)
+//! → `dialect` (bash, zsh, fish, sh, GitHub Actions, JSON) → front ends:
+//! `session` (`magpkg shell`) and `hook`, the `app` runner, `oci` export and
+//! the `cli`. Below them all sit
 //! the leaves (`error`, `util`, `jsonnet`, `model`) and `settings`.
 //! [`layers::LAYERS`] is the order, and a test holds every import to it; see
 //! `ARCHITECTURE.md`.
 
 pub mod app;
 pub mod build;
+pub mod cache;
 pub mod cli;
 pub mod dialect;
 pub mod env;

@@ -44,6 +44,11 @@ vars! {
     MAGPKG_APPLICATIONS_DIR = "MAGPKG_APPLICATIONS_DIR": "Where `add_to_apps` desktop entries are written. Default: `$XDG_DATA_HOME/applications`.";
     MAGPKG_STATE = "MAGPKG_STATE": "Directory of magpkg's per-user state (trusted projects, project states). Default: `$XDG_STATE_HOME/magpkg`.";
     MAGPKG_LOG = "MAGPKG_LOG": "`debug` (or `trace`, `info`, `warn`) prints what magpkg decides and why on stderr: what is in the store, what is built, which origin a source comes from and why the others failed.";
+    MAGPKG_SUBSTITUTERS = "MAGPKG_SUBSTITUTERS": "Binary caches asked for a package before it is built, in order, separated by spaces: `https://...`, `http://...`, `file:///DIR`, `s3://BUCKET/PREFIX`. Replaces the config file's `substituters`. Default: none.";
+    MAGPKG_TRUSTED_KEYS = "MAGPKG_TRUSTED_KEYS": "Public keys (`NAME:BASE64`, separated by spaces) whose signatures make a binary cache's record acceptable. Replaces the config file's `trustedKeys`.";
+    MAGPKG_SUBSTITUTE_QUORUM = "MAGPKG_SUBSTITUTE_QUORUM": "How many distinct trusted keys must have signed the same content digest of a package before a substitute is used. Default: 1.";
+    MAGPKG_SIGNING_KEY = "MAGPKG_SIGNING_KEY": "The key `magpkg cache push` signs with: a name given to `magpkg key generate`, or the path of a secret key file.";
+    MAGPKG_SUBSTITUTE = "MAGPKG_SUBSTITUTE": "`1` to take packages from the substituters when they have them (default), `0` to always build from source, `only` to never build (fail instead).";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +114,11 @@ pub const CONFIG_KEYS: &[&str] = &[
     "binDir",
     "applicationsDir",
     "seedPort",
+    "substituters",
+    "trustedKeys",
+    "substituteQuorum",
+    "signingKey",
+    "substitute",
 ];
 
 /// The config file, as read: every field optional, no other field allowed.
@@ -131,6 +141,19 @@ struct ConfigFile {
     bin_dir: Option<String>,
     applications_dir: Option<String>,
     seed_port: Option<u16>,
+    substituters: Option<Vec<String>>,
+    trusted_keys: Option<Vec<String>>,
+    substitute_quorum: Option<usize>,
+    signing_key: Option<String>,
+    substitute: Option<SubstituteField>,
+}
+
+/// `substitute`: `true`, `false` or `"only"`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum SubstituteField {
+    Bool(bool),
+    Word(String),
 }
 
 /// A mirror's URLs: one string or a list.
@@ -220,6 +243,8 @@ pub struct Settings {
     pub source_date_epoch: Option<u64>,
     /// The raw config file value, for front ends with settings of their own.
     pub config: serde_json::Value,
+    /// Binary caches: where to look, whom to believe, how to sign.
+    pub cache: CacheSettings,
 }
 
 /// The level of the debug channel `MAGPKG_LOG` asks for, `None` when it is
@@ -408,6 +433,16 @@ impl Settings {
             .unwrap_or_else(|| dirs.data_dir().join("applications"));
         let state_dir = state_dir().unwrap_or_else(|| state_base.join("magpkg"));
         let source_date_epoch = source_date_epoch()?;
+        let cache = CacheSettings::resolve(
+            CacheFields {
+                substituters: file.substituters,
+                trusted_keys: file.trusted_keys,
+                substitute_quorum: file.substitute_quorum,
+                signing_key: file.signing_key,
+                substitute: file.substitute,
+            },
+            &config_path,
+        )?;
         let apt_dir = env_var(MAGPKG_APT_SOURCES)
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/etc/apt"));
@@ -434,7 +469,97 @@ impl Settings {
             state_dir: absolute(state_dir),
             home_dir,
             source_date_epoch,
+            cache,
             config,
+        })
+    }
+}
+
+// ------------------------------------------------------------- binary caches
+
+/// Whether builds take packages from substituters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Substitute {
+    #[default]
+    Auto,
+    /// Always build from source.
+    Never,
+    /// Never build: what no substituter has is an error.
+    Only,
+}
+
+/// The settings of binary caches (`doc/binary-cache.md`).
+#[derive(Debug, Clone, Default)]
+pub struct CacheSettings {
+    /// Cache URLs, asked in this order.
+    pub substituters: Vec<String>,
+    /// `NAME:BASE64` public keys.
+    pub trusted_keys: Vec<String>,
+    /// Distinct trusted keys that must agree on a package's digest.
+    pub quorum: usize,
+    /// Key name or secret key file `magpkg cache push` signs with.
+    pub signing_key: Option<String>,
+    pub substitute: Substitute,
+}
+
+/// The config file's binary-cache fields, taken out of [`ConfigFile`].
+struct CacheFields {
+    substituters: Option<Vec<String>>,
+    trusted_keys: Option<Vec<String>>,
+    substitute_quorum: Option<usize>,
+    signing_key: Option<String>,
+    substitute: Option<SubstituteField>,
+}
+
+impl CacheSettings {
+    fn resolve(file: CacheFields, cpath: &Path) -> Result<CacheSettings, SettingsError> {
+        let bad = |key: &str, problem: &str| SettingsError::BadValue {
+            path: cpath.to_path_buf(),
+            key: key.into(),
+            problem: problem.into(),
+        };
+        let words = |var: &'static str| env_var(var).map(|v| v.split_whitespace().map(str::to_string).collect());
+        let substituters = words(MAGPKG_SUBSTITUTERS).or(file.substituters).unwrap_or_default();
+        let trusted_keys = words(MAGPKG_TRUSTED_KEYS).or(file.trusted_keys).unwrap_or_default();
+        let quorum = match parse_env::<usize>(MAGPKG_SUBSTITUTE_QUORUM)? {
+            Some(0) => {
+                return Err(SettingsError::BadVar {
+                    var: MAGPKG_SUBSTITUTE_QUORUM,
+                    value: "0".into(),
+                    problem: "must be at least 1".into(),
+                })
+            }
+            Some(n) => n,
+            None => file.substitute_quorum.unwrap_or(1),
+        };
+        if quorum == 0 {
+            return Err(bad("substituteQuorum", "must be at least 1"));
+        }
+        let signing_key = env_var(MAGPKG_SIGNING_KEY).or(file.signing_key);
+        let substitute = match env_var(MAGPKG_SUBSTITUTE).as_deref() {
+            Some("1" | "true" | "yes" | "on") => Substitute::Auto,
+            Some("0" | "false" | "no" | "off") => Substitute::Never,
+            Some("only") => Substitute::Only,
+            Some(v) => {
+                return Err(SettingsError::BadVar {
+                    var: MAGPKG_SUBSTITUTE,
+                    value: v.into(),
+                    problem: "expected 1, 0 or only".into(),
+                })
+            }
+            None => match file.substitute {
+                None | Some(SubstituteField::Bool(true)) => Substitute::Auto,
+                Some(SubstituteField::Bool(false)) => Substitute::Never,
+                Some(SubstituteField::Word(w)) if w == "only" => Substitute::Only,
+                Some(_) => return Err(bad("substitute", "must be true, false or \"only\"")),
+            },
+        };
+        Ok(CacheSettings {
+            substituters,
+            trusted_keys,
+            quorum,
+            signing_key,
+            substitute,
         })
     }
 }

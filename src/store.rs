@@ -113,6 +113,29 @@ pub struct PackageRecord {
     pub sources: Vec<SourceRef>,
 }
 
+impl PackageRecord {
+    /// The record of a package built (or substituted) from `p`; the digest
+    /// is filled in by [`Store::add_package`].
+    pub fn of(p: &crate::model::Package) -> PackageRecord {
+        PackageRecord {
+            id: p.id.to_string(),
+            name: p.name.clone(),
+            version: p.version.clone(),
+            digest: String::new(),
+            run_deps: p.run_deps.iter().map(ToString::to_string).collect(),
+            build_deps: p.build_deps.iter().map(ToString::to_string).collect(),
+            sources: p
+                .sources
+                .iter()
+                .map(|s| SourceRef {
+                    filename: s.filename.clone(),
+                    sha256: s.sha256.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SourceRef {
     pub filename: String,

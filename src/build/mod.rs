@@ -27,12 +27,13 @@ use std::time::Instant;
 pub use check::{check, CheckResult};
 pub use progress::tail as log_tail;
 
+use crate::cache::CacheError;
 use crate::error::Classify;
 use crate::fetch::{FetchError, FetchOptions};
 use crate::model::{Build, Graph, Package, PackageId};
 use crate::plan::PlanError;
-use crate::settings::Settings;
-use crate::store::{PackageRecord, SourceRef, Store, StoreError};
+use crate::settings::{Settings, Substitute};
+use crate::store::{PackageRecord, Store, StoreError};
 use builtins::BuiltinError;
 use progress::Progress;
 
@@ -99,6 +100,8 @@ pub enum BuildError {
     Fetch(#[from] FetchError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
 }
 
 /// A build script that failed.
@@ -142,6 +145,7 @@ impl Classify for BuildError {
             BuildError::Plan(e) => e.is_user_error(),
             BuildError::Fetch(e) => e.is_user_error(),
             BuildError::Store(e) => e.is_user_error(),
+            BuildError::Cache(e) => e.is_user_error(),
         }
     }
 
@@ -186,6 +190,7 @@ impl Classify for BuildError {
             BuildError::Plan(e) => e.hint(),
             BuildError::Fetch(e) => e.hint(),
             BuildError::Store(e) => e.hint(),
+            BuildError::Cache(e) => e.hint(),
             _ => None,
         }
     }
@@ -214,6 +219,8 @@ pub struct BuildReport {
     pub built: Vec<PackageId>,
     /// Packages that were already in the store.
     pub present: Vec<PackageId>,
+    /// Packages taken from a binary cache, with the cache's URL.
+    pub substituted: Vec<(PackageId, String)>,
     /// Store path of every root (and everything built or present).
     pub paths: BTreeMap<PackageId, PathBuf>,
 }
@@ -228,11 +235,30 @@ pub fn build(
     settings: &Settings,
     opts: &BuildOptions,
 ) -> Result<BuildReport, BuildError> {
-    let plan = crate::plan::plan(graph, store, roots)?;
-    let mut report = BuildReport {
-        present: plan.present.clone(),
-        ..Default::default()
-    };
+    let mut plan = crate::plan::plan(graph, store, roots)?;
+    let mut report = BuildReport::default();
+    let mode = settings.cache.substitute;
+    if !plan.build.is_empty() && mode != Substitute::Never {
+        let all_roots = roots.unwrap_or(&graph.roots);
+        report.substituted = crate::cache::substitute(graph, all_roots, store, settings)?.substituted;
+        if !report.substituted.is_empty() {
+            plan = crate::plan::plan(graph, store, roots)?;
+        }
+    }
+    if mode == Substitute::Only && !plan.build.is_empty() {
+        let names = plan
+            .build
+            .iter()
+            .map(|id| format!("{} {} ({})", graph.get(id).name, graph.get(id).version, short(id)))
+            .collect();
+        return Err(CacheError::NotSubstituted { names }.into());
+    }
+    report.present = plan
+        .present
+        .iter()
+        .filter(|id| !report.substituted.iter().any(|(s, _)| s == *id))
+        .cloned()
+        .collect();
     if !plan.build.is_empty() {
         let bwrap = sandbox::find_bwrap();
         if bwrap.is_none() {
@@ -296,7 +322,8 @@ pub fn build(
         }
     }
     let roots = roots.unwrap_or(&graph.roots);
-    for id in roots.iter().chain(&report.built).chain(&report.present) {
+    let substituted: Vec<PackageId> = report.substituted.iter().map(|(id, _)| id.clone()).collect();
+    for id in roots.iter().chain(&report.built).chain(&report.present).chain(&substituted) {
         if !report.paths.contains_key(id) {
             report.paths.insert(id.clone(), store.package_path(id)?);
         }
@@ -332,22 +359,7 @@ impl Builder<'_> {
         let mut bar = self.progress.start(&format!("{} {}", p.name, p.version), &log_path);
         let out = self.produce(p, &scratch, &log_path, &mut bar)?;
         bar.message("normalising and adding to the store");
-        let record = PackageRecord {
-            id: id.to_string(),
-            name: p.name.clone(),
-            version: p.version.clone(),
-            digest: String::new(),
-            run_deps: p.run_deps.iter().map(ToString::to_string).collect(),
-            build_deps: p.build_deps.iter().map(ToString::to_string).collect(),
-            sources: p
-                .sources
-                .iter()
-                .map(|s| SourceRef {
-                    filename: s.filename.clone(),
-                    sha256: s.sha256.clone(),
-                })
-                .collect(),
-        };
+        let record = PackageRecord::of(p);
         prepare_output(&out).map_err(|(path, source)| BuildError::Io {
             name: p.name.clone(),
             path,
