@@ -207,6 +207,8 @@ pub struct Overrides {
     pub config: Option<PathBuf>,
     pub jobs: Option<usize>,
     pub offline: bool,
+    /// `--no-substitute` / `--substitute-only`.
+    pub substitute: Option<Substitute>,
 }
 
 /// Everything magpkg needs to know about its surroundings, resolved once.
@@ -433,7 +435,7 @@ impl Settings {
             .unwrap_or_else(|| dirs.data_dir().join("applications"));
         let state_dir = state_dir().unwrap_or_else(|| state_base.join("magpkg"));
         let source_date_epoch = source_date_epoch()?;
-        let cache = CacheSettings::resolve(
+        let mut cache = CacheSettings::resolve(
             CacheFields {
                 substituters: file.substituters,
                 trusted_keys: file.trusted_keys,
@@ -443,6 +445,9 @@ impl Settings {
             },
             &config_path,
         )?;
+        if let Some(mode) = flags.substitute {
+            cache.substitute = mode;
+        }
         let apt_dir = env_var(MAGPKG_APT_SOURCES)
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/etc/apt"));

@@ -240,7 +240,7 @@ pub fn build(
     let mode = settings.cache.substitute;
     if !plan.build.is_empty() && mode != Substitute::Never {
         let all_roots = roots.unwrap_or(&graph.roots);
-        report.substituted = crate::cache::substitute(graph, all_roots, store, settings)?.substituted;
+        report.substituted = crate::cache::substitute(graph, all_roots, store, settings, opts.progress)?.substituted;
         if !report.substituted.is_empty() {
             plan = crate::plan::plan(graph, store, roots)?;
         }

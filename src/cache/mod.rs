@@ -110,14 +110,22 @@ fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> CacheError
     move |source| CacheError::Io { path, source }
 }
 
-/// Run a future on a fresh runtime (the fetch stage's helper: a cache is
-/// one more place bytes come from).
-fn block_on<F>(fut: F) -> Result<F::Output, CacheError>
-where
-    F: std::future::Future + Send,
-    F::Output: Send,
-{
-    crate::fetch::block_on(fut).map_err(|e| CacheError::Runtime { message: e.to_string() })
+/// Run a future on a fresh single-thread runtime. A cache's work is
+/// waiting on sockets and files (unpacking runs in `spawn_blocking`), so one
+/// thread drives every transfer, and the futures need not be `Send`.
+fn block_on<F: std::future::Future>(fut: F) -> Result<F::Output, CacheError> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(CacheError::Runtime {
+            message: "called from inside an async runtime".into(),
+        });
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CacheError::Runtime { message: e.to_string() })?;
+    let out = rt.block_on(fut);
+    rt.shutdown_background();
+    Ok(out)
 }
 
 /// The short form of an id used in messages.

@@ -113,7 +113,13 @@ impl Remote {
 
     /// Download `rel` into the new file `dest`, which must come out exactly
     /// `size` bytes long. Returns its sha256, hashed while the bytes arrive.
-    pub async fn download(&self, rel: &str, dest: &Path, size: u64) -> Result<String, RemoteError> {
+    pub async fn download(
+        &self,
+        rel: &str,
+        dest: &Path,
+        size: u64,
+        on_bytes: impl Fn(u64),
+    ) -> Result<String, RemoteError> {
         use sha2::Digest;
         let file = std::fs::File::create(dest).map_err(|e| RemoteError::Other(format!("{}: {e}", dest.display())))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -121,6 +127,7 @@ impl Remote {
         let got = self
             .stream_to(rel, size, |chunk| {
                 hasher.update(chunk);
+                on_bytes(chunk.len() as u64);
                 out.write_all(chunk)
             })
             .await?;

@@ -237,6 +237,7 @@ pub fn substitute(
     roots: &[PackageId],
     store: &Store,
     settings: &Settings,
+    progress: bool,
 ) -> Result<SubstituteReport, CacheError> {
     if settings.cache.substituters.is_empty() {
         return Ok(SubstituteReport::default());
@@ -254,7 +255,9 @@ pub fn substitute(
             settings,
             caches: &caches,
             trusted: &trusted,
+            multi: progress.then(indicatif::MultiProgress::new),
         };
+        let run = &run;
         let mut report = SubstituteReport::default();
         let mut failed = BTreeSet::new();
         loop {
@@ -289,6 +292,8 @@ struct Run<'a> {
     settings: &'a Settings,
     caches: &'a [Cache],
     trusted: &'a [PublicKey],
+    /// Download bars, like the fetch stage's (None: no terminal).
+    multi: Option<indicatif::MultiProgress>,
 }
 
 impl Run<'_> {
@@ -389,9 +394,25 @@ impl Run<'_> {
     async fn fetch(&self, cache: &Cache, rec: &Record, p: &Package) -> Result<(), Fail> {
         let tmp = self.store.tempdir("subst-").map_err(Fail::Store)?;
         let archive = tmp.path().join("archive.tar.zst");
+        let bar = self.multi.as_ref().map(|m| {
+            let b = m.add(indicatif::ProgressBar::new(rec.archive.size));
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix:30!} {bar:25} {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} {msg}",
+                )
+                .expect("valid template"),
+            );
+            b.set_prefix(format!("{} {}", p.name, p.version));
+            b.set_message(format!("from {}", cache.remote.url));
+            b
+        });
         let sha = cache
             .remote
-            .download(&record::archive_path(&rec.archive.file), &archive, rec.archive.size)
+            .download(&record::archive_path(&rec.archive.file), &archive, rec.archive.size, |n| {
+                if let Some(b) = &bar {
+                    b.inc(n)
+                }
+            })
             .await
             .map_err(|e| match e {
                 RemoteError::NotFound => Fail::Refused(format!("its archive {} is missing", rec.archive.file)),
@@ -406,9 +427,16 @@ impl Run<'_> {
         let store = self.store.clone();
         let digest = rec.digest.clone();
         let record = PackageRecord::of(p);
-        tokio::task::spawn_blocking(move || unpack_and_add(&store, tmp, &archive, &digest, record))
+        if let Some(b) = &bar {
+            b.set_message("verifying and unpacking");
+        }
+        let done = tokio::task::spawn_blocking(move || unpack_and_add(&store, tmp, &archive, &digest, record))
             .await
-            .map_err(|e| Fail::Refused(format!("unpacking panicked: {e}")))?
+            .map_err(|e| Fail::Refused(format!("unpacking panicked: {e}")))?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        done
     }
 }
 
@@ -445,7 +473,16 @@ fn unpack_and_add(
     if store.has_package(&id) {
         return Ok(());
     }
-    store.add_package(&out, record).map_err(Fail::Store)?;
+    let added = store.add_package(&out, record).map_err(Fail::Store)?;
+    // The store normalises what it adds; what it ends up holding must still
+    // be what was signed.
+    if added.digest != digest {
+        let _ = store.remove_package(&id);
+        return Err(Fail::Refused(format!(
+            "the store entry's digest is {}, the signed record says {digest}",
+            added.digest
+        )));
+    }
     Ok(())
 }
 

@@ -53,6 +53,11 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
         let doc = serde_json::json!({
             "built": report.built.iter().map(pkg).collect::<Vec<_>>(),
             "present": report.present.iter().map(pkg).collect::<Vec<_>>(),
+            "substituted": report.substituted.iter().map(|(id, from)| {
+                let mut v = pkg(id);
+                v["from"] = from.clone().into();
+                v
+            }).collect::<Vec<_>>(),
             "roots": graph.roots.iter().map(pkg).collect::<Vec<_>>(),
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
@@ -74,7 +79,10 @@ fn summary(graph: &Graph, report: &build::BuildReport, each: bool) {
         let p = graph.get(id);
         format!("{} {}", p.name, p.version)
     };
-    if report.built.is_empty() {
+    for (id, from) in &report.substituted {
+        eprintln!("substituted {} ({}) from {from}", name(id), build::short(id));
+    }
+    if report.built.is_empty() && report.substituted.is_empty() {
         let roots: Vec<String> = graph.roots.iter().map(name).collect();
         eprintln!("nothing to build: {} already in the store", roots.join(", "));
         return;
@@ -85,6 +93,9 @@ fn summary(graph: &Graph, report: &build::BuildReport, each: bool) {
         }
     }
     let n = report.built.len();
+    if n == 0 {
+        return;
+    }
     eprintln!("{n} package{} built", if n == 1 { "" } else { "s" });
 }
 

@@ -11,6 +11,8 @@ use crate::settings::{Overrides, Settings};
 
 mod app;
 mod build;
+mod cache;
+mod challenge;
 mod completions;
 mod env;
 mod eval;
@@ -18,6 +20,7 @@ mod export;
 mod fetch;
 mod hook;
 mod init;
+mod key;
 mod log;
 mod oci;
 pub(crate) mod report;
@@ -55,6 +58,12 @@ pub struct GlobalArgs {
     /// Print less (no progress bars)
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Build everything missing from source; ask no binary cache [env: MAGPKG_SUBSTITUTE=0]
+    #[arg(long, global = true, conflicts_with = "substitute_only")]
+    pub no_substitute: bool,
+    /// Take everything missing from binary caches; fail instead of building [env: MAGPKG_SUBSTITUTE=only]
+    #[arg(long, global = true)]
+    pub substitute_only: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +110,14 @@ pub enum Command {
     /// Inspect and verify the store
     #[command(subcommand)]
     Store(store::Command),
+    /// Push store entries to a binary cache (signed, only what it lacks)
+    #[command(subcommand)]
+    Cache(cache::Command),
+    /// Make and show the keys binary-cache records are signed with
+    #[command(subcommand)]
+    Key(key::Command),
+    /// Compare what each binary cache signed for packages with the local store
+    Challenge(challenge::Args),
     /// Print shell completions
     Completions(completions::Args),
 }
@@ -198,6 +215,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         config: cli.global.config.clone(),
         jobs: None,
         offline: cli.global.offline,
+        substitute: if cli.global.no_substitute {
+            Some(crate::settings::Substitute::Never)
+        } else if cli.global.substitute_only {
+            Some(crate::settings::Substitute::Only)
+        } else {
+            None
+        },
     };
     // The prompt hook must stay cheap and never fail loudly on a bad config.
     if let Command::HookEnv(args) = cli.command {
@@ -227,6 +251,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Oci(a) => oci::run(a, &ctx),
         Command::Export(a) => export::run(a, &ctx),
         Command::Store(c) => store::run(c, &ctx),
+        Command::Cache(c) => cache::run(c, &ctx),
+        Command::Key(c) => key::run(c, &ctx),
+        Command::Challenge(a) => challenge::run(a, &ctx),
         Command::HookEnv(_) | Command::Completions(_) => unreachable!("handled above"),
     }
 }

@@ -1,0 +1,132 @@
+//! `magpkg cache push`: upload runtime closures to a binary cache.
+
+use std::path::PathBuf;
+
+use super::oci::What;
+use super::Ctx;
+use crate::cache::{sign, CacheError, PushItem};
+use crate::model::PackageId;
+use crate::store::Store;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Push the runtime closure of packages, of a project environment or of
+    /// the whole store to TARGET, building what is missing. Records are
+    /// signed; only what TARGET lacks is uploaded. See doc/binary-cache.md.
+    Push(PushArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// file:///DIR or s3://BUCKET/PREFIX (credentials and endpoint from AWS_* variables)
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    #[command(flatten)]
+    pub what: PushWhat,
+    /// The key to sign with: a name given to `magpkg key generate`, or a
+    /// secret key file [env: MAGPKG_SIGNING_KEY; config: signingKey]
+    #[arg(long, value_name = "NAME")]
+    pub key: Option<String>,
+}
+
+/// `ATTR | -e EXPR | -f FILE | --env [DIR] | --all`.
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "push_what", required = true, multiple = false)]
+pub struct PushWhat {
+    /// A Jsonnet expression, e.g. '(import "magnet/packages.jsonnet").hello'
+    #[arg(short = 'e', long = "expr", value_name = "EXPR")]
+    pub expr: Option<String>,
+    /// A Jsonnet file evaluating to a package, a list or an object of packages
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// A package name in the tree (magnet/packages.jsonnet)
+    #[arg(value_name = "ATTR")]
+    pub attr: Option<String>,
+    /// The environment of the project at DIR (default: the current directory)
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = ".")]
+    pub env: Option<PathBuf>,
+    /// Every package in the store
+    #[arg(long)]
+    pub all: bool,
+}
+
+pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
+    match cmd {
+        Command::Push(a) => push(a, ctx),
+    }
+}
+
+fn push(a: PushArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+    // A missing key should not cost an evaluation and a build to find out.
+    let spec = a
+        .key
+        .clone()
+        .or_else(|| ctx.settings.cache.signing_key.clone())
+        .ok_or(CacheError::NoSigningKey)?;
+    let key = sign::load_secret(&ctx.settings, &spec)?;
+    let store = Store::open(&ctx.settings.store_dir)?;
+    let ids: Vec<PackageId> = if a.what.all {
+        store
+            .packages()?
+            .into_iter()
+            .map(|r| PackageId::from_string(r.id))
+            .collect()
+    } else {
+        let w = What {
+            expr: a.what.expr.clone(),
+            file: a.what.file.clone(),
+            attr: a.what.attr.clone(),
+            env: a.what.env.clone(),
+        };
+        super::oci::resolve(&w, ctx)?
+            .packages
+            .into_iter()
+            .map(|p| p.id)
+            .collect()
+    };
+    let mut items = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let rec = store
+            .package(id)?
+            .ok_or_else(|| crate::store::StoreError::NotFound { id: id.to_string() })?;
+        items.push(PushItem {
+            dir: store.package_path(id)?,
+            id: id.clone(),
+            run_deps: rec.run_deps.iter().cloned().map(PackageId::from_string).collect(),
+            name: rec.name,
+            version: rec.version,
+            digest: rec.digest,
+        });
+    }
+    let report = crate::cache::push(&a.target, &items, &key, &store, &ctx.settings)?;
+    if !ctx.global.quiet {
+        for (label, _, size) in &report.uploaded {
+            eprintln!("uploaded {label} ({})", human(*size));
+        }
+        for (label, _) in &report.signed {
+            eprintln!("signed {label} (the cache had the same archive)");
+        }
+        for (label, why) in &report.skipped {
+            eprintln!("warning: not pushed: {label}: {why}");
+        }
+    }
+    let bytes: u64 = report.uploaded.iter().map(|(_, _, s)| s).sum();
+    println!(
+        "{}: {} uploaded ({}), {} signed, {} already there, {} skipped",
+        a.target,
+        report.uploaded.len(),
+        human(bytes),
+        report.signed.len(),
+        report.present,
+        report.skipped.len()
+    );
+    Ok(0)
+}
+
+fn human(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
