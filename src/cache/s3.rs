@@ -31,7 +31,7 @@ impl Bucket {
         let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
         let endpoint = std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty());
         if let Some(e) = &endpoint {
-            b = b.with_endpoint(e).with_allow_http(e.starts_with("http://"));
+            b = b.with_endpoint(e);
         }
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
             b = b.with_skip_signature(true);
@@ -51,7 +51,9 @@ impl Bucket {
                 base: 2.0,
             },
         };
+        // Client options replace the builder's: `allow_http` is one of them.
         let client = object_store::ClientOptions::new()
+            .with_allow_http(endpoint.as_deref().is_some_and(|e| e.starts_with("http://")))
             .with_connect_timeout(FIRST_BYTE)
             // Bodies are watched for stalls by the caller; a whole-request
             // timeout would cut a large archive on a slow link.

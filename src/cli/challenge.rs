@@ -13,8 +13,9 @@ use crate::store::{PackageRecord, Store};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Package names or ids (or id prefixes) in the store
+    // Not `packages`: that is the global --packages flag's id.
     #[arg(value_name = "PACKAGE")]
-    pub packages: Vec<String>,
+    pub names: Vec<String>,
     /// Print a JSON report on stdout
     #[arg(long)]
     pub json: bool,
@@ -29,11 +30,11 @@ pub fn run(a: Args, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     let store = Store::open(&ctx.settings.store_dir)?;
     let all = store.packages()?;
-    let chosen: Vec<PackageRecord> = if a.packages.is_empty() {
+    let chosen: Vec<PackageRecord> = if a.names.is_empty() {
         all
     } else {
         let mut out = Vec::new();
-        for want in &a.packages {
+        for want in &a.names {
             let hits: Vec<&PackageRecord> =
                 all.iter().filter(|r| r.name == *want || r.id.starts_with(want.as_str())).collect();
             if hits.is_empty() {

@@ -18,6 +18,7 @@ fn as_classify<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn C
         crate::hash::HashError,
         crate::plan::PlanError,
         crate::fetch::FetchError,
+        crate::cache::CacheError,
         crate::build::BuildError,
         crate::store::StoreError,
         crate::settings::SettingsError,

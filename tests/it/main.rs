@@ -15,6 +15,7 @@ mod support;
 
 mod app;
 mod build;
+mod cache;
 mod cli;
 mod env;
 mod envmodel;

@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod elf;
 pub mod net;
 pub mod packages;
+pub mod servers;
 pub mod snapshot;
 pub mod tmux;
 
