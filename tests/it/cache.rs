@@ -10,26 +10,15 @@
 //! pushes the tree's real `hello` built from the bootstrap root.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use magpkg::model::PackageId;
 use magpkg::store::Store;
 
 use crate::support::packages::{local_package, tarball};
 use crate::support::servers::{Nginx, S3};
-use crate::support::{text, TestContext};
+use crate::support::{ok, text, TestContext};
 
-#[track_caller]
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
 
 /// One test: store A (the test context's) where packages are built and
 /// pushed from, keys `k1` and `k2`, and the definition `app.jsonnet` of

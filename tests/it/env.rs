@@ -7,12 +7,12 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use crate::support::packages::{local_package, tarball};
 use crate::support::snapshot::assert_snapshot;
 use crate::support::tmux::Tmux;
-use crate::support::{busybox, real_network, require, text, TestContext};
+use crate::support::{ok, busybox, real_network, require, text, TestContext};
 
 const BIN: &str = env!("CARGO_BIN_EXE_magpkg");
 
@@ -30,17 +30,6 @@ fn cmd_with_store(w: &TestContext, cwd: &Path, store: &Path) -> Command {
     c
 }
 
-#[track_caller]
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
 
 const GREET: &[u8] = b"#!/bin/sh\necho \"Hello, ${1:-world}!\"\nexit ${2:-0}\n";
 

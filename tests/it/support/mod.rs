@@ -387,3 +387,17 @@ impl Retry for Command {
 pub fn run(c: &mut Command) -> Output {
     c.output_retry()
 }
+
+/// The stdout of a command that must have succeeded; otherwise fail with
+/// its status and both outputs.
+#[track_caller]
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
