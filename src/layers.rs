@@ -13,10 +13,11 @@ pub const LAYERS: &[&[&str]] = &[
     &["store"],
     &["plan", "fetch"],
     &["cache"],
+    &["remote"],
     &["build"],
     &["env"],
     &["dialect"],
-    &["session", "hook"],
+    &["session", "hook", "serve"],
     &["app", "oci"],
     &["cli"],
 ];

@@ -6,9 +6,10 @@
 //! `eval` (Jsonnet → definitions) → `hash` (canonical ids) → `store`
 //! (atomic, locked, verifiable) → `plan` (what the store lacks) → `fetch`
 //! (HTTP, torrent, mirrors, source cache) → `cache` (signed binary
-//! substitutes) → `build` (bwrap sandbox) → `env` (realise, diff, activate)
-//! → `dialect` (bash, zsh, fish, sh, GitHub Actions, JSON) → front ends:
-//! `session` (`magpkg shell`) and `hook`, the `app` runner, `oci` export and
+//! substitutes) → `remote` (builders over SSH) → `build` (scheduler, bwrap
+//! sandbox) → `env` (realise, diff, activate) → `dialect` (bash, zsh, fish,
+//! sh, GitHub Actions, JSON) → front ends: `session` (`magpkg shell`),
+//! `hook` and `serve` (the builder side), the `app` runner, `oci` export and
 //! the `cli`. Below them all sit
 //! the leaves (`error`, `util`, `jsonnet`, `model`) and `settings`.
 //! [`layers::LAYERS`] is the order, and a test holds every import to it; see
@@ -30,6 +31,8 @@ pub mod layers;
 pub mod model;
 pub mod oci;
 pub mod plan;
+pub mod remote;
+pub mod serve;
 pub mod session;
 pub mod settings;
 pub mod store;

@@ -49,6 +49,8 @@ vars! {
     MAGPKG_SUBSTITUTE_QUORUM = "MAGPKG_SUBSTITUTE_QUORUM": "How many distinct trusted keys must have signed the same content digest of a package before a substitute is used. Default: 1.";
     MAGPKG_SIGNING_KEY = "MAGPKG_SIGNING_KEY": "The key `magpkg cache push` signs with: a name given to `magpkg key generate`, or the path of a secret key file.";
     MAGPKG_SUBSTITUTE = "MAGPKG_SUBSTITUTE": "`1` to take packages from the substituters when they have them (default), `0` to always build from source, `only` to never build (fail instead).";
+    MAGPKG_BUILDERS = "MAGPKG_BUILDERS": "Remote builders, separated by spaces: `ssh://[USER@]HOST[:PORT]`, optionally followed by `?jobs=N` (builds at once there, default 1). Replaces the config file's `builders`; empty disables them.";
+    MAGPKG_SSH_COMMAND = "MAGPKG_SSH_COMMAND": "The command (and options) run to reach remote builders, as git's `GIT_SSH_COMMAND`; run by `sh`, with the ssh arguments appended. Default: `ssh`.";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,12 @@ pub enum SettingsError {
     #[error("environment variable {var}={value:?}: {problem}")]
     BadVar {
         var: &'static str,
+        value: String,
+        problem: String,
+    },
+    #[error("{flag} {value:?}: {problem}")]
+    BadFlag {
+        flag: &'static str,
         value: String,
         problem: String,
     },
@@ -119,6 +127,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "substituteQuorum",
     "signingKey",
     "substitute",
+    "builders",
 ];
 
 /// The config file, as read: every field optional, no other field allowed.
@@ -146,6 +155,17 @@ struct ConfigFile {
     substitute_quorum: Option<usize>,
     signing_key: Option<String>,
     substitute: Option<SubstituteField>,
+    builders: Option<Vec<BuilderField>>,
+}
+
+/// One entry of `builders`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BuilderField {
+    uri: String,
+    jobs: Option<usize>,
+    features: Option<Vec<String>>,
+    program: Option<String>,
 }
 
 /// `substitute`: `true`, `false` or `"only"`.
@@ -247,6 +267,112 @@ pub struct Settings {
     pub config: serde_json::Value,
     /// Binary caches: where to look, whom to believe, how to sign.
     pub cache: CacheSettings,
+    /// Remote builders (`doc/remote-builds.md`).
+    pub builders: Vec<BuilderSpec>,
+    /// The ssh command builders are reached with (`sh -c` syntax).
+    pub ssh_command: String,
+}
+
+/// One remote builder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuilderSpec {
+    /// `ssh://[USER@]HOST[:PORT]`, as given (without a `?jobs=` query).
+    pub uri: String,
+    /// Builds it runs at once.
+    pub jobs: usize,
+    /// What it offers (`kvm`, `big-parallel`, ...): recorded and shown; no
+    /// package asks for a feature yet.
+    pub features: Vec<String>,
+    /// The remote command that runs magpkg (`magpkg` on the remote PATH,
+    /// or e.g. `env MAGPKG_STORE=/srv/store /opt/magpkg/bin/magpkg`).
+    pub program: String,
+}
+
+impl BuilderSpec {
+    /// Parse `ssh://[USER@]HOST[:PORT][?jobs=N]`.
+    pub fn parse(text: &str) -> Result<BuilderSpec, String> {
+        let (uri, query) = match text.split_once('?') {
+            Some((u, q)) => (u, Some(q)),
+            None => (text, None),
+        };
+        let mut spec = BuilderSpec {
+            uri: uri.to_string(),
+            jobs: 1,
+            features: Vec::new(),
+            program: "magpkg".into(),
+        };
+        let rest = uri
+            .strip_prefix("ssh://")
+            .ok_or_else(|| format!("`{text}` is not an ssh://[USER@]HOST[:PORT] URI"))?;
+        let bad = || format!("`{text}` is not an ssh://[USER@]HOST[:PORT] URI");
+        let hostport = match rest.rsplit_once('@') {
+            Some((user, h)) if !user.is_empty() => h,
+            Some(_) => return Err(bad()),
+            None => rest,
+        };
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (addr, after) = v6.split_once(']').ok_or_else(bad)?;
+            match after {
+                "" => (addr, None),
+                p => (addr, Some(p.strip_prefix(':').ok_or_else(bad)?)),
+            }
+        } else {
+            match hostport.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (hostport, None),
+            }
+        };
+        if host.is_empty() || host.contains(['/', ' ']) {
+            return Err(bad());
+        }
+        if let Some(p) = port {
+            p.parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| format!("`{text}`: `{p}` is not a port"))?;
+        }
+        for kv in query.into_iter().flat_map(|q| q.split('&')).filter(|s| !s.is_empty()) {
+            match kv.split_once('=') {
+                Some(("jobs", n)) => {
+                    spec.jobs = n
+                        .parse()
+                        .ok()
+                        .filter(|&n: &usize| n > 0)
+                        .ok_or_else(|| format!("`{text}`: jobs must be a number of at least 1"))?;
+                }
+                _ => return Err(format!("`{text}`: unknown option `{kv}` (only `jobs=N`)")),
+            }
+        }
+        Ok(spec)
+    }
+
+    /// (`[USER@]HOST`, port) for the ssh command line.
+    pub fn destination(&self) -> (String, Option<String>) {
+        let rest = self.uri.strip_prefix("ssh://").unwrap_or(&self.uri);
+        let (user, host) = match rest.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, rest),
+        };
+        let (host, port) = match host.rsplit_once(':') {
+            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')) => {
+                (h, Some(p.to_string()))
+            }
+            _ => (host, None),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        (
+            match user {
+                Some(u) => format!("{u}@{host}"),
+                None => host.to_string(),
+            },
+            port,
+        )
+    }
+}
+
+/// `MAGPKG_BUILDERS` / `--builders`: URIs separated by spaces.
+pub fn parse_builders(text: &str) -> Result<Vec<BuilderSpec>, String> {
+    text.split_whitespace().map(BuilderSpec::parse).collect()
 }
 
 /// The level of the debug channel `MAGPKG_LOG` asks for, `None` when it is
@@ -448,6 +574,38 @@ impl Settings {
         if let Some(mode) = flags.substitute {
             cache.substitute = mode;
         }
+        // `--builders` (a flag of `magpkg build`) replaces these later.
+        let builders = match std::env::var(MAGPKG_BUILDERS).ok() {
+            Some(text) => parse_builders(&text).map_err(|problem| SettingsError::BadVar {
+                var: MAGPKG_BUILDERS,
+                value: text.clone(),
+                problem,
+            })?,
+            None => {
+                let mut out = Vec::new();
+                for (i, b) in file.builders.into_iter().flatten().enumerate() {
+                    let bad = |problem: String| SettingsError::BadValue {
+                        path: config_path.clone(),
+                        key: format!("builders[{i}]"),
+                        problem,
+                    };
+                    let mut spec = BuilderSpec::parse(&b.uri).map_err(bad)?;
+                    if let Some(j) = b.jobs {
+                        if j == 0 {
+                            return Err(bad("`jobs` must be at least 1".into()));
+                        }
+                        spec.jobs = j;
+                    }
+                    spec.features = b.features.unwrap_or_default();
+                    if let Some(p) = b.program {
+                        spec.program = p;
+                    }
+                    out.push(spec);
+                }
+                out
+            }
+        };
+        let ssh_command = env_var(MAGPKG_SSH_COMMAND).unwrap_or_else(|| "ssh".into());
         let apt_dir = env_var(MAGPKG_APT_SOURCES)
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/etc/apt"));
@@ -476,6 +634,8 @@ impl Settings {
             source_date_epoch,
             cache,
             config,
+            builders,
+            ssh_command,
         })
     }
 }
@@ -594,6 +754,24 @@ mod tests {
         assert_eq!(m["debian"], vec!["http://127.0.0.1:1/a", "http://127.0.0.1:2/b"]);
         assert_eq!(m["gnu"], vec!["http://x/"]);
         assert!(parse_mirror_var("nonsense").is_err());
+    }
+
+    #[test]
+    fn builder_uris_parse_with_user_port_and_jobs() {
+        let b = BuilderSpec::parse("ssh://alice@build1.lan:2222?jobs=4").unwrap();
+        assert_eq!(b.uri, "ssh://alice@build1.lan:2222");
+        assert_eq!(b.jobs, 4);
+        assert_eq!(b.program, "magpkg");
+        assert_eq!(b.destination(), ("alice@build1.lan".to_string(), Some("2222".to_string())));
+        let b = BuilderSpec::parse("ssh://host").unwrap();
+        assert_eq!((b.jobs, b.destination()), (1, ("host".to_string(), None)));
+        let b = BuilderSpec::parse("ssh://bob@[::1]:22").unwrap();
+        assert_eq!(b.destination(), ("bob@::1".to_string(), Some("22".to_string())));
+        for bad in ["host", "http://host", "ssh://", "ssh://user@", "ssh://h:0", "ssh://h:x", "ssh://h?jobs=0", "ssh://h?cores=2", "ssh://h/path"] {
+            assert!(BuilderSpec::parse(bad).is_err(), "{bad} accepted");
+        }
+        assert_eq!(parse_builders(" ssh://a  ssh://b?jobs=2 ").unwrap().len(), 2);
+        assert!(parse_builders("").unwrap().is_empty());
     }
 
     #[test]

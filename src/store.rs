@@ -111,6 +111,10 @@ pub struct PackageRecord {
     pub build_deps: Vec<String>,
     #[serde(default)]
     pub sources: Vec<SourceRef>,
+    /// The remote builder that built it (`ssh://...`); `None` when this
+    /// machine built it or a binary cache supplied it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built_by: Option<String>,
 }
 
 impl PackageRecord {
@@ -132,6 +136,7 @@ impl PackageRecord {
                     sha256: s.sha256.clone(),
                 })
                 .collect(),
+            built_by: None,
         }
     }
 }
@@ -810,6 +815,7 @@ mod tests {
             run_deps: vec![],
             build_deps: vec![],
             sources: vec![],
+            built_by: None,
         }
     }
 

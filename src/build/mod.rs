@@ -32,6 +32,7 @@ use crate::error::Classify;
 use crate::fetch::{FetchError, FetchOptions};
 use crate::model::{Build, Graph, Package, PackageId};
 use crate::plan::PlanError;
+use crate::remote::RemoteError;
 use crate::settings::{Settings, Substitute};
 use crate::store::{PackageRecord, Store, StoreError};
 use builtins::BuiltinError;
@@ -102,6 +103,8 @@ pub enum BuildError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
 }
 
 /// A build script that failed.
@@ -146,6 +149,7 @@ impl Classify for BuildError {
             BuildError::Fetch(e) => e.is_user_error(),
             BuildError::Store(e) => e.is_user_error(),
             BuildError::Cache(e) => e.is_user_error(),
+            BuildError::Remote(e) => e.is_user_error(),
         }
     }
 
@@ -191,6 +195,7 @@ impl Classify for BuildError {
             BuildError::Fetch(e) => e.hint(),
             BuildError::Store(e) => e.hint(),
             BuildError::Cache(e) => e.hint(),
+            BuildError::Remote(e) => e.hint(),
             _ => None,
         }
     }
@@ -210,6 +215,9 @@ pub struct BuildOptions {
     pub keep_failed: bool,
     /// Show progress (package being built, tail of its log).
     pub progress: bool,
+    /// `--jobs 0`: no local build slot; everything goes to the remote
+    /// builders of `settings.builders`.
+    pub remote_only: bool,
 }
 
 /// What [`build`] did.
@@ -221,6 +229,8 @@ pub struct BuildReport {
     pub present: Vec<PackageId>,
     /// Packages taken from a binary cache, with the cache's URL.
     pub substituted: Vec<(PackageId, String)>,
+    /// Packages of `built` that a remote builder built, with its URI.
+    pub built_remotely: Vec<(PackageId, String)>,
     /// Store path of every root (and everything built or present).
     pub paths: BTreeMap<PackageId, PathBuf>,
 }
@@ -283,6 +293,21 @@ pub fn build(
             )?;
         }
         let jobs = if opts.jobs == 0 { settings.jobs } else { opts.jobs };
+        let remotes = if settings.builders.is_empty() {
+            Vec::new()
+        } else {
+            crate::remote::connect_all(&settings.builders, &settings.ssh_command)
+        };
+        if opts.remote_only && remotes.is_empty() {
+            return Err(if settings.builders.is_empty() {
+                RemoteError::NoBuilders
+            } else {
+                RemoteError::NoBuilderLeft {
+                    names: plan.build.iter().map(|id| graph.get(id).name.clone()).collect(),
+                }
+            }
+            .into());
+        }
         let builder = Builder {
             graph,
             store,
@@ -308,10 +333,29 @@ pub fn build(
                 ds
             })
             .collect();
-        let out = scheduler::run(&deps, jobs, |i| builder.build_one(&plan.build[i]));
-        for (i, built) in out.done {
+        // Group 0 is this machine, group g > 0 the remote builder g - 1.
+        let mut capacity = vec![if opts.remote_only { 0 } else { jobs }];
+        capacity.extend(remotes.iter().map(|r| r.spec.jobs));
+        // A builtin only unpacks sources: sending them away and the tree
+        // back costs more than doing it here.
+        let builtin = |i: usize| !opts.remote_only && matches!(graph.get(&plan.build[i]).build, Build::Builtin(_));
+        let out = scheduler::run_groups(&deps, &capacity, builtin, |g, i| {
+            let id = &plan.build[i];
+            if g == 0 {
+                match builder.build_one(id) {
+                    Ok(b) => scheduler::Attempt::Done((b, None)),
+                    Err(e) => scheduler::Attempt::Failed(e),
+                }
+            } else {
+                builder.build_remote(&remotes[g - 1], id)
+            }
+        });
+        for (i, (built, by)) in out.done {
             if built {
                 report.built.push(plan.build[i].clone());
+                if let Some(uri) = by {
+                    report.built_remotely.push((plan.build[i].clone(), uri));
+                }
             } else {
                 // Another magpkg process built it while we waited for its lock.
                 report.present.push(plan.build[i].clone());
@@ -319,6 +363,16 @@ pub fn build(
         }
         if let Some((_, e)) = out.failed.into_iter().next() {
             return Err(e);
+        }
+        if !out.stranded.is_empty() {
+            let mut names: Vec<String> = plan
+                .build
+                .iter()
+                .filter(|id| !report.built.contains(id) && !report.present.contains(id))
+                .map(|id| graph.get(id).name.clone())
+                .collect();
+            names.dedup();
+            return Err(RemoteError::NoBuilderLeft { names }.into());
         }
     }
     let roots = roots.unwrap_or(&graph.roots);
@@ -383,6 +437,82 @@ impl Builder<'_> {
             started.elapsed().as_secs_f64()
         ));
         Ok(true)
+    }
+
+    /// Build one package on a remote builder; `Retry` if the builder is
+    /// lost (it has said so), so that the job runs elsewhere.
+    fn build_remote(
+        &self,
+        remote: &crate::remote::Builder,
+        id: &PackageId,
+    ) -> scheduler::Attempt<(bool, Option<String>), BuildError> {
+        use scheduler::Attempt;
+        let p = self.graph.get(id);
+        let uri = &remote.spec.uri;
+        let run = || -> Result<Attempt<(bool, Option<String>), BuildError>, BuildError> {
+            let _lock = self.store.lock("build", id.as_str())?;
+            if self.store.has_package(id) {
+                return Ok(Attempt::Done((false, None)));
+            }
+            tracing::debug!(package = %p.name, %id, builder = %uri, "building remotely");
+            let started = Instant::now();
+            let scratch = Scratch::new(self.store, false)?;
+            let io = |path: &Path| {
+                let (name, path) = (p.name.clone(), path.to_path_buf());
+                move |source| BuildError::Io { name, path, source }
+            };
+            let out = scratch.path.join("out");
+            fs::create_dir(&out).map_err(io(&out))?;
+            let log_path = self.store.log_path(id);
+            let mut log = File::create(&log_path).map_err(io(&log_path))?;
+            writeln!(log, "magpkg: building {} {} ({}) on {uri}", p.name, p.version, p.id).map_err(io(&log_path))?;
+            let mut bar = self.progress.start(&format!("{} {} on {uri}", p.name, p.version), &log_path);
+            match remote.build(self.graph, p, self.store, &out, &mut log, &mut || bar.tick()) {
+                crate::remote::Attempt::Built { digest } => {
+                    let mut record = PackageRecord::of(p);
+                    record.built_by = Some(uri.clone());
+                    let added = self.store.add_package(&out, record)?;
+                    if added.digest != digest {
+                        // The store normalises what it adds; an output that
+                        // changes there was not what the builder said.
+                        self.store.remove_package(id)?;
+                        remote.lose(&format!(
+                            "returned an output of {} {} that is not what it claims (the store holds {}, it claims {digest}); the output is refused",
+                            p.name, p.version, added.digest
+                        ));
+                        return Ok(Attempt::Retry);
+                    }
+                    scratch.success();
+                    drop(bar);
+                    self.progress.println(&format!(
+                        "built {} {} ({}) on {uri} in {:.1}s",
+                        p.name,
+                        p.version,
+                        short(id),
+                        started.elapsed().as_secs_f64()
+                    ));
+                    Ok(Attempt::Done((true, Some(uri.clone()))))
+                }
+                crate::remote::Attempt::Failed { status, tail } => {
+                    let _ = writeln!(log, "magpkg: build script failed on {uri} ({status})");
+                    Ok(Attempt::Failed(BuildError::Failed(Box::new(Failure {
+                        name: p.name.clone(),
+                        version: p.version.clone(),
+                        id: p.id.clone(),
+                        status: format!("{status}, on {uri}"),
+                        log: log_path.clone(),
+                        tail,
+                        kept: None,
+                    }))))
+                }
+                crate::remote::Attempt::Lost => Ok(Attempt::Retry),
+                crate::remote::Attempt::Local(e) => Err(e.into()),
+            }
+        };
+        match run() {
+            Ok(a) => a,
+            Err(e) => Attempt::Failed(e),
+        }
     }
 
     /// Run the package's build into `scratch/out` (returned), its output

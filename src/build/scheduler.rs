@@ -5,10 +5,21 @@ use std::sync::mpsc;
 
 /// What [`run`] did: the jobs that succeeded (in the order they finished)
 /// and the ones that failed. Jobs never started (because a job failed
-/// first, or a dependency failed) are in neither.
+/// first, or a dependency failed) are in neither; `stranded` lists the
+/// ready jobs left when every group of slots was gone.
 pub struct Outcome<T, E> {
     pub done: Vec<(usize, T)>,
     pub failed: Vec<(usize, E)>,
+    pub stranded: Vec<usize>,
+}
+
+/// How a job ended on a group of slots.
+pub enum Attempt<T, E> {
+    Done(T),
+    Failed(E),
+    /// The group is gone (a remote builder died): it gets no more jobs, and
+    /// this one is run again on another group.
+    Retry,
 }
 
 /// Run jobs `0..deps.len()`; job `i` starts once every job in `deps[i]` has
@@ -20,6 +31,25 @@ where
     T: Send,
     E: Send,
     F: Fn(usize) -> Result<T, E> + Sync,
+{
+    run_groups(deps, &[jobs.max(1)], |_| false, |_, i| match work(i) {
+        Ok(t) => Attempt::Done(t),
+        Err(e) => Attempt::Failed(e),
+    })
+}
+
+/// [`run`] over several groups of slots: group `g` runs at most
+/// `capacity[g]` jobs at once (group 0 is this machine, the others remote
+/// builders). A ready job goes to the group with the most free slots (a
+/// remote one among equals: the builders are there to take work off this
+/// machine), or to group 0 when `prefer_first(job)` and it has a free slot. A group that answers [`Attempt::Retry`] is closed and
+/// the job made ready again.
+pub fn run_groups<T, E, F, P>(deps: &[Vec<usize>], capacity: &[usize], prefer_first: P, work: F) -> Outcome<T, E>
+where
+    T: Send,
+    E: Send,
+    F: Fn(usize, usize) -> Attempt<T, E> + Sync,
+    P: Fn(usize) -> bool,
 {
     let n = deps.len();
     let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
@@ -33,30 +63,43 @@ where
     let mut out = Outcome {
         done: Vec::new(),
         failed: Vec::new(),
+        stranded: Vec::new(),
     };
+    let mut capacity = capacity.to_vec();
+    let mut busy = vec![0usize; capacity.len()];
     let mut panic = None;
     let (tx, rx) = mpsc::channel();
     let work = &work;
     std::thread::scope(|s| {
         let mut running = 0usize;
         loop {
-            while out.failed.is_empty() && panic.is_none() && running < jobs.max(1) {
-                let Some(i) = ready.pop_first() else { break };
+            while out.failed.is_empty() && panic.is_none() {
+                let Some(&i) = ready.first() else { break };
+                let free = |g: usize| capacity[g].saturating_sub(busy[g]);
+                let group = if prefer_first(i) && free(0) > 0 {
+                    Some(0)
+                } else {
+                    (0..capacity.len()).filter(|&g| free(g) > 0).max_by_key(|&g| (free(g), g != 0, std::cmp::Reverse(g)))
+                };
+                let Some(g) = group else { break };
+                ready.remove(&i);
+                busy[g] += 1;
                 running += 1;
                 let tx = tx.clone();
                 s.spawn(move || {
                     // A panicking job must still report, or we would wait forever.
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(i)));
-                    let _ = tx.send((i, r));
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(g, i)));
+                    let _ = tx.send((g, i, r));
                 });
             }
             if running == 0 {
                 break;
             }
-            let (i, r) = rx.recv().expect("the sender is held by this loop");
+            let (g, i, r) = rx.recv().expect("the sender is held by this loop");
             running -= 1;
+            busy[g] -= 1;
             match r {
-                Ok(Ok(t)) => {
+                Ok(Attempt::Done(t)) => {
                     out.done.push((i, t));
                     for &j in &dependents[i] {
                         waiting[j] -= 1;
@@ -65,13 +108,20 @@ where
                         }
                     }
                 }
-                Ok(Err(e)) => out.failed.push((i, e)),
+                Ok(Attempt::Failed(e)) => out.failed.push((i, e)),
+                Ok(Attempt::Retry) => {
+                    capacity[g] = 0;
+                    ready.insert(i);
+                }
                 Err(p) => panic = Some(p),
             }
         }
     });
     if let Some(p) = panic {
         std::panic::resume_unwind(p);
+    }
+    if out.failed.is_empty() {
+        out.stranded = ready.into_iter().collect();
     }
     out
 }
@@ -113,5 +163,51 @@ mod tests {
         assert_eq!(out.failed.len(), 1);
         assert_eq!(out.failed[0], (0, "boom"));
         assert!(out.done.is_empty(), "nothing after the failure started with jobs=1");
+    }
+
+    #[test]
+    fn a_lost_group_gets_no_more_jobs_and_its_job_runs_elsewhere() {
+        // Four independent jobs; group 1 (one slot) fails its first job.
+        let deps = vec![vec![], vec![], vec![], vec![]];
+        let ran = Mutex::new(Vec::new());
+        let out = run_groups(&deps, &[1, 1], |_| false, |g, i| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            ran.lock().unwrap().push((g, i));
+            if g == 1 {
+                Attempt::Retry
+            } else {
+                Attempt::<_, ()>::Done(i)
+            }
+        });
+        let ran = ran.into_inner().unwrap();
+        assert_eq!(ran.iter().filter(|(g, _)| *g == 1).count(), 1, "{ran:?}");
+        let mut done: Vec<usize> = out.done.iter().map(|(i, _)| *i).collect();
+        done.sort();
+        assert_eq!(done, vec![0, 1, 2, 3]);
+        assert!(out.failed.is_empty() && out.stranded.is_empty());
+    }
+
+    #[test]
+    fn jobs_left_when_every_group_is_gone_are_stranded() {
+        // No local slot (group 0 has capacity 0), one remote that dies.
+        let deps = vec![vec![], vec![0]];
+        let out = run_groups(&deps, &[0, 2], |_| false, |_, _| Attempt::<(), ()>::Retry);
+        assert!(out.done.is_empty());
+        assert_eq!(out.stranded, vec![0]);
+    }
+
+    #[test]
+    fn ready_jobs_go_to_the_group_with_most_free_slots_and_builtins_stay_home() {
+        let deps = vec![vec![]; 3];
+        let groups = Mutex::new(vec![None; 3]);
+        run_groups(&deps, &[1, 2], |i| i == 2, |g, i| {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            groups.lock().unwrap()[i] = Some(g);
+            Attempt::<(), ()>::Done(())
+        });
+        let groups = groups.into_inner().unwrap();
+        // Job 0: group 1 has 2 free slots; job 1: 1 free each, the remote
+        // group wins; job 2 prefers local, which is free.
+        assert_eq!(groups, vec![Some(1), Some(1), Some(0)]);
     }
 }

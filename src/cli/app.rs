@@ -599,6 +599,7 @@ fn build(apps: &Apps, ctx: &Ctx, a: BuildArgs) -> anyhow::Result<i32> {
         jobs: ctx.settings.jobs,
         keep_failed: a.keep_failed,
         progress: ctx.progress(),
+        remote_only: false,
     };
     let e = bridge::build(apps, &a.name, &ctx.settings, &opts)?;
     report_export(&e)

@@ -11,9 +11,14 @@ use crate::model::{Graph, PackageId};
 pub struct Args {
     #[command(flatten)]
     pub input: super::InputArgs,
-    /// Packages built at once [env: MAGPKG_JOBS; default: 1]
+    /// Packages built at once on this machine; 0: only on remote builders
+    /// [env: MAGPKG_JOBS; default: 1]
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Remote builders to use, separated by spaces: ssh://[USER@]HOST[:PORT][?jobs=N]
+    /// ('' for none) [env: MAGPKG_BUILDERS; config: builders]
+    #[arg(long, value_name = "URIS")]
+    pub builders: Option<String>,
     /// Print a JSON report on stdout instead of store paths
     #[arg(long)]
     pub json: bool,
@@ -29,16 +34,28 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
     let graph = crate::eval::evaluate(&args.input.input(), ctx.settings.packages_dir.as_deref())?;
     let store = crate::store::Store::open(&ctx.settings.store_dir)?;
+    let mut settings = ctx.settings.clone();
+    if let Some(text) = &args.builders {
+        settings.builders = crate::settings::parse_builders(text).map_err(|problem| crate::settings::SettingsError::BadFlag {
+            flag: "--builders",
+            value: text.clone(),
+            problem,
+        })?;
+    }
+    let jobs = args.jobs.unwrap_or(ctx.settings.jobs);
     let opts = BuildOptions {
-        jobs: args.jobs.unwrap_or(ctx.settings.jobs).max(1),
+        jobs: jobs.max(1),
         keep_failed: args.keep_failed,
         progress: ctx.progress(),
+        remote_only: jobs == 0,
     };
     if args.check {
-        let results = build::check(&graph, None, &store, &ctx.settings, &opts)?;
+        // The rebuild that is compared runs here; builders may supply
+        // what is missing first.
+        let results = build::check(&graph, None, &store, &settings, &opts)?;
         return print_check(&results, args.json, ctx);
     }
-    let report = build::build(&graph, None, &store, &ctx.settings, &opts)?;
+    let report = build::build(&graph, None, &store, &settings, &opts)?;
     let mut out = std::io::stdout().lock();
     let pkg = |id: &PackageId| {
         let p = graph.get(id);
@@ -56,6 +73,11 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
             "substituted": report.substituted.iter().map(|(id, from)| {
                 let mut v = pkg(id);
                 v["from"] = from.clone().into();
+                v
+            }).collect::<Vec<_>>(),
+            "builtRemotely": report.built_remotely.iter().map(|(id, by)| {
+                let mut v = pkg(id);
+                v["builtBy"] = by.clone().into();
                 v
             }).collect::<Vec<_>>(),
             "roots": graph.roots.iter().map(pkg).collect::<Vec<_>>(),
@@ -89,7 +111,10 @@ fn summary(graph: &Graph, report: &build::BuildReport, each: bool) {
     }
     if each {
         for id in &report.built {
-            eprintln!("built {} ({})", name(id), build::short(id));
+            match report.built_remotely.iter().find(|(b, _)| b == id) {
+                Some((_, by)) => eprintln!("built {} ({}) on {by}", name(id), build::short(id)),
+                None => eprintln!("built {} ({})", name(id), build::short(id)),
+            }
         }
     }
     let n = report.built.len();

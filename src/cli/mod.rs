@@ -26,6 +26,7 @@ mod oci;
 pub(crate) mod report;
 mod run;
 mod seed;
+mod serve;
 mod shell;
 mod source;
 mod store;
@@ -118,6 +119,8 @@ pub enum Command {
     Key(key::Command),
     /// Compare what each binary cache signed for packages with the local store
     Challenge(challenge::Args),
+    /// Be a remote builder (started through ssh by `magpkg build --builders`)
+    Serve(serve::Args),
     /// Print shell completions
     Completions(completions::Args),
 }
@@ -254,6 +257,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Cache(c) => cache::run(c, &ctx),
         Command::Key(c) => key::run(c, &ctx),
         Command::Challenge(a) => challenge::run(a, &ctx),
+        Command::Serve(a) => serve::run(a, &ctx),
         Command::HookEnv(_) | Command::Completions(_) => unreachable!("handled above"),
     }
 }

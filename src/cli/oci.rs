@@ -110,6 +110,7 @@ fn ensure_built(graph: &crate::model::Graph, ctx: &Ctx, store: &crate::store::St
         jobs: ctx.settings.jobs,
         keep_failed: false,
         progress: ctx.progress(),
+        remote_only: false,
     };
     crate::build::build(graph, None, store, &ctx.settings, &opts)?;
     Ok(())

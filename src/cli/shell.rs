@@ -63,6 +63,7 @@ pub(super) fn activate(ctx: &Ctx, project: &Project, locked: bool) -> anyhow::Re
             jobs: ctx.settings.jobs,
             keep_failed: false,
             progress: ctx.progress(),
+            remote_only: false,
         },
     };
     let a = env::activate(project, &ctx.settings, &opts)?;

@@ -392,6 +392,7 @@ fn opts() -> BuildOptions {
         jobs: 2,
         keep_failed: false,
         progress: false,
+        remote_only: false,
     }
 }
 

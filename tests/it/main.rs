@@ -23,4 +23,5 @@ mod eval;
 mod fetch;
 mod hook;
 mod oci;
+mod remote;
 mod tree;

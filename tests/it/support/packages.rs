@@ -74,6 +74,7 @@ impl TestContext {
             run_deps: run_deps.to_vec(),
             build_deps: vec![],
             sources: vec![],
+            built_by: None,
         };
         store.add_package(&tree.keep(), record).unwrap();
         let id = magpkg::model::PackageId::from_string(id.to_string());

@@ -1,6 +1,7 @@
 //! Real servers on loopback, started by the tests that need them: nginx
 //! (Debian's package) serving a directory, and an S3-compatible object
-//! store (`s3s-fs`, from crates.io). Each is stopped when dropped.
+//! store (`s3s-fs`, from crates.io), and OpenSSH's sshd with builder users
+//! (Debian's `openssh-server`). Each is stopped when dropped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -131,5 +132,160 @@ impl Drop for S3 {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A real OpenSSH server on loopback, on its own port and host key, that
+/// lets `users` (Unix accounts made by `.ci/setup`) log in with a key of
+/// the test's. Each user's sessions get `MAGPKG_STORE` set to a store of
+/// that user's own and the directory of the `magpkg` under test first on
+/// `PATH`, so the remote side is "magpkg on PATH", as on a real builder.
+pub struct Sshd {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Sshd {
+    pub fn start(users: &[&str]) -> Sshd {
+        let sshd = PathBuf::from("/usr/sbin/sshd");
+        assert!(
+            sshd.exists(),
+            "required program /usr/sbin/sshd is missing: run bash .ci/setup (openssh-server)"
+        );
+        require("ssh");
+        let keygen = require("ssh-keygen");
+        for u in users {
+            assert!(
+                nix::unistd::User::from_name(u).unwrap().is_some(),
+                "required user `{u}` is missing: run bash .ci/setup"
+            );
+        }
+        // sshd wants its privilege-separation directory.
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        // The users must reach their store and authorized_keys: a
+        // directory of its own under /tmp, readable by all.
+        let dir = tempfile::Builder::new().prefix("magpkg-sshd-").tempdir_in("/tmp").unwrap().keep();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        for (key, comment) in [("host", "host"), ("client", "client")] {
+            let out = Command::new(&keygen)
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+                .arg(dir.join(key))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "ssh-keygen: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::fs::copy(dir.join("client.pub"), dir.join("authorized_keys")).unwrap();
+        let magpkg_dir = super::magpkg_bin().parent().unwrap().to_path_buf();
+        let port = free_port();
+        let mut conf = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host\nPidFile none\n\
+             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin no\n\
+             AllowUsers {users}\nMaxSessions 64\nMaxStartups 64\nPrintMotd no\nLogLevel VERBOSE\n",
+            d = dir.display(),
+            users = users.join(" "),
+        );
+        for u in users {
+            let store = dir.join(format!("store-{u}"));
+            std::fs::create_dir(&store).unwrap();
+            let pw = nix::unistd::User::from_name(u).unwrap().unwrap();
+            nix::unistd::chown(&store, Some(pw.uid), Some(pw.gid)).unwrap();
+            conf.push_str(&format!(
+                "Match User {u}\n  SetEnv MAGPKG_STORE={} PATH={}:/usr/local/bin:/usr/bin:/bin\n",
+                store.display(),
+                magpkg_dir.display()
+            ));
+        }
+        std::fs::write(dir.join("sshd_config"), conf).unwrap();
+        let log = std::fs::File::create(dir.join("sshd.log")).unwrap();
+        let mut child = Command::new(&sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(dir.join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sshd");
+        wait_listening(port, &mut child, "sshd");
+        let host = std::fs::read_to_string(dir.join("host.pub")).unwrap();
+        let host: Vec<&str> = host.split_whitespace().take(2).collect();
+        std::fs::write(dir.join("known_hosts"), format!("[127.0.0.1]:{port} {}\n", host.join(" "))).unwrap();
+        Sshd {
+            child: Some(child),
+            port,
+            dir,
+        }
+    }
+
+    /// `ssh://USER@127.0.0.1:PORT`.
+    pub fn uri(&self, user: &str) -> String {
+        format!("ssh://{user}@127.0.0.1:{}", self.port)
+    }
+
+    /// `MAGPKG_SSH_COMMAND` for this server: no user config, the test's
+    /// key, this server's host key as the only known host.
+    pub fn ssh_command(&self) -> String {
+        format!(
+            "ssh -F /dev/null -i {d}/client -o IdentitiesOnly=yes -o UserKnownHostsFile={d}/known_hosts -o StrictHostKeyChecking=yes -o LogLevel=ERROR",
+            d = self.dir.display()
+        )
+    }
+
+    /// `user`'s store on the builder.
+    pub fn store(&self, user: &str) -> PathBuf {
+        self.dir.join(format!("store-{user}"))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
+    }
+
+    /// Kill the server at once (SIGKILL): the listener, every session
+    /// process it forked, and every process of `user` (the builds).
+    pub fn kill(&mut self, user: &str) {
+        let Some(mut child) = self.child.take() else { return };
+        let mut pids = descendants(child.id());
+        pids.push(child.id());
+        for pid in pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = child.wait();
+        let _ = Command::new("pkill").args(["-KILL", "-u", user]).status();
+    }
+}
+
+/// Every process below `pid` (from /proc).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        // The fields after the command name (which may hold spaces).
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let ppid: u32 = rest.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        parent_of.push((p, ppid));
+    }
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(x) = todo.pop() {
+        for &(p, pp) in &parent_of {
+            if pp == x && !out.contains(&p) {
+                out.push(p);
+                todo.push(p);
+            }
+        }
+    }
+    out
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // The builder stores belong to the users: removed as root here.
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
