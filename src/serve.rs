@@ -234,20 +234,32 @@ fn build(
     let result = if store.has_package(&root) {
         Ok(())
     } else {
-        // Stream the log while the build runs in another thread.
+        // Stream the log while the build runs in another thread; its end
+        // wakes this one at once (a poll would add its period to every build).
         let _ = fs::remove_file(&log_path);
         std::thread::scope(|s| {
-            let job = s.spawn(|| crate::build::build(&graph, None, store, settings, &opts).map(|_| ()));
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            let (graph, opts) = (&graph, &opts);
+            s.spawn(move || {
+                let r = crate::build::build(graph, None, store, settings, opts).map(|_| ());
+                let _ = done_tx.send(r);
+            });
             let mut offset = 0u64;
             loop {
-                let finished = job.is_finished();
+                let r = done_rx.recv_timeout(Duration::from_millis(100));
                 send_log(tx, &log_path, &mut offset).map_err(wire)?;
-                if finished {
-                    break;
+                match r {
+                    Ok(r) => return Ok::<_, ServeError>(r),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                        return Ok(Err(BuildError::Io {
+                            name: root.to_string(),
+                            path: log_path.clone(),
+                            source: std::io::Error::other("the build thread panicked"),
+                        }))
+                    }
                 }
-                std::thread::sleep(Duration::from_millis(50));
             }
-            Ok::<_, ServeError>(job.join().expect("the build does not panic"))
         })?
     };
     match result {
@@ -277,7 +289,7 @@ fn build(
         .create_new(true)
         .open(&archive)
         .map_err(crate::store::io_err(&archive))?;
-    let size = match crate::cache::archive::pack(&dir, BufWriter::new(&mut f)) {
+    let size = match crate::cache::archive::pack_at_level(&dir, BufWriter::new(&mut f), proto::WIRE_ZSTD_LEVEL) {
         Ok((size, _)) => size,
         Err(e) => return fail(tx, format!("cannot pack {}: {e}", dir.display())),
     };

@@ -336,10 +336,14 @@ pub fn build(
         // Group 0 is this machine, group g > 0 the remote builder g - 1.
         let mut capacity = vec![if opts.remote_only { 0 } else { jobs }];
         capacity.extend(remotes.iter().map(|r| r.spec.jobs));
+        // One job more than a builder runs at once: it waits for a build
+        // slot there while this machine verifies and stores the last output.
+        let mut spare = vec![0];
+        spare.extend(remotes.iter().map(|_| 1));
         // A builtin only unpacks sources: sending them away and the tree
         // back costs more than doing it here.
         let builtin = |i: usize| !opts.remote_only && matches!(graph.get(&plan.build[i]).build, Build::Builtin(_));
-        let out = scheduler::run_groups(&deps, &capacity, builtin, |g, i| {
+        let out = scheduler::run_groups(&deps, &capacity, &spare, builtin, |g, i| {
             let id = &plan.build[i];
             if g == 0 {
                 match builder.build_one(id) {

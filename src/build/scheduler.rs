@@ -32,7 +32,7 @@ where
     E: Send,
     F: Fn(usize) -> Result<T, E> + Sync,
 {
-    run_groups(deps, &[jobs.max(1)], |_| false, |_, i| match work(i) {
+    run_groups(deps, &[jobs.max(1)], &[0], |_| false, |_, i| match work(i) {
         Ok(t) => Attempt::Done(t),
         Err(e) => Attempt::Failed(e),
     })
@@ -42,9 +42,18 @@ where
 /// `capacity[g]` jobs at once (group 0 is this machine, the others remote
 /// builders). A ready job goes to the group with the most free slots (a
 /// remote one among equals: the builders are there to take work off this
-/// machine), or to group 0 when `prefer_first(job)` and it has a free slot. A group that answers [`Attempt::Retry`] is closed and
-/// the job made ready again.
-pub fn run_groups<T, E, F, P>(deps: &[Vec<usize>], capacity: &[usize], prefer_first: P, work: F) -> Outcome<T, E>
+/// machine), or to group 0 when `prefer_first(job)` and it has a free slot.
+/// When no group has a free slot, a group may still take up to `spare[g]`
+/// more (a remote builder queues it behind its running builds, so that it
+/// never idles while this machine stores an output). A group that answers
+/// [`Attempt::Retry`] is closed and the job made ready again.
+pub fn run_groups<T, E, F, P>(
+    deps: &[Vec<usize>],
+    capacity: &[usize],
+    spare: &[usize],
+    prefer_first: P,
+    work: F,
+) -> Outcome<T, E>
 where
     T: Send,
     E: Send,
@@ -79,7 +88,12 @@ where
                 let group = if prefer_first(i) && free(0) > 0 {
                     Some(0)
                 } else {
-                    (0..capacity.len()).filter(|&g| free(g) > 0).max_by_key(|&g| (free(g), g != 0, std::cmp::Reverse(g)))
+                    (0..capacity.len())
+                        .filter(|&g| free(g) > 0)
+                        .max_by_key(|&g| (free(g), g != 0, std::cmp::Reverse(g)))
+                        .or_else(|| {
+                            (0..capacity.len()).find(|&g| capacity[g] > 0 && busy[g] < capacity[g] + spare[g])
+                        })
                 };
                 let Some(g) = group else { break };
                 ready.remove(&i);
@@ -170,7 +184,7 @@ mod tests {
         // Four independent jobs; group 1 (one slot) fails its first job.
         let deps = vec![vec![], vec![], vec![], vec![]];
         let ran = Mutex::new(Vec::new());
-        let out = run_groups(&deps, &[1, 1], |_| false, |g, i| {
+        let out = run_groups(&deps, &[1, 1], &[0, 0], |_| false, |g, i| {
             std::thread::sleep(std::time::Duration::from_millis(20));
             ran.lock().unwrap().push((g, i));
             if g == 1 {
@@ -191,7 +205,7 @@ mod tests {
     fn jobs_left_when_every_group_is_gone_are_stranded() {
         // No local slot (group 0 has capacity 0), one remote that dies.
         let deps = vec![vec![], vec![0]];
-        let out = run_groups(&deps, &[0, 2], |_| false, |_, _| Attempt::<(), ()>::Retry);
+        let out = run_groups(&deps, &[0, 2], &[0, 1], |_| false, |_, _| Attempt::<(), ()>::Retry);
         assert!(out.done.is_empty());
         assert_eq!(out.stranded, vec![0]);
     }
@@ -200,7 +214,7 @@ mod tests {
     fn ready_jobs_go_to_the_group_with_most_free_slots_and_builtins_stay_home() {
         let deps = vec![vec![]; 3];
         let groups = Mutex::new(vec![None; 3]);
-        run_groups(&deps, &[1, 2], |i| i == 2, |g, i| {
+        run_groups(&deps, &[1, 2], &[0, 0], |i| i == 2, |g, i| {
             std::thread::sleep(std::time::Duration::from_millis(30));
             groups.lock().unwrap()[i] = Some(g);
             Attempt::<(), ()>::Done(())
@@ -209,5 +223,27 @@ mod tests {
         // Job 0: group 1 has 2 free slots; job 1: 1 free each, the remote
         // group wins; job 2 prefers local, which is free.
         assert_eq!(groups, vec![Some(1), Some(1), Some(0)]);
+    }
+
+    #[test]
+    fn spare_slots_are_used_only_when_no_group_has_a_free_one() {
+        // Three independent jobs, local 1 slot, remote 1 slot + 1 spare.
+        let deps = vec![vec![]; 3];
+        let running = Mutex::new(vec![0usize; 2]);
+        let max = Mutex::new(vec![0usize; 2]);
+        let out = run_groups(&deps, &[1, 1], &[0, 1], |_| false, |g, _| {
+            {
+                let mut r = running.lock().unwrap();
+                r[g] += 1;
+                let mut m = max.lock().unwrap();
+                m[g] = m[g].max(r[g]);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(40));
+            running.lock().unwrap()[g] -= 1;
+            Attempt::<(), ()>::Done(())
+        });
+        assert_eq!(out.done.len(), 3);
+        // The remote took its slot and its spare, this machine one.
+        assert_eq!(*max.lock().unwrap(), vec![1, 2]);
     }
 }

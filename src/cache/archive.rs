@@ -93,8 +93,17 @@ impl<W: Write> Write for HashWriter<W> {
 /// Write the archive of the tree at `root` to `out`; returns the archive's
 /// size and sha256.
 pub fn pack<W: Write>(root: &Path, out: W) -> Result<(u64, String), ArchiveError> {
+    pack_at_level(root, out, ZSTD_LEVEL)
+}
+
+/// [`pack`] at another zstd level, for archives that are only carried
+/// (remote builds: what counts there is the unpacked tree's digest, not
+/// the archive's bytes). Level 12 costs ~40 ms and 50 MB of tables even for
+/// a tiny tree, since a stream's size is not known in advance; level 3
+/// costs nothing.
+pub fn pack_at_level<W: Write>(root: &Path, out: W, level: i32) -> Result<(u64, String), ArchiveError> {
     let sink = HashWriter::new(out);
-    let mut enc = zstd::stream::write::Encoder::new(sink, ZSTD_LEVEL).map_err(io_at(root))?;
+    let mut enc = zstd::stream::write::Encoder::new(sink, level).map_err(io_at(root))?;
     enc.include_checksum(true).map_err(io_at(root))?;
     let mut tar = tar::Builder::new(enc);
     let meta = fs::symlink_metadata(root).map_err(io_at(root))?;

@@ -95,6 +95,10 @@ pub struct Builder {
     control: tempfile::TempDir,
     idle: Mutex<Vec<Channel>>,
     dead: AtomicBool,
+    /// Builds running there now, at most `spec.jobs`: the scheduler gives
+    /// a builder one job more than that, so that the next build starts
+    /// there while this machine verifies and stores the last output.
+    running: (Mutex<usize>, std::sync::Condvar),
 }
 
 /// A running `magpkg serve --stdio` on the remote.
@@ -152,6 +156,7 @@ impl Builder {
             control,
             idle: Mutex::new(Vec::new()),
             dead: AtomicBool::new(false),
+            running: (Mutex::new(0), std::sync::Condvar::new()),
         };
         let errlog = b.control.path().join("master.log");
         let err = File::create(&errlog).map_err(|e| format!("cannot create {}: {e}", errlog.display()))?;
@@ -313,7 +318,12 @@ impl Builder {
                 Attempt::Failed { status, tail }
             }
             Err(JobError::Wire(e)) => {
-                let reason = ch.failure(&format!("connection lost while building {} {}: {e}", p.name, p.version));
+                let what = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    "the connection closed".to_string()
+                } else {
+                    e.to_string()
+                };
+                let reason = ch.failure(&format!("connection lost while building {} {}: {what}", p.name, p.version));
                 drop(ch);
                 self.lose(&reason);
                 Attempt::Lost
@@ -347,6 +357,7 @@ impl Builder {
         log: &mut File,
         tick: &mut dyn FnMut(),
     ) -> Result<JobEnd, JobError> {
+        let started = Instant::now();
         let needed: Vec<String> = needed_entries(graph, p).iter().map(|id| id.to_string()).collect();
         let sources: Vec<String> = p.sources.iter().map(|s| s.sha256.clone()).collect();
         ch.send(&Msg::Have {
@@ -382,6 +393,8 @@ impl Builder {
             .iter()
             .map(|id| graph.get(id).clone())
             .collect();
+        let sent = started.elapsed();
+        let permit = self.permit();
         ch.send(&Msg::Build {
             root: p.id.to_string(),
             packages,
@@ -398,7 +411,19 @@ impl Builder {
                     if id != p.id.as_str() {
                         return Err(JobError::Refused(format!("it sent {id} for {}", p.id)));
                     }
-                    return self.receive_output(ch, store, out, &digest, size).map(|_| JobEnd::Built(digest));
+                    let built = started.elapsed();
+                    let archive = self.receive_archive(ch, store, size)?;
+                    drop(permit);
+                    verify_output(&archive.1, out, &digest)?;
+                    tracing::debug!(
+                        package = %p.name,
+                        builder = %self.spec.uri,
+                        inputs_ms = sent.as_millis() as u64,
+                        build_ms = (built - sent).as_millis() as u64,
+                        receive_ms = (started.elapsed() - built).as_millis() as u64,
+                        "built remotely"
+                    );
+                    return Ok(JobEnd::Built(digest));
                 }
                 Msg::Error { message } => return Err(JobError::Remote(message)),
                 other => return Err(unexpected(other)),
@@ -420,7 +445,7 @@ impl Builder {
             .create_new(true)
             .open(&path)
             .map_err(|e| JobError::Local(crate::store::io_err(&path)(e)))?;
-        let (size, _) = crate::cache::archive::pack(&dir, BufWriter::new(&mut f)).map_err(|e| {
+        let (size, _) = crate::cache::archive::pack_at_level(&dir, BufWriter::new(&mut f), proto::WIRE_ZSTD_LEVEL).map_err(|e| {
             JobError::Local(StoreError::Io {
                 path: dir.clone(),
                 source: std::io::Error::other(e.to_string()),
@@ -434,9 +459,9 @@ impl Builder {
         ch.expect_ok()
     }
 
-    /// Take the `size` bytes of an output archive off the wire, unpack them
-    /// into `out` and check the digest the remote claims.
-    fn receive_output(&self, ch: &mut Channel, store: &Store, out: &Path, claimed: &str, size: u64) -> Result<(), JobError> {
+    /// Take the `size` bytes of an output archive off the wire into a
+    /// scratch file (its directory, which removes it, and the file).
+    fn receive_archive(&self, ch: &mut Channel, store: &Store, size: u64) -> Result<(tempfile::TempDir, File), JobError> {
         let tmp = store.tempdir("remote-").map_err(JobError::Local)?;
         let path = tmp.path().join("archive.tar.zst");
         let mut f = File::options()
@@ -447,15 +472,43 @@ impl Builder {
             .map_err(|e| JobError::Local(crate::store::io_err(&path)(e)))?;
         proto::copy_payload(&mut ch.rx, &mut f, size).map_err(JobError::Wire)?;
         f.seek(SeekFrom::Start(0)).map_err(|e| JobError::Local(crate::store::io_err(&path)(e)))?;
-        crate::cache::archive::unpack(BufReader::new(f), out).map_err(|e| JobError::Refused(format!("bad archive: {e}")))?;
-        let actual = crate::store::tree_digest(out).map_err(|e| JobError::Refused(e.to_string()))?;
-        if actual != claimed {
-            return Err(JobError::Refused(format!(
-                "it claims digest {claimed}, the tree it sent has {actual}"
-            )));
-        }
-        Ok(())
+        Ok((tmp, f))
     }
+
+    /// Wait for one of the builder's `jobs` build slots.
+    fn permit(&self) -> Permit<'_> {
+        let (lock, cv) = &self.running;
+        let mut n = lock.lock().expect("not poisoned");
+        while *n >= self.spec.jobs {
+            n = cv.wait(n).expect("not poisoned");
+        }
+        *n += 1;
+        Permit(self)
+    }
+}
+
+/// One build running on a builder.
+struct Permit<'a>(&'a Builder);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let (lock, cv) = &self.0.running;
+        *lock.lock().expect("not poisoned") -= 1;
+        cv.notify_one();
+    }
+}
+
+/// Unpack an output archive into `out` and check the digest the remote
+/// claims for it.
+fn verify_output(archive: &File, out: &Path, claimed: &str) -> Result<(), JobError> {
+    crate::cache::archive::unpack(BufReader::new(archive), out).map_err(|e| JobError::Refused(format!("bad archive: {e}")))?;
+    let actual = crate::store::tree_digest(out).map_err(|e| JobError::Refused(e.to_string()))?;
+    if actual != claimed {
+        return Err(JobError::Refused(format!(
+            "it claims digest {claimed}, the tree it sent has {actual}"
+        )));
+    }
+    Ok(())
 }
 
 impl Drop for Builder {

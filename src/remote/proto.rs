@@ -17,6 +17,11 @@ use serde::{Deserialize, Serialize};
 use crate::model::Package;
 use crate::store::PackageRecord;
 
+/// The zstd level of archives on the wire: the binary cache's format at a
+/// cheaper level (their bytes need not be the same on every machine; the
+/// unpacked tree's digest is what is checked).
+pub const WIRE_ZSTD_LEVEL: i32 = 3;
+
 /// The protocol version both sides must speak ([`Msg::Hello`]).
 pub const PROTOCOL: u32 = 1;
 
