@@ -45,7 +45,10 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
             } else {
                 for p in &pkgs {
                     let dir = store.package_dir(&PackageId::from_string(p.id.clone()), &p.name);
-                    println!("{:<20} {:<12} {}", p.name, p.version, dir.display());
+                    match &p.built_by {
+                        Some(by) => println!("{:<20} {:<12} {} (built by {by})", p.name, p.version, dir.display()),
+                        None => println!("{:<20} {:<12} {}", p.name, p.version, dir.display()),
+                    }
                 }
             }
             Ok(0)

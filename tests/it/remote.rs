@@ -194,6 +194,10 @@ fn a_graph_built_remotely_is_byte_identical_to_a_local_build() {
     for e in list.as_array().unwrap() {
         assert_eq!(e["builtBy"], uri.as_str(), "{e}");
     }
+    let mut c = w.cmd(&remote_only);
+    c.args(["store", "list"]);
+    let list = ok(&c.output().unwrap());
+    assert_eq!(list.matches(&format!("(built by {uri})")).count(), 6, "{list}");
     // The build log streamed back into the local log.
     let tool = b.iter().find(|e| e.0 == "liba").unwrap();
     let log = std::fs::read_to_string(remote_only.join("logs-v1").join(format!("{}.log", tool.1))).unwrap();
@@ -339,6 +343,26 @@ fn unreachable_builders_and_remote_failures_are_reported() {
     let warned = warnings(&stderr);
     assert_eq!(warned.len(), 1, "{stderr}");
     assert!(warned[0].contains(&dead) && warned[0].contains("cannot connect"), "{stderr}");
+    // A builder where magpkg is not installed: named, with the remote
+    // shell's words, and left out.
+    let config = w.ctx.path("config-missing.jsonnet");
+    std::fs::write(
+        &config,
+        format!("{{ builders: [{{ uri: \"{}\", program: \"/nonexistent/magpkg\" }}] }}\n", w.sshd.uri("magpkgb")),
+    )
+    .unwrap();
+    let store = w.store("missing");
+    let mut c = w.cmd(&store);
+    c.env("MAGPKG_CONFIG", &config).args(["build", "--json", "-j", "2", "-f", w.def.to_str().unwrap()]);
+    let out = c.output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(names(&report(&out), "built"), all_sorted(), "{stderr}");
+    let warned = warnings(&stderr);
+    assert_eq!(warned.len(), 1, "{stderr}");
+    assert!(
+        warned[0].contains("cannot connect") && warned[0].contains("/nonexistent/magpkg") && warned[0].contains("not found"),
+        "{stderr}"
+    );
     // --jobs 0 with no builder at all, and with only a dead one.
     let out = w.build(&w.store("none"), &["-j", "0", "--builders", ""]);
     assert_eq!(out.status.code(), Some(1));
