@@ -30,6 +30,22 @@ pub trait Classify {
     }
 }
 
+/// An error and its causes on one line (`a: b: c`), a cause left out when
+/// the text before already says it (reqwest's and io's messages repeat).
+pub fn one_line(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
 /// An error caused by the user's input that has no module error type of its
 /// own (e.g. a CLI argument that names nothing).
 #[derive(Debug, thiserror::Error)]

@@ -127,15 +127,11 @@ fn receive_package(
     mut record: PackageRecord,
     size: u64,
 ) -> Result<Result<(), String>, ServeError> {
-    let tmp = store.tempdir("serve-")?;
-    let archive = tmp.path().join("archive.tar.zst");
-    let mut f = File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&archive)
-        .map_err(crate::store::io_err(&archive))?;
-    proto::copy_payload(rx, &mut BufWriter::new(&mut f), size).map_err(ServeError::Wire)?;
+    let (tmp, mut f) = store.scratch_file("serve-")?;
+    let archive = tmp.path().to_path_buf();
+    let mut w = BufWriter::new(&mut f);
+    proto::copy_payload(rx, &mut w, size).and_then(|_| w.flush()).map_err(ServeError::Wire)?;
+    drop(w);
     if !valid_id(&record.id) {
         return Ok(Err(format!("`{}` is not a package id", record.id)));
     }
@@ -275,20 +271,14 @@ fn build(
             .map_err(wire)?;
             return tx.flush().map_err(wire);
         }
-        Err(e) => return fail(tx, chain(&e)),
+        Err(e) => return fail(tx, crate::error::one_line(&e)),
     }
     let Some(record) = store.package(&root)? else {
         return fail(tx, format!("{root} is not in the store after its build"));
     };
     let dir = store.package_dir(&root, &record.name);
-    let tmp = store.tempdir("serve-")?;
-    let archive = tmp.path().join("archive.tar.zst");
-    let mut f = File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&archive)
-        .map_err(crate::store::io_err(&archive))?;
+    let (tmp, mut f) = store.scratch_file("serve-")?;
+    let archive = tmp.path().to_path_buf();
     let size = match crate::cache::archive::pack_at_level(&dir, BufWriter::new(&mut f), proto::WIRE_ZSTD_LEVEL) {
         Ok((size, _)) => size,
         Err(e) => return fail(tx, format!("cannot pack {}: {e}", dir.display())),
@@ -326,16 +316,4 @@ fn send_log(tx: &mut impl Write, path: &Path, offset: &mut u64) -> std::io::Resu
         },
     )?;
     tx.flush()
-}
-
-/// An error with its causes, one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

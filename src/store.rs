@@ -206,6 +206,21 @@ impl Store {
             .map_err(io_err(&tmp))
     }
 
+    /// A new empty file, open for reading and writing, alone in a fresh
+    /// scratch directory (removed, with the file, when the directory is
+    /// dropped): for archives passing through.
+    pub fn scratch_file(&self, prefix: &str) -> Result<(tempfile::TempDir, File), StoreError> {
+        let dir = self.tempdir(prefix)?;
+        let path = dir.path().join("file");
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        Ok((dir, f))
+    }
+
     // ---------------------------------------------------------------- packages
 
     /// Directory of a package entry (whether or not it exists).

@@ -336,17 +336,7 @@ fn reason(s: StatusCode) -> String {
 
 /// An error and its causes on one line (reqwest's own text is terse).
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = c.source();
-    }
-    s
+    crate::error::one_line(e)
 }
 
 #[cfg(test)]

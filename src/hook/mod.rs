@@ -86,14 +86,7 @@ impl Classify for HookError {
 
 /// An error with its causes on one line, for the hook's messages.
 pub(crate) fn error_line(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cause = c.source();
-    }
-    s
+    crate::error::one_line(e)
 }
 
 /// A path for messages: `~/...` under the home directory.

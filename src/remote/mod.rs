@@ -437,14 +437,8 @@ impl Builder {
             .map_err(JobError::Local)?
             .ok_or_else(|| JobError::Local(StoreError::NotFound { id: id.to_string() }))?;
         let dir = store.package_dir(id, &record.name);
-        let tmp = store.tempdir("remote-").map_err(JobError::Local)?;
-        let path = tmp.path().join("archive.tar.zst");
-        let mut f = File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| JobError::Local(crate::store::io_err(&path)(e)))?;
+        let (tmp, mut f) = store.scratch_file("remote-").map_err(JobError::Local)?;
+        let path = tmp.path().to_path_buf();
         let (size, _) = crate::cache::archive::pack_at_level(&dir, BufWriter::new(&mut f), proto::WIRE_ZSTD_LEVEL).map_err(|e| {
             JobError::Local(StoreError::Io {
                 path: dir.clone(),
@@ -462,14 +456,8 @@ impl Builder {
     /// Take the `size` bytes of an output archive off the wire into a
     /// scratch file (its directory, which removes it, and the file).
     fn receive_archive(&self, ch: &mut Channel, store: &Store, size: u64) -> Result<(tempfile::TempDir, File), JobError> {
-        let tmp = store.tempdir("remote-").map_err(JobError::Local)?;
-        let path = tmp.path().join("archive.tar.zst");
-        let mut f = File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| JobError::Local(crate::store::io_err(&path)(e)))?;
+        let (tmp, mut f) = store.scratch_file("remote-").map_err(JobError::Local)?;
+        let path = tmp.path().to_path_buf();
         proto::copy_payload(&mut ch.rx, &mut f, size).map_err(JobError::Wire)?;
         f.seek(SeekFrom::Start(0)).map_err(|e| JobError::Local(crate::store::io_err(&path)(e)))?;
         Ok((tmp, f))

@@ -17,7 +17,7 @@ use magpkg::store::Store;
 
 use crate::support::packages::{local_package, tarball};
 use crate::support::servers::{Nginx, S3};
-use crate::support::{ok, text, TestContext};
+use crate::support::{assert_same_tree, assert_store_clean, ok, text, TestContext};
 
 
 /// One test: store A (the test context's) where packages are built and
@@ -113,29 +113,6 @@ fn id_of(report: &serde_json::Value, name: &str) -> PackageId {
     panic!("no {name} in {report}")
 }
 
-/// Every file of two trees the same, with the same kind, mode and bytes.
-#[track_caller]
-fn assert_same_tree(a: &Path, b: &Path) {
-    let out = Command::new("diff").arg("-r").arg("--no-dereference").arg(a).arg(b).output().unwrap();
-    assert!(out.status.success(), "{} and {} differ:\n{}", a.display(), b.display(), text(&out.stdout));
-    assert_eq!(
-        magpkg::store::tree_digest(a).unwrap(),
-        magpkg::store::tree_digest(b).unwrap()
-    );
-}
-
-/// Nothing half-made: the store's scratch space is empty and every entry
-/// verifies.
-#[track_caller]
-fn assert_store_clean(store: &Path) {
-    let s = Store::open(store).unwrap();
-    let tmp = store.join(magpkg::store::TMP);
-    let left: Vec<_> = std::fs::read_dir(&tmp).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
-    assert!(left.is_empty(), "left in {}: {left:?}", tmp.display());
-    for r in s.packages().unwrap() {
-        s.verify_package(&PackageId::from_string(r.id.clone())).unwrap();
-    }
-}
 
 fn archives(cache: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(cache.join("magpkg-cache-v1/archives"))

@@ -13,7 +13,7 @@ use magpkg::model::PackageId;
 use magpkg::store::Store;
 
 use crate::support::servers::Sshd;
-use crate::support::{busybox, fixture, ok, sha256, text, TestContext};
+use crate::support::{assert_same_tree, assert_store_clean, busybox, fixture, ok, sha256, text, TestContext};
 
 /// Applets the build scripts below use.
 const APPLETS: &[&str] = &["cat", "chmod", "echo", "ln", "ls", "mkdir", "printf", "sleep", "test", "true"];
@@ -124,25 +124,6 @@ fn entries(store: &Path) -> Vec<(String, String, PathBuf, Option<String>)> {
         .collect();
     v.sort();
     v
-}
-
-#[track_caller]
-fn assert_same_tree(a: &Path, b: &Path) {
-    let out = Command::new("diff").arg("-r").arg("--no-dereference").arg(a).arg(b).output().unwrap();
-    assert!(out.status.success(), "{} and {} differ:\n{}", a.display(), b.display(), text(&out.stdout));
-    assert_eq!(magpkg::store::tree_digest(a).unwrap(), magpkg::store::tree_digest(b).unwrap());
-}
-
-/// Nothing half-made: the scratch space is empty and every entry verifies.
-#[track_caller]
-fn assert_store_clean(store: &Path) {
-    let s = Store::open(store).unwrap();
-    let tmp = store.join(magpkg::store::TMP);
-    let left: Vec<_> = std::fs::read_dir(&tmp).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
-    assert!(left.is_empty(), "left in {}: {left:?}", tmp.display());
-    for r in s.packages().unwrap() {
-        s.verify_package(&PackageId::from_string(r.id.clone())).unwrap();
-    }
 }
 
 /// The warnings magpkg printed.
