@@ -18,14 +18,15 @@ pub struct Args {
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
     let input = args.input.input();
-    let value = if args.json {
-        crate::eval::evaluate_value(&input, ctx.settings.packages_dir.as_deref())?.value
-    } else {
-        serde_json::to_value(crate::eval::evaluate(&input, ctx.settings.packages_dir.as_deref())?)?
-    };
     // Render first, then write: an io::Error from the write (a closed pipe)
-    // must reach the CLI as such, not wrapped in a serde_json error.
-    let mut text = serde_json::to_string_pretty(&value)?;
+    // must reach the CLI as such, not wrapped in a serde_json error. The
+    // graph is rendered straight from its types (no JSON value in between:
+    // for 100,000 packages that copy costs as much as the evaluation).
+    let mut text = if args.json {
+        serde_json::to_string_pretty(&crate::eval::evaluate_value(&input, ctx.settings.packages_dir.as_deref())?.value)?
+    } else {
+        serde_json::to_string_pretty(&crate::eval::evaluate(&input, ctx.settings.packages_dir.as_deref())?)?
+    };
     text.push('\n');
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

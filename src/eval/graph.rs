@@ -181,6 +181,9 @@ pub struct Walker<'f, N: Node> {
     memo: HashMap<N::Id, PackageId>,
     /// Packages being resolved (outermost first), to name cycles.
     stack: Vec<(Option<N::Id>, String)>,
+    /// The roots so far, to keep them unique without a linear search (an
+    /// object of 100,000 packages has 100,000 roots).
+    root_set: std::collections::HashSet<PackageId>,
     pub graph: Graph,
 }
 
@@ -211,6 +214,7 @@ impl<'f, N: Node> Walker<'f, N> {
             files,
             memo: HashMap::new(),
             stack: Vec::new(),
+            root_set: Default::default(),
             graph: Graph::default(),
         }
     }
@@ -273,7 +277,7 @@ impl<'f, N: Node> Walker<'f, N> {
     }
 
     fn add_root(&mut self, id: PackageId) {
-        if !self.graph.roots.contains(&id) {
+        if self.root_set.insert(id.clone()) {
             self.graph.roots.push(id);
         }
     }

@@ -480,3 +480,60 @@ fn long_dependency_chains_are_not_cycles() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("\"name\": \"p0\""));
 }
+
+/// A synthetic tree of `n` packages, `p0`..: package `i` depends on
+/// `i/2`, `i/3` and `i/5`; every package outside `keep` fails if evaluated.
+fn poisoned_tree(dir: &std::path::Path, n: usize, keep: &std::collections::BTreeSet<usize>) {
+    let mut s = String::from("local t = {\n");
+    for i in 0..n {
+        let deps = tree_deps(i);
+        if keep.contains(&i) {
+            let d: Vec<String> = deps.iter().map(|d| format!("t.p{d}")).collect();
+            s.push_str(&format!(
+                "  p{i}: {{ name: 'p{i}', version: '1', build: 'true', buildDeps: [{}] }},\n",
+                d.join(", ")
+            ));
+        } else {
+            s.push_str(&format!("  p{i}: error 'p{i} was evaluated',\n"));
+        }
+    }
+    s.push_str("};\nt\n");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("packages.jsonnet"), s).unwrap();
+}
+
+fn tree_deps(i: usize) -> Vec<usize> {
+    let mut d: Vec<usize> = [i / 2, i / 3, i / 5].into_iter().filter(|&d| d < i).collect();
+    d.dedup();
+    d
+}
+
+#[test]
+fn one_package_of_a_large_tree_evaluates_without_forcing_the_others() {
+    let env = TestContext::new();
+    // p4096's closure is a few dozen packages; the other ~4,950 are poison.
+    let n = 5000;
+    let target = 4096;
+    let mut keep = std::collections::BTreeSet::new();
+    let mut todo = vec![target];
+    while let Some(i) = todo.pop() {
+        if keep.insert(i) {
+            todo.extend(tree_deps(i));
+        }
+    }
+    assert!(keep.len() < 100, "{}", keep.len());
+    let dir = env.path("tree");
+    poisoned_tree(&dir, n, &keep);
+    let tree = dir.join("packages.jsonnet");
+    let g = eval_ok(&env, &["-e", &format!("(import '{}').p{target}", tree.display())]);
+    assert_eq!(root(&g, 0)["name"], format!("p{target}"));
+    assert_eq!(g["packages"].as_object().unwrap().len(), keep.len());
+    // By name, through a package tree given with --packages.
+    let out = run(env.cmd().args(["--packages", dir.to_str().unwrap(), "eval", &format!("p{target}")]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // And a poisoned one fails, naming itself: the poison is real.
+    let poisoned = (0..n).find(|i| !keep.contains(i)).unwrap();
+    let out = run(env.cmd().args(["--packages", dir.to_str().unwrap(), "eval", &format!("p{poisoned}")]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&format!("p{poisoned} was evaluated")), "{}", stderr(&out));
+}
