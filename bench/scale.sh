@@ -1,0 +1,87 @@
+#!/bin/sh
+# How magpkg's cost grows with the work (issue 21), side by side in one run:
+#  1. evaluating and hashing synthetic trees of N = 1k, 10k, 100k packages
+#     (each with three random earlier dependencies), next to the C++
+#     `jsonnet` (Debian package `jsonnet`) merely manifesting the same file;
+#  2. one package's closure out of each tree (laziness: flat in N);
+#  3. `store list`, `store verify`, `store gc --dry-run` on a store of 10k
+#     entries, `store verify` next to `b3sum` hashing the same files if it
+#     is installed (`cargo install b3sum`).
+# Peak memory is measured with /usr/bin/time for the largest sizes.
+#
+# Usage: bench/scale.sh [MAGPKG]   (default: target/release/magpkg)
+# Needs: hyperfine, python3, jsonnet (optional), GNU time.
+set -eu
+
+MAGPKG=${1:-${CARGO_TARGET_DIR:-target}/release/magpkg}
+MAGPKG=$(realpath "$MAGPKG")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/magpkg-scale-bench.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT INT TERM
+export HOME="$WORK/home" XDG_CONFIG_HOME="$WORK/config" XDG_STATE_HOME="$WORK/state"
+export MAGPKG_STATE="$WORK/state/magpkg" MAGPKG_STORE="$WORK/store" MAGPKG_SUBSTITUTE=0
+mkdir -p "$HOME"
+
+# gen N FILE: package i depends on three random earlier ones (seeded).
+gen() {
+    python3 - "$1" > "$2" <<'PY'
+import random, sys
+n = int(sys.argv[1]); random.seed(1)
+print("local t = {")
+for i in range(n):
+    deps = sorted(set(random.randrange(i) for _ in range(3))) if i >= 3 else list(range(i))
+    d = ", ".join(f"t.p{j}" for j in deps)
+    print(f"  p{i}: {{ name: 'p{i}', version: '1', build: 'true', buildDeps: [{d}] }},")
+print("}; t")
+PY
+}
+
+for n in 1000 10000 100000; do gen $n "$WORK/t$n.jsonnet"; done
+
+echo "== 1. evaluate and hash N packages (magpkg eval prints the whole graph)"
+set --
+for n in 1000 10000 100000; do
+    set -- "$@" -n "magpkg eval, $n" "'$MAGPKG' eval -f '$WORK/t$n.jsonnet' > /dev/null"
+    if command -v jsonnet > /dev/null; then
+        set -- "$@" -n "jsonnet (C++), $n" "jsonnet '$WORK/t$n.jsonnet' > /dev/null"
+    fi
+done
+hyperfine --warmup 1 --runs 3 "$@"
+for n in 10000 100000; do
+    /usr/bin/time -f "peak memory, magpkg eval $n: %M KB" "$MAGPKG" eval -f "$WORK/t$n.jsonnet" > /dev/null
+done
+
+echo "== 2. one package's closure out of an N-package tree"
+set --
+for n in 1000 10000 100000; do
+    last=$((n - 1))
+    set -- "$@" -n "closure of p$last out of $n" "'$MAGPKG' eval -e \"(import '$WORK/t$n.jsonnet').p$last\" > /dev/null"
+done
+hyperfine --warmup 1 --runs 5 "$@"
+
+echo "== 3. a store of 10,000 entries"
+# Entries made by the unpack builtin (no sandbox) from one small tarball.
+mkdir -p "$WORK/src/share/doc"
+seq 1 200 > "$WORK/src/share/doc/numbers"
+cp /bin/busybox "$WORK/src/share/doc/blob"
+tar -C "$WORK/src" --sort=name --mtime=@1 --owner=0 --group=0 --numeric-owner -cf "$WORK/s.tar" .
+SHA=$(sha256sum "$WORK/s.tar" | cut -d' ' -f1)
+echo "[ { name: 'e' + i, version: '1', build: { builtin: 'unpack' }, sources: [{ filename: 's.tar', sha256: '$SHA', urls: ['file://$WORK/s.tar'] }] } for i in std.range(1, 10000) ]" > "$WORK/store.jsonnet"
+/usr/bin/time -f "filling the store (10,000 builds, -j 2): %e s" "$MAGPKG" -q build -j 2 -f "$WORK/store.jsonnet" > /dev/null
+BYTES=$(du -sb "$WORK/store/pkgs-v1" | cut -f1)
+echo "store: $(ls "$WORK/store/pkgs-v1" | wc -l) entries, $BYTES bytes"
+set -- -n "store list" "'$MAGPKG' store list > /dev/null" \
+    -n "store verify" "'$MAGPKG' store verify > /dev/null" \
+    -n "store gc --dry-run" "'$MAGPKG' store gc --dry-run > /dev/null"
+if command -v b3sum > /dev/null; then
+    set -- "$@" -n "b3sum of the same files" "find '$WORK/store/pkgs-v1' -type f -print0 | xargs -0 b3sum > /dev/null"
+fi
+hyperfine --warmup 1 --runs 3 "$@" --export-json "$WORK/store.json"
+python3 - "$WORK/store.json" "$BYTES" <<'PY'
+import json, sys
+r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}
+b = int(sys.argv[2])
+for k, v in r.items():
+    if "verify" in k or "b3sum" in k:
+        print(f"{k}: {b / v / 1e6:.0f} MB/s")
+PY
+/usr/bin/time -f "peak memory, store verify of 10,000: %M KB" "$MAGPKG" store verify > /dev/null
