@@ -175,17 +175,8 @@ pub fn resolve(project: &Project, settings: &Settings) -> Result<Resolved, EnvEr
     };
     let closure = priority_closure(&graph);
     let lock = Lock::new(closure.iter().map(|id| graph.get(id)), &manifest.env, &manifest.path);
-    let mut paths: Vec<PathBuf> = evaluated.files.clone();
-    paths.push(project.manifest.clone());
-    let mut seen = BTreeSet::new();
-    let mut files = Vec::new();
-    for p in paths {
-        let p = fs::canonicalize(&p).unwrap_or(p);
-        if seen.insert(p.clone()) {
-            let sha256 = crate::util::sha256_file(&p).map_err(io_err("read", &p))?;
-            files.push(FileStamp { path: p, sha256 });
-        }
-    }
+    let files = state::dependencies(&evaluated.files, &evaluated.named)
+        .map_err(|(path, source)| io_err("read", &path)(source))?;
     Ok(Resolved {
         project: project.clone(),
         manifest,
@@ -433,7 +424,7 @@ pub fn cached_state(project: &Project, settings: &Settings) -> Option<ProjectSta
         return None;
     }
     for f in &st.files {
-        if crate::util::sha256_file(&f.path).ok()? != f.sha256 {
+        if state::digest(&f.path).ok()? != f.sha256 {
             return None;
         }
     }

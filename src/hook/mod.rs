@@ -30,7 +30,6 @@ use std::path::{Path, PathBuf};
 use crate::dialect::{Dialect, HOOK_SHELLS};
 use crate::env::diff::{self, Env, EnvDiff, Val, DIFF_VAR};
 use crate::env::project::{find_as_shell, Project, MANIFEST};
-use crate::env::state::FileStamp;
 use crate::error::Classify;
 use crate::eval::{EvalError, Input};
 use crate::settings::Settings;
@@ -354,13 +353,6 @@ fn locate(dir: Option<&Path>) -> Result<Project, HookError> {
     find_as_shell(&start).ok_or(HookError::NoProject { dir: start })
 }
 
-fn hash(path: &Path) -> Result<String, HookError> {
-    crate::util::sha256_file(path).map_err(|source| HookError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 /// What `magpkg allow` trusted.
 pub struct Allowed {
     pub project: Project,
@@ -368,8 +360,9 @@ pub struct Allowed {
 }
 
 /// Trust the project around `dir`: its canonical path and the current
-/// content of the manifest and every file it imports (found by evaluating
-/// the manifest; nothing is built).
+/// content of the manifest and every file it imports, and every symbolic
+/// link on the way to them (found by evaluating the manifest; nothing is
+/// built).
 pub fn allow(dir: Option<&Path>, settings: &Settings) -> Result<Allowed, HookError> {
     let project = locate(dir)?;
     let evaluated =
@@ -379,29 +372,12 @@ pub fn allow(dir: Option<&Path>, settings: &Settings) -> Result<Allowed, HookErr
                 source,
             },
         )?;
-    let canonical = |p: &Path| {
-        std::fs::canonicalize(p).map_err(|source| HookError::Io {
-            path: p.to_path_buf(),
-            source,
-        })
-    };
-    let mut paths = BTreeSet::new();
-    paths.insert(canonical(&project.manifest)?);
-    for f in &evaluated.files {
-        paths.insert(canonical(&project.found.join(f))?);
-    }
     // The hashes are taken after evaluating: what is trusted is the content
     // as it is now; an edit racing with this command shows as a change at
-    // the next prompt.
-    let files = paths
-        .into_iter()
-        .map(|path| {
-            Ok(FileStamp {
-                sha256: hash(&path)?,
-                path,
-            })
-        })
-        .collect::<Result<Vec<_>, HookError>>()?;
+    // the next prompt. A symbolic link an import names is trusted as a link
+    // (what it points to) as well as for the file it leads to.
+    let files = crate::env::state::dependencies(&evaluated.files, &evaluated.named)
+        .map_err(|(path, source)| HookError::Io { path, source })?;
     let mut record = TrustRecord::new(project.root.clone(), Status::Allowed, files);
     // Already realised for exactly this content: remember its packages and
     // variables, so a later change can be described in those terms.

@@ -384,6 +384,135 @@ fn magpkg_shell_inside_an_activated_project_restores_the_pristine_environment() 
     );
 }
 
+/// A project importing `state.libsonnet`, a symbolic link to
+/// `state-A.libsonnet`, and `conf/c.libsonnet` through `conf`, a link to the
+/// directory `conf-A`. The alternatives `state-B.libsonnet` and `conf-B`
+/// have the same mtimes as the originals, so only the links themselves can
+/// tell that anything changed.
+fn linked_project(fx: &Fx, rel: &str) -> PathBuf {
+    let root = fx.project(
+        rel,
+        &[
+            (
+                "magnet.jsonnet",
+                "local s = import \"state.libsonnet\";\nlocal c = import \"conf/c.libsonnet\";\n{ packages: [], env: { VAL: s.v, CONF: c.v } }\n",
+            ),
+            ("state-A.libsonnet", "{ v: \"A\" }\n"),
+            ("state-B.libsonnet", "{ v: \"B\" }\n"),
+            ("conf-A/c.libsonnet", "{ v: \"cA\" }\n"),
+            ("conf-B/c.libsonnet", "{ v: \"cB\" }\n"),
+        ],
+        "linked-tool",
+    );
+    let same_mtime = |from: &str, to: &str| {
+        let t = std::fs::metadata(root.join(from)).unwrap().modified().unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(root.join(to))
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    };
+    same_mtime("state-A.libsonnet", "state-B.libsonnet");
+    same_mtime("conf-A/c.libsonnet", "conf-B/c.libsonnet");
+    std::os::unix::fs::symlink("state-A.libsonnet", root.join("state.libsonnet")).unwrap();
+    std::os::unix::fs::symlink("conf-A", root.join("conf")).unwrap();
+    root
+}
+
+/// Regression (issue 17): trust and watching followed only the resolved
+/// target of a symlinked import. Retargeting the link went unnoticed, and
+/// once the state was evaluated again the hook loaded content the trust
+/// record never listed. Now the link is trusted and watched as a link (its
+/// target text), a retarget blocks at the next prompt even when the new
+/// target has the old one's mtime, stays blocked after the new content is
+/// realised, and loads after `magpkg allow`.
+#[test]
+fn retargeting_a_symlinked_import_blocks_until_allow() {
+    let fx = Fx::new();
+    let m = fx.magpkg.display().to_string();
+    let probe = "printf '[%s]' \"$VAL\"";
+    for shell in ["bash", "zsh", "fish"] {
+        let root = linked_project(&fx, &format!("linked-{shell}"));
+        fx.realise(&format!("linked-{shell}"));
+        fx.allow(&root);
+        let msg = fx.t.join(format!("msg-{shell}"));
+        let q = |p: &Path| crate::support::sh_quote(&p.display().to_string());
+        let (root_q, msg_q) = (q(&root), q(&msg));
+        let steps = [
+            "ln -sfn state-B.libsonnet state.libsonnet".to_string(),
+            format!("'{m}' env >/dev/null 2>&1"),
+            format!("'{m}' allow 2>/dev/null"),
+        ];
+        let install = match shell {
+            "fish" => format!("'{m}' hook fish | source"),
+            _ => format!("eval \"$('{m}' hook {shell})\""),
+        };
+        let mut script = format!("{install}; cd {root_q}; _magpkg_hook 2>/dev/null; {probe}");
+        for (i, step) in steps.iter().enumerate() {
+            let redirect = if i == 0 {
+                format!("2>{msg_q}")
+            } else {
+                "2>/dev/null".into()
+            };
+            script.push_str(&format!("; {step}; _magpkg_hook {redirect}; {probe}"));
+        }
+        let out = fx.cmd(require(shell)).arg("-c").arg(&script).output_retry();
+        assert_eq!(
+            text(&out.stdout),
+            "[A][][][B]",
+            "{shell}: loaded / after retarget / after realising / after allow\n{}",
+            text(&out.stderr)
+        );
+        let msg = std::fs::read_to_string(&msg).unwrap();
+        assert!(
+            msg.contains("is blocked: state.libsonnet changed since `magpkg allow`"),
+            "{shell}: {msg}"
+        );
+    }
+
+    // The commands: the trust record lists the links; a retargeted
+    // directory link invalidates the cached state (`magpkg env` reports the
+    // new content) and blocks.
+    let root = fx.t.join("linked-bash");
+    let out = fx.magpkg(&root, &["status"]);
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("allowed (conf, conf-A/c.libsonnet, magnet.jsonnet, state-B.libsonnet, state.libsonnet)"),
+        "{s}"
+    );
+    std::fs::remove_file(root.join("conf")).unwrap();
+    std::os::unix::fs::symlink("conf-B", root.join("conf")).unwrap();
+    let out = fx.magpkg(&root, &["env", "--format", "sh"]);
+    assert!(text(&out.stdout).contains("export CONF='cB';"), "{}", text(&out.stdout));
+    let s = text(&fx.magpkg(&root, &["status"]).stdout);
+    assert!(s.contains("blocked: conf changed since `magpkg allow`"), "{s}");
+    let out = fx.hook_env(&root, "bash");
+    assert!(!text(&out.stdout).contains("export CONF"), "{}", text(&out.stdout));
+
+    // A trust record that does not list the links (as written before they
+    // were trusted) does not accept what a retargeted link leads to, even
+    // once that content is realised.
+    let root = fx.t.join("linked-zsh");
+    let record = magpkg::hook::trust::record_path(&fx.state, &root);
+    let mut rec: serde_json::Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    rec["files"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|f| !f["sha256"].as_str().unwrap().starts_with("link:"));
+    std::fs::write(&record, serde_json::to_vec(&rec).unwrap()).unwrap();
+    std::fs::remove_file(root.join("conf")).unwrap();
+    std::os::unix::fs::symlink("conf-B", root.join("conf")).unwrap();
+    fx.realise("linked-zsh");
+    let out = fx.hook_env(&root, "bash");
+    assert!(!text(&out.stdout).contains("export CONF"), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("is blocked:") && err.contains("conf-B/c.libsonnet (not in the trusted content)"),
+        "{err}"
+    );
+}
+
 fn interactive(shell: &str) {
     // fish runs the fallback, `magpkg hook-env`; bash and zsh the
     // `magpkg-hook` binary.
