@@ -513,6 +513,79 @@ fn retargeting_a_symlinked_import_blocks_until_allow() {
     );
 }
 
+/// Regression (issue 17): a project's `bin` already on the caller's PATH,
+/// spelled another way (through a symbolic link to the project, or with a
+/// trailing slash), appeared twice inside the project. It moves to the
+/// front instead, in the hook of every shell, `magpkg shell` and `magpkg
+/// env --format sh` alike (one rule, `env::diff`), and leaving gives the
+/// caller's PATH back as it was (after an edit inside: with the caller's
+/// spelling of the entry, where the activation had moved it).
+#[test]
+fn a_project_bin_already_on_path_is_not_repeated() {
+    let fx = Fx::new();
+    let root = fx.project(
+        "pathproj",
+        &[(
+            "magnet.jsonnet",
+            "{ packages: [], env: { IN: 'yes' }, path: ['./bin'] }\n",
+        )],
+        "pathproj-tool",
+    );
+    fx.realise("pathproj");
+    fx.allow(&root);
+    std::os::unix::fs::symlink(&root, fx.t.join("plink")).unwrap();
+    let bin = root.canonicalize().unwrap().join("bin").display().to_string();
+    let t = fx.t.display().to_string();
+    let m = fx.magpkg.display().to_string();
+    for spelled in [format!("{t}/plink/bin"), format!("{t}/pathproj/bin/")] {
+        let before = format!("/usr/bin:{spelled}:/bin");
+        let inside = format!("{bin}:/usr/bin:/bin");
+        for shell in ["bash", "zsh", "fish"] {
+            let (install, set_path) = match shell {
+                "fish" => (format!("'{m}' hook fish | source"), "set -gx PATH /mine $PATH"),
+                _ => (format!("eval \"$('{m}' hook {shell})\""), "PATH=/mine:$PATH"),
+            };
+            let script = format!(
+                "{install}; cd '{t}/plink'; _magpkg_hook 2>/dev/null; printf '[%s]' \"$IN\" \"$PATH\"; cd /; _magpkg_hook 2>/dev/null; printf '[%s]' \"$PATH\"; cd '{t}/plink'; _magpkg_hook 2>/dev/null; {set_path}; cd /; _magpkg_hook 2>/dev/null; printf '[%s]' \"$PATH\""
+            );
+            let out = fx
+                .cmd(require(shell))
+                .env("PATH", &before)
+                .arg("-c")
+                .arg(&script)
+                .output_retry();
+            assert_eq!(
+                text(&out.stdout),
+                format!(
+                    // After the edit: moved to the front as an entry the
+                    // caller had, where it stays once the caller edited PATH.
+                    "[yes][{inside}][{before}][/mine:{spelled}:/usr/bin:/bin]"
+                ),
+                "{shell}, PATH with {spelled}: {}",
+                text(&out.stderr)
+            );
+        }
+        let out = fx
+            .cmd(real_binary())
+            .current_dir(&root)
+            .env("PATH", &before)
+            .args(["shell", "--", "/bin/sh", "-c", "printf '%s' \"$PATH\""])
+            .output_retry();
+        assert_eq!(text(&out.stdout), inside, "magpkg shell: {}", text(&out.stderr));
+        let out = fx
+            .cmd(real_binary())
+            .current_dir(&root)
+            .env("PATH", &before)
+            .args(["env", "--format", "sh"])
+            .output_retry();
+        assert!(
+            text(&out.stdout).contains(&format!("export PATH='{inside}';")),
+            "magpkg env --format sh: {}",
+            text(&out.stdout)
+        );
+    }
+}
+
 fn interactive(shell: &str) {
     // fish runs the fallback, `magpkg hook-env`; bash and zsh the
     // `magpkg-hook` binary.
