@@ -460,6 +460,15 @@ pub struct Activated {
     pub realised: Option<Realised>,
 }
 
+/// The manifest's `scripts` (name → POSIX sh), without building anything:
+/// from the cached state when valid, else by evaluating the manifest.
+pub fn scripts(project: &Project, settings: &Settings) -> Result<BTreeMap<String, String>, EnvError> {
+    if let Some(state) = cached_state(project, settings) {
+        return Ok(state.scripts);
+    }
+    Ok(resolve(project, settings)?.manifest.scripts)
+}
+
 /// The environment id of a project, without building anything: from the
 /// cached state when valid, else by evaluating the manifest.
 pub fn env_id(project: &Project, settings: &Settings, locked: bool) -> Result<String, EnvError> {

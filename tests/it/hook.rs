@@ -586,6 +586,96 @@ fn a_project_bin_already_on_path_is_not_repeated() {
     }
 }
 
+/// A project at `t/rel` whose one package, `slow` version `tag`, is built by
+/// a script in a busybox sandbox that sleeps `secs` seconds first; it is
+/// defined in the imported `slow.libsonnet` (rewritten by [`slow_version`]),
+/// and the environment sets `SLOW_TAG` to its version.
+fn slow_project(fx: &Fx, rel: &str, secs: u32, tag: &str) -> PathBuf {
+    let root = fx.t.join(rel);
+    std::fs::create_dir_all(&root).unwrap();
+    let busybox = packages::busybox_root(&fx.t, &[fx.ctx.store()]);
+    std::fs::write(root.join("root.libsonnet"), format!("{busybox}\n")).unwrap();
+    std::fs::write(
+        root.join("magnet.jsonnet"),
+        "local slow = import \"slow.libsonnet\";\n{ packages: [slow], env: { SLOW_TAG: slow.version } }\n",
+    )
+    .unwrap();
+    slow_version(&root, secs, tag);
+    root
+}
+
+/// Make the `slow` package of a [`slow_project`] version `tag`, sleeping
+/// `secs` seconds in its build.
+fn slow_version(root: &Path, secs: u32, tag: &str) {
+    std::fs::write(
+        root.join("slow.libsonnet"),
+        format!(
+            "{{\n  name: \"slow\",\n  version: \"{tag}\",\n  buildDeps: [import \"root.libsonnet\"],\n  build: |||\n    sleep {secs}\n    mkdir -p $out/bin\n    printf '#!/bin/sh\\necho slow-%s\\n' {tag} > $out/bin/slow-tool\n    chmod +x $out/bin/slow-tool\n  |||,\n}}\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// Entries of a store bucket (none when it was never made).
+fn bucket(fx: &Fx, name: &str) -> Vec<String> {
+    match std::fs::read_dir(fx.ctx.store().join(name)) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Regression (issue 17): read-only commands never realise or build
+/// anything. `magpkg run` without a script (listing the scripts) used to
+/// realise the environment first. Here the one package would take a minute
+/// to build: each command returns at once, and the store gains no package,
+/// no environment and no build log.
+#[test]
+fn read_only_commands_never_build() {
+    let fx = Fx::new();
+    let root = slow_project(&fx, "slowproj", 60, "1");
+    let m = std::fs::read_to_string(root.join("magnet.jsonnet")).unwrap();
+    std::fs::write(
+        root.join("magnet.jsonnet"),
+        m.replace("packages: [slow],", "packages: [slow], scripts: { hi: 'echo hi' },"),
+    )
+    .unwrap();
+    for args in [
+        &["allow"][..],
+        &["status"],
+        &["env", "--id"],
+        &["run"],
+        &["hook-env", "bash"],
+        &["deny"],
+        &["allow"],
+        &["status"],
+    ] {
+        let start = std::time::Instant::now();
+        let out = fx
+            .cmd(real_binary())
+            .current_dir(&root)
+            .env("PWD", &root)
+            .args(args)
+            .output_retry();
+        assert!(out.status.success(), "magpkg {args:?}: {}", text(&out.stderr));
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "magpkg {args:?} took {:?}",
+            start.elapsed()
+        );
+        for b in ["pkgs-v1", "envs-v1", "logs-v1"] {
+            assert_eq!(bucket(&fx, b), Vec::<String>::new(), "magpkg {args:?} wrote to {b}");
+        }
+        if args == ["run"] {
+            assert_eq!(text(&out.stdout), "hi\techo hi\n");
+        }
+        if args == ["status"] {
+            assert!(text(&out.stdout).contains("not built"), "{}", text(&out.stdout));
+        }
+    }
+}
+
 fn interactive(shell: &str) {
     // fish runs the fallback, `magpkg hook-env`; bash and zsh the
     // `magpkg-hook` binary.
