@@ -460,6 +460,23 @@ pub struct Activated {
     pub realised: Option<Realised>,
 }
 
+/// Realise the project's environment now if that builds and downloads
+/// nothing (every package is in the store): `magpkg allow` does it so that
+/// the next prompt loads what was allowed. `None`: nothing done, because
+/// the state is current already or something must be built first.
+pub fn realise_if_built(project: &Project, settings: &Settings) -> Result<Option<Realised>, EnvError> {
+    if cached_state(project, settings).is_some_and(|s| lock_names(project, &s.env_id)) {
+        return Ok(None);
+    }
+    let resolved = resolve(project, settings)?;
+    let store = crate::store::Store::open(&settings.store_dir)?;
+    let missing = resolved.closure.iter().any(|id| !store.has_package(id));
+    if missing {
+        return Ok(None);
+    }
+    realise(&resolved, settings, &Options::default()).map(Some)
+}
+
 /// The manifest's `scripts` (name → POSIX sh), without building anything:
 /// from the cached state when valid, else by evaluating the manifest.
 pub fn scripts(project: &Project, settings: &Settings) -> Result<BTreeMap<String, String>, EnvError> {

@@ -127,6 +127,7 @@ pub fn inspect(state_dir: &Path, project: Project, stamps: Option<&Path>) -> Ins
     if let Some(t) = allowed {
         watched.extend(t.files.iter().map(|f| f.path.clone()));
         watched.push(project_state_path(state_dir, &project.root));
+        watched.push(super::background::paths(state_dir, &project.root).job);
         if let Some(s) = &state {
             watched.extend(s.files.iter().map(|f| f.path.clone()));
         }

@@ -156,7 +156,8 @@ impl Fx {
     /// with every awkward character, LIBVAL from an imported file, its own
     /// bin dir on PATH) with a nested project and two plain subdirectories,
     /// a sibling `sib`, `untrusted` (realised, never allowed), `unbuilt`
-    /// (allowed, never realised) and `gone` (whose manifest gets deleted).
+    /// (allowed, never realised, with a package to build) and `gone` (whose
+    /// manifest gets deleted).
     /// `edits/` holds the next versions of proj's manifest and import.
     fn standard(&self) {
         for d in ["outside/deeper", "mybin", "edits"] {
@@ -200,7 +201,21 @@ impl Fx {
         );
         simple("sib", "sib-tool", &[("FOO", "sib-foo")]);
         simple("untrusted", "untrusted-tool", &[("UNTRUSTED", "yes")]);
-        simple("unbuilt", "unbuilt-tool", &[("UNBUILT", "yes")]);
+        // Never realised, and its package needs a build (a quick unpack):
+        // the hook realises it in the background.
+        let pkg = local_package(
+            self,
+            "unbuilt-pkg",
+            &[("bin/unbuilt-pkg", b"#!/bin/sh\necho pkg\n", true)],
+        );
+        self.project(
+            "unbuilt",
+            &[(
+                "magnet.jsonnet",
+                &format!("{{\n  packages: [{pkg}],\n  env: {{ UNBUILT: \"yes\" }},\n  path: [\"./bin\"],\n}}\n"),
+            )],
+            "unbuilt-tool",
+        );
         simple("gone", "gone-tool", &[("GONE", "here")]);
 
         std::fs::write(
@@ -605,12 +620,12 @@ fn slow_project(fx: &Fx, rel: &str, secs: u32, tag: &str) -> PathBuf {
 }
 
 /// Make the `slow` package of a [`slow_project`] version `tag`, sleeping
-/// `secs` seconds in its build.
+/// `secs` seconds in its build (which then fails for the tag `bad`).
 fn slow_version(root: &Path, secs: u32, tag: &str) {
     std::fs::write(
         root.join("slow.libsonnet"),
         format!(
-            "{{\n  name: \"slow\",\n  version: \"{tag}\",\n  buildDeps: [import \"root.libsonnet\"],\n  build: |||\n    sleep {secs}\n    mkdir -p $out/bin\n    printf '#!/bin/sh\\necho slow-%s\\n' {tag} > $out/bin/slow-tool\n    chmod +x $out/bin/slow-tool\n  |||,\n}}\n"
+            "{{\n  name: \"slow\",\n  version: \"{tag}\",\n  buildDeps: [import \"root.libsonnet\"],\n  build: |||\n    sleep {secs}\n    test {tag} != bad\n    mkdir -p $out/bin\n    printf '#!/bin/sh\\necho slow-%s\\n' {tag} > $out/bin/slow-tool\n    chmod +x $out/bin/slow-tool\n  |||,\n}}\n"
         ),
     )
     .unwrap();
@@ -646,7 +661,6 @@ fn read_only_commands_never_build() {
         &["status"],
         &["env", "--id"],
         &["run"],
-        &["hook-env", "bash"],
         &["deny"],
         &["allow"],
         &["status"],
@@ -674,6 +688,198 @@ fn read_only_commands_never_build() {
             assert!(text(&out.stdout).contains("not built"), "{}", text(&out.stdout));
         }
     }
+}
+
+/// How many background realisations the hooks started (calls logged by
+/// the wrapper).
+fn background_starts(fx: &Fx) -> usize {
+    std::fs::read_to_string(&fx.calls)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("env --background"))
+        .count()
+}
+
+/// Issue 17 item 6: after an imported file is edited and allowed, an
+/// environment that needs a build is realised in the background: the prompt
+/// returns at once, a second shell entering the project starts no second
+/// build, and the first prompt after it finishes loads it, saying so.
+/// bash and zsh in tmux, at real prompts.
+#[test]
+fn an_allowed_edit_that_needs_a_build_is_built_in_the_background_once() {
+    require("bwrap");
+    let fx = Fx::new();
+    let root = slow_project(&fx, "bg", 0, "1");
+    fx.realise("bg");
+    fx.allow(&root);
+    let t = fx.t.display().to_string();
+    let m = fx.magpkg.display().to_string();
+    let r = root.display().to_string();
+    std::fs::write(
+        fx.t.join("rc-bg.bash"),
+        format!("PS1='PROMPT[$?]\\$ '\neval \"$('{m}' hook bash)\"\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(fx.t.join("zdot-bg")).unwrap();
+    std::fs::write(
+        fx.t.join("zdot-bg/.zshrc"),
+        format!("PS1='PROMPT[%?]%# '\neval \"$('{m}' hook zsh)\"\n"),
+    )
+    .unwrap();
+    let mut vars = fx.envs();
+    vars.retain(|(k, _)| k != "TERM");
+    let bash = Tmux::start_named(
+        &fx.ctx,
+        "bash",
+        &fx.t,
+        &vars,
+        &format!("bash --noprofile --rcfile '{t}/rc-bg.bash' -i"),
+    );
+    bash.wait_for_text("PROMPT[0]", 1);
+    let out = bash.run(&format!("cd '{r}'"), 1, "PROMPT[");
+    assert!(out.contains("magpkg: loaded"), "{out}");
+
+    slow_version(&root, 4, "2");
+    let out = bash.run("true", 2, "PROMPT[");
+    assert!(out.contains("is blocked: slow.libsonnet changed"), "{out}");
+    let start = std::time::Instant::now();
+    let out = bash.run(&format!("'{m}' allow 2>/dev/null"), 3, "PROMPT[");
+    let took = start.elapsed();
+    assert!(
+        out.contains("building the environment in the background (log: ") && out.contains("magpkg env --cancel"),
+        "{out}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "the prompt waited {took:?} for the build"
+    );
+
+    // A second shell entering the project while it builds starts nothing.
+    let zsh = Tmux::start_named(
+        &fx.ctx,
+        "zsh",
+        &fx.t,
+        &vars,
+        &format!("env ZDOTDIR='{t}/zdot-bg' zsh -i"),
+    );
+    zsh.wait_for_text("PROMPT[0]", 1);
+    let out = zsh.run(&format!("cd '{r}'"), 1, "PROMPT[");
+    assert!(
+        out.contains("environment being built in the background (log: "),
+        "{out}"
+    );
+    assert_eq!(background_starts(&fx), 1);
+
+    // The first prompt after the build loads it, with one line saying so.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut n = 10;
+    loop {
+        let out = bash.run("true", n, "PROMPT[");
+        n += 1;
+        if out.contains("magpkg: loaded") {
+            assert!(out.contains("(built in the background)"), "{out}");
+            assert_eq!(out.matches("magpkg:").count(), 1, "{out}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never loaded:\n{}", bash.pane());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = bash.run("printf 'TAG=%s\\n' \"$SLOW_TAG\"; slow-tool", n, "PROMPT[");
+    assert!(out.contains("TAG=2") && out.contains("slow-2"), "{out}");
+    // zsh: its next prompt loads it too (without saying "built" again).
+    let out = zsh.run("true", 2, "PROMPT[");
+    assert!(
+        out.contains("magpkg: loaded") && !out.contains("built in the background"),
+        "{out}"
+    );
+    let out = zsh.run("printf 'TAG=%s\\n' \"$SLOW_TAG\"; slow-tool", 3, "PROMPT[");
+    assert!(out.contains("TAG=2") && out.contains("slow-2"), "{out}");
+    assert_eq!(background_starts(&fx), 1);
+    let log = magpkg::hook::background::paths(&fx.state, &root.canonicalize().unwrap()).log;
+    let log = std::fs::read_to_string(log).unwrap();
+    assert_eq!(log.matches("background realisation of").count(), 1, "{log}");
+    assert!(log.contains("background realisation done"), "{log}");
+}
+
+/// Issue 17 item 6: a background build that fails says so once, with the
+/// log path, and is not started again for the same content; in bash, zsh
+/// and fish (prompts run by hand).
+#[test]
+fn a_failed_background_build_is_told_once() {
+    require("bwrap");
+    let fx = Fx::new();
+    let m = fx.magpkg.display().to_string();
+    for shell in ["bash", "zsh", "fish"] {
+        let root = slow_project(&fx, &format!("bad-{shell}"), 0, "bad");
+        fx.allow(&root);
+        let job = magpkg::hook::background::paths(&fx.state, &root.canonicalize().unwrap()).job;
+        let q = |p: &Path| crate::support::sh_quote(&p.display().to_string());
+        let (r, j) = (q(&root), q(&job));
+        let script = match shell {
+            "fish" => format!(
+                "'{m}' hook fish | source; cd {r}; _magpkg_hook; set i 0; while not grep -qe failed -e done {j}; and test $i -lt 600; sleep 0.05; set i (math $i + 1); end; _magpkg_hook; _magpkg_hook; cd /; _magpkg_hook; cd {r}; _magpkg_hook"
+            ),
+            _ => format!(
+                "eval \"$('{m}' hook {shell})\"; cd {r}; _magpkg_hook; i=0; while ! grep -qe failed -e done {j} && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done; _magpkg_hook; _magpkg_hook; cd /; _magpkg_hook; cd {r}; _magpkg_hook"
+            ),
+        };
+        let before = background_starts(&fx);
+        let out = fx.cmd(require(shell)).arg("-c").arg(&script).output_retry();
+        let err = text(&out.stderr);
+        let log = magpkg::hook::background::paths(&fx.state, &root.canonicalize().unwrap()).log;
+        assert_eq!(
+            err.matches("building the environment in the background failed").count(),
+            1,
+            "{shell}: {err}"
+        );
+        assert!(err.contains(&magpkg::hook::display(&log)), "{shell}: {err}");
+        assert_eq!(
+            background_starts(&fx),
+            before + 1,
+            "{shell}: started again after failing"
+        );
+        let log = std::fs::read_to_string(&log).unwrap();
+        assert!(log.contains("background realisation failed"), "{shell}: {log}");
+    }
+}
+
+/// Issue 17 item 6: `magpkg env --cancel` ends a background realisation
+/// and its build; the hook does not start it again for the same content.
+#[test]
+fn env_cancel_stops_the_background_build() {
+    require("bwrap");
+    let fx = Fx::new();
+    let root = slow_project(&fx, "cancelme", 60, "1");
+    fx.allow(&root);
+    let m = fx.magpkg.display().to_string();
+    let canonical = root.canonicalize().unwrap();
+    let job = magpkg::hook::background::paths(&fx.state, &canonical).job;
+    let script = format!(
+        "eval \"$('{m}' hook bash)\"; cd '{r}'; _magpkg_hook; '{m}' env --cancel; _magpkg_hook; cd /; _magpkg_hook; cd '{r}'; _magpkg_hook; printf '[%s]' \"${{SLOW_TAG-unset}}\"",
+        r = root.display()
+    );
+    let start = std::time::Instant::now();
+    let out = fx
+        .cmd("bash")
+        .args(["--noprofile", "--norc", "-c", &script])
+        .output_retry();
+    let err = text(&out.stderr);
+    assert!(start.elapsed() < std::time::Duration::from_secs(30), "{err}");
+    assert!(err.contains("magpkg: cancelled the background realisation of"), "{err}");
+    assert_eq!(text(&out.stdout), "[unset]");
+    assert_eq!(background_starts(&fx), 1, "{err}");
+    let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&job).unwrap()).unwrap();
+    assert_eq!(j["state"], "cancelled");
+    let pid = j["pid"].as_i64().unwrap() as libc::pid_t;
+    // SAFETY: signal 0 only asks whether the process group exists.
+    assert_ne!(unsafe { libc::kill(-pid, 0) }, 0, "the build still runs");
+    assert!(!magpkg::hook::background::running(&fx.state, &canonical));
+    let out = fx.magpkg(&root, &["env", "--cancel"]);
+    assert!(
+        text(&out.stderr).contains("no background realisation"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 fn interactive(shell: &str) {
@@ -845,7 +1051,7 @@ fn the_hook_calls_magpkg_hook_when_installed_beside_magpkg() {
     let helper = fx.t.join("tools/magpkg-hook").display().to_string();
     let hook = |fx: &Fx| text(&fx.cmd(&fx.magpkg).args(["hook", "bash"]).output_retry().stdout);
     assert!(
-        hook(&fx).contains(&format!("eval \"$('{helper}' bash)\"")),
+        hook(&fx).contains(&format!("eval \"$('{helper}' '--magpkg' '{m}' bash)\"")),
         "{}",
         hook(&fx)
     );
@@ -948,9 +1154,15 @@ fn allow_binds_the_manifest_and_its_imports_and_status_explains() {
     std::fs::copy(fx.t.join("edits/lib.libsonnet"), proj.join("lib.libsonnet")).unwrap();
     let s = status(&proj);
     assert!(s.contains("blocked: lib.libsonnet changed since `magpkg allow`"), "{s}");
-    fx.allow(&proj);
+    // Nothing to build: allowing realises the new content at once.
+    let out = fx.magpkg(&proj, &["allow"]);
+    assert!(
+        text(&out.stderr).contains("(nothing to build); it loads at the next prompt"),
+        "{}",
+        text(&out.stderr)
+    );
     let s = status(&proj);
-    assert!(s.contains("out of date (lib.libsonnet changed)"), "{s}");
+    assert!(s.contains("built: env"), "{s}");
 
     let out = fx.magpkg(&proj, &["deny"]);
     assert!(out.status.success());
