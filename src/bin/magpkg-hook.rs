@@ -5,7 +5,17 @@
 //! magpkg costs. `magpkg hook` makes the shell call it when it is installed
 //! beside `magpkg`, and `magpkg hook-env` otherwise.
 
+//!
+//! `magpkg-hook [--magpkg PATH] SHELL`: with the main binary's path, the
+//! hook can start a background realisation (see `magpkg::hook::background`).
+
 fn main() {
-    let shell = std::env::args().nth(1).unwrap_or_default();
-    std::process::exit(magpkg::hook::run_hook_env(&shell));
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let mut magpkg = None;
+    if args.len() >= 2 && args[0] == "--magpkg" {
+        magpkg = Some(std::path::PathBuf::from(args.remove(1)));
+        args.remove(0);
+    }
+    let shell = args.first().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+    std::process::exit(magpkg::hook::run_hook_env(&shell, magpkg.as_deref()));
 }

@@ -41,10 +41,30 @@ pub struct Args {
     /// magnet.jsonnet, from the current one upward]
     #[arg(short = 'C', long, value_name = "DIR")]
     pub project: Option<PathBuf>,
+    /// Stop the realisation the shell hook started in the background for
+    /// this project (and its builds)
+    #[arg(long, conflicts_with_all = ["id", "json", "format", "locked", "background"])]
+    pub cancel: bool,
+    /// Internal: the realisation the shell hook starts in the background
+    #[arg(long, hide = true, conflicts_with_all = ["id", "json", "format", "locked"])]
+    pub background: bool,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
     let project = super::shell::find(args.project.as_deref())?;
+    if args.background {
+        return Ok(crate::hook::background::run(project, &ctx.settings)?);
+    }
+    if args.cancel {
+        let shown = crate::hook::display(&project.root);
+        match crate::hook::background::cancel(&project, &ctx.settings)? {
+            Some(pid) => eprintln!(
+                "magpkg: cancelled the background realisation of {shown} (pid {pid}); `magpkg shell` builds it"
+            ),
+            None => eprintln!("magpkg: no background realisation of {shown} is running"),
+        }
+        return Ok(0);
+    }
     if args.id {
         let id = env::env_id(&project, &ctx.settings, args.locked)?;
         writeln!(std::io::stdout(), "{id}")?;

@@ -70,7 +70,8 @@ fn self_path() -> PathBuf {
 
 /// The command the hook runs when something changed: the small
 /// `magpkg-hook` binary when it is installed beside magpkg (it starts
-/// faster), else `magpkg hook-env`.
+/// faster; told magpkg's path, for background realisations), else `magpkg
+/// hook-env`.
 fn hook_env_command() -> Vec<OsString> {
     let exe = self_path();
     let beside = |p: &Path| p.parent().map(|d| d.join("magpkg-hook"));
@@ -78,7 +79,7 @@ fn hook_env_command() -> Vec<OsString> {
     let candidates = [beside(&exe), current.as_deref().and_then(beside)];
     for c in candidates.into_iter().flatten() {
         if is_executable(&c) {
-            return vec![c.into_os_string()];
+            return vec![c.into_os_string(), "--magpkg".into(), exe.into_os_string()];
         }
     }
     vec![exe.into_os_string(), "hook-env".into()]
@@ -101,7 +102,7 @@ pub fn run_hook(a: HookArgs, _ctx: &Ctx) -> anyhow::Result<i32> {
 /// Called at prompts when the `magpkg-hook` binary is not installed beside
 /// magpkg: cheap, settings-free, never an error exit.
 pub fn run_hook_env(a: HookEnvArgs, _o: Overrides) -> anyhow::Result<i32> {
-    Ok(hook::run_hook_env(&a.shell))
+    Ok(hook::run_hook_env(&a.shell, Some(&self_path())))
 }
 
 pub fn run_allow(a: AllowArgs, ctx: &Ctx, allow: bool) -> anyhow::Result<i32> {
@@ -123,6 +124,12 @@ pub fn run_allow(a: AllowArgs, ctx: &Ctx, allow: bool) -> anyhow::Result<i32> {
             hook::display(&done.project.found),
             files.join(", ")
         );
+        if let Some(id) = &done.realised {
+            eprintln!(
+                "magpkg: realised environment {} (nothing to build); it loads at the next prompt",
+                &id[..id.len().min(12)]
+            );
+        }
         // Say now if the hook will have nothing to load yet.
         let i = hook::project::inspect(&ctx.settings.state_dir, done.project, None);
         if let Some(line) = hook::verdict_line(&hook::display(&i.project.found), &i.verdict) {

@@ -29,17 +29,22 @@ pub struct Args {
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
     let project = super::shell::find(args.project.as_deref())?;
-    let state = super::shell::activate(ctx, &project, args.locked)?;
     let Some(name) = args.script else {
-        if state.scripts.is_empty() {
+        // Listing is read-only: it builds nothing.
+        if args.locked {
+            crate::env::env_id(&project, &ctx.settings, true)?;
+        }
+        let scripts = crate::env::scripts(&project, &ctx.settings)?;
+        if scripts.is_empty() {
             eprintln!("{} has no scripts", project.manifest.display());
         }
-        for (name, body) in &state.scripts {
+        for (name, body) in &scripts {
             let first = body.lines().next().unwrap_or("");
             println!("{name}\t{first}");
         }
         return Ok(0);
     };
+    let state = super::shell::activate(ctx, &project, args.locked)?;
     let session = Session {
         state: &state,
         pure: args.pure,

@@ -226,7 +226,9 @@ pub enum Defaults {
 /// The one rule for a path-like variable `name` with `entries` prepended to
 /// its previous value `old` (`None`: unset):
 /// - the entries come first, in order, each once: an entry already in `old`
-///   moves to the front instead of appearing twice;
+///   moves to the front instead of appearing twice, also when `old` spells
+///   the same directory another way ([`Dirs`]: `/p/bin/`, `/p//bin`, or a
+///   path through a symbolic link, such as a project reached by a link);
 /// - the rest of `old` follows as it was;
 /// - no empty entry is added (in `PATH` it would mean "the current
 ///   directory"), except that when `old` is unset or empty, `MANPATH` and
@@ -240,18 +242,74 @@ pub fn prepend_list(name: &str, entries: &[String], old: Option<&[u8]>, defaults
         }
     }
     let mut parts = ours.clone();
+    let dirs = Dirs::of(&ours);
     match old.filter(|o| !o.is_empty()) {
-        Some(old) => parts.extend(old.split(|&b| b == b':').filter(|p| !ours.contains(p))),
+        Some(old) => parts.extend(old.split(|&b| b == b':').filter(|p| !dirs.names(p))),
         None if defaults == Defaults::Host && default_list(name) => parts.push(b""),
         None => {}
     }
     parts.join(&b':')
 }
 
+/// Entries of a path-like variable, for telling whether another entry names
+/// one of the same directories: the same bytes, the same path once empty
+/// and `.` components are dropped (`/p//bin/` is `/p/bin`), or, for
+/// directories that exist, the same device and inode (a path through a
+/// symbolic link). Relative entries only match themselves: they mean
+/// another directory in every working directory.
+struct Dirs<'a> {
+    entries: Vec<&'a [u8]>,
+    lexical: Vec<Vec<u8>>,
+    ids: Vec<(u64, u64)>,
+}
+
+impl<'a> Dirs<'a> {
+    fn of(entries: &[&'a [u8]]) -> Dirs<'a> {
+        Dirs {
+            entries: entries.to_vec(),
+            lexical: entries.iter().filter_map(|e| lexical(e)).collect(),
+            ids: entries.iter().filter_map(|e| dir_id(e)).collect(),
+        }
+    }
+
+    /// Whether `entry` names one of these directories.
+    fn names(&self, entry: &[u8]) -> bool {
+        self.entries.contains(&entry)
+            || lexical(entry).is_some_and(|l| self.lexical.contains(&l))
+            || (!self.ids.is_empty() && dir_id(entry).is_some_and(|id| self.ids.contains(&id)))
+    }
+}
+
+/// An absolute entry without empty and `.` components; `None` if relative.
+fn lexical(entry: &[u8]) -> Option<Vec<u8>> {
+    if !entry.starts_with(b"/") {
+        return None;
+    }
+    let mut out = Vec::with_capacity(entry.len());
+    for c in entry.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".") {
+        out.push(b'/');
+        out.extend_from_slice(c);
+    }
+    Some(out)
+}
+
+/// Device and inode of the directory an absolute entry names.
+fn dir_id(entry: &[u8]) -> Option<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    if !entry.starts_with(b"/") {
+        return None;
+    }
+    let m = std::fs::metadata(std::ffi::OsStr::from_bytes(entry)).ok()?;
+    m.is_dir().then(|| (m.dev(), m.ino()))
+}
+
 /// `value` (a path-like variable the user edited after activation) without
 /// what the activation added: an entry of `added` that was not in `prev` is
-/// removed (its first occurrence); one that was in `prev` (the activation
-/// only moved it to the front) stays, unless it is now there twice.
+/// removed (its first occurrence), or put back as `prev` spelled it when
+/// `prev` named the same directory another way; one that was in `prev` (the
+/// activation only moved it to the front) stays, unless it is now there
+/// twice.
 fn remove_added(value: &[u8], added: &[String], prev: Option<&[u8]>) -> Vec<u8> {
     let mut parts: Vec<&[u8]> = value.split(|&b| b == b':').collect();
     let before: Vec<&[u8]> = prev.map(|p| p.split(|&b| b == b':').collect()).unwrap_or_default();
@@ -261,7 +319,13 @@ fn remove_added(value: &[u8], added: &[String], prev: Option<&[u8]>) -> Vec<u8> 
         let had = before.contains(&a);
         if count > usize::from(had) {
             if let Some(i) = parts.iter().position(|p| *p == a) {
-                parts.remove(i);
+                let dirs = Dirs::of(&[a]);
+                match before.iter().find(|b| !b.is_empty() && dirs.names(b)) {
+                    Some(spelled) if !had && !parts.contains(spelled) => parts[i] = spelled,
+                    _ => {
+                        parts.remove(i);
+                    }
+                }
             }
         }
     }
@@ -447,6 +511,49 @@ mod tests {
         // The caller's own duplicates and empty entries are not ours to fix.
         assert_eq!(list("PATH", &["/a"], Some("/x::/x"), Defaults::Host), "/a:/x::/x");
         assert_eq!(list("LIBRARY_PATH", &["/l"], Some("/l"), Defaults::Host), "/l");
+    }
+
+    #[test]
+    fn another_spelling_of_an_entry_is_the_same_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(d.join("proj/bin")).unwrap();
+        std::os::unix::fs::symlink("proj", d.join("link")).unwrap();
+        let ours = d.join("proj/bin").display().to_string();
+        let at = |rel: &str| format!("{}/{rel}", d.display());
+        for spelled in [
+            at("proj/bin/"),
+            at("proj//./bin"),
+            at("link/bin"),
+            at("link/../link/bin"),
+        ] {
+            let old = format!("/usr/bin:{spelled}:/bin");
+            assert_eq!(
+                list("PATH", &[&ours], Some(&old), Defaults::Host),
+                format!("{ours}:/usr/bin:/bin"),
+                "{spelled}"
+            );
+            // Edited inside, then left: the caller's spelling comes back.
+            let before = env(&[("PATH", &old)]);
+            let d = EnvDiff::activate(&state(&[], &[("PATH", &[&ours])]), &before);
+            let edited = format!("/mine:{ours}:/usr/bin:/bin");
+            assert_eq!(
+                d.revert(&env(&[("PATH", &edited)]))["PATH"],
+                Some(Val(format!("/mine:{spelled}:/usr/bin:/bin").into_bytes()))
+            );
+        }
+        // A relative entry is another directory wherever the shell is.
+        assert_eq!(
+            list("PATH", &[&ours], Some("bin:/x"), Defaults::Host),
+            format!("{ours}:bin:/x")
+        );
+        // Different directories stay apart.
+        std::fs::create_dir_all(d.join("other/bin")).unwrap();
+        let other = at("other/bin");
+        assert_eq!(
+            list("PATH", &[&ours], Some(&other), Defaults::Host),
+            format!("{ours}:{other}")
+        );
     }
 
     #[test]

@@ -175,17 +175,8 @@ pub fn resolve(project: &Project, settings: &Settings) -> Result<Resolved, EnvEr
     };
     let closure = priority_closure(&graph);
     let lock = Lock::new(closure.iter().map(|id| graph.get(id)), &manifest.env, &manifest.path);
-    let mut paths: Vec<PathBuf> = evaluated.files.clone();
-    paths.push(project.manifest.clone());
-    let mut seen = BTreeSet::new();
-    let mut files = Vec::new();
-    for p in paths {
-        let p = fs::canonicalize(&p).unwrap_or(p);
-        if seen.insert(p.clone()) {
-            let sha256 = crate::util::sha256_file(&p).map_err(io_err("read", &p))?;
-            files.push(FileStamp { path: p, sha256 });
-        }
-    }
+    let files = state::dependencies(&evaluated.files, &evaluated.named)
+        .map_err(|(path, source)| io_err("read", &path)(source))?;
     Ok(Resolved {
         project: project.clone(),
         manifest,
@@ -433,7 +424,7 @@ pub fn cached_state(project: &Project, settings: &Settings) -> Option<ProjectSta
         return None;
     }
     for f in &st.files {
-        if crate::util::sha256_file(&f.path).ok()? != f.sha256 {
+        if state::digest(&f.path).ok()? != f.sha256 {
             return None;
         }
     }
@@ -467,6 +458,32 @@ pub struct Activated {
     pub state: ProjectState,
     /// Set when the slow path ran (evaluation and realisation).
     pub realised: Option<Realised>,
+}
+
+/// Realise the project's environment now if that builds and downloads
+/// nothing (every package is in the store): `magpkg allow` does it so that
+/// the next prompt loads what was allowed. `None`: nothing done, because
+/// the state is current already or something must be built first.
+pub fn realise_if_built(project: &Project, settings: &Settings) -> Result<Option<Realised>, EnvError> {
+    if cached_state(project, settings).is_some_and(|s| lock_names(project, &s.env_id)) {
+        return Ok(None);
+    }
+    let resolved = resolve(project, settings)?;
+    let store = crate::store::Store::open(&settings.store_dir)?;
+    let missing = resolved.closure.iter().any(|id| !store.has_package(id));
+    if missing {
+        return Ok(None);
+    }
+    realise(&resolved, settings, &Options::default()).map(Some)
+}
+
+/// The manifest's `scripts` (name → POSIX sh), without building anything:
+/// from the cached state when valid, else by evaluating the manifest.
+pub fn scripts(project: &Project, settings: &Settings) -> Result<BTreeMap<String, String>, EnvError> {
+    if let Some(state) = cached_state(project, settings) {
+        return Ok(state.scripts);
+    }
+    Ok(resolve(project, settings)?.manifest.scripts)
 }
 
 /// The environment id of a project, without building anything: from the

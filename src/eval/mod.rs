@@ -36,8 +36,12 @@ pub enum Input {
 pub struct Evaluated {
     pub value: serde_json::Value,
     /// Local files read (the input file and everything it imported, not the
-    /// embedded tree), sorted. Used to bind trust to content.
+    /// embedded tree), canonical, sorted. Used to bind trust to content.
     pub files: Vec<PathBuf>,
+    /// The same files as the imports named them, symbolic links not
+    /// resolved ([`crate::jsonnet::NameLog`]): trust covers every link on
+    /// the way too.
+    pub named: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +181,7 @@ fn evaluate_value_in(input: &Input, tree: Tree) -> Result<Evaluated, EvalError> 
     Ok(Evaluated {
         value,
         files: session.local_files(),
+        named: session.local_names(),
     })
 }
 
@@ -255,6 +260,7 @@ mod tests {
         let ev = Evaluated {
             value: v.clone(),
             files: vec![],
+            named: vec![],
         };
         match graph_from_value(&v, &ev) {
             Err(e @ EvalError::Invalid { .. }) => {

@@ -20,6 +20,7 @@ contents; `magpkg deny` ([`deny`]) revokes it; `magpkg status` ([`status`])
 explains what the hook would do here.
 */
 
+pub mod background;
 pub mod project;
 pub mod trust;
 pub mod watch;
@@ -30,7 +31,6 @@ use std::path::{Path, PathBuf};
 use crate::dialect::{Dialect, HOOK_SHELLS};
 use crate::env::diff::{self, Env, EnvDiff, Val, DIFF_VAR};
 use crate::env::project::{find_as_shell, Project, MANIFEST};
-use crate::env::state::FileStamp;
 use crate::error::Classify;
 use crate::eval::{EvalError, Input};
 use crate::settings::Settings;
@@ -117,7 +117,11 @@ pub struct HookEnv {
 /// The fast path run by the hook when something changed: work out which
 /// environment belongs here, and print the code that gets the shell from
 /// its current state there. Never fails: problems become messages.
-pub fn hook_env(sh: &dyn Dialect) -> HookEnv {
+///
+/// `magpkg` is the main binary's path, for starting a background
+/// realisation of a trusted project that is not ready ([`background`]);
+/// without it the hook only tells how to build.
+pub fn hook_env(sh: &dyn Dialect, magpkg: Option<&Path>) -> HookEnv {
     let env = diff::process_env();
     let mut messages = Vec::new();
     let current = env.get(DIFF_VAR).and_then(|v| {
@@ -184,17 +188,24 @@ pub fn hook_env(sh: &dyn Dialect) -> HookEnv {
                 let mut t = t.clone();
                 t.summary = Some(summary);
                 if trust::write(sd, &t).is_ok() {
-                    let record = trust::record_path(sd, &t.root);
-                    let stamps = sd.join(watch::STAMPS_DIR);
-                    for (path, stamp) in &mut i.watch {
-                        if *path == record {
-                            if let Some(new) = watch::stamp(&stamps, path) {
-                                *stamp = new;
-                            }
-                        }
-                    }
+                    restamp(sd, &mut i.watch, &trust::record_path(sd, &t.root));
                 }
             }
+        }
+    }
+    // A trusted project that is not ready: realise it in the background,
+    // or tell how that went; one that is loading now may just have been.
+    let mut pending = None;
+    let mut built_in_background = false;
+    if let (Some(i), Some(sd)) = (&mut inspection, &state_dir) {
+        let mut touched = false;
+        if new_diff.is_some() {
+            built_in_background = background::just_built(sd, i, &mut touched);
+        } else if !keep {
+            pending = background::at_prompt(sd, i, magpkg, &mut touched);
+        }
+        if touched {
+            restamp(sd, &mut i.watch, &background::paths(sd, &i.project.root).job);
         }
     }
     if let Some(sd) = &state_dir {
@@ -211,19 +222,34 @@ pub fn hook_env(sh: &dyn Dialect) -> HookEnv {
         messages.extend(i.problems.iter().map(|p| format!("magpkg: {p}")));
     }
     if !keep {
-        messages.extend(transition_messages(
-            current.as_ref(),
-            inspection.as_ref(),
-            new_diff.as_ref(),
-        ));
+        let mut lines = transition_messages(current.as_ref(), inspection.as_ref(), new_diff.as_ref(), pending);
+        if built_in_background {
+            if let Some(last) = lines.last_mut() {
+                last.push_str(" (built in the background)");
+            }
+        }
+        messages.extend(lines);
     }
     HookEnv { code, messages }
+}
+
+/// A watched file this run wrote: its stamp again, or the next prompt would
+/// ask magpkg once more.
+fn restamp(state_dir: &Path, watch: &mut [(PathBuf, PathBuf)], written: &Path) {
+    let stamps = state_dir.join(watch::STAMPS_DIR);
+    for (path, stamp) in watch {
+        if path == written {
+            if let Some(new) = watch::stamp(&stamps, path) {
+                *stamp = new;
+            }
+        }
+    }
 }
 
 /// `magpkg hook-env SHELL` (and the `magpkg-hook SHELL` binary): run
 /// [`hook_env`] and print its code on stdout, its messages on stderr.
 /// Always exit status 0: a failing hook would complain at every prompt.
-pub fn run_hook_env(shell: &str) -> i32 {
+pub fn run_hook_env(shell: &str, magpkg: Option<&Path>) -> i32 {
     use std::io::Write;
     let sh = match for_name(shell) {
         Ok(sh) => sh,
@@ -232,7 +258,7 @@ pub fn run_hook_env(shell: &str) -> i32 {
             return 0;
         }
     };
-    let out = hook_env(sh);
+    let out = hook_env(sh, magpkg);
     // One write, so the lines cannot interleave with anything else.
     let text: String = out.messages.iter().map(|m| format!("{m}\n")).collect();
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
@@ -289,8 +315,16 @@ pub fn verdict_line(shown: &str, verdict: &Verdict) -> Option<String> {
     })
 }
 
-fn transition_messages(current: Option<&EnvDiff>, here: Option<&Inspection>, new: Option<&EnvDiff>) -> Vec<String> {
+/// The lines for going from `current` to `new` here. `pending`, when
+/// given, says why the project is not loaded instead of its verdict's line.
+fn transition_messages(
+    current: Option<&EnvDiff>,
+    here: Option<&Inspection>,
+    new: Option<&EnvDiff>,
+    pending: Option<String>,
+) -> Vec<String> {
     let mut out = Vec::new();
+    let why = |i: &Inspection, shown: &str| pending.clone().or_else(|| verdict_line(shown, &i.verdict));
     let same_root = |d: &EnvDiff| here.is_some_and(|i| i.project.root == d.root);
     let shown = here.map(|i| display(&i.project.found)).unwrap_or_default();
     match (current, new) {
@@ -301,7 +335,7 @@ fn transition_messages(current: Option<&EnvDiff>, here: Option<&Inspection>, new
             if let Some(c) = c {
                 if same_root(c) {
                     // Still here but no longer activatable: one line says why.
-                    if let Some(l) = here.and_then(|i| verdict_line(&shown, &i.verdict)) {
+                    if let Some(l) = here.and_then(|i| why(i, &shown)) {
                         out.push(format!("{l} (environment unloaded)"));
                     } else {
                         out.push(format!("magpkg: unloaded {shown}"));
@@ -312,7 +346,7 @@ fn transition_messages(current: Option<&EnvDiff>, here: Option<&Inspection>, new
             }
             match n {
                 Some(n) => out.push(format!("magpkg: loaded {shown}{}", loaded_detail(n, here))),
-                None => out.extend(here.and_then(|i| verdict_line(&shown, &i.verdict))),
+                None => out.extend(here.and_then(|i| why(i, &shown))),
             }
         }
     }
@@ -347,22 +381,18 @@ fn locate(dir: Option<&Path>) -> Result<Project, HookError> {
     find_as_shell(&start).ok_or(HookError::NoProject { dir: start })
 }
 
-fn hash(path: &Path) -> Result<String, HookError> {
-    crate::util::sha256_file(path).map_err(|source| HookError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 /// What `magpkg allow` trusted.
 pub struct Allowed {
     pub project: Project,
     pub record: TrustRecord,
+    /// The environment realised right away (it needed no build).
+    pub realised: Option<String>,
 }
 
 /// Trust the project around `dir`: its canonical path and the current
-/// content of the manifest and every file it imports (found by evaluating
-/// the manifest; nothing is built).
+/// content of the manifest and every file it imports, and every symbolic
+/// link on the way to them (found by evaluating the manifest; nothing is
+/// built).
 pub fn allow(dir: Option<&Path>, settings: &Settings) -> Result<Allowed, HookError> {
     let project = locate(dir)?;
     let evaluated =
@@ -372,29 +402,12 @@ pub fn allow(dir: Option<&Path>, settings: &Settings) -> Result<Allowed, HookErr
                 source,
             },
         )?;
-    let canonical = |p: &Path| {
-        std::fs::canonicalize(p).map_err(|source| HookError::Io {
-            path: p.to_path_buf(),
-            source,
-        })
-    };
-    let mut paths = BTreeSet::new();
-    paths.insert(canonical(&project.manifest)?);
-    for f in &evaluated.files {
-        paths.insert(canonical(&project.found.join(f))?);
-    }
     // The hashes are taken after evaluating: what is trusted is the content
     // as it is now; an edit racing with this command shows as a change at
-    // the next prompt.
-    let files = paths
-        .into_iter()
-        .map(|path| {
-            Ok(FileStamp {
-                sha256: hash(&path)?,
-                path,
-            })
-        })
-        .collect::<Result<Vec<_>, HookError>>()?;
+    // the next prompt. A symbolic link an import names is trusted as a link
+    // (what it points to) as well as for the file it leads to.
+    let files = crate::env::state::dependencies(&evaluated.files, &evaluated.named)
+        .map_err(|(path, source)| HookError::Io { path, source })?;
     let mut record = TrustRecord::new(project.root.clone(), Status::Allowed, files);
     // Already realised for exactly this content: remember its packages and
     // variables, so a later change can be described in those terms.
@@ -404,7 +417,22 @@ pub fn allow(dir: Option<&Path>, settings: &Settings) -> Result<Allowed, HookErr
         }
     }
     trust::write(&settings.state_dir, &record)?;
-    Ok(Allowed { project, record })
+    // Reload after allow: an environment that needs no build is realised
+    // now, so the next prompt loads it; one that does is left to the hook
+    // (in the background) or `magpkg shell`. A failure here is not the
+    // allow's: the same error shows where the environment is built.
+    let realised = match crate::env::realise_if_built(&project, settings) {
+        Ok(r) => r.map(|r| r.state.env_id),
+        Err(e) => {
+            tracing::debug!("not realised after allow: {}", error_line(&e));
+            None
+        }
+    };
+    Ok(Allowed {
+        project,
+        record,
+        realised,
+    })
 }
 
 /// Revoke trust in the project around `dir`: the hook will not activate it

@@ -70,6 +70,11 @@ pub(crate) fn read_state(state_dir: &Path, root: &Path) -> Result<Option<Project
     Ok((state.root == root).then_some(state))
 }
 
+/// `path` for messages: relative to the project `root` when inside it.
+fn shown(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root).unwrap_or(path).display().to_string()
+}
+
 /// Current content hashes, each file read once.
 #[derive(Default)]
 struct Hashes(HashMap<PathBuf, Option<String>>);
@@ -78,7 +83,7 @@ impl Hashes {
     fn get(&mut self, path: &Path) -> Option<&str> {
         self.0
             .entry(path.to_path_buf())
-            .or_insert_with(|| crate::util::sha256_file(path).ok())
+            .or_insert_with(|| crate::env::state::digest(path).ok())
             .as_deref()
     }
 
@@ -87,8 +92,8 @@ impl Hashes {
         let mut out = Vec::new();
         for f in files {
             if self.get(&f.path) != Some(f.sha256.as_str()) {
-                let shown = f.path.strip_prefix(root).unwrap_or(&f.path).display().to_string();
-                out.push(if f.path.exists() {
+                let shown = shown(&f.path, root);
+                out.push(if f.path.symlink_metadata().is_ok() {
                     shown
                 } else {
                     format!("{shown} (deleted)")
@@ -122,9 +127,20 @@ pub fn inspect(state_dir: &Path, project: Project, stamps: Option<&Path>) -> Ins
     if let Some(t) = allowed {
         watched.extend(t.files.iter().map(|f| f.path.clone()));
         watched.push(project_state_path(state_dir, &project.root));
+        watched.push(super::background::paths(state_dir, &project.root).job);
         if let Some(s) = &state {
             watched.extend(s.files.iter().map(|f| f.path.clone()));
         }
+        // The shell's tests follow links, so a link retargeted to a file of
+        // the same mtime would go unseen; replacing a link always changes
+        // the directory holding it.
+        watched.extend(
+            t.files
+                .iter()
+                .chain(state.iter().flat_map(|s| &s.files))
+                .filter(|f| f.is_link())
+                .filter_map(|f| f.path.parent().map(Path::to_path_buf)),
+        );
     }
     let mut seen = std::collections::HashSet::new();
     watched.retain(|p| seen.insert(p.clone()));
@@ -141,8 +157,21 @@ pub fn inspect(state_dir: &Path, project: Project, stamps: Option<&Path>) -> Ins
         None => Verdict::Untrusted,
         Some(t) if t.status == Status::Denied => Verdict::Denied,
         Some(t) => {
-            let blocked = hashes.changed(&t.files, &project.root);
+            let mut blocked = hashes.changed(&t.files, &project.root);
             let fresh = state.as_ref().map(|s| hashes.changed(&s.files, &project.root));
+            // A state realised from content the record does not list (a
+            // file reached through a link the record never saw) is not
+            // trusted, however current it is.
+            if let (Some(s), Some(f)) = (&state, &fresh) {
+                if f.is_empty() && blocked.is_empty() {
+                    blocked.extend(
+                        s.files
+                            .iter()
+                            .filter(|f| !t.files.contains(f))
+                            .map(|f| shown(&f.path, &project.root) + " (not in the trusted content)"),
+                    );
+                }
+            }
             if !blocked.is_empty() {
                 let changes = match (&t.summary, &state, &fresh) {
                     (Some(old), Some(s), Some(f)) if f.is_empty() => old.changes_to(&Summary::of(s)),

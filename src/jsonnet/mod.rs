@@ -83,6 +83,11 @@ pub struct LoadedFile {
 /// session).
 pub type LoadLog = Rc<RefCell<Vec<LoadedFile>>>;
 
+/// Every local path an import (or the input) named, before symbolic links
+/// are resolved: the directory it is relative to (itself canonical) joined
+/// with the name as written. What trust and watching follow, link by link.
+pub type NameLog = Rc<RefCell<Vec<PathBuf>>>;
+
 /// Where `import "magnet/..."` goes.
 #[derive(Debug, Clone)]
 pub enum Tree {
@@ -96,6 +101,7 @@ struct Resolver {
     tree: Tree,
     cwd: PathBuf,
     log: LoadLog,
+    names: NameLog,
 }
 
 // The resolver holds no garbage-collected values, so it needs no tracing
@@ -148,6 +154,7 @@ impl Resolver {
             }
             Tree::Dir(dir) => {
                 let full = dir.join(&norm);
+                self.names.borrow_mut().push(full.clone());
                 if !full.is_file() {
                     return Err(runtime_error(format!(
                         "import \"{}\": no file {} in the package tree {}",
@@ -192,6 +199,7 @@ impl ImportResolver for Resolver {
         };
         let full = base.join(asked);
         if full.is_file() {
+            self.names.borrow_mut().push(full.clone());
             return local_source(&full);
         }
         Err(runtime_error(format!(
@@ -234,6 +242,7 @@ pub fn display_path(path: &Path, cwd: &Path) -> String {
 pub struct Session {
     pub state: State,
     pub log: LoadLog,
+    pub names: NameLog,
     pub cwd: PathBuf,
 }
 
@@ -243,11 +252,13 @@ impl Session {
             .and_then(|d| d.canonicalize())
             .unwrap_or_default();
         let log: LoadLog = Rc::default();
+        let names: NameLog = Rc::default();
         let mut b = State::builder();
         b.import_resolver(Resolver {
             tree,
             cwd: cwd.clone(),
             log: log.clone(),
+            names: names.clone(),
         });
         b.context_initializer(jrsonnet_stdlib::ContextInitializer::new(PathResolver::Relative(
             cwd.clone(),
@@ -255,6 +266,7 @@ impl Session {
         Session {
             state: b.build(),
             log,
+            names,
             cwd,
         }
     }
@@ -293,6 +305,11 @@ impl Session {
             });
         }
         let sp = local_source(&full).map_err(|e| self.error(&e))?;
+        // Named from its canonical directory: links above it (a symlinked
+        // checkout) lead to the file's directory, not to the file itself.
+        if let (Some(dir), Some(name)) = (full.parent().and_then(|d| d.canonicalize().ok()), full.file_name()) {
+            self.names.borrow_mut().push(dir.join(name));
+        }
         self.enter(|| self.state.import_resolved(sp))
             .map_err(|e| self.error(&e))
     }
@@ -306,6 +323,14 @@ impl Session {
     /// Local files read so far, sorted, each once.
     pub fn local_files(&self) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = self.log.borrow().iter().filter_map(|f| f.path.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Local paths named so far ([`NameLog`]), sorted, each once.
+    pub fn local_names(&self) -> Vec<PathBuf> {
+        let mut v = self.names.borrow().clone();
         v.sort();
         v.dedup();
         v

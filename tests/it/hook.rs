@@ -156,7 +156,8 @@ impl Fx {
     /// with every awkward character, LIBVAL from an imported file, its own
     /// bin dir on PATH) with a nested project and two plain subdirectories,
     /// a sibling `sib`, `untrusted` (realised, never allowed), `unbuilt`
-    /// (allowed, never realised) and `gone` (whose manifest gets deleted).
+    /// (allowed, never realised, with a package to build) and `gone` (whose
+    /// manifest gets deleted).
     /// `edits/` holds the next versions of proj's manifest and import.
     fn standard(&self) {
         for d in ["outside/deeper", "mybin", "edits"] {
@@ -200,7 +201,21 @@ impl Fx {
         );
         simple("sib", "sib-tool", &[("FOO", "sib-foo")]);
         simple("untrusted", "untrusted-tool", &[("UNTRUSTED", "yes")]);
-        simple("unbuilt", "unbuilt-tool", &[("UNBUILT", "yes")]);
+        // Never realised, and its package needs a build (a quick unpack):
+        // the hook realises it in the background.
+        let pkg = local_package(
+            self,
+            "unbuilt-pkg",
+            &[("bin/unbuilt-pkg", b"#!/bin/sh\necho pkg\n", true)],
+        );
+        self.project(
+            "unbuilt",
+            &[(
+                "magnet.jsonnet",
+                &format!("{{\n  packages: [{pkg}],\n  env: {{ UNBUILT: \"yes\" }},\n  path: [\"./bin\"],\n}}\n"),
+            )],
+            "unbuilt-tool",
+        );
         simple("gone", "gone-tool", &[("GONE", "here")]);
 
         std::fs::write(
@@ -384,6 +399,489 @@ fn magpkg_shell_inside_an_activated_project_restores_the_pristine_environment() 
     );
 }
 
+/// A project importing `state.libsonnet`, a symbolic link to
+/// `state-A.libsonnet`, and `conf/c.libsonnet` through `conf`, a link to the
+/// directory `conf-A`. The alternatives `state-B.libsonnet` and `conf-B`
+/// have the same mtimes as the originals, so only the links themselves can
+/// tell that anything changed.
+fn linked_project(fx: &Fx, rel: &str) -> PathBuf {
+    let root = fx.project(
+        rel,
+        &[
+            (
+                "magnet.jsonnet",
+                "local s = import \"state.libsonnet\";\nlocal c = import \"conf/c.libsonnet\";\n{ packages: [], env: { VAL: s.v, CONF: c.v } }\n",
+            ),
+            ("state-A.libsonnet", "{ v: \"A\" }\n"),
+            ("state-B.libsonnet", "{ v: \"B\" }\n"),
+            ("conf-A/c.libsonnet", "{ v: \"cA\" }\n"),
+            ("conf-B/c.libsonnet", "{ v: \"cB\" }\n"),
+        ],
+        "linked-tool",
+    );
+    let same_mtime = |from: &str, to: &str| {
+        let t = std::fs::metadata(root.join(from)).unwrap().modified().unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(root.join(to))
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    };
+    same_mtime("state-A.libsonnet", "state-B.libsonnet");
+    same_mtime("conf-A/c.libsonnet", "conf-B/c.libsonnet");
+    std::os::unix::fs::symlink("state-A.libsonnet", root.join("state.libsonnet")).unwrap();
+    std::os::unix::fs::symlink("conf-A", root.join("conf")).unwrap();
+    root
+}
+
+/// Regression (issue 17): trust and watching followed only the resolved
+/// target of a symlinked import. Retargeting the link went unnoticed, and
+/// once the state was evaluated again the hook loaded content the trust
+/// record never listed. Now the link is trusted and watched as a link (its
+/// target text), a retarget blocks at the next prompt even when the new
+/// target has the old one's mtime, stays blocked after the new content is
+/// realised, and loads after `magpkg allow`.
+#[test]
+fn retargeting_a_symlinked_import_blocks_until_allow() {
+    let fx = Fx::new();
+    let m = fx.magpkg.display().to_string();
+    let probe = "printf '[%s]' \"$VAL\"";
+    for shell in ["bash", "zsh", "fish"] {
+        let root = linked_project(&fx, &format!("linked-{shell}"));
+        fx.realise(&format!("linked-{shell}"));
+        fx.allow(&root);
+        let msg = fx.t.join(format!("msg-{shell}"));
+        let q = |p: &Path| crate::support::sh_quote(&p.display().to_string());
+        let (root_q, msg_q) = (q(&root), q(&msg));
+        let steps = [
+            "ln -sfn state-B.libsonnet state.libsonnet".to_string(),
+            format!("'{m}' env >/dev/null 2>&1"),
+            format!("'{m}' allow 2>/dev/null"),
+        ];
+        let install = match shell {
+            "fish" => format!("'{m}' hook fish | source"),
+            _ => format!("eval \"$('{m}' hook {shell})\""),
+        };
+        let mut script = format!("{install}; cd {root_q}; _magpkg_hook 2>/dev/null; {probe}");
+        for (i, step) in steps.iter().enumerate() {
+            let redirect = if i == 0 {
+                format!("2>{msg_q}")
+            } else {
+                "2>/dev/null".into()
+            };
+            script.push_str(&format!("; {step}; _magpkg_hook {redirect}; {probe}"));
+        }
+        let out = fx.cmd(require(shell)).arg("-c").arg(&script).output_retry();
+        assert_eq!(
+            text(&out.stdout),
+            "[A][][][B]",
+            "{shell}: loaded / after retarget / after realising / after allow\n{}",
+            text(&out.stderr)
+        );
+        let msg = std::fs::read_to_string(&msg).unwrap();
+        assert!(
+            msg.contains("is blocked: state.libsonnet changed since `magpkg allow`"),
+            "{shell}: {msg}"
+        );
+    }
+
+    // The commands: the trust record lists the links; a retargeted
+    // directory link invalidates the cached state (`magpkg env` reports the
+    // new content) and blocks.
+    let root = fx.t.join("linked-bash");
+    let out = fx.magpkg(&root, &["status"]);
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("allowed (conf, conf-A/c.libsonnet, magnet.jsonnet, state-B.libsonnet, state.libsonnet)"),
+        "{s}"
+    );
+    std::fs::remove_file(root.join("conf")).unwrap();
+    std::os::unix::fs::symlink("conf-B", root.join("conf")).unwrap();
+    let out = fx.magpkg(&root, &["env", "--format", "sh"]);
+    assert!(text(&out.stdout).contains("export CONF='cB';"), "{}", text(&out.stdout));
+    let s = text(&fx.magpkg(&root, &["status"]).stdout);
+    assert!(s.contains("blocked: conf changed since `magpkg allow`"), "{s}");
+    let out = fx.hook_env(&root, "bash");
+    assert!(!text(&out.stdout).contains("export CONF"), "{}", text(&out.stdout));
+
+    // A trust record that does not list the links (as written before they
+    // were trusted) does not accept what a retargeted link leads to, even
+    // once that content is realised.
+    let root = fx.t.join("linked-zsh");
+    let record = magpkg::hook::trust::record_path(&fx.state, &root);
+    let mut rec: serde_json::Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    rec["files"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|f| !f["sha256"].as_str().unwrap().starts_with("link:"));
+    std::fs::write(&record, serde_json::to_vec(&rec).unwrap()).unwrap();
+    std::fs::remove_file(root.join("conf")).unwrap();
+    std::os::unix::fs::symlink("conf-B", root.join("conf")).unwrap();
+    fx.realise("linked-zsh");
+    let out = fx.hook_env(&root, "bash");
+    assert!(!text(&out.stdout).contains("export CONF"), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("is blocked:") && err.contains("conf-B/c.libsonnet (not in the trusted content)"),
+        "{err}"
+    );
+}
+
+/// Regression (issue 17): a project's `bin` already on the caller's PATH,
+/// spelled another way (through a symbolic link to the project, or with a
+/// trailing slash), appeared twice inside the project. It moves to the
+/// front instead, in the hook of every shell, `magpkg shell` and `magpkg
+/// env --format sh` alike (one rule, `env::diff`), and leaving gives the
+/// caller's PATH back as it was (after an edit inside: with the caller's
+/// spelling of the entry, where the activation had moved it).
+#[test]
+fn a_project_bin_already_on_path_is_not_repeated() {
+    let fx = Fx::new();
+    let root = fx.project(
+        "pathproj",
+        &[(
+            "magnet.jsonnet",
+            "{ packages: [], env: { IN: 'yes' }, path: ['./bin'] }\n",
+        )],
+        "pathproj-tool",
+    );
+    fx.realise("pathproj");
+    fx.allow(&root);
+    std::os::unix::fs::symlink(&root, fx.t.join("plink")).unwrap();
+    let bin = root.canonicalize().unwrap().join("bin").display().to_string();
+    let t = fx.t.display().to_string();
+    let m = fx.magpkg.display().to_string();
+    for spelled in [format!("{t}/plink/bin"), format!("{t}/pathproj/bin/")] {
+        let before = format!("/usr/bin:{spelled}:/bin");
+        let inside = format!("{bin}:/usr/bin:/bin");
+        for shell in ["bash", "zsh", "fish"] {
+            let (install, set_path) = match shell {
+                "fish" => (format!("'{m}' hook fish | source"), "set -gx PATH /mine $PATH"),
+                _ => (format!("eval \"$('{m}' hook {shell})\""), "PATH=/mine:$PATH"),
+            };
+            let script = format!(
+                "{install}; cd '{t}/plink'; _magpkg_hook 2>/dev/null; printf '[%s]' \"$IN\" \"$PATH\"; cd /; _magpkg_hook 2>/dev/null; printf '[%s]' \"$PATH\"; cd '{t}/plink'; _magpkg_hook 2>/dev/null; {set_path}; cd /; _magpkg_hook 2>/dev/null; printf '[%s]' \"$PATH\""
+            );
+            let out = fx
+                .cmd(require(shell))
+                .env("PATH", &before)
+                .arg("-c")
+                .arg(&script)
+                .output_retry();
+            assert_eq!(
+                text(&out.stdout),
+                format!(
+                    // After the edit: moved to the front as an entry the
+                    // caller had, where it stays once the caller edited PATH.
+                    "[yes][{inside}][{before}][/mine:{spelled}:/usr/bin:/bin]"
+                ),
+                "{shell}, PATH with {spelled}: {}",
+                text(&out.stderr)
+            );
+        }
+        let out = fx
+            .cmd(real_binary())
+            .current_dir(&root)
+            .env("PATH", &before)
+            .args(["shell", "--", "/bin/sh", "-c", "printf '%s' \"$PATH\""])
+            .output_retry();
+        assert_eq!(text(&out.stdout), inside, "magpkg shell: {}", text(&out.stderr));
+        let out = fx
+            .cmd(real_binary())
+            .current_dir(&root)
+            .env("PATH", &before)
+            .args(["env", "--format", "sh"])
+            .output_retry();
+        assert!(
+            text(&out.stdout).contains(&format!("export PATH='{inside}';")),
+            "magpkg env --format sh: {}",
+            text(&out.stdout)
+        );
+    }
+}
+
+/// A project at `t/rel` whose one package, `slow` version `tag`, is built by
+/// a script in a busybox sandbox that sleeps `secs` seconds first; it is
+/// defined in the imported `slow.libsonnet` (rewritten by [`slow_version`]),
+/// and the environment sets `SLOW_TAG` to its version.
+fn slow_project(fx: &Fx, rel: &str, secs: u32, tag: &str) -> PathBuf {
+    let root = fx.t.join(rel);
+    std::fs::create_dir_all(&root).unwrap();
+    let busybox = packages::busybox_root(&fx.t, &[fx.ctx.store()]);
+    std::fs::write(root.join("root.libsonnet"), format!("{busybox}\n")).unwrap();
+    std::fs::write(
+        root.join("magnet.jsonnet"),
+        "local slow = import \"slow.libsonnet\";\n{ packages: [slow], env: { SLOW_TAG: slow.version } }\n",
+    )
+    .unwrap();
+    slow_version(&root, secs, tag);
+    root
+}
+
+/// Make the `slow` package of a [`slow_project`] version `tag`, sleeping
+/// `secs` seconds in its build (which then fails for the tag `bad`).
+fn slow_version(root: &Path, secs: u32, tag: &str) {
+    std::fs::write(
+        root.join("slow.libsonnet"),
+        format!(
+            "{{\n  name: \"slow\",\n  version: \"{tag}\",\n  buildDeps: [import \"root.libsonnet\"],\n  build: |||\n    sleep {secs}\n    test {tag} != bad\n    mkdir -p $out/bin\n    printf '#!/bin/sh\\necho slow-%s\\n' {tag} > $out/bin/slow-tool\n    chmod +x $out/bin/slow-tool\n  |||,\n}}\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// Entries of a store bucket (none when it was never made).
+fn bucket(fx: &Fx, name: &str) -> Vec<String> {
+    match std::fs::read_dir(fx.ctx.store().join(name)) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Regression (issue 17): read-only commands never realise or build
+/// anything. `magpkg run` without a script (listing the scripts) used to
+/// realise the environment first. Here the one package would take a minute
+/// to build: each command returns at once, and the store gains no package,
+/// no environment and no build log.
+#[test]
+fn read_only_commands_never_build() {
+    let fx = Fx::new();
+    let root = slow_project(&fx, "slowproj", 60, "1");
+    let m = std::fs::read_to_string(root.join("magnet.jsonnet")).unwrap();
+    std::fs::write(
+        root.join("magnet.jsonnet"),
+        m.replace("packages: [slow],", "packages: [slow], scripts: { hi: 'echo hi' },"),
+    )
+    .unwrap();
+    for args in [
+        &["allow"][..],
+        &["status"],
+        &["env", "--id"],
+        &["run"],
+        &["deny"],
+        &["allow"],
+        &["status"],
+    ] {
+        let start = std::time::Instant::now();
+        let out = fx
+            .cmd(real_binary())
+            .current_dir(&root)
+            .env("PWD", &root)
+            .args(args)
+            .output_retry();
+        assert!(out.status.success(), "magpkg {args:?}: {}", text(&out.stderr));
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "magpkg {args:?} took {:?}",
+            start.elapsed()
+        );
+        for b in ["pkgs-v1", "envs-v1", "logs-v1"] {
+            assert_eq!(bucket(&fx, b), Vec::<String>::new(), "magpkg {args:?} wrote to {b}");
+        }
+        if args == ["run"] {
+            assert_eq!(text(&out.stdout), "hi\techo hi\n");
+        }
+        if args == ["status"] {
+            assert!(text(&out.stdout).contains("not built"), "{}", text(&out.stdout));
+        }
+    }
+}
+
+/// How many background realisations the hooks started (calls logged by
+/// the wrapper).
+fn background_starts(fx: &Fx) -> usize {
+    std::fs::read_to_string(&fx.calls)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("env --background"))
+        .count()
+}
+
+/// Issue 17 item 6: after an imported file is edited and allowed, an
+/// environment that needs a build is realised in the background: the prompt
+/// returns at once, a second shell entering the project starts no second
+/// build, and the first prompt after it finishes loads it, saying so.
+/// bash and zsh in tmux, at real prompts.
+#[test]
+fn an_allowed_edit_that_needs_a_build_is_built_in_the_background_once() {
+    require("bwrap");
+    let fx = Fx::new();
+    let root = slow_project(&fx, "bg", 0, "1");
+    fx.realise("bg");
+    fx.allow(&root);
+    let t = fx.t.display().to_string();
+    let m = fx.magpkg.display().to_string();
+    let r = root.display().to_string();
+    std::fs::write(
+        fx.t.join("rc-bg.bash"),
+        format!("PS1='PROMPT[$?]\\$ '\neval \"$('{m}' hook bash)\"\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(fx.t.join("zdot-bg")).unwrap();
+    std::fs::write(
+        fx.t.join("zdot-bg/.zshrc"),
+        format!("PS1='PROMPT[%?]%# '\neval \"$('{m}' hook zsh)\"\n"),
+    )
+    .unwrap();
+    let mut vars = fx.envs();
+    vars.retain(|(k, _)| k != "TERM");
+    let bash = Tmux::start_named(
+        &fx.ctx,
+        "bash",
+        &fx.t,
+        &vars,
+        &format!("bash --noprofile --rcfile '{t}/rc-bg.bash' -i"),
+    );
+    bash.wait_for_text("PROMPT[0]", 1);
+    let out = bash.run(&format!("cd '{r}'"), 1, "PROMPT[");
+    assert!(out.contains("magpkg: loaded"), "{out}");
+
+    slow_version(&root, 4, "2");
+    let out = bash.run("true", 2, "PROMPT[");
+    assert!(out.contains("is blocked: slow.libsonnet changed"), "{out}");
+    let start = std::time::Instant::now();
+    let out = bash.run(&format!("'{m}' allow 2>/dev/null"), 3, "PROMPT[");
+    let took = start.elapsed();
+    assert!(
+        out.contains("building the environment in the background (log: ") && out.contains("magpkg env --cancel"),
+        "{out}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "the prompt waited {took:?} for the build"
+    );
+
+    // A second shell entering the project while it builds starts nothing.
+    let zsh = Tmux::start_named(
+        &fx.ctx,
+        "zsh",
+        &fx.t,
+        &vars,
+        &format!("env ZDOTDIR='{t}/zdot-bg' zsh -i"),
+    );
+    zsh.wait_for_text("PROMPT[0]", 1);
+    let out = zsh.run(&format!("cd '{r}'"), 1, "PROMPT[");
+    assert!(
+        out.contains("environment being built in the background (log: "),
+        "{out}"
+    );
+    assert_eq!(background_starts(&fx), 1);
+
+    // The first prompt after the build loads it, with one line saying so.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut n = 10;
+    loop {
+        let out = bash.run("true", n, "PROMPT[");
+        n += 1;
+        if out.contains("magpkg: loaded") {
+            assert!(out.contains("(built in the background)"), "{out}");
+            assert_eq!(out.matches("magpkg:").count(), 1, "{out}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never loaded:\n{}", bash.pane());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = bash.run("printf 'TAG=%s\\n' \"$SLOW_TAG\"; slow-tool", n, "PROMPT[");
+    assert!(out.contains("TAG=2") && out.contains("slow-2"), "{out}");
+    // zsh: its next prompt loads it too (without saying "built" again).
+    let out = zsh.run("true", 2, "PROMPT[");
+    assert!(
+        out.contains("magpkg: loaded") && !out.contains("built in the background"),
+        "{out}"
+    );
+    let out = zsh.run("printf 'TAG=%s\\n' \"$SLOW_TAG\"; slow-tool", 3, "PROMPT[");
+    assert!(out.contains("TAG=2") && out.contains("slow-2"), "{out}");
+    assert_eq!(background_starts(&fx), 1);
+    let log = magpkg::hook::background::paths(&fx.state, &root.canonicalize().unwrap()).log;
+    let log = std::fs::read_to_string(log).unwrap();
+    assert_eq!(log.matches("background realisation of").count(), 1, "{log}");
+    assert!(log.contains("background realisation done"), "{log}");
+}
+
+/// Issue 17 item 6: a background build that fails says so once, with the
+/// log path, and is not started again for the same content; in bash, zsh
+/// and fish (prompts run by hand).
+#[test]
+fn a_failed_background_build_is_told_once() {
+    require("bwrap");
+    let fx = Fx::new();
+    let m = fx.magpkg.display().to_string();
+    for shell in ["bash", "zsh", "fish"] {
+        let root = slow_project(&fx, &format!("bad-{shell}"), 0, "bad");
+        fx.allow(&root);
+        let job = magpkg::hook::background::paths(&fx.state, &root.canonicalize().unwrap()).job;
+        let q = |p: &Path| crate::support::sh_quote(&p.display().to_string());
+        let (r, j) = (q(&root), q(&job));
+        let script = match shell {
+            "fish" => format!(
+                "'{m}' hook fish | source; cd {r}; _magpkg_hook; set i 0; while not grep -qe failed -e done {j}; and test $i -lt 600; sleep 0.05; set i (math $i + 1); end; _magpkg_hook; _magpkg_hook; cd /; _magpkg_hook; cd {r}; _magpkg_hook"
+            ),
+            _ => format!(
+                "eval \"$('{m}' hook {shell})\"; cd {r}; _magpkg_hook; i=0; while ! grep -qe failed -e done {j} && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done; _magpkg_hook; _magpkg_hook; cd /; _magpkg_hook; cd {r}; _magpkg_hook"
+            ),
+        };
+        let before = background_starts(&fx);
+        let out = fx.cmd(require(shell)).arg("-c").arg(&script).output_retry();
+        let err = text(&out.stderr);
+        let log = magpkg::hook::background::paths(&fx.state, &root.canonicalize().unwrap()).log;
+        assert_eq!(
+            err.matches("building the environment in the background failed").count(),
+            1,
+            "{shell}: {err}"
+        );
+        assert!(err.contains(&magpkg::hook::display(&log)), "{shell}: {err}");
+        assert_eq!(
+            background_starts(&fx),
+            before + 1,
+            "{shell}: started again after failing"
+        );
+        let log = std::fs::read_to_string(&log).unwrap();
+        assert!(log.contains("background realisation failed"), "{shell}: {log}");
+    }
+}
+
+/// Issue 17 item 6: `magpkg env --cancel` ends a background realisation
+/// and its build; the hook does not start it again for the same content.
+#[test]
+fn env_cancel_stops_the_background_build() {
+    require("bwrap");
+    let fx = Fx::new();
+    let root = slow_project(&fx, "cancelme", 60, "1");
+    fx.allow(&root);
+    let m = fx.magpkg.display().to_string();
+    let canonical = root.canonicalize().unwrap();
+    let job = magpkg::hook::background::paths(&fx.state, &canonical).job;
+    let script = format!(
+        "eval \"$('{m}' hook bash)\"; cd '{r}'; _magpkg_hook; '{m}' env --cancel; _magpkg_hook; cd /; _magpkg_hook; cd '{r}'; _magpkg_hook; printf '[%s]' \"${{SLOW_TAG-unset}}\"",
+        r = root.display()
+    );
+    let start = std::time::Instant::now();
+    let out = fx
+        .cmd("bash")
+        .args(["--noprofile", "--norc", "-c", &script])
+        .output_retry();
+    let err = text(&out.stderr);
+    assert!(start.elapsed() < std::time::Duration::from_secs(30), "{err}");
+    assert!(err.contains("magpkg: cancelled the background realisation of"), "{err}");
+    assert_eq!(text(&out.stdout), "[unset]");
+    assert_eq!(background_starts(&fx), 1, "{err}");
+    let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&job).unwrap()).unwrap();
+    assert_eq!(j["state"], "cancelled");
+    let pid = j["pid"].as_i64().unwrap() as libc::pid_t;
+    // SAFETY: signal 0 only asks whether the process group exists.
+    assert_ne!(unsafe { libc::kill(-pid, 0) }, 0, "the build still runs");
+    assert!(!magpkg::hook::background::running(&fx.state, &canonical));
+    let out = fx.magpkg(&root, &["env", "--cancel"]);
+    assert!(
+        text(&out.stderr).contains("no background realisation"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 fn interactive(shell: &str) {
     // fish runs the fallback, `magpkg hook-env`; bash and zsh the
     // `magpkg-hook` binary.
@@ -553,7 +1051,7 @@ fn the_hook_calls_magpkg_hook_when_installed_beside_magpkg() {
     let helper = fx.t.join("tools/magpkg-hook").display().to_string();
     let hook = |fx: &Fx| text(&fx.cmd(&fx.magpkg).args(["hook", "bash"]).output_retry().stdout);
     assert!(
-        hook(&fx).contains(&format!("eval \"$('{helper}' bash)\"")),
+        hook(&fx).contains(&format!("eval \"$('{helper}' '--magpkg' '{m}' bash)\"")),
         "{}",
         hook(&fx)
     );
@@ -656,9 +1154,15 @@ fn allow_binds_the_manifest_and_its_imports_and_status_explains() {
     std::fs::copy(fx.t.join("edits/lib.libsonnet"), proj.join("lib.libsonnet")).unwrap();
     let s = status(&proj);
     assert!(s.contains("blocked: lib.libsonnet changed since `magpkg allow`"), "{s}");
-    fx.allow(&proj);
+    // Nothing to build: allowing realises the new content at once.
+    let out = fx.magpkg(&proj, &["allow"]);
+    assert!(
+        text(&out.stderr).contains("(nothing to build); it loads at the next prompt"),
+        "{}",
+        text(&out.stderr)
+    );
     let s = status(&proj);
-    assert!(s.contains("out of date (lib.libsonnet changed)"), "{s}");
+    assert!(s.contains("built: env"), "{s}");
 
     let out = fx.magpkg(&proj, &["deny"]);
     assert!(out.status.success());

@@ -31,23 +31,55 @@ pub fn tarball(dest: &Path, files: &[(&str, &[u8], bool)], links: &[(&str, &str)
     tar.into_inner().unwrap().finish().unwrap().sync_all().unwrap();
 }
 
-/// A local package definition (Jsonnet) for a tarball: the tarball is put
-/// in the source cache of each store given, and listed by `file://` URL.
-pub fn local_package(name: &str, version: &str, tarball: &Path, stores: &[&Path]) -> String {
-    let sha = sha256(&std::fs::read(tarball).unwrap());
-    let filename = tarball.file_name().unwrap().to_str().unwrap();
+/// A `sources` entry (Jsonnet) for the local `file`, which is put in the
+/// source cache of each store given and listed by `file://` URL.
+pub fn local_source(file: &Path, stores: &[&Path]) -> String {
+    let sha = sha256(&std::fs::read(file).unwrap());
+    let filename = file.file_name().unwrap().to_str().unwrap();
     for s in stores {
         let store = magpkg::store::Store::open(s).unwrap();
-        store.add_source_file(tarball, filename, Some(&sha), "test").unwrap();
+        store.add_source_file(file, filename, Some(&sha), "test").unwrap();
     }
+    format!(
+        r#"{{ filename: "{filename}", sha256: "{sha}", urls: ["file://{path}"] }}"#,
+        path = file.display()
+    )
+}
+
+/// A local package definition (Jsonnet) for a tarball, unpacked by the
+/// `unpack` builtin ([`local_source`]).
+pub fn local_package(name: &str, version: &str, tarball: &Path, stores: &[&Path]) -> String {
+    let source = local_source(tarball, stores);
     format!(
         r#"{{
     name: "{name}",
     version: "{version}",
-    sources: [{{ filename: "{filename}", sha256: "{sha}", urls: ["file://{path}"] }}],
+    sources: [{source}],
     build: {{ builtin: "unpack" }},
-  }}"#,
-        path = tarball.display()
+  }}"#
+    )
+}
+
+/// A root filesystem package (Jsonnet) made of the host's static busybox
+/// by the `rootfs` builtin, for packages whose build script runs in the
+/// sandbox: list it first in their `buildDeps`. The tarball is written to
+/// `dir`.
+pub fn busybox_root(dir: &Path, stores: &[&Path]) -> String {
+    let tb = dir.join("busybox-root.tar.gz");
+    tarball(&tb, &[("bin/busybox", &super::busybox(), true)], &[]);
+    let source = local_source(&tb, stores);
+    format!(
+        r#"{{
+    name: "testroot",
+    version: "1",
+    sources: [{source}],
+    build: {{
+      builtin: "rootfs",
+      links: {{ "/bin/sh": "busybox" }},
+      busybox: "bin/busybox",
+      applets: ["cat", "chmod", "echo", "mkdir", "printf", "sleep", "test", "true", "false"],
+    }},
+  }}"#
     )
 }
 

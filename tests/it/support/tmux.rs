@@ -22,8 +22,14 @@ impl Tmux {
     /// Start `command` (a shell command line) in `cwd` with `vars` as its
     /// whole environment (`TERM=xterm` unless given).
     pub fn start(ctx: &TestContext, cwd: &Path, vars: &[(String, String)], command: &str) -> Tmux {
+        Tmux::start_named(ctx, "tmux", cwd, vars, command)
+    }
+
+    /// [`Tmux::start`] on a server of its own named `name`, for a test
+    /// that drives more than one shell at a time.
+    pub fn start_named(ctx: &TestContext, name: &str, cwd: &Path, vars: &[(String, String)], command: &str) -> Tmux {
         require("tmux");
-        let socket = ctx.path("tmux.sock");
+        let socket = ctx.path(&format!("{name}.sock"));
         let mut line = String::from("env -i");
         let mut vars = vars.to_vec();
         if !vars.iter().any(|(k, _)| k == "TERM") {
