@@ -275,6 +275,7 @@ pub fn run(project: Project, settings: &Settings) -> Result<i32, HookError> {
                     jobs: settings.jobs,
                     keep_failed: false,
                     progress: false,
+                    remote_only: false,
                 },
             };
             crate::env::activate(&project, settings, &opts)

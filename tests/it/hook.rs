@@ -845,6 +845,8 @@ fn a_failed_background_build_is_told_once() {
 
 /// Issue 17 item 6: `magpkg env --cancel` ends a background realisation
 /// and its build; the hook does not start it again for the same content.
+/// (The cancel waits until the background process has started: on a busy
+/// machine it could otherwise be killed before its wrapper logs the call.)
 #[test]
 fn env_cancel_stops_the_background_build() {
     require("bwrap");
@@ -855,8 +857,9 @@ fn env_cancel_stops_the_background_build() {
     let canonical = root.canonicalize().unwrap();
     let job = magpkg::hook::background::paths(&fx.state, &canonical).job;
     let script = format!(
-        "eval \"$('{m}' hook bash)\"; cd '{r}'; _magpkg_hook; '{m}' env --cancel; _magpkg_hook; cd /; _magpkg_hook; cd '{r}'; _magpkg_hook; printf '[%s]' \"${{SLOW_TAG-unset}}\"",
-        r = root.display()
+        "eval \"$('{m}' hook bash)\"; cd '{r}'; _magpkg_hook; until grep -q 'env --background' '{calls}'; do sleep 0.05; done; '{m}' env --cancel; _magpkg_hook; cd /; _magpkg_hook; cd '{r}'; _magpkg_hook; printf '[%s]' \"${{SLOW_TAG-unset}}\"",
+        r = root.display(),
+        calls = fx.calls.display()
     );
     let start = std::time::Instant::now();
     let out = fx
