@@ -62,7 +62,7 @@ echo "== 3. a store of 10,000 entries"
 # Entries made by the unpack builtin (no sandbox) from one small tarball.
 mkdir -p "$WORK/src/share/doc"
 seq 1 200 > "$WORK/src/share/doc/numbers"
-cp /bin/busybox "$WORK/src/share/doc/blob"
+head -c 16384 /bin/busybox > "$WORK/src/share/doc/blob"
 tar -C "$WORK/src" --sort=name --mtime=@1 --owner=0 --group=0 --numeric-owner -cf "$WORK/s.tar" .
 SHA=$(sha256sum "$WORK/s.tar" | cut -d' ' -f1)
 echo "[ { name: 'e' + i, version: '1', build: { builtin: 'unpack' }, sources: [{ filename: 's.tar', sha256: '$SHA', urls: ['file://$WORK/s.tar'] }] } for i in std.range(1, 10000) ]" > "$WORK/store.jsonnet"
