@@ -21,6 +21,7 @@ mod fetch;
 mod hook;
 mod init;
 mod key;
+mod list;
 mod log;
 mod oci;
 pub(crate) mod report;
@@ -71,6 +72,10 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Evaluate package definitions and print the resolved graph as JSON
     Eval(eval::Args),
+    /// List the packages of the tree: name, version, description
+    List(list::ListArgs),
+    /// Find packages of the tree by words of their name or description
+    Search(list::SearchArgs),
     /// Build packages (fetching their sources) into the store
     Build(build::Args),
     /// Show the build log of a package
@@ -135,7 +140,8 @@ pub struct InputArgs {
     /// A Jsonnet file evaluating to a package, a list or an object of packages
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// A package name in the tree (magnet/packages.jsonnet)
+    /// A package name in the tree (magnet/packages.jsonnet), or a Jsonnet
+    /// expression such as '(import "packages/core.jsonnet").coreutils'
     #[arg(value_name = "ATTR")]
     pub attr: Option<String>,
 }
@@ -147,7 +153,7 @@ impl InputArgs {
         } else if let Some(f) = &self.file {
             Input::File(f.clone())
         } else {
-            Input::Attr(self.attr.clone().unwrap_or_default())
+            Input::positional(self.attr.as_deref().unwrap_or_default())
         }
     }
 }
@@ -237,6 +243,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     match cli.command {
         Command::Eval(a) => eval::run(a, &ctx),
+        Command::List(a) => list::run_list(a, &ctx),
+        Command::Search(a) => list::run_search(a, &ctx),
         Command::Build(a) => build::run(a, &ctx),
         Command::Log(a) => log::run(a, &ctx),
         Command::Fetch(a) => fetch::run(a, &ctx),

@@ -16,7 +16,8 @@ pub struct What {
     /// A Jsonnet file evaluating to a package, a list or an object of packages
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// A package name in the tree (magnet/packages.jsonnet)
+    /// A package name in the tree (magnet/packages.jsonnet), or a Jsonnet
+    /// expression such as '(import "packages/core.jsonnet").coreutils'
     #[arg(value_name = "ATTR")]
     pub attr: Option<String>,
     /// The environment of the project at DIR (the nearest magnet.jsonnet at
@@ -93,7 +94,7 @@ pub fn resolve(what: &What, ctx: &Ctx) -> anyhow::Result<Closure> {
     } else if let Some(f) = &what.file {
         Input::File(f.clone())
     } else {
-        Input::Attr(what.attr.clone().unwrap_or_default())
+        Input::positional(what.attr.as_deref().unwrap_or_default())
     };
     let graph = eval::evaluate(&input, ctx.settings.packages_dir.as_deref())?;
     ensure_built(&graph, ctx, &store)?;

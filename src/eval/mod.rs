@@ -31,6 +31,23 @@ pub enum Input {
     Attr(String),
 }
 
+impl Input {
+    /// A positional argument: a package name when it looks like one
+    /// (`hello`, `lua5.4`, `gcc-12`), otherwise a Jsonnet expression, so the
+    /// Magnet Linux README's own `magpkg build '(import
+    /// "packages/core.jsonnet").coreutils'` works as written.
+    pub fn positional(arg: &str) -> Input {
+        let is_name = arg.is_empty()
+            || arg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
+                && arg.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        if is_name {
+            Input::Attr(arg.to_string())
+        } else {
+            Input::Expr(arg.to_string())
+        }
+    }
+}
+
 /// The JSON value of an input, with every file that was read to produce it.
 #[derive(Debug, Clone)]
 pub struct Evaluated {
@@ -96,7 +113,7 @@ impl Classify for EvalError {
                 suggestion: Some(s), ..
             } => Some(format!("did you mean `{s}`?")),
             EvalError::UnknownAttr { .. } => Some(
-                "`magpkg eval -e 'std.objectFields(import \"magnet/packages.jsonnet\")'` lists the packages".into(),
+                "`magpkg list` lists the packages, `magpkg search WORD` finds them".into(),
             ),
             EvalError::Cycle { .. } => Some("a package cannot depend on itself, directly or through others".into()),
             _ => None,
@@ -166,6 +183,36 @@ fn evaluate_in(input: &Input, tree: Tree) -> Result<Graph, EvalError> {
         }
     })?;
     Ok(walker.graph)
+}
+
+/// Every package of the package tree under its name in `packages.jsonnet`
+/// (in name order), with the graph they make: what `magpkg list` and
+/// `magpkg search` show.
+pub fn tree_packages(packages_dir: Option<&Path>) -> Result<(Graph, Vec<(String, crate::model::PackageId)>), EvalError> {
+    let session = Session::new(tree(packages_dir));
+    let top = session.eval_tree_file("packages.jsonnet")?;
+    let Some(obj) = top.as_obj() else {
+        return Err(EvalError::Jsonnet(format!(
+            "{TREE_PREFIX}/packages.jsonnet must be an object of packages by name"
+        )));
+    };
+    let files = || session.log.borrow().clone();
+    let mut walker = Walker::<ValNode>::new(&files);
+    let mut names = Vec::new();
+    session.enter(|| {
+        let mut fields: Vec<String> = obj.fields().into_iter().map(|f| f.to_string()).collect();
+        fields.sort();
+        for name in fields {
+            let val = obj
+                .get(name.as_str().into())
+                .map_err(|e| EvalError::from(session.error(&e)))?
+                .expect("field listed by fields()");
+            let id = walker.package(ValNode { val, session: &session }, &name)?;
+            names.push((name, id));
+        }
+        Ok::<_, EvalError>(())
+    })?;
+    Ok((walker.graph, names))
 }
 
 /// Evaluate an input to plain JSON (manifests use this, then

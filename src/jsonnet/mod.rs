@@ -202,6 +202,13 @@ impl ImportResolver for Resolver {
             self.names.borrow_mut().push(full.clone());
             return local_source(&full);
         }
+        // `packages/...` names the tree's own directory (as in a checkout of
+        // magpkg): when no such file is here, it is the package tree.
+        if !matches!(self.tree, Tree::None) {
+            if let Ok(rest) = asked.strip_prefix("packages") {
+                return self.resolve_tree(rest, asked);
+            }
+        }
         Err(runtime_error(format!(
             "cannot import \"{}\": {} does not exist",
             asked.display(),
