@@ -74,7 +74,7 @@ SHA=$(sha256sum "$WORK/s.tar" | cut -d' ' -f1)
 echo "[ { name: 'e' + i, version: '1', build: { builtin: 'unpack' }, sources: [{ filename: 's.tar', sha256: '$SHA', urls: ['file://$WORK/s.tar'] }] } for i in std.range(1, 10000) ]" > "$WORK/store.jsonnet"
 /usr/bin/time -f "filling the store (10,000 builds, -j 2): %e s" "$MAGPKG" -q build -j 2 -f "$WORK/store.jsonnet" > /dev/null
 BYTES=$(du -sb "$WORK/store/pkgs-v1" | cut -f1)
-echo "store: $(ls "$WORK/store/pkgs-v1" | wc -l) entries, $BYTES bytes"
+echo "store: $(ls "$WORK/store/pkgs-v1" | grep -c "\.json$") entries, $BYTES bytes"
 set -- -n "store list" "'$MAGPKG' store list > /dev/null" \
     -n "store verify" "'$MAGPKG' store verify > /dev/null" \
     -n "store gc --dry-run" "'$MAGPKG' store gc --dry-run > /dev/null"
