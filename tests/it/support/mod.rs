@@ -1,8 +1,9 @@
 //! What every integration test shares: [`TestContext`] (a temp HOME, XDG
 //! dirs, store and state dir of its own, and `magpkg` commands pointing at
 //! them), [`require`] for system tools, real servers on loopback ([`net`]),
-//! one tmux driver ([`tmux`]), an ELF helper ([`elf`]), the real bootstrap
-//! fetched once per run ([`bootstrap`]) and insta filters ([`snapshot`]).
+//! one tmux driver ([`tmux`]), an ELF helper ([`elf`]), the busybox test
+//! root ([`sandbox`]), the real bootstrap fetched once per run
+//! ([`bootstrap`]) and insta filters ([`snapshot`]).
 
 #![allow(dead_code)]
 
@@ -10,6 +11,7 @@ pub mod bootstrap;
 pub mod elf;
 pub mod net;
 pub mod packages;
+pub mod sandbox;
 pub mod servers;
 pub mod snapshot;
 pub mod tmux;
