@@ -32,6 +32,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Classify;
 use crate::model::PackageId;
 
+pub mod scratch;
+
 pub const PKGS: &str = "pkgs-v1";
 pub const SOURCES: &str = "sources-v1";
 pub const ENVS: &str = "envs-v1";
@@ -167,6 +169,20 @@ pub struct EntryLock {
     _lock: Flock<File>,
 }
 
+/// Open (creating it) and lock the lock file at `path`.
+fn lock_file(path: &Path, how: FlockArg) -> Result<Flock<File>, StoreError> {
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    Flock::lock(f, how).map_err(|(_, e)| StoreError::Io {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })
+}
+
 /// A store root. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -197,26 +213,22 @@ impl Store {
     /// processes writing the same entry.
     pub fn lock(&self, bucket: &str, key: &str) -> Result<EntryLock, StoreError> {
         let path = self.root.join(LOCKS).join(format!("{bucket}-{key}.lock"));
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        let lock = Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| StoreError::Io {
-            path: path.clone(),
-            source: e.into(),
-        })?;
-        Ok(EntryLock { _lock: lock })
+        Ok(EntryLock {
+            _lock: lock_file(&path, FlockArg::LockExclusive)?,
+        })
     }
 
     /// A fresh scratch directory inside the store (same file system as the
     /// entries, so it can be renamed into place). Removed on drop unless
-    /// kept with [`tempfile::TempDir::keep`].
+    /// kept with [`tempfile::TempDir::keep`]; named after this process
+    /// (see [`scratch`]), so a later sweep removes it if the process dies
+    /// before it does, and an interrupt removes it at once.
     pub fn tempdir(&self, prefix: &str) -> Result<tempfile::TempDir, StoreError> {
         let tmp = self.root.join(TMP);
+        let suffix = scratch::owner_suffix(&self.root)?;
         tempfile::Builder::new()
             .prefix(prefix)
+            .suffix(&suffix)
             .tempdir_in(&tmp)
             .map_err(io_err(&tmp))
     }
@@ -962,10 +974,13 @@ pub struct GcReport {
     pub stale_roots: Vec<PathBuf>,
     /// Bytes of regular files removed (hard-linked files counted once per name).
     pub bytes: u64,
+    /// Scratch entries of `tmp-v1/` whose owner process is gone.
+    pub scratch: Vec<String>,
 }
 
 impl Store {
-    /// Remove every package and environment no GC root keeps alive.
+    /// Remove every package and environment no GC root keeps alive, and
+    /// the scratch entries of processes that are gone ([`scratch::sweep`]).
     ///
     /// Roots are the links in `gcroots-v1/` (one per project, made by
     /// environment realisation); `env_packages` gives the package ids an
@@ -982,7 +997,10 @@ impl Store {
         dry_run: bool,
     ) -> Result<GcReport, StoreError> {
         let _gc = self.lock("gc", "store")?;
-        let mut report = GcReport::default();
+        let mut report = GcReport {
+            scratch: scratch::sweep(&self.root, dry_run)?,
+            ..GcReport::default()
+        };
         let now = std::time::SystemTime::now();
         let young = |p: &Path| {
             fs::symlink_metadata(p)

@@ -669,9 +669,11 @@ impl Scratch {
         })
     }
 
-    /// Called on failure: the path if it is kept.
+    /// Called on failure: the path if it is kept (out of reach of the
+    /// sweeps of scratch directories whose process is gone).
     fn keep_on_failure(&self) -> Option<PathBuf> {
-        self.keep_failed.then(|| self.path.clone())
+        self.keep_failed
+            .then(|| crate::store::scratch::keep(&self.path).unwrap_or_else(|_| self.path.clone()))
     }
 
     fn success(&self) {

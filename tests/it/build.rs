@@ -20,7 +20,7 @@ use magpkg::store::Store;
 
 use crate::support::elf::has_interpreter;
 use crate::support::sandbox::{busybox_tarball, cli, Cli, APPLETS};
-use crate::support::{magpkg_bin, real_network, require, TestContext};
+use crate::support::{magpkg_bin, process_running, real_network, require, TestContext};
 
 // ------------------------------------------------------------ archive helpers
 
@@ -719,14 +719,6 @@ fn sandbox_writes_outside_out_do_not_reach_the_host() {
 }
 
 /// Is a process whose command line contains `needle` running on the host?
-fn process_running(needle: &str) -> bool {
-    fs::read_dir("/proc").unwrap().filter_map(Result::ok).any(|e| {
-        fs::read(e.path().join("cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
-            .unwrap_or(false)
-    })
-}
-
 #[test]
 fn background_processes_die_with_the_build() {
     let env = env();

@@ -9,9 +9,14 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::support::net::{Behaviour, HttpServer};
 use crate::support::sandbox::cli;
-use crate::support::{show, stderr, stdout, write, write_exe, TestContext};
+use crate::support::{process_running, show, stderr, stdout, write, write_exe, TestContext};
 
 /// Every path of a test's world except its store (and, when given, the
 /// apps root): what a fault must never change.
@@ -29,6 +34,16 @@ fn outside(ctx: &TestContext, also_owned: &[&Path]) -> BTreeSet<PathBuf> {
 fn assert_verify_clean(ctx: &TestContext) {
     let o = ctx.run(&["store", "verify"]);
     assert!(o.status.success(), "store verify: {}", show(&o));
+}
+
+/// The names of the packages in the store.
+fn package_names(ctx: &TestContext) -> Vec<String> {
+    ctx.open_store()
+        .packages()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect()
 }
 
 /// Nothing is left in the store's scratch space.
@@ -60,14 +75,22 @@ fn a_30000_deep_build_output_is_refused_and_removed() {
     let before = outside(&c.ctx, &[]);
     let (code, out, err) = c.run(&["build", "-f", f.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}\n{err}");
-    assert!(err.contains("error: the output of deep 1 cannot enter the store"), "{err}");
-    assert!(err.contains("directories nested more than 256 deep (at `acc/d/d/d/…("), "{err}");
-    assert!(err.contains("hint: a store entry nests directories at most 256 deep"), "{err}");
+    assert!(
+        err.contains("error: the output of deep 1 cannot enter the store"),
+        "{err}"
+    );
+    assert!(
+        err.contains("directories nested more than 256 deep (at `acc/d/d/d/…("),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: a store entry nests directories at most 256 deep"),
+        "{err}"
+    );
     assert!(!err.contains("overflow"), "{err}");
     assert_no_scratch(&c.store);
     assert_eq!(outside(&c.ctx, &[]), before);
-    let names: Vec<String> = c.ctx.open_store().packages().unwrap().into_iter().map(|r| r.name).collect();
-    assert_eq!(names, ["testroot"], "only the root entered the store");
+    assert_eq!(package_names(&c.ctx), ["testroot"], "only the root entered the store");
     assert_verify_clean(&c.ctx);
 }
 
@@ -81,7 +104,10 @@ fn jsonnet_nested_5000_deep_is_a_clear_error() {
     let before = outside(&ctx, &[]);
     let cases = [
         ("brackets.jsonnet", format!("{}1{}", "[".repeat(5000), "]".repeat(5000))),
-        ("objects.jsonnet", format!("{}1{}", "{a:".repeat(5000), "}".repeat(5000))),
+        (
+            "objects.jsonnet",
+            format!("{}1{}", "{a:".repeat(5000), "}".repeat(5000)),
+        ),
         ("sums.jsonnet", format!("1{}", " + 1".repeat(5000))),
         ("locals.jsonnet", format!("{}1", "local a = 1;\n".repeat(5000))),
     ];
@@ -100,7 +126,11 @@ fn jsonnet_nested_5000_deep_is_a_clear_error() {
     }
     let o = ctx.run(&["eval", "-e", &cases[0].1]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    assert!(stderr(&o).contains("<expr>:1:1000: the code is nested more than 1000 levels deep"), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("<expr>:1:1000: the code is nested more than 1000 levels deep"),
+        "{}",
+        show(&o)
+    );
     let config = ctx.config_dir().join("magpkg/config.jsonnet");
     write(&config, &cases[1].1);
     let o = ctx.run(&["store", "path"]);
@@ -132,13 +162,21 @@ fn an_mpkg_nested_20000_deep_breaks_only_its_own_app() {
     let bad = ctx.apps_dir().join("bad/package/bad-1/MPKG");
     write(
         &bad,
-        format!("version = '1'\ncontent = {}{}\n", "[".repeat(20_000), "]".repeat(20_000)),
+        format!(
+            "version = '1'\ncontent = {}{}\n",
+            "[".repeat(20_000),
+            "]".repeat(20_000)
+        ),
     );
     let before = outside(&ctx, &[]);
     let o = ctx.run_in(ctx.path("work"), &["app", "list"]);
     assert!(o.status.success(), "{}", show(&o));
     let out = stdout(&o);
-    let line = |name: &str| out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{out}"));
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{out}"))
+    };
     assert!(line("good ").contains("good-1"), "{out}");
     assert!(
         line("bad ").contains(&format!("{}:2: brackets nested more than 200 deep", bad.display())),
@@ -154,4 +192,186 @@ fn an_mpkg_nested_20000_deep_breaks_only_its_own_app() {
     assert!(data.is_dir());
     assert_eq!(outside(&ctx, &[&data]), before);
     assert_verify_clean(&ctx);
+}
+
+// ------------------------------------------------------- scratch directories
+
+/// The scratch entries of `tmp-v1/`, by name.
+fn scratch(store: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(store.join("tmp-v1"))
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Wait (at most two minutes) until a file called `name` exists anywhere
+/// under `dir`.
+#[track_caller]
+fn wait_for_file(dir: &Path, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name() == name)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{name} never appeared under {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Wait until no process runs `needle` (the sandbox died with magpkg).
+#[track_caller]
+fn wait_gone(needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_running(needle) {
+        assert!(Instant::now() < deadline, "`{needle}` outlived magpkg");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A [`cli`] world whose test root (and a package `warm`, whose definition
+/// is returned) is built: a later build runs only its package's script.
+fn warmed_cli() -> (crate::support::sandbox::Cli, PathBuf) {
+    let c = cli();
+    let warm = c.def("warm", "echo ok > $out/ok");
+    assert_eq!(c.run(&["build", "-f", warm.to_str().unwrap()]).0, 0);
+    (c, warm)
+}
+
+/// Start `magpkg build` of a package whose script hangs in `sleep TAG`
+/// once it has written part of its output; returns when it hangs there.
+fn start_hanging_build(c: &crate::support::sandbox::Cli, name: &str, tag: &str) -> std::process::Child {
+    let f = c.def(
+        name,
+        &format!("echo half > $out/half\ntouch $out/started\nsleep {tag}\necho done > $out/done"),
+    );
+    let child = c.cmd().args(["build", "-f", f.to_str().unwrap()]).spawn().unwrap();
+    wait_for_file(&c.store.join("tmp-v1"), "started");
+    child
+}
+
+/// Regression (audit: scratch directories pile up): Ctrl-C (SIGINT) or
+/// SIGTERM during a build left its scratch tree in `tmp-v1/`. Now magpkg
+/// kills the sandbox, removes its scratch directories and dies of the
+/// signal, as the caller expects.
+#[test]
+fn sigint_and_sigterm_during_a_build_kill_the_sandbox_and_clean_up() {
+    use std::os::unix::process::ExitStatusExt;
+    let (c, _) = warmed_cli();
+    let before = outside(&c.ctx, &[]);
+    for (sig, tag) in [(Signal::SIGINT, "6062"), (Signal::SIGTERM, "6063")] {
+        let mut child = start_hanging_build(&c, "hang", tag);
+        assert!(!scratch(&c.store).is_empty());
+        kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(sig as i32), "{sig}: {status:?}");
+        wait_gone(&format!("sleep {tag}"));
+        assert_no_scratch(&c.store);
+    }
+    assert_eq!(package_names(&c.ctx), ["testroot", "warm"]);
+    let mut after = outside(&c.ctx, &[]);
+    after.remove(&c.ctx.path("hang.jsonnet"));
+    assert_eq!(after, before);
+    assert_verify_clean(&c.ctx);
+}
+
+/// SIGTERM during a download (from a server that stalls half-way) leaves
+/// no partial file behind.
+#[test]
+fn sigterm_during_a_download_leaves_no_partial_file() {
+    use std::os::unix::process::ExitStatusExt;
+    let ctx = TestContext::new().with_env("MAGPKG_STALL_TIMEOUT", "600");
+    let server = HttpServer::start();
+    let data = crate::support::pseudo_random(1 << 20, 16);
+    server.serve("/big.tar.gz", data.clone(), Behaviour::StallAfter(256 << 10));
+    let def = ctx.path("big.jsonnet");
+    fs::write(
+        &def,
+        format!(
+            "{{ name: 'big', version: '1', sources: [{{ filename: 'big.tar.gz', sha256: '{}', urls: ['{}'] }}], \
+             build: {{ builtin: 'unpack' }} }}",
+            crate::support::sha256(&data),
+            server.url("/big.tar.gz")
+        ),
+    )
+    .unwrap();
+    let before = outside(&ctx, &[]);
+    let mut child = ctx.cmd().args(["fetch", "-f", def.to_str().unwrap()]).spawn().unwrap();
+    // The partial file is there once the body started (its first bytes
+    // are still in magpkg's write buffer).
+    wait_for_file(&ctx.store().join("tmp-v1"), "big.tar.gz");
+    assert_eq!(server.requests().len(), 1);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(Signal::SIGTERM as i32));
+    assert_no_scratch(ctx.store());
+    assert!(fs::read_dir(ctx.store().join("sources-v1")).unwrap().next().is_none());
+    assert_eq!(outside(&ctx, &[]), before);
+    assert_verify_clean(&ctx);
+}
+
+/// Regression (audit): SIGKILL leaves scratch directories no later run
+/// removed. Now `store gc` (and its `--dry-run`) and the next store-writing
+/// command remove those whose process is gone — and never the one of a
+/// build still running.
+#[test]
+fn scratch_of_killed_runs_is_swept_but_never_a_live_one() {
+    let (c, warm) = warmed_cli();
+    let before = outside(&c.ctx, &[]);
+    let killed = |tag: &str| {
+        let mut child = start_hanging_build(&c, "hang", tag);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        wait_gone(&format!("sleep {tag}"));
+        let left = scratch(&c.store);
+        assert!(left.iter().any(|n| n.starts_with("build-")), "{left:?}");
+        left
+    };
+    // gc --dry-run lists, gc removes.
+    let left = killed("6064");
+    let (code, out, err) = c.run(&["store", "gc", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    for name in &left {
+        assert!(
+            out.contains(&format!(
+                "would remove scratch entry tmp-v1/{name} (its process is gone)"
+            )),
+            "{out}"
+        );
+    }
+    assert_eq!(scratch(&c.store), left);
+    let (code, out, err) = c.run(&["store", "gc"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("removed scratch entry tmp-v1/"), "{out}");
+    assert_no_scratch(&c.store);
+    // The next build sweeps before it starts.
+    killed("6065");
+    assert_eq!(c.run(&["build", "-f", warm.to_str().unwrap()]).0, 0);
+    assert_no_scratch(&c.store);
+    // A running build's scratch directory survives gc and other builds.
+    let mut live = start_hanging_build(&c, "hang", "6066");
+    let running = scratch(&c.store);
+    let (code, out, _) = c.run(&["store", "gc"]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("scratch entry"), "{out}");
+    assert_eq!(c.run(&["build", "-f", warm.to_str().unwrap()]).0, 0);
+    assert_eq!(scratch(&c.store), running);
+    assert!(process_running("sleep 6066"), "the live build still runs");
+    live.kill().unwrap();
+    live.wait().unwrap();
+    wait_gone("sleep 6066");
+    let (code, _, _) = c.run(&["store", "gc"]);
+    assert_eq!(code, 0);
+    assert_no_scratch(&c.store);
+    let mut after = outside(&c.ctx, &[]);
+    after.remove(&c.ctx.path("hang.jsonnet"));
+    assert_eq!(after, before);
+    assert_verify_clean(&c.ctx);
 }

@@ -293,6 +293,15 @@ pub fn path_without(tools: &[&str]) -> PathBuf {
     dir
 }
 
+/// True while a process whose command line contains `needle` runs.
+pub fn process_running(needle: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().filter_map(Result::ok).any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
+            .unwrap_or(false)
+    })
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
