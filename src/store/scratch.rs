@@ -187,8 +187,10 @@ pub fn clean_up_on_interrupt() {
         );
         let spawned = std::thread::Builder::new().name("interrupt".into()).spawn(move || {
             let mut byte = [0u8; 1];
-            let mut read = File::from(read);
-            if std::io::Read::read_exact(&mut read, &mut byte).is_err() {
+            // Never closed: a command that closes every descriptor before it
+            // execs (`app run`) may have closed it already.
+            let mut read = std::mem::ManuallyDrop::new(File::from(read));
+            if std::io::Read::read_exact(&mut *read, &mut byte).is_err() {
                 return;
             }
             clean_up_own();

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::support::appimage::{build_appimage, install_args};
 use crate::support::net::{Behaviour, HttpServer};
 use crate::support::sandbox::cli;
-use crate::support::{process_running, show, stderr, stdout, write, write_exe, TestContext};
+use crate::support::{process_running, require, show, stderr, stdout, write, write_exe, TestContext};
 
 /// Every path of a test's world except its store (and, when given, the
 /// apps root): what a fault must never change.
@@ -44,6 +45,18 @@ fn package_names(ctx: &TestContext) -> Vec<String> {
         .into_iter()
         .map(|r| r.name)
         .collect()
+}
+
+/// Outside the store, only `made` (the test's own files) appeared since
+/// `before`; and `store verify` is clean.
+#[track_caller]
+fn assert_only_made(ctx: &TestContext, before: BTreeSet<PathBuf>, made: &[PathBuf]) {
+    let mut after = outside(ctx, &[]);
+    for p in made {
+        after.remove(p);
+    }
+    assert_eq!(after, before);
+    assert_verify_clean(ctx);
 }
 
 /// Nothing is left in the store's scratch space.
@@ -137,13 +150,8 @@ fn jsonnet_nested_5000_deep_is_a_clear_error() {
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert!(stderr(&o).contains("nested more than 1000 levels deep"), "{}", show(&o));
     fs::remove_file(&config).unwrap();
-    let mut after = outside(&ctx, &[]);
-    for p in written {
-        after.remove(&p);
-    }
-    after.remove(&ctx.config_dir().join("magpkg"));
-    assert_eq!(after, before);
-    assert_verify_clean(&ctx);
+    written.push(ctx.config_dir().join("magpkg"));
+    assert_only_made(&ctx, before, &written);
 }
 
 /// Regression (audit): an MPKG file nested 20,000 deep aborted magpkg and
@@ -277,10 +285,7 @@ fn sigint_and_sigterm_during_a_build_kill_the_sandbox_and_clean_up() {
         assert_no_scratch(&c.store);
     }
     assert_eq!(package_names(&c.ctx), ["testroot", "warm"]);
-    let mut after = outside(&c.ctx, &[]);
-    after.remove(&c.ctx.path("hang.jsonnet"));
-    assert_eq!(after, before);
-    assert_verify_clean(&c.ctx);
+    assert_only_made(&c.ctx, before, &[c.ctx.path("hang.jsonnet")]);
 }
 
 /// SIGTERM during a download (from a server that stalls half-way) leaves
@@ -370,8 +375,105 @@ fn scratch_of_killed_runs_is_swept_but_never_a_live_one() {
     let (code, _, _) = c.run(&["store", "gc"]);
     assert_eq!(code, 0);
     assert_no_scratch(&c.store);
-    let mut after = outside(&c.ctx, &[]);
-    after.remove(&c.ctx.path("hang.jsonnet"));
-    assert_eq!(after, before);
-    assert_verify_clean(&c.ctx);
+    assert_only_made(&c.ctx, before, &[c.ctx.path("hang.jsonnet")]);
+}
+
+// ------------------------------------------------------------- AppImages
+
+/// Regression (audit: the unsquashfs fallback bypassed the safety rules):
+/// an LZO AppImage installed as root put a world-writable device node and
+/// a fifo into the app directory. Now LZO images (which backhand cannot
+/// read) and XZ ones (which it can) come out the same: devices, fifos and
+/// sockets skipped with a warning, no set-id bit, everything owned by us.
+#[test]
+fn appimage_devices_fifos_and_setid_bits_never_reach_the_app_directory() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    require("mksquashfs");
+    require("unsquashfs");
+    let ctx = TestContext::new();
+    let src = ctx.project("images");
+    let pseudo = [
+        "dev c 666 0 0 1 3",
+        "blk b 666 0 0 8 0",
+        "fifo i 666 0 0 f",
+        "sock i 666 0 0 s",
+        "devlink l /dev/null",
+        "AppRun m 6755 0 0",
+    ];
+    let before = outside(&ctx, &[&ctx.apps_dir(), &src]);
+    for comp in ["lzo", "xz"] {
+        let dir = src.join(comp);
+        fs::create_dir_all(&dir).unwrap();
+        let img = build_appimage(&dir, "Hello", comp, &pseudo);
+        let name = format!("hello-{comp}");
+        let o = ctx.run(&install_args(&name, &img));
+        assert!(o.status.success(), "{comp}: {}", show(&o));
+        let err = stderr(&o);
+        assert_eq!(
+            err.contains("extracted with unsquashfs"),
+            comp == "lzo",
+            "{comp}: {err}"
+        );
+        for special in ["/dev ", "/blk ", "/fifo ", "/sock "] {
+            assert!(
+                err.contains(&format!("skipped special file {special}")),
+                "{comp}: {err}"
+            );
+        }
+        let app = ctx.apps_dir().join(&name);
+        for e in walkdir::WalkDir::new(&app) {
+            let e = e.unwrap();
+            let m = fs::symlink_metadata(e.path()).unwrap();
+            let ft = m.file_type();
+            assert!(
+                ft.is_dir() || ft.is_file() || ft.is_symlink(),
+                "{comp}: {} is special",
+                e.path().display()
+            );
+            assert_eq!(
+                m.permissions().mode() & 0o7000,
+                0,
+                "{comp}: set-id bit on {}",
+                e.path().display()
+            );
+            assert_eq!(
+                (m.uid(), m.gid()),
+                (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw())
+            );
+            assert_ne!(e.file_name(), "devlink", "{comp}: a hard link to a device");
+        }
+        let o = ctx.run(&["app", "run", &name, "--", "x"]);
+        assert!(
+            stdout(&o).ends_with("[x]\nhello from the image\n"),
+            "{comp}: {}",
+            show(&o)
+        );
+        assert!(!dir.join("RUNTIME-RAN").exists());
+    }
+    // A damaged image is refused, not handed to unsquashfs.
+    let img = src.join("xz/Hello-1.2.3-x86_64.AppImage");
+    let bytes = fs::read(&img).unwrap();
+    let cut = src.join("cut.AppImage");
+    let runtime = fs::metadata(src.join("xz/runtime")).unwrap().len() as usize;
+    write_exe(&cut, &bytes[..runtime + 200]);
+    let o = ctx.run(&[
+        "app",
+        "install-appimage",
+        "--no-integrate",
+        "--name",
+        "cut",
+        cut.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stderr(&o).contains("cannot extract the SquashFS image"), "{}", show(&o));
+    assert!(!stderr(&o).contains("unsquashfs"), "{}", show(&o));
+    assert!(!ctx.apps_dir().join("cut").exists());
+    let leftovers: Vec<_> = fs::read_dir(ctx.apps_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(outside(&ctx, &[&ctx.apps_dir(), &src]), before);
+    assert_verify_clean(&ctx);
 }

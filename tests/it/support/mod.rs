@@ -1,12 +1,13 @@
 //! What every integration test shares: [`TestContext`] (a temp HOME, XDG
 //! dirs, store and state dir of its own, and `magpkg` commands pointing at
-//! them), [`require`] for system tools, real servers on loopback ([`net`]),
-//! one tmux driver ([`tmux`]), an ELF helper ([`elf`]), the busybox test
+//! them), [`require`] for system tools, AppImages ([`appimage`]), real
+//! servers on loopback ([`net`]), one tmux driver ([`tmux`]), an ELF helper ([`elf`]), the busybox test
 //! root ([`sandbox`]), the real bootstrap fetched once per run
 //! ([`bootstrap`]) and insta filters ([`snapshot`]).
 
 #![allow(dead_code)]
 
+pub mod appimage;
 pub mod bootstrap;
 pub mod elf;
 pub mod net;
