@@ -242,7 +242,7 @@ fn clean_up_own() {
                 continue;
             }
             // The last processes of a killed sandbox may still be going.
-            for _ in 0..20 {
+            for _ in 0..100 {
                 if remove_tree(&ent.path()).is_ok() {
                     break;
                 }
