@@ -32,6 +32,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Classify;
 use crate::model::PackageId;
 
+pub mod scratch;
+
 pub const PKGS: &str = "pkgs-v1";
 pub const SOURCES: &str = "sources-v1";
 pub const ENVS: &str = "envs-v1";
@@ -71,11 +73,24 @@ pub enum StoreError {
     },
     #[error("{path}: unsupported file type in a store entry (only files, directories and symlinks)")]
     BadFileType { path: PathBuf },
+    #[error("{root}: directories nested more than {limit} deep (at `{at}`)")]
+    TooDeep { root: PathBuf, limit: usize, at: String },
+    #[error("{root}: a path longer than {limit} bytes (at `{at}`)")]
+    PathTooLong { root: PathBuf, limit: usize, at: String },
+    #[error("{root}: `{at}` was moved while magpkg was walking the tree")]
+    Moved { root: PathBuf, at: String },
 }
 
 impl Classify for StoreError {
     fn is_user_error(&self) -> bool {
-        matches!(self, StoreError::HashMismatch { .. } | StoreError::NotFound { .. })
+        matches!(
+            self,
+            StoreError::HashMismatch { .. }
+                | StoreError::NotFound { .. }
+                | StoreError::BadFileType { .. }
+                | StoreError::TooDeep { .. }
+                | StoreError::PathTooLong { .. }
+        )
     }
     fn hint(&self) -> Option<String> {
         match self {
@@ -86,6 +101,13 @@ impl Classify for StoreError {
             StoreError::DigestMismatch { .. } => {
                 Some("the entry was modified after it was added; remove it and build again".into())
             }
+            StoreError::BadFileType { .. } => Some(
+                "store entries hold only files, directories and symlinks; remove the others in the build script".into(),
+            ),
+            StoreError::TooDeep { .. } | StoreError::PathTooLong { .. } => Some(format!(
+                "a store entry nests directories at most {MAX_TREE_DEPTH} deep and holds paths of at most \
+                 {MAX_TREE_PATH} bytes; look for a loop in the build script that keeps creating directories"
+            )),
             _ => None,
         }
     }
@@ -152,6 +174,20 @@ pub struct EntryLock {
     _lock: Flock<File>,
 }
 
+/// Open (creating it) and lock the lock file at `path`.
+fn lock_file(path: &Path, how: FlockArg) -> Result<Flock<File>, StoreError> {
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    Flock::lock(f, how).map_err(|(_, e)| StoreError::Io {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })
+}
+
 /// A store root. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -182,26 +218,22 @@ impl Store {
     /// processes writing the same entry.
     pub fn lock(&self, bucket: &str, key: &str) -> Result<EntryLock, StoreError> {
         let path = self.root.join(LOCKS).join(format!("{bucket}-{key}.lock"));
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        let lock = Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| StoreError::Io {
-            path: path.clone(),
-            source: e.into(),
-        })?;
-        Ok(EntryLock { _lock: lock })
+        Ok(EntryLock {
+            _lock: lock_file(&path, FlockArg::LockExclusive)?,
+        })
     }
 
     /// A fresh scratch directory inside the store (same file system as the
     /// entries, so it can be renamed into place). Removed on drop unless
-    /// kept with [`tempfile::TempDir::keep`].
+    /// kept with [`tempfile::TempDir::keep`]; named after this process
+    /// (see [`scratch`]), so a later sweep removes it if the process dies
+    /// before it does, and an interrupt removes it at once.
     pub fn tempdir(&self, prefix: &str) -> Result<tempfile::TempDir, StoreError> {
         let tmp = self.root.join(TMP);
+        let suffix = scratch::owner_suffix(&self.root)?;
         tempfile::Builder::new()
             .prefix(prefix)
+            .suffix(&suffix)
             .tempdir_in(&tmp)
             .map_err(io_err(&tmp))
     }
@@ -292,7 +324,7 @@ impl Store {
 
     /// Add a package whose files were produced in `tree` (a directory inside
     /// the store's `tmp-v1/`, e.g. from [`Store::tempdir`]). The tree is
-    /// normalised ([`normalize_tree`]), its digest computed, then it is
+    /// checked ([`prepare_tree`]), normalised ([`normalize_tree`]), its digest computed, then it is
     /// renamed into place and the record written; the record's presence is
     /// what makes the entry visible. If the package is already present (a
     /// concurrent build finished first) the new tree is discarded.
@@ -303,6 +335,7 @@ impl Store {
             let _ = remove_tree(tree);
             return Ok(existing);
         }
+        prepare_tree(tree)?;
         normalize_tree(tree)?;
         record.digest = tree_digest(tree)?;
         sync_tree(tree)?;
@@ -590,8 +623,268 @@ pub fn make_read_only(root: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Remove a tree even if it was made read-only.
+/// Deepest directory nesting a store entry may have (`a/b/c` is 3 deep).
+/// Far beyond any real package; it keeps every walk of an entry (digest,
+/// archive, export) shallow, and its paths below `PATH_MAX`.
+pub const MAX_TREE_DEPTH: usize = 256;
+
+/// Longest path (in bytes) inside a store entry, relative to its root: what
+/// is left of Linux's 4096-byte `PATH_MAX` once a store root is in front.
+pub const MAX_TREE_PATH: usize = 3072;
+
+/// Descriptors a [`walk_fd`] keeps open: the deepest levels; the ones above
+/// are closed and reopened through `..` when the walk climbs back.
+const FD_WINDOW: usize = 32;
+
+/// One entry a [`walk_fd`] found.
+struct FdEntry<'a> {
+    /// The directory holding it.
+    dir: std::os::fd::BorrowedFd<'a>,
+    name: &'a std::ffi::CStr,
+    stat: nix::sys::stat::FileStat,
+    /// 1 for the root's children.
+    depth: usize,
+    /// Bytes of its path relative to the root.
+    rel_len: usize,
+}
+
+impl FdEntry<'_> {
+    fn is_dir(&self) -> bool {
+        self.stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR
+    }
+}
+
+/// A directory [`walk_fd`] is in: its descriptor (`None` while closed to
+/// save descriptors), its identity to check a reopening, and what is left.
+struct FdLevel {
+    fd: Option<std::os::fd::OwnedFd>,
+    id: (u64, u64),
+    name: std::ffi::CString,
+    todo: Vec<std::ffi::CString>,
+    depth: usize,
+    rel_len: usize,
+}
+
+/// `a/b/c` for messages: the names on the way down to `name` (cut short
+/// when very deep).
+fn fd_rel(stack: &[FdLevel], name: &std::ffi::CStr) -> String {
+    let names: Vec<String> = stack
+        .iter()
+        .skip(1)
+        .map(|l| l.name.to_string_lossy().into_owned())
+        .chain(std::iter::once(name.to_string_lossy().into_owned()))
+        .collect();
+    if names.len() > 12 {
+        format!(
+            "{}/…({} more)…/{}",
+            names[..4].join("/"),
+            names.len() - 8,
+            names[names.len() - 4..].join("/")
+        )
+    } else {
+        names.join("/")
+    }
+}
+
+fn errno_at(path: PathBuf) -> impl FnOnce(nix::errno::Errno) -> StoreError {
+    move |e| StoreError::Io { path, source: e.into() }
+}
+
+/// Walk the directory tree at `root` without building a single path: each
+/// directory is opened relative to its parent (`openat`, never following a
+/// symlink), so any depth and any path length work, with an explicit stack
+/// (no recursion) and at most [`FD_WINDOW`] descriptors. `pre` sees every
+/// entry below the root (parents first) and says whether to descend into a
+/// directory; `post_dir` is called in the parent once a directory is done.
+fn walk_fd(
+    root: &Path,
+    mut pre: impl FnMut(&FdEntry) -> Result<bool, StoreError>,
+    mut post_dir: impl FnMut(std::os::fd::BorrowedFd, &std::ffi::CStr) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::{fstat, fstatat, Mode};
+    use std::os::fd::AsFd;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let id = |st: &nix::sys::stat::FileStat| (st.st_dev, st.st_ino);
+    let root_fd = nix::fcntl::open(root, flags, Mode::empty()).map_err(errno_at(root.into()))?;
+    let root_id = id(&fstat(&root_fd).map_err(errno_at(root.into()))?);
+    let mut stack = vec![FdLevel {
+        fd: Some(root_fd),
+        id: root_id,
+        name: std::ffi::CString::default(),
+        todo: Vec::new(),
+        depth: 0,
+        rel_len: 0,
+    }];
+    // List the directory on top of the stack: `pre` for each entry, the
+    // directories to descend into remembered.
+    let mut list = |stack: &mut Vec<FdLevel>| -> Result<(), StoreError> {
+        let top = stack.last().expect("a level");
+        let fd = top.fd.as_ref().expect("the top level is open");
+        let at = |stack: &[FdLevel], name: &std::ffi::CStr| root.join(fd_rel(stack, name));
+        let mut dir = nix::dir::Dir::openat(fd, ".", flags, Mode::empty()).map_err(|e| errno_at(at(stack, c""))(e))?;
+        let names: Vec<std::ffi::CString> = dir
+            .iter()
+            .map(|e| e.map(|e| e.file_name().to_owned()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| errno_at(at(stack, c""))(e))?;
+        let mut todo = Vec::new();
+        for name in names {
+            if name.as_bytes() == b"." || name.as_bytes() == b".." {
+                continue;
+            }
+            let stat = fstatat(fd, name.as_c_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(|e| errno_at(at(stack, &name))(e))?;
+            let entry = FdEntry {
+                dir: fd.as_fd(),
+                name: &name,
+                stat,
+                depth: top.depth + 1,
+                rel_len: top.rel_len + usize::from(top.depth > 0) + name.as_bytes().len(),
+            };
+            if pre(&entry).map_err(|e| with_rel(e, root, &fd_rel(stack, &name)))? && entry.is_dir() {
+                todo.push(name);
+            }
+        }
+        // Popped from the end: visit in directory order.
+        todo.reverse();
+        stack.last_mut().expect("a level").todo = todo;
+        Ok(())
+    };
+    list(&mut stack)?;
+    loop {
+        if let Some(name) = stack.last_mut().expect("a level").todo.pop() {
+            let top = stack.last().expect("a level");
+            let parent = top.fd.as_ref().expect("the top level is open");
+            let fd = openat(parent, name.as_c_str(), flags, Mode::empty())
+                .map_err(|e| errno_at(root.join(fd_rel(&stack, &name)))(e))?;
+            let st = fstat(&fd).map_err(|e| errno_at(root.join(fd_rel(&stack, &name)))(e))?;
+            let (depth, rel_len) = (
+                top.depth + 1,
+                top.rel_len + usize::from(top.depth > 0) + name.as_bytes().len(),
+            );
+            if stack.len() >= FD_WINDOW {
+                let i = stack.len() - FD_WINDOW;
+                stack[i].fd = None;
+            }
+            stack.push(FdLevel {
+                fd: Some(fd),
+                id: id(&st),
+                name,
+                todo: Vec::new(),
+                depth,
+                rel_len,
+            });
+            list(&mut stack)?;
+            continue;
+        }
+        let done = stack.pop().expect("a level");
+        let Some(parent) = stack.last_mut() else { break };
+        if parent.fd.is_none() {
+            let child = done.fd.as_ref().expect("the top level is open");
+            let fd = openat(child, "..", flags, Mode::empty()).map_err(errno_at(root.into()))?;
+            let st = fstat(&fd).map_err(errno_at(root.into()))?;
+            if id(&st) != parent.id {
+                return Err(StoreError::Moved {
+                    root: root.into(),
+                    at: fd_rel(&stack, c""),
+                });
+            }
+            parent.fd = Some(fd);
+        }
+        drop(done.fd);
+        let parent_fd = stack.last().and_then(|l| l.fd.as_ref()).expect("reopened above");
+        post_dir(parent_fd.as_fd(), &done.name).map_err(|e| with_rel(e, root, &fd_rel(&stack, &done.name)))?;
+    }
+    Ok(())
+}
+
+/// An error of a [`walk_fd`] callback, with the entry's place in the tree
+/// filled in.
+fn with_rel(e: StoreError, root: &Path, rel: &str) -> StoreError {
+    match e {
+        StoreError::TooDeep { limit, .. } => StoreError::TooDeep {
+            root: root.into(),
+            limit,
+            at: rel.into(),
+        },
+        StoreError::PathTooLong { limit, .. } => StoreError::PathTooLong {
+            root: root.into(),
+            limit,
+            at: rel.into(),
+        },
+        StoreError::Io { path, source } if path.as_os_str().is_empty() => StoreError::Io {
+            path: root.join(rel),
+            source,
+        },
+        e => e,
+    }
+}
+
+/// Add `bits` to the mode of a directory or file of a walk (so it can be
+/// read, entered or removed), if it lacks any.
+fn add_mode(e: &FdEntry, bits: u32) -> Result<(), StoreError> {
+    let mode = e.stat.st_mode & 0o7777;
+    if mode & bits == bits {
+        return Ok(());
+    }
+    // The entry is a directory or a regular file (checked by the caller):
+    // following it is following nothing.
+    nix::sys::stat::fchmodat(
+        e.dir,
+        e.name,
+        nix::sys::stat::Mode::from_bits_truncate(mode | bits),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .map_err(errno_at(PathBuf::new()))
+}
+
+/// Make a tree the store is about to take fit for it, or refuse it: every
+/// directory traversable and writable by us, every file readable (whatever
+/// modes a build left: a mode-000 directory must not make the build fail or
+/// the scratch directory impossible to remove), and no deeper than
+/// [`MAX_TREE_DEPTH`] nor any path longer than [`MAX_TREE_PATH`]. Walks
+/// with [`walk_fd`], so a tree of any depth gets a clear error.
+pub fn prepare_tree(root: &Path) -> Result<(), StoreError> {
+    if !fs::symlink_metadata(root).map_err(io_err(root))?.is_dir() {
+        return Ok(());
+    }
+    let mode = fs::metadata(root).map_err(io_err(root))?.permissions().mode();
+    if mode & 0o700 != 0o700 {
+        fs::set_permissions(root, fs::Permissions::from_mode(mode | 0o700)).map_err(io_err(root))?;
+    }
+    walk_fd(
+        root,
+        |e| {
+            if e.depth > MAX_TREE_DEPTH {
+                return Err(StoreError::TooDeep {
+                    root: PathBuf::new(),
+                    limit: MAX_TREE_DEPTH,
+                    at: String::new(),
+                });
+            }
+            if e.rel_len > MAX_TREE_PATH {
+                return Err(StoreError::PathTooLong {
+                    root: PathBuf::new(),
+                    limit: MAX_TREE_PATH,
+                    at: String::new(),
+                });
+            }
+            match e.stat.st_mode & nix::libc::S_IFMT {
+                nix::libc::S_IFDIR => add_mode(e, 0o700)?,
+                nix::libc::S_IFREG => add_mode(e, 0o600)?,
+                _ => {}
+            }
+            Ok(true)
+        },
+        |_, _| Ok(()),
+    )
+}
+
+/// Remove a tree even if it was made read-only, of any depth (see
+/// [`walk_fd`]: no recursion, no path longer than the root's).
 pub fn remove_tree(root: &Path) -> Result<(), StoreError> {
+    use nix::unistd::{unlinkat, UnlinkatFlags};
     let meta = match fs::symlink_metadata(root) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -600,13 +893,23 @@ pub fn remove_tree(root: &Path) -> Result<(), StoreError> {
     if !meta.is_dir() {
         return fs::remove_file(root).map_err(io_err(root));
     }
-    for ent in walkdir::WalkDir::new(root) {
-        let Ok(ent) = ent else { continue };
-        if ent.file_type().is_dir() {
-            let _ = fs::set_permissions(ent.path(), fs::Permissions::from_mode(0o755));
-        }
+    if meta.permissions().mode() & 0o700 != 0o700 {
+        fs::set_permissions(root, fs::Permissions::from_mode(0o755)).map_err(io_err(root))?;
     }
-    fs::remove_dir_all(root).map_err(io_err(root))
+    walk_fd(
+        root,
+        |e| {
+            if e.is_dir() {
+                add_mode(e, 0o700)?;
+                Ok(true)
+            } else {
+                unlinkat(e.dir, e.name, UnlinkatFlags::NoRemoveDir).map_err(errno_at(PathBuf::new()))?;
+                Ok(false)
+            }
+        },
+        |dir, name| unlinkat(dir, name, UnlinkatFlags::RemoveDir).map_err(errno_at(PathBuf::new())),
+    )?;
+    fs::remove_dir(root).map_err(io_err(root))
 }
 
 /// BLAKE3 digest of a tree in a canonical, NAR-like serialisation: entries
@@ -616,12 +919,21 @@ pub fn remove_tree(root: &Path) -> Result<(), StoreError> {
 pub fn tree_digest(root: &Path) -> Result<String, StoreError> {
     let mut h = blake3::Hasher::new();
     h.update(b"magpkg-tree-v1\0");
-    digest_into(root, root, &mut h)?;
+    digest_into(root, root, 0, &mut h)?;
     Ok(format!("blake3:{}", h.finalize().to_hex()))
 }
 
-fn digest_into(root: &Path, path: &Path, h: &mut blake3::Hasher) -> Result<(), StoreError> {
+fn digest_into(root: &Path, path: &Path, depth: usize, h: &mut blake3::Hasher) -> Result<(), StoreError> {
     let rel = path.strip_prefix(root).unwrap_or(path);
+    // Entries are checked on their way in (`prepare_tree`); this keeps the
+    // recursion bounded for a tree that was not (a tampered entry).
+    if depth > MAX_TREE_DEPTH {
+        return Err(StoreError::TooDeep {
+            root: root.into(),
+            limit: MAX_TREE_DEPTH,
+            at: rel.display().to_string(),
+        });
+    }
     let rel_bytes = std::os::unix::ffi::OsStrExt::as_bytes(rel.as_os_str());
     let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
     let ft = meta.file_type();
@@ -661,7 +973,7 @@ fn digest_into(root: &Path, path: &Path, h: &mut blake3::Hasher) -> Result<(), S
         });
         h.update(&(names.len() as u64).to_le_bytes());
         for n in names {
-            digest_into(root, &path.join(n), h)?;
+            digest_into(root, &path.join(n), depth + 1, h)?;
         }
     } else {
         return Err(StoreError::BadFileType {
@@ -682,10 +994,13 @@ pub struct GcReport {
     pub stale_roots: Vec<PathBuf>,
     /// Bytes of regular files removed (hard-linked files counted once per name).
     pub bytes: u64,
+    /// Scratch entries of `tmp-v1/` whose owner process is gone.
+    pub scratch: Vec<String>,
 }
 
 impl Store {
-    /// Remove every package and environment no GC root keeps alive.
+    /// Remove every package and environment no GC root keeps alive, and
+    /// the scratch entries of processes that are gone ([`scratch::sweep`]).
     ///
     /// Roots are the links in `gcroots-v1/` (one per project, made by
     /// environment realisation); `env_packages` gives the package ids an
@@ -702,7 +1017,10 @@ impl Store {
         dry_run: bool,
     ) -> Result<GcReport, StoreError> {
         let _gc = self.lock("gc", "store")?;
-        let mut report = GcReport::default();
+        let mut report = GcReport {
+            scratch: scratch::sweep(&self.root, dry_run)?,
+            ..GcReport::default()
+        };
         let now = std::time::SystemTime::now();
         let young = |p: &Path| {
             fs::symlink_metadata(p)
@@ -896,6 +1214,78 @@ mod tests {
             nix::sys::stat::UtimensatFlags::FollowSymlink,
         )
         .unwrap();
+    }
+
+    /// A chain of `depth` directories `d/d/d/...` below `root`, made through
+    /// descriptors (its paths are far longer than `PATH_MAX`), with a file
+    /// at the bottom.
+    fn deep_chain(root: &Path, depth: usize) {
+        use nix::fcntl::{open, openat, OFlag};
+        use nix::sys::stat::{mkdirat, Mode};
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let mut fd = open(root, flags, Mode::empty()).unwrap();
+        for _ in 0..depth {
+            mkdirat(&fd, "d", Mode::from_bits_truncate(0o755)).unwrap();
+            fd = openat(&fd, "d", flags, Mode::empty()).unwrap();
+        }
+        let create = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC;
+        drop(openat(&fd, "bottom", create, Mode::from_bits_truncate(0o444)).unwrap());
+    }
+
+    #[test]
+    fn trees_of_any_depth_are_refused_cleanly_and_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let tree = root.path().join("t");
+        fs::create_dir(&tree).unwrap();
+        deep_chain(&tree, 30_000);
+        // On a small stack, as builds run: nothing here may recurse per level.
+        let t = tree.clone();
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let e = prepare_tree(&t).unwrap_err();
+                assert!(matches!(e, StoreError::TooDeep { .. }), "{e}");
+                assert!(
+                    e.to_string().contains("nested more than 256 deep (at `d/d/d/d/…("),
+                    "{e}"
+                );
+                assert!(e.is_user_error() && e.hint().unwrap().contains("loop"));
+                remove_tree(&t).unwrap();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(!tree.exists());
+    }
+
+    #[test]
+    fn prepare_and_remove_handle_unreadable_and_read_only_trees() {
+        let root = tempfile::tempdir().unwrap();
+        let tree = root.path().join("t");
+        fs::create_dir_all(tree.join("a/locked/inner")).unwrap();
+        fs::write(tree.join("a/locked/inner/f"), b"x").unwrap();
+        fs::write(tree.join("a/secret"), b"y").unwrap();
+        std::os::unix::fs::symlink("/etc", tree.join("a/link")).unwrap();
+        fs::set_permissions(tree.join("a/secret"), fs::Permissions::from_mode(0o000)).unwrap();
+        fs::set_permissions(tree.join("a/locked/inner"), fs::Permissions::from_mode(0o000)).unwrap();
+        fs::set_permissions(tree.join("a/locked"), fs::Permissions::from_mode(0o000)).unwrap();
+        prepare_tree(&tree).unwrap();
+        assert_eq!(fs::read(tree.join("a/locked/inner/f")).unwrap(), b"x");
+        assert_eq!(fs::metadata(tree.join("a/secret")).unwrap().mode() & 0o600, 0o600);
+        // Long names: the path limit, not the depth one.
+        let long = "n".repeat(250);
+        let mut p = tree.clone();
+        for _ in 0..14 {
+            p.push(&long);
+        }
+        fs::create_dir_all(&p).unwrap();
+        let e = prepare_tree(&tree).unwrap_err();
+        assert!(matches!(e, StoreError::PathTooLong { .. }), "{e}");
+        make_read_only(&tree.join("a")).unwrap();
+        remove_tree(&tree).unwrap();
+        assert!(!tree.exists());
+        // What the link points at is untouched.
+        assert!(Path::new("/etc/passwd").is_file());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! AppImage is never executed. The result is an AppDir, run through its
 //! `AppRun`.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -69,55 +70,59 @@ pub fn payload_offset(path: &Path) -> Result<u64, AppError> {
 /// Extract the SquashFS image at `offset` of `file` into `dest` (which must
 /// not exist). Nothing from the image can land outside `dest`: names are
 /// checked, parents must be real directories, files are created with
-/// O_NOFOLLOW | O_EXCL, devices and fifos are skipped, set-id bits dropped.
+/// O_NOFOLLOW | O_EXCL, devices, fifos and sockets are skipped, set-id bits
+/// dropped. Only an image backhand cannot decompress (LZO) goes to
+/// `unsquashfs`, under the same rules ([`extract_with_unsquashfs`]); an
+/// image refused for what it holds is refused.
 pub fn extract(file: &Path, offset: u64, dest: &Path) -> Result<Vec<String>, AppError> {
-    match extract_with_backhand(file, offset, dest) {
-        Ok(w) => Ok(w),
-        Err(first) => {
-            // backhand lacks some compressors (lzo); unsquashfs has them all.
-            let Ok(unsquashfs) = which::which("unsquashfs") else {
-                return Err(AppError::Extract {
-                    path: file.into(),
-                    message: format!("{first} (and `unsquashfs` from squashfs-tools is not installed to try instead)"),
-                });
-            };
-            if dest.exists() {
-                crate::store::remove_tree(dest)?;
-            }
-            let out = std::process::Command::new(&unsquashfs)
-                .arg("-no-progress")
-                .arg("-no-xattrs")
-                .arg("-o")
-                .arg(offset.to_string())
-                .arg("-d")
-                .arg(dest)
-                .arg(file)
-                .output()
-                .map_err(|source| AppError::Spawn {
-                    program: unsquashfs.clone(),
-                    source,
-                })?;
-            if !out.status.success() {
-                return Err(AppError::Extract {
-                    path: file.into(),
-                    message: format!(
-                        "{first}; unsquashfs failed too: {}",
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ),
-                });
-            }
-            drop_setid(dest)?;
-            Ok(vec![format!("extracted with unsquashfs ({first})")])
+    let first = match extract_with_backhand(file, offset, dest) {
+        Ok(w) => return Ok(w),
+        Err(Native::Refused(message)) => {
+            return Err(AppError::Extract {
+                path: file.into(),
+                message,
+            })
         }
+        Err(Native::Unsupported(m)) => m,
+    };
+    let Ok(unsquashfs) = which::which("unsquashfs") else {
+        return Err(AppError::Extract {
+            path: file.into(),
+            message: format!("{first} (and `unsquashfs` from squashfs-tools is not installed to try instead)"),
+        });
+    };
+    if dest.exists() {
+        crate::store::remove_tree(dest)?;
     }
+    let mut warnings = extract_with_unsquashfs(&unsquashfs, file, offset, dest).map_err(|message| {
+        let _ = crate::store::remove_tree(dest);
+        AppError::Extract {
+            path: file.into(),
+            message: format!("{first}; with unsquashfs: {message}"),
+        }
+    })?;
+    warnings.insert(0, format!("extracted with unsquashfs ({first})"));
+    Ok(warnings)
 }
 
-fn extract_with_backhand(file: &Path, offset: u64, dest: &Path) -> Result<Vec<String>, String> {
-    use backhand::{FilesystemReader, InnerNode};
-    let f = File::open(file).map_err(|e| e.to_string())?;
-    let fs_ = FilesystemReader::from_reader_with_offset(BufReader::new(f), offset).map_err(|e| e.to_string())?;
+/// Why the native extractor failed.
+enum Native {
+    /// The image uses what backhand cannot decompress: unsquashfs may.
+    Unsupported(String),
+    /// Anything else: a damaged image, or one refused for what it holds.
+    Refused(String),
+}
+
+fn extract_with_backhand(file: &Path, offset: u64, dest: &Path) -> Result<Vec<String>, Native> {
+    use backhand::{BackhandError, FilesystemReader, InnerNode};
+    let refused = |e: String| Native::Refused(e);
+    let f = File::open(file).map_err(|e| refused(e.to_string()))?;
+    let fs_ = FilesystemReader::from_reader_with_offset(BufReader::new(f), offset).map_err(|e| match e {
+        BackhandError::UnsupportedCompression(_) => Native::Unsupported(e.to_string()),
+        e => refused(e.to_string()),
+    })?;
     let mut warnings = Vec::new();
-    fs::create_dir(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    fs::create_dir(dest).map_err(|e| refused(format!("{}: {e}", dest.display())))?;
     let mut dirs: Vec<(PathBuf, u32)> = Vec::new();
     for node in fs_.files() {
         let mut rel = PathBuf::new();
@@ -125,7 +130,7 @@ fn extract_with_backhand(file: &Path, offset: u64, dest: &Path) -> Result<Vec<St
             match c {
                 Component::RootDir => {}
                 Component::Normal(n) => rel.push(n),
-                _ => return Err(format!("unsafe path {} in the image", node.fullpath.display())),
+                _ => return Err(refused(format!("unsafe path {} in the image", node.fullpath.display()))),
             }
         }
         let mode = (node.header.permissions as u32) & 0o777;
@@ -134,10 +139,10 @@ fn extract_with_backhand(file: &Path, offset: u64, dest: &Path) -> Result<Vec<St
             continue;
         }
         let target = dest.join(&rel);
-        check_parents(dest, &rel)?;
+        check_parents(dest, &rel).map_err(refused)?;
         match &node.inner {
             InnerNode::Dir(_) => {
-                fs::create_dir(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+                fs::create_dir(&target).map_err(|e| refused(format!("{}: {e}", target.display())))?;
                 dirs.push((target, mode));
             }
             InnerNode::File(fr) => {
@@ -147,24 +152,30 @@ fn extract_with_backhand(file: &Path, offset: u64, dest: &Path) -> Result<Vec<St
                     .custom_flags(nix::libc::O_NOFOLLOW)
                     .mode(0o600)
                     .open(&target)
-                    .map_err(|e| format!("{}: {e}", target.display()))?;
+                    .map_err(|e| refused(format!("{}: {e}", target.display())))?;
                 let mut r = fs_.file(fr).reader();
-                std::io::copy(&mut r, &mut out).map_err(|e| format!("{}: {e}", rel.display()))?;
-                out.flush().map_err(|e| e.to_string())?;
-                fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o600)).map_err(|e| e.to_string())?;
+                std::io::copy(&mut r, &mut out).map_err(|e| {
+                    let m = format!("{}: {e}", rel.display());
+                    if e.kind() == std::io::ErrorKind::Unsupported {
+                        Native::Unsupported(m)
+                    } else {
+                        refused(m)
+                    }
+                })?;
+                out.flush().map_err(|e| refused(e.to_string()))?;
+                fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o600))
+                    .map_err(|e| refused(e.to_string()))?;
             }
             InnerNode::Symlink(l) => {
-                std::os::unix::fs::symlink(&l.link, &target).map_err(|e| format!("{}: {e}", target.display()))?;
+                std::os::unix::fs::symlink(&l.link, &target)
+                    .map_err(|e| refused(format!("{}: {e}", target.display())))?;
             }
-            _ => warnings.push(format!(
-                "skipped special file /{} (device, fifo or socket)",
-                rel.display()
-            )),
+            _ => warnings.push(skipped(&rel)),
         }
     }
     // Directory modes last, so read-only directories could be filled.
     for (d, mode) in dirs.into_iter().rev() {
-        fs::set_permissions(&d, fs::Permissions::from_mode(mode | 0o700)).map_err(|e| e.to_string())?;
+        fs::set_permissions(&d, fs::Permissions::from_mode(mode | 0o700)).map_err(|e| refused(e.to_string()))?;
     }
     Ok(warnings)
 }
@@ -184,22 +195,153 @@ fn check_parents(dest: &Path, rel: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn drop_setid(root: &Path) -> Result<(), AppError> {
-    for ent in walkdir::WalkDir::new(root) {
-        let ent = ent.map_err(|e| AppError::Io {
-            path: root.into(),
-            source: e.into(),
-        })?;
-        if ent.file_type().is_symlink() {
+fn skipped(rel: &Path) -> String {
+    format!("skipped special file /{} (device, fifo or socket)", rel.display())
+}
+
+/// Extract with `unsquashfs` under the native extractor's rules. Its own
+/// inode list (`-pf`) says what the image holds; devices, fifos and sockets
+/// (and hard links to them) are excluded by name, so they are never
+/// created; an image whose list cannot be read that way is refused. The
+/// result is then checked again: only files, directories and symlinks, no
+/// set-id bits, everything owned by us. unsquashfs (4.5 and later) itself
+/// refuses names with `/` or `..` and writes only below `dest`, and a
+/// squashfs image is a tree, so no entry can be written through a symlink.
+fn extract_with_unsquashfs(unsquashfs: &Path, file: &Path, offset: u64, dest: &Path) -> Result<Vec<String>, String> {
+    let scratch = tempfile::Builder::new()
+        .prefix(".magpkg-unsquashfs-")
+        .tempdir_in(dest.parent().unwrap_or(Path::new(".")))
+        .map_err(|e| e.to_string())?;
+    let run = |args: &[&std::ffi::OsStr]| -> Result<(), String> {
+        let out = std::process::Command::new(unsquashfs)
+            .args(["-no-progress", "-no-xattrs", "-o", &offset.to_string()])
+            .args(args)
+            .arg(file)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", unsquashfs.display()))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!("it failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
+    };
+    let list = scratch.path().join("inodes");
+    run(&["-pf".as_ref(), list.as_os_str()])?;
+    let text = fs::read(&list).map_err(|e| e.to_string())?;
+    let special = special_inodes(&String::from_utf8_lossy(&text))?;
+    let mut excluded = String::new();
+    for name in &special {
+        if name.contains('\n') {
+            return Err(format!(
+                "the image holds a special file whose name has a line break ({name:?})"
+            ));
+        }
+        excluded.push_str(name);
+        excluded.push('\n');
+    }
+    let exclude = scratch.path().join("exclude");
+    fs::write(&exclude, excluded).map_err(|e| e.to_string())?;
+    run(&[
+        "-no-wildcards".as_ref(),
+        "-exclude-file".as_ref(),
+        exclude.as_os_str(),
+        "-d".as_ref(),
+        dest.as_os_str(),
+    ])?;
+    sanitize(dest)?;
+    Ok(special.iter().map(|n| skipped(Path::new(n))).collect())
+}
+
+/// The names of the devices, fifos and sockets (and hard links to them) in
+/// unsquashfs's pseudo-file list of an image (`name TYPE ...` a line,
+/// spaces and backslashes in names escaped with a backslash).
+fn special_inodes(list: &str) -> Result<Vec<String>, String> {
+    let mut kinds: BTreeMap<String, char> = BTreeMap::new();
+    let mut links: Vec<(String, String)> = Vec::new();
+    for line in list.lines() {
+        if line.starts_with('#') {
+            if line.contains("START OF DATA") {
+                break;
+            }
             continue;
         }
-        let m = ent.metadata().map_err(|e| AppError::Io {
-            path: ent.path().into(),
-            source: e.into(),
-        })?;
-        let mode = m.permissions().mode();
-        if mode & 0o7000 != 0 {
-            fs::set_permissions(ent.path(), fs::Permissions::from_mode(mode & 0o777)).map_err(io_err(ent.path()))?;
+        let (name, rest) = unescape_name(line);
+        let mut fields = rest.split_whitespace();
+        let kind = fields.next().and_then(|k| k.chars().next());
+        match kind {
+            Some('L' | 'l') => links.push((name, unescape_name(fields.collect::<Vec<_>>().join(" ").as_str()).0)),
+            Some(k) => {
+                kinds.insert(name, k);
+            }
+            None => return Err(format!("unsquashfs lists an inode it does not describe: {line:?}")),
+        }
+    }
+    let is_special = |k: char| !matches!(k, 'D' | 'd' | 'R' | 'S' | 's' | 'F' | 'f');
+    let mut special: Vec<String> = kinds
+        .iter()
+        .filter(|(_, k)| is_special(**k))
+        .map(|(n, _)| n.clone())
+        .collect();
+    for (name, target) in links {
+        if kinds.get(&target).is_none_or(|k| is_special(*k)) {
+            special.push(name);
+        }
+    }
+    special.sort();
+    Ok(special)
+}
+
+/// The first field of a pseudo-file line, unescaped, and the rest.
+fn unescape_name(line: &str) -> (String, &str) {
+    let mut name = String::new();
+    let mut chars = line.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some((_, n)) = chars.next() {
+                    name.push(n);
+                }
+            }
+            ' ' => return (name, &line[i + 1..]),
+            c => name.push(c),
+        }
+    }
+    (name, "")
+}
+
+/// What unsquashfs wrote, held to the native extractor's result: anything
+/// but files, directories and symlinks is an error (it was excluded, so it
+/// should not be there), set-id and sticky bits go, files and directories
+/// are ours and usable by us.
+fn sanitize(root: &Path) -> Result<(), String> {
+    let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+    for ent in walkdir::WalkDir::new(root).follow_links(false) {
+        let ent = ent.map_err(|e| e.to_string())?;
+        let ft = ent.file_type();
+        let m = ent.metadata().map_err(|e| e.to_string())?;
+        if !(ft.is_dir() || ft.is_file() || ft.is_symlink()) {
+            return Err(format!(
+                "it created the special file {}, which was excluded",
+                ent.path().display()
+            ));
+        }
+        if std::os::unix::fs::MetadataExt::uid(&m) != uid.as_raw()
+            || std::os::unix::fs::MetadataExt::gid(&m) != gid.as_raw()
+        {
+            nix::unistd::fchownat(
+                nix::fcntl::AT_FDCWD,
+                ent.path(),
+                Some(uid),
+                Some(gid),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| format!("{}: {e}", ent.path().display()))?;
+        }
+        if !ft.is_symlink() {
+            let keep = if ft.is_dir() { 0o700 } else { 0o600 };
+            let mode = (m.permissions().mode() & 0o777) | keep;
+            fs::set_permissions(ent.path(), fs::Permissions::from_mode(mode))
+                .map_err(|e| format!("{}: {e}", ent.path().display()))?;
         }
     }
     Ok(())
@@ -538,6 +680,16 @@ mod tests {
             ("tool".into(), None)
         );
         assert_eq!(slug("Hello World!"), "hello-world");
+    }
+
+    #[test]
+    fn special_inodes_of_an_unsquashfs_list() {
+        let list = "/ D 1 755 0 0\nbin D 1 755 0 0\na\\ b\\\\c R 1 644 0 0 2 0\nnull C 1 666 0 0 1 3\n\
+                    we\\ ird I 1 666 0 0 f\nsame L a\\ b\\\\c\nnull2 L null\nln S 1 777 0 0 /etc\n#\n\
+                    # START OF DATA - DO NOT MODIFY\nx I 1 1 1 1\n";
+        assert_eq!(special_inodes(list).unwrap(), ["null", "null2", "we ird"]);
+        assert_eq!(unescape_name("a\\ b\\\\c R 1"), ("a b\\c".to_string(), "R 1"));
+        assert!(special_inodes("lonely\n").is_err());
     }
 
     #[test]

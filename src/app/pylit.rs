@@ -213,6 +213,10 @@ fn err<T>(line: usize, message: impl Into<String>) -> Result<T, ParseError> {
     })
 }
 
+/// Deepest bracket nesting a file may have, as in Python: the parser
+/// recurses once per level, so this bounds its stack.
+pub const MAX_NESTING: usize = 200;
+
 fn lex(text: &str) -> Result<Vec<Token>, ParseError> {
     let chars: Vec<char> = text.trim_start_matches('\u{feff}').chars().collect();
     let mut i = 0;
@@ -248,6 +252,12 @@ fn lex(text: &str) -> Result<Vec<Token>, ParseError> {
                 i += 3;
             }
             '[' | '(' | '{' => {
+                if depth.len() >= MAX_NESTING {
+                    return err(
+                        line,
+                        format!("brackets nested more than {MAX_NESTING} deep (Python's own limit is 200)"),
+                    );
+                }
                 depth.push((c, line));
                 out.push(Token { tok: Tok::Op(c), line });
                 i += 1;
@@ -765,6 +775,16 @@ mod tests {
             assert_eq!(e.line, line, "{text:?}: {e}");
             assert!(e.message.contains(needle), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_an_error_not_a_crash() {
+        let ok = format!("a = {}{}\n", "[".repeat(MAX_NESTING), "]".repeat(MAX_NESTING));
+        parse(&ok).unwrap();
+        let deep = format!("a = {}{}\n", "[".repeat(20_000), "]".repeat(20_000));
+        let e = parse(&deep).unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("nested more than 200 deep"), "{e}");
     }
 
     #[test]

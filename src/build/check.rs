@@ -104,13 +104,14 @@ impl Builder<'_> {
             path,
             source,
         };
-        super::prepare_output(&out).map_err(io)?;
-        // The same normalisation as when it entered the store.
-        store::normalize_tree(&out).map_err(|source| BuildError::BadOutput {
-            name: p.name.clone(),
-            version: p.version.clone(),
-            source: Box::new(source),
-        })?;
+        // The same checks and normalisation as when it entered the store.
+        store::prepare_tree(&out)
+            .and_then(|()| store::normalize_tree(&out))
+            .map_err(|source| BuildError::BadOutput {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                source: Box::new(source),
+            })?;
         let actual = store::tree_digest(&out)?;
         let mut result = CheckResult {
             id: id.clone(),

@@ -20,7 +20,6 @@ pub mod unpack;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -143,7 +142,7 @@ impl Classify for BuildError {
             | BuildError::NoShell { .. }
             | BuildError::MissingSource { .. } => true,
             BuildError::Builtin { source, .. } => !matches!(source.as_ref(), BuiltinError::Io { .. }),
-            BuildError::BadOutput { source, .. } => matches!(source.as_ref(), StoreError::BadFileType { .. }),
+            BuildError::BadOutput { source, .. } => source.is_user_error(),
             BuildError::NoBwrap { .. } | BuildError::Sandbox { .. } | BuildError::Io { .. } => false,
             BuildError::Plan(e) => e.is_user_error(),
             BuildError::Fetch(e) => e.is_user_error(),
@@ -187,9 +186,7 @@ impl Classify for BuildError {
             BuildError::NoShell { .. } => {
                 Some("add a root filesystem (e.g. `bootstrap`) or a package with bin/sh to its buildDeps".into())
             }
-            BuildError::BadOutput { .. } => {
-                Some("store entries hold only files, directories and symlinks; remove the others in the build script".into())
-            }
+            BuildError::BadOutput { source, .. } => source.hint(),
             BuildError::MissingSource { .. } => Some("fetch it with `magpkg fetch`, or add the file with `magpkg source add`".into()),
             BuildError::Plan(e) => e.hint(),
             BuildError::Fetch(e) => e.hint(),
@@ -418,17 +415,14 @@ impl Builder<'_> {
         let out = self.produce(p, &scratch, &log_path, &mut bar)?;
         bar.message("normalising and adding to the store");
         let record = PackageRecord::of(p);
-        prepare_output(&out).map_err(|(path, source)| BuildError::Io {
-            name: p.name.clone(),
-            path,
-            source,
-        })?;
         self.store.add_package(&out, record).map_err(|source| match source {
-            StoreError::BadFileType { .. } => BuildError::BadOutput {
-                name: p.name.clone(),
-                version: p.version.clone(),
-                source: Box::new(source),
-            },
+            e @ (StoreError::BadFileType { .. } | StoreError::TooDeep { .. } | StoreError::PathTooLong { .. }) => {
+                BuildError::BadOutput {
+                    name: p.name.clone(),
+                    version: p.version.clone(),
+                    source: Box::new(e),
+                }
+            }
             e => BuildError::Store(e),
         })?;
         scratch.success();
@@ -790,30 +784,6 @@ fn expand(value: &str, out: &str, env: &BTreeMap<String, String>) -> String {
     res
 }
 
-/// Make every directory of the output traversable and writable by us and
-/// every file readable, whatever modes the build left (the store then
-/// normalises them); a mode-000 directory must not make the build fail or
-/// the scratch directory impossible to remove.
-fn prepare_output(root: &Path) -> Result<(), (PathBuf, std::io::Error)> {
-    let meta = fs::symlink_metadata(root).map_err(|e| (root.to_path_buf(), e))?;
-    if meta.file_type().is_symlink() {
-        return Ok(());
-    }
-    let mode = meta.permissions().mode();
-    if meta.is_dir() {
-        if mode & 0o700 != 0o700 {
-            fs::set_permissions(root, fs::Permissions::from_mode(mode | 0o700)).map_err(|e| (root.to_path_buf(), e))?;
-        }
-        for ent in fs::read_dir(root).map_err(|e| (root.to_path_buf(), e))? {
-            let ent = ent.map_err(|e| (root.to_path_buf(), e))?;
-            prepare_output(&ent.path())?;
-        }
-    } else if meta.is_file() && mode & 0o600 != 0o600 {
-        fs::set_permissions(root, fs::Permissions::from_mode(mode | 0o600)).map_err(|e| (root.to_path_buf(), e))?;
-    }
-    Ok(())
-}
-
 /// A build's scratch directory in the store's tmp-v1/: removed when dropped
 /// unless the build failed with --keep-failed.
 struct Scratch {
@@ -833,9 +803,11 @@ impl Scratch {
         })
     }
 
-    /// Called on failure: the path if it is kept.
+    /// Called on failure: the path if it is kept (out of reach of the
+    /// sweeps of scratch directories whose process is gone).
     fn keep_on_failure(&self) -> Option<PathBuf> {
-        self.keep_failed.then(|| self.path.clone())
+        self.keep_failed
+            .then(|| crate::store::scratch::keep(&self.path).unwrap_or_else(|_| self.path.clone()))
     }
 
     fn success(&self) {
@@ -846,7 +818,6 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         if !self.keep.get() {
-            let _ = prepare_output(&self.path);
             let _ = crate::store::remove_tree(&self.path);
         }
     }

@@ -226,6 +226,8 @@ impl Sandbox {
             });
         }
         let mut child = cmd.spawn()?;
+        // An interrupt kills it before removing the directories it writes to.
+        let _writer = crate::store::scratch::Writer::register(child.id());
         drop(status_w);
         let status = loop {
             if let Some(s) = child.try_wait()? {

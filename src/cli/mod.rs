@@ -237,6 +237,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         return hook::run_hook_env(args, overrides);
     }
     let settings = Settings::resolve(&overrides)?;
+    if writes_store(&cli.command) {
+        prepare_store_writes(&settings);
+    }
     let ctx = Ctx {
         settings,
         global: cli.global,
@@ -268,6 +271,33 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve(a) => serve::run(a, &ctx),
         Command::HookEnv(_) | Command::Completions(_) => unreachable!("handled above"),
     }
+}
+
+/// Commands that may write to the store (build, fetch, realise, export).
+fn writes_store(c: &Command) -> bool {
+    matches!(
+        c,
+        Command::Build(_)
+            | Command::Fetch(_)
+            | Command::Source(_)
+            | Command::Shell(_)
+            | Command::Run(_)
+            | Command::Env(_)
+            | Command::App(_)
+            | Command::Oci(_)
+            | Command::Export(_)
+            | Command::Cache(_)
+    )
+}
+
+/// Before a command writes to the store: remove the scratch entries of
+/// magpkg processes that died (a failure to do so only costs disk space,
+/// so it never stops the command), and clean up our own on SIGINT/SIGTERM.
+fn prepare_store_writes(settings: &Settings) {
+    if let Err(e) = crate::store::scratch::sweep(&settings.store_dir, false) {
+        tracing::debug!(error = %e, "could not sweep the store's scratch space");
+    }
+    crate::store::scratch::clean_up_on_interrupt();
 }
 
 /// A panic is a bug, except when it is `println!` hitting a closed pipe

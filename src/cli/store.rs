@@ -68,6 +68,9 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
                 dry_run,
             )?;
             let verb = if dry_run { "would remove" } else { "removed" };
+            for name in &report.scratch {
+                println!("{verb} scratch entry tmp-v1/{name} (its process is gone)");
+            }
             for link in &report.stale_roots {
                 println!("{verb} stale root {}", link.display());
             }

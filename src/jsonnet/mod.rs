@@ -228,13 +228,128 @@ impl ImportResolver for Resolver {
         } else {
             return Err(runtime_error(format!("cannot load {resolved}")));
         };
-        self.log.borrow_mut().push(LoadedFile {
-            display,
-            path,
-            code: String::from_utf8_lossy(&bytes).into(),
-        });
+        let code: Rc<str> = String::from_utf8_lossy(&bytes).into();
+        check_nesting(&display, &code).map_err(runtime_error)?;
+        self.log.borrow_mut().push(LoadedFile { display, path, code });
         Ok(bytes)
     }
+}
+
+/// Deepest nesting of Jsonnet source [`check_nesting`] lets through: far
+/// beyond any real definition, well below what overflows the parser's and
+/// the evaluator's stack (they recurse once per level).
+pub const MAX_NESTING: usize = 1000;
+
+/// Refuse source nested deeper than [`MAX_NESTING`] before the parser sees
+/// it (it would overflow its stack and abort magpkg). The measure follows
+/// the syntax tree's depth closely enough: each open bracket, each operator
+/// or keyword of a chain (`a + b + c`, `if ... else if ...`) and each
+/// `local`/`assert` before the expression they scope is one level; a `,`
+/// starts a new element of the enclosing bracket.
+pub fn check_nesting(name: &str, code: &str) -> Result<(), String> {
+    // Per open bracket: (locals so far, operators since the last `;` or `,`).
+    let mut levels: Vec<(usize, usize)> = vec![(0, 0)];
+    let mut total = 1usize;
+    let b = code.as_bytes();
+    let mut i = 0;
+    let too_deep = |at: usize| {
+        let (line, col, _) = line_col(code, at);
+        Err(format!(
+            "{name}:{line}:{col}: the code is nested more than {MAX_NESTING} levels deep (brackets, operators, \
+             `local`s); magpkg does not evaluate it, as deeper nesting would overflow its stack: split it up \
+             into smaller expressions or files"
+        ))
+    };
+    let skip_to = |from: usize, pat: &[u8]| {
+        b[from..]
+            .windows(pat.len())
+            .position(|w| w == pat)
+            .map_or(b.len(), |p| from + p + pat.len())
+    };
+    while i < b.len() {
+        let c = b[i];
+        let mut grow = 0;
+        match c {
+            b'/' if b.get(i + 1) == Some(&b'/') => i = skip_to(i, b"\n") - 1,
+            b'#' => i = skip_to(i, b"\n") - 1,
+            b'/' if b.get(i + 1) == Some(&b'*') => i = skip_to(i + 2, b"*/") - 1,
+            b'|' if b[i..].starts_with(b"|||") => {
+                // A text block ends at a line whose first non-blank is `|||`.
+                let mut j = skip_to(i + 3, b"\n");
+                loop {
+                    let rest = &b[j.min(b.len())..];
+                    let blank = rest.iter().take_while(|c| **c == b' ' || **c == b'\t').count();
+                    if j >= b.len() || rest[blank..].starts_with(b"|||") {
+                        i = (j + blank + 3).min(b.len()) - 1;
+                        break;
+                    }
+                    j = skip_to(j, b"\n");
+                }
+            }
+            b'\'' | b'"' => {
+                let verbatim = i > 0 && b[i - 1] == b'@';
+                let mut j = i + 1;
+                while j < b.len() {
+                    if b[j] == c {
+                        if verbatim && b.get(j + 1) == Some(&c) {
+                            j += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    j += if b[j] == b'\\' && !verbatim { 2 } else { 1 };
+                }
+                i = j.min(b.len());
+            }
+            b'(' | b'[' | b'{' => {
+                levels.push((0, 0));
+                total += 1;
+            }
+            b')' | b']' | b'}' if levels.len() > 1 => {
+                let (locals, ops) = levels.pop().expect("more than one");
+                total -= 1 + locals + ops;
+            }
+            b',' | b';' => {
+                let top = levels.last_mut().expect("the top level stays");
+                total -= top.1;
+                top.1 = 0;
+                if c == b',' {
+                    total -= top.0;
+                    top.0 = 0;
+                }
+            }
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'<' | b'>' | b'=' | b'!' | b'&' | b'|' | b'^' | b'~' | b'.' => grow = 1,
+            c if c.is_ascii_digit() => {
+                while i + 1 < b.len() && (b[i + 1].is_ascii_alphanumeric() || b[i + 1] == b'.' || b[i + 1] == b'_') {
+                    i += 1;
+                }
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = i;
+                while i + 1 < b.len() && (b[i + 1].is_ascii_alphanumeric() || b[i + 1] == b'_') {
+                    i += 1;
+                }
+                match &b[start..=i] {
+                    b"local" | b"assert" => {
+                        levels.last_mut().expect("the top level stays").0 += 1;
+                        total += 1;
+                    }
+                    b"if" | b"then" | b"else" | b"function" | b"error" | b"in" | b"for" => grow = 1,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        if grow > 0 {
+            levels.last_mut().expect("the top level stays").1 += grow;
+            total += grow;
+        }
+        if total > MAX_NESTING {
+            return too_deep(i.min(b.len().saturating_sub(1)));
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 /// `path` relative to `cwd` when below it, else as is.
@@ -287,6 +402,7 @@ impl Session {
 
     /// Evaluate an expression given on the command line.
     pub fn eval_expr(&self, code: &str) -> Result<Val, JsonnetError> {
+        check_nesting(EXPR_NAME, code).map_err(JsonnetError::Message)?;
         self.log.borrow_mut().push(LoadedFile {
             display: EXPR_NAME.into(),
             path: None,
@@ -637,6 +753,28 @@ mod tests {
         assert_eq!(normalize_relative(Path::new("a/./b/../c")), Some(PathBuf::from("a/c")));
         assert_eq!(normalize_relative(Path::new("../x")), None);
         assert_eq!(normalize_relative(Path::new("/etc/passwd")), None);
+    }
+
+    #[test]
+    fn nesting_is_measured_outside_strings_comments_and_text_blocks() {
+        let deep = |open: &str, close: &str, n: usize| format!("{}1{}", open.repeat(n), close.repeat(n));
+        assert!(check_nesting("f", &deep("[", "]", MAX_NESTING - 1)).is_ok());
+        let e = check_nesting("f", &deep("[", "]", 5000)).unwrap_err();
+        assert!(e.starts_with("f:1:1000: the code is nested more than 1000 levels deep"), "{e}");
+        assert!(check_nesting("f", &format!("1{}", "+1".repeat(5000))).is_err());
+        assert!(check_nesting("f", &"local a = 1;\n".repeat(5000)).is_err());
+        // Siblings do not add up: long lists, many fields, many statements.
+        assert!(check_nesting("f", &format!("[{}]", "1 + 2,".repeat(5000))).is_ok());
+        assert!(check_nesting("f", &format!("{{{}}}", "a: {{ b: [1] }},".repeat(5000))).is_ok());
+        // Brackets in strings, comments and text blocks are text.
+        let b = "[".repeat(5000);
+        let quoted = format!(
+            "{{ a: '{b}', b: \"{b}\", c: @'{b}''', d: |||\n  {b}\n|||, // {b}\n /* {b} */ e: 1 }} # {b}"
+        );
+        check_nesting("f", &quoted).unwrap();
+        for (_, code) in embedded_files() {
+            check_nesting("tree", std::str::from_utf8(code).unwrap()).unwrap();
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use crate::support::appimage::{build_appimage, compile, install_args};
 use crate::support::snapshot::assert_snapshot;
 use crate::support::{
     magpkg_bin, path_without, require, show, stderr, stdout, write, write_exe as write_exec, TestContext,
@@ -66,20 +67,6 @@ impl Apps for TestContext {
 /// A text of `tests/fixtures/app/`.
 fn fixture(name: &str) -> String {
     fs::read_to_string(crate::support::fixture("app").join(name)).unwrap()
-}
-
-/// Compile a C program with the host compiler.
-fn compile(out: &Path, src: &str, static_: bool) {
-    fs::create_dir_all(out.parent().unwrap()).unwrap();
-    let c = out.with_extension("c");
-    fs::write(&c, src).unwrap();
-    let mut cmd = Command::new(require("cc"));
-    if static_ {
-        cmd.arg("-static");
-    }
-    let o = cmd.arg("-O1").arg("-o").arg(out).arg(&c).output().unwrap();
-    assert!(o.status.success(), "cc failed: {}", show(&o));
-    fs::remove_file(c).unwrap();
 }
 
 /// Prints `ELF` then each argument in brackets, one per line; exits 7.
@@ -730,69 +717,11 @@ fn sandboxed_app_cannot_write_outside_data() {
     assert!(w.app("boxed").join("data/ok").exists(), "{}", show(&o));
 }
 
-/// An AppImage: a real ELF runtime (it would leave a marker if it ever
-/// ran), with a SquashFS image of an AppDir appended and the type-2 magic.
-fn build_appimage(dir: &Path, name: &str, comp: &str) -> PathBuf {
-    let appdir = dir.join(format!("{name}.AppDir"));
-    write_exec(
-        &appdir.join("AppRun"),
-        "#!/bin/sh\necho \"APPDIR=$APPDIR\"\necho \"APPIMAGE=$APPIMAGE\"\necho \"ARGV0=$ARGV0\"\n\
-         for a in \"$@\"; do printf '[%s]\\n' \"$a\"; done\ncat \"$APPDIR/usr/share/hello/greeting\"\n",
-    );
-    write(&appdir.join("usr/share/hello/greeting"), "hello from the image\n");
-    std::os::unix::fs::symlink("usr/share/hello/greeting", appdir.join("greeting-link")).unwrap();
-    write(
-        &appdir.join("hello.desktop"),
-        "[Desktop Entry]\nType=Application\nName=Hello\nExec=hello %F\nIcon=hello\nCategories=Utility;\nX-AppImage-Version=1.2.3\n",
-    );
-    // A 1x1 PNG.
-    let png = [
-        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00,
-        0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00,
-        0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d,
-        0xb4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
-    ];
-    write(&appdir.join("hello.png"), png);
-    std::os::unix::fs::symlink("hello.png", appdir.join(".DirIcon")).unwrap();
-    let sq = dir.join(format!("{name}.squashfs"));
-    let o = Command::new(require("mksquashfs"))
-        .arg(&appdir)
-        .arg(&sq)
-        .args(["-root-owned", "-noappend", "-quiet", "-no-progress", "-comp", comp])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "mksquashfs: {}", show(&o));
-    let runtime = dir.join("runtime");
-    if !runtime.exists() {
-        compile(
-            &runtime,
-            "#include <stdio.h>\nint main(void){FILE*f=fopen(\"RUNTIME-RAN\",\"w\");if(f)fclose(f);return 0;}\n",
-            false,
-        );
-    }
-    let mut bytes = fs::read(&runtime).unwrap();
-    let runtime_len = bytes.len() as u64;
-    // The ELF's own account of where it ends must be where the image starts.
-    let shoff = u64::from_le_bytes(bytes[40..48].try_into().unwrap());
-    let shentsize = u16::from_le_bytes(bytes[58..60].try_into().unwrap()) as u64;
-    let shnum = u16::from_le_bytes(bytes[60..62].try_into().unwrap()) as u64;
-    assert_eq!(
-        shoff + shnum * shentsize,
-        runtime_len,
-        "the section headers end the runtime"
-    );
-    bytes[8..11].copy_from_slice(b"AI\x02");
-    bytes.extend(fs::read(&sq).unwrap());
-    let out = dir.join(format!("{name}-1.2.3-x86_64.AppImage"));
-    write_exec(&out, bytes);
-    out
-}
-
 #[test]
 fn appimage_installs_without_running_and_runs_through_apprun() {
     let w = world();
     let src = tempfile::tempdir().unwrap();
-    let img = build_appimage(src.path(), "Hello", "gzip");
+    let img = build_appimage(src.path(), "Hello", "gzip", &[]);
     let o = w
         .cmd()
         .current_dir(src.path())
@@ -908,16 +837,9 @@ fn appimage_compressions_and_fallback() {
     for (i, comp) in ["zstd", "xz", "lzo"].iter().enumerate() {
         let dir = src.path().join(comp);
         fs::create_dir_all(&dir).unwrap();
-        let img = build_appimage(&dir, "Hello", comp);
+        let img = build_appimage(&dir, "Hello", comp, &[]);
         let name = format!("hello{i}");
-        let o = w.magpkg(&[
-            "app",
-            "install-appimage",
-            "--no-integrate",
-            "--name",
-            &name,
-            img.to_str().unwrap(),
-        ]);
+        let o = w.magpkg(&install_args(&name, &img));
         assert!(o.status.success(), "{comp}: {}", show(&o));
         assert_eq!(
             stderr(&o).contains("extracted with unsquashfs"),
@@ -935,7 +857,7 @@ fn appimage_compressions_and_fallback() {
 fn broken_appimages_are_refused_and_leave_nothing() {
     let w = world();
     let src = tempfile::tempdir().unwrap();
-    let img = build_appimage(src.path(), "Hello", "gzip");
+    let img = build_appimage(src.path(), "Hello", "gzip", &[]);
     // Truncated image: the runtime, the superblock and a little more.
     let bytes = fs::read(&img).unwrap();
     let offset = fs::metadata(src.path().join("runtime")).unwrap().len() as usize;

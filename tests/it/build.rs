@@ -19,7 +19,8 @@ use magpkg::settings::{Overrides, Settings};
 use magpkg::store::Store;
 
 use crate::support::elf::has_interpreter;
-use crate::support::{busybox, magpkg_bin, real_network, require, TestContext};
+use crate::support::sandbox::{busybox_tarball, cli, Cli, APPLETS};
+use crate::support::{magpkg_bin, process_running, real_network, require, TestContext};
 
 // ------------------------------------------------------------ archive helpers
 
@@ -455,18 +456,6 @@ fn builtin(v: serde_json::Value) -> Build {
     Build::Builtin(serde_json::from_value(v).unwrap())
 }
 
-/// Applets the test root needs (busybox-static has them all).
-const APPLETS: &[&str] = &[
-    "cat", "chmod", "cp", "date", "echo", "env", "false", "grep", "head", "id", "kill", "ln", "ls", "mkdir", "mkfifo",
-    "mknod", "mv", "nc", "printf", "ps", "readlink", "rm", "sed", "setsid", "sleep", "sort", "tail", "test", "touch",
-    "tr", "true", "uname", "wc", "wget", "hostname",
-];
-
-/// The source of the test root: `bin/busybox` in a .tar.gz.
-fn busybox_tarball() -> Vec<u8> {
-    gz(&tar_bytes(&[dir("bin/"), exe("bin/busybox", &busybox())]))
-}
-
 /// A small root filesystem: the host's static busybox, made into a root by
 /// the `rootfs` builtin (the builtin the real bootstrap uses).
 fn busybox_root(env: &Env) -> Package {
@@ -731,14 +720,6 @@ fn sandbox_writes_outside_out_do_not_reach_the_host() {
 }
 
 /// Is a process whose command line contains `needle` running on the host?
-fn process_running(needle: &str) -> bool {
-    fs::read_dir("/proc").unwrap().filter_map(Result::ok).any(|e| {
-        fs::read(e.path().join("cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
-            .unwrap_or(false)
-    })
-}
-
 #[test]
 fn background_processes_die_with_the_build() {
     let env = env();
@@ -966,66 +947,6 @@ fn check_reports_identical_and_names_differing_files() {
 }
 
 // ------------------------------------------------------------ the CLI
-
-/// A test's [`TestContext`] for running the real binary offline, with the
-/// busybox test root in its source cache.
-struct Cli {
-    ctx: TestContext,
-    store: PathBuf,
-    /// Jsonnet of the busybox test root, for `local root = ...;`.
-    root_def: String,
-}
-
-fn cli() -> Cli {
-    let ctx = TestContext::new();
-    let store = ctx.store().to_path_buf();
-    let f = ctx.path("busybox-root.tar.gz");
-    fs::write(&f, busybox_tarball()).unwrap();
-    // `magpkg source add` belongs to the fetch work; the library call is
-    // the same import.
-    let (sha, _) = Store::open(&store)
-        .unwrap()
-        .add_source_file(&f, "busybox-root.tar.gz", None, "test")
-        .unwrap();
-    let applets: Vec<String> = APPLETS.iter().map(|a| format!("'{a}'")).collect();
-    let root_def = format!(
-        "{{ name: 'testroot', version: '1', \
-           sources: [{{ filename: 'busybox-root.tar.gz', sha256: '{sha}', urls: [] }}], \
-           build: {{ builtin: 'rootfs', links: {{ '/bin/sh': 'busybox' }}, busybox: 'bin/busybox', applets: [{}] }} }}",
-        applets.join(", ")
-    );
-    Cli { ctx, store, root_def }
-}
-
-impl Cli {
-    /// `magpkg`, offline, in the test's root dir.
-    fn cmd(&self) -> std::process::Command {
-        let mut c = self.ctx.in_dir(self.ctx.root());
-        c.env("MAGPKG_OFFLINE", "1").env("MAGPKG_BUILD_CORES", "2");
-        c
-    }
-
-    /// Write `name.jsonnet` defining a package built with the test root.
-    fn def(&self, name: &str, script: &str) -> PathBuf {
-        let path = self.ctx.path(&format!("{name}.jsonnet"));
-        let text = format!(
-            "local root = {};\n{{ name: '{name}', version: '1', buildDeps: [root], build: |||\n{}\n||| }}\n",
-            self.root_def,
-            script.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
-        );
-        fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let o = self.cmd().args(args).output().unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    }
-}
 
 /// Regression (audit: sandbox escape through inherited descriptors): a
 /// descriptor the caller left open, `magpkg build 9<"$HOME"`, is closed

@@ -20,6 +20,7 @@ mod cli;
 mod env;
 mod envmodel;
 mod eval;
+mod faults;
 mod fetch;
 mod hook;
 mod oci;

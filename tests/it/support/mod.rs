@@ -1,15 +1,18 @@
 //! What every integration test shares: [`TestContext`] (a temp HOME, XDG
 //! dirs, store and state dir of its own, and `magpkg` commands pointing at
-//! them), [`require`] for system tools, real servers on loopback ([`net`]),
-//! one tmux driver ([`tmux`]), an ELF helper ([`elf`]), the real bootstrap
-//! fetched once per run ([`bootstrap`]) and insta filters ([`snapshot`]).
+//! them), [`require`] for system tools, AppImages ([`appimage`]), real
+//! servers on loopback ([`net`]), one tmux driver ([`tmux`]), an ELF helper ([`elf`]), the busybox test
+//! root ([`sandbox`]), the real bootstrap fetched once per run
+//! ([`bootstrap`]) and insta filters ([`snapshot`]).
 
 #![allow(dead_code)]
 
+pub mod appimage;
 pub mod bootstrap;
 pub mod elf;
 pub mod net;
 pub mod packages;
+pub mod sandbox;
 pub mod servers;
 pub mod snapshot;
 pub mod tmux;
@@ -313,6 +316,15 @@ pub fn assert_store_clean(store: &Path) {
     for r in s.packages().unwrap() {
         s.verify_package(&magpkg::model::PackageId::from_string(r.id.clone())).unwrap();
     }
+}
+
+/// True while a process whose command line contains `needle` runs.
+pub fn process_running(needle: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().filter_map(Result::ok).any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
+            .unwrap_or(false)
+    })
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -1,0 +1,479 @@
+//! The fault suite (issue 16): hostile inputs made by the tests themselves
+//! — deep trees, deeply nested definitions, interrupted and killed runs,
+//! hostile squashfs images, endless and trickling servers, compression
+//! bombs, builds that never end. Each test asserts the clear error, that
+//! nothing was written outside the places magpkg owns, and that
+//! `magpkg store verify` is clean afterwards. `doc/reliability.md` lists
+//! the guarantee each one proves.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::support::appimage::{build_appimage, install_args};
+use crate::support::net::{Behaviour, HttpServer};
+use crate::support::sandbox::cli;
+use crate::support::{process_running, require, show, stderr, stdout, write, write_exe, TestContext};
+
+/// Every path of a test's world except its store (and, when given, the
+/// apps root): what a fault must never change.
+fn outside(ctx: &TestContext, also_owned: &[&Path]) -> BTreeSet<PathBuf> {
+    let store = ctx.store().to_path_buf();
+    walkdir::WalkDir::new(ctx.root())
+        .into_iter()
+        .filter_entry(|e| e.path() != store && !also_owned.contains(&e.path()))
+        .map(|e| e.expect("the world stays walkable").path().to_path_buf())
+        .collect()
+}
+
+/// `magpkg store verify` succeeds (every package matches its record).
+#[track_caller]
+fn assert_verify_clean(ctx: &TestContext) {
+    let o = ctx.run(&["store", "verify"]);
+    assert!(o.status.success(), "store verify: {}", show(&o));
+}
+
+/// The names of the packages in the store.
+fn package_names(ctx: &TestContext) -> Vec<String> {
+    ctx.open_store()
+        .packages()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect()
+}
+
+/// Outside the store, only `made` (the test's own files) appeared since
+/// `before`; and `store verify` is clean.
+#[track_caller]
+fn assert_only_made(ctx: &TestContext, before: BTreeSet<PathBuf>, made: &[PathBuf]) {
+    let mut after = outside(ctx, &[]);
+    for p in made {
+        after.remove(p);
+    }
+    assert_eq!(after, before);
+    assert_verify_clean(ctx);
+}
+
+/// Nothing is left in the store's scratch space.
+#[track_caller]
+fn assert_no_scratch(store: &Path) {
+    let left: Vec<_> = fs::read_dir(store.join("tmp-v1"))
+        .map(|rd| rd.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in tmp-v1: {left:?}");
+}
+
+// ------------------------------------------------------------------ depth
+
+/// Regression (audit: a package can crash magpkg): a build leaving a
+/// 30,000-deep tree in `$out` (paths far beyond `PATH_MAX`) overflowed the
+/// stack while magpkg removed it. Now the output is refused with a clear
+/// error and the whole scratch tree is removed.
+#[test]
+fn a_30000_deep_build_output_is_refused_and_removed() {
+    let c = cli();
+    // busybox's `cd` cannot go below PATH_MAX: grow the tree by moving a
+    // chain of 1,000 directories to the bottom of a new one, 30 times.
+    let f = c.def(
+        "deep",
+        "cd $out\np=d; i=1; while [ $i -lt 1000 ]; do p=$p/d; i=$((i+1)); done\n\
+         r=0; while [ $r -lt 30 ]; do mkdir -p n/$p; if [ -e acc ]; then mv acc n/$p/; fi; mv n acc; r=$((r+1)); done\n\
+         echo grown",
+    );
+    let before = outside(&c.ctx, &[]);
+    let (code, out, err) = c.run(&["build", "-f", f.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("error: the output of deep 1 cannot enter the store"),
+        "{err}"
+    );
+    assert!(
+        err.contains("directories nested more than 256 deep (at `acc/d/d/d/…("),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: a store entry nests directories at most 256 deep"),
+        "{err}"
+    );
+    assert!(!err.contains("overflow"), "{err}");
+    assert_no_scratch(&c.store);
+    assert_eq!(outside(&c.ctx, &[]), before);
+    assert_eq!(package_names(&c.ctx), ["testroot"], "only the root entered the store");
+    assert_verify_clean(&c.ctx);
+}
+
+/// Regression (audit): Jsonnet nested 5,000 deep aborted magpkg with a
+/// stack overflow in the parser. Now it is refused before parsing, with
+/// the file, line and column, for a definition, an expression and the
+/// config file alike.
+#[test]
+fn jsonnet_nested_5000_deep_is_a_clear_error() {
+    let ctx = TestContext::new();
+    let before = outside(&ctx, &[]);
+    let cases = [
+        ("brackets.jsonnet", format!("{}1{}", "[".repeat(5000), "]".repeat(5000))),
+        (
+            "objects.jsonnet",
+            format!("{}1{}", "{a:".repeat(5000), "}".repeat(5000)),
+        ),
+        ("sums.jsonnet", format!("1{}", " + 1".repeat(5000))),
+        ("locals.jsonnet", format!("{}1", "local a = 1;\n".repeat(5000))),
+    ];
+    let mut written = Vec::new();
+    for (name, code) in &cases {
+        let path = ctx.path(name);
+        fs::write(&path, code).unwrap();
+        written.push(path.clone());
+        for cmd in ["eval", "build"] {
+            let o = ctx.run(&[cmd, "-f", path.to_str().unwrap()]);
+            assert_eq!(o.status.code(), Some(1), "{name}: {}", show(&o));
+            let err = stderr(&o);
+            assert!(err.contains(&format!("{name}:")), "{name}: {err}");
+            assert!(err.contains("nested more than 1000 levels deep"), "{name}: {err}");
+        }
+    }
+    let o = ctx.run(&["eval", "-e", &cases[0].1]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("<expr>:1:1000: the code is nested more than 1000 levels deep"),
+        "{}",
+        show(&o)
+    );
+    let config = ctx.config_dir().join("magpkg/config.jsonnet");
+    write(&config, &cases[1].1);
+    let o = ctx.run(&["store", "path"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stderr(&o).contains("nested more than 1000 levels deep"), "{}", show(&o));
+    fs::remove_file(&config).unwrap();
+    written.push(ctx.config_dir().join("magpkg"));
+    assert_only_made(&ctx, before, &written);
+}
+
+/// Regression (audit): an MPKG file nested 20,000 deep aborted magpkg and
+/// so broke `magpkg app list` for every app. Now that app alone shows an
+/// error naming the file and line; the others are listed and run.
+#[test]
+fn an_mpkg_nested_20000_deep_breaks_only_its_own_app() {
+    let ctx = TestContext::new();
+    fs::create_dir_all(ctx.path("work")).unwrap();
+    let good = ctx.apps_dir().join("good/package/good-1");
+    write(
+        &good.join("MPKG"),
+        "version = '1'\ncontent = [{'name': 'good', 'file': '$MPKG_PACKAGE/run.sh'}]\n",
+    );
+    write_exe(&good.join("run.sh"), "#!/bin/sh\necho good runs\n");
+    let bad = ctx.apps_dir().join("bad/package/bad-1/MPKG");
+    write(
+        &bad,
+        format!(
+            "version = '1'\ncontent = {}{}\n",
+            "[".repeat(20_000),
+            "]".repeat(20_000)
+        ),
+    );
+    let before = outside(&ctx, &[]);
+    let o = ctx.run_in(ctx.path("work"), &["app", "list"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let out = stdout(&o);
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{out}"))
+    };
+    assert!(line("good ").contains("good-1"), "{out}");
+    assert!(
+        line("bad ").contains(&format!("{}:2: brackets nested more than 200 deep", bad.display())),
+        "{out}"
+    );
+    let o = ctx.run_in(ctx.path("work"), &["app", "run", "good"]);
+    assert_eq!(stdout(&o), "good runs\n", "{}", show(&o));
+    let o = ctx.run_in(ctx.path("work"), &["app", "show", "bad"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stderr(&o).contains("nested more than 200 deep"), "{}", show(&o));
+    // Running `good` made its data directory, nothing else appeared.
+    let data = ctx.apps_dir().join("good/data");
+    assert!(data.is_dir());
+    assert_eq!(outside(&ctx, &[&data]), before);
+    assert_verify_clean(&ctx);
+}
+
+// ------------------------------------------------------- scratch directories
+
+/// The scratch entries of `tmp-v1/`, by name.
+fn scratch(store: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(store.join("tmp-v1"))
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Wait (at most two minutes) until a file called `name` exists anywhere
+/// under `dir`.
+#[track_caller]
+fn wait_for_file(dir: &Path, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name() == name)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{name} never appeared under {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Wait until no process runs `needle` (the sandbox died with magpkg).
+#[track_caller]
+fn wait_gone(needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_running(needle) {
+        assert!(Instant::now() < deadline, "`{needle}` outlived magpkg");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A [`cli`] world whose test root (and a package `warm`, whose definition
+/// is returned) is built: a later build runs only its package's script.
+fn warmed_cli() -> (crate::support::sandbox::Cli, PathBuf) {
+    let c = cli();
+    let warm = c.def("warm", "echo ok > $out/ok");
+    assert_eq!(c.run(&["build", "-f", warm.to_str().unwrap()]).0, 0);
+    (c, warm)
+}
+
+/// Start `magpkg build` of a package whose script hangs in `sleep TAG`
+/// once it has written part of its output; returns when it hangs there.
+fn start_hanging_build(c: &crate::support::sandbox::Cli, name: &str, tag: &str) -> std::process::Child {
+    let f = c.def(
+        name,
+        &format!("echo half > $out/half\ntouch $out/started\nsleep {tag}\necho done > $out/done"),
+    );
+    let child = c.cmd().args(["build", "-f", f.to_str().unwrap()]).spawn().unwrap();
+    wait_for_file(&c.store.join("tmp-v1"), "started");
+    child
+}
+
+/// Regression (audit: scratch directories pile up): Ctrl-C (SIGINT) or
+/// SIGTERM during a build left its scratch tree in `tmp-v1/`. Now magpkg
+/// kills the sandbox, removes its scratch directories and dies of the
+/// signal, as the caller expects.
+#[test]
+fn sigint_and_sigterm_during_a_build_kill_the_sandbox_and_clean_up() {
+    use std::os::unix::process::ExitStatusExt;
+    let (c, _) = warmed_cli();
+    let before = outside(&c.ctx, &[]);
+    for (sig, tag) in [(Signal::SIGINT, "6062"), (Signal::SIGTERM, "6063")] {
+        let mut child = start_hanging_build(&c, "hang", tag);
+        assert!(!scratch(&c.store).is_empty());
+        kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(sig as i32), "{sig}: {status:?}");
+        wait_gone(&format!("sleep {tag}"));
+        assert_no_scratch(&c.store);
+    }
+    assert_eq!(package_names(&c.ctx), ["testroot", "warm"]);
+    assert_only_made(&c.ctx, before, &[c.ctx.path("hang.jsonnet")]);
+}
+
+/// SIGTERM during a download (from a server that stalls half-way) leaves
+/// no partial file behind.
+#[test]
+fn sigterm_during_a_download_leaves_no_partial_file() {
+    use std::os::unix::process::ExitStatusExt;
+    let ctx = TestContext::new().with_env("MAGPKG_STALL_TIMEOUT", "600");
+    let server = HttpServer::start();
+    let data = crate::support::pseudo_random(1 << 20, 16);
+    server.serve("/big.tar.gz", data.clone(), Behaviour::StallAfter(256 << 10));
+    let def = ctx.path("big.jsonnet");
+    fs::write(
+        &def,
+        format!(
+            "{{ name: 'big', version: '1', sources: [{{ filename: 'big.tar.gz', sha256: '{}', urls: ['{}'] }}], \
+             build: {{ builtin: 'unpack' }} }}",
+            crate::support::sha256(&data),
+            server.url("/big.tar.gz")
+        ),
+    )
+    .unwrap();
+    let before = outside(&ctx, &[]);
+    let mut child = ctx.cmd().args(["fetch", "-f", def.to_str().unwrap()]).spawn().unwrap();
+    // The partial file is there once the body started (its first bytes
+    // are still in magpkg's write buffer).
+    wait_for_file(&ctx.store().join("tmp-v1"), "big.tar.gz");
+    assert_eq!(server.requests().len(), 1);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(Signal::SIGTERM as i32));
+    assert_no_scratch(ctx.store());
+    assert!(fs::read_dir(ctx.store().join("sources-v1")).unwrap().next().is_none());
+    assert_eq!(outside(&ctx, &[]), before);
+    assert_verify_clean(&ctx);
+}
+
+/// Regression (audit): SIGKILL leaves scratch directories no later run
+/// removed. Now `store gc` (and its `--dry-run`) and the next store-writing
+/// command remove those whose process is gone — and never the one of a
+/// build still running.
+#[test]
+fn scratch_of_killed_runs_is_swept_but_never_a_live_one() {
+    let (c, warm) = warmed_cli();
+    let before = outside(&c.ctx, &[]);
+    let killed = |tag: &str| {
+        let mut child = start_hanging_build(&c, "hang", tag);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        wait_gone(&format!("sleep {tag}"));
+        let left = scratch(&c.store);
+        assert!(left.iter().any(|n| n.starts_with("build-")), "{left:?}");
+        left
+    };
+    // gc --dry-run lists, gc removes.
+    let left = killed("6064");
+    let (code, out, err) = c.run(&["store", "gc", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    for name in &left {
+        assert!(
+            out.contains(&format!(
+                "would remove scratch entry tmp-v1/{name} (its process is gone)"
+            )),
+            "{out}"
+        );
+    }
+    assert_eq!(scratch(&c.store), left);
+    let (code, out, err) = c.run(&["store", "gc"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("removed scratch entry tmp-v1/"), "{out}");
+    assert_no_scratch(&c.store);
+    // The next build sweeps before it starts.
+    killed("6065");
+    assert_eq!(c.run(&["build", "-f", warm.to_str().unwrap()]).0, 0);
+    assert_no_scratch(&c.store);
+    // A running build's scratch directory survives gc and other builds.
+    let mut live = start_hanging_build(&c, "hang", "6066");
+    let running = scratch(&c.store);
+    let (code, out, _) = c.run(&["store", "gc"]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("scratch entry"), "{out}");
+    assert_eq!(c.run(&["build", "-f", warm.to_str().unwrap()]).0, 0);
+    assert_eq!(scratch(&c.store), running);
+    assert!(process_running("sleep 6066"), "the live build still runs");
+    live.kill().unwrap();
+    live.wait().unwrap();
+    wait_gone("sleep 6066");
+    let (code, _, _) = c.run(&["store", "gc"]);
+    assert_eq!(code, 0);
+    assert_no_scratch(&c.store);
+    assert_only_made(&c.ctx, before, &[c.ctx.path("hang.jsonnet")]);
+}
+
+// ------------------------------------------------------------- AppImages
+
+/// Regression (audit: the unsquashfs fallback bypassed the safety rules):
+/// an LZO AppImage installed as root put a world-writable device node and
+/// a fifo into the app directory. Now LZO images (which backhand cannot
+/// read) and XZ ones (which it can) come out the same: devices, fifos and
+/// sockets skipped with a warning, no set-id bit, everything owned by us.
+#[test]
+fn appimage_devices_fifos_and_setid_bits_never_reach_the_app_directory() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    require("mksquashfs");
+    require("unsquashfs");
+    let ctx = TestContext::new();
+    let src = ctx.project("images");
+    let pseudo = [
+        "dev c 666 0 0 1 3",
+        "blk b 666 0 0 8 0",
+        "fifo i 666 0 0 f",
+        "sock i 666 0 0 s",
+        "devlink l /dev/null",
+        "AppRun m 6755 0 0",
+    ];
+    let before = outside(&ctx, &[&ctx.apps_dir(), &src]);
+    for comp in ["lzo", "xz"] {
+        let dir = src.join(comp);
+        fs::create_dir_all(&dir).unwrap();
+        let img = build_appimage(&dir, "Hello", comp, &pseudo);
+        let name = format!("hello-{comp}");
+        let o = ctx.run(&install_args(&name, &img));
+        assert!(o.status.success(), "{comp}: {}", show(&o));
+        let err = stderr(&o);
+        assert_eq!(
+            err.contains("extracted with unsquashfs"),
+            comp == "lzo",
+            "{comp}: {err}"
+        );
+        for special in ["/dev ", "/blk ", "/fifo ", "/sock "] {
+            assert!(
+                err.contains(&format!("skipped special file {special}")),
+                "{comp}: {err}"
+            );
+        }
+        let app = ctx.apps_dir().join(&name);
+        for e in walkdir::WalkDir::new(&app) {
+            let e = e.unwrap();
+            let m = fs::symlink_metadata(e.path()).unwrap();
+            let ft = m.file_type();
+            assert!(
+                ft.is_dir() || ft.is_file() || ft.is_symlink(),
+                "{comp}: {} is special",
+                e.path().display()
+            );
+            assert_eq!(
+                m.permissions().mode() & 0o7000,
+                0,
+                "{comp}: set-id bit on {}",
+                e.path().display()
+            );
+            assert_eq!(
+                (m.uid(), m.gid()),
+                (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw())
+            );
+            assert_ne!(e.file_name(), "devlink", "{comp}: a hard link to a device");
+        }
+        let o = ctx.run(&["app", "run", &name, "--", "x"]);
+        assert!(
+            stdout(&o).ends_with("[x]\nhello from the image\n"),
+            "{comp}: {}",
+            show(&o)
+        );
+        assert!(!dir.join("RUNTIME-RAN").exists());
+    }
+    // A damaged image is refused, not handed to unsquashfs.
+    let img = src.join("xz/Hello-1.2.3-x86_64.AppImage");
+    let bytes = fs::read(&img).unwrap();
+    let cut = src.join("cut.AppImage");
+    let runtime = fs::metadata(src.join("xz/runtime")).unwrap().len() as usize;
+    write_exe(&cut, &bytes[..runtime + 200]);
+    let o = ctx.run(&[
+        "app",
+        "install-appimage",
+        "--no-integrate",
+        "--name",
+        "cut",
+        cut.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stderr(&o).contains("cannot extract the SquashFS image"), "{}", show(&o));
+    assert!(!stderr(&o).contains("unsquashfs"), "{}", show(&o));
+    assert!(!ctx.apps_dir().join("cut").exists());
+    let leftovers: Vec<_> = fs::read_dir(ctx.apps_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(outside(&ctx, &[&ctx.apps_dir(), &src]), before);
+    assert_verify_clean(&ctx);
+}
