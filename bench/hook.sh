@@ -7,6 +7,8 @@
 #      with nothing active) against `direnv export bash` in a directory it
 #      has already loaded (target: a third of it or less);
 #   3. the fast path's peak memory (max RSS).
+# VARS=300 bench/hook.sh gives the environment 300 variables instead of 2
+# (issue 21: activation cost as environments grow).
 # Run from the repository root after `cargo build --release`
 # (MAGPKG=/path/to/magpkg to use another build; magpkg-hook is taken from
 # the same directory).
@@ -29,18 +31,26 @@ export HOME=$work/home XDG_CONFIG_HOME=$work/config XDG_DATA_HOME=$work/data \
   MAGPKG_STATE=$work/state/magpkg MAGPKG_STORE=$work/store
 mkdir -p "$HOME" "$work/proj/bin" "$work/direnv/bin"
 
-# The same environment for both tools: two variables and a bin dir first on PATH.
-cat >"$work/proj/magnet.jsonnet" <<'EOF'
+# The same environment for both tools: two variables (VARS=N: N) and a bin
+# dir first on PATH.
+VARS=${VARS:-2}
 {
-  packages: [],
-  env: { GREETING: "hello world", MODE: "bench" },
-  path: ["./bin"],
-}
-EOF
-cat >"$work/direnv/.envrc" <<'EOF'
-export GREETING="hello world" MODE=bench
-PATH_add bin
-EOF
+  echo "{ packages: [], path: ['./bin'], env: {"
+  if [ "$VARS" = 2 ]; then
+    echo "  GREETING: 'hello world', MODE: 'bench',"
+  else
+    for ((i = 1; i <= VARS; i++)); do echo "  VAR_$i: 'value number $i of the bench, with spaces',"; done
+  fi
+  echo "} }"
+} >"$work/proj/magnet.jsonnet"
+{
+  if [ "$VARS" = 2 ]; then
+    echo 'export GREETING="hello world" MODE=bench'
+  else
+    for ((i = 1; i <= VARS; i++)); do echo "export VAR_$i='value number $i of the bench, with spaces'"; done
+  fi
+  echo 'PATH_add bin'
+} >"$work/direnv/.envrc"
 (cd "$work/proj" && "$MAGPKG" allow 2>/dev/null && "$MAGPKG" env >/dev/null 2>&1)
 direnv allow "$work/direnv" 2>/dev/null
 "$MAGPKG" hook bash >"$work/hook.bash"

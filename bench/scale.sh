@@ -64,6 +64,38 @@ for n in 1000 10000 100000; do
 done
 hyperfine --warmup 1 --runs 5 "$@"
 
+echo "== 2b. the same, with each package in by-name/<2 letters>/NAME.jsonnet (magpkg NAME)"
+# genbyname N DIR: the tree of `gen` as one file per package, and an index.
+genbyname() {
+    python3 - "$1" "$2" <<'PY'
+import os, random, sys
+n = int(sys.argv[1]); root = sys.argv[2]; random.seed(1)
+def rel(i):
+    name = f"p{i}"
+    return f"by-name/{name[:2]}/{name}.jsonnet"
+index = ["{"]
+for i in range(n):
+    deps = sorted(set(random.randrange(i) for _ in range(3))) if i >= 3 else list(range(i))
+    path = os.path.join(root, rel(i))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    d = ", ".join(f"import '../../{rel(j)}'" for j in deps)
+    with open(path, "w") as f:
+        f.write(f"{{ name: 'p{i}', version: '1', build: 'true', buildDeps: [{d}] }}\n")
+    index.append(f"  p{i}: import '{rel(i)}',")
+index.append("}")
+with open(os.path.join(root, "packages.jsonnet"), "w") as f:
+    f.write("\n".join(index) + "\n")
+PY
+}
+set --
+for n in 1000 10000 100000; do
+    genbyname $n "$WORK/byname$n"
+    last=$((n - 1))
+    set -- "$@" -n "by name: p$last out of $n" "'$MAGPKG' --packages '$WORK/byname$n' eval p$last > /dev/null"
+done
+hyperfine --warmup 1 --runs 5 "$@"
+/usr/bin/time -f "peak memory, p99999 by name out of 100000: %M KB" "$MAGPKG" --packages "$WORK/byname100000" eval p99999 > /dev/null
+
 echo "== 3. a store of 10,000 entries"
 # Entries made by the unpack builtin (no sandbox) from one small tarball.
 mkdir -p "$WORK/src/share/doc"
@@ -91,3 +123,41 @@ for k, v in r.items():
         print(f"{k}: {b / v / 1e6:.0f} MB/s")
 PY
 /usr/bin/time -f "peak memory, store verify of 10,000: %M KB" "$MAGPKG" store verify > /dev/null
+
+echo "== 4. magpkg env --id of a manifest importing 200 files"
+mkdir -p "$WORK/proj200/parts"
+{
+    echo "{ packages: [], env: std.foldl(function(acc, p) acc + p, ["
+    for i in $(seq 1 200); do
+        echo "{ VAR_$i: 'part $i' }" > "$WORK/proj200/parts/p$i.libsonnet"
+        echo "  import 'parts/p$i.libsonnet',"
+    done
+    echo "], {}) }"
+} > "$WORK/proj200/magnet.jsonnet"
+(cd "$WORK/proj200" && "$MAGPKG" env --id > /dev/null)
+hyperfine --warmup 2 --runs 10 \
+    -n "magpkg env --id (200 imports)" "cd '$WORK/proj200' && '$MAGPKG' env --id" \
+    -n "sha256sum of the 201 files (a CI cache key by hand)" "cd '$WORK/proj200' && cat magnet.jsonnet parts/*.libsonnet | sha256sum"
+
+echo "== 5. realising a profile of 500 packages"
+# 500 packages each with its own program, built in the sandbox on a busybox
+# root; then the environment of a manifest naming all of them.
+mkdir -p "$WORK/root/bin" "$WORK/proj500"
+cp /bin/busybox "$WORK/root/bin/busybox"
+tar -C "$WORK/root" --sort=name --mtime=@1 --owner=0 --group=0 --numeric-owner -cf "$WORK/root.tar" .
+RSHA=$(sha256sum "$WORK/root.tar" | cut -d' ' -f1)
+cat > "$WORK/p500.libsonnet" <<JSONNET
+local root = { name: 'root', version: '1', sources: [{ filename: 'root.tar', sha256: '$RSHA', urls: ['file://$WORK/root.tar'] }],
+  build: { builtin: 'rootfs', links: { '/bin/sh': 'busybox' }, busybox: 'bin/busybox', applets: ['mkdir', 'chmod'] } };
+[ { name: 'tool' + i, version: '1', buildDeps: [root],
+    build: 'mkdir -p \$out/bin \$out/share/doc/\$name; echo "#!/bin/sh" > \$out/bin/\$name; chmod 755 \$out/bin/\$name; echo \$name > \$out/share/doc/\$name/README' }
+  for i in std.range(1, 500) ]
+JSONNET
+echo "{ packages: import '$WORK/p500.libsonnet' }" > "$WORK/proj500/magnet.jsonnet"
+/usr/bin/time -f "building the 500 packages (-j 2): %e s" "$MAGPKG" -q build -j 2 -f "$WORK/p500.libsonnet" > /dev/null
+hyperfine --warmup 1 --runs 5 \
+    --prepare "rm -rf '$WORK/store/envs-v1' '$WORK/store/profiles-v1' '$WORK/proj500/magnet.lock'" \
+    -n "magpkg env (realise the 500-package profile)" "cd '$WORK/proj500' && '$MAGPKG' -q env > /dev/null" \
+    --prepare "rm -rf '$WORK/forest'" \
+    -n "cp -rs of the 500 package trees (a symlink forest by hand)" "mkdir '$WORK/forest' && for d in '$WORK'/store/pkgs-v1/*-tool*/; do cp -rs \"\$d\". '$WORK/forest/'; done"
+echo "(VARS=300 bash bench/hook.sh measures activation and the no-op prompt with 300 variables)"

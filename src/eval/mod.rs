@@ -130,12 +130,31 @@ fn tree(packages_dir: Option<&Path>) -> Tree {
     }
 }
 
+/// The file a package may have in the tree, `by-name/<first two letters of
+/// NAME>/NAME.jsonnet` (as Nixpkgs' `pkgs/by-name`): when it exists it is
+/// the package NAME, and `packages.jsonnet` imports it as it is.
+pub fn by_name_file(name: &str) -> Option<String> {
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
+    ok.then(|| {
+        let shard: String = name.chars().take(2).collect::<String>().to_ascii_lowercase();
+        format!("by-name/{shard}/{name}.jsonnet")
+    })
+}
+
 /// Evaluate `input` in `session` to a Jsonnet value.
 fn input_value(session: &Session, input: &Input) -> Result<jrsonnet_evaluator::Val, EvalError> {
     match input {
         Input::Expr(code) => Ok(session.eval_expr(code)?),
         Input::File(path) => Ok(session.eval_file(path)?),
         Input::Attr(name) => {
+            // A tree too big to parse whole for one package keeps each
+            // package in a file of its own: by name, only that file and
+            // what it imports are read.
+            if let Some(rel) = by_name_file(name).filter(|rel| session.tree_has_file(rel)) {
+                return Ok(session.eval_tree_file(&rel)?);
+            }
             let tree = session.eval_tree_file("packages.jsonnet")?;
             let Some(obj) = tree.as_obj() else {
                 return Err(EvalError::Jsonnet(format!(

@@ -366,6 +366,7 @@ pub struct Session {
     pub log: LoadLog,
     pub names: NameLog,
     pub cwd: PathBuf,
+    tree: Tree,
 }
 
 impl Session {
@@ -377,7 +378,7 @@ impl Session {
         let names: NameLog = Rc::default();
         let mut b = State::builder();
         b.import_resolver(Resolver {
-            tree,
+            tree: tree.clone(),
             cwd: cwd.clone(),
             log: log.clone(),
             names: names.clone(),
@@ -390,6 +391,16 @@ impl Session {
             log,
             names,
             cwd,
+            tree,
+        }
+    }
+
+    /// Whether the package tree has the file `rel` (relative to its root).
+    pub fn tree_has_file(&self, rel: &str) -> bool {
+        match &self.tree {
+            Tree::Embedded => embedded_file(rel).is_some(),
+            Tree::Dir(d) => d.join(rel).is_file(),
+            Tree::None => false,
         }
     }
 

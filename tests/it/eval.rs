@@ -537,3 +537,46 @@ fn one_package_of_a_large_tree_evaluates_without_forcing_the_others() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains(&format!("p{poisoned} was evaluated")), "{}", stderr(&out));
 }
+
+/// A package kept in `by-name/<first two letters>/NAME.jsonnet` is found by
+/// name without reading `packages.jsonnet` (here a file that fails if read)
+/// or any package outside its closure (each also failing if read).
+#[test]
+fn a_by_name_package_is_read_without_the_index_or_unrelated_packages() {
+    let env = TestContext::new();
+    let dir = env.path("tree");
+    let n = 3000;
+    let target = 2048;
+    let mut keep = std::collections::BTreeSet::new();
+    let mut todo = vec![target];
+    while let Some(i) = todo.pop() {
+        if keep.insert(i) {
+            todo.extend(tree_deps(i));
+        }
+    }
+    let file = |i: usize| format!("by-name/p{}/p{i}.jsonnet", i.to_string().chars().next().unwrap());
+    for i in 0..n {
+        let path = dir.join(file(i));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let body = if keep.contains(&i) {
+            let deps: Vec<String> = tree_deps(i).iter().map(|d| format!("import '../../{}'", file(*d))).collect();
+            format!("{{ name: 'p{i}', version: '1', build: 'true', buildDeps: [{}] }}\n", deps.join(", "))
+        } else {
+            format!("error 'p{i} was read'\n")
+        };
+        std::fs::write(path, body).unwrap();
+    }
+    std::fs::write(dir.join("packages.jsonnet"), "error 'the index was read'\n").unwrap();
+    let out = run(env.cmd().args(["--packages", dir.to_str().unwrap(), "eval", &format!("p{target}")]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let g: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(root(&g, 0)["name"], format!("p{target}"));
+    assert_eq!(g["packages"].as_object().unwrap().len(), keep.len());
+    // The same package through the file itself: the same id.
+    let direct = eval_ok(&env, &["-f", dir.join(file(target)).to_str().unwrap()]);
+    assert_eq!(g["roots"], direct["roots"]);
+    // A name with no by-name file falls back to the index (which fails here).
+    let out = run(env.cmd().args(["--packages", dir.to_str().unwrap(), "eval", "q1"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("the index was read"), "{}", stderr(&out));
+}
