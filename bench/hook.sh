@@ -118,3 +118,21 @@ echo "  magpkg-hook bash (activation):     $(cd "$work/proj" && rss "$HELPER" ba
 echo "  magpkg hook-env bash (activation): $(cd "$work/proj" && rss "$MAGPKG" hook-env bash) KiB"
 echo "  direnv export bash (loaded):       $(cd "$work/direnv" && eval "$(direnv export bash 2>/dev/null)" && rss direnv export bash) KiB"
 echo "  magpkg, unchanged prompt:          no process"
+
+echo "== 4. processes started (strace, execve)"
+# Processes per activation (cd into the project, one prompt) and per
+# prompt in an unchanged project (the difference between 10 prompts and 0,
+# divided by 10); the shell itself is not counted.
+if command -v strace >/dev/null; then
+  execs() { # TOOL N
+    strace -f -qq -e trace=execve -o "$work/strace.out" bash --norc -c "$(prompts "$1" "$2")" >/dev/null 2>&1
+    grep -c 'execve(' "$work/strace.out" | awk '{ print $1 - 1 }'
+  }
+  for tool in magpkg direnv; do
+    a=$(execs "$tool" 0)
+    b=$(execs "$tool" 10)
+    echo "  $tool: $a process(es) to activate, $(((b - a) / 10)) per unchanged prompt"
+  done
+else
+  echo "  (strace is not installed: apt-get install strace)"
+fi
