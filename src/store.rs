@@ -26,7 +26,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Classify;
@@ -182,16 +182,7 @@ impl Store {
     /// processes writing the same entry.
     pub fn lock(&self, bucket: &str, key: &str) -> Result<EntryLock, StoreError> {
         let path = self.root.join(LOCKS).join(format!("{bucket}-{key}.lock"));
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        let lock = Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| StoreError::Io {
-            path: path.clone(),
-            source: e.into(),
-        })?;
+        let lock = crate::util::lock_exclusive(&path).map_err(io_err(&path))?;
         Ok(EntryLock { _lock: lock })
     }
 

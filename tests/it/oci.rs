@@ -167,6 +167,16 @@ fn layout_manifest(dir: &Path) -> Value {
     read_json(&dir.join("blobs/sha256").join(d.trim_start_matches("sha256:")))
 }
 
+/// The tags of a layout's `index.json`, in its order.
+fn index_tags(layout: &Path) -> Vec<String> {
+    read_json(&layout.join("index.json"))["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["annotations"][magpkg::oci::layout::REF_NAME].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn layer_digests(manifest: &Value) -> BTreeSet<String> {
     manifest["layers"]
         .as_array()
@@ -597,14 +607,7 @@ fn layout_is_added_to_but_other_directories_are_refused() {
     oci::export_image(&f.closure(&[&a]), &o).unwrap();
     // Same tag again replaces, not duplicates.
     oci::export_image(&f.closure(&[&a]), &o).unwrap();
-    let index = read_json(&layout.join("index.json"));
-    let names: Vec<&str> = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, vec!["alpha:1", "hello:1"]);
+    assert_eq!(index_tags(&layout), vec!["alpha:1", "hello:1"]);
     require("umoci");
     let out = run(Command::new(require("umoci")).args(["ls", "--layout"]).arg(&layout));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "alpha:1\nhello:1\n");
@@ -981,4 +984,58 @@ fn podman(dir: &Path, args: &[&str]) -> Output {
         ])
         .args(args);
     run(&mut c)
+}
+
+/// Issue 18: eight `magpkg oci` processes writing one new layout at once
+/// each leave their tag in `index.json` (the read-modify-write of the index
+/// and the layout's creation are locked), and every tag is a valid image.
+#[test]
+fn parallel_exports_to_one_layout_keep_every_tag() {
+    let t = TestContext::new();
+    let def = hello_definition(t.home());
+    let def = def.to_str().unwrap();
+    // Build once, so the eight runs only export.
+    ok(t.run(&["build", "-f", def]));
+    let layout = t.home().join("shared-layout");
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            t.cmd()
+                .args(["oci", "-f", def, "--layout", "shared-layout", "--tag", &format!("par:{i}")])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut digests = BTreeSet::new();
+    for c in children {
+        let out = ok(c.wait_with_output().unwrap());
+        let line = crate::support::stdout(&out);
+        digests.insert(line.split_whitespace().nth(1).unwrap().to_string());
+    }
+    assert_eq!(digests.len(), 1, "the same image under eight tags: {digests:?}");
+    let want: Vec<String> = (0..8).map(|i| format!("par:{i}")).collect();
+    assert_eq!(index_tags(&layout), want);
+    let digest = digests.into_iter().next().unwrap();
+    for tag in &want {
+        let v = json_of(&run(Command::new(require("skopeo")).args([
+            "inspect",
+            &format!("oci:{}:{tag}", layout.display()),
+        ])));
+        assert_eq!(v["Digest"], digest, "{tag}");
+        assert_eq!(v["Layers"].as_array().unwrap().len(), 2, "{tag}");
+    }
+    // The layout holds nothing but the layout's own files and blobs.
+    let mut top: Vec<String> = fs::read_dir(&layout)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(top, [".magpkg-lock", "blobs", "index.json", "oci-layout"]);
+    let stray: Vec<_> = fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(stray.is_empty(), "temp files left: {stray:?}");
 }
