@@ -15,10 +15,10 @@
 //! /bin, /usr/bin                        (image only) links to /magpkg/env/bin
 //! ```
 //!
-//! `PATH` starts with `/magpkg/env/bin`. Each package is one layer (grouped
-//! into at most [`MAX_LAYERS`] − 1 layers by a hash of the id when the
-//! closure is larger), so images that share packages share layers; the last
-//! layer holds the profile, the SBOM and `/tmp`.
+//! `PATH` starts with `/magpkg/env/bin`. Each package is one layer, in
+//! closure order (grouped into at most [`MAX_LAYERS`] − 1 layers by a hash
+//! of the id when the closure is larger), so images that share packages
+//! share layers; the last layer holds the profile, the SBOM and `/tmp`.
 //!
 //! Every byte is a function of the input: tar entries are sorted, owned by
 //! 0:0, dated [`tar::MTIME`], with modes 0755/0644 (symlinks 0777); gzip
@@ -527,14 +527,20 @@ fn write_packages<W: Write>(t: &mut tar::TarWriter<W>, packages: &[&ClosurePacka
 
 // ------------------------------------------------------------------- layers
 
-/// Which packages go in which layer: one each, sorted by id, when they fit
-/// in `budget`; else grouped into `budget` buckets by a hash of the id, so
-/// adding a package changes only the layer of its bucket. Returns indices
-/// into `packages`.
+/// Which packages go in which layer: one each, in closure order, when they
+/// fit in `budget`; else grouped into `budget` buckets by a hash of the id,
+/// so adding a package changes only the layer of its bucket. Returns
+/// indices into `packages`.
+///
+/// Closure order is the roots as listed, each after its runtime
+/// dependencies. A package added at the end of a manifest's `packages` (or
+/// of the roots) thus comes after every layer the image had: a container
+/// engine, which names a layer by everything below it, reuses them all.
+/// An order by name, or by dependency depth then name, would put it among
+/// the existing layers and make every layer above it new to the engine.
 pub fn plan_layers(packages: &[ClosurePackage], budget: usize) -> Vec<Vec<usize>> {
     let budget = budget.max(1);
-    let mut idx: Vec<usize> = (0..packages.len()).collect();
-    idx.sort_by(|&a, &b| packages[a].id.cmp(&packages[b].id));
+    let idx: Vec<usize> = (0..packages.len()).collect();
     if packages.len() <= budget {
         return idx.into_iter().map(|i| vec![i]).collect();
     }
@@ -898,7 +904,7 @@ mod tests {
         let pkgs: Vec<ClosurePackage> = ids.iter().map(|i| pkg(i)).collect();
         let plan = plan_layers(&pkgs, 99);
         assert_eq!(plan.len(), 30);
-        assert!(plan.windows(2).all(|w| pkgs[w[0][0]].id < pkgs[w[1][0]].id));
+        assert_eq!(plan, (0..30).map(|i| vec![i]).collect::<Vec<_>>(), "closure order");
         // Grouped: at most the budget, every package once.
         let plan = plan_layers(&pkgs, 7);
         assert!(plan.len() <= 7);
