@@ -93,6 +93,15 @@ pub enum OciError {
     FileType { path: PathBuf },
     #[error("{path} changed while it was being exported")]
     Changed { path: PathBuf },
+    #[error("package {name} ({id}) is corrupt in the store: its files at {path} changed after it was built (content digest {actual}, the record says {expected})")]
+    Corrupt {
+        id: String,
+        name: String,
+        path: PathBuf,
+        record: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error("nothing to export: the input names no package")]
     Empty,
     #[error("cannot write {path}: {dir} is not a directory")]
@@ -104,6 +113,7 @@ impl Classify for OciError {
         match self {
             OciError::Store(e) => e.is_user_error(),
             OciError::Missing { .. }
+            | OciError::Corrupt { .. }
             | OciError::BadSetting { .. }
             | OciError::BadTag { .. }
             | OciError::NotALayout { .. }
@@ -116,6 +126,11 @@ impl Classify for OciError {
         match self {
             OciError::Store(e) => e.hint(),
             OciError::Missing { .. } => Some("build it first with `magpkg build`".into()),
+            OciError::Corrupt { record, .. } => Some(format!(
+                "remove its record {} and export again: the package is then built anew \
+                 (`magpkg store verify` checks the whole store)",
+                record.display()
+            )),
             OciError::BadSetting {
                 suggestion: Some(s), ..
             } => Some(format!("did you mean `{s}`?")),
@@ -189,8 +204,13 @@ pub struct Closure {
     pub packages: Vec<ClosurePackage>,
     /// The environment id, when exporting a project environment.
     pub env_id: Option<String>,
-    /// Name for default tags and the SBOM (a package or project name).
+    /// The image's name: its title label and annotation, the SBOM's
+    /// document name, and default tags (a package or project name).
     pub name: String,
+    /// The name of default tags instead of `name`: a project's directory,
+    /// which names the image for its user but must not be in its content
+    /// (the same project checked out elsewhere gives the same digest).
+    pub tag_name: Option<String>,
     /// Entrypoint, Cmd, extra Env... (from the definition or manifest).
     pub oci: OciSettings,
     /// Extra variables (an environment's own), set after the packages'.
@@ -217,6 +237,22 @@ impl Closure {
                     id: id.to_string(),
                     name: p.name.clone(),
                 });
+            }
+            // An image is published and trusted by its digest: it must hold
+            // the files the record vouches for, not an entry edited since.
+            match store.verify_package(&id) {
+                Ok(()) => {}
+                Err(StoreError::DigestMismatch { path, expected, actual }) => {
+                    return Err(OciError::Corrupt {
+                        id: id.to_string(),
+                        name: p.name.clone(),
+                        path,
+                        record: store.record_path(&id),
+                        expected,
+                        actual,
+                    })
+                }
+                Err(e) => return Err(e.into()),
             }
             packages.push(ClosurePackage {
                 dir: store.package_dir(&id, &p.name),
@@ -246,6 +282,7 @@ impl Closure {
             packages,
             env_id: None,
             name: names.join("-"),
+            tag_name: None,
             oci,
             env: Vec::new(),
         })
@@ -261,7 +298,7 @@ impl Closure {
     /// and the first 12 characters of the environment id, or of the root's
     /// id (of a digest of the roots' ids when there are several).
     pub fn default_tag(&self) -> String {
-        let name = sanitize_name(&self.name);
+        let name = sanitize_name(self.tag_name.as_deref().unwrap_or(&self.name));
         let id = match (&self.env_id, self.roots.as_slice()) {
             (Some(e), _) => e.clone(),
             (None, [one]) => one.to_string(),

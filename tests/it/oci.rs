@@ -697,6 +697,13 @@ fn hello_definition(dir: &Path) -> PathBuf {
     def
 }
 
+/// [`hello_definition`] in HOME, built into the test's store; its path.
+fn built_hello(t: &TestContext) -> String {
+    let def = hello_definition(t.home()).to_str().unwrap().to_string();
+    ok(t.run(&["build", "-f", &def]));
+    def
+}
+
 fn ok(o: Output) -> Output {
     assert!(
         o.status.success(),
@@ -992,10 +999,9 @@ fn podman(dir: &Path, args: &[&str]) -> Output {
 #[test]
 fn parallel_exports_to_one_layout_keep_every_tag() {
     let t = TestContext::new();
-    let def = hello_definition(t.home());
-    let def = def.to_str().unwrap();
-    // Build once, so the eight runs only export.
-    ok(t.run(&["build", "-f", def]));
+    // Built once, so the eight runs only export.
+    let def = built_hello(&t);
+    let def = def.as_str();
     let layout = t.home().join("shared-layout");
     let children: Vec<_> = (0..8)
         .map(|i| {
@@ -1121,4 +1127,102 @@ fn adding_a_package_to_an_environment_stores_one_new_layer_in_podman() {
     let out = podman(t.home(), &["image", "inspect", "--format", "{{json .RootFS.Layers}}", &tag_two]);
     let loaded: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(loaded, after);
+}
+
+/// Issue 18: without `name` in the manifest, the checkout's directory
+/// names the default tag only; the image (title, SBOM) and so its digest
+/// are the same wherever the project is checked out.
+#[test]
+fn a_projects_directory_name_does_not_change_its_image_digest() {
+    let t = TestContext::new();
+    let def = hello_definition(t.home());
+    let export = |dir: &str| {
+        let proj = t.project(dir);
+        fs::write(
+            proj.join("magnet.jsonnet"),
+            format!("{{ packages: [import '{}'] }}\n", def.display()),
+        )
+        .unwrap();
+        let out = ok(t.run_in(&proj, &["oci", "--env", "-o", "image.tar"]));
+        let line = crate::support::stdout(&out);
+        let (tag, digest) = line.trim().split_once(' ').unwrap();
+        (tag.to_string(), digest.to_string(), proj.join("image.tar"))
+    };
+    let (tag_a, digest_a, tar_a) = export("checkout-one");
+    let (tag_b, digest_b, tar_b) = export("ci/build-4711/other-name");
+    assert_eq!(digest_a, digest_b, "{tag_a} vs {tag_b}");
+    assert!(tag_a.starts_with("checkout-one:") && tag_b.starts_with("other-name:"), "{tag_a} {tag_b}");
+    for tar in [&tar_a, &tar_b] {
+        let v = json_of(&run(
+            Command::new(require("skopeo")).args(["inspect", &format!("oci-archive:{}", tar.display())])
+        ));
+        assert_eq!(v["Digest"], digest_a);
+        assert_eq!(v["Labels"]["org.opencontainers.image.title"], "hello");
+    }
+}
+
+/// Issue 18: a store entry whose files changed after it was built is not
+/// exported: the error names the package and says how to rebuild it.
+#[test]
+fn a_corrupted_store_entry_is_refused() {
+    let t = TestContext::new();
+    let def = built_hello(&t);
+    let def = def.as_str();
+    let pkgs = t.store().join("pkgs-v1");
+    let entry = fs::read_dir(&pkgs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir() && p.to_string_lossy().ends_with("-hello"))
+        .unwrap();
+    let greeting = entry.join("share/hello/greeting.txt");
+    fs::set_permissions(&greeting, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(&greeting, "tampered").unwrap();
+    for args in [["oci", "-f", def, "-o", "x.tar"], ["export", "-f", def, "-o", "x.tar.zst"]] {
+        let out = t.run(&args);
+        let err = crate::support::stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("package hello (") && err.contains("corrupt"), "{err}");
+        assert!(err.contains(&entry.display().to_string()), "{err}");
+        assert!(err.contains("hint: remove its record") && err.contains(".json"), "{err}");
+        assert!(!t.home().join(args[4]).exists());
+    }
+    // Following the hint: the record removed, the export rebuilds the package.
+    let id = entry.file_name().unwrap().to_string_lossy().trim_end_matches("-hello").to_string();
+    fs::remove_file(pkgs.join(format!("{id}.json"))).unwrap();
+    ok(t.run(&["oci", "-f", def, "-o", "x.tar"]));
+    assert_eq!(fs::read_to_string(&greeting).unwrap(), GREETING);
+}
+
+/// Issue 18: a `SOURCE_DATE_EPOCH` past 9999-12-31T23:59:59Z (the last
+/// date of RFC 3339, which skopeo and every OCI tool parse) is refused
+/// before any work; the last accepted one gives a `created` skopeo reads.
+#[test]
+fn a_source_date_epoch_beyond_year_9999_is_refused() {
+    let t = TestContext::new();
+    let def = hello_definition(t.home());
+    let def = def.to_str().unwrap();
+    let out = t
+        .cmd()
+        .env("SOURCE_DATE_EPOCH", "253402300800")
+        .args(["oci", "-f", def, "-o", "late.tar"])
+        .output()
+        .unwrap();
+    let err = crate::support::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("SOURCE_DATE_EPOCH") && err.contains("253402300800") && err.contains("year 9999"),
+        "{err}"
+    );
+    assert!(!t.home().join("late.tar").exists());
+    assert!(!t.store().join("pkgs-v1").exists() || fs::read_dir(t.store().join("pkgs-v1")).unwrap().count() == 0);
+    ok(t.cmd()
+        .env("SOURCE_DATE_EPOCH", "253402300799")
+        .args(["oci", "-f", def, "-o", "last.tar"])
+        .output()
+        .unwrap());
+    let v = json_of(&run(Command::new(require("skopeo")).args([
+        "inspect",
+        &format!("oci-archive:{}", t.home().join("last.tar").display()),
+    ])));
+    assert_eq!(v["Created"], "9999-12-31T23:59:59Z");
 }
