@@ -118,7 +118,7 @@ fn ensure_built(graph: &crate::model::Graph, ctx: &Ctx, store: &crate::store::St
 }
 
 /// The closure of a project environment: the manifest's `packages`, its
-/// `env` and its `oci` settings.
+/// `env`, its `path` directories and its `oci` settings.
 //
 // The project, manifest and environment id belong to `crate::env`; this is
 // the thin bridge to it (find the manifest, evaluate it, read three fields).
@@ -154,6 +154,7 @@ fn env_closure(dir: &Path, ctx: &Ctx, store: &crate::store::Store) -> anyhow::Re
                 .replace("$MAGPKG_PROJECT_ROOT", &image_root),
         ));
     }
+    closure.add_project_paths(&project.manifest, &project.root, &resolved.manifest.path)?;
     closure.env_id = Some(resolved.env_id().to_string());
     Ok(closure)
 }

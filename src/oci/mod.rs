@@ -59,6 +59,8 @@ pub const MAX_LAYERS: usize = 100;
 pub const STORE_PATH: &str = "magpkg/store/pkgs-v1";
 /// The profile: symlinks to everything the packages provide.
 pub const PROFILE_PATH: &str = "magpkg/env";
+/// The project's `path` directories inside the image and the tarball.
+pub const PROJECT_PATH: &str = "magpkg/project";
 /// The SBOM inside the image and the tarball.
 pub const SBOM_PATH: &str = "magpkg/sbom.spdx.json";
 /// `PATH` of the image.
@@ -102,6 +104,12 @@ pub enum OciError {
         expected: String,
         actual: String,
     },
+    #[error("{manifest}: `path` entry {entry:?} {problem}; an image holds the project's `path` directories")]
+    ProjectPath {
+        manifest: PathBuf,
+        entry: String,
+        problem: String,
+    },
     #[error("nothing to export: the input names no package")]
     Empty,
     #[error("cannot write {path}: {dir} is not a directory")]
@@ -114,6 +122,7 @@ impl Classify for OciError {
             OciError::Store(e) => e.is_user_error(),
             OciError::Missing { .. }
             | OciError::Corrupt { .. }
+            | OciError::ProjectPath { .. }
             | OciError::BadSetting { .. }
             | OciError::BadTag { .. }
             | OciError::NotALayout { .. }
@@ -142,6 +151,9 @@ impl Classify for OciError {
             OciError::NotALayout { .. } => {
                 Some("give --layout an empty or new directory, or an existing layout".into())
             }
+            OciError::ProjectPath { .. } => Some(
+                "list directories inside the project (e.g. `path: [\"./scripts\"]`), or put tools in `packages`".into(),
+            ),
             OciError::Changed { .. } => Some("store entries must not change; `magpkg store verify` checks them".into()),
             _ => None,
         }
@@ -215,6 +227,9 @@ pub struct Closure {
     pub oci: OciSettings,
     /// Extra variables (an environment's own), set after the packages'.
     pub env: Vec<(String, String)>,
+    /// A project's `path` directories: (entry relative to the project, its
+    /// directory), in the manifest's order; see [`Closure::add_project_paths`].
+    pub project_paths: Vec<(String, PathBuf)>,
 }
 
 impl Closure {
@@ -285,7 +300,38 @@ impl Closure {
             tag_name: None,
             oci,
             env: Vec::new(),
+            project_paths: Vec::new(),
         })
+    }
+
+    /// Ship a project's `path` entries (normalised, relative to `root`):
+    /// each directory goes to `/magpkg/project/<entry>` and first on the
+    /// image's `PATH`, as `magpkg shell` puts it first. An entry outside the
+    /// project (`..`), the whole project (`.`) or one that is not a
+    /// directory is refused, naming it, rather than dropped.
+    pub fn add_project_paths(&mut self, manifest: &Path, root: &Path, entries: &[String]) -> Result<(), OciError> {
+        let refuse = |entry: &str, problem: &str| OciError::ProjectPath {
+            manifest: manifest.into(),
+            entry: entry.into(),
+            problem: problem.into(),
+        };
+        for entry in entries {
+            if entry == "." {
+                return Err(refuse(entry, "is the whole project, which is not copied into an image"));
+            }
+            if Path::new(entry)
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(refuse(entry, "is outside the project"));
+            }
+            let dir = root.join(entry);
+            if !dir.is_dir() {
+                return Err(refuse(entry, "is not a directory of the project"));
+            }
+            self.project_paths.push((entry.clone(), dir));
+        }
+        Ok(())
     }
 
     fn root_packages(&self) -> impl Iterator<Item = &ClosurePackage> {
@@ -315,7 +361,14 @@ impl Closure {
     /// `$out` replaced by their path in the image), the environment's, then
     /// the `oci.env` settings. A later value replaces an earlier one.
     pub fn image_env(&self) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = vec![("PATH".into(), IMAGE_PATH.into())];
+        // The project's directories first, in the manifest's order.
+        let mut path: Vec<String> = self
+            .project_paths
+            .iter()
+            .map(|(e, _)| format!("/{PROJECT_PATH}/{e}"))
+            .collect();
+        path.push(IMAGE_PATH.into());
+        let mut env: Vec<(String, String)> = vec![("PATH".into(), path.join(":"))];
         let mut set = |k: &str, v: String| match env.iter_mut().find(|(n, _)| n == k) {
             Some(slot) => slot.1 = v,
             None => env.push((k.to_string(), v)),
@@ -562,6 +615,37 @@ fn write_packages<W: Write>(t: &mut tar::TarWriter<W>, packages: &[&ClosurePacka
     Ok(())
 }
 
+/// Write `magpkg/project/<entry>/...` for the project's `path` entries
+/// (parent directories included, each once; an entry inside another is
+/// already written with it), in byte-wise order of the entries.
+fn write_project<W: Write>(t: &mut tar::TarWriter<W>, paths: &[(String, PathBuf)]) -> Result<(), OciError> {
+    let err = |e| OciError::Io {
+        path: PathBuf::from(PROJECT_PATH),
+        source: e,
+    };
+    let mut sorted: Vec<&(String, PathBuf)> = paths.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut written: Vec<&str> = Vec::new();
+    let mut dirs = std::collections::BTreeSet::new();
+    t.dir(PROJECT_PATH.as_bytes(), 0o755).map_err(err)?;
+    for (entry, src) in sorted {
+        if written.iter().any(|w| entry.starts_with(&format!("{w}/"))) {
+            continue;
+        }
+        let parts: Vec<&str> = entry.split('/').collect();
+        for i in 1..parts.len() {
+            let parent = parts[..i].join("/");
+            if dirs.insert(parent.clone()) {
+                t.dir(format!("{PROJECT_PATH}/{parent}").as_bytes(), 0o755)
+                    .map_err(err)?;
+            }
+        }
+        t.tree(src, format!("{PROJECT_PATH}/{entry}").as_bytes())?;
+        written.push(entry);
+    }
+    Ok(())
+}
+
 // ------------------------------------------------------------------- layers
 
 /// Which packages go in which layer: one each, in closure order, when they
@@ -592,6 +676,9 @@ pub fn plan_layers(packages: &[ClosurePackage], budget: usize) -> Vec<Vec<usize>
 
 enum LayerJob<'a> {
     Packages(Vec<&'a ClosurePackage>),
+    /// The project's `path` directories (a layer of their own: they change
+    /// more often than the packages, less often than nothing).
+    Project(&'a [(String, PathBuf)]),
     Top {
         profile: &'a [ProfileEntry],
         sbom: &'a [u8],
@@ -619,6 +706,10 @@ fn write_layer(layout: &layout::Layout, job: &LayerJob) -> Result<(Descriptor, S
     };
     match job {
         LayerJob::Packages(pkgs) => write_packages(&mut t, pkgs)?,
+        LayerJob::Project(paths) => {
+            t.dir(b"magpkg", 0o755).map_err(lerr)?;
+            write_project(&mut t, paths)?;
+        }
         LayerJob::Top { profile, sbom } => {
             // `/bin` and `/usr/bin` lead to the profile so `#!/bin/sh`,
             // `#!/usr/bin/env` and absolute entrypoints like `/bin/app`
@@ -796,6 +887,9 @@ fn write_image(
         .iter()
         .map(|g| LayerJob::Packages(g.iter().map(|&i| &closure.packages[i]).collect()))
         .collect();
+    if !closure.project_paths.is_empty() {
+        jobs.push(LayerJob::Project(&closure.project_paths));
+    }
     jobs.push(LayerJob::Top {
         profile: &profile,
         sbom: &sbom_bytes,
@@ -806,7 +900,7 @@ fn write_image(
     for (job, (blob, diff_id)) in jobs.iter().zip(written) {
         let packages: Vec<String> = match job {
             LayerJob::Packages(p) => p.iter().map(|p| p.dir_name()).collect(),
-            LayerJob::Top { .. } => Vec::new(),
+            LayerJob::Project(_) | LayerJob::Top { .. } => Vec::new(),
         };
         history.push(match job {
             LayerJob::Packages(p) => format!(
@@ -815,6 +909,10 @@ fn write_image(
                     .map(|p| format!("{} {} ({})", p.name, p.version, p.id))
                     .collect::<Vec<_>>()
                     .join(", ")
+            ),
+            LayerJob::Project(paths) => format!(
+                "magpkg: project files /{PROJECT_PATH}/ ({})",
+                paths.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>().join(", ")
             ),
             LayerJob::Top { .. } => "magpkg: profile /magpkg/env, SBOM /magpkg/sbom.spdx.json, /bin, /tmp".into(),
         });

@@ -173,7 +173,12 @@ fn index_tags(layout: &Path) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["annotations"][magpkg::oci::layout::REF_NAME].as_str().unwrap().to_string())
+        .map(|m| {
+            m["annotations"][magpkg::oci::layout::REF_NAME]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
@@ -934,41 +939,30 @@ fn real_hello_image_prints_its_greeting_in_podman() {
     assert_eq!(v["Labels"]["org.opencontainers.image.version"], "2.10");
     let out = podman(t.home(), &["load", "-i", tar.to_str().unwrap()]);
     assert!(crate::support::stdout(&out).contains("hello:real"));
-    let out = podman(
-        t.home(),
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=4096:4096",
-            "hello:real",
-        ],
-    );
+    let out = podman_run(t.home(), &[], "hello:real", &[]);
     assert_eq!(crate::support::stdout(&out).trim(), "Hello, world!");
     // Any command of the environment runs, found through PATH.
-    let out = podman(
-        t.home(),
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=4096:4096",
-            "--entrypoint",
-            "",
-            "hello:real",
-            "hello",
-            "--version",
-        ],
-    );
+    let out = podman_run(t.home(), &["--entrypoint", ""], "hello:real", &["hello", "--version"]);
     assert!(crate::support::stdout(&out).contains("2.10"));
+}
+
+/// `podman run` of `image` (with `opts` before it and `args` after) with
+/// no network and the limits the CI machines allow.
+fn podman_run(dir: &Path, opts: &[&str], image: &str, args: &[&str]) -> Output {
+    let mut a = vec![
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=4096:4096",
+    ];
+    a.extend(opts);
+    a.push(image);
+    a.extend(args);
+    podman(dir, &a)
 }
 
 /// `podman` with storage of its own under `dir` (vfs, runc: see the shared
@@ -1006,7 +1000,15 @@ fn parallel_exports_to_one_layout_keep_every_tag() {
     let children: Vec<_> = (0..8)
         .map(|i| {
             t.cmd()
-                .args(["oci", "-f", def, "--layout", "shared-layout", "--tag", &format!("par:{i}")])
+                .args([
+                    "oci",
+                    "-f",
+                    def,
+                    "--layout",
+                    "shared-layout",
+                    "--tag",
+                    &format!("par:{i}"),
+                ])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -1024,10 +1026,9 @@ fn parallel_exports_to_one_layout_keep_every_tag() {
     assert_eq!(index_tags(&layout), want);
     let digest = digests.into_iter().next().unwrap();
     for tag in &want {
-        let v = json_of(&run(Command::new(require("skopeo")).args([
-            "inspect",
-            &format!("oci:{}:{tag}", layout.display()),
-        ])));
+        let v = json_of(&run(
+            Command::new(require("skopeo")).args(["inspect", &format!("oci:{}:{tag}", layout.display())])
+        ));
         assert_eq!(v["Digest"], digest, "{tag}");
         assert_eq!(v["Layers"].as_array().unwrap().len(), 2, "{tag}");
     }
@@ -1083,7 +1084,11 @@ fn adding_a_package_to_an_environment_stores_one_new_layer_in_podman() {
     let t = TestContext::new();
     let proj = t.project("proj");
     let hello = fs::read_to_string(hello_definition(t.home())).unwrap();
-    let (zulu, mike, aardvark) = (tool_package(&t, "zulu"), tool_package(&t, "mike"), tool_package(&t, "aardvark"));
+    let (zulu, mike, aardvark) = (
+        tool_package(&t, "zulu"),
+        tool_package(&t, "mike"),
+        tool_package(&t, "aardvark"),
+    );
     let export = |packages: &[&str], tar: &str| {
         fs::write(
             proj.join("magnet.jsonnet"),
@@ -1091,7 +1096,11 @@ fn adding_a_package_to_an_environment_stores_one_new_layer_in_podman() {
         )
         .unwrap();
         let out = ok(t.run_in(&proj, &["oci", "--env", "-o", tar]));
-        let tag = crate::support::stdout(&out).split_whitespace().next().unwrap().to_string();
+        let tag = crate::support::stdout(&out)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
         (proj.join(tar), tag)
     };
     let (one, _) = export(&[&hello, &zulu, &mike], "one.tar");
@@ -1112,7 +1121,11 @@ fn adding_a_package_to_an_environment_stores_one_new_layer_in_podman() {
     let (before, after) = (diff_ids(&one), diff_ids(&two));
     assert_eq!(before.len(), 4, "three packages and the top layer");
     assert_eq!(after.len(), 5);
-    assert_eq!(after[..3], before[..3], "the earlier package layers come first, unchanged");
+    assert_eq!(
+        after[..3],
+        before[..3],
+        "the earlier package layers come first, unchanged"
+    );
     assert!(!before.contains(&after[3]) && after[4] != before[3]);
     podman(t.home(), &["load", "-i", one.to_str().unwrap()]);
     let stored = podman_stored_layers(t.home());
@@ -1124,7 +1137,10 @@ fn adding_a_package_to_an_environment_stores_one_new_layer_in_podman() {
         "one new package layer and the new top layer"
     );
     // The loaded image is the one written, layer for layer.
-    let out = podman(t.home(), &["image", "inspect", "--format", "{{json .RootFS.Layers}}", &tag_two]);
+    let out = podman(
+        t.home(),
+        &["image", "inspect", "--format", "{{json .RootFS.Layers}}", &tag_two],
+    );
     let loaded: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(loaded, after);
 }
@@ -1151,7 +1167,10 @@ fn a_projects_directory_name_does_not_change_its_image_digest() {
     let (tag_a, digest_a, tar_a) = export("checkout-one");
     let (tag_b, digest_b, tar_b) = export("ci/build-4711/other-name");
     assert_eq!(digest_a, digest_b, "{tag_a} vs {tag_b}");
-    assert!(tag_a.starts_with("checkout-one:") && tag_b.starts_with("other-name:"), "{tag_a} {tag_b}");
+    assert!(
+        tag_a.starts_with("checkout-one:") && tag_b.starts_with("other-name:"),
+        "{tag_a} {tag_b}"
+    );
     for tar in [&tar_a, &tar_b] {
         let v = json_of(&run(
             Command::new(require("skopeo")).args(["inspect", &format!("oci-archive:{}", tar.display())])
@@ -1177,17 +1196,28 @@ fn a_corrupted_store_entry_is_refused() {
     let greeting = entry.join("share/hello/greeting.txt");
     fs::set_permissions(&greeting, fs::Permissions::from_mode(0o644)).unwrap();
     fs::write(&greeting, "tampered").unwrap();
-    for args in [["oci", "-f", def, "-o", "x.tar"], ["export", "-f", def, "-o", "x.tar.zst"]] {
+    for args in [
+        ["oci", "-f", def, "-o", "x.tar"],
+        ["export", "-f", def, "-o", "x.tar.zst"],
+    ] {
         let out = t.run(&args);
         let err = crate::support::stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(err.contains("package hello (") && err.contains("corrupt"), "{err}");
         assert!(err.contains(&entry.display().to_string()), "{err}");
-        assert!(err.contains("hint: remove its record") && err.contains(".json"), "{err}");
+        assert!(
+            err.contains("hint: remove its record") && err.contains(".json"),
+            "{err}"
+        );
         assert!(!t.home().join(args[4]).exists());
     }
     // Following the hint: the record removed, the export rebuilds the package.
-    let id = entry.file_name().unwrap().to_string_lossy().trim_end_matches("-hello").to_string();
+    let id = entry
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .trim_end_matches("-hello")
+        .to_string();
     fs::remove_file(pkgs.join(format!("{id}.json"))).unwrap();
     ok(t.run(&["oci", "-f", def, "-o", "x.tar"]));
     assert_eq!(fs::read_to_string(&greeting).unwrap(), GREETING);
@@ -1225,4 +1255,93 @@ fn a_source_date_epoch_beyond_year_9999_is_refused() {
         &format!("oci-archive:{}", t.home().join("last.tar").display()),
     ])));
     assert_eq!(v["Created"], "9999-12-31T23:59:59Z");
+}
+
+/// A project whose manifest lists `packages` (Jsonnet expressions), has
+/// `scripts/greet` (a sh script calling hello) and the given `path` and
+/// `oci` fields; its directory.
+fn project_with_script(t: &TestContext, packages: &[&str], path: &str, oci: &str) -> PathBuf {
+    let proj = t.project("proj");
+    crate::support::write_exe(
+        &proj.join("scripts/greet"),
+        "#!/bin/sh\necho \"project script says $1\"\nexec hello\n",
+    );
+    crate::support::write(&proj.join("scripts/lib/common.sh"), "GREETING=hi\n");
+    fs::write(
+        proj.join("magnet.jsonnet"),
+        format!(
+            "{{ name: 'app', packages: [{}], path: {path}, oci: {oci} }}\n",
+            packages.join(", ")
+        ),
+    )
+    .unwrap();
+    proj
+}
+
+/// Issue 18: the manifest's `path` directories are in the image under
+/// /magpkg/project and first on PATH, so a `cmd` naming a project script
+/// runs in podman (it was dropped without a word before).
+#[test]
+#[ignore]
+fn a_project_script_on_path_runs_as_the_images_cmd_in_podman() {
+    require("podman");
+    require("runc");
+    let t = TestContext::new();
+    let hello = fs::read_to_string(hello_definition(t.home())).unwrap();
+    let tb = t.home().join("busybox.tar.gz");
+    crate::support::packages::tarball(
+        &tb,
+        &[("bin/busybox", &crate::support::busybox(), true)],
+        &[("bin/sh", "busybox")],
+    );
+    let busybox = crate::support::packages::local_package("busybox", "1", &tb, &[t.store()]);
+    let proj = project_with_script(&t, &[&hello, &busybox], "['./scripts']", "{ cmd: ['greet', 'podman'] }");
+    let out = ok(t.run_in(&proj, &["oci", "--env", "-o", "app.tar", "--tag", "app:test"]));
+    assert!(crate::support::stdout(&out).starts_with("app:test sha256:"));
+    let tar = proj.join("app.tar");
+    let cfg = json_of(&run(Command::new(require("skopeo")).args([
+        "inspect",
+        "--config",
+        &format!("oci-archive:{}", tar.display()),
+    ])));
+    assert_eq!(
+        cfg["config"]["Env"][0],
+        format!("PATH=/magpkg/project/scripts:{}", oci::IMAGE_PATH)
+    );
+    assert_eq!(
+        cfg["rootfs"]["diff_ids"].as_array().unwrap().len(),
+        4,
+        "two packages, the project, the top"
+    );
+    podman(t.home(), &["load", "-i", tar.to_str().unwrap()]);
+    let run_args = |args: &[&str]| crate::support::stdout(&podman_run(t.home(), &[], "app:test", args));
+    assert_eq!(run_args(&[]), format!("project script says podman\n{GREETING}\n"));
+    // The whole directory came along, subdirectories included.
+    assert_eq!(
+        run_args(&["busybox", "cat", "/magpkg/project/scripts/lib/common.sh"]),
+        "GREETING=hi\n"
+    );
+}
+
+/// Issue 18: a `path` entry an image cannot hold is refused, naming it.
+#[test]
+fn a_path_entry_outside_the_project_or_missing_is_refused() {
+    let t = TestContext::new();
+    let hello = fs::read_to_string(hello_definition(t.home())).unwrap();
+    for (path, problem) in [
+        (
+            "['./scripts', '../elsewhere']",
+            "\"../elsewhere\" is outside the project",
+        ),
+        ("['./bin']", "\"bin\" is not a directory of the project"),
+        ("['.']", "\".\" is the whole project"),
+    ] {
+        let proj = project_with_script(&t, &[&hello], path, "{}");
+        let out = t.run_in(&proj, &["oci", "--env", "-o", "app.tar"]);
+        let err = crate::support::stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{path}: {err}");
+        assert!(err.contains(problem) && err.contains("magnet.jsonnet"), "{path}: {err}");
+        assert!(err.contains("hint:"), "{err}");
+        assert!(!proj.join("app.tar").exists());
+    }
 }
