@@ -1345,3 +1345,62 @@ fn a_path_entry_outside_the_project_or_missing_is_refused() {
         assert!(!proj.join("app.tar").exists());
     }
 }
+
+/// Issue 18: a file with two names in a package is one file and one hard
+/// link in its layer (it was written twice), and umoci unpacks it as one
+/// inode with two names.
+#[test]
+fn hard_links_stay_hard_links_in_the_layer() {
+    let mut f = Fixture::new();
+    let big = crate::support::pseudo_random(300_000, 18);
+    let p = f.add("linked", "1", &[], |t| {
+        fs::create_dir_all(t.join("bin")).unwrap();
+        fs::write(t.join("bin/tool"), &big).unwrap();
+        fs::hard_link(t.join("bin/tool"), t.join("bin/tool-alias")).unwrap();
+        fs::write(t.join("bin/other"), "x").unwrap();
+    });
+    let layout = f.out("layout");
+    let mut o = ImageOptions::new(Target::Layout(layout.clone()));
+    o.tag = Some("linked:1".into());
+    let report = oci::export_image(&f.closure(&[&p]), &o).unwrap();
+    let blob = fs::read(layout.join("blobs/sha256").join(&report.layers[0].blob.digest)).unwrap();
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
+    let (mut files, mut links) = (Vec::new(), Vec::new());
+    for e in ar.entries().unwrap() {
+        let e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().into_owned();
+        match e.header().entry_type() {
+            tar::EntryType::Regular => files.push(path),
+            tar::EntryType::Link => links.push((path, e.link_name().unwrap().unwrap().to_string_lossy().into_owned())),
+            _ => {}
+        }
+    }
+    let dir = format!("magpkg/store/pkgs-v1/{p}-linked/bin");
+    assert_eq!(
+        files,
+        vec![format!("{dir}/other"), format!("{dir}/tool")],
+        "distinct files"
+    );
+    assert_eq!(links, vec![(format!("{dir}/tool-alias"), format!("{dir}/tool"))]);
+    assert!(
+        blob.len() < big.len() * 3 / 2,
+        "the data is in the layer once: {} bytes",
+        blob.len()
+    );
+    require("umoci");
+    let bundle = f.out("bundle");
+    let mut cmd = Command::new(require("umoci"));
+    cmd.args(["unpack", "--image", &format!("{}:linked:1", layout.display())]);
+    if !nix_is_root() {
+        cmd.arg("--rootless");
+    }
+    run(cmd.arg(&bundle));
+    use std::os::unix::fs::MetadataExt;
+    let bin = bundle.join("rootfs").join(&dir);
+    let (a, b) = (
+        fs::metadata(bin.join("tool")).unwrap(),
+        fs::metadata(bin.join("tool-alias")).unwrap(),
+    );
+    assert_eq!(a.ino(), b.ino());
+    assert_eq!(fs::read(bin.join("tool-alias")).unwrap(), big);
+}
