@@ -95,15 +95,12 @@ pub enum OciError {
     FileType { path: PathBuf },
     #[error("{path} changed while it was being exported")]
     Changed { path: PathBuf },
-    #[error("package {name} ({id}) is corrupt in the store: its files at {path} changed after it was built (content digest {actual}, the record says {expected})")]
-    Corrupt {
-        id: String,
-        name: String,
-        path: PathBuf,
-        record: PathBuf,
-        expected: String,
-        actual: String,
-    },
+    #[error(
+        "package {} ({}) is corrupt in the store: its files at {} changed after it was built \
+         (content digest {}, the record says {})",
+        .0.name, .0.id, .0.path.display(), .0.actual, .0.expected
+    )]
+    Corrupt(Box<CorruptEntry>),
     #[error("{manifest}: `path` entry {entry:?} {problem}; an image holds the project's `path` directories")]
     ProjectPath {
         manifest: PathBuf,
@@ -116,12 +113,26 @@ pub enum OciError {
     NoOutputDir { path: PathBuf, dir: PathBuf },
 }
 
+/// A store entry whose files no longer match its record (see
+/// [`OciError::Corrupt`]).
+#[derive(Debug)]
+pub struct CorruptEntry {
+    pub id: String,
+    pub name: String,
+    /// The entry's directory.
+    pub path: PathBuf,
+    /// Its record: removing it makes the next build replace the entry.
+    pub record: PathBuf,
+    pub expected: String,
+    pub actual: String,
+}
+
 impl Classify for OciError {
     fn is_user_error(&self) -> bool {
         match self {
             OciError::Store(e) => e.is_user_error(),
             OciError::Missing { .. }
-            | OciError::Corrupt { .. }
+            | OciError::Corrupt(_)
             | OciError::ProjectPath { .. }
             | OciError::BadSetting { .. }
             | OciError::BadTag { .. }
@@ -135,10 +146,10 @@ impl Classify for OciError {
         match self {
             OciError::Store(e) => e.hint(),
             OciError::Missing { .. } => Some("build it first with `magpkg build`".into()),
-            OciError::Corrupt { record, .. } => Some(format!(
+            OciError::Corrupt(c) => Some(format!(
                 "remove its record {} and export again: the package is then built anew \
                  (`magpkg store verify` checks the whole store)",
-                record.display()
+                c.record.display()
             )),
             OciError::BadSetting {
                 suggestion: Some(s), ..
@@ -258,14 +269,14 @@ impl Closure {
             match store.verify_package(&id) {
                 Ok(()) => {}
                 Err(StoreError::DigestMismatch { path, expected, actual }) => {
-                    return Err(OciError::Corrupt {
+                    return Err(OciError::Corrupt(Box::new(CorruptEntry {
                         id: id.to_string(),
                         name: p.name.clone(),
                         path,
                         record: store.record_path(&id),
                         expected,
                         actual,
-                    })
+                    })))
                 }
                 Err(e) => return Err(e.into()),
             }
