@@ -176,16 +176,7 @@ pub struct EntryLock {
 
 /// Open (creating it) and lock the lock file at `path`.
 fn lock_file(path: &Path, how: FlockArg) -> Result<Flock<File>, StoreError> {
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(io_err(path))?;
-    Flock::lock(f, how).map_err(|(_, e)| StoreError::Io {
-        path: path.to_path_buf(),
-        source: e.into(),
-    })
+    crate::util::lock_with(path, how).map_err(io_err(path))
 }
 
 /// A store root. Cheap to clone.
@@ -260,7 +251,13 @@ impl Store {
         self.root.join(PKGS).join(format!("{}-{}", id.as_str(), name))
     }
 
-    fn record_path(&self, id: &str) -> PathBuf {
+    /// The record of a package entry (whether or not it exists): removing
+    /// it makes the entry invisible, and the next build replaces the files.
+    pub fn record_path(&self, id: &PackageId) -> PathBuf {
+        self.record_path_str(id.as_str())
+    }
+
+    fn record_path_str(&self, id: &str) -> PathBuf {
         self.root.join(PKGS).join(format!("{id}.json"))
     }
 
@@ -270,7 +267,7 @@ impl Store {
     }
 
     fn record_by_str(&self, id: &str) -> Result<Option<PackageRecord>, StoreError> {
-        let path = self.record_path(id);
+        let path = self.record_path_str(id);
         let text = match fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -285,7 +282,7 @@ impl Store {
 
     /// True if the package is in the store.
     pub fn has_package(&self, id: &PackageId) -> bool {
-        self.record_path(id.as_str()).is_file()
+        self.record_path_str(id.as_str()).is_file()
     }
 
     /// Path of a package that must be present.
@@ -350,7 +347,7 @@ impl Store {
         crate::util::fsync_dir(&self.root.join(PKGS)).map_err(io_err(self.root.join(PKGS)))?;
         fail_point("store-after-rename");
         let json = serde_json::to_vec_pretty(&record).expect("record serialises");
-        let rp = self.record_path(&record.id);
+        let rp = self.record_path_str(&record.id);
         crate::util::write_atomic(&rp, &json).map_err(io_err(&rp))?;
         Ok(record)
     }
@@ -377,7 +374,7 @@ impl Store {
     pub fn remove_package(&self, id: &PackageId) -> Result<bool, StoreError> {
         let _lock = self.lock(PKGS, id.as_str())?;
         let Some(rec) = self.package(id)? else { return Ok(false) };
-        let rp = self.record_path(id.as_str());
+        let rp = self.record_path_str(id.as_str());
         fs::remove_file(&rp).map_err(io_err(&rp))?;
         remove_tree(&self.package_dir(id, &rec.name))?;
         Ok(true)
@@ -1060,7 +1057,7 @@ impl Store {
             stack.extend(env_packages(env)?.unwrap_or_default());
         }
         for (id, rec) in &records {
-            if young(&self.record_path(id)) {
+            if young(&self.record_path_str(id)) {
                 stack.push(rec.id.clone());
             }
         }

@@ -15,6 +15,22 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c.to_string())
 }
 
+/// Wait for, then hold until dropped, an exclusive `flock` on the file
+/// `path` (created empty if missing, never truncated).
+pub fn lock_exclusive(path: &Path) -> std::io::Result<nix::fcntl::Flock<File>> {
+    lock_with(path, nix::fcntl::FlockArg::LockExclusive)
+}
+
+/// [`lock_exclusive`] with another kind of lock (shared, non-blocking).
+pub fn lock_with(path: &Path, how: nix::fcntl::FlockArg) -> std::io::Result<nix::fcntl::Flock<File>> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    nix::fcntl::Flock::lock(f, how).map_err(|(_, e)| e.into())
+}
+
 /// Write `data` to `path` atomically: temp file in the same directory, fsync,
 /// rename, fsync the directory. A crash leaves either the old or the new file.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {

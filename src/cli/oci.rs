@@ -118,7 +118,7 @@ fn ensure_built(graph: &crate::model::Graph, ctx: &Ctx, store: &crate::store::St
 }
 
 /// The closure of a project environment: the manifest's `packages`, its
-/// `env` and its `oci` settings.
+/// `env`, its `path` directories and its `oci` settings.
 //
 // The project, manifest and environment id belong to `crate::env`; this is
 // the thin bridge to it (find the manifest, evaluate it, read three fields).
@@ -132,7 +132,13 @@ fn env_closure(dir: &Path, ctx: &Ctx, store: &crate::store::Store) -> anyhow::Re
     let graph = &resolved.graph;
     ensure_built(graph, ctx, store)?;
     let mut closure = Closure::from_graph(graph, store)?;
-    closure.name = resolved.manifest.name.clone().unwrap_or_else(|| project.dir_name());
+    // Without a `name`, the image is named by its root packages (as when
+    // they are exported on their own) and only its default tag by the
+    // directory: a checkout's directory name must not change the digest.
+    match &resolved.manifest.name {
+        Some(n) => closure.name = n.clone(),
+        None => closure.tag_name = Some(project.dir_name()),
+    }
     let origin = format!("manifest {}", project.manifest.display());
     closure.oci = oci::OciSettings::parse(
         resolved.manifest.oci.as_ref().unwrap_or(&serde_json::Value::Null),
@@ -148,6 +154,7 @@ fn env_closure(dir: &Path, ctx: &Ctx, store: &crate::store::Store) -> anyhow::Re
                 .replace("$MAGPKG_PROJECT_ROOT", &image_root),
         ));
     }
+    closure.add_project_paths(&project.manifest, &project.root, &resolved.manifest.path)?;
     closure.env_id = Some(resolved.env_id().to_string());
     Ok(closure)
 }

@@ -2,11 +2,17 @@
 //! `blobs/sha256/`) and the single-file archive that is at once an
 //! `oci-archive` and a `docker-archive` (Docker's `manifest.json` pointing
 //! into the same blobs, as `docker save` has written since Docker 25).
+//!
+//! Several processes may write one layout at once: blobs are
+//! content-addressed and renamed into place, and the two steps that are
+//! not (creating the layout, rewriting `index.json`) hold an exclusive
+//! `flock` on the layout's lock file, [`LOCK_FILE`].
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::Flock;
 use serde_json::{json, Value};
 
 use super::gzip::HashWriter;
@@ -18,6 +24,8 @@ pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The file in a layout that writers `flock` (empty; tools ignore it).
+pub const LOCK_FILE: &str = ".magpkg-lock";
 
 /// A content descriptor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,19 +61,33 @@ pub struct Layout {
 impl Layout {
     /// Open `dir` as a layout, creating it (and `oci-layout`) if needed. An
     /// existing non-empty directory must already be a layout: images are
-    /// added to it, nothing else is touched.
+    /// added to it, nothing else is touched. Creation happens under the
+    /// layout's lock, so a second process never sees a half-made layout.
     pub fn open(dir: &Path) -> Result<Layout, OciError> {
-        let marker = dir.join("oci-layout");
-        let non_empty = fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
-        if non_empty && !marker.is_file() {
-            return Err(OciError::NotALayout { path: dir.into() });
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        // A directory that is not a layout is refused before the lock file
+        // is made, so nothing is written into it. A layout another process
+        // is creating has its lock file already (made first): wait for the
+        // lock, then check.
+        if !dir.join(LOCK_FILE).exists() {
+            check_is_layout(dir)?;
         }
+        let layout = Layout { dir: dir.into() };
+        let _lock = layout.lock()?;
+        check_is_layout(dir)?;
         let blobs = dir.join("blobs/sha256");
         fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
+        let marker = dir.join("oci-layout");
         if !marker.is_file() {
             crate::util::write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io_err(&marker))?;
         }
-        Ok(Layout { dir: dir.into() })
+        Ok(layout)
+    }
+
+    /// Wait for, then hold until dropped, the exclusive lock of the layout.
+    fn lock(&self) -> Result<Flock<File>, OciError> {
+        let path = self.dir.join(LOCK_FILE);
+        crate::util::lock_exclusive(&path).map_err(io_err(&path))
     }
 
     pub fn dir(&self) -> &Path {
@@ -112,6 +134,9 @@ impl Layout {
         manifest: &Descriptor,
         annotations: &serde_json::Map<String, Value>,
     ) -> Result<(), OciError> {
+        // Read, change, write: without the lock, two exporters read the
+        // same index and the last rename drops the other's tag.
+        let _lock = self.lock()?;
         let path = self.dir.join("index.json");
         let mut entries: Vec<Value> = match fs::read(&path) {
             Ok(bytes) => {
@@ -152,6 +177,19 @@ impl Layout {
         let bytes = serde_json::to_vec(&index).expect("index serialises");
         crate::util::write_atomic(&path, &bytes).map_err(io_err(&path))
     }
+}
+
+/// A directory that has entries (other than the lock file) must have an
+/// `oci-layout` marker.
+fn check_is_layout(dir: &Path) -> Result<(), OciError> {
+    let non_empty = fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(Result::ok)
+        .any(|e| e.file_name() != LOCK_FILE);
+    if non_empty && !dir.join("oci-layout").is_file() {
+        return Err(OciError::NotALayout { path: dir.into() });
+    }
+    Ok(())
 }
 
 /// A blob being written; see [`Layout::blob_writer`].

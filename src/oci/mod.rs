@@ -15,10 +15,10 @@
 //! /bin, /usr/bin                        (image only) links to /magpkg/env/bin
 //! ```
 //!
-//! `PATH` starts with `/magpkg/env/bin`. Each package is one layer (grouped
-//! into at most [`MAX_LAYERS`] − 1 layers by a hash of the id when the
-//! closure is larger), so images that share packages share layers; the last
-//! layer holds the profile, the SBOM and `/tmp`.
+//! `PATH` starts with `/magpkg/env/bin`. Each package is one layer, in
+//! closure order (grouped into at most [`MAX_LAYERS`] − 1 layers by a hash
+//! of the id when the closure is larger), so images that share packages
+//! share layers; the last layer holds the profile, the SBOM and `/tmp`.
 //!
 //! Every byte is a function of the input: tar entries are sorted, owned by
 //! 0:0, dated [`tar::MTIME`], with modes 0755/0644 (symlinks 0777); gzip
@@ -59,6 +59,8 @@ pub const MAX_LAYERS: usize = 100;
 pub const STORE_PATH: &str = "magpkg/store/pkgs-v1";
 /// The profile: symlinks to everything the packages provide.
 pub const PROFILE_PATH: &str = "magpkg/env";
+/// The project's `path` directories inside the image and the tarball.
+pub const PROJECT_PATH: &str = "magpkg/project";
 /// The SBOM inside the image and the tarball.
 pub const SBOM_PATH: &str = "magpkg/sbom.spdx.json";
 /// `PATH` of the image.
@@ -93,10 +95,36 @@ pub enum OciError {
     FileType { path: PathBuf },
     #[error("{path} changed while it was being exported")]
     Changed { path: PathBuf },
+    #[error(
+        "package {} ({}) is corrupt in the store: its files at {} changed after it was built \
+         (content digest {}, the record says {})",
+        .0.name, .0.id, .0.path.display(), .0.actual, .0.expected
+    )]
+    Corrupt(Box<CorruptEntry>),
+    #[error("{manifest}: `path` entry {entry:?} {problem}; an image holds the project's `path` directories")]
+    ProjectPath {
+        manifest: PathBuf,
+        entry: String,
+        problem: String,
+    },
     #[error("nothing to export: the input names no package")]
     Empty,
     #[error("cannot write {path}: {dir} is not a directory")]
     NoOutputDir { path: PathBuf, dir: PathBuf },
+}
+
+/// A store entry whose files no longer match its record (see
+/// [`OciError::Corrupt`]).
+#[derive(Debug)]
+pub struct CorruptEntry {
+    pub id: String,
+    pub name: String,
+    /// The entry's directory.
+    pub path: PathBuf,
+    /// Its record: removing it makes the next build replace the entry.
+    pub record: PathBuf,
+    pub expected: String,
+    pub actual: String,
 }
 
 impl Classify for OciError {
@@ -104,6 +132,8 @@ impl Classify for OciError {
         match self {
             OciError::Store(e) => e.is_user_error(),
             OciError::Missing { .. }
+            | OciError::Corrupt(_)
+            | OciError::ProjectPath { .. }
             | OciError::BadSetting { .. }
             | OciError::BadTag { .. }
             | OciError::NotALayout { .. }
@@ -116,6 +146,11 @@ impl Classify for OciError {
         match self {
             OciError::Store(e) => e.hint(),
             OciError::Missing { .. } => Some("build it first with `magpkg build`".into()),
+            OciError::Corrupt(c) => Some(format!(
+                "remove its record {} and export again: the package is then built anew \
+                 (`magpkg store verify` checks the whole store)",
+                c.record.display()
+            )),
             OciError::BadSetting {
                 suggestion: Some(s), ..
             } => Some(format!("did you mean `{s}`?")),
@@ -127,6 +162,9 @@ impl Classify for OciError {
             OciError::NotALayout { .. } => {
                 Some("give --layout an empty or new directory, or an existing layout".into())
             }
+            OciError::ProjectPath { .. } => Some(
+                "list directories inside the project (e.g. `path: [\"./scripts\"]`), or put tools in `packages`".into(),
+            ),
             OciError::Changed { .. } => Some("store entries must not change; `magpkg store verify` checks them".into()),
             _ => None,
         }
@@ -189,12 +227,20 @@ pub struct Closure {
     pub packages: Vec<ClosurePackage>,
     /// The environment id, when exporting a project environment.
     pub env_id: Option<String>,
-    /// Name for default tags and the SBOM (a package or project name).
+    /// The image's name: its title label and annotation, the SBOM's
+    /// document name, and default tags (a package or project name).
     pub name: String,
+    /// The name of default tags instead of `name`: a project's directory,
+    /// which names the image for its user but must not be in its content
+    /// (the same project checked out elsewhere gives the same digest).
+    pub tag_name: Option<String>,
     /// Entrypoint, Cmd, extra Env... (from the definition or manifest).
     pub oci: OciSettings,
     /// Extra variables (an environment's own), set after the packages'.
     pub env: Vec<(String, String)>,
+    /// A project's `path` directories: (entry relative to the project, its
+    /// directory), in the manifest's order; see [`Closure::add_project_paths`].
+    pub project_paths: Vec<(String, PathBuf)>,
 }
 
 impl Closure {
@@ -217,6 +263,22 @@ impl Closure {
                     id: id.to_string(),
                     name: p.name.clone(),
                 });
+            }
+            // An image is published and trusted by its digest: it must hold
+            // the files the record vouches for, not an entry edited since.
+            match store.verify_package(&id) {
+                Ok(()) => {}
+                Err(StoreError::DigestMismatch { path, expected, actual }) => {
+                    return Err(OciError::Corrupt(Box::new(CorruptEntry {
+                        id: id.to_string(),
+                        name: p.name.clone(),
+                        path,
+                        record: store.record_path(&id),
+                        expected,
+                        actual,
+                    })))
+                }
+                Err(e) => return Err(e.into()),
             }
             packages.push(ClosurePackage {
                 dir: store.package_dir(&id, &p.name),
@@ -246,9 +308,41 @@ impl Closure {
             packages,
             env_id: None,
             name: names.join("-"),
+            tag_name: None,
             oci,
             env: Vec::new(),
+            project_paths: Vec::new(),
         })
+    }
+
+    /// Ship a project's `path` entries (normalised, relative to `root`):
+    /// each directory goes to `/magpkg/project/<entry>` and first on the
+    /// image's `PATH`, as `magpkg shell` puts it first. An entry outside the
+    /// project (`..`), the whole project (`.`) or one that is not a
+    /// directory is refused, naming it, rather than dropped.
+    pub fn add_project_paths(&mut self, manifest: &Path, root: &Path, entries: &[String]) -> Result<(), OciError> {
+        let refuse = |entry: &str, problem: &str| OciError::ProjectPath {
+            manifest: manifest.into(),
+            entry: entry.into(),
+            problem: problem.into(),
+        };
+        for entry in entries {
+            if entry == "." {
+                return Err(refuse(entry, "is the whole project, which is not copied into an image"));
+            }
+            if Path::new(entry)
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(refuse(entry, "is outside the project"));
+            }
+            let dir = root.join(entry);
+            if !dir.is_dir() {
+                return Err(refuse(entry, "is not a directory of the project"));
+            }
+            self.project_paths.push((entry.clone(), dir));
+        }
+        Ok(())
     }
 
     fn root_packages(&self) -> impl Iterator<Item = &ClosurePackage> {
@@ -261,7 +355,7 @@ impl Closure {
     /// and the first 12 characters of the environment id, or of the root's
     /// id (of a digest of the roots' ids when there are several).
     pub fn default_tag(&self) -> String {
-        let name = sanitize_name(&self.name);
+        let name = sanitize_name(self.tag_name.as_deref().unwrap_or(&self.name));
         let id = match (&self.env_id, self.roots.as_slice()) {
             (Some(e), _) => e.clone(),
             (None, [one]) => one.to_string(),
@@ -278,7 +372,14 @@ impl Closure {
     /// `$out` replaced by their path in the image), the environment's, then
     /// the `oci.env` settings. A later value replaces an earlier one.
     pub fn image_env(&self) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = vec![("PATH".into(), IMAGE_PATH.into())];
+        // The project's directories first, in the manifest's order.
+        let mut path: Vec<String> = self
+            .project_paths
+            .iter()
+            .map(|(e, _)| format!("/{PROJECT_PATH}/{e}"))
+            .collect();
+        path.push(IMAGE_PATH.into());
+        let mut env: Vec<(String, String)> = vec![("PATH".into(), path.join(":"))];
         let mut set = |k: &str, v: String| match env.iter_mut().find(|(n, _)| n == k) {
             Some(slot) => slot.1 = v,
             None => env.push((k.to_string(), v)),
@@ -525,16 +626,53 @@ fn write_packages<W: Write>(t: &mut tar::TarWriter<W>, packages: &[&ClosurePacka
     Ok(())
 }
 
+/// Write `magpkg/project/<entry>/...` for the project's `path` entries
+/// (parent directories included, each once; an entry inside another is
+/// already written with it), in byte-wise order of the entries.
+fn write_project<W: Write>(t: &mut tar::TarWriter<W>, paths: &[(String, PathBuf)]) -> Result<(), OciError> {
+    let err = |e| OciError::Io {
+        path: PathBuf::from(PROJECT_PATH),
+        source: e,
+    };
+    let mut sorted: Vec<&(String, PathBuf)> = paths.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut written: Vec<&str> = Vec::new();
+    let mut dirs = std::collections::BTreeSet::new();
+    t.dir(PROJECT_PATH.as_bytes(), 0o755).map_err(err)?;
+    for (entry, src) in sorted {
+        if written.iter().any(|w| entry.starts_with(&format!("{w}/"))) {
+            continue;
+        }
+        let parts: Vec<&str> = entry.split('/').collect();
+        for i in 1..parts.len() {
+            let parent = parts[..i].join("/");
+            if dirs.insert(parent.clone()) {
+                t.dir(format!("{PROJECT_PATH}/{parent}").as_bytes(), 0o755)
+                    .map_err(err)?;
+            }
+        }
+        t.tree(src, format!("{PROJECT_PATH}/{entry}").as_bytes())?;
+        written.push(entry);
+    }
+    Ok(())
+}
+
 // ------------------------------------------------------------------- layers
 
-/// Which packages go in which layer: one each, sorted by id, when they fit
-/// in `budget`; else grouped into `budget` buckets by a hash of the id, so
-/// adding a package changes only the layer of its bucket. Returns indices
-/// into `packages`.
+/// Which packages go in which layer: one each, in closure order, when they
+/// fit in `budget`; else grouped into `budget` buckets by a hash of the id,
+/// so adding a package changes only the layer of its bucket. Returns
+/// indices into `packages`.
+///
+/// Closure order is the roots as listed, each after its runtime
+/// dependencies. A package added at the end of a manifest's `packages` (or
+/// of the roots) thus comes after every layer the image had: a container
+/// engine, which names a layer by everything below it, reuses them all.
+/// An order by name, or by dependency depth then name, would put it among
+/// the existing layers and make every layer above it new to the engine.
 pub fn plan_layers(packages: &[ClosurePackage], budget: usize) -> Vec<Vec<usize>> {
     let budget = budget.max(1);
-    let mut idx: Vec<usize> = (0..packages.len()).collect();
-    idx.sort_by(|&a, &b| packages[a].id.cmp(&packages[b].id));
+    let idx: Vec<usize> = (0..packages.len()).collect();
     if packages.len() <= budget {
         return idx.into_iter().map(|i| vec![i]).collect();
     }
@@ -549,6 +687,9 @@ pub fn plan_layers(packages: &[ClosurePackage], budget: usize) -> Vec<Vec<usize>
 
 enum LayerJob<'a> {
     Packages(Vec<&'a ClosurePackage>),
+    /// The project's `path` directories (a layer of their own: they change
+    /// more often than the packages, less often than nothing).
+    Project(&'a [(String, PathBuf)]),
     Top {
         profile: &'a [ProfileEntry],
         sbom: &'a [u8],
@@ -576,6 +717,10 @@ fn write_layer(layout: &layout::Layout, job: &LayerJob) -> Result<(Descriptor, S
     };
     match job {
         LayerJob::Packages(pkgs) => write_packages(&mut t, pkgs)?,
+        LayerJob::Project(paths) => {
+            t.dir(b"magpkg", 0o755).map_err(lerr)?;
+            write_project(&mut t, paths)?;
+        }
         LayerJob::Top { profile, sbom } => {
             // `/bin` and `/usr/bin` lead to the profile so `#!/bin/sh`,
             // `#!/usr/bin/env` and absolute entrypoints like `/bin/app`
@@ -753,6 +898,9 @@ fn write_image(
         .iter()
         .map(|g| LayerJob::Packages(g.iter().map(|&i| &closure.packages[i]).collect()))
         .collect();
+    if !closure.project_paths.is_empty() {
+        jobs.push(LayerJob::Project(&closure.project_paths));
+    }
     jobs.push(LayerJob::Top {
         profile: &profile,
         sbom: &sbom_bytes,
@@ -763,7 +911,7 @@ fn write_image(
     for (job, (blob, diff_id)) in jobs.iter().zip(written) {
         let packages: Vec<String> = match job {
             LayerJob::Packages(p) => p.iter().map(|p| p.dir_name()).collect(),
-            LayerJob::Top { .. } => Vec::new(),
+            LayerJob::Project(_) | LayerJob::Top { .. } => Vec::new(),
         };
         history.push(match job {
             LayerJob::Packages(p) => format!(
@@ -772,6 +920,10 @@ fn write_image(
                     .map(|p| format!("{} {} ({})", p.name, p.version, p.id))
                     .collect::<Vec<_>>()
                     .join(", ")
+            ),
+            LayerJob::Project(paths) => format!(
+                "magpkg: project files /{PROJECT_PATH}/ ({})",
+                paths.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>().join(", ")
             ),
             LayerJob::Top { .. } => "magpkg: profile /magpkg/env, SBOM /magpkg/sbom.spdx.json, /bin, /tmp".into(),
         });
@@ -898,7 +1050,7 @@ mod tests {
         let pkgs: Vec<ClosurePackage> = ids.iter().map(|i| pkg(i)).collect();
         let plan = plan_layers(&pkgs, 99);
         assert_eq!(plan.len(), 30);
-        assert!(plan.windows(2).all(|w| pkgs[w[0][0]].id < pkgs[w[1][0]].id));
+        assert_eq!(plan, (0..30).map(|i| vec![i]).collect::<Vec<_>>(), "closure order");
         // Grouped: at most the budget, every package once.
         let plan = plan_layers(&pkgs, 7);
         assert!(plan.len() <= 7);

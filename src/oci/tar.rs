@@ -1,7 +1,8 @@
 //! A small streaming tar writer that produces the same bytes for the same
 //! tree on every machine: ustar headers with PAX records only where ustar
 //! cannot hold a value, owner 0:0 with no user or group names, one fixed
-//! mtime, normalised modes, entries in byte-wise name order.
+//! mtime, normalised modes, entries in byte-wise name order; a file with
+//! several names is written once, its other names as hard links.
 //!
 //! The `tar` crate writes GNU long-name headers and copies host metadata;
 //! controlling every byte here is simpler than overriding it field by field.
@@ -49,6 +50,9 @@ impl From<TreeError> for super::OciError {
 pub struct TarWriter<W: Write> {
     out: W,
     buf: Vec<u8>,
+    /// (device, inode) → the path a file with several links was first
+    /// written as: its other names become hard-link entries to it.
+    links: std::collections::HashMap<(u64, u64), Vec<u8>>,
 }
 
 impl<W: Write> TarWriter<W> {
@@ -56,6 +60,7 @@ impl<W: Write> TarWriter<W> {
         TarWriter {
             out,
             buf: vec![0; 64 * 1024],
+            links: std::collections::HashMap::new(),
         }
     }
 
@@ -112,6 +117,19 @@ impl<W: Write> TarWriter<W> {
             let target = fs::read_link(src).map_err(tree_io(src))?;
             self.symlink(dest, target.as_os_str().as_bytes()).map_err(tree_io(src))
         } else if ft.is_file() {
+            // A file with several names in the tree is stored once: the
+            // first name (in the sorted walk, so the same every time) has
+            // the data, the others are hard links to it, as in the store.
+            if meta.nlink() > 1 {
+                let key = (meta.dev(), meta.ino());
+                if let Some(first) = self.links.get(&key) {
+                    let first = first.clone();
+                    return self
+                        .header(dest, file_mode(meta.mode()), 0, b'1', &first)
+                        .map_err(tree_io(src));
+                }
+                self.links.insert(key, dest.to_vec());
+            }
             let mut f = File::open(src).map_err(tree_io(src))?;
             let size = f.metadata().map_err(tree_io(src))?.len();
             let mode = file_mode(meta.mode());
