@@ -111,8 +111,26 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
                 out
             };
             let mut bad = 0;
-            for rec in &selected {
-                match store.verify_package(&PackageId::from_string(rec.id.clone())) {
+            // Digests are computed on every core (a store of thousands of
+            // entries is hashing-bound once in the page cache); results are
+            // printed in the store's order.
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let results: Vec<std::sync::Mutex<Option<Result<(), crate::store::StoreError>>>> =
+                selected.iter().map(|_| std::sync::Mutex::new(None)).collect();
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(selected.len().max(1));
+            std::thread::scope(|s| {
+                for _ in 0..workers {
+                    s.spawn(|| loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(rec) = selected.get(i) else { break };
+                        let r = store.verify_package(&PackageId::from_string(rec.id.clone()));
+                        *results[i].lock().expect("not poisoned") = Some(r);
+                    });
+                }
+            });
+            for (rec, r) in selected.iter().zip(results) {
+                let r = r.into_inner().expect("not poisoned").expect("every entry was verified");
+                match r {
                     Ok(()) => println!("ok       {} {}", rec.name, rec.id),
                     Err(e) => {
                         bad += 1;
