@@ -243,7 +243,7 @@ fn build(
             let mut offset = 0u64;
             loop {
                 let r = done_rx.recv_timeout(Duration::from_millis(100));
-                send_log(tx, &log_path, &mut offset).map_err(wire)?;
+                send_log(tx, &log_path, &mut offset, r.is_err()).map_err(wire)?;
                 match r {
                     Ok(r) => return Ok::<_, ServeError>(r),
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
@@ -297,15 +297,17 @@ fn build(
     tx.flush().map_err(wire)
 }
 
-/// Send what the log gained since `offset` as `Log` frames.
-fn send_log(tx: &mut impl Write, path: &Path, offset: &mut u64) -> std::io::Result<()> {
-    let Ok(mut f) = File::open(path) else { return Ok(()) };
-    if f.seek(SeekFrom::Start(*offset)).is_err() {
-        return Ok(());
-    }
+/// Send what the log gained since `offset` as a `Log` frame; with `beat`,
+/// an empty one when it gained nothing (the client's progress display
+/// refreshes on each, and a silent build still shows it is alive).
+fn send_log(tx: &mut impl Write, path: &Path, offset: &mut u64, beat: bool) -> std::io::Result<()> {
     let mut buf = Vec::new();
-    f.take(1 << 20).read_to_end(&mut buf)?;
-    if buf.is_empty() {
+    if let Ok(mut f) = File::open(path) {
+        if f.seek(SeekFrom::Start(*offset)).is_ok() {
+            (&mut f).take(1 << 20).read_to_end(&mut buf)?;
+        }
+    }
+    if buf.is_empty() && !beat {
         return Ok(());
     }
     *offset += buf.len() as u64;

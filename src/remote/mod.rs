@@ -402,8 +402,10 @@ impl Builder {
         loop {
             match ch.recv()? {
                 Msg::Log { text } => {
-                    let _ = log.write_all(text.as_bytes());
-                    let _ = log.flush();
+                    if !text.is_empty() {
+                        let _ = log.write_all(text.as_bytes());
+                        let _ = log.flush();
+                    }
                     tick();
                 }
                 Msg::Failed { status, tail } => return Ok(JobEnd::Failed { status, tail }),

@@ -48,7 +48,8 @@ pub enum Msg {
     /// Build `root`; `packages` is its build closure (every package the
     /// build reads), each of which the builder checks hashes to its id.
     Build { root: String, packages: Vec<Package> },
-    /// Lines of the running build's log.
+    /// What the running build's log gained, every 100 ms (empty when it
+    /// gained nothing: the client's progress display refreshes on each).
     Log { text: String },
     /// The build succeeded: the output's digest, its archive follows.
     Built { id: String, digest: String, size: u64 },

@@ -377,3 +377,43 @@ fn unreachable_builders_and_remote_failures_are_reported() {
     assert!(warnings(&stderr).is_empty(), "a failed build is not a dead builder: {stderr}");
     assert_store_clean(&store);
 }
+
+/// On a terminal, the progress display shows the remote build's log as it
+/// is written there (real tmux): the package's first line appears while its
+/// build still runs, and the summary says where it was built.
+#[test]
+fn the_progress_display_shows_the_remote_log_as_it_streams() {
+    let w = world(&["magpkgb"], "");
+    let slow = w.ctx.path("slow.jsonnet");
+    std::fs::write(
+        &slow,
+        format!(
+            "local g = import '{}';\ng[0] + {{ name: 'slowshow', build: 'echo streamed-from-the-builder; sleep 4; mkdir -p $out/share' }}\n",
+            w.def.display()
+        ),
+    )
+    .unwrap();
+    let store = w.store("tty");
+    let mut vars = w.ctx.envs();
+    vars.push(("MAGPKG_STORE".into(), store.display().to_string()));
+    vars.push(("MAGPKG_SSH_COMMAND".into(), w.sshd.ssh_command()));
+    vars.push(("MAGPKG_SUBSTITUTE".into(), "0".into()));
+    vars.push(("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()));
+    vars.push(("PS1".into(), "outer$ ".into()));
+    let t = crate::support::tmux::Tmux::start(&w.ctx, w.ctx.root(), &vars, "bash --norc --noprofile");
+    t.wait_for("outer$", |s| s.contains("outer$"));
+    t.send(&format!(
+        "{} build -j 0 --builders {} -f {}; echo BUILD''-DONE",
+        crate::support::magpkg_bin().display(),
+        w.sshd.uri("magpkgb"),
+        slow.display()
+    ));
+    // The spinner line of the running build shows the builder and its log.
+    let pane = t.wait_for("the remote log line on the progress display", |p| {
+        p.contains("streamed-from-the-builder") && p.contains("slowshow 1.0 on ssh://")
+    });
+    assert!(!pane.contains("BUILD-DONE"), "shown while it ran:\n{pane}");
+    let pane = t.wait_for_text("BUILD-DONE", 1);
+    assert!(pane.contains("built slowshow 1.0"), "{pane}");
+    assert!(pane.contains(&format!("on {}", w.sshd.uri("magpkgb"))), "{pane}");
+}
