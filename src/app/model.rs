@@ -78,13 +78,33 @@ pub struct Variant {
     pub manifest: Manifest,
 }
 
+/// A directory under `<app>/package/` whose MPKG cannot be read. It is
+/// skipped: one broken variant must not keep the others from running.
+#[derive(Debug, Clone)]
+pub struct Broken {
+    pub name: String,
+    pub dir: PathBuf,
+    /// Why, with the file and line (the error and its causes on one line).
+    pub error: String,
+}
+
+impl Broken {
+    /// The one warning a command prints about it.
+    pub fn warning(&self) -> String {
+        format!("skipping variant `{}`: {}", self.name, self.error)
+    }
+}
+
 /// One app directory, fully read.
 #[derive(Debug, Clone)]
 pub struct App {
     pub name: String,
     pub dir: PathBuf,
     pub settings: Settings,
+    /// The variants that were read, in directory order.
     pub variants: Vec<Variant>,
+    /// The variants that could not be read, in directory order.
+    pub broken: Vec<Broken>,
 }
 
 impl App {
@@ -100,13 +120,17 @@ impl App {
     pub fn variant(&self, name: &str) -> Option<&Variant> {
         self.variants.iter().find(|v| v.name == name)
     }
-    /// Every warning of the settings file and the variants' MPKG files.
+    /// Every warning of the settings file and the variants' MPKG files,
+    /// without those about broken variants ([`Broken::warning`]).
     pub fn warnings(&self) -> Vec<String> {
         let mut w = self.settings.warnings.clone();
         for v in &self.variants {
             w.extend(v.manifest.warnings.iter().cloned());
         }
         w
+    }
+    pub fn broken_variant(&self, name: &str) -> Option<&Broken> {
+        self.broken.iter().find(|b| b.name == name)
     }
     /// Whether runs default to the sandbox: the app's variants claim to be
     /// 100% portable (`compatible_100`).
@@ -170,6 +194,7 @@ impl Apps {
         let dir = dir.canonicalize().unwrap_or(dir);
         let settings = read_settings(name, &dir)?;
         let mut variants = Vec::new();
+        let mut broken = Vec::new();
         let pkg = dir.join("package");
         if pkg.is_dir() {
             let mut names: Vec<String> = fs::read_dir(&pkg)
@@ -182,12 +207,18 @@ impl Apps {
             names.sort();
             for vname in names {
                 let vdir = pkg.join(&vname);
-                let manifest = read_manifest(name, &vdir)?;
-                variants.push(Variant {
-                    name: vname,
-                    dir: vdir,
-                    manifest,
-                });
+                match read_manifest(name, &vdir) {
+                    Ok(manifest) => variants.push(Variant {
+                        name: vname,
+                        dir: vdir,
+                        manifest,
+                    }),
+                    Err(e) => broken.push(Broken {
+                        name: vname,
+                        dir: vdir,
+                        error: crate::error::one_line(&e),
+                    }),
+                }
             }
         }
         Ok(App {
@@ -195,6 +226,7 @@ impl Apps {
             dir,
             settings,
             variants,
+            broken,
         })
     }
 }

@@ -487,6 +487,64 @@ fn malformed_files_name_file_and_line_and_unknown_keys_warn() {
     assert_eq!(j["unknown_keys"]["prefered_variant"], "bad-1");
 }
 
+/// Issue 19, item 1: one broken variant must not block the whole app.
+#[test]
+fn a_broken_variant_is_skipped_with_one_warning_and_the_good_one_runs() {
+    let w = world();
+    let good = variant(&w, "pair", "pair-1", "1", "run.sh", "");
+    write_exec(&good.join("run.sh"), ARGS_SH);
+    // Newer, so it would win if it could be read.
+    let bad = w.app("pair").join("package/pair-2");
+    write(
+        &bad.join("MPKG"),
+        "version = '2'\ncontent = __import__('os').system('touch pwned')\n",
+    );
+    write_exec(&bad.join("run.sh"), "#!/bin/sh\necho WRONG\n");
+    let warning = format!(
+        "warning: skipping variant `pair-2`: {}:2: `__import__` is a function call; only literals are allowed \
+         (strings, numbers, lists, dicts, True, False, None) and nothing is evaluated\n",
+        bad.join("MPKG").display()
+    );
+    let o = w.magpkg(&["app", "run", "pair", "--", "hi"]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(stdout(&o), "SH\n[hi]\n");
+    assert_eq!(stderr(&o), warning);
+    assert!(!w.path("work/pwned").exists());
+
+    let o = w.magpkg(&["app", "list"]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(lines(&stdout(&o))[1].split_whitespace().collect::<Vec<_>>(), ["pair", "1", "pair-1"]);
+    assert_eq!(stderr(&o), warning);
+    let j: Value = serde_json::from_str(&w.ok(&["app", "list", "--json"])).unwrap();
+    assert_eq!(j[0]["selected"], "pair-1");
+    let out = w.ok(&["app", "show", "pair"]);
+    assert!(out.contains("  -  pair-2: skipped: "), "{out}");
+
+    // Asked for by name, the broken variant's own error (once, no warning).
+    let o = w.magpkg(&["app", "run", "--variant", "pair-2", "pair"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let e = stderr(&o);
+    assert!(e.starts_with(&format!("error: {}:2: `__import__` is a function call", bad.join("MPKG").display())), "{e}");
+    assert!(!e.contains("warning"), "{e}");
+
+    // Every variant broken: the error names each, with its file and line.
+    write(&good.join("MPKG"), "version = '1'\ncontent = [{'name': 'pair', 'file': 'run.sh'}\n");
+    let o = w.magpkg(&["app", "run", "pair"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "error: no variant of `pair` can run here:\n  \
+             pair-1: skipped: {}:2: `[` is never closed\n  \
+             pair-2: skipped: {}:2: `__import__` is a function call; only literals are allowed \
+             (strings, numbers, lists, dicts, True, False, None) and nothing is evaluated\n\
+             hint: edit prefered_variants/disabled_variants in the app's .mpkg, or force one with --variant\n",
+            good.join("MPKG").display(),
+            bad.join("MPKG").display()
+        )
+    );
+}
+
 #[test]
 fn apps_added_and_removed_by_hand_are_seen_at_once() {
     let w = world();
