@@ -68,6 +68,8 @@ pub struct Settings {
     pub notes: Option<String>,
     pub extra: Vec<(String, serde_json::Value)>,
     pub warnings: Vec<String>,
+    /// Each key as written, with its line when known.
+    pub keys: Vec<(String, Option<usize>)>,
 }
 
 /// One directory under `<app>/package/`.
@@ -192,7 +194,7 @@ impl Apps {
         // The real path: the sandbox binds real directories, and a symlink on
         // the way (e.g. under /tmp) may not exist inside it.
         let dir = dir.canonicalize().unwrap_or(dir);
-        let settings = read_settings(name, &dir)?;
+        let mut settings = read_settings(name, &dir)?;
         let mut variants = Vec::new();
         let mut broken = Vec::new();
         let pkg = dir.join("package");
@@ -221,6 +223,13 @@ impl Apps {
                 }
             }
         }
+        let existing: Vec<&str> = variants
+            .iter()
+            .map(|v| v.name.as_str())
+            .chain(broken.iter().map(|b| b.name.as_str()))
+            .collect();
+        let typos = unknown_variant_warnings(name, &settings, &existing);
+        settings.warnings.extend(typos);
         Ok(App {
             name: name.into(),
             dir,
@@ -229,6 +238,35 @@ impl Apps {
             broken,
         })
     }
+}
+
+/// `prefered_variants` and `disabled_variants` naming a variant the app
+/// does not have: a typo would otherwise be ignored without a word.
+fn unknown_variant_warnings(app: &str, s: &Settings, existing: &[&str]) -> Vec<String> {
+    let Some(path) = &s.path else {
+        return Vec::new();
+    };
+    // The key as written (the last one wins, as in Python) and its line.
+    let key = |names: &[&str]| s.keys.iter().rev().find(|(k, _)| names.contains(&k.as_str())).cloned();
+    let lists = [
+        (key(&["prefered_variants", "preferred_variants"]), &s.preferred_variants),
+        (key(&["disabled_variants"]), &s.disabled_variants),
+    ];
+    let mut out = Vec::new();
+    for (k, names) in lists {
+        let Some((key, line)) = k else { continue };
+        for n in names.iter().filter(|n| !existing.contains(&n.as_str())) {
+            let hint = match crate::util::closest(n, existing.iter().copied()) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => format!("it has: {}", if existing.is_empty() { "none".into() } else { existing.join(", ") }),
+            };
+            out.push(format!(
+                "{}: `{key}` names `{n}`, which is not a variant of `{app}` (ignored; {hint})",
+                at(path, line)
+            ));
+        }
+    }
+    out
 }
 
 fn is_app_dir(dir: &Path) -> bool {
@@ -615,6 +653,7 @@ pub fn read_settings(app: &str, dir: &Path) -> Result<Settings, AppError> {
         ..Default::default()
     };
     for (key, node, line) in items {
+        s.keys.push((key.clone(), line));
         match key.as_str() {
             "run_default" => s.run_default = cx.text(&key, &node, line)?.filter(|t| !t.trim().is_empty()),
             "prefered_variants" | "preferred_variants" => s.preferred_variants = cx.names(&key, &node, line)?,

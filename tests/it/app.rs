@@ -545,6 +545,48 @@ fn a_broken_variant_is_skipped_with_one_warning_and_the_good_one_runs() {
     );
 }
 
+/// Issue 19, item 2: a variant name in prefered_variants/disabled_variants
+/// that the app does not have is a typo until shown otherwise.
+#[test]
+fn unknown_variant_names_in_settings_warn_with_the_closest_one() {
+    let w = world();
+    for (name, version) in [("typo-1.0", "1.0"), ("typo-2.0", "2.0")] {
+        let d = variant(&w, "typo", name, version, "run.sh", "");
+        write_exec(&d.join("run.sh"), &format!("#!/bin/sh\necho {name}\n"));
+    }
+    let mpkg = w.app("typo").join("typo.mpkg");
+    // The typo in disabled_variants leaves typo-2.0 enabled (and newest);
+    // the one in prefered_variants puts nothing first.
+    write(
+        &mpkg,
+        "notes = 'x'\nprefered_variants = 'typo-1.O'\ndisabled_variants = ['typo-2,0', 'nothing-like-it']\n",
+    );
+    let o = w.magpkg(&["app", "run", "typo"]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(stdout(&o), "typo-2.0\n");
+    let m = mpkg.display();
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "warning: {m}:2: `prefered_variants` names `typo-1.O`, which is not a variant of `typo` (ignored; did you mean `typo-1.0`?)\n\
+             warning: {m}:3: `disabled_variants` names `typo-2`, which is not a variant of `typo` (ignored; did you mean `typo-2.0`?)\n\
+             warning: {m}:3: `disabled_variants` names `0`, which is not a variant of `typo` (ignored; it has: typo-1.0, typo-2.0)\n\
+             warning: {m}:3: `disabled_variants` names `nothing-like-it`, which is not a variant of `typo` (ignored; it has: typo-1.0, typo-2.0)\n"
+        )
+    );
+    // The correctly spelled alias is named as written; fixed, the names apply.
+    write(&mpkg, "preferred_variants = 'typo-1.o'\n");
+    let e = stderr(&w.magpkg(&["app", "show", "typo"]));
+    assert_eq!(
+        e,
+        format!("warning: {m}:1: `preferred_variants` names `typo-1.o`, which is not a variant of `typo` (ignored; did you mean `typo-1.0`?)\n")
+    );
+    write(&mpkg, "prefered_variants = 'typo-1.0'\ndisabled_variants = 'typo-2.0'\n");
+    let o = w.magpkg(&["app", "run", "typo"]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("typo-1.0\n", ""));
+}
+
 #[test]
 fn apps_added_and_removed_by_hand_are_seen_at_once() {
     let w = world();
