@@ -58,7 +58,7 @@ pub struct RunArgs {
     /// Run this variant (a directory name under <app>/package/) instead of the selected one
     #[arg(long, value_name = "VARIANT")]
     pub variant: Option<String>,
-    /// Run in a bubblewrap sandbox: everything read-only but the app's data/ (default for compatible_100 apps)
+    /// Run in a bubblewrap sandbox: everything read-only but the app's data/ and /tmp (default for compatible_100 apps)
     #[arg(long, overrides_with = "no_sandbox")]
     pub sandbox: bool,
     /// Run without the sandbox even if the app is compatible_100

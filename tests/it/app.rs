@@ -552,7 +552,7 @@ fn unknown_variant_names_in_settings_warn_with_the_closest_one() {
     let w = world();
     for (name, version) in [("typo-1.0", "1.0"), ("typo-2.0", "2.0")] {
         let d = variant(&w, "typo", name, version, "run.sh", "");
-        write_exec(&d.join("run.sh"), &format!("#!/bin/sh\necho {name}\n"));
+        write_exec(&d.join("run.sh"), format!("#!/bin/sh\necho {name}\n"));
     }
     let mpkg = w.app("typo").join("typo.mpkg");
     // The typo in disabled_variants leaves typo-2.0 enabled (and newest);
@@ -753,7 +753,7 @@ fn purge_asks_on_a_terminal() {
 #[test]
 fn sandboxed_app_cannot_write_outside_data() {
     let w = world();
-    // Outside /tmp too (the sandbox has its own /tmp), where the host is writable.
+    // Outside /tmp too (the sandbox writes to the host's /tmp), where the host is writable.
     let outside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let d = w.app("boxed").join("package/boxed-1");
     write(
@@ -807,14 +807,41 @@ fn sandboxed_app_cannot_write_outside_data() {
     let o = w.app_cmd().args(&args).output().unwrap();
     assert!(o.status.success(), "{}", show(&o));
     assert!(!targets[1].exists(), "{}", show(&o));
-    // An apps root reached through a symlink (here inside /tmp, which the
-    // sandbox replaces) still works: the real directories are bound.
+    // An apps root reached through a symlink still works: the real
+    // directories are bound.
     let link = w.path("apps-link");
     std::os::unix::fs::symlink(w.apps_dir(), &link).unwrap();
     fs::remove_file(w.app("boxed").join("data/ok")).unwrap();
     let o = w.app_cmd().env("MAGPKG_APPS", &link).args(&args).output().unwrap();
     assert!(o.status.success(), "{}", show(&o));
     assert!(w.app("boxed").join("data/ok").exists(), "{}", show(&o));
+}
+
+/// Issue 19, item 4 (in part): a sandboxed app's write under /tmp used to
+/// report success and land in a private tmpfs that vanished with the app.
+#[test]
+fn sandboxed_writes_to_tmp_reach_the_host_tmp() {
+    let w = world();
+    require("bwrap");
+    let tmp = tempfile::Builder::new().prefix("magpkg-it-").tempdir_in("/tmp").unwrap();
+    write(&tmp.path().join("from-host"), "hello from the host\n");
+    let d = w.app("saver").join("package/saver-1");
+    write(
+        &d.join("MPKG"),
+        "version = '1'\ncompatible_100 = '1'\ncontent = [{'name': 'saver', 'file': 'save.sh'}]\n",
+    );
+    write_exec(
+        &d.join("save.sh"),
+        "#!/bin/sh\ncat \"$1/from-host\"\necho saved > \"$1/from-app\" && echo \"wrote $1/from-app\"\n\
+         if echo x 2>/dev/null > \"$HOME/bad\"; then echo \"wrote $HOME/bad\"; fi\n",
+    );
+    let dir = tmp.path().display().to_string();
+    let o = w.magpkg(&["app", "run", "saver", "--", &dir]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(stdout(&o), format!("hello from the host\nwrote {dir}/from-app\n"));
+    assert_eq!(fs::read_to_string(tmp.path().join("from-app")).unwrap(), "saved\n");
+    // The home directory stays read-only, even though the test's lies under /tmp.
+    assert!(!w.home().join("bad").exists());
 }
 
 #[test]
