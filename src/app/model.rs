@@ -68,6 +68,8 @@ pub struct Settings {
     pub notes: Option<String>,
     pub extra: Vec<(String, serde_json::Value)>,
     pub warnings: Vec<String>,
+    /// Each key as written, with its line when known.
+    pub keys: Vec<(String, Option<usize>)>,
 }
 
 /// One directory under `<app>/package/`.
@@ -78,13 +80,33 @@ pub struct Variant {
     pub manifest: Manifest,
 }
 
+/// A directory under `<app>/package/` whose MPKG cannot be read. It is
+/// skipped: one broken variant must not keep the others from running.
+#[derive(Debug, Clone)]
+pub struct Broken {
+    pub name: String,
+    pub dir: PathBuf,
+    /// Why, with the file and line (the error and its causes on one line).
+    pub error: String,
+}
+
+impl Broken {
+    /// The one warning a command prints about it.
+    pub fn warning(&self) -> String {
+        format!("skipping variant `{}`: {}", self.name, self.error)
+    }
+}
+
 /// One app directory, fully read.
 #[derive(Debug, Clone)]
 pub struct App {
     pub name: String,
     pub dir: PathBuf,
     pub settings: Settings,
+    /// The variants that were read, in directory order.
     pub variants: Vec<Variant>,
+    /// The variants that could not be read, in directory order.
+    pub broken: Vec<Broken>,
 }
 
 impl App {
@@ -100,13 +122,17 @@ impl App {
     pub fn variant(&self, name: &str) -> Option<&Variant> {
         self.variants.iter().find(|v| v.name == name)
     }
-    /// Every warning of the settings file and the variants' MPKG files.
+    /// Every warning of the settings file and the variants' MPKG files,
+    /// without those about broken variants ([`Broken::warning`]).
     pub fn warnings(&self) -> Vec<String> {
         let mut w = self.settings.warnings.clone();
         for v in &self.variants {
             w.extend(v.manifest.warnings.iter().cloned());
         }
         w
+    }
+    pub fn broken_variant(&self, name: &str) -> Option<&Broken> {
+        self.broken.iter().find(|b| b.name == name)
     }
     /// Whether runs default to the sandbox: the app's variants claim to be
     /// 100% portable (`compatible_100`).
@@ -168,8 +194,9 @@ impl Apps {
         // The real path: the sandbox binds real directories, and a symlink on
         // the way (e.g. under /tmp) may not exist inside it.
         let dir = dir.canonicalize().unwrap_or(dir);
-        let settings = read_settings(name, &dir)?;
+        let mut settings = read_settings(name, &dir)?;
         let mut variants = Vec::new();
+        let mut broken = Vec::new();
         let pkg = dir.join("package");
         if pkg.is_dir() {
             let mut names: Vec<String> = fs::read_dir(&pkg)
@@ -182,21 +209,64 @@ impl Apps {
             names.sort();
             for vname in names {
                 let vdir = pkg.join(&vname);
-                let manifest = read_manifest(name, &vdir)?;
-                variants.push(Variant {
-                    name: vname,
-                    dir: vdir,
-                    manifest,
-                });
+                match read_manifest(name, &vdir) {
+                    Ok(manifest) => variants.push(Variant {
+                        name: vname,
+                        dir: vdir,
+                        manifest,
+                    }),
+                    Err(e) => broken.push(Broken {
+                        name: vname,
+                        dir: vdir,
+                        error: crate::error::one_line(&e),
+                    }),
+                }
             }
         }
+        let existing: Vec<&str> = variants
+            .iter()
+            .map(|v| v.name.as_str())
+            .chain(broken.iter().map(|b| b.name.as_str()))
+            .collect();
+        let typos = unknown_variant_warnings(name, &settings, &existing);
+        settings.warnings.extend(typos);
         Ok(App {
             name: name.into(),
             dir,
             settings,
             variants,
+            broken,
         })
     }
+}
+
+/// `prefered_variants` and `disabled_variants` naming a variant the app
+/// does not have: a typo would otherwise be ignored without a word.
+fn unknown_variant_warnings(app: &str, s: &Settings, existing: &[&str]) -> Vec<String> {
+    let Some(path) = &s.path else {
+        return Vec::new();
+    };
+    // The key as written (the last one wins, as in Python) and its line.
+    let key = |names: &[&str]| s.keys.iter().rev().find(|(k, _)| names.contains(&k.as_str())).cloned();
+    let lists = [
+        (key(&["prefered_variants", "preferred_variants"]), &s.preferred_variants),
+        (key(&["disabled_variants"]), &s.disabled_variants),
+    ];
+    let mut out = Vec::new();
+    for (k, names) in lists {
+        let Some((key, line)) = k else { continue };
+        for n in names.iter().filter(|n| !existing.contains(&n.as_str())) {
+            let hint = match crate::util::closest(n, existing.iter().copied()) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => format!("it has: {}", if existing.is_empty() { "none".into() } else { existing.join(", ") }),
+            };
+            out.push(format!(
+                "{}: `{key}` names `{n}`, which is not a variant of `{app}` (ignored; {hint})",
+                at(path, line)
+            ));
+        }
+    }
+    out
 }
 
 fn is_app_dir(dir: &Path) -> bool {
@@ -583,6 +653,7 @@ pub fn read_settings(app: &str, dir: &Path) -> Result<Settings, AppError> {
         ..Default::default()
     };
     for (key, node, line) in items {
+        s.keys.push((key.clone(), line));
         match key.as_str() {
             "run_default" => s.run_default = cx.text(&key, &node, line)?.filter(|t| !t.trim().is_empty()),
             "prefered_variants" | "preferred_variants" => s.preferred_variants = cx.names(&key, &node, line)?,

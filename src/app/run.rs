@@ -1,9 +1,9 @@
 //! Running an entry of an app: pick the variant, expand `file` and `args`,
 //! choose how to start it (directly, its interpreter, `AppRun`, wine), and
-//! optionally wrap it in a bubblewrap sandbox where only `data/` is
-//! writable. magpkg then replaces itself with the program (`exec`), so the
-//! app's exit status, signals and terminal behave as if it was started
-//! directly.
+//! optionally wrap it in a bubblewrap sandbox where only `data/` and the
+//! host's `/tmp` are writable. magpkg then replaces itself with the program
+//! (`exec`), so the app's exit status, signals and terminal behave as if it
+//! was started directly.
 
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
@@ -69,7 +69,7 @@ pub fn plan(app: &App, opts: &Options, host: &Host) -> Result<Plan, AppError> {
         entry: r.entry.name.clone(),
     };
     if opts.sandbox.unwrap_or(variant.manifest.compatible_100) {
-        plan = sandbox(plan, &variant.dir, &data)?;
+        plan = sandbox(plan, &app.dir, &variant.dir, &data)?;
     }
     Ok(plan)
 }
@@ -153,9 +153,10 @@ fn has_shebang(p: &Path) -> bool {
     std::fs::File::open(p).and_then(|mut f| f.read_exact(&mut b)).is_ok() && &b == b"#!"
 }
 
-/// Wrap a plan in bubblewrap: the whole system read-only, a private `/tmp`,
-/// `/dev` and `/proc`, the variant read-only and `data/` read-write.
-fn sandbox(plan: Plan, variant_dir: &Path, data: &Path) -> Result<Plan, AppError> {
+/// Wrap a plan in bubblewrap: the whole system read-only but the host's
+/// `/tmp`, private `/dev` and `/proc`, the variant read-only and `data/`
+/// read-write.
+fn sandbox(plan: Plan, app_dir: &Path, variant_dir: &Path, data: &Path) -> Result<Plan, AppError> {
     let bwrap = which::which("bwrap").map_err(|_| AppError::BwrapMissing)?;
     // Bind the real directories: a symlink on the way is visible read-only
     // in the sandbox and still leads to them.
@@ -169,14 +170,18 @@ fn sandbox(plan: Plan, variant_dir: &Path, data: &Path) -> Result<Plan, AppError
     // Graphics and sound devices for desktop apps (absent on servers).
     push!("--dev-bind-try", "/dev/dri", "/dev/dri");
     push!("--dev-bind-try", "/dev/snd", "/dev/snd");
-    // A private /tmp: temporary files work but vanish with the app.
-    push!("--tmpfs", "/tmp", "--ro-bind-try", "/tmp/.X11-unix", "/tmp/.X11-unix");
-    // Paths the private /tmp may have hidden: the working directory, then
-    // the variant; data last so that nothing covers it.
+    // The host's /tmp, writable: a private one would swallow what the app
+    // saves there (the write succeeds, the file is gone with the sandbox).
+    push!("--bind", "/tmp", "/tmp");
+    // What must stay read-only even when it lies under /tmp: the home
+    // directory, the apps root, the working directory; then the variant,
+    // and data last so that nothing covers it.
+    let home = std::env::var_os("HOME").map(PathBuf::from).and_then(|h| h.canonicalize().ok());
+    let apps_root = app_dir.parent().and_then(|r| r.canonicalize().ok());
     let cwd = std::env::current_dir().ok();
-    if let Some(c) = &cwd {
-        if !c.starts_with(data) {
-            push!("--ro-bind-try", c, c);
+    for p in [&home, &apps_root, &cwd].into_iter().flatten() {
+        if p.starts_with("/tmp") && !p.starts_with(data) {
+            push!("--ro-bind-try", p, p);
         }
     }
     push!("--ro-bind", variant_dir, variant_dir, "--bind", data, data);

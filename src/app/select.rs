@@ -285,6 +285,16 @@ pub fn select<'a>(
     host: &Host,
 ) -> Result<(&'a Variant, Resolved), AppError> {
     if let Some(f) = forced {
+        if let Some(b) = app.broken_variant(f) {
+            // Asked for by name: its own error, with the file's hint.
+            return Err(super::model::read_manifest(&app.name, &b.dir)
+                .err()
+                .unwrap_or_else(|| AppError::Malformed {
+                    path: b.dir.clone(),
+                    line: None,
+                    message: b.error.clone(),
+                }));
+        }
         let v = app.variant(f).ok_or_else(|| AppError::UnknownVariant {
             app: app.name.clone(),
             variant: f.into(),
@@ -309,15 +319,22 @@ pub fn select<'a>(
     if let Some((name, r)) = best {
         return Ok((app.variant(&name).expect("ranked variants exist"), r));
     }
+    let mut rejected: Vec<Rejected> = ranked
+        .into_iter()
+        .filter_map(|(variant, s)| match s {
+            Status::Rejected { reason, .. } => Some(Rejected { variant, reason }),
+            Status::Candidate { .. } => None,
+        })
+        .chain(app.broken.iter().map(|b| Rejected {
+            variant: b.name.clone(),
+            reason: format!("skipped: {}", b.error),
+        }))
+        .collect();
+    // The app's (directory) order, broken variants among the others.
+    rejected.sort_by(|a, b| a.variant.cmp(&b.variant));
     Err(AppError::NoVariant {
         app: app.name.clone(),
         entry: entry.or(app.settings.run_default.as_deref()).map(String::from),
-        rejected: ranked
-            .into_iter()
-            .filter_map(|(variant, s)| match s {
-                Status::Rejected { reason, .. } => Some(Rejected { variant, reason }),
-                Status::Candidate { .. } => None,
-            })
-            .collect(),
+        rejected,
     })
 }

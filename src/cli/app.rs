@@ -58,7 +58,7 @@ pub struct RunArgs {
     /// Run this variant (a directory name under <app>/package/) instead of the selected one
     #[arg(long, value_name = "VARIANT")]
     pub variant: Option<String>,
-    /// Run in a bubblewrap sandbox: everything read-only but the app's data/ (default for compatible_100 apps)
+    /// Run in a bubblewrap sandbox: everything read-only but the app's data/ and /tmp (default for compatible_100 apps)
     #[arg(long, overrides_with = "no_sandbox")]
     pub sandbox: bool,
     /// Run without the sandbox even if the app is compatible_100
@@ -187,11 +187,16 @@ fn run_app(apps: &Apps, a: RunArgs) -> anyhow::Result<i32> {
         argv0: a.argv0,
     };
     let host = Host::current();
-    // exec: on success this never returns and the app's status is ours.
-    match run::run(&app, &opts, &host) {
-        Ok(never) => match never {},
-        Err(e) => Err(e.into()),
+    let plan = run::plan(&app, &opts, &host);
+    // A broken variant is named once: by the error when nothing runs or
+    // when it was the one asked for, else by a warning.
+    let named_by_error = matches!(plan, Err(AppError::NoVariant { .. }))
+        || opts.variant.as_deref().is_some_and(|v| app.broken_variant(v).is_some());
+    if !named_by_error {
+        warn_all(app.broken.iter().map(|b| b.warning()));
     }
+    // exec: on success this never returns and the app's status is ours.
+    Err(run::exec(&plan?).into())
 }
 
 fn list(apps: &Apps, a: ListArgs) -> anyhow::Result<i32> {
@@ -201,6 +206,7 @@ fn list(apps: &Apps, a: ListArgs) -> anyhow::Result<i32> {
     for name in apps.names()? {
         match apps.open(&name) {
             Ok(app) => {
+                warn_all(app.broken.iter().map(|b| b.warning()));
                 let chosen = select::select(&app, None, None, &host);
                 let (variant, version) = match &chosen {
                     Ok((v, _)) => (v.name.clone(), v.manifest.version.clone().unwrap_or_default()),
@@ -327,12 +333,17 @@ fn show(apps: &Apps, ctx: &Ctx, a: ShowArgs) -> anyhow::Result<i32> {
             "unknown_keys": s.extra.iter().cloned().collect::<serde_json::Map<_, _>>(),
             "variants": variants,
             "integration": integrated,
-            "warnings": app.warnings(),
+            "broken_variants": app.broken.iter().map(|b| serde_json::json!({
+                "name": b.name,
+                "dir": b.dir,
+                "error": b.error,
+            })).collect::<Vec<_>>(),
+            "warnings": app.warnings().into_iter().chain(app.broken.iter().map(|b| b.warning())).collect::<Vec<_>>(),
         });
         writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&j)?)?;
         return Ok(0);
     }
-    warn_all(app.warnings());
+    warn_all(app.warnings().into_iter().chain(app.broken.iter().map(|b| b.warning())));
     let mut out = std::io::stdout().lock();
     show_text(&mut out, &app, entry, &ranked, &integrated)?;
     Ok(0)
@@ -368,8 +379,11 @@ fn show_text(
         .map(|e| format!("entry `{e}`"))
         .unwrap_or_else(|| "the default entry".into());
     writeln!(out, "variants, ranked for {what}:")?;
-    if ranked.is_empty() {
+    if ranked.is_empty() && app.broken.is_empty() {
         writeln!(out, "  none (add one under {})", app.package_dir().display())?;
+    }
+    for b in &app.broken {
+        writeln!(out, "  -  {}: skipped: {}", b.name, b.error)?;
     }
     for (n, st) in ranked {
         let v = app.variant(n).expect("ranked variants exist");

@@ -487,6 +487,106 @@ fn malformed_files_name_file_and_line_and_unknown_keys_warn() {
     assert_eq!(j["unknown_keys"]["prefered_variant"], "bad-1");
 }
 
+/// Issue 19, item 1: one broken variant must not block the whole app.
+#[test]
+fn a_broken_variant_is_skipped_with_one_warning_and_the_good_one_runs() {
+    let w = world();
+    let good = variant(&w, "pair", "pair-1", "1", "run.sh", "");
+    write_exec(&good.join("run.sh"), ARGS_SH);
+    // Newer, so it would win if it could be read.
+    let bad = w.app("pair").join("package/pair-2");
+    write(
+        &bad.join("MPKG"),
+        "version = '2'\ncontent = __import__('os').system('touch pwned')\n",
+    );
+    write_exec(&bad.join("run.sh"), "#!/bin/sh\necho WRONG\n");
+    let warning = format!(
+        "warning: skipping variant `pair-2`: {}:2: `__import__` is a function call; only literals are allowed \
+         (strings, numbers, lists, dicts, True, False, None) and nothing is evaluated\n",
+        bad.join("MPKG").display()
+    );
+    let o = w.magpkg(&["app", "run", "pair", "--", "hi"]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(stdout(&o), "SH\n[hi]\n");
+    assert_eq!(stderr(&o), warning);
+    assert!(!w.path("work/pwned").exists());
+
+    let o = w.magpkg(&["app", "list"]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(lines(&stdout(&o))[1].split_whitespace().collect::<Vec<_>>(), ["pair", "1", "pair-1"]);
+    assert_eq!(stderr(&o), warning);
+    let j: Value = serde_json::from_str(&w.ok(&["app", "list", "--json"])).unwrap();
+    assert_eq!(j[0]["selected"], "pair-1");
+    let out = w.ok(&["app", "show", "pair"]);
+    assert!(out.contains("  -  pair-2: skipped: "), "{out}");
+
+    // Asked for by name, the broken variant's own error (once, no warning).
+    let o = w.magpkg(&["app", "run", "--variant", "pair-2", "pair"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let e = stderr(&o);
+    assert!(e.starts_with(&format!("error: {}:2: `__import__` is a function call", bad.join("MPKG").display())), "{e}");
+    assert!(!e.contains("warning"), "{e}");
+
+    // Every variant broken: the error names each, with its file and line.
+    write(&good.join("MPKG"), "version = '1'\ncontent = [{'name': 'pair', 'file': 'run.sh'}\n");
+    let o = w.magpkg(&["app", "run", "pair"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "error: no variant of `pair` can run here:\n  \
+             pair-1: skipped: {}:2: `[` is never closed\n  \
+             pair-2: skipped: {}:2: `__import__` is a function call; only literals are allowed \
+             (strings, numbers, lists, dicts, True, False, None) and nothing is evaluated\n\
+             hint: edit prefered_variants/disabled_variants in the app's .mpkg, or force one with --variant\n",
+            good.join("MPKG").display(),
+            bad.join("MPKG").display()
+        )
+    );
+}
+
+/// Issue 19, item 2: a variant name in prefered_variants/disabled_variants
+/// that the app does not have is a typo until shown otherwise.
+#[test]
+fn unknown_variant_names_in_settings_warn_with_the_closest_one() {
+    let w = world();
+    for (name, version) in [("typo-1.0", "1.0"), ("typo-2.0", "2.0")] {
+        let d = variant(&w, "typo", name, version, "run.sh", "");
+        write_exec(&d.join("run.sh"), format!("#!/bin/sh\necho {name}\n"));
+    }
+    let mpkg = w.app("typo").join("typo.mpkg");
+    // The typo in disabled_variants leaves typo-2.0 enabled (and newest);
+    // the one in prefered_variants puts nothing first.
+    write(
+        &mpkg,
+        "notes = 'x'\nprefered_variants = 'typo-1.O'\ndisabled_variants = ['typo-2,0', 'nothing-like-it']\n",
+    );
+    let o = w.magpkg(&["app", "run", "typo"]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(stdout(&o), "typo-2.0\n");
+    let m = mpkg.display();
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "warning: {m}:2: `prefered_variants` names `typo-1.O`, which is not a variant of `typo` (ignored; did you mean `typo-1.0`?)\n\
+             warning: {m}:3: `disabled_variants` names `typo-2`, which is not a variant of `typo` (ignored; did you mean `typo-2.0`?)\n\
+             warning: {m}:3: `disabled_variants` names `0`, which is not a variant of `typo` (ignored; it has: typo-1.0, typo-2.0)\n\
+             warning: {m}:3: `disabled_variants` names `nothing-like-it`, which is not a variant of `typo` (ignored; it has: typo-1.0, typo-2.0)\n"
+        )
+    );
+    // The correctly spelled alias is named as written; fixed, the names apply.
+    write(&mpkg, "preferred_variants = 'typo-1.o'\n");
+    let e = stderr(&w.magpkg(&["app", "show", "typo"]));
+    assert_eq!(
+        e,
+        format!("warning: {m}:1: `preferred_variants` names `typo-1.o`, which is not a variant of `typo` (ignored; did you mean `typo-1.0`?)\n")
+    );
+    write(&mpkg, "prefered_variants = 'typo-1.0'\ndisabled_variants = 'typo-2.0'\n");
+    let o = w.magpkg(&["app", "run", "typo"]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("typo-1.0\n", ""));
+}
+
 #[test]
 fn apps_added_and_removed_by_hand_are_seen_at_once() {
     let w = world();
@@ -653,7 +753,7 @@ fn purge_asks_on_a_terminal() {
 #[test]
 fn sandboxed_app_cannot_write_outside_data() {
     let w = world();
-    // Outside /tmp too (the sandbox has its own /tmp), where the host is writable.
+    // Outside /tmp too (the sandbox writes to the host's /tmp), where the host is writable.
     let outside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let d = w.app("boxed").join("package/boxed-1");
     write(
@@ -707,14 +807,41 @@ fn sandboxed_app_cannot_write_outside_data() {
     let o = w.app_cmd().args(&args).output().unwrap();
     assert!(o.status.success(), "{}", show(&o));
     assert!(!targets[1].exists(), "{}", show(&o));
-    // An apps root reached through a symlink (here inside /tmp, which the
-    // sandbox replaces) still works: the real directories are bound.
+    // An apps root reached through a symlink still works: the real
+    // directories are bound.
     let link = w.path("apps-link");
     std::os::unix::fs::symlink(w.apps_dir(), &link).unwrap();
     fs::remove_file(w.app("boxed").join("data/ok")).unwrap();
     let o = w.app_cmd().env("MAGPKG_APPS", &link).args(&args).output().unwrap();
     assert!(o.status.success(), "{}", show(&o));
     assert!(w.app("boxed").join("data/ok").exists(), "{}", show(&o));
+}
+
+/// Issue 19, item 4 (in part): a sandboxed app's write under /tmp used to
+/// report success and land in a private tmpfs that vanished with the app.
+#[test]
+fn sandboxed_writes_to_tmp_reach_the_host_tmp() {
+    let w = world();
+    require("bwrap");
+    let tmp = tempfile::Builder::new().prefix("magpkg-it-").tempdir_in("/tmp").unwrap();
+    write(&tmp.path().join("from-host"), "hello from the host\n");
+    let d = w.app("saver").join("package/saver-1");
+    write(
+        &d.join("MPKG"),
+        "version = '1'\ncompatible_100 = '1'\ncontent = [{'name': 'saver', 'file': 'save.sh'}]\n",
+    );
+    write_exec(
+        &d.join("save.sh"),
+        "#!/bin/sh\ncat \"$1/from-host\"\necho saved > \"$1/from-app\" && echo \"wrote $1/from-app\"\n\
+         if echo x 2>/dev/null > \"$HOME/bad\"; then echo \"wrote $HOME/bad\"; fi\n",
+    );
+    let dir = tmp.path().display().to_string();
+    let o = w.magpkg(&["app", "run", "saver", "--", &dir]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(stdout(&o), format!("hello from the host\nwrote {dir}/from-app\n"));
+    assert_eq!(fs::read_to_string(tmp.path().join("from-app")).unwrap(), "saved\n");
+    // The home directory stays read-only, even though the test's lies under /tmp.
+    assert!(!w.home().join("bad").exists());
 }
 
 #[test]
