@@ -370,10 +370,13 @@ mod tests {
         zstd::encode_all(&b.into_inner().unwrap()[..], 1).unwrap()
     }
 
+    /// An entry of a crafted archive: type, path, mode, link target.
+    type Entry<'a> = (tar::EntryType, &'a str, u32, &'a str);
+
     #[test]
     fn hostile_archives_are_refused_and_write_nothing_outside() {
         use tar::EntryType::{Block, Char, Directory as D, Fifo, Link, Regular as F, Symlink as L};
-        let cases: Vec<(&str, Vec<(tar::EntryType, &str, u32, &str)>)> = vec![
+        let cases: Vec<(&str, Vec<Entry>)> = vec![
             ("absolute path", vec![(F, "/tmp/x", 0o644, "")]),
             ("contains `..`", vec![(D, "a", 0o755, ""), (F, "a/../../x", 0o644, "")]),
             ("before it", vec![(L, "out", 0o777, ".."), (F, "out/x", 0o644, "")]),

@@ -140,7 +140,7 @@ fn init_lists_templates_and_suggests_on_typos() {
 #[test]
 fn every_template_evaluates_against_the_embedded_tree() {
     let w = world();
-    let list = ok(&w.run_in(&w.path(""), &["init", "--list"]));
+    let list = ok(&w.run_in(w.path(""), &["init", "--list"]));
     let names: Vec<&str> = list.lines().filter_map(|l| l.split_whitespace().next()).collect();
     assert!(names.len() >= 4, "{list}");
     for name in names {
@@ -192,7 +192,7 @@ fn shell_runs_a_command_in_the_env_and_returns_its_status() {
     // From a subdirectory: the project is found upward; variables, path
     // entries and the profile's implied variables are there.
     let out = ok(&w.run_in(
-        &root.join("sub/dir"),
+        root.join("sub/dir"),
         &[
             "shell",
             "--",
@@ -291,7 +291,7 @@ fn run_executes_a_manifest_script_in_the_project_root() {
         r#"  scripts: { hello: 'greet "$1" && echo "cwd=$PWD args=$#"', fail: 'exit 4' },"#,
     );
     std::fs::create_dir_all(root.join("deep")).unwrap();
-    let out = ok(&w.run_in(&root.join("deep"), &["run", "hello", "script", "--flag"]));
+    let out = ok(&w.run_in(root.join("deep"), &["run", "hello", "script", "--flag"]));
     assert_eq!(out, format!("Hello, script!\ncwd={} args=2\n", root.display()));
     assert_eq!(w.run_in(&root, &["run", "fail"]).status.code(), Some(4));
     let list = ok(&w.run_in(&root, &["run"]));

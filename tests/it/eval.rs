@@ -7,14 +7,14 @@ use serde_json::Value;
 
 /// `magpkg eval ARGS...` in the fixtures directory; the parsed graph.
 fn eval_ok(env: &TestContext, args: &[&str]) -> Value {
-    let out = run(env.in_dir(&fixture("eval")).arg("eval").args(args));
+    let out = run(env.in_dir(fixture("eval")).arg("eval").args(args));
     assert!(out.status.success(), "magpkg eval {args:?} failed:\n{}", stderr(&out));
     serde_json::from_str(&stdout(&out)).expect("eval prints JSON")
 }
 
 /// `magpkg eval ARGS...` that must fail as a user error; its stderr.
 fn eval_err(env: &TestContext, args: &[&str]) -> String {
-    let out = run(env.in_dir(&fixture("eval")).arg("eval").args(args));
+    let out = run(env.in_dir(fixture("eval")).arg("eval").args(args));
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -144,7 +144,7 @@ fn same_input_same_ids_from_any_directory_and_home() {
     let a = TestContext::new();
     let b = TestContext::new();
     let path = fixture("eval/golden.jsonnet");
-    let from_fixtures = run(a.in_dir(&fixture("eval")).args(["eval", "-f", "golden.jsonnet"]));
+    let from_fixtures = run(a.in_dir(fixture("eval")).args(["eval", "-f", "golden.jsonnet"]));
     let from_home = run(b.cmd().args(["eval", "-f", path.to_str().unwrap()]));
     assert!(from_fixtures.status.success() && from_home.status.success());
     assert_eq!(from_fixtures.stdout, from_home.stdout);
@@ -356,7 +356,7 @@ fn packages_dir_replaces_the_embedded_tree() {
     assert_ne!(forked["roots"], embedded["roots"]);
 
     // The same through the environment, and through a relative path.
-    let out = run(env.in_dir(&fixture("eval")).env("MAGPKG_PACKAGES", "tree").args([
+    let out = run(env.in_dir(fixture("eval")).env("MAGPKG_PACKAGES", "tree").args([
         "eval",
         "-e",
         r#"(import "magnet/packages.jsonnet").hello"#,

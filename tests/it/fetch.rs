@@ -708,7 +708,7 @@ fn library_fetch_runs_downloads_in_parallel_up_to_fetch_jobs_and_reports() {
             urls: vec![format!("mirror://test/{name}")],
         });
     }
-    let store = magpkg::store::Store::open(&env.store()).unwrap();
+    let store = magpkg::store::Store::open(env.store()).unwrap();
     // One of them is already cached: it is reported, not downloaded.
     let pre = env.home().join("p0-1.tar.gz");
     std::fs::write(&pre, pseudo_random(100_000, 100)).unwrap();

@@ -141,7 +141,7 @@ impl Fx {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, content).unwrap();
         }
-        write_exe(&root.join("bin").join(tool), &format!("#!/bin/sh\necho '{tool} ran'\n"));
+        write_exe(&root.join("bin").join(tool), format!("#!/bin/sh\necho '{tool} ran'\n"));
         root
     }
 
