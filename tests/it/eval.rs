@@ -508,12 +508,8 @@ fn tree_deps(i: usize) -> Vec<usize> {
     d
 }
 
-#[test]
-fn one_package_of_a_large_tree_evaluates_without_forcing_the_others() {
-    let env = TestContext::new();
-    // p4096's closure is a few dozen packages; the other ~4,950 are poison.
-    let n = 5000;
-    let target = 4096;
+/// `target` and everything it reaches through [`tree_deps`].
+fn closure_of(target: usize) -> std::collections::BTreeSet<usize> {
     let mut keep = std::collections::BTreeSet::new();
     let mut todo = vec![target];
     while let Some(i) = todo.pop() {
@@ -521,6 +517,16 @@ fn one_package_of_a_large_tree_evaluates_without_forcing_the_others() {
             todo.extend(tree_deps(i));
         }
     }
+    keep
+}
+
+#[test]
+fn one_package_of_a_large_tree_evaluates_without_forcing_the_others() {
+    let env = TestContext::new();
+    // p4096's closure is a few dozen packages; the other ~4,950 are poison.
+    let n = 5000;
+    let target = 4096;
+    let keep = closure_of(target);
     assert!(keep.len() < 100, "{}", keep.len());
     let dir = env.path("tree");
     poisoned_tree(&dir, n, &keep);
@@ -547,13 +553,7 @@ fn a_by_name_package_is_read_without_the_index_or_unrelated_packages() {
     let dir = env.path("tree");
     let n = 3000;
     let target = 2048;
-    let mut keep = std::collections::BTreeSet::new();
-    let mut todo = vec![target];
-    while let Some(i) = todo.pop() {
-        if keep.insert(i) {
-            todo.extend(tree_deps(i));
-        }
-    }
+    let keep = closure_of(target);
     let file = |i: usize| format!("by-name/p{}/p{i}.jsonnet", i.to_string().chars().next().unwrap());
     for i in 0..n {
         let path = dir.join(file(i));
