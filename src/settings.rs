@@ -37,6 +37,7 @@ vars! {
     MAGPKG_DHT = "MAGPKG_DHT": "`1` to use the BitTorrent DHT to find peers, `0` to disable it. Default: 1.";
     MAGPKG_STALL_TIMEOUT = "MAGPKG_STALL_TIMEOUT": "Seconds a download may make no progress before magpkg tries the next origin. Default: 30.";
     MAGPKG_HTTP_TIMEOUT = "MAGPKG_HTTP_TIMEOUT": "Seconds to wait for an HTTP server to connect or answer. Default: 30.";
+    MAGPKG_MAX_DOWNLOAD_SIZE = "MAGPKG_MAX_DOWNLOAD_SIZE": "Bytes one download may have: a server that announces more is not asked for the body, a body that grows beyond it is cut off and the next origin tried. Default: 4294967296 (4 GiB).";
     MAGPKG_RETRIES = "MAGPKG_RETRIES": "How many times a failing HTTP URL is retried (with backoff) before the next URL. Default: 2.";
     MAGPKG_OFFLINE = "MAGPKG_OFFLINE": "`1` to never use the network: sources must already be in the store.";
     MAGPKG_APPS = "MAGPKG_APPS": "Root of the portable apps (`magpkg app`). Default: `$XDG_DATA_HOME/magpkg/apps`.";
@@ -104,6 +105,9 @@ impl Classify for SettingsError {
     }
 }
 
+/// Default of `maxDownloadSize`: 4 GiB.
+pub const DEFAULT_MAX_DOWNLOAD_SIZE: u64 = 4 << 30;
+
 /// The keys the config file may have.
 pub const CONFIG_KEYS: &[&str] = &[
     "store",
@@ -116,6 +120,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "trackers",
     "stallTimeout",
     "httpTimeout",
+    "maxDownloadSize",
     "retries",
     "offline",
     "apps",
@@ -144,6 +149,7 @@ struct ConfigFile {
     trackers: Option<Vec<String>>,
     stall_timeout: Option<u64>,
     http_timeout: Option<u64>,
+    max_download_size: Option<u64>,
     retries: Option<u32>,
     offline: Option<bool>,
     apps: Option<String>,
@@ -253,6 +259,8 @@ pub struct Settings {
     pub trackers: Vec<String>,
     pub stall_timeout: Duration,
     pub http_timeout: Duration,
+    /// Bytes one download may have.
+    pub max_download_size: u64,
     pub retries: u32,
     pub offline: bool,
     pub seed_port: Option<u16>,
@@ -544,6 +552,9 @@ impl Settings {
         let trackers = file.trackers.unwrap_or_default();
         let stall_timeout = Duration::from_secs(parse_env(MAGPKG_STALL_TIMEOUT)?.or(file.stall_timeout).unwrap_or(30));
         let http_timeout = Duration::from_secs(parse_env(MAGPKG_HTTP_TIMEOUT)?.or(file.http_timeout).unwrap_or(30));
+        let max_download_size = parse_env(MAGPKG_MAX_DOWNLOAD_SIZE)?
+            .or(file.max_download_size)
+            .unwrap_or(DEFAULT_MAX_DOWNLOAD_SIZE);
         let retries = parse_env(MAGPKG_RETRIES)?.or(file.retries).unwrap_or(2);
         let offline = flags.offline || parse_bool_env(MAGPKG_OFFLINE)?.or(file.offline).unwrap_or(false);
         let seed_port = file.seed_port;
@@ -623,6 +634,7 @@ impl Settings {
             trackers,
             stall_timeout,
             http_timeout,
+            max_download_size,
             retries,
             offline,
             seed_port,

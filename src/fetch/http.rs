@@ -22,6 +22,8 @@ pub struct HttpLimits {
     pub stall: Duration,
     /// Extra attempts after a failure that made no progress.
     pub retries: u32,
+    /// Bytes the whole file may have (`maxDownloadSize`).
+    pub max_size: u64,
 }
 
 /// The client every download shares (connection reuse, redirects).
@@ -120,6 +122,17 @@ async fn attempt(
     let resp = send(client, url, have, limits).await?;
     match answer(&resp, have, dest, pb)? {
         Answer::Complete(size, sha) => Ok((size, sha)),
+        Answer::Body { total: Some(t), .. } if t > limits.max_size => {
+            // Not worth a byte of the body, nor another attempt.
+            let _ = std::fs::remove_file(dest);
+            Err(Failed::early(
+                OriginError::TooBig {
+                    limit: limits.max_size,
+                    announced: Some(t),
+                },
+                false,
+            ))
+        }
         Answer::Body { have, total } => receive(resp, dest, have, total, limits, pb).await,
     }
 }
@@ -281,6 +294,21 @@ async fn receive(
             Ok(Ok(None)) => break,
             Ok(Ok(Some(c))) => c,
         };
+        if got + chunk.len() as u64 > limits.max_size {
+            // A body with no end (or a lying Content-Length) must not fill
+            // the disk before the sha256 could reject it.
+            drop(out);
+            let _ = std::fs::remove_file(dest);
+            return Err(Failed {
+                err: OriginError::TooBig {
+                    limit: limits.max_size,
+                    announced: None,
+                },
+                retryable: false,
+                progressed,
+                got: got - start,
+            });
+        }
         out.write_all(&chunk).map_err(io)?;
         hasher.update(&chunk);
         got += chunk.len() as u64;

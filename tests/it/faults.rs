@@ -477,3 +477,82 @@ fn appimage_devices_fifos_and_setid_bits_never_reach_the_app_directory() {
     assert_eq!(outside(&ctx, &[&ctx.apps_dir(), &src]), before);
     assert_verify_clean(&ctx);
 }
+
+// ---------------------------------------------------------- unbounded inputs
+
+/// A definition of one source, `name.tar.gz`, pinned to `data`, with these
+/// URLs (built with the `unpack` builtin).
+fn source_def(ctx: &TestContext, name: &str, data: &[u8], urls: &[String]) -> PathBuf {
+    let def = ctx.path(&format!("{name}.jsonnet"));
+    let urls: Vec<String> = urls.iter().map(|u| format!("'{u}'")).collect();
+    fs::write(
+        &def,
+        format!(
+            "{{ name: '{name}', version: '1', sources: [{{ filename: '{name}.tar.gz', sha256: '{}', urls: [{}] }}], \
+             build: {{ builtin: 'unpack' }} }}",
+            crate::support::sha256(data),
+            urls.join(", ")
+        ),
+    )
+    .unwrap();
+    def
+}
+
+/// Nothing in the source cache.
+#[track_caller]
+fn assert_no_sources(store: &Path) {
+    let left: Vec<_> = fs::read_dir(store.join("sources-v1"))
+        .map(|rd| rd.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "in sources-v1: {left:?}");
+}
+
+/// Regression (audit: unbounded inputs): an HTTP body with no end filled
+/// the disk before the sha256 could reject it. Now a body growing beyond
+/// `maxDownloadSize` is cut off, a server announcing more is not asked for
+/// the body, nothing stays in the store, and the next origin is tried.
+#[test]
+fn an_endless_or_oversized_body_is_cut_off_at_the_maximum_download_size() {
+    let ctx = TestContext::new().with_env("MAGPKG_MAX_DOWNLOAD_SIZE", (1u64 << 20).to_string());
+    let server = HttpServer::start();
+    let data = crate::support::pseudo_random(200 << 10, 21);
+    server.serve("/endless.tar.gz", Vec::new(), Behaviour::Endless);
+    server.serve("/big.tar.gz", crate::support::pseudo_random(3 << 20, 22), Behaviour::Normal);
+    server.serve("/good.tar.gz", data.clone(), Behaviour::Normal);
+    let (endless, big, good) = (
+        server.url("/endless.tar.gz"),
+        server.url("/big.tar.gz"),
+        server.url("/good.tar.gz"),
+    );
+    let def = source_def(&ctx, "bounded", &data, &[endless.clone(), big.clone()]);
+    let before = outside(&ctx, &[]);
+    let o = ctx.run(&["fetch", "-f", def.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "{endless}: the body was cut off at the maximum download size of 1.0 MiB \
+             (maxDownloadSize / MAGPKG_MAX_DOWNLOAD_SIZE)"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{big}: the server announces 3.0 MiB, more than the maximum download size of 1.0 MiB"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint: a server sent more than a source may have"), "{err}");
+    // Neither is retried: one request each.
+    assert_eq!(server.requests().len(), 2, "{:?}", server.requests());
+    assert_no_scratch(ctx.store());
+    assert_no_sources(ctx.store());
+    assert_eq!(outside(&ctx, &[]), before);
+    assert_verify_clean(&ctx);
+    // The next origin is tried after an endless one.
+    let def = source_def(&ctx, "bounded", &data, &[endless, good]);
+    let o = ctx.run(&["fetch", "-f", def.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_no_scratch(ctx.store());
+    assert_verify_clean(&ctx);
+}
