@@ -36,6 +36,7 @@ vars! {
     MAGPKG_APT_SOURCES = "MAGPKG_APT_SOURCES": "Directory holding the apt sources read for the `debian` and `debian-security` mirrors when the config names none. Default: `/etc/apt`.";
     MAGPKG_DHT = "MAGPKG_DHT": "`1` to use the BitTorrent DHT to find peers, `0` to disable it. Default: 1.";
     MAGPKG_STALL_TIMEOUT = "MAGPKG_STALL_TIMEOUT": "Seconds a download may make no progress before magpkg tries the next origin. Default: 30.";
+    MAGPKG_MIN_RATE = "MAGPKG_MIN_RATE": "Bytes per second an HTTP download must average over each stall timeout (`MAGPKG_STALL_TIMEOUT`) before magpkg gives it up and tries the next origin; 0 disables the check. Default: 1024.";
     MAGPKG_HTTP_TIMEOUT = "MAGPKG_HTTP_TIMEOUT": "Seconds to wait for an HTTP server to connect or answer. Default: 30.";
     MAGPKG_MAX_DOWNLOAD_SIZE = "MAGPKG_MAX_DOWNLOAD_SIZE": "Bytes one download may have: a server that announces more is not asked for the body, a body that grows beyond it is cut off and the next origin tried. Default: 4294967296 (4 GiB).";
     MAGPKG_RETRIES = "MAGPKG_RETRIES": "How many times a failing HTTP URL is retried (with backoff) before the next URL. Default: 2.";
@@ -119,6 +120,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "dht",
     "trackers",
     "stallTimeout",
+    "minRate",
     "httpTimeout",
     "maxDownloadSize",
     "retries",
@@ -148,6 +150,7 @@ struct ConfigFile {
     dht: Option<bool>,
     trackers: Option<Vec<String>>,
     stall_timeout: Option<u64>,
+    min_rate: Option<u64>,
     http_timeout: Option<u64>,
     max_download_size: Option<u64>,
     retries: Option<u32>,
@@ -258,6 +261,8 @@ pub struct Settings {
     pub dht: bool,
     pub trackers: Vec<String>,
     pub stall_timeout: Duration,
+    /// Bytes per second a download must average over each stall timeout.
+    pub min_rate: u64,
     pub http_timeout: Duration,
     /// Bytes one download may have.
     pub max_download_size: u64,
@@ -551,6 +556,7 @@ impl Settings {
         let dht = parse_bool_env(MAGPKG_DHT)?.or(file.dht).unwrap_or(true);
         let trackers = file.trackers.unwrap_or_default();
         let stall_timeout = Duration::from_secs(parse_env(MAGPKG_STALL_TIMEOUT)?.or(file.stall_timeout).unwrap_or(30));
+        let min_rate = parse_env(MAGPKG_MIN_RATE)?.or(file.min_rate).unwrap_or(1024);
         let http_timeout = Duration::from_secs(parse_env(MAGPKG_HTTP_TIMEOUT)?.or(file.http_timeout).unwrap_or(30));
         let max_download_size = parse_env(MAGPKG_MAX_DOWNLOAD_SIZE)?
             .or(file.max_download_size)
@@ -633,6 +639,7 @@ impl Settings {
             dht,
             trackers,
             stall_timeout,
+            min_rate,
             http_timeout,
             max_download_size,
             retries,

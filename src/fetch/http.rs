@@ -24,6 +24,9 @@ pub struct HttpLimits {
     pub retries: u32,
     /// Bytes the whole file may have (`maxDownloadSize`).
     pub max_size: u64,
+    /// Bytes per second the body must average over each `stall` window
+    /// (`minRate`; 0: no check).
+    pub min_rate: u64,
 }
 
 /// The client every download shares (connection reuse, redirects).
@@ -268,6 +271,9 @@ async fn receive(
     let start = have;
     let mut synced = have;
     let mut progressed = false;
+    // The rate is measured over windows as long as the stall timeout: a
+    // server sending a byte now and then never stalls, but is too slow.
+    let mut window = (std::time::Instant::now(), got);
     loop {
         let chunk = match tokio::time::timeout(limits.stall, resp.chunk()).await {
             Err(_) => {
@@ -319,6 +325,25 @@ async fn receive(
         }
         progressed = true;
         pb.set_position(got);
+        let elapsed = window.0.elapsed();
+        if limits.min_rate > 0 && elapsed >= limits.stall {
+            let rate = (got - window.1) as f64 / elapsed.as_secs_f64();
+            if rate < limits.min_rate as f64 {
+                drop(out);
+                return Err(Failed {
+                    err: OriginError::TooSlow {
+                        rate: rate as u64,
+                        min: limits.min_rate,
+                        secs: elapsed.as_secs(),
+                        got,
+                    },
+                    retryable: false,
+                    progressed,
+                    got: got - start,
+                });
+            }
+            window = (std::time::Instant::now(), got);
+        }
     }
     out.flush().map_err(io)?;
     if let Some(t) = total {

@@ -556,3 +556,59 @@ fn an_endless_or_oversized_body_is_cut_off_at_the_maximum_download_size() {
     assert_no_scratch(ctx.store());
     assert_verify_clean(&ctx);
 }
+
+/// Regression (audit: unbounded inputs): a server sending a byte now and
+/// then never stalled, so it was never given up, and it held the source's
+/// lock meanwhile. Now a download averaging less than `minRate` over a
+/// stall timeout is given up with a clear message, and a second run waiting
+/// for that source's lock gets it and fetches from a good server.
+#[test]
+fn a_trickling_server_is_given_up_below_the_minimum_rate() {
+    let ctx = TestContext::new()
+        .with_env("MAGPKG_STALL_TIMEOUT", "2")
+        .with_env("MAGPKG_MIN_RATE", "1000");
+    let server = HttpServer::start();
+    let data = crate::support::pseudo_random(64 << 10, 23);
+    server.serve("/trickle.tar.gz", data.clone(), Behaviour::Trickle(50));
+    server.serve("/good.tar.gz", data.clone(), Behaviour::Normal);
+    let trickle = server.url("/trickle.tar.gz");
+    // Same source, a good URL, for a second run that waits for the lock.
+    let good = ctx.path("good");
+    fs::create_dir_all(&good).unwrap();
+    let moved = good.join("slow.jsonnet");
+    fs::rename(source_def(&ctx, "slow", &data, &[server.url("/good.tar.gz")]), &moved).unwrap();
+    let slow = source_def(&ctx, "slow", &data, &[trickle.clone()]);
+    let before = outside(&ctx, &[]);
+    let started = Instant::now();
+    let first = ctx
+        .cmd()
+        .args(["fetch", "-f", slow.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_file(&ctx.store().join("tmp-v1"), "slow.tar.gz");
+    let second = ctx
+        .cmd()
+        .args(["fetch", "-f", moved.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = first.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "{trickle}: slower than the minimum rate of 1000 bytes/s (minRate / MAGPKG_MIN_RATE): "
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint: every server was too slow"), "{err}");
+    let o = second.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    // The trickle was asked once (given up, not retried).
+    let asked = server.requests().iter().filter(|r| r.path == "/trickle.tar.gz").count();
+    assert_eq!(asked, 1);
+    assert_no_scratch(ctx.store());
+    assert_only_made(&ctx, before, &[]);
+}
