@@ -39,6 +39,8 @@ vars! {
     MAGPKG_MIN_RATE = "MAGPKG_MIN_RATE": "Bytes per second an HTTP download must average over each stall timeout (`MAGPKG_STALL_TIMEOUT`) before magpkg gives it up and tries the next origin; 0 disables the check. Default: 1024.";
     MAGPKG_HTTP_TIMEOUT = "MAGPKG_HTTP_TIMEOUT": "Seconds to wait for an HTTP server to connect or answer. Default: 30.";
     MAGPKG_MAX_DOWNLOAD_SIZE = "MAGPKG_MAX_DOWNLOAD_SIZE": "Bytes one download may have: a server that announces more is not asked for the body, a body that grows beyond it is cut off and the next origin tried. Default: 4294967296 (4 GiB).";
+    MAGPKG_MAX_UNPACK_SIZE = "MAGPKG_MAX_UNPACK_SIZE": "Bytes of file contents one archive may unpack to (the `unpack` and `rootfs` builtins); beyond it the build stops as a compression bomb. Default: 34359738368 (32 GiB).";
+    MAGPKG_MAX_UNPACK_RATIO = "MAGPKG_MAX_UNPACK_RATIO": "How many times its own size an archive may unpack to, once it has unpacked 64 MiB; 0 disables the check. Default: 100.";
     MAGPKG_RETRIES = "MAGPKG_RETRIES": "How many times a failing HTTP URL is retried (with backoff) before the next URL. Default: 2.";
     MAGPKG_OFFLINE = "MAGPKG_OFFLINE": "`1` to never use the network: sources must already be in the store.";
     MAGPKG_APPS = "MAGPKG_APPS": "Root of the portable apps (`magpkg app`). Default: `$XDG_DATA_HOME/magpkg/apps`.";
@@ -123,6 +125,8 @@ pub const CONFIG_KEYS: &[&str] = &[
     "minRate",
     "httpTimeout",
     "maxDownloadSize",
+    "maxUnpackSize",
+    "maxUnpackRatio",
     "retries",
     "offline",
     "apps",
@@ -153,6 +157,8 @@ struct ConfigFile {
     min_rate: Option<u64>,
     http_timeout: Option<u64>,
     max_download_size: Option<u64>,
+    max_unpack_size: Option<u64>,
+    max_unpack_ratio: Option<u64>,
     retries: Option<u32>,
     offline: Option<bool>,
     apps: Option<String>,
@@ -266,6 +272,10 @@ pub struct Settings {
     pub http_timeout: Duration,
     /// Bytes one download may have.
     pub max_download_size: u64,
+    /// Bytes of file contents one archive may unpack to.
+    pub max_unpack_size: u64,
+    /// Times its size an archive may unpack to (past a floor; 0: no check).
+    pub max_unpack_ratio: u64,
     pub retries: u32,
     pub offline: bool,
     pub seed_port: Option<u16>,
@@ -561,6 +571,12 @@ impl Settings {
         let max_download_size = parse_env(MAGPKG_MAX_DOWNLOAD_SIZE)?
             .or(file.max_download_size)
             .unwrap_or(DEFAULT_MAX_DOWNLOAD_SIZE);
+        let max_unpack_size = parse_env(MAGPKG_MAX_UNPACK_SIZE)?
+            .or(file.max_unpack_size)
+            .unwrap_or(32 << 30);
+        let max_unpack_ratio = parse_env(MAGPKG_MAX_UNPACK_RATIO)?
+            .or(file.max_unpack_ratio)
+            .unwrap_or(100);
         let retries = parse_env(MAGPKG_RETRIES)?.or(file.retries).unwrap_or(2);
         let offline = flags.offline || parse_bool_env(MAGPKG_OFFLINE)?.or(file.offline).unwrap_or(false);
         let seed_port = file.seed_port;
@@ -642,6 +658,8 @@ impl Settings {
             min_rate,
             http_timeout,
             max_download_size,
+            max_unpack_size,
+            max_unpack_ratio,
             retries,
             offline,
             seed_port,

@@ -553,6 +553,10 @@ impl Builder<'_> {
                     sources: &sources,
                     out: &out,
                     log: &mut log,
+                    unpack_limits: unpack::Limits {
+                        size: self.settings.max_unpack_size,
+                        ratio: self.settings.max_unpack_ratio,
+                    },
                 };
                 builtins::run(args, &mut ctx).map_err(|source| {
                     let _ = writeln!(log, "magpkg: {source}");

@@ -612,3 +612,91 @@ fn a_trickling_server_is_given_up_below_the_minimum_rate() {
     assert_no_scratch(ctx.store());
     assert_only_made(&ctx, before, &[]);
 }
+
+/// A gzip bomb: a tar holding one file of `mib` MiB of zeros, as gzip
+/// members of one MiB each (magpkg reads multi-member gzip), so a big bomb
+/// is cheap to make.
+fn gzip_bomb(mib: u64) -> Vec<u8> {
+    use std::io::Write as _;
+    let gz = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let mut h = tar::Header::new_gnu();
+    h.set_path("zeros").unwrap();
+    h.set_size(mib << 20);
+    h.set_mode(0o644);
+    h.set_cksum();
+    let mut out = gz(h.as_bytes());
+    let member = gz(&vec![0u8; 1 << 20]);
+    for _ in 0..mib {
+        out.extend_from_slice(&member);
+    }
+    // The end of the archive: two zero blocks.
+    out.extend_from_slice(&gz(&[0u8; 1024]));
+    out
+}
+
+/// Regression (audit: unbounded inputs): `unpack` had no size or ratio
+/// limit, so a small gzip of gigabytes of zeros ran until the disk was
+/// full. Now unpacking stops at `maxUnpackSize`, or at `maxUnpackRatio`
+/// times the archive's size once 64 MiB are out, with a clear error; the
+/// scratch tree is removed and nothing enters the store.
+#[test]
+fn a_gzip_bomb_stops_at_the_unpack_limits() {
+    let ctx = TestContext::new();
+    let server = HttpServer::start();
+    let small = gzip_bomb(20);
+    let big = gzip_bomb(80);
+    assert!(big.len() < 200 << 10, "{}", big.len());
+    server.serve("/small.tar.gz", small.clone(), Behaviour::Normal);
+    server.serve("/big.tar.gz", big.clone(), Behaviour::Normal);
+    let small_def = source_def(&ctx, "small", &small, &[server.url("/small.tar.gz")]);
+    let big_def = source_def(&ctx, "big", &big, &[server.url("/big.tar.gz")]);
+    let before = outside(&ctx, &[]);
+    // A lowered size limit.
+    let o = ctx
+        .cmd()
+        .env("MAGPKG_MAX_UNPACK_SIZE", (10u64 << 20).to_string())
+        .args(["build", "-f", small_def.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(err.contains("error: small 1: "), "{err}");
+    assert!(
+        err.contains(
+            "small.tar.gz: it unpacks to more than 10.0 MiB (maxUnpackSize / MAGPKG_MAX_UNPACK_SIZE); \
+             a compression bomb?"
+        ),
+        "{err}"
+    );
+    assert_no_scratch(ctx.store());
+    // The default ratio: 100 times a 80 KiB-ish archive is below the
+    // 64 MiB floor, so it stops there.
+    let o = ctx.run(&["build", "-f", big_def.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "big.tar.gz: it unpacks to more than 64.0 MiB (100 times its size of {}; \
+             maxUnpackRatio / MAGPKG_MAX_UNPACK_RATIO); a compression bomb?",
+            magpkg::fetch::human_bytes(big.len() as u64)
+        )),
+        "{err}"
+    );
+    assert_no_scratch(ctx.store());
+    assert!(package_names(&ctx).is_empty(), "{:?}", package_names(&ctx));
+    // Within the limits, the same archive unpacks.
+    let o = ctx
+        .cmd()
+        .env("MAGPKG_MAX_UNPACK_RATIO", "0")
+        .args(["build", "-f", small_def.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(package_names(&ctx), ["small"]);
+    assert_no_scratch(ctx.store());
+    assert_only_made(&ctx, before, &[]);
+}
