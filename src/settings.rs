@@ -31,6 +31,7 @@ vars! {
     MAGPKG_CONFIG = "MAGPKG_CONFIG": "Path of the config file. Default: `$XDG_CONFIG_HOME/magpkg/config.jsonnet`.";
     MAGPKG_JOBS = "MAGPKG_JOBS": "How many packages are built at once. Default: 1.";
     MAGPKG_BUILD_CORES = "MAGPKG_BUILD_CORES": "Parallelism given to each build (`MAKEFLAGS=-jN` in the sandbox). Default: number of CPUs.";
+    MAGPKG_BUILD_TIMEOUT = "MAGPKG_BUILD_TIMEOUT": "Seconds one package's build script may run; a build running longer is killed with its whole sandbox. 0 means no limit. Default: 0.";
     MAGPKG_FETCH_JOBS = "MAGPKG_FETCH_JOBS": "How many sources are downloaded at once. Default: 4.";
     MAGPKG_MIRRORS = "MAGPKG_MIRRORS": "Extra mirror definitions, `NAME=URL[,URL...]` separated by `;`. Tried before the config file's `mirrors`.";
     MAGPKG_APT_SOURCES = "MAGPKG_APT_SOURCES": "Directory holding the apt sources read for the `debian` and `debian-security` mirrors when the config names none. Default: `/etc/apt`.";
@@ -118,6 +119,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "mirrors",
     "jobs",
     "buildCores",
+    "buildTimeout",
     "fetchJobs",
     "dht",
     "trackers",
@@ -150,6 +152,7 @@ struct ConfigFile {
     mirrors: Option<BTreeMap<String, OneOrMany>>,
     jobs: Option<usize>,
     build_cores: Option<usize>,
+    build_timeout: Option<u64>,
     fetch_jobs: Option<usize>,
     dht: Option<bool>,
     trackers: Option<Vec<String>>,
@@ -263,6 +266,8 @@ pub struct Settings {
     pub apt_dir: PathBuf,
     pub jobs: usize,
     pub build_cores: usize,
+    /// How long one build script may run (`None`: no limit).
+    pub build_timeout: Option<Duration>,
     pub fetch_jobs: usize,
     pub dht: bool,
     pub trackers: Vec<String>,
@@ -562,6 +567,10 @@ impl Settings {
             .or(file.build_cores)
             .unwrap_or(cpus)
             .max(1);
+        let build_timeout = parse_env(MAGPKG_BUILD_TIMEOUT)?
+            .or(file.build_timeout)
+            .filter(|&s: &u64| s > 0)
+            .map(Duration::from_secs);
         let fetch_jobs = parse_env(MAGPKG_FETCH_JOBS)?.or(file.fetch_jobs).unwrap_or(4).max(1);
         let dht = parse_bool_env(MAGPKG_DHT)?.or(file.dht).unwrap_or(true);
         let trackers = file.trackers.unwrap_or_default();
@@ -651,6 +660,7 @@ impl Settings {
             apt_dir,
             jobs,
             build_cores,
+            build_timeout,
             fetch_jobs,
             dht,
             trackers,

@@ -700,3 +700,50 @@ fn a_gzip_bomb_stops_at_the_unpack_limits() {
     assert_no_scratch(ctx.store());
     assert_only_made(&ctx, before, &[]);
 }
+
+/// Regression (audit: unbounded inputs): a build had no time limit. Now a
+/// build running longer than `buildTimeout` is killed with its whole
+/// sandbox (the processes it started too), with a message naming the
+/// package and the setting; its scratch is removed, nothing enters the
+/// store.
+#[test]
+fn a_build_running_past_the_build_timeout_is_killed_with_its_sandbox() {
+    let (c, warm) = warmed_cli();
+    let f = c.def(
+        "endless",
+        "echo half > $out/half\n(sleep 6068) &\necho waiting\nsleep 6067\necho done > $out/done",
+    );
+    let before = outside(&c.ctx, &[]);
+    let started = Instant::now();
+    let o = c
+        .cmd()
+        .env("MAGPKG_BUILD_TIMEOUT", "2")
+        .args(["build", "-f", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "error: the build of endless 1 ran longer than the build timeout of 2s \
+             (buildTimeout / MAGPKG_BUILD_TIMEOUT) and was killed"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("waiting"), "the log's tail: {err}");
+    assert!(err.contains("hint: a build that needs longer: raise buildTimeout"), "{err}");
+    wait_gone("sleep 6067");
+    wait_gone("sleep 6068");
+    assert_no_scratch(&c.store);
+    assert_eq!(package_names(&c.ctx), ["testroot", "warm"]);
+    // The timeout leaves a quick build alone (`--check` rebuilds it).
+    let o = c
+        .cmd()
+        .env("MAGPKG_BUILD_TIMEOUT", "30")
+        .args(["build", "--check", "-f", warm.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert_only_made(&c.ctx, before, &[]);
+}
