@@ -59,13 +59,19 @@ fn assert_only_made(ctx: &TestContext, before: BTreeSet<PathBuf>, made: &[PathBu
     assert_verify_clean(ctx);
 }
 
+/// Nothing is in the store's `bucket` (missing is empty).
+#[track_caller]
+fn assert_empty_bucket(store: &Path, bucket: &str) {
+    let left: Vec<_> = fs::read_dir(store.join(bucket))
+        .map(|rd| rd.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in {bucket}: {left:?}");
+}
+
 /// Nothing is left in the store's scratch space.
 #[track_caller]
 fn assert_no_scratch(store: &Path) {
-    let left: Vec<_> = fs::read_dir(store.join("tmp-v1"))
-        .map(|rd| rd.map(|e| e.unwrap().file_name()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "left in tmp-v1: {left:?}");
+    assert_empty_bucket(store, "tmp-v1");
 }
 
 // ------------------------------------------------------------------ depth
@@ -498,15 +504,6 @@ fn source_def(ctx: &TestContext, name: &str, data: &[u8], urls: &[String]) -> Pa
     def
 }
 
-/// Nothing in the source cache.
-#[track_caller]
-fn assert_no_sources(store: &Path) {
-    let left: Vec<_> = fs::read_dir(store.join("sources-v1"))
-        .map(|rd| rd.map(|e| e.unwrap().file_name()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "in sources-v1: {left:?}");
-}
-
 /// Regression (audit: unbounded inputs): an HTTP body with no end filled
 /// the disk before the sha256 could reject it. Now a body growing beyond
 /// `maxDownloadSize` is cut off, a server announcing more is not asked for
@@ -546,7 +543,7 @@ fn an_endless_or_oversized_body_is_cut_off_at_the_maximum_download_size() {
     // Neither is retried: one request each.
     assert_eq!(server.requests().len(), 2, "{:?}", server.requests());
     assert_no_scratch(ctx.store());
-    assert_no_sources(ctx.store());
+    assert_empty_bucket(ctx.store(), "sources-v1");
     assert_eq!(outside(&ctx, &[]), before);
     assert_verify_clean(&ctx);
     // The next origin is tried after an endless one.
@@ -577,22 +574,19 @@ fn a_trickling_server_is_given_up_below_the_minimum_rate() {
     fs::create_dir_all(&good).unwrap();
     let moved = good.join("slow.jsonnet");
     fs::rename(source_def(&ctx, "slow", &data, &[server.url("/good.tar.gz")]), &moved).unwrap();
-    let slow = source_def(&ctx, "slow", &data, &[trickle.clone()]);
+    let slow = source_def(&ctx, "slow", &data, std::slice::from_ref(&trickle));
     let before = outside(&ctx, &[]);
+    let fetch = |def: &Path| {
+        ctx.cmd()
+            .args(["fetch", "-f", def.to_str().unwrap()])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
     let started = Instant::now();
-    let first = ctx
-        .cmd()
-        .args(["fetch", "-f", slow.to_str().unwrap()])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let first = fetch(&slow);
     wait_for_file(&ctx.store().join("tmp-v1"), "slow.tar.gz");
-    let second = ctx
-        .cmd()
-        .args(["fetch", "-f", moved.to_str().unwrap()])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let second = fetch(&moved);
     let o = first.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
