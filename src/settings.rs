@@ -31,12 +31,17 @@ vars! {
     MAGPKG_CONFIG = "MAGPKG_CONFIG": "Path of the config file. Default: `$XDG_CONFIG_HOME/magpkg/config.jsonnet`.";
     MAGPKG_JOBS = "MAGPKG_JOBS": "How many packages are built at once. Default: 1.";
     MAGPKG_BUILD_CORES = "MAGPKG_BUILD_CORES": "Parallelism given to each build (`MAKEFLAGS=-jN` in the sandbox). Default: number of CPUs.";
+    MAGPKG_BUILD_TIMEOUT = "MAGPKG_BUILD_TIMEOUT": "Seconds one package's build script may run; a build running longer is killed with its whole sandbox. 0 means no limit. Default: 0.";
     MAGPKG_FETCH_JOBS = "MAGPKG_FETCH_JOBS": "How many sources are downloaded at once. Default: 4.";
     MAGPKG_MIRRORS = "MAGPKG_MIRRORS": "Extra mirror definitions, `NAME=URL[,URL...]` separated by `;`. Tried before the config file's `mirrors`.";
     MAGPKG_APT_SOURCES = "MAGPKG_APT_SOURCES": "Directory holding the apt sources read for the `debian` and `debian-security` mirrors when the config names none. Default: `/etc/apt`.";
     MAGPKG_DHT = "MAGPKG_DHT": "`1` to use the BitTorrent DHT to find peers, `0` to disable it. Default: 1.";
     MAGPKG_STALL_TIMEOUT = "MAGPKG_STALL_TIMEOUT": "Seconds a download may make no progress before magpkg tries the next origin. Default: 30.";
+    MAGPKG_MIN_RATE = "MAGPKG_MIN_RATE": "Bytes per second an HTTP download must average over each stall timeout (`MAGPKG_STALL_TIMEOUT`) before magpkg gives it up and tries the next origin; 0 disables the check. Default: 1024.";
     MAGPKG_HTTP_TIMEOUT = "MAGPKG_HTTP_TIMEOUT": "Seconds to wait for an HTTP server to connect or answer. Default: 30.";
+    MAGPKG_MAX_DOWNLOAD_SIZE = "MAGPKG_MAX_DOWNLOAD_SIZE": "Bytes one download may have: a server that announces more is not asked for the body, a body that grows beyond it is cut off and the next origin tried. Default: 4294967296 (4 GiB).";
+    MAGPKG_MAX_UNPACK_SIZE = "MAGPKG_MAX_UNPACK_SIZE": "Bytes of file contents one archive may unpack to (the `unpack` and `rootfs` builtins); beyond it the build stops as a compression bomb. Default: 34359738368 (32 GiB).";
+    MAGPKG_MAX_UNPACK_RATIO = "MAGPKG_MAX_UNPACK_RATIO": "How many times its own size an archive may unpack to, once it has unpacked 64 MiB; 0 disables the check. Default: 100.";
     MAGPKG_RETRIES = "MAGPKG_RETRIES": "How many times a failing HTTP URL is retried (with backoff) before the next URL. Default: 2.";
     MAGPKG_OFFLINE = "MAGPKG_OFFLINE": "`1` to never use the network: sources must already be in the store.";
     MAGPKG_APPS = "MAGPKG_APPS": "Root of the portable apps (`magpkg app`). Default: `$XDG_DATA_HOME/magpkg/apps`.";
@@ -104,6 +109,9 @@ impl Classify for SettingsError {
     }
 }
 
+/// Default of `maxDownloadSize`: 4 GiB.
+pub const DEFAULT_MAX_DOWNLOAD_SIZE: u64 = 4 << 30;
+
 /// The keys the config file may have.
 pub const CONFIG_KEYS: &[&str] = &[
     "store",
@@ -111,11 +119,16 @@ pub const CONFIG_KEYS: &[&str] = &[
     "mirrors",
     "jobs",
     "buildCores",
+    "buildTimeout",
     "fetchJobs",
     "dht",
     "trackers",
     "stallTimeout",
+    "minRate",
     "httpTimeout",
+    "maxDownloadSize",
+    "maxUnpackSize",
+    "maxUnpackRatio",
     "retries",
     "offline",
     "apps",
@@ -139,11 +152,16 @@ struct ConfigFile {
     mirrors: Option<BTreeMap<String, OneOrMany>>,
     jobs: Option<usize>,
     build_cores: Option<usize>,
+    build_timeout: Option<u64>,
     fetch_jobs: Option<usize>,
     dht: Option<bool>,
     trackers: Option<Vec<String>>,
     stall_timeout: Option<u64>,
+    min_rate: Option<u64>,
     http_timeout: Option<u64>,
+    max_download_size: Option<u64>,
+    max_unpack_size: Option<u64>,
+    max_unpack_ratio: Option<u64>,
     retries: Option<u32>,
     offline: Option<bool>,
     apps: Option<String>,
@@ -248,11 +266,21 @@ pub struct Settings {
     pub apt_dir: PathBuf,
     pub jobs: usize,
     pub build_cores: usize,
+    /// How long one build script may run (`None`: no limit).
+    pub build_timeout: Option<Duration>,
     pub fetch_jobs: usize,
     pub dht: bool,
     pub trackers: Vec<String>,
     pub stall_timeout: Duration,
+    /// Bytes per second a download must average over each stall timeout.
+    pub min_rate: u64,
     pub http_timeout: Duration,
+    /// Bytes one download may have.
+    pub max_download_size: u64,
+    /// Bytes of file contents one archive may unpack to.
+    pub max_unpack_size: u64,
+    /// Times its size an archive may unpack to (past a floor; 0: no check).
+    pub max_unpack_ratio: u64,
     pub retries: u32,
     pub offline: bool,
     pub seed_port: Option<u16>,
@@ -539,11 +567,25 @@ impl Settings {
             .or(file.build_cores)
             .unwrap_or(cpus)
             .max(1);
+        let build_timeout = parse_env(MAGPKG_BUILD_TIMEOUT)?
+            .or(file.build_timeout)
+            .filter(|&s: &u64| s > 0)
+            .map(Duration::from_secs);
         let fetch_jobs = parse_env(MAGPKG_FETCH_JOBS)?.or(file.fetch_jobs).unwrap_or(4).max(1);
         let dht = parse_bool_env(MAGPKG_DHT)?.or(file.dht).unwrap_or(true);
         let trackers = file.trackers.unwrap_or_default();
         let stall_timeout = Duration::from_secs(parse_env(MAGPKG_STALL_TIMEOUT)?.or(file.stall_timeout).unwrap_or(30));
+        let min_rate = parse_env(MAGPKG_MIN_RATE)?.or(file.min_rate).unwrap_or(1024);
         let http_timeout = Duration::from_secs(parse_env(MAGPKG_HTTP_TIMEOUT)?.or(file.http_timeout).unwrap_or(30));
+        let max_download_size = parse_env(MAGPKG_MAX_DOWNLOAD_SIZE)?
+            .or(file.max_download_size)
+            .unwrap_or(DEFAULT_MAX_DOWNLOAD_SIZE);
+        let max_unpack_size = parse_env(MAGPKG_MAX_UNPACK_SIZE)?
+            .or(file.max_unpack_size)
+            .unwrap_or(32 << 30);
+        let max_unpack_ratio = parse_env(MAGPKG_MAX_UNPACK_RATIO)?
+            .or(file.max_unpack_ratio)
+            .unwrap_or(100);
         let retries = parse_env(MAGPKG_RETRIES)?.or(file.retries).unwrap_or(2);
         let offline = flags.offline || parse_bool_env(MAGPKG_OFFLINE)?.or(file.offline).unwrap_or(false);
         let seed_port = file.seed_port;
@@ -618,11 +660,16 @@ impl Settings {
             apt_dir,
             jobs,
             build_cores,
+            build_timeout,
             fetch_jobs,
             dht,
             trackers,
             stall_timeout,
+            min_rate,
             http_timeout,
+            max_download_size,
+            max_unpack_size,
+            max_unpack_ratio,
             retries,
             offline,
             seed_port,

@@ -74,6 +74,8 @@ pub struct Ctx<'a> {
     /// The output directory (empty, exists).
     pub out: &'a Path,
     pub log: &'a mut dyn Write,
+    /// How much an archive may unpack to.
+    pub unpack_limits: unpack::Limits,
 }
 
 /// The name of the builtin a `build` object selects.
@@ -147,6 +149,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuiltinError {
 fn unpack_all(ctx: &mut Ctx, strip: usize) -> Result<(), BuiltinError> {
     let opts = UnpackOptions {
         strip_components: strip,
+        limits: ctx.unpack_limits,
     };
     for (name, path) in ctx.sources {
         let stats = unpack::unpack(path, ctx.out, &opts)?;

@@ -59,6 +59,15 @@ pub enum BuildError {
         log: PathBuf,
         tail: String,
     },
+    #[error("the build of {name} {version} ran longer than the build timeout of {secs}s (buildTimeout / MAGPKG_BUILD_TIMEOUT) and was killed\n{}\n  full log: {}",
+        indent(tail), log.display())]
+    TimedOut {
+        name: String,
+        version: String,
+        secs: u64,
+        log: PathBuf,
+        tail: String,
+    },
     #[error("{name} {version}: {source}")]
     Builtin {
         name: String,
@@ -138,6 +147,7 @@ impl Classify for BuildError {
     fn is_user_error(&self) -> bool {
         match self {
             BuildError::Failed(_)
+            | BuildError::TimedOut { .. }
             | BuildError::TwoRoots { .. }
             | BuildError::NoShell { .. }
             | BuildError::MissingSource { .. } => true,
@@ -165,6 +175,10 @@ impl Classify for BuildError {
                     short(&f.id)
                 ),
             }),
+            BuildError::TimedOut { .. } => Some(
+                "a build that needs longer: raise buildTimeout (config) or MAGPKG_BUILD_TIMEOUT (seconds, 0: no limit)"
+                    .into(),
+            ),
             BuildError::Sandbox { .. } => Some(
                 "bwrap needs user namespaces: check `sysctl kernel.unprivileged_userns_clone` (Debian) or \
                  `kernel.apparmor_restrict_unprivileged_userns` (Ubuntu), and that bwrap runs at all"
@@ -178,6 +192,11 @@ impl Classify for BuildError {
                     "the builtins are: {}",
                     builtins::BUILTINS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
                 )),
+                BuiltinError::Unpack(unpack::UnpackError::TooBig { .. }) => Some(
+                    "if the archive really unpacks to that much, raise maxUnpackSize / maxUnpackRatio (config) or \
+                     MAGPKG_MAX_UNPACK_SIZE / MAGPKG_MAX_UNPACK_RATIO"
+                        .into(),
+                ),
                 BuiltinError::Unpack(_) => {
                     Some("the archive is damaged or hostile; check the source's sha256 and where it came from".into())
                 }
@@ -553,6 +572,10 @@ impl Builder<'_> {
                     sources: &sources,
                     out: &out,
                     log: &mut log,
+                    unpack_limits: unpack::Limits {
+                        size: self.settings.max_unpack_size,
+                        ratio: self.settings.max_unpack_ratio,
+                    },
                 };
                 builtins::run(args, &mut ctx).map_err(|source| {
                     let _ = writeln!(log, "magpkg: {source}");
@@ -570,7 +593,7 @@ impl Builder<'_> {
                     .ok_or_else(|| BuildError::NoBwrap { name: p.name.clone() })?;
                 let sb = self.sandbox(p, scratch, &out, sources, &mut log)?;
                 let outcome = sb
-                    .run(bwrap, script, &log, &mut || bar.tick())
+                    .run(bwrap, script, &log, self.settings.build_timeout, &mut || bar.tick())
                     .map_err(io(Path::new(bwrap)))?;
                 match outcome {
                     sandbox::Outcome::Exited(0) => {}
@@ -590,6 +613,17 @@ impl Builder<'_> {
                             tail: progress::tail(log_path, TAIL_LINES),
                             kept: scratch.keep_on_failure(),
                         })));
+                    }
+                    sandbox::Outcome::TimedOut => {
+                        let secs = self.settings.build_timeout.map(|t| t.as_secs()).unwrap_or_default();
+                        let _ = writeln!(log, "magpkg: build killed after the build timeout of {secs}s");
+                        return Err(BuildError::TimedOut {
+                            name: p.name.clone(),
+                            version: p.version.clone(),
+                            secs,
+                            log: log_path.to_path_buf(),
+                            tail: progress::tail(log_path, TAIL_LINES),
+                        });
                     }
                     sandbox::Outcome::SetupFailed(code) => {
                         return Err(BuildError::Sandbox {

@@ -79,6 +79,8 @@ pub enum Outcome {
     Exited(i32),
     /// bwrap could not set the sandbox up (its message is in the log).
     SetupFailed(i32),
+    /// It ran longer than the timeout and was killed, sandbox and all.
+    TimedOut,
 }
 
 /// Where `bwrap` is, or `None` if it is not installed.
@@ -193,9 +195,17 @@ impl Sandbox {
         Ok(a)
     }
 
-    /// Run `script` in the sandbox, its output appended to `log`. `tick` is
-    /// called a few times a second while it runs (progress display).
-    pub fn run(&self, bwrap: &Path, script: &str, log: &File, tick: &mut dyn FnMut()) -> io::Result<Outcome> {
+    /// Run `script` in the sandbox, its output appended to `log`, for at
+    /// most `timeout`. `tick` is called a few times a second while it runs
+    /// (progress display).
+    pub fn run(
+        &self,
+        bwrap: &Path,
+        script: &str,
+        log: &File,
+        timeout: Option<Duration>,
+        tick: &mut dyn FnMut(),
+    ) -> io::Result<Outcome> {
         self.write_meta()?;
         fs::write(self.meta.join("build.sh"), script)?;
         let args = self.args()?;
@@ -229,9 +239,18 @@ impl Sandbox {
         // An interrupt kills it before removing the directories it writes to.
         let _writer = crate::store::scratch::Writer::register(child.id());
         drop(status_w);
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
         let status = loop {
             if let Some(s) = child.try_wait()? {
                 break s;
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                // bwrap is the parent of the sandbox's pid 1, which dies with
+                // it (--die-with-parent), and every process of the sandbox's
+                // pid namespace with that.
+                child.kill()?;
+                child.wait()?;
+                return Ok(Outcome::TimedOut);
             }
             tick();
             std::thread::sleep(Duration::from_millis(100));

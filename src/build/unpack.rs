@@ -32,6 +32,14 @@ pub enum UnpackError {
     },
     #[error("cannot unpack {archive}: {message}")]
     Format { archive: PathBuf, message: String },
+    #[error("refusing to unpack {archive}: it unpacks to more than {} ({why}); a compression bomb?",
+        crate::fetch::human_bytes(*limit))]
+    TooBig {
+        archive: PathBuf,
+        limit: u64,
+        /// Which setting makes the limit.
+        why: String,
+    },
     #[error("refusing to unpack {archive}: entry `{entry}` {reason}")]
     Unsafe {
         archive: PathBuf,
@@ -46,6 +54,50 @@ pub struct UnpackOptions {
     /// Leading path components removed from every entry (like
     /// `tar --strip-components`); entries with no component left are skipped.
     pub strip_components: usize,
+    pub limits: Limits,
+}
+
+/// How much an archive may unpack to: file contents, counted as written.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Bytes at most (`maxUnpackSize`).
+    pub size: u64,
+    /// Times the archive's own size at most, once [`RATIO_FLOOR`] bytes are
+    /// out (`maxUnpackRatio`; 0: no check).
+    pub ratio: u64,
+}
+
+/// Output below which the ratio is not checked: a small archive of a file
+/// of zeros is no bomb.
+pub const RATIO_FLOOR: u64 = 64 << 20;
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            size: 32 << 30,
+            ratio: 100,
+        }
+    }
+}
+
+impl Limits {
+    /// The byte limit for an archive of `len` bytes, and the setting that
+    /// makes it.
+    fn allowed(&self, len: u64) -> (u64, String) {
+        let by_ratio = len.saturating_mul(self.ratio).max(RATIO_FLOOR);
+        if self.ratio > 0 && by_ratio < self.size {
+            (
+                by_ratio,
+                format!(
+                    "{} times its size of {}; maxUnpackRatio / MAGPKG_MAX_UNPACK_RATIO",
+                    self.ratio,
+                    crate::fetch::human_bytes(len)
+                ),
+            )
+        } else {
+            (self.size, "maxUnpackSize / MAGPKG_MAX_UNPACK_SIZE".into())
+        }
+    }
 }
 
 /// What an unpack did.
@@ -125,9 +177,11 @@ pub fn unpack(archive: &Path, dest: &Path, opts: &UnpackOptions) -> Result<Unpac
         archive: archive.into(),
         message: "not a tar archive (plain, gzip, xz, bzip2 or zstd) or a .deb".into(),
     })?;
+    let len = f.metadata().map_err(io_err(archive))?.len();
     drop(f);
     let f = BufReader::new(File::open(archive).map_err(io_err(archive))?);
     let mut x = Extractor::new(archive, dest, opts)?;
+    (x.allowed, x.why) = opts.limits.allowed(len);
     match format {
         Format::Deb => unpack_deb(f, &mut x)?,
         other => x.tar(decompress(f, other))?,
@@ -196,6 +250,10 @@ struct Extractor {
     root: PathBuf,
     strip: usize,
     stats: UnpackStats,
+    /// Bytes of file contents written so far, and the most allowed.
+    written: u64,
+    allowed: u64,
+    why: String,
 }
 
 impl Extractor {
@@ -210,6 +268,9 @@ impl Extractor {
             root,
             strip: opts.strip_components,
             stats: UnpackStats::default(),
+            written: 0,
+            allowed: u64::MAX,
+            why: String::new(),
         })
     }
 
@@ -259,7 +320,16 @@ impl Extractor {
                     .mode(mode)
                     .open(&target)
                     .map_err(self.io(&target))?;
-                io::copy(entry, &mut f).map_err(self.io(&target))?;
+                let room = self.allowed - self.written;
+                let n = io::copy(&mut entry.take(room.saturating_add(1)), &mut f).map_err(self.io(&target))?;
+                if n > room {
+                    return Err(UnpackError::TooBig {
+                        archive: self.archive.clone(),
+                        limit: self.allowed,
+                        why: self.why.clone(),
+                    });
+                }
+                self.written += n;
                 // The umask may have removed bits we want.
                 fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(mode))
                     .map_err(self.io(&target))?;

@@ -22,6 +22,11 @@ pub struct HttpLimits {
     pub stall: Duration,
     /// Extra attempts after a failure that made no progress.
     pub retries: u32,
+    /// Bytes the whole file may have (`maxDownloadSize`).
+    pub max_size: u64,
+    /// Bytes per second the body must average over each `stall` window
+    /// (`minRate`; 0: no check).
+    pub min_rate: u64,
 }
 
 /// The client every download shares (connection reuse, redirects).
@@ -120,6 +125,17 @@ async fn attempt(
     let resp = send(client, url, have, limits).await?;
     match answer(&resp, have, dest, pb)? {
         Answer::Complete(size, sha) => Ok((size, sha)),
+        Answer::Body { total: Some(t), .. } if t > limits.max_size => {
+            // Not worth a byte of the body, nor another attempt.
+            let _ = std::fs::remove_file(dest);
+            Err(Failed::early(
+                OriginError::TooBig {
+                    limit: limits.max_size,
+                    announced: Some(t),
+                },
+                false,
+            ))
+        }
         Answer::Body { have, total } => receive(resp, dest, have, total, limits, pb).await,
     }
 }
@@ -255,6 +271,9 @@ async fn receive(
     let start = have;
     let mut synced = have;
     let mut progressed = false;
+    // The rate is measured over windows as long as the stall timeout: a
+    // server sending a byte now and then never stalls, but is too slow.
+    let mut window = (std::time::Instant::now(), got);
     loop {
         let chunk = match tokio::time::timeout(limits.stall, resp.chunk()).await {
             Err(_) => {
@@ -281,6 +300,21 @@ async fn receive(
             Ok(Ok(None)) => break,
             Ok(Ok(Some(c))) => c,
         };
+        if got + chunk.len() as u64 > limits.max_size {
+            // A body with no end (or a lying Content-Length) must not fill
+            // the disk before the sha256 could reject it.
+            drop(out);
+            let _ = std::fs::remove_file(dest);
+            return Err(Failed {
+                err: OriginError::TooBig {
+                    limit: limits.max_size,
+                    announced: None,
+                },
+                retryable: false,
+                progressed,
+                got: got - start,
+            });
+        }
         out.write_all(&chunk).map_err(io)?;
         hasher.update(&chunk);
         got += chunk.len() as u64;
@@ -291,6 +325,25 @@ async fn receive(
         }
         progressed = true;
         pb.set_position(got);
+        let elapsed = window.0.elapsed();
+        if limits.min_rate > 0 && elapsed >= limits.stall {
+            let rate = (got - window.1) as f64 / elapsed.as_secs_f64();
+            if rate < limits.min_rate as f64 {
+                drop(out);
+                return Err(Failed {
+                    err: OriginError::TooSlow {
+                        rate: rate as u64,
+                        min: limits.min_rate,
+                        secs: elapsed.as_secs(),
+                        got,
+                    },
+                    retryable: false,
+                    progressed,
+                    got: got - start,
+                });
+            }
+            window = (std::time::Instant::now(), got);
+        }
     }
     out.flush().map_err(io)?;
     if let Some(t) = total {

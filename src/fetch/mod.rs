@@ -36,6 +36,13 @@ pub enum OriginError {
     Network(String),
     #[error("no progress for {secs}s (stalled after {got} bytes)")]
     Stalled { secs: u64, got: u64 },
+    #[error("{} the maximum download size of {} (maxDownloadSize / MAGPKG_MAX_DOWNLOAD_SIZE)",
+        announced.map(|a| format!("the server announces {}, more than", human_bytes(a)))
+            .unwrap_or_else(|| "the body was cut off at".into()),
+        human_bytes(*limit))]
+    TooBig { limit: u64, announced: Option<u64> },
+    #[error("slower than the minimum rate of {min} bytes/s (minRate / MAGPKG_MIN_RATE): {rate} bytes/s over the last {secs}s; given up after {got} bytes")]
+    TooSlow { rate: u64, min: u64, secs: u64, got: u64 },
     #[error("wrong file: expected sha256 {expected}, got {actual}")]
     HashMismatch { expected: String, actual: String },
     #[error("BitTorrent: {0}")]
@@ -129,7 +136,19 @@ impl Classify for FetchError {
                 "define it in config.jsonnet (`mirrors: {{ {name}: [\"https://...\"] }}`) or with MAGPKG_MIRRORS='{name}=URL'"
             )),
             FetchError::Failed { failures, .. } => {
-                if failures
+                if failures.iter().all(|f| matches!(f.error, OriginError::TooSlow { .. })) {
+                    Some(
+                        "every server was too slow: on a slow link, lower minRate (config) or MAGPKG_MIN_RATE \
+                         (bytes/s, 0 disables the check), or add a mirror"
+                            .into(),
+                    )
+                } else if failures.iter().any(|f| matches!(f.error, OriginError::TooBig { .. })) {
+                    Some(
+                        "a server sent more than a source may have: if the file really is that large, raise \
+                         maxDownloadSize (config) or MAGPKG_MAX_DOWNLOAD_SIZE (bytes)"
+                            .into(),
+                    )
+                } else if failures
                     .iter()
                     .any(|f| matches!(f.error, OriginError::HashMismatch { .. }))
                 {
@@ -312,6 +331,8 @@ async fn fetch_all(
         timeout: settings.http_timeout,
         stall: settings.stall_timeout,
         retries: settings.retries,
+        max_size: settings.max_download_size,
+        min_rate: settings.min_rate,
     };
     let client = match http::client(&limits) {
         Ok(c) => c,

@@ -153,6 +153,7 @@ fn unpack_bytes(bytes: &[u8], strip: usize) -> Unpacked {
         &dest,
         &unpack::UnpackOptions {
             strip_components: strip,
+            ..Default::default()
         },
     );
     Unpacked {

@@ -59,13 +59,19 @@ fn assert_only_made(ctx: &TestContext, before: BTreeSet<PathBuf>, made: &[PathBu
     assert_verify_clean(ctx);
 }
 
+/// Nothing is in the store's `bucket` (missing is empty).
+#[track_caller]
+fn assert_empty_bucket(store: &Path, bucket: &str) {
+    let left: Vec<_> = fs::read_dir(store.join(bucket))
+        .map(|rd| rd.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in {bucket}: {left:?}");
+}
+
 /// Nothing is left in the store's scratch space.
 #[track_caller]
 fn assert_no_scratch(store: &Path) {
-    let left: Vec<_> = fs::read_dir(store.join("tmp-v1"))
-        .map(|rd| rd.map(|e| e.unwrap().file_name()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "left in tmp-v1: {left:?}");
+    assert_empty_bucket(store, "tmp-v1");
 }
 
 // ------------------------------------------------------------------ depth
@@ -476,4 +482,262 @@ fn appimage_devices_fifos_and_setid_bits_never_reach_the_app_directory() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert_eq!(outside(&ctx, &[&ctx.apps_dir(), &src]), before);
     assert_verify_clean(&ctx);
+}
+
+// ---------------------------------------------------------- unbounded inputs
+
+/// A definition of one source, `name.tar.gz`, pinned to `data`, with these
+/// URLs (built with the `unpack` builtin).
+fn source_def(ctx: &TestContext, name: &str, data: &[u8], urls: &[String]) -> PathBuf {
+    let def = ctx.path(&format!("{name}.jsonnet"));
+    let urls: Vec<String> = urls.iter().map(|u| format!("'{u}'")).collect();
+    fs::write(
+        &def,
+        format!(
+            "{{ name: '{name}', version: '1', sources: [{{ filename: '{name}.tar.gz', sha256: '{}', urls: [{}] }}], \
+             build: {{ builtin: 'unpack' }} }}",
+            crate::support::sha256(data),
+            urls.join(", ")
+        ),
+    )
+    .unwrap();
+    def
+}
+
+/// Regression (audit: unbounded inputs): an HTTP body with no end filled
+/// the disk before the sha256 could reject it. Now a body growing beyond
+/// `maxDownloadSize` is cut off, a server announcing more is not asked for
+/// the body, nothing stays in the store, and the next origin is tried.
+#[test]
+fn an_endless_or_oversized_body_is_cut_off_at_the_maximum_download_size() {
+    let ctx = TestContext::new().with_env("MAGPKG_MAX_DOWNLOAD_SIZE", (1u64 << 20).to_string());
+    let server = HttpServer::start();
+    let data = crate::support::pseudo_random(200 << 10, 21);
+    server.serve("/endless.tar.gz", Vec::new(), Behaviour::Endless);
+    server.serve("/big.tar.gz", crate::support::pseudo_random(3 << 20, 22), Behaviour::Normal);
+    server.serve("/good.tar.gz", data.clone(), Behaviour::Normal);
+    let (endless, big, good) = (
+        server.url("/endless.tar.gz"),
+        server.url("/big.tar.gz"),
+        server.url("/good.tar.gz"),
+    );
+    let def = source_def(&ctx, "bounded", &data, &[endless.clone(), big.clone()]);
+    let before = outside(&ctx, &[]);
+    let o = ctx.run(&["fetch", "-f", def.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "{endless}: the body was cut off at the maximum download size of 1.0 MiB \
+             (maxDownloadSize / MAGPKG_MAX_DOWNLOAD_SIZE)"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{big}: the server announces 3.0 MiB, more than the maximum download size of 1.0 MiB"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint: a server sent more than a source may have"), "{err}");
+    // Neither is retried: one request each.
+    assert_eq!(server.requests().len(), 2, "{:?}", server.requests());
+    assert_no_scratch(ctx.store());
+    assert_empty_bucket(ctx.store(), "sources-v1");
+    assert_eq!(outside(&ctx, &[]), before);
+    assert_verify_clean(&ctx);
+    // The next origin is tried after an endless one.
+    let def = source_def(&ctx, "bounded", &data, &[endless, good]);
+    let o = ctx.run(&["fetch", "-f", def.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_no_scratch(ctx.store());
+    assert_verify_clean(&ctx);
+}
+
+/// Regression (audit: unbounded inputs): a server sending a byte now and
+/// then never stalled, so it was never given up, and it held the source's
+/// lock meanwhile. Now a download averaging less than `minRate` over a
+/// stall timeout is given up with a clear message, and a second run waiting
+/// for that source's lock gets it and fetches from a good server.
+#[test]
+fn a_trickling_server_is_given_up_below_the_minimum_rate() {
+    let ctx = TestContext::new()
+        .with_env("MAGPKG_STALL_TIMEOUT", "2")
+        .with_env("MAGPKG_MIN_RATE", "1000");
+    let server = HttpServer::start();
+    let data = crate::support::pseudo_random(64 << 10, 23);
+    server.serve("/trickle.tar.gz", data.clone(), Behaviour::Trickle(50));
+    server.serve("/good.tar.gz", data.clone(), Behaviour::Normal);
+    let trickle = server.url("/trickle.tar.gz");
+    // Same source, a good URL, for a second run that waits for the lock.
+    let good = ctx.path("good");
+    fs::create_dir_all(&good).unwrap();
+    let moved = good.join("slow.jsonnet");
+    fs::rename(source_def(&ctx, "slow", &data, &[server.url("/good.tar.gz")]), &moved).unwrap();
+    let slow = source_def(&ctx, "slow", &data, std::slice::from_ref(&trickle));
+    let before = outside(&ctx, &[]);
+    let fetch = |def: &Path| {
+        ctx.cmd()
+            .args(["fetch", "-f", def.to_str().unwrap()])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let started = Instant::now();
+    let first = fetch(&slow);
+    wait_for_file(&ctx.store().join("tmp-v1"), "slow.tar.gz");
+    let second = fetch(&moved);
+    let o = first.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "{trickle}: slower than the minimum rate of 1000 bytes/s (minRate / MAGPKG_MIN_RATE): "
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint: every server was too slow"), "{err}");
+    let o = second.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    // The trickle was asked once (given up, not retried).
+    let asked = server.requests().iter().filter(|r| r.path == "/trickle.tar.gz").count();
+    assert_eq!(asked, 1);
+    assert_no_scratch(ctx.store());
+    assert_only_made(&ctx, before, &[]);
+}
+
+/// A gzip bomb: a tar holding one file of `mib` MiB of zeros, as gzip
+/// members of one MiB each (magpkg reads multi-member gzip), so a big bomb
+/// is cheap to make.
+fn gzip_bomb(mib: u64) -> Vec<u8> {
+    use std::io::Write as _;
+    let gz = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let mut h = tar::Header::new_gnu();
+    h.set_path("zeros").unwrap();
+    h.set_size(mib << 20);
+    h.set_mode(0o644);
+    h.set_cksum();
+    let mut out = gz(h.as_bytes());
+    let member = gz(&vec![0u8; 1 << 20]);
+    for _ in 0..mib {
+        out.extend_from_slice(&member);
+    }
+    // The end of the archive: two zero blocks.
+    out.extend_from_slice(&gz(&[0u8; 1024]));
+    out
+}
+
+/// Regression (audit: unbounded inputs): `unpack` had no size or ratio
+/// limit, so a small gzip of gigabytes of zeros ran until the disk was
+/// full. Now unpacking stops at `maxUnpackSize`, or at `maxUnpackRatio`
+/// times the archive's size once 64 MiB are out, with a clear error; the
+/// scratch tree is removed and nothing enters the store.
+#[test]
+fn a_gzip_bomb_stops_at_the_unpack_limits() {
+    let ctx = TestContext::new();
+    let server = HttpServer::start();
+    let small = gzip_bomb(20);
+    let big = gzip_bomb(80);
+    assert!(big.len() < 200 << 10, "{}", big.len());
+    server.serve("/small.tar.gz", small.clone(), Behaviour::Normal);
+    server.serve("/big.tar.gz", big.clone(), Behaviour::Normal);
+    let small_def = source_def(&ctx, "small", &small, &[server.url("/small.tar.gz")]);
+    let big_def = source_def(&ctx, "big", &big, &[server.url("/big.tar.gz")]);
+    let before = outside(&ctx, &[]);
+    // A lowered size limit.
+    let o = ctx
+        .cmd()
+        .env("MAGPKG_MAX_UNPACK_SIZE", (10u64 << 20).to_string())
+        .args(["build", "-f", small_def.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(err.contains("error: small 1: "), "{err}");
+    assert!(
+        err.contains(
+            "small.tar.gz: it unpacks to more than 10.0 MiB (maxUnpackSize / MAGPKG_MAX_UNPACK_SIZE); \
+             a compression bomb?"
+        ),
+        "{err}"
+    );
+    assert_no_scratch(ctx.store());
+    // The default ratio: 100 times a 80 KiB-ish archive is below the
+    // 64 MiB floor, so it stops there.
+    let o = ctx.run(&["build", "-f", big_def.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "big.tar.gz: it unpacks to more than 64.0 MiB (100 times its size of {}; \
+             maxUnpackRatio / MAGPKG_MAX_UNPACK_RATIO); a compression bomb?",
+            magpkg::fetch::human_bytes(big.len() as u64)
+        )),
+        "{err}"
+    );
+    assert_no_scratch(ctx.store());
+    assert!(package_names(&ctx).is_empty(), "{:?}", package_names(&ctx));
+    // Within the limits, the same archive unpacks.
+    let o = ctx
+        .cmd()
+        .env("MAGPKG_MAX_UNPACK_RATIO", "0")
+        .args(["build", "-f", small_def.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(package_names(&ctx), ["small"]);
+    assert_no_scratch(ctx.store());
+    assert_only_made(&ctx, before, &[]);
+}
+
+/// Regression (audit: unbounded inputs): a build had no time limit. Now a
+/// build running longer than `buildTimeout` is killed with its whole
+/// sandbox (the processes it started too), with a message naming the
+/// package and the setting; its scratch is removed, nothing enters the
+/// store.
+#[test]
+fn a_build_running_past_the_build_timeout_is_killed_with_its_sandbox() {
+    let (c, warm) = warmed_cli();
+    let f = c.def(
+        "endless",
+        "echo half > $out/half\n(sleep 6068) &\necho waiting\nsleep 6067\necho done > $out/done",
+    );
+    let before = outside(&c.ctx, &[]);
+    let started = Instant::now();
+    let o = c
+        .cmd()
+        .env("MAGPKG_BUILD_TIMEOUT", "2")
+        .args(["build", "-f", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "error: the build of endless 1 ran longer than the build timeout of 2s \
+             (buildTimeout / MAGPKG_BUILD_TIMEOUT) and was killed"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("waiting"), "the log's tail: {err}");
+    assert!(err.contains("hint: a build that needs longer: raise buildTimeout"), "{err}");
+    wait_gone("sleep 6067");
+    wait_gone("sleep 6068");
+    assert_no_scratch(&c.store);
+    assert_eq!(package_names(&c.ctx), ["testroot", "warm"]);
+    // The timeout leaves a quick build alone (`--check` rebuilds it).
+    let o = c
+        .cmd()
+        .env("MAGPKG_BUILD_TIMEOUT", "30")
+        .args(["build", "--check", "-f", warm.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert_only_made(&c.ctx, before, &[]);
 }

@@ -20,6 +20,10 @@ pub enum Behaviour {
     StallAfter(usize),
     /// Send the body in five parts spread over this many milliseconds.
     Slow(u64),
+    /// Announce no length and send zeros for ever (the data is ignored).
+    Endless,
+    /// Send the body one byte every this many milliseconds.
+    Trickle(u64),
 }
 
 /// One request the server saw.
@@ -136,6 +140,13 @@ fn respond(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         )?;
         return conn.write_all(body);
     };
+    if behaviour == Behaviour::Endless {
+        write!(conn, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
+        let zeros = vec![0u8; 64 << 10];
+        loop {
+            conn.write_all(&zeros)?;
+        }
+    }
     let start = range
         .as_deref()
         .and_then(|r| r.strip_prefix("bytes="))
@@ -193,6 +204,14 @@ fn respond(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             }
             state.lock().unwrap().active -= 1;
             conn.write_all(last)
+        }
+        Behaviour::Trickle(ms) => {
+            for b in body {
+                conn.write_all(std::slice::from_ref(b))?;
+                conn.flush()?;
+                std::thread::sleep(Duration::from_millis(ms));
+            }
+            Ok(())
         }
         _ => conn.write_all(body),
     }
