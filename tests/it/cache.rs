@@ -607,3 +607,92 @@ fn real_hello_from_nginx_builds_nothing() {
     assert!(reqs.iter().any(|r| r.starts_with("GET /magpkg-cache-v1/archives/")), "{reqs:?}");
     assert_store_clean(&b);
 }
+
+/// `cache push --env DIR` pushes a project environment's closure (what
+/// `magpkg shell` there needs); an empty store then enters the project
+/// with nothing built.
+#[test]
+fn push_env_pushes_a_projects_closure() {
+    let w = world();
+    let proj = w.ctx.path("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("magnet.jsonnet"),
+        format!("{{ packages: [import '{}'] }}\n", w.def.display()),
+    )
+    .unwrap();
+    // Build the environment in store A, then push it by directory.
+    let mut c = w.ctx.cmd();
+    c.current_dir(&proj).args(["--no-substitute", "env", "--format", "sh"]);
+    ok(&c.output().unwrap());
+    let cache = w.ctx.path("cache-env");
+    let url = file_url(&cache);
+    let out = ok(&w.ctx.run(&["cache", "push", &url, "--key", "k1", "--env", proj.to_str().unwrap()]));
+    assert!(out.contains(": 2 uploaded"), "{out}");
+    assert_eq!(archives(&cache).len(), 2);
+    // Store B: `magpkg shell -- app` there substitutes both, builds nothing.
+    let b = w.store("env-b");
+    let mut c = w.cmd(&b, &[&url], &[&w.k1]);
+    c.current_dir(&proj).args(["shell", "--", "app"]);
+    let o = c.output().unwrap();
+    assert_eq!(ok(&o), "Hello, world!\n");
+    let stderr = text(&o.stderr);
+    assert!(!stderr.contains("built "), "{stderr}");
+    assert_eq!(Store::open(&b).unwrap().packages().unwrap().len(), 2);
+    assert_store_clean(&b);
+}
+
+/// On a terminal, a substitution shows a download bar per package (name,
+/// bytes, the cache), as builds show spinners (real tmux, a cache served
+/// slowly over HTTP on loopback).
+#[test]
+fn downloads_show_progress_bars_on_a_terminal() {
+    let w = world();
+    w.build_in_a();
+    let cache = w.ctx.path("cache-tty");
+    w.push(&file_url(&cache), "k1");
+    let server = crate::support::net::HttpServer::start();
+    for f in walk(&cache) {
+        let rel = f.strip_prefix(&cache).unwrap().to_str().unwrap().to_string();
+        let behaviour = if rel.contains("/archives/") {
+            crate::support::net::Behaviour::Slow(3000)
+        } else {
+            crate::support::net::Behaviour::Normal
+        };
+        server.serve(&format!("/{rel}"), std::fs::read(&f).unwrap(), behaviour);
+    }
+    let b = w.store("tty-b");
+    let mut vars = w.ctx.envs();
+    vars.push(("MAGPKG_STORE".into(), b.display().to_string()));
+    vars.push(("MAGPKG_SUBSTITUTERS".into(), server.base()));
+    vars.push(("MAGPKG_TRUSTED_KEYS".into(), w.k1.clone()));
+    vars.push(("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()));
+    vars.push(("PS1".into(), "outer$ ".into()));
+    let t = crate::support::tmux::Tmux::start(&w.ctx, w.ctx.root(), &vars, "bash --norc --noprofile");
+    t.wait_for("outer$", |s| s.contains("outer$"));
+    t.send(&format!(
+        "{} build -f {}; echo SUBST''-DONE",
+        crate::support::magpkg_bin().display(),
+        w.def()
+    ));
+    let pane = t.wait_for("a download bar", |p| p.contains(&format!("from {}", server.base())) && p.contains("lib 1.0"));
+    assert!(!pane.contains("SUBST-DONE"), "shown while downloading:\n{pane}");
+    let pane = t.wait_for_text("SUBST-DONE", 1);
+    assert!(pane.contains("substituted"), "{pane}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().filter_map(Result::ok) {
+            if e.file_type().unwrap().is_dir() {
+                todo.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
