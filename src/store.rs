@@ -81,6 +81,19 @@ pub enum StoreError {
     Moved { root: PathBuf, at: String },
 }
 
+/// The hint for an I/O error that is a full file system (or quota), if it
+/// is one: nothing was half-written, so freeing space and running again is
+/// all there is to do.
+pub fn full_disk_hint(path: &Path, e: &std::io::Error) -> Option<String> {
+    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded).then(|| {
+        format!(
+            "the file system holding {} is full: free some space (`magpkg store gc` removes what no \
+             project uses) and run the command again; nothing half-written was kept",
+            path.display()
+        )
+    })
+}
+
 impl Classify for StoreError {
     fn is_user_error(&self) -> bool {
         matches!(
@@ -94,6 +107,7 @@ impl Classify for StoreError {
     }
     fn hint(&self) -> Option<String> {
         match self {
+            StoreError::Io { path, source } => full_disk_hint(path, source),
             StoreError::HashMismatch { .. } => {
                 Some("the file is not the one the definition pins; check the URL or the sha256".into())
             }

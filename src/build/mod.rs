@@ -202,6 +202,7 @@ impl Classify for BuildError {
                 }
                 _ => None,
             },
+            BuildError::Io { path, source, .. } => crate::store::full_disk_hint(path, source),
             BuildError::NoShell { .. } => {
                 Some("add a root filesystem (e.g. `bootstrap`) or a package with bin/sh to its buildDeps".into())
             }
@@ -592,6 +593,7 @@ impl Builder<'_> {
                     .as_ref()
                     .ok_or_else(|| BuildError::NoBwrap { name: p.name.clone() })?;
                 let sb = self.sandbox(p, scratch, &out, sources, &mut log)?;
+                sb.prepare(script).map_err(io(&sb.meta))?;
                 let outcome = sb
                     .run(bwrap, script, &log, self.settings.build_timeout, &mut || bar.tick())
                     .map_err(io(Path::new(bwrap)))?;

@@ -90,6 +90,14 @@ pub fn find_bwrap() -> Option<PathBuf> {
 
 impl Sandbox {
     /// Write the files the sandbox needs besides the script (our /etc).
+    /// Write what the sandbox is made of into the build's scratch directory
+    /// (`meta/`: /etc files, the script). Separate from [`Sandbox::run`] so
+    /// an error here (a full disk) names the store, not bwrap.
+    pub fn prepare(&self, script: &str) -> io::Result<()> {
+        self.write_meta()?;
+        fs::write(self.meta.join("build.sh"), script)
+    }
+
     fn write_meta(&self) -> io::Result<()> {
         fs::create_dir_all(self.meta.join("etc"))?;
         for (name, text) in ETC_FILES {
@@ -206,8 +214,6 @@ impl Sandbox {
         timeout: Option<Duration>,
         tick: &mut dyn FnMut(),
     ) -> io::Result<Outcome> {
-        self.write_meta()?;
-        fs::write(self.meta.join("build.sh"), script)?;
         let args = self.args()?;
         // bwrap reports on fd 3 whether it got as far as starting the script
         // ({"child-pid": N}) and how it ended ({"exit-code": N}); that tells a

@@ -750,3 +750,67 @@ fn a_build_running_past_the_build_timeout_is_killed_with_its_sandbox() {
     assert!(o.status.success(), "{}", show(&o));
     assert_only_made(&c.ctx, before, &[]);
 }
+
+// ------------------------------------------------------------- full disk
+
+/// Unmounts a tmpfs when dropped.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Regression (audit, item 7): a full disk during a build was reported as
+/// an I/O error on `/usr/bin/bwrap`. It must name the store and say what
+/// to do, and leave nothing half-made. The store is a small tmpfs (the
+/// tests run as root, as CI does), filled to the last block.
+#[test]
+fn a_full_disk_names_the_store_not_bwrap() {
+    require("bwrap");
+    assert!(nix::unistd::Uid::effective().is_root(), "this test mounts a tmpfs: run it as root (as CI does)");
+    let c = cli();
+    let saved = c.ctx.path("store-saved");
+    assert!(std::process::Command::new("cp").arg("-a").arg(&c.store).arg(&saved).status().unwrap().success());
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
+        .arg(&c.store)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount tmpfs");
+    let _guard = Mounted(c.store.clone());
+    assert!(std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", saved.display()))
+        .arg(&c.store)
+        .status()
+        .unwrap()
+        .success());
+    // The root first, while there is room.
+    let root = c.ctx.path("root.jsonnet");
+    fs::write(&root, &c.root_def).unwrap();
+    let (code, out, err) = c.run(&["build", "-f", root.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // Then every last block taken.
+    let st = nix::sys::statvfs::statvfs(&c.store).unwrap();
+    let free = st.blocks_available() as u64 * st.fragment_size() as u64;
+    let filler = c.store.join("filler");
+    let f = fs::File::create(&filler).unwrap();
+    nix::fcntl::fallocate(&f, nix::fcntl::FallocateFlags::empty(), 0, free as i64).unwrap();
+    drop(f);
+    let def = c.def("spacey", "mkdir -p $out/share; echo hi > $out/share/x");
+    let (code, out, err) = c.run(&["build", "-f", def.to_str().unwrap()]);
+    assert_ne!(code, 0, "{out}\n{err}");
+    assert!(!err.contains("/usr/bin/bwrap"), "{err}");
+    assert!(err.contains(c.store.to_str().unwrap()), "the store is named: {err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains("hint:") && err.contains("full"), "{err}");
+    // Room again: nothing half-made stayed, and the build now works.
+    fs::remove_file(&filler).unwrap();
+    assert_no_scratch(&c.store);
+    assert_eq!(package_names(&c.ctx), ["testroot"]);
+    assert_verify_clean(&c.ctx);
+    let (code, out, err) = c.run(&["build", "-f", def.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+}
