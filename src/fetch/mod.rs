@@ -45,6 +45,11 @@ pub enum OriginError {
     TooSlow { rate: u64, min: u64, secs: u64, got: u64 },
     #[error("wrong file: expected sha256 {expected}, got {actual}")]
     HashMismatch { expected: String, actual: String },
+    /// A local file that is not the pinned one. Its digest is not shown: a
+    /// definition must not be able to learn the sha256 of any file on this
+    /// machine by naming it.
+    #[error("wrong file: it is not the file with the pinned sha256 {expected}")]
+    WrongLocalFile { expected: String },
     #[error("BitTorrent: {0}")]
     Torrent(String),
     #[error("{0}")]
@@ -150,7 +155,7 @@ impl Classify for FetchError {
                     )
                 } else if failures
                     .iter()
-                    .any(|f| matches!(f.error, OriginError::HashMismatch { .. }))
+                    .any(|f| matches!(f.error, OriginError::HashMismatch { .. } | OriginError::WrongLocalFile { .. }))
                 {
                     Some(
                         "a server gave a different file than the definition pins: check the URL and the sha256 \
@@ -558,7 +563,10 @@ async fn try_origin(
         let r = tokio::task::spawn_blocking(move || store.add_source_file(&path, &f, Some(&s), &o))
             .await
             .expect("copy task");
-        let (_, path) = r.map_err(origin_error)?;
+        let (_, path) = r.map_err(|e| match e {
+            StoreError::HashMismatch { expected, .. } => OriginError::WrongLocalFile { expected },
+            e => origin_error(e),
+        })?;
         let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         return Ok((path, bytes));
     }

@@ -814,3 +814,25 @@ fn a_full_disk_names_the_store_not_bwrap() {
     let (code, out, err) = c.run(&["build", "-f", def.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}\n{err}");
 }
+
+/// Regression (audit, item 7): a `file://` source that is not the pinned
+/// file printed that file's sha256, so a definition could learn the digest
+/// of any file on the machine. The error now says "wrong file" and shows
+/// only the pinned digest; an HTTP origin still shows both (it is the
+/// server's file, and the difference helps fixing a pin).
+#[test]
+fn a_wrong_local_file_does_not_echo_its_digest() {
+    let ctx = TestContext::new();
+    let secret = ctx.path("secret.txt");
+    fs::write(&secret, "not for the build's author\n").unwrap();
+    let secret_sha = crate::support::sha256(&fs::read(&secret).unwrap());
+    let def = source_def(&ctx, "peek", b"the pinned bytes", &[format!("file://{}", secret.display())]);
+    let o = ctx.run(&["fetch", "-f", def.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(err.contains("wrong file: it is not the file with the pinned sha256"), "{err}");
+    assert!(err.contains(&crate::support::sha256(b"the pinned bytes")), "the pin is shown: {err}");
+    assert!(!err.contains(&secret_sha), "the local file's digest must not be shown: {err}");
+    assert_empty_bucket(ctx.store(), "sources-v1");
+    assert_no_scratch(ctx.store());
+}
