@@ -15,6 +15,7 @@ mod check;
 mod progress;
 pub mod sandbox;
 pub mod scheduler;
+mod seccomp;
 pub mod unpack;
 
 use std::collections::BTreeMap;
@@ -595,7 +596,7 @@ impl Builder<'_> {
                 let sb = self.sandbox(p, scratch, &out, sources, &mut log)?;
                 sb.prepare(script).map_err(io(&sb.meta))?;
                 let outcome = sb
-                    .run(bwrap, script, &log, self.settings.build_timeout, &mut || bar.tick())
+                    .run(bwrap, &log, self.settings.build_timeout, &mut || bar.tick())
                     .map_err(io(Path::new(bwrap)))?;
                 match outcome {
                     sandbox::Outcome::Exited(0) => {}

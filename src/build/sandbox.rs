@@ -95,6 +95,9 @@ impl Sandbox {
     /// an error here (a full disk) names the store, not bwrap.
     pub fn prepare(&self, script: &str) -> io::Result<()> {
         self.write_meta()?;
+        for (i, prog) in super::seccomp::programs().iter().enumerate() {
+            fs::write(self.meta.join(format!("seccomp-{i}.bpf")), prog)?;
+        }
         fs::write(self.meta.join("build.sh"), script)
     }
 
@@ -199,6 +202,8 @@ impl Sandbox {
         push(&["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]);
         push(&["--chdir", "/build", "--remount-ro", "/"]);
         push(&["--json-status-fd", "3"]);
+        // The seccomp filters (`seccomp.rs`), on fds 4 and 5.
+        push(&["--add-seccomp-fd", "4", "--add-seccomp-fd", "5"]);
         push(&["/bin/sh", "-e", "/magpkg/build.sh"]);
         Ok(a)
     }
@@ -209,7 +214,6 @@ impl Sandbox {
     pub fn run(
         &self,
         bwrap: &Path,
-        script: &str,
         log: &File,
         timeout: Option<Duration>,
         tick: &mut dyn FnMut(),
@@ -226,19 +230,31 @@ impl Sandbox {
             .stderr(log.try_clone()?)
             .env_clear();
         let wfd = status_w.as_raw_fd();
-        // SAFETY: dup2 is async-signal-safe; it runs between fork and exec.
-        // The duplicate has no O_CLOEXEC, so bwrap inherits it as fd 3.
+        let filters = [
+            File::open(self.meta.join("seccomp-0.bpf"))?,
+            File::open(self.meta.join("seccomp-1.bpf"))?,
+        ];
+        let ffds = [filters[0].as_raw_fd(), filters[1].as_raw_fd()];
+        // SAFETY: fcntl, dup2 and close are async-signal-safe; this runs
+        // between fork and exec. The status pipe becomes fd 3 and the two
+        // filters fds 4 and 5 (moved out of the way first, so no dup2
+        // overwrites a descriptor still to be moved), without O_CLOEXEC, so
+        // bwrap inherits exactly those; everything else is closed.
         unsafe {
             cmd.pre_exec(move || {
-                let r = if wfd == 3 {
-                    nix::libc::fcntl(3, nix::libc::F_SETFD, 0)
-                } else {
-                    nix::libc::dup2(wfd, 3)
-                };
-                if r < 0 {
-                    return Err(io::Error::last_os_error());
+                let mut high = [0; 3];
+                for (h, fd) in high.iter_mut().zip([wfd, ffds[0], ffds[1]]) {
+                    *h = nix::libc::fcntl(fd, nix::libc::F_DUPFD, 64);
+                    if *h < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
                 }
-                crate::util::close_fds_from(4)
+                for (target, h) in (3..).zip(high) {
+                    if nix::libc::dup2(h, target) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                crate::util::close_fds_from(6)
             });
         }
         let mut child = cmd.spawn()?;

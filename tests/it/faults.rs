@@ -836,3 +836,74 @@ fn a_wrong_local_file_does_not_echo_its_digest() {
     assert_empty_bucket(ctx.store(), "sources-v1");
     assert_no_scratch(ctx.store());
 }
+
+// ---------------------------------------------------------------- seccomp
+
+/// Issue 16 item 7: builds run under a seccomp filter, as Nix's do. A
+/// static probe (compiled here) tries what a build must not do: trace a
+/// process, use the kernel keyring, make a user namespace (by `unshare` and
+/// by `clone`), mount, load BPF; each fails with EPERM. What builds do need
+/// keeps working: fork, and threads (the C library's `clone3` is refused
+/// with ENOSYS and it falls back to `clone`).
+#[test]
+fn builds_cannot_ptrace_keyctl_mount_or_make_namespaces() {
+    require("bwrap");
+    let c = cli();
+    let probe = c.ctx.path("probe-bin/probe");
+    crate::support::appimage::compile(
+        &probe,
+        r#"
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static char stack[65536];
+static int child(void *a) { (void)a; return 0; }
+static void *thread(void *a) { return a; }
+static const char *r(long v) { return v < 0 ? (errno == EPERM ? "EPERM" : strerror(errno)) : "allowed"; }
+int main(void) {
+    printf("ptrace=%s\n", r(ptrace(PTRACE_TRACEME, 0, 0, 0)));
+    printf("keyctl=%s\n", r(syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3, 0)));
+    printf("unshare=%s\n", r(unshare(CLONE_NEWUSER)));
+    printf("clone-newuser=%s\n", r(clone(child, stack + sizeof stack, CLONE_NEWUSER | SIGCHLD, 0)));
+    printf("mount=%s\n", r(mount("none", "/tmp", "tmpfs", 0, 0)));
+    printf("bpf=%s\n", r(syscall(SYS_bpf, 0, 0, 0)));
+    pid_t p = fork();
+    if (p == 0) _exit(7);
+    int st = 0;
+    waitpid(p, &st, 0);
+    printf("fork=%s\n", WIFEXITED(st) && WEXITSTATUS(st) == 7 ? "ok" : "broken");
+    pthread_t t;
+    int e = pthread_create(&t, 0, thread, 0);
+    if (e == 0) pthread_join(t, 0);
+    printf("thread=%s\n", e == 0 ? "ok" : strerror(e));
+    return 0;
+}
+"#,
+        true,
+    );
+    let (sha, _) = magpkg::store::Store::open(&c.store)
+        .unwrap()
+        .add_source_file(&probe, "probe", None, "test")
+        .unwrap();
+    let def = c.def_with(
+        "probe",
+        &format!("sources: [{{ filename: 'probe', sha256: '{sha}', urls: [] }}],"),
+        "cp $src/probe /tmp/probe\nchmod 755 /tmp/probe\nmkdir -p $out\n/tmp/probe > $out/result",
+    );
+    let (code, out, err) = c.run(&["build", "-f", def.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let result = fs::read_to_string(Path::new(out.trim()).join("result")).unwrap();
+    assert_eq!(
+        result,
+        "ptrace=EPERM\nkeyctl=EPERM\nunshare=EPERM\nclone-newuser=EPERM\nmount=EPERM\nbpf=EPERM\nfork=ok\nthread=ok\n"
+    );
+}
