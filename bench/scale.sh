@@ -125,6 +125,8 @@ for k, v in r.items():
         print(f"{k}: {b / v / 1e6:.0f} MB/s")
 PY
 /usr/bin/time -f "peak memory, store verify of 10,000: %M KB" "$MAGPKG" store verify > /dev/null
+/usr/bin/time -f "peak memory, store list of 10,000: %M KB" "$MAGPKG" store list > /dev/null
+/usr/bin/time -f "peak memory, store gc --dry-run of 10,000: %M KB" "$MAGPKG" store gc --dry-run > /dev/null
 
 echo "== 4. magpkg env --id of a manifest importing 200 files"
 mkdir -p "$WORK/proj200/parts"
@@ -140,6 +142,7 @@ mkdir -p "$WORK/proj200/parts"
 hyperfine --warmup 2 --runs 10 \
     -n "magpkg env --id (200 imports)" "cd '$WORK/proj200' && '$MAGPKG' env --id" \
     -n "sha256sum of the 201 files (a CI cache key by hand)" "cd '$WORK/proj200' && cat magnet.jsonnet parts/*.libsonnet | sha256sum"
+(cd "$WORK/proj200" && /usr/bin/time -f "peak memory, env --id (200 imports): %M KB" "$MAGPKG" env --id > /dev/null)
 
 echo "== 5. realising a profile of 500 packages"
 # 500 packages each with its own program, built in the sandbox on a busybox
@@ -162,4 +165,6 @@ hyperfine --warmup 1 --runs 5 \
     -n "magpkg env (realise the 500-package profile)" "cd '$WORK/proj500' && '$MAGPKG' -q env > /dev/null" \
     --prepare "rm -rf '$WORK/forest'" \
     -n "cp -rs of the 500 package trees (a symlink forest by hand)" "mkdir '$WORK/forest' && for d in '$WORK'/store/pkgs-v1/*-tool*/; do cp -rs \"\$d\". '$WORK/forest/'; done"
+rm -rf "$WORK/store/envs-v1" "$WORK/proj500/magnet.lock"
+(cd "$WORK/proj500" && /usr/bin/time -f "peak memory, realising the 500-package profile: %M KB" "$MAGPKG" -q env > /dev/null)
 echo "(VARS=300 bash bench/hook.sh measures activation and the no-op prompt with 300 variables)"

@@ -753,8 +753,10 @@ fn purge_asks_on_a_terminal() {
 #[test]
 fn sandboxed_app_cannot_write_outside_data() {
     let w = world();
-    // Outside /tmp too (the sandbox writes to the host's /tmp), where the host is writable.
-    let outside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // Outside /tmp too (the sandbox writes to the host's /tmp), where the
+    // host is writable: /var/tmp, never under /tmp (the checkout, and so
+    // CARGO_TARGET_TMPDIR, may be).
+    let outside = tempfile::tempdir_in("/var/tmp").unwrap();
     let d = w.app("boxed").join("package/boxed-1");
     write(
         &d.join("MPKG"),

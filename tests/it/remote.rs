@@ -256,7 +256,7 @@ fn a_builder_killed_mid_graph_leaves_the_rest_to_local_builds() {
 /// A builder whose `program` is the tampering wrapper in `mode`.
 fn tampering_config(w: &World, mode: &str, jobs_here: &str) -> (PathBuf, std::process::Output) {
     let config = w.ctx.path(&format!("config-{mode}.jsonnet"));
-    let program = format!("python3 {} {mode} magpkg", fixture("remote/tamper.py").display());
+    let program = format!("python3 {} {mode} magpkg", w.sshd.share(&fixture("remote/tamper.py")).display());
     std::fs::write(
         &config,
         format!(

@@ -176,7 +176,16 @@ impl Sshd {
             assert!(out.status.success(), "ssh-keygen: {}", String::from_utf8_lossy(&out.stderr));
         }
         std::fs::copy(dir.join("client.pub"), dir.join("authorized_keys")).unwrap();
-        let magpkg_dir = super::magpkg_bin().parent().unwrap().to_path_buf();
+        // The magpkg under test, where the users can run it whatever the
+        // permissions of the checkout (it may live in root's home).
+        let magpkg_dir = dir.join("bin");
+        std::fs::create_dir(&magpkg_dir).unwrap();
+        std::fs::copy(super::magpkg_bin(), magpkg_dir.join("magpkg")).unwrap();
+        std::fs::set_permissions(
+            magpkg_dir.join("magpkg"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         let port = free_port();
         let mut conf = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host\nPidFile none\n\
@@ -230,6 +239,14 @@ impl Sshd {
             "ssh -F /dev/null -i {d}/client -o IdentitiesOnly=yes -o UserKnownHostsFile={d}/known_hosts -o StrictHostKeyChecking=yes -o LogLevel=ERROR",
             d = self.dir.display()
         )
+    }
+
+    /// A copy of `file` the builder users can read (mode 0755).
+    pub fn share(&self, file: &Path) -> PathBuf {
+        let dest = self.dir.join("bin").join(file.file_name().unwrap());
+        std::fs::copy(file, &dest).unwrap();
+        std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        dest
     }
 
     /// `user`'s store on the builder.
