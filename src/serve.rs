@@ -80,17 +80,19 @@ pub fn serve(input: impl Read, output: impl Write, store: &Store, settings: &Set
                     .into_iter()
                     .filter(|id| store.has_package(&PackageId::from_string(id.clone())))
                     .collect();
-                let sources = sources.into_iter().filter(|sha| has_source(store, sha)).collect();
+                let sources = sources.into_iter().filter(|sha| store.has_source(sha)).collect();
                 Msg::Has { packages, sources }
             }
             Msg::PutPackage { record, size } => match receive_package(&mut rx, store, record, size)? {
                 Ok(()) => Msg::Ok,
                 Err(message) => Msg::Error { message },
             },
-            Msg::PutSource { filename, sha256, size } => match receive_source(&mut rx, store, &filename, &sha256, size)? {
-                Ok(()) => Msg::Ok,
-                Err(message) => Msg::Error { message },
-            },
+            Msg::PutSource { filename, sha256, size } => {
+                match receive_source(&mut rx, store, &filename, &sha256, size)? {
+                    Ok(()) => Msg::Ok,
+                    Err(message) => Msg::Error { message },
+                }
+            }
             Msg::Build { root, packages } => {
                 build(&mut tx, store, &settings, root, packages)?;
                 continue;
@@ -111,14 +113,6 @@ fn op_name(m: &Msg) -> String {
         .unwrap_or_default()
 }
 
-fn has_source(store: &Store, sha256: &str) -> bool {
-    sha256.len() == 64
-        && sha256.bytes().all(|b| b.is_ascii_hexdigit())
-        && fs::read_dir(store.root().join(crate::store::SOURCES).join(sha256))
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false)
-}
-
 /// Take a store entry off the wire. The outer `Result` is the wire (fatal),
 /// the inner one a refusal the client is told about.
 fn receive_package(
@@ -130,7 +124,9 @@ fn receive_package(
     let (tmp, mut f) = store.scratch_file("serve-")?;
     let archive = tmp.path().to_path_buf();
     let mut w = BufWriter::new(&mut f);
-    proto::copy_payload(rx, &mut w, size).and_then(|_| w.flush()).map_err(ServeError::Wire)?;
+    proto::copy_payload(rx, &mut w, size)
+        .and_then(|_| w.flush())
+        .map_err(ServeError::Wire)?;
     drop(w);
     if !valid_id(&record.id) {
         return Ok(Err(format!("`{}` is not a package id", record.id)));
@@ -142,15 +138,17 @@ fn receive_package(
     f.seek(SeekFrom::Start(0)).map_err(crate::store::io_err(&archive))?;
     let out = tmp.path().join("out");
     fs::create_dir(&out).map_err(crate::store::io_err(&out))?;
-    if let Err(e) = crate::cache::archive::unpack(BufReader::new(f), &out) {
-        return Ok(Err(format!("the archive of {} is refused: {e}", record.name)));
-    }
-    let actual = crate::store::tree_digest(&out)?;
-    if actual != record.digest {
-        return Ok(Err(format!(
-            "the archive of {} unpacks to digest {actual}, its record says {}",
-            record.name, record.digest
-        )));
+    use crate::cache::archive::Refusal;
+    match crate::cache::archive::unpack_checked(BufReader::new(f), &out, &record.digest) {
+        Ok(()) => {}
+        Err(Refusal::Archive(e)) => return Ok(Err(format!("the archive of {} is refused: {e}", record.name))),
+        Err(Refusal::Digest { actual }) => {
+            return Ok(Err(format!(
+                "the archive of {} unpacks to digest {actual}, its record says {}",
+                record.name, record.digest
+            )))
+        }
+        Err(Refusal::Unreadable(e)) => return Err(e.into()),
     }
     record.built_by = None;
     let _lock = store.lock("build", id.as_str())?;
@@ -206,16 +204,30 @@ fn build(
     for p in packages {
         let id = crate::hash::package_id(&p);
         if id != p.id {
-            return fail(tx, format!("the definition of {} hashes to {id}, not to the id {} it came with", p.name, p.id));
+            return fail(
+                tx,
+                format!(
+                    "the definition of {} hashes to {id}, not to the id {} it came with",
+                    p.name, p.id
+                ),
+            );
         }
         graph.packages.insert(p.id.clone(), p);
     }
     let root = PackageId::from_string(root);
     if !graph.packages.contains_key(&root) {
-        return fail(tx, format!("the package to build ({root}) is not among the definitions sent"));
+        return fail(
+            tx,
+            format!("the package to build ({root}) is not among the definitions sent"),
+        );
     }
     for p in graph.packages.values() {
-        if let Some(d) = p.build_deps.iter().chain(&p.run_deps).find(|d| !graph.packages.contains_key(d)) {
+        if let Some(d) = p
+            .build_deps
+            .iter()
+            .chain(&p.run_deps)
+            .find(|d| !graph.packages.contains_key(d))
+        {
             return fail(tx, format!("{} depends on {d}, whose definition was not sent", p.name));
         }
     }

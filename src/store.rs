@@ -85,7 +85,11 @@ pub enum StoreError {
 /// is one: nothing was half-written, so freeing space and running again is
 /// all there is to do.
 pub fn full_disk_hint(path: &Path, e: &std::io::Error) -> Option<String> {
-    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded).then(|| {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+    .then(|| {
         format!(
             "the file system holding {} is full: free some space (`magpkg store gc` removes what no \
              project uses) and run the command again; nothing half-written was kept",
@@ -425,6 +429,14 @@ impl Store {
                 .map_err(io_err(&want))?;
         }
         Ok(Some(want))
+    }
+
+    /// Whether the source cache holds the bytes with this sha256, under
+    /// any name.
+    pub fn has_source(&self, sha256: &str) -> bool {
+        sha256.len() == 64
+            && sha256.bytes().all(|b| b.is_ascii_hexdigit())
+            && fs::read_dir(self.root.join(SOURCES).join(sha256)).is_ok_and(|mut d| d.next().is_some())
     }
 
     /// Every cached source: (sha256, path of each name it has).

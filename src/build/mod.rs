@@ -399,7 +399,12 @@ pub fn build(
     }
     let roots = roots.unwrap_or(&graph.roots);
     let substituted: Vec<PackageId> = report.substituted.iter().map(|(id, _)| id.clone()).collect();
-    for id in roots.iter().chain(&report.built).chain(&report.present).chain(&substituted) {
+    for id in roots
+        .iter()
+        .chain(&report.built)
+        .chain(&report.present)
+        .chain(&substituted)
+    {
         if !report.paths.contains_key(id) {
             report.paths.insert(id.clone(), store.package_path(id)?);
         }
@@ -436,7 +441,17 @@ impl Builder<'_> {
         let out = self.produce(p, &scratch, &log_path, &mut bar)?;
         bar.message("normalising and adding to the store");
         let record = PackageRecord::of(p);
-        self.store.add_package(&out, record).map_err(|source| match source {
+        self.add_output(p, &out, record)?;
+        scratch.success();
+        drop(bar);
+        self.announce(p, started, "");
+        Ok(true)
+    }
+
+    /// Add a build's output to the store; what a store entry cannot hold
+    /// is the package's fault ([`BuildError::BadOutput`]).
+    fn add_output(&self, p: &Package, out: &Path, record: PackageRecord) -> Result<PackageRecord, BuildError> {
+        self.store.add_package(out, record).map_err(|source| match source {
             e @ (StoreError::BadFileType { .. } | StoreError::TooDeep { .. } | StoreError::PathTooLong { .. }) => {
                 BuildError::BadOutput {
                     name: p.name.clone(),
@@ -445,17 +460,19 @@ impl Builder<'_> {
                 }
             }
             e => BuildError::Store(e),
-        })?;
-        scratch.success();
-        drop(bar);
+        })
+    }
+
+    /// The line above the spinners saying a package is built (`place`: ""
+    /// or " on ssh://...").
+    fn announce(&self, p: &Package, started: Instant, place: &str) {
         self.progress.println(&format!(
-            "built {} {} ({}) in {:.1}s",
+            "built {} {} ({}){place} in {:.1}s",
             p.name,
             p.version,
-            short(id),
+            short(&p.id),
             started.elapsed().as_secs_f64()
         ));
-        Ok(true)
     }
 
     /// Build one package on a remote builder; `Retry` if the builder is
@@ -485,12 +502,14 @@ impl Builder<'_> {
             let log_path = self.store.log_path(id);
             let mut log = File::create(&log_path).map_err(io(&log_path))?;
             writeln!(log, "magpkg: building {} {} ({}) on {uri}", p.name, p.version, p.id).map_err(io(&log_path))?;
-            let mut bar = self.progress.start(&format!("{} {} on {uri}", p.name, p.version), &log_path);
+            let mut bar = self
+                .progress
+                .start(&format!("{} {} on {uri}", p.name, p.version), &log_path);
             match remote.build(self.graph, p, self.store, &out, &mut log, &mut || bar.tick()) {
                 crate::remote::Attempt::Built { digest } => {
                     let mut record = PackageRecord::of(p);
                     record.built_by = Some(uri.clone());
-                    let added = self.store.add_package(&out, record)?;
+                    let added = self.add_output(p, &out, record)?;
                     if added.digest != digest {
                         // The store normalises what it adds; an output that
                         // changes there was not what the builder said.
@@ -503,13 +522,7 @@ impl Builder<'_> {
                     }
                     scratch.success();
                     drop(bar);
-                    self.progress.println(&format!(
-                        "built {} {} ({}) on {uri} in {:.1}s",
-                        p.name,
-                        p.version,
-                        short(id),
-                        started.elapsed().as_secs_f64()
-                    ));
+                    self.announce(p, started, &format!(" on {uri}"));
                     Ok(Attempt::Done((true, Some(uri.clone()))))
                 }
                 crate::remote::Attempt::Failed { status, tail } => {

@@ -152,7 +152,8 @@ fn pack_children<W: Write>(tar: &mut tar::Builder<W>, dir: &Path, rel: &Path) ->
             // Store entries are read-only; `take` keeps a file that grew
             // anyway from breaking the tar framing (the digest check of
             // whoever unpacks it would then fail, as it should).
-            tar.append_data(&mut h, &rel, f.take(meta.len())).map_err(io_at(&path))?;
+            tar.append_data(&mut h, &rel, f.take(meta.len()))
+                .map_err(io_at(&path))?;
         } else if ft.is_symlink() {
             let target = fs::read_link(&path).map_err(io_at(&path))?;
             let mut h = header(tar::EntryType::Symlink, 0o777, 0);
@@ -234,7 +235,9 @@ pub fn unpack<R: Read>(r: R, dest: &Path) -> Result<Unpacked, ArchiveError> {
                     .map_err(io_at(&target))?;
                 let n = io::copy(&mut entry, &mut f).map_err(fmt)?;
                 if n != size {
-                    return Err(ArchiveError::Format(format!("`{shown}` ends after {n} of {size} bytes")));
+                    return Err(ArchiveError::Format(format!(
+                        "`{shown}` ends after {n} of {size} bytes"
+                    )));
                 }
                 // The umask may have taken bits away.
                 fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(io_at(&target))?;
@@ -266,6 +269,30 @@ pub fn unpack<R: Read>(r: R, dest: &Path) -> Result<Unpacked, ArchiveError> {
         return Err(ArchiveError::Format(format!("{extra} bytes after the end of the tar")));
     }
     Ok(stats)
+}
+
+/// Why [`unpack_checked`] refused an archive.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The archive itself is refused ([`unpack`]'s rules).
+    Archive(ArchiveError),
+    /// It unpacks to a tree with digest `actual`, not the expected one.
+    Digest { actual: String },
+    /// The tree could not be read back to compute its digest.
+    Unreadable(crate::store::StoreError),
+}
+
+/// Unpack an archive from another machine (a binary cache, a remote
+/// builder, a client of `magpkg serve`) into `dest` and check that the
+/// tree has the content digest it was claimed to have. Nothing from another
+/// machine enters a store without passing here.
+pub fn unpack_checked<R: Read>(r: R, dest: &Path, digest: &str) -> Result<(), Refusal> {
+    unpack(r, dest).map_err(Refusal::Archive)?;
+    let actual = crate::store::tree_digest(dest).map_err(Refusal::Unreadable)?;
+    if actual != digest {
+        return Err(Refusal::Digest { actual });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -337,7 +364,10 @@ mod tests {
             crate::store::tree_digest(out.path()).unwrap(),
             crate::store::tree_digest(a.path()).unwrap()
         );
-        assert_eq!(fs::read_link(out.path().join("abs-link")).unwrap(), Path::new("/etc/passwd"));
+        assert_eq!(
+            fs::read_link(out.path().join("abs-link")).unwrap(),
+            Path::new("/etc/passwd")
+        );
     }
 
     #[test]
@@ -395,7 +425,10 @@ mod tests {
             fs::create_dir(&dest).unwrap();
             let err = unpack(&hostile(&entries)[..], &dest).unwrap_err();
             assert!(err.to_string().contains(want), "{want}: {err}");
-            let names: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+            let names: Vec<_> = fs::read_dir(tmp.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
             assert_eq!(names, vec![std::ffi::OsString::from("dest")], "{want}");
         }
     }

@@ -49,7 +49,11 @@ pub(super) struct Cache {
 
 impl Cache {
     fn lists(&self, id: &PackageId) -> bool {
-        !self.dead.load(Ordering::Relaxed) && self.index.as_ref().is_some_and(|i| i.packages.contains_key(id.as_str()))
+        !self.dead.load(Ordering::Relaxed)
+            && self
+                .index
+                .as_ref()
+                .is_some_and(|i| i.packages.contains_key(id.as_str()))
     }
 
     /// A warning about this cache (and a package).
@@ -90,7 +94,10 @@ pub(super) async fn open_caches(settings: &Settings) -> Result<Vec<Cache>, Cache
             };
             match got {
                 Ok(bytes) => match Index::parse(&bytes) {
-                    Ok(i) => Cache { index: Some(i), ..cache },
+                    Ok(i) => Cache {
+                        index: Some(i),
+                        ..cache
+                    },
                     Err(e) => {
                         cache.warn("index", &format!("not a {} index ({e}); cache not used", super::FORMAT));
                         cache
@@ -329,7 +336,8 @@ impl Run<'_> {
         let want = Expect::of(p);
         let asked: Vec<usize> = (0..self.caches.len()).filter(|&i| self.caches[i].lists(id)).collect();
         let path = record::record_path(id.as_str());
-        let got = futures::future::join_all(asked.iter().map(|&i| self.caches[i].remote.get(&path, RECORD_LIMIT))).await;
+        let got =
+            futures::future::join_all(asked.iter().map(|&i| self.caches[i].remote.get(&path, RECORD_LIMIT))).await;
         let mut votes = Vec::new();
         for (&i, r) in asked.iter().zip(got) {
             let cache = &self.caches[i];
@@ -408,11 +416,16 @@ impl Run<'_> {
         });
         let sha = cache
             .remote
-            .download(&record::archive_path(&rec.archive.file), &archive, rec.archive.size, |n| {
-                if let Some(b) = &bar {
-                    b.inc(n)
-                }
-            })
+            .download(
+                &record::archive_path(&rec.archive.file),
+                &archive,
+                rec.archive.size,
+                |n| {
+                    if let Some(b) = &bar {
+                        b.inc(n)
+                    }
+                },
+            )
             .await
             .map_err(|e| match e {
                 RemoteError::NotFound => Fail::Refused(format!("its archive {} is missing", rec.archive.file)),
@@ -459,13 +472,16 @@ fn unpack_and_add(
     let out = tmp.path().join("out");
     std::fs::create_dir(&out).map_err(|e| Fail::Store(crate::store::io_err(&out)(e)))?;
     let f = std::fs::File::open(archive).map_err(|e| Fail::Store(crate::store::io_err(archive)(e)))?;
-    super::archive::unpack(std::io::BufReader::new(f), &out).map_err(|e| Fail::Refused(format!("bad archive: {e}")))?;
-    let actual = crate::store::tree_digest(&out).map_err(|e| Fail::Refused(e.to_string()))?;
-    if actual != digest {
-        return Err(Fail::Refused(format!(
-            "the unpacked tree's digest is {actual}, the signed record says {digest}"
-        )));
-    }
+    use super::archive::Refusal;
+    super::archive::unpack_checked(std::io::BufReader::new(f), &out, digest).map_err(|r| {
+        Fail::Refused(match r {
+            Refusal::Archive(e) => format!("bad archive: {e}"),
+            Refusal::Digest { actual } => {
+                format!("the unpacked tree's digest is {actual}, the signed record says {digest}")
+            }
+            Refusal::Unreadable(e) => e.to_string(),
+        })
+    })?;
     // The build lock: a build of the same package in another process and
     // this substitution do not both do the work.
     let id = PackageId::from_string(record.id.clone());
@@ -563,14 +579,18 @@ mod tests {
             id: "ffffffffffffffffffffffffffffffff",
             ..want
         };
-        assert!(check_record(&bytes, &other, &trusted, 0).unwrap_err().contains("not ffff"));
+        assert!(check_record(&bytes, &other, &trusted, 0)
+            .unwrap_err()
+            .contains("not ffff"));
         let want = Expect {
             id: &rec.id.clone(),
             name: "hello",
             version: "2.10",
             run_deps: vec![],
         };
-        assert!(check_record(&bytes, &want, &trusted, 0).unwrap_err().contains("runtime references"));
+        assert!(check_record(&bytes, &want, &trusted, 0)
+            .unwrap_err()
+            .contains("runtime references"));
         let want = Expect {
             run_deps: rec.run_deps.clone(),
             ..want

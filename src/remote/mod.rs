@@ -123,14 +123,20 @@ impl Drop for Channel {
 /// warning each and left out.
 pub fn connect_all(specs: &[BuilderSpec], ssh: &str) -> Vec<Builder> {
     std::thread::scope(|s| {
-        let handles: Vec<_> = specs.iter().map(|spec| s.spawn(move || Builder::connect(spec, ssh))).collect();
+        let handles: Vec<_> = specs
+            .iter()
+            .map(|spec| s.spawn(move || Builder::connect(spec, ssh)))
+            .collect();
         handles
             .into_iter()
             .zip(specs)
             .filter_map(|(h, spec)| match h.join().expect("connect does not panic") {
                 Ok(b) => Some(b),
                 Err(reason) => {
-                    warn(&format!("builder {}: cannot connect: {reason}; building without it", spec.uri));
+                    warn(&format!(
+                        "builder {}: cannot connect: {reason}; building without it",
+                        spec.uri
+                    ));
                     None
                 }
             })
@@ -225,7 +231,9 @@ impl Builder {
         let mut c = self.ssh_command(&["-o", "ControlMaster=no", "-T"]);
         c.arg(&remote);
         c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = c.spawn().map_err(|e| format!("cannot run the ssh command `{}`: {e}", self.ssh))?;
+        let mut child = c
+            .spawn()
+            .map_err(|e| format!("cannot run the ssh command `{}`: {e}", self.ssh))?;
         let stderr = Arc::new(Mutex::new(String::new()));
         {
             let mut err = child.stderr.take().expect("piped");
@@ -297,7 +305,15 @@ impl Builder {
     /// builder: its output ends up unpacked and verified in `out` (an empty
     /// directory), its log appended to `log`. `tick` is called as log
     /// lines arrive.
-    pub fn build(&self, graph: &Graph, p: &Package, store: &Store, out: &Path, log: &mut File, tick: &mut dyn FnMut()) -> Attempt {
+    pub fn build(
+        &self,
+        graph: &Graph,
+        p: &Package,
+        store: &Store,
+        out: &Path,
+        log: &mut File,
+        tick: &mut dyn FnMut(),
+    ) -> Attempt {
         if !self.alive() {
             return Attempt::Lost;
         }
@@ -323,7 +339,10 @@ impl Builder {
                 } else {
                     e.to_string()
                 };
-                let reason = ch.failure(&format!("connection lost while building {} {}: {what}", p.name, p.version));
+                let reason = ch.failure(&format!(
+                    "connection lost while building {} {}: {what}",
+                    p.name, p.version
+                ));
                 drop(ch);
                 self.lose(&reason);
                 Attempt::Lost
@@ -376,7 +395,9 @@ impl Builder {
                 .source(&s.sha256, &s.filename)
                 .map_err(JobError::Local)?
                 .ok_or_else(|| JobError::Local(StoreError::NotFound { id: s.filename.clone() }))?;
-            let size = std::fs::metadata(&path).map_err(|e| JobError::Local(crate::store::io_err(&path)(e)))?.len();
+            let size = std::fs::metadata(&path)
+                .map_err(|e| JobError::Local(crate::store::io_err(&path)(e)))?
+                .len();
             ch.send(&Msg::PutSource {
                 filename: s.filename.clone(),
                 sha256: s.sha256.clone(),
@@ -441,13 +462,15 @@ impl Builder {
         let dir = store.package_dir(id, &record.name);
         let (tmp, mut f) = store.scratch_file("remote-").map_err(JobError::Local)?;
         let path = tmp.path().to_path_buf();
-        let (size, _) = crate::cache::archive::pack_at_level(&dir, BufWriter::new(&mut f), proto::WIRE_ZSTD_LEVEL).map_err(|e| {
-            JobError::Local(StoreError::Io {
-                path: dir.clone(),
-                source: std::io::Error::other(e.to_string()),
-            })
-        })?;
-        f.seek(SeekFrom::Start(0)).map_err(|e| JobError::Local(crate::store::io_err(&path)(e)))?;
+        let (size, _) = crate::cache::archive::pack_at_level(&dir, BufWriter::new(&mut f), proto::WIRE_ZSTD_LEVEL)
+            .map_err(|e| {
+                JobError::Local(StoreError::Io {
+                    path: dir.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            })?;
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| JobError::Local(crate::store::io_err(&path)(e)))?;
         let mut record = record;
         record.built_by = None;
         ch.send(&Msg::PutPackage { record, size })?;
@@ -457,11 +480,17 @@ impl Builder {
 
     /// Take the `size` bytes of an output archive off the wire into a
     /// scratch file (its directory, which removes it, and the file).
-    fn receive_archive(&self, ch: &mut Channel, store: &Store, size: u64) -> Result<(tempfile::TempDir, File), JobError> {
+    fn receive_archive(
+        &self,
+        ch: &mut Channel,
+        store: &Store,
+        size: u64,
+    ) -> Result<(tempfile::TempDir, File), JobError> {
         let (tmp, mut f) = store.scratch_file("remote-").map_err(JobError::Local)?;
         let path = tmp.path().to_path_buf();
         proto::copy_payload(&mut ch.rx, &mut f, size).map_err(JobError::Wire)?;
-        f.seek(SeekFrom::Start(0)).map_err(|e| JobError::Local(crate::store::io_err(&path)(e)))?;
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| JobError::Local(crate::store::io_err(&path)(e)))?;
         Ok((tmp, f))
     }
 
@@ -491,14 +520,14 @@ impl Drop for Permit<'_> {
 /// Unpack an output archive into `out` and check the digest the remote
 /// claims for it.
 fn verify_output(archive: &File, out: &Path, claimed: &str) -> Result<(), JobError> {
-    crate::cache::archive::unpack(BufReader::new(archive), out).map_err(|e| JobError::Refused(format!("bad archive: {e}")))?;
-    let actual = crate::store::tree_digest(out).map_err(|e| JobError::Refused(e.to_string()))?;
-    if actual != claimed {
-        return Err(JobError::Refused(format!(
-            "it claims digest {claimed}, the tree it sent has {actual}"
-        )));
-    }
-    Ok(())
+    use crate::cache::archive::Refusal;
+    crate::cache::archive::unpack_checked(BufReader::new(archive), out, claimed).map_err(|r| {
+        JobError::Refused(match r {
+            Refusal::Archive(e) => format!("bad archive: {e}"),
+            Refusal::Digest { actual } => format!("it claims digest {claimed}, the tree it sent has {actual}"),
+            Refusal::Unreadable(e) => e.to_string(),
+        })
+    })
 }
 
 impl Drop for Builder {

@@ -19,7 +19,6 @@ use crate::support::packages::{local_package, tarball};
 use crate::support::servers::{Nginx, S3};
 use crate::support::{assert_same_tree, assert_store_clean, ok, text, TestContext};
 
-
 /// One test: store A (the test context's) where packages are built and
 /// pushed from, keys `k1` and `k2`, and the definition `app.jsonnet` of
 /// `app` (bin/app) depending at run time on `lib` (lib/libgreet.txt).
@@ -33,7 +32,11 @@ struct World {
 fn world() -> World {
     let ctx = TestContext::new().with_path("/usr/local/bin:/usr/bin:/bin");
     let lib_tb = ctx.path("lib-1.0.tar.gz");
-    tarball(&lib_tb, &[("lib/libgreet.txt", b"greetings from lib\n", false)], &[("lib/current", "libgreet.txt")]);
+    tarball(
+        &lib_tb,
+        &[("lib/libgreet.txt", b"greetings from lib\n", false)],
+        &[("lib/current", "libgreet.txt")],
+    );
     let app_tb = ctx.path("app-1.0.tar.gz");
     tarball(&app_tb, &[("bin/app", b"#!/bin/sh\necho 'Hello, world!'\n", true)], &[]);
     // Sources only by file:// URL: a store that builds fetches them from
@@ -78,9 +81,16 @@ impl World {
     }
 
     /// `magpkg build --json -f app.jsonnet` on `store`: (report, stderr).
-    fn build(&self, store: &Path, substituters: &[&str], keys: &[&str], extra: &[(&str, &str)]) -> (serde_json::Value, String) {
+    fn build(
+        &self,
+        store: &Path,
+        substituters: &[&str],
+        keys: &[&str],
+        extra: &[(&str, &str)],
+    ) -> (serde_json::Value, String) {
         let mut c = self.cmd(store, substituters, keys);
-        c.envs(extra.iter().copied()).args(["build", "--json", "-f", self.def()]);
+        c.envs(extra.iter().copied())
+            .args(["build", "--json", "-f", self.def()]);
         let out = c.output().unwrap();
         let report = serde_json::from_str(&ok(&out)).unwrap();
         (report, text(&out.stderr))
@@ -113,7 +123,6 @@ fn id_of(report: &serde_json::Value, name: &str) -> PackageId {
     panic!("no {name} in {report}")
 }
 
-
 fn archives(cache: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(cache.join("magpkg-cache-v1/archives"))
         .unwrap()
@@ -143,7 +152,11 @@ fn key_generate_keeps_the_secret_private_and_prints_the_public_key() {
     // their signer.
     let out = w.ctx.run(&["key", "generate", "k1"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("the key `k1` already exists"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the key `k1` already exists"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(ok(&w.ctx.run(&["key", "public", "k1"])).trim(), w.k1);
     let out = w.ctx.run(&["key", "generate", "../evil"]);
     assert_eq!(out.status.code(), Some(1));
@@ -153,9 +166,18 @@ fn key_generate_keeps_the_secret_private_and_prints_the_public_key() {
     let out = w.ctx.run(&["cache", "push", "file:///nonexistent", "-f", w.def()]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("no signing key") && err.contains("magpkg key generate"), "{err}");
-    let out = w.ctx.run(&["cache", "push", "file:///nonexistent", "--key", "nokey", "-f", w.def()]);
-    assert!(text(&out.stderr).contains("no secret key `nokey`"), "{}", text(&out.stderr));
+    assert!(
+        err.contains("no signing key") && err.contains("magpkg key generate"),
+        "{err}"
+    );
+    let out = w
+        .ctx
+        .run(&["cache", "push", "file:///nonexistent", "--key", "nokey", "-f", w.def()]);
+    assert!(
+        text(&out.stderr).contains("no secret key `nokey`"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 // ------------------------------------------------------ push and substitute
@@ -174,12 +196,18 @@ fn push_to_a_directory_then_an_empty_store_substitutes_the_closure() {
     assert!(out.contains(": 2 uploaded") && out.contains("0 already there"), "{out}");
     let first = archives(&cache);
     assert_eq!(first.len(), 2);
-    let mtimes: Vec<_> = first.iter().map(|p| std::fs::metadata(p).unwrap().modified().unwrap()).collect();
+    let mtimes: Vec<_> = first
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .collect();
 
     // Unchanged closure: nothing uploaded, nothing rewritten.
     let out = w.push(&url, "k1");
     assert!(out.contains(": 0 uploaded") && out.contains("2 already there"), "{out}");
-    let again: Vec<_> = first.iter().map(|p| std::fs::metadata(p).unwrap().modified().unwrap()).collect();
+    let again: Vec<_> = first
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .collect();
     assert_eq!(mtimes, again);
 
     // Store B: the substituter and trusted key come from the config file.
@@ -190,17 +218,29 @@ fn push_to_a_directory_then_an_empty_store_substitutes_the_closure() {
         format!("{{ substituters: ['{url}'], trustedKeys: ['{}'] }}\n", w.k1),
     )
     .unwrap();
-    let out = w.ctx.cmd().env("MAGPKG_STORE", &b).args(["build", "--json", "-f", w.def()]).output().unwrap();
+    let out = w
+        .ctx
+        .cmd()
+        .env("MAGPKG_STORE", &b)
+        .args(["build", "--json", "-f", w.def()])
+        .output()
+        .unwrap();
     let report: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(names(&report, "built"), Vec::<String>::new(), "{}", text(&out.stderr));
     assert_eq!(names(&report, "substituted"), ["app", "lib"]);
-    assert!(report["substituted"][0]["from"].as_str().unwrap().starts_with("file://"));
+    assert!(report["substituted"][0]["from"]
+        .as_str()
+        .unwrap()
+        .starts_with("file://"));
     let sa = Store::open(w.ctx.store()).unwrap();
     let sb = Store::open(&b).unwrap();
     for name in ["app", "lib"] {
         let id = id_of(&a, name);
         assert_same_tree(&sa.package_path(&id).unwrap(), &sb.package_path(&id).unwrap());
-        assert_eq!(sa.package(&id).unwrap().unwrap().digest, sb.package(&id).unwrap().unwrap().digest);
+        assert_eq!(
+            sa.package(&id).unwrap().unwrap().digest,
+            sb.package(&id).unwrap().unwrap().digest
+        );
     }
     // B never needed the sources: nothing was fetched.
     assert!(sb.sources().unwrap().is_empty(), "{:?}", sb.sources().unwrap());
@@ -221,7 +261,11 @@ fn push_to_a_directory_then_an_empty_store_substitutes_the_closure() {
         .unwrap();
     assert!(ok(&out).contains(": 2 uploaded"));
     let names_of = |v: &[PathBuf]| v.iter().map(|p| p.file_name().unwrap().to_owned()).collect::<Vec<_>>();
-    assert_eq!(names_of(&archives(&cache2)), names_of(&first), "archive file names are their sha256");
+    assert_eq!(
+        names_of(&archives(&cache2)),
+        names_of(&first),
+        "archive file names are their sha256"
+    );
     for (x, y) in first.iter().zip(archives(&cache2)) {
         assert_eq!(std::fs::read(x).unwrap(), std::fs::read(y).unwrap());
     }
@@ -238,13 +282,20 @@ fn push_to_a_directory_then_an_empty_store_substitutes_the_closure() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("--substitute-only forbids building") && err.contains("app 1.0") && err.contains("lib 1.0"), "{err}");
+    assert!(
+        err.contains("--substitute-only forbids building") && err.contains("app 1.0") && err.contains("lib 1.0"),
+        "{err}"
+    );
     assert!(Store::open(&c).unwrap().packages().unwrap().is_empty());
     let d = w.store("d");
     let (report, _) = w.build(&d, &[&url], &[&w.k1], &[("MAGPKG_SUBSTITUTE", "0")]);
     assert_eq!(names(&report, "built"), ["app", "lib"]);
     let e = w.store("e");
-    let out = w.cmd(&e, &[&url], &[&w.k1]).args(["--no-substitute", "build", "--json", "-f", w.def()]).output().unwrap();
+    let out = w
+        .cmd(&e, &[&url], &[&w.k1])
+        .args(["--no-substitute", "build", "--json", "-f", w.def()])
+        .output()
+        .unwrap();
     let report: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(names(&report, "built"), ["app", "lib"]);
 }
@@ -257,14 +308,16 @@ fn push_to_s3_then_substitute_from_it() {
     let s3 = S3::start(&w.ctx.path("servers"), "magpkg-bucket");
     let url = "s3://magpkg-bucket/team/cache";
     let mut c = w.ctx.cmd();
-    c.envs(s3.env()).args(["cache", "push", url, "--key", "k1", "-f", w.def()]);
+    c.envs(s3.env())
+        .args(["cache", "push", url, "--key", "k1", "-f", w.def()]);
     let out = ok(&c.output().unwrap());
     assert!(out.contains(": 2 uploaded"), "{out}");
     // Objects are where the format says, under the prefix.
     let idx = s3.root.join("magpkg-bucket/team/cache/magpkg-cache-v1/index.json");
     assert!(idx.is_file(), "no {}", idx.display());
     let mut c = w.ctx.cmd();
-    c.envs(s3.env()).args(["cache", "push", url, "--key", "k1", "-f", w.def()]);
+    c.envs(s3.env())
+        .args(["cache", "push", url, "--key", "k1", "-f", w.def()]);
     assert!(ok(&c.output().unwrap()).contains(": 0 uploaded"));
 
     let b = w.store("b");
@@ -298,7 +351,12 @@ fn forged_store(w: &World, a: &serde_json::Value, dir: &Path) {
             std::fs::create_dir_all(tree.join("bin")).unwrap();
             crate::support::write_exe(&tree.join("bin/app"), "#!/bin/sh\necho 'pwned'\n");
         } else {
-            let out = Command::new("cp").arg("-a").arg(format!("{}/.", sa.package_path(&id).unwrap().display())).arg(&tree).output().unwrap();
+            let out = Command::new("cp")
+                .arg("-a")
+                .arg(format!("{}/.", sa.package_path(&id).unwrap().display()))
+                .arg(&tree)
+                .output()
+                .unwrap();
             assert!(out.status.success());
         }
         sf.add_package(&tree, rec).unwrap();
@@ -333,9 +391,15 @@ fn a_quorum_of_keys_decides_and_challenge_shows_who_disagrees() {
     let (report, err) = w.build(&b, &[&file_url(&honest1), &file_url(&evil)], &keys, &q2);
     assert_eq!(names(&report, "built"), ["app"], "{err}");
     assert_eq!(names(&report, "substituted"), ["lib"], "{err}");
-    assert!(err.contains("app 1.0") && err.contains("no content digest is signed by 2 distinct trusted keys"), "{err}");
+    assert!(
+        err.contains("app 1.0") && err.contains("no content digest is signed by 2 distinct trusted keys"),
+        "{err}"
+    );
     let app = Store::open(&b).unwrap().package_path(&id_of(&a, "app")).unwrap();
-    assert_eq!(text(&Command::new(app.join("bin/app")).output().unwrap().stdout), "Hello, world!\n");
+    assert_eq!(
+        text(&Command::new(app.join("bin/app")).output().unwrap().stdout),
+        "Hello, world!\n"
+    );
 
     // Two caches agreeing, with two keys: substituted.
     let c = w.store("c");
@@ -358,7 +422,10 @@ fn a_quorum_of_keys_decides_and_challenge_shows_who_disagrees() {
     let out = w
         .ctx
         .cmd()
-        .env("MAGPKG_SUBSTITUTERS", format!("{} {}", file_url(&honest1), file_url(&evil)))
+        .env(
+            "MAGPKG_SUBSTITUTERS",
+            format!("{} {}", file_url(&honest1), file_url(&evil)),
+        )
         .env("MAGPKG_TRUSTED_KEYS", keys.join(" "))
         .args(["challenge", "app"])
         .output()
@@ -366,15 +433,30 @@ fn a_quorum_of_keys_decides_and_challenge_shows_who_disagrees() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let o = text(&out.stdout);
     assert!(o.contains("app 1.0") && o.contains("DIFFERS"), "{o}");
-    assert!(o.contains(&format!("{}: blake3:", file_url(&evil))) && o.contains("signed by k2"), "{o}");
-    let local = Store::open(w.ctx.store()).unwrap().package(&id_of(&a, "app")).unwrap().unwrap().digest;
+    assert!(
+        o.contains(&format!("{}: blake3:", file_url(&evil))) && o.contains("signed by k2"),
+        "{o}"
+    );
+    let local = Store::open(w.ctx.store())
+        .unwrap()
+        .package(&id_of(&a, "app"))
+        .unwrap()
+        .unwrap()
+        .digest;
     assert!(o.contains(&format!("local store: {local}")), "{o}");
-    assert!(text(&out.stderr).contains("1 of 1 package signed with another content"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("1 of 1 package signed with another content"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = w
         .ctx
         .cmd()
-        .env("MAGPKG_SUBSTITUTERS", format!("{} {}", file_url(&honest1), file_url(&honest2)))
+        .env(
+            "MAGPKG_SUBSTITUTERS",
+            format!("{} {}", file_url(&honest1), file_url(&honest2)),
+        )
         .env("MAGPKG_TRUSTED_KEYS", keys.join(" "))
         .args(["challenge", "--json"])
         .output()
@@ -382,7 +464,11 @@ fn a_quorum_of_keys_decides_and_challenge_shows_who_disagrees() {
     let doc: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
     let pkgs = doc["packages"].as_array().unwrap();
     assert_eq!(pkgs.len(), 2);
-    assert!(pkgs.iter().all(|p| p["agrees"] == true && p["caches"].as_array().unwrap().len() == 2), "{doc}");
+    assert!(
+        pkgs.iter()
+            .all(|p| p["agrees"] == true && p["caches"].as_array().unwrap().len() == 2),
+        "{doc}"
+    );
     for s in [&b, &c, &d, &e] {
         assert_store_clean(s);
     }
@@ -404,7 +490,9 @@ fn record_file(cache: &Path, id: &PackageId) -> PathBuf {
 
 fn archive_of(cache: &Path, id: &PackageId) -> PathBuf {
     let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(record_file(cache, id)).unwrap()).unwrap();
-    cache.join("magpkg-cache-v1/archives").join(rec["archive"]["file"].as_str().unwrap())
+    cache
+        .join("magpkg-cache-v1/archives")
+        .join(rec["archive"]["file"].as_str().unwrap())
 }
 
 #[test]
@@ -422,15 +510,26 @@ fn a_bad_cache_is_refused_by_name_and_the_build_goes_on_from_source() {
         n += 1;
         let store = w.store(&format!("s{n}"));
         let (report, err) = w.build(&store, &[url], keys, &[]);
-        assert!(names(&report, "built").contains(&"app".to_string()), "{what}: app must be built from source\n{err}");
-        assert!(err.contains(&format!("warning: binary cache {url}")), "{what}: the cache is named\n{err}");
+        assert!(
+            names(&report, "built").contains(&"app".to_string()),
+            "{what}: app must be built from source\n{err}"
+        );
+        assert!(
+            err.contains(&format!("warning: binary cache {url}")),
+            "{what}: the cache is named\n{err}"
+        );
         assert!(err.contains("app 1.0"), "{what}: the package is named\n{err}");
         assert!(err.contains(reason), "{what}: expected `{reason}` in\n{err}");
         // What is in the store was built here: it is A's output.
         let s = Store::open(&store).unwrap();
         assert_eq!(
             s.package(&app).unwrap().unwrap().digest,
-            Store::open(w.ctx.store()).unwrap().package(&app).unwrap().unwrap().digest,
+            Store::open(w.ctx.store())
+                .unwrap()
+                .package(&app)
+                .unwrap()
+                .unwrap()
+                .digest,
             "{what}"
         );
         assert_store_clean(&store);
@@ -455,7 +554,12 @@ fn a_bad_cache_is_refused_by_name_and_the_build_goes_on_from_source() {
     expect_refusal("truncated archive", &url, &[k1], "truncated download");
 
     // A key nobody trusts.
-    expect_refusal("unknown key", &file_url(&honest), &[&w.k2], "signed by unknown key `k1`");
+    expect_refusal(
+        "unknown key",
+        &file_url(&honest),
+        &[&w.k2],
+        "signed by unknown key `k1`",
+    );
 
     // The record's digest changed, its signature kept.
     let url = spoiled(&honest, &w.ctx.path("rewritten"), |c| {
@@ -471,7 +575,12 @@ fn a_bad_cache_is_refused_by_name_and_the_build_goes_on_from_source() {
     let url = spoiled(&honest, &w.ctx.path("copied"), |c| {
         std::fs::copy(record_file(c, &lib), record_file(c, &app)).unwrap();
     });
-    expect_refusal("record of another id", &url, &[k1], &format!("the record is for package id {}", lib.as_str()));
+    expect_refusal(
+        "record of another id",
+        &url,
+        &[k1],
+        &format!("the record is for package id {}", lib.as_str()),
+    );
 
     // A validly signed record whose archive writes outside its root.
     let escape = w.ctx.path("escaped");
@@ -530,7 +639,8 @@ fn failing_server() -> u16 {
                 use std::io::{Read, Write};
                 let mut buf = [0u8; 4096];
                 let _ = conn.read(&mut buf);
-                let _ = conn.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = conn
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
             });
         }
     });
@@ -550,15 +660,30 @@ fn a_dead_cache_is_skipped_and_the_build_falls_back_to_source() {
     let failing = failing_server();
     let k1 = w.k1.as_str();
     for (what, url, reason) in [
-        ("silent", format!("http://127.0.0.1:{silent}/cache"), "no answer within 1s"),
-        ("refusing", format!("http://127.0.0.1:{closed}/cache"), "not asked again"),
+        (
+            "silent",
+            format!("http://127.0.0.1:{silent}/cache"),
+            "no answer within 1s",
+        ),
+        (
+            "refusing",
+            format!("http://127.0.0.1:{closed}/cache"),
+            "not asked again",
+        ),
         ("failing", format!("http://127.0.0.1:{failing}/cache"), "HTTP 503"),
     ] {
         let store = w.store(what);
         let (report, err) = w.build(&store, &[&url], &[k1], &[]);
         assert_eq!(names(&report, "built"), ["app", "lib"], "{what}: {err}");
-        assert!(err.contains(&format!("warning: binary cache {url}")) && err.contains(reason), "{what}: {err}");
-        assert_eq!(err.matches("warning: binary cache").count(), 1, "{what}: warned once: {err}");
+        assert!(
+            err.contains(&format!("warning: binary cache {url}")) && err.contains(reason),
+            "{what}: {err}"
+        );
+        assert_eq!(
+            err.matches("warning: binary cache").count(),
+            1,
+            "{what}: warned once: {err}"
+        );
         // Now present: no cache is asked at all.
         let (report, err) = w.build(&store, &[&url], &[k1], &[]);
         assert_eq!(names(&report, "present"), ["app", "lib"], "{what}: {err}");
@@ -582,7 +707,10 @@ fn real_hello_from_nginx_builds_nothing() {
     let hello_a = PathBuf::from(ok(&c.output().unwrap()).trim());
     let cache = w.ctx.path("www");
     let out = ok(&w.ctx.run(&["cache", "push", &file_url(&cache), "--key", "k1", "hello"]));
-    assert!(out.contains(": 1 uploaded"), "hello's runtime closure is hello alone: {out}");
+    assert!(
+        out.contains(": 1 uploaded"),
+        "hello's runtime closure is hello alone: {out}"
+    );
     let nginx = Nginx::serve(&cache, &w.ctx.path("servers"));
 
     let project = w.ctx.project("proj");
@@ -592,19 +720,34 @@ fn real_hello_from_nginx_builds_nothing() {
     )
     .unwrap();
     let b = w.store("b");
-    let out = w.cmd(&b, &[&nginx.url()], &[&w.k1]).current_dir(&project).args(["shell", "--", "hello"]).output().unwrap();
+    let out = w
+        .cmd(&b, &[&nginx.url()], &[&w.k1])
+        .current_dir(&project)
+        .args(["shell", "--", "hello"])
+        .output()
+        .unwrap();
     assert_eq!(ok(&out), "Hello, world!\n");
     let err = text(&out.stderr);
     assert!(!err.contains("built "), "{err}");
     let sb = Store::open(&b).unwrap();
     let recs = sb.packages().unwrap();
-    assert_eq!(recs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["hello"], "no bootstrap, no build");
+    assert_eq!(
+        recs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["hello"],
+        "no bootstrap, no build"
+    );
     let id = PackageId::from_string(recs[0].id.clone());
     assert_same_tree(&hello_a, &sb.package_path(&id).unwrap());
     assert!(sb.sources().unwrap().is_empty());
     let reqs = nginx.requests();
-    assert!(reqs.iter().any(|r| r.starts_with("GET /magpkg-cache-v1/index.json")), "{reqs:?}");
-    assert!(reqs.iter().any(|r| r.starts_with("GET /magpkg-cache-v1/archives/")), "{reqs:?}");
+    assert!(
+        reqs.iter().any(|r| r.starts_with("GET /magpkg-cache-v1/index.json")),
+        "{reqs:?}"
+    );
+    assert!(
+        reqs.iter().any(|r| r.starts_with("GET /magpkg-cache-v1/archives/")),
+        "{reqs:?}"
+    );
     assert_store_clean(&b);
 }
 
@@ -627,7 +770,9 @@ fn push_env_pushes_a_projects_closure() {
     ok(&c.output().unwrap());
     let cache = w.ctx.path("cache-env");
     let url = file_url(&cache);
-    let out = ok(&w.ctx.run(&["cache", "push", &url, "--key", "k1", "--env", proj.to_str().unwrap()]));
+    let out = ok(&w
+        .ctx
+        .run(&["cache", "push", &url, "--key", "k1", "--env", proj.to_str().unwrap()]));
     assert!(out.contains(": 2 uploaded"), "{out}");
     assert_eq!(archives(&cache).len(), 2);
     // Store B: `magpkg shell -- app` there substitutes both, builds nothing.
@@ -662,20 +807,24 @@ fn downloads_show_progress_bars_on_a_terminal() {
         server.serve(&format!("/{rel}"), std::fs::read(&f).unwrap(), behaviour);
     }
     let b = w.store("tty-b");
-    let mut vars = w.ctx.envs();
-    vars.push(("MAGPKG_STORE".into(), b.display().to_string()));
-    vars.push(("MAGPKG_SUBSTITUTERS".into(), server.base()));
-    vars.push(("MAGPKG_TRUSTED_KEYS".into(), w.k1.clone()));
-    vars.push(("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()));
-    vars.push(("PS1".into(), "outer$ ".into()));
-    let t = crate::support::tmux::Tmux::start(&w.ctx, w.ctx.root(), &vars, "bash --norc --noprofile");
-    t.wait_for("outer$", |s| s.contains("outer$"));
+    let t = crate::support::tmux::Tmux::outer_bash(
+        &w.ctx,
+        w.ctx.root(),
+        &[
+            ("MAGPKG_STORE", b.display().to_string()),
+            ("MAGPKG_SUBSTITUTERS", server.base()),
+            ("MAGPKG_TRUSTED_KEYS", w.k1.clone()),
+            ("PATH", "/usr/local/bin:/usr/bin:/bin".into()),
+        ],
+    );
     t.send(&format!(
         "{} build -f {}; echo SUBST''-DONE",
         crate::support::magpkg_bin().display(),
         w.def()
     ));
-    let pane = t.wait_for("a download bar", |p| p.contains(&format!("from {}", server.base())) && p.contains("lib 1.0"));
+    let pane = t.wait_for("a download bar", |p| {
+        p.contains(&format!("from {}", server.base())) && p.contains("lib 1.0")
+    });
     assert!(!pane.contains("SUBST-DONE"), "shown while downloading:\n{pane}");
     let pane = t.wait_for_text("SUBST-DONE", 1);
     assert!(pane.contains("substituted"), "{pane}");

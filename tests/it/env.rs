@@ -12,7 +12,7 @@ use std::process::Command;
 use crate::support::packages::{local_package, tarball};
 use crate::support::snapshot::assert_snapshot;
 use crate::support::tmux::Tmux;
-use crate::support::{ok, busybox, real_network, require, text, TestContext};
+use crate::support::{busybox, ok, real_network, require, text, TestContext};
 
 const BIN: &str = env!("CARGO_BIN_EXE_magpkg");
 
@@ -29,7 +29,6 @@ fn cmd_with_store(w: &TestContext, cwd: &Path, store: &Path) -> Command {
     c.env("MAGPKG_STORE", store);
     c
 }
-
 
 const GREET: &[u8] = b"#!/bin/sh\necho \"Hello, ${1:-world}!\"\nexit ${2:-0}\n";
 
@@ -535,13 +534,7 @@ fn env_formats_snapshots() {
 /// A plain bash (prompt `outer$ `) in tmux, in `cwd`, with this test's
 /// environment and `SHELL=shell`.
 fn outer_shell(w: &TestContext, cwd: &Path, shell: &str) -> Tmux {
-    let mut vars = w.envs();
-    vars.push(("SHELL".into(), shell.into()));
-    vars.push(("PS1".into(), "outer$ ".into()));
-    // bash, not sh: dash ignores PS1 from the environment when root.
-    let t = Tmux::start(w, cwd, &vars, "bash --norc --noprofile");
-    t.wait_for("outer$", |s| s.contains("outer$"));
-    t
+    Tmux::outer_bash(w, cwd, &[("SHELL", shell.into())])
 }
 
 /// `magpkg shell` with `shell` as $SHELL: the prompt is marked, the user's

@@ -16,7 +16,9 @@ use crate::support::servers::Sshd;
 use crate::support::{assert_same_tree, assert_store_clean, busybox, fixture, ok, sha256, text, TestContext};
 
 /// Applets the build scripts below use.
-const APPLETS: &[&str] = &["cat", "chmod", "echo", "ln", "ls", "mkdir", "printf", "sleep", "test", "true"];
+const APPLETS: &[&str] = &[
+    "cat", "chmod", "echo", "ln", "ls", "mkdir", "printf", "sleep", "test", "true",
+];
 
 /// Six packages: a busybox root filesystem (builtin), two independent
 /// libraries, a tool using both, an app running the tool at run time and
@@ -119,7 +121,12 @@ fn entries(store: &Path) -> Vec<(String, String, PathBuf, Option<String>)> {
         .into_iter()
         .map(|r| {
             let id = PackageId::from_string(r.id.clone());
-            (r.name.clone(), r.id.clone(), s.package_path(&id).unwrap(), r.built_by.clone())
+            (
+                r.name.clone(),
+                r.id.clone(),
+                s.package_path(&id).unwrap(),
+                r.built_by.clone(),
+            )
         })
         .collect();
     v.sort();
@@ -157,12 +164,20 @@ fn a_graph_built_remotely_is_byte_identical_to_a_local_build() {
         assert_eq!((&x.0, &x.1), (&y.0, &y.1));
         assert_same_tree(&x.2, &y.2);
         assert_eq!(x.3, None, "built here");
-        assert_eq!(y.3.as_deref(), Some(uri.as_str()), "{} recorded as built by the builder", y.0);
+        assert_eq!(
+            y.3.as_deref(),
+            Some(uri.as_str()),
+            "{} recorded as built by the builder",
+            y.0
+        );
     }
     assert_store_clean(&remote_only);
     // The builder's own store holds them too, verified.
     let theirs = entries(&w.sshd.store("magpkgb"));
-    assert_eq!(theirs.iter().map(|e| e.1.clone()).collect::<Vec<_>>(), a.iter().map(|e| e.1.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        theirs.iter().map(|e| e.1.clone()).collect::<Vec<_>>(),
+        a.iter().map(|e| e.1.clone()).collect::<Vec<_>>()
+    );
     for e in &theirs {
         assert_eq!(e.3, None, "the builder built {} itself", e.0);
     }
@@ -200,8 +215,14 @@ fn a_graph_built_remotely_is_byte_identical_to_a_local_build() {
     let r = report(&out);
     assert_eq!(names(&r, "built"), all_sorted());
     let remote = names(&r, "builtRemotely");
-    assert!(!remote.is_empty() && remote.len() < 6, "some packages on each side: remote {remote:?}");
-    assert!(!remote.contains(&"testroot".to_string()), "the builtin root is unpacked here");
+    assert!(
+        !remote.is_empty() && remote.len() < 6,
+        "some packages on each side: remote {remote:?}"
+    );
+    assert!(
+        !remote.contains(&"testroot".to_string()),
+        "the builtin root is unpacked here"
+    );
     for (x, y) in a.iter().zip(&entries(&mixed)) {
         assert_same_tree(&x.2, &y.2);
     }
@@ -215,8 +236,18 @@ fn a_builder_killed_mid_graph_leaves_the_rest_to_local_builds() {
     let uri = w.sshd.uri("magpkgk");
     let store = w.store("client");
     let mut c = w.cmd(&store);
-    c.args(["build", "--json", "-j", "1", "--builders", &uri, "-f", w.def.to_str().unwrap()]);
-    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    c.args([
+        "build",
+        "--json",
+        "-j",
+        "1",
+        "--builders",
+        &uri,
+        "-f",
+        w.def.to_str().unwrap(),
+    ]);
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let child = c.spawn().unwrap();
     // Wait until the builder is running a build, then kill sshd and every
     // process of the builder's user.
@@ -227,7 +258,10 @@ fn a_builder_killed_mid_graph_leaves_the_rest_to_local_builds() {
         if running > 0 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the builder never started a build");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the builder never started a build"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     w.sshd.kill("magpkgk");
@@ -256,7 +290,10 @@ fn a_builder_killed_mid_graph_leaves_the_rest_to_local_builds() {
 /// A builder whose `program` is the tampering wrapper in `mode`.
 fn tampering_config(w: &World, mode: &str, jobs_here: &str) -> (PathBuf, std::process::Output) {
     let config = w.ctx.path(&format!("config-{mode}.jsonnet"));
-    let program = format!("python3 {} {mode} magpkg", w.sshd.share(&fixture("remote/tamper.py")).display());
+    let program = format!(
+        "python3 {} {mode} magpkg",
+        w.sshd.share(&fixture("remote/tamper.py")).display()
+    );
     std::fs::write(
         &config,
         format!(
@@ -323,38 +360,59 @@ fn unreachable_builders_and_remote_failures_are_reported() {
     assert_eq!(names(&r, "built"), all_sorted());
     let warned = warnings(&stderr);
     assert_eq!(warned.len(), 1, "{stderr}");
-    assert!(warned[0].contains(&dead) && warned[0].contains("cannot connect"), "{stderr}");
+    assert!(
+        warned[0].contains(&dead) && warned[0].contains("cannot connect"),
+        "{stderr}"
+    );
     // A builder where magpkg is not installed: named, with the remote
     // shell's words, and left out.
     let config = w.ctx.path("config-missing.jsonnet");
     std::fs::write(
         &config,
-        format!("{{ builders: [{{ uri: \"{}\", program: \"/nonexistent/magpkg\" }}] }}\n", w.sshd.uri("magpkgb")),
+        format!(
+            "{{ builders: [{{ uri: \"{}\", program: \"/nonexistent/magpkg\" }}] }}\n",
+            w.sshd.uri("magpkgb")
+        ),
     )
     .unwrap();
     let store = w.store("missing");
     let mut c = w.cmd(&store);
-    c.env("MAGPKG_CONFIG", &config).args(["build", "--json", "-j", "2", "-f", w.def.to_str().unwrap()]);
+    c.env("MAGPKG_CONFIG", &config)
+        .args(["build", "--json", "-j", "2", "-f", w.def.to_str().unwrap()]);
     let out = c.output().unwrap();
     let stderr = text(&out.stderr);
     assert_eq!(names(&report(&out), "built"), all_sorted(), "{stderr}");
     let warned = warnings(&stderr);
     assert_eq!(warned.len(), 1, "{stderr}");
     assert!(
-        warned[0].contains("cannot connect") && warned[0].contains("/nonexistent/magpkg") && warned[0].contains("not found"),
+        warned[0].contains("cannot connect")
+            && warned[0].contains("/nonexistent/magpkg")
+            && warned[0].contains("not found"),
         "{stderr}"
     );
     // --jobs 0 with no builder at all, and with only a dead one.
     let out = w.build(&w.store("none"), &["-j", "0", "--builders", ""]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("--jobs 0 builds only on remote builders, and none is configured"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--jobs 0 builds only on remote builders, and none is configured"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = w.build(&w.store("none2"), &["-j", "0", "--builders", &dead]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("every remote builder is gone"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("every remote builder is gone"),
+        "{}",
+        text(&out.stderr)
+    );
     // A bad URI is a usage error naming it.
     let out = w.build(&w.store("bad"), &["--builders", "build1.lan"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("`build1.lan` is not an ssh://"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("`build1.lan` is not an ssh://"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // A build script failing on the builder fails the build, with its log.
     let bad = w.ctx.path("bad.jsonnet");
@@ -368,13 +426,27 @@ fn unreachable_builders_and_remote_failures_are_reported() {
     .unwrap();
     let store = w.store("failing");
     let mut c = w.cmd(&store);
-    c.args(["build", "-j", "0", "--builders", &w.sshd.uri("magpkgb"), "-f", bad.to_str().unwrap()]);
+    c.args([
+        "build",
+        "-j",
+        "0",
+        "--builders",
+        &w.sshd.uri("magpkgb"),
+        "-f",
+        bad.to_str().unwrap(),
+    ]);
     let out = c.output().unwrap();
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("build of broken 1.0 failed (exit status 3, on ssh://magpkgb@"), "{stderr}");
+    assert!(
+        stderr.contains("build of broken 1.0 failed (exit status 3, on ssh://magpkgb@"),
+        "{stderr}"
+    );
     assert!(stderr.contains("about to fail"), "{stderr}");
-    assert!(warnings(&stderr).is_empty(), "a failed build is not a dead builder: {stderr}");
+    assert!(
+        warnings(&stderr).is_empty(),
+        "a failed build is not a dead builder: {stderr}"
+    );
     assert_store_clean(&store);
 }
 
@@ -394,14 +466,16 @@ fn the_progress_display_shows_the_remote_log_as_it_streams() {
     )
     .unwrap();
     let store = w.store("tty");
-    let mut vars = w.ctx.envs();
-    vars.push(("MAGPKG_STORE".into(), store.display().to_string()));
-    vars.push(("MAGPKG_SSH_COMMAND".into(), w.sshd.ssh_command()));
-    vars.push(("MAGPKG_SUBSTITUTE".into(), "0".into()));
-    vars.push(("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()));
-    vars.push(("PS1".into(), "outer$ ".into()));
-    let t = crate::support::tmux::Tmux::start(&w.ctx, w.ctx.root(), &vars, "bash --norc --noprofile");
-    t.wait_for("outer$", |s| s.contains("outer$"));
+    let t = crate::support::tmux::Tmux::outer_bash(
+        &w.ctx,
+        w.ctx.root(),
+        &[
+            ("MAGPKG_STORE", store.display().to_string()),
+            ("MAGPKG_SSH_COMMAND", w.sshd.ssh_command()),
+            ("MAGPKG_SUBSTITUTE", "0".into()),
+            ("PATH", "/usr/local/bin:/usr/bin:/bin".into()),
+        ],
+    );
     t.send(&format!(
         "{} build -j 0 --builders {} -f {}; echo BUILD''-DONE",
         crate::support::magpkg_bin().display(),

@@ -25,6 +25,18 @@ impl Tmux {
         Tmux::start_named(ctx, "tmux", cwd, vars, command)
     }
 
+    /// A plain bash at the prompt `outer$ ` in `cwd`, with this test's
+    /// environment plus `extra`, ready for [`Tmux::send`].
+    pub fn outer_bash(ctx: &TestContext, cwd: &Path, extra: &[(&str, String)]) -> Tmux {
+        let mut vars = ctx.envs();
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        vars.push(("PS1".into(), "outer$ ".into()));
+        // bash, not sh: dash ignores PS1 from the environment when root.
+        let t = Tmux::start(ctx, cwd, &vars, "bash --norc --noprofile");
+        t.wait_for("outer$", |s| s.contains("outer$"));
+        t
+    }
+
     /// [`Tmux::start`] on a server of its own named `name`, for a test
     /// that drives more than one shell at a time.
     pub fn start_named(ctx: &TestContext, name: &str, cwd: &Path, vars: &[(String, String)], command: &str) -> Tmux {
