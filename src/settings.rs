@@ -809,12 +809,25 @@ mod tests {
         assert_eq!(b.uri, "ssh://alice@build1.lan:2222");
         assert_eq!(b.jobs, 4);
         assert_eq!(b.program, "magpkg");
-        assert_eq!(b.destination(), ("alice@build1.lan".to_string(), Some("2222".to_string())));
+        assert_eq!(
+            b.destination(),
+            ("alice@build1.lan".to_string(), Some("2222".to_string()))
+        );
         let b = BuilderSpec::parse("ssh://host").unwrap();
         assert_eq!((b.jobs, b.destination()), (1, ("host".to_string(), None)));
         let b = BuilderSpec::parse("ssh://bob@[::1]:22").unwrap();
         assert_eq!(b.destination(), ("bob@::1".to_string(), Some("22".to_string())));
-        for bad in ["host", "http://host", "ssh://", "ssh://user@", "ssh://h:0", "ssh://h:x", "ssh://h?jobs=0", "ssh://h?cores=2", "ssh://h/path"] {
+        for bad in [
+            "host",
+            "http://host",
+            "ssh://",
+            "ssh://user@",
+            "ssh://h:0",
+            "ssh://h:x",
+            "ssh://h?jobs=0",
+            "ssh://h?cores=2",
+            "ssh://h/path",
+        ] {
             assert!(BuilderSpec::parse(bad).is_err(), "{bad} accepted");
         }
         assert_eq!(parse_builders(" ssh://a  ssh://b?jobs=2 ").unwrap().len(), 2);

@@ -258,7 +258,14 @@ fn unknown_variant_warnings(app: &str, s: &Settings, existing: &[&str]) -> Vec<S
         for n in names.iter().filter(|n| !existing.contains(&n.as_str())) {
             let hint = match crate::util::closest(n, existing.iter().copied()) {
                 Some(c) => format!("did you mean `{c}`?"),
-                None => format!("it has: {}", if existing.is_empty() { "none".into() } else { existing.join(", ") }),
+                None => format!(
+                    "it has: {}",
+                    if existing.is_empty() {
+                        "none".into()
+                    } else {
+                        existing.join(", ")
+                    }
+                ),
             };
             out.push(format!(
                 "{}: `{key}` names `{n}`, which is not a variant of `{app}` (ignored; {hint})",

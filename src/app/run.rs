@@ -176,7 +176,9 @@ fn sandbox(plan: Plan, app_dir: &Path, variant_dir: &Path, data: &Path) -> Resul
     // What must stay read-only even when it lies under /tmp: the home
     // directory, the apps root, the working directory; then the variant,
     // and data last so that nothing covers it.
-    let home = std::env::var_os("HOME").map(PathBuf::from).and_then(|h| h.canonicalize().ok());
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .and_then(|h| h.canonicalize().ok());
     let apps_root = app_dir.parent().and_then(|r| r.canonicalize().ok());
     let cwd = std::env::current_dir().ok();
     for p in [&home, &apps_root, &cwd].into_iter().flatten() {

@@ -32,10 +32,16 @@ where
     E: Send,
     F: Fn(usize) -> Result<T, E> + Sync,
 {
-    run_groups(deps, &[jobs.max(1)], &[0], |_| false, |_, i| match work(i) {
-        Ok(t) => Attempt::Done(t),
-        Err(e) => Attempt::Failed(e),
-    })
+    run_groups(
+        deps,
+        &[jobs.max(1)],
+        &[0],
+        |_| false,
+        |_, i| match work(i) {
+            Ok(t) => Attempt::Done(t),
+            Err(e) => Attempt::Failed(e),
+        },
+    )
 }
 
 /// [`run`] over several groups of slots: group `g` runs at most
@@ -91,9 +97,7 @@ where
                     (0..capacity.len())
                         .filter(|&g| free(g) > 0)
                         .max_by_key(|&g| (free(g), g != 0, std::cmp::Reverse(g)))
-                        .or_else(|| {
-                            (0..capacity.len()).find(|&g| capacity[g] > 0 && busy[g] < capacity[g] + spare[g])
-                        })
+                        .or_else(|| (0..capacity.len()).find(|&g| capacity[g] > 0 && busy[g] < capacity[g] + spare[g]))
                 };
                 let Some(g) = group else { break };
                 ready.remove(&i);
@@ -184,15 +188,21 @@ mod tests {
         // Four independent jobs; group 1 (one slot) fails its first job.
         let deps = vec![vec![], vec![], vec![], vec![]];
         let ran = Mutex::new(Vec::new());
-        let out = run_groups(&deps, &[1, 1], &[0, 0], |_| false, |g, i| {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            ran.lock().unwrap().push((g, i));
-            if g == 1 {
-                Attempt::Retry
-            } else {
-                Attempt::<_, ()>::Done(i)
-            }
-        });
+        let out = run_groups(
+            &deps,
+            &[1, 1],
+            &[0, 0],
+            |_| false,
+            |g, i| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                ran.lock().unwrap().push((g, i));
+                if g == 1 {
+                    Attempt::Retry
+                } else {
+                    Attempt::<_, ()>::Done(i)
+                }
+            },
+        );
         let ran = ran.into_inner().unwrap();
         assert_eq!(ran.iter().filter(|(g, _)| *g == 1).count(), 1, "{ran:?}");
         let mut done: Vec<usize> = out.done.iter().map(|(i, _)| *i).collect();
@@ -214,11 +224,17 @@ mod tests {
     fn ready_jobs_go_to_the_group_with_most_free_slots_and_builtins_stay_home() {
         let deps = vec![vec![]; 3];
         let groups = Mutex::new(vec![None; 3]);
-        run_groups(&deps, &[1, 2], &[0, 0], |i| i == 2, |g, i| {
-            std::thread::sleep(std::time::Duration::from_millis(30));
-            groups.lock().unwrap()[i] = Some(g);
-            Attempt::<(), ()>::Done(())
-        });
+        run_groups(
+            &deps,
+            &[1, 2],
+            &[0, 0],
+            |i| i == 2,
+            |g, i| {
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                groups.lock().unwrap()[i] = Some(g);
+                Attempt::<(), ()>::Done(())
+            },
+        );
         let groups = groups.into_inner().unwrap();
         // Job 0: group 1 has 2 free slots; job 1: 1 free each, the remote
         // group wins; job 2 prefers local, which is free.
@@ -231,17 +247,23 @@ mod tests {
         let deps = vec![vec![]; 3];
         let running = Mutex::new(vec![0usize; 2]);
         let max = Mutex::new(vec![0usize; 2]);
-        let out = run_groups(&deps, &[1, 1], &[0, 1], |_| false, |g, _| {
-            {
-                let mut r = running.lock().unwrap();
-                r[g] += 1;
-                let mut m = max.lock().unwrap();
-                m[g] = m[g].max(r[g]);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(40));
-            running.lock().unwrap()[g] -= 1;
-            Attempt::<(), ()>::Done(())
-        });
+        let out = run_groups(
+            &deps,
+            &[1, 1],
+            &[0, 1],
+            |_| false,
+            |g, _| {
+                {
+                    let mut r = running.lock().unwrap();
+                    r[g] += 1;
+                    let mut m = max.lock().unwrap();
+                    m[g] = m[g].max(r[g]);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(40));
+                running.lock().unwrap()[g] -= 1;
+                Attempt::<(), ()>::Done(())
+            },
+        );
         assert_eq!(out.done.len(), 3);
         // The remote took its slot and its spare, this machine one.
         assert_eq!(*max.lock().unwrap(), vec![1, 2]);

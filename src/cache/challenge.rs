@@ -53,8 +53,8 @@ pub fn challenge(packages: &[PackageRecord], settings: &Settings) -> Result<Vec<
             let mut claims = Vec::new();
             let path = record::record_path(&p.id);
             for (i, c) in caches.iter().enumerate() {
-                let listed = !c.dead.load(Ordering::Relaxed)
-                    && c.index.as_ref().is_some_and(|x| x.packages.contains_key(&p.id));
+                let listed =
+                    !c.dead.load(Ordering::Relaxed) && c.index.as_ref().is_some_and(|x| x.packages.contains_key(&p.id));
                 if !listed {
                     continue;
                 }

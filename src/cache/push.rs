@@ -208,7 +208,9 @@ async fn push_one(
             .map_err(|e| remote_err(remote, &rec_path, e))?;
         if let Ok((value, mut existing)) = record::parse(&theirs) {
             if record::signed_bytes(&value) == record::signed_bytes(&rec.to_value()) {
-                existing.signatures.retain(|s| !s.starts_with(&format!("{}:", key.name)));
+                existing
+                    .signatures
+                    .retain(|s| !s.starts_with(&format!("{}:", key.name)));
                 existing.signatures.push(ours);
                 remote
                     .put(&rec_path, existing.to_file_bytes())

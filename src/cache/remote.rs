@@ -134,9 +134,7 @@ impl Remote {
         out.flush()
             .map_err(|e| RemoteError::Other(format!("{}: {e}", dest.display())))?;
         if got != size {
-            return Err(RemoteError::Other(format!(
-                "truncated download: {got} of {size} bytes"
-            )));
+            return Err(RemoteError::Other(format!("truncated download: {got} of {size} bytes")));
         }
         Ok(hex::encode(hasher.finalize()))
     }
@@ -191,7 +189,9 @@ impl Remote {
                 if resp.content_length().is_some_and(|n| n > limit) {
                     return Err(too_long(limit));
                 }
-                let body = resp.bytes_stream().map(|r| r.map_err(|e| crate::fetch::http::chain(&e)));
+                let body = resp
+                    .bytes_stream()
+                    .map(|r| r.map_err(|e| crate::fetch::http::chain(&e)));
                 drain(body, limit, self.stall, sink).await
             }
             Kind::S3(bucket) => {
@@ -222,12 +222,12 @@ impl Remote {
                 // A copy, then a rename in the cache: a reader never sees
                 // half an archive.
                 tokio::task::spawn_blocking(move || {
-                    let mut from = std::fs::File::open(&src)
-                        .map_err(|e| RemoteError::Other(format!("{}: {e}", src.display())))?;
+                    let mut from =
+                        std::fs::File::open(&src).map_err(|e| RemoteError::Other(format!("{}: {e}", src.display())))?;
                     publish(&dest, |f| std::io::copy(&mut from, f).map(|_| ()))
                 })
-                    .await
-                    .map_err(|e| RemoteError::Other(e.to_string()))?
+                .await
+                .map_err(|e| RemoteError::Other(e.to_string()))?
             }
             Kind::Http { .. } => Err(RemoteError::Other("HTTP caches are read-only".into())),
             Kind::S3(bucket) => bucket.put_file(rel, src).await,

@@ -40,11 +40,7 @@ impl Bucket {
         // upload may take its time and retry.
         let retry = object_store::RetryConfig {
             max_retries: if push { 5 } else { 1 },
-            retry_timeout: if push {
-                Duration::from_secs(120)
-            } else {
-                FIRST_BYTE
-            },
+            retry_timeout: if push { Duration::from_secs(120) } else { FIRST_BYTE },
             backoff: object_store::BackoffConfig {
                 init_backoff: Duration::from_millis(100),
                 max_backoff: Duration::from_secs(if push { 10 } else { 1 }),
@@ -124,6 +120,9 @@ impl Bucket {
                 .map_err(|e| RemoteError::Other(e.to_string()))?;
             w.write(&buf[..n]);
         }
-        w.finish().await.map(|_| ()).map_err(|e| RemoteError::Other(e.to_string()))
+        w.finish()
+            .await
+            .map(|_| ())
+            .map_err(|e| RemoteError::Other(e.to_string()))
     }
 }

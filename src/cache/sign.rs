@@ -263,7 +263,10 @@ mod tests {
         let impostor = key("k1", 2);
         assert_eq!(check(&impostor.sign(&rec), &signed, &trusted), Check::Bad("k1".into()));
         // A key nobody trusts.
-        assert_eq!(check(&key("k9", 9).sign(&rec), &signed, &trusted), Check::Unknown("k9".into()));
+        assert_eq!(
+            check(&key("k9", 9).sign(&rec), &signed, &trusted),
+            Check::Unknown("k9".into())
+        );
         assert!(matches!(check("junk", &signed, &trusted), Check::Malformed(_)));
         assert!(matches!(check("k1:AAAA", &signed, &trusted), Check::Malformed(_)));
     }

@@ -36,11 +36,12 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
     let store = crate::store::Store::open(&ctx.settings.store_dir)?;
     let mut settings = ctx.settings.clone();
     if let Some(text) = &args.builders {
-        settings.builders = crate::settings::parse_builders(text).map_err(|problem| crate::settings::SettingsError::BadFlag {
-            flag: "--builders",
-            value: text.clone(),
-            problem,
-        })?;
+        settings.builders =
+            crate::settings::parse_builders(text).map_err(|problem| crate::settings::SettingsError::BadFlag {
+                flag: "--builders",
+                value: text.clone(),
+                problem,
+            })?;
     }
     let jobs = args.jobs.unwrap_or(ctx.settings.jobs);
     let opts = BuildOptions {

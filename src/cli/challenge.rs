@@ -35,8 +35,10 @@ pub fn run(a: Args, ctx: &Ctx) -> anyhow::Result<i32> {
     } else {
         let mut out = Vec::new();
         for want in &a.names {
-            let hits: Vec<&PackageRecord> =
-                all.iter().filter(|r| r.name == *want || r.id.starts_with(want.as_str())).collect();
+            let hits: Vec<&PackageRecord> = all
+                .iter()
+                .filter(|r| r.name == *want || r.id.starts_with(want.as_str()))
+                .collect();
             if hits.is_empty() {
                 return Err(super::user_error(
                     format!("no package `{want}` in the store"),
@@ -69,17 +71,31 @@ pub fn run(a: Args, ctx: &Ctx) -> anyhow::Result<i32> {
                 })
             })
             .collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::json!({ "packages": doc }))?)?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "packages": doc }))?
+        )?;
     } else {
         for c in &results {
             let verdict = if c.disagrees() {
                 "DIFFERS"
-            } else if c.claims.iter().any(|r| r.digest.as_deref() == Some(c.local.as_str()) && !r.signers.is_empty()) {
+            } else if c
+                .claims
+                .iter()
+                .any(|r| r.digest.as_deref() == Some(c.local.as_str()) && !r.signers.is_empty())
+            {
                 "agrees"
             } else {
                 "no trusted record"
             };
-            writeln!(out, "{} {} ({}): {verdict}", c.name, c.version, &c.id[..c.id.len().min(12)])?;
+            writeln!(
+                out,
+                "{} {} ({}): {verdict}",
+                c.name,
+                c.version,
+                &c.id[..c.id.len().min(12)]
+            )?;
             writeln!(out, "  local store: {}", c.local)?;
             for r in &c.claims {
                 let digest = r.digest.as_deref().unwrap_or("-");

@@ -55,8 +55,16 @@ fn show(words: &[String], json: bool, ctx: &Ctx) -> anyhow::Result<i32> {
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
     } else {
-        let width = rows.iter().map(|r| r["attr"].as_str().unwrap_or("").len()).max().unwrap_or(0);
-        let vwidth = rows.iter().map(|r| r["version"].as_str().unwrap_or("").len()).max().unwrap_or(0);
+        let width = rows
+            .iter()
+            .map(|r| r["attr"].as_str().unwrap_or("").len())
+            .max()
+            .unwrap_or(0);
+        let vwidth = rows
+            .iter()
+            .map(|r| r["version"].as_str().unwrap_or("").len())
+            .max()
+            .unwrap_or(0);
         for r in &rows {
             writeln!(
                 out,

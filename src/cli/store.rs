@@ -117,7 +117,9 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
             let next = std::sync::atomic::AtomicUsize::new(0);
             let results: Vec<std::sync::Mutex<Option<Result<(), crate::store::StoreError>>>> =
                 selected.iter().map(|_| std::sync::Mutex::new(None)).collect();
-            let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(selected.len().max(1));
+            let workers = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(selected.len().max(1));
             std::thread::scope(|s| {
                 for _ in 0..workers {
                     s.spawn(|| loop {

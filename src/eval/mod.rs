@@ -38,8 +38,13 @@ impl Input {
     /// "packages/core.jsonnet").coreutils'` works as written.
     pub fn positional(arg: &str) -> Input {
         let is_name = arg.is_empty()
-            || arg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
-                && arg.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+            || arg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
+                && arg
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
         if is_name {
             Input::Attr(arg.to_string())
         } else {
@@ -112,9 +117,9 @@ impl Classify for EvalError {
             EvalError::UnknownAttr {
                 suggestion: Some(s), ..
             } => Some(format!("did you mean `{s}`?")),
-            EvalError::UnknownAttr { .. } => Some(
-                "`magpkg list` lists the packages, `magpkg search WORD` finds them".into(),
-            ),
+            EvalError::UnknownAttr { .. } => {
+                Some("`magpkg list` lists the packages, `magpkg search WORD` finds them".into())
+            }
             EvalError::Cycle { .. } => Some("a package cannot depend on itself, directly or through others".into()),
             _ => None,
         }
@@ -136,7 +141,9 @@ fn tree(packages_dir: Option<&Path>) -> Tree {
 pub fn by_name_file(name: &str) -> Option<String> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
     ok.then(|| {
         let shard: String = name.chars().take(2).collect::<String>().to_ascii_lowercase();
         format!("by-name/{shard}/{name}.jsonnet")
@@ -207,7 +214,9 @@ fn evaluate_in(input: &Input, tree: Tree) -> Result<Graph, EvalError> {
 /// Every package of the package tree under its name in `packages.jsonnet`
 /// (in name order), with the graph they make: what `magpkg list` and
 /// `magpkg search` show.
-pub fn tree_packages(packages_dir: Option<&Path>) -> Result<(Graph, Vec<(String, crate::model::PackageId)>), EvalError> {
+pub fn tree_packages(
+    packages_dir: Option<&Path>,
+) -> Result<(Graph, Vec<(String, crate::model::PackageId)>), EvalError> {
     let session = Session::new(tree(packages_dir));
     let top = session.eval_tree_file("packages.jsonnet")?;
     let Some(obj) = top.as_obj() else {

@@ -771,7 +771,10 @@ mod tests {
         let deep = |open: &str, close: &str, n: usize| format!("{}1{}", open.repeat(n), close.repeat(n));
         assert!(check_nesting("f", &deep("[", "]", MAX_NESTING - 1)).is_ok());
         let e = check_nesting("f", &deep("[", "]", 5000)).unwrap_err();
-        assert!(e.starts_with("f:1:1000: the code is nested more than 1000 levels deep"), "{e}");
+        assert!(
+            e.starts_with("f:1:1000: the code is nested more than 1000 levels deep"),
+            "{e}"
+        );
         assert!(check_nesting("f", &format!("1{}", "+1".repeat(5000))).is_err());
         assert!(check_nesting("f", &"local a = 1;\n".repeat(5000)).is_err());
         // Siblings do not add up: long lists, many fields, many statements.
@@ -779,9 +782,8 @@ mod tests {
         assert!(check_nesting("f", &format!("{{{}}}", "a: {{ b: [1] }},".repeat(5000))).is_ok());
         // Brackets in strings, comments and text blocks are text.
         let b = "[".repeat(5000);
-        let quoted = format!(
-            "{{ a: '{b}', b: \"{b}\", c: @'{b}''', d: |||\n  {b}\n|||, // {b}\n /* {b} */ e: 1 }} # {b}"
-        );
+        let quoted =
+            format!("{{ a: '{b}', b: \"{b}\", c: @'{b}''', d: |||\n  {b}\n|||, // {b}\n /* {b} */ e: 1 }} # {b}");
         check_nesting("f", &quoted).unwrap();
         for (_, code) in embedded_files() {
             check_nesting("tree", std::str::from_utf8(code).unwrap()).unwrap();

@@ -34,30 +34,60 @@ pub const MAX_FRAME: u32 = 64 << 20;
 #[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Msg {
     /// First message of each side: the protocol and magpkg versions.
-    Hello { protocol: u32, version: String },
+    Hello {
+        protocol: u32,
+        version: String,
+    },
     /// Which of these package ids and source sha256s does the builder hold?
-    Have { packages: Vec<String>, sources: Vec<String> },
+    Have {
+        packages: Vec<String>,
+        sources: Vec<String>,
+    },
     /// The answer to `Have`: the ones it holds.
-    Has { packages: Vec<String>, sources: Vec<String> },
+    Has {
+        packages: Vec<String>,
+        sources: Vec<String>,
+    },
     /// A store entry (its archive follows, `size` bytes); answered `Ok` once
     /// it is verified against `record.digest` and in the builder's store.
-    PutPackage { record: PackageRecord, size: u64 },
+    PutPackage {
+        record: PackageRecord,
+        size: u64,
+    },
     /// A source file (`size` bytes follow); answered `Ok` once its sha256
     /// is checked and it is in the builder's source cache.
-    PutSource { filename: String, sha256: String, size: u64 },
+    PutSource {
+        filename: String,
+        sha256: String,
+        size: u64,
+    },
     /// Build `root`; `packages` is its build closure (every package the
     /// build reads), each of which the builder checks hashes to its id.
-    Build { root: String, packages: Vec<Package> },
+    Build {
+        root: String,
+        packages: Vec<Package>,
+    },
     /// What the running build's log gained, every 100 ms (empty when it
     /// gained nothing: the client's progress display refreshes on each).
-    Log { text: String },
+    Log {
+        text: String,
+    },
     /// The build succeeded: the output's digest, its archive follows.
-    Built { id: String, digest: String, size: u64 },
+    Built {
+        id: String,
+        digest: String,
+        size: u64,
+    },
     /// The build script failed (a result, not a fault of the builder).
-    Failed { status: String, tail: String },
+    Failed {
+        status: String,
+        tail: String,
+    },
     Ok,
     /// Anything else went wrong on the builder's side.
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// Write one frame (a payload, if any, is written by the caller after it).

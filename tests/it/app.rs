@@ -513,7 +513,10 @@ fn a_broken_variant_is_skipped_with_one_warning_and_the_good_one_runs() {
 
     let o = w.magpkg(&["app", "list"]);
     assert!(o.status.success(), "{}", show(&o));
-    assert_eq!(lines(&stdout(&o))[1].split_whitespace().collect::<Vec<_>>(), ["pair", "1", "pair-1"]);
+    assert_eq!(
+        lines(&stdout(&o))[1].split_whitespace().collect::<Vec<_>>(),
+        ["pair", "1", "pair-1"]
+    );
     assert_eq!(stderr(&o), warning);
     let j: Value = serde_json::from_str(&w.ok(&["app", "list", "--json"])).unwrap();
     assert_eq!(j[0]["selected"], "pair-1");
@@ -524,11 +527,20 @@ fn a_broken_variant_is_skipped_with_one_warning_and_the_good_one_runs() {
     let o = w.magpkg(&["app", "run", "--variant", "pair-2", "pair"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     let e = stderr(&o);
-    assert!(e.starts_with(&format!("error: {}:2: `__import__` is a function call", bad.join("MPKG").display())), "{e}");
+    assert!(
+        e.starts_with(&format!(
+            "error: {}:2: `__import__` is a function call",
+            bad.join("MPKG").display()
+        )),
+        "{e}"
+    );
     assert!(!e.contains("warning"), "{e}");
 
     // Every variant broken: the error names each, with its file and line.
-    write(&good.join("MPKG"), "version = '1'\ncontent = [{'name': 'pair', 'file': 'run.sh'}\n");
+    write(
+        &good.join("MPKG"),
+        "version = '1'\ncontent = [{'name': 'pair', 'file': 'run.sh'}\n",
+    );
     let o = w.magpkg(&["app", "run", "pair"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert_eq!(
@@ -581,7 +593,10 @@ fn unknown_variant_names_in_settings_warn_with_the_closest_one() {
         e,
         format!("warning: {m}:1: `preferred_variants` names `typo-1.o`, which is not a variant of `typo` (ignored; did you mean `typo-1.0`?)\n")
     );
-    write(&mpkg, "prefered_variants = 'typo-1.0'\ndisabled_variants = 'typo-2.0'\n");
+    write(
+        &mpkg,
+        "prefered_variants = 'typo-1.0'\ndisabled_variants = 'typo-2.0'\n",
+    );
     let o = w.magpkg(&["app", "run", "typo"]);
     assert!(o.status.success(), "{}", show(&o));
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("typo-1.0\n", ""));
@@ -825,7 +840,10 @@ fn sandboxed_app_cannot_write_outside_data() {
 fn sandboxed_writes_to_tmp_reach_the_host_tmp() {
     let w = world();
     require("bwrap");
-    let tmp = tempfile::Builder::new().prefix("magpkg-it-").tempdir_in("/tmp").unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("magpkg-it-")
+        .tempdir_in("/tmp")
+        .unwrap();
     write(&tmp.path().join("from-host"), "hello from the host\n");
     let d = w.app("saver").join("package/saver-1");
     write(

@@ -535,13 +535,21 @@ fn one_package_of_a_large_tree_evaluates_without_forcing_the_others() {
     assert_eq!(root(&g, 0)["name"], format!("p{target}"));
     assert_eq!(g["packages"].as_object().unwrap().len(), keep.len());
     // By name, through a package tree given with --packages.
-    let out = run(env.cmd().args(["--packages", dir.to_str().unwrap(), "eval", &format!("p{target}")]));
+    let out = run(env
+        .cmd()
+        .args(["--packages", dir.to_str().unwrap(), "eval", &format!("p{target}")]));
     assert!(out.status.success(), "{}", stderr(&out));
     // And a poisoned one fails, naming itself: the poison is real.
     let poisoned = (0..n).find(|i| !keep.contains(i)).unwrap();
-    let out = run(env.cmd().args(["--packages", dir.to_str().unwrap(), "eval", &format!("p{poisoned}")]));
+    let out = run(env
+        .cmd()
+        .args(["--packages", dir.to_str().unwrap(), "eval", &format!("p{poisoned}")]));
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains(&format!("p{poisoned} was evaluated")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("p{poisoned} was evaluated")),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// A package kept in `by-name/<first two letters>/NAME.jsonnet` is found by
@@ -559,15 +567,23 @@ fn a_by_name_package_is_read_without_the_index_or_unrelated_packages() {
         let path = dir.join(file(i));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let body = if keep.contains(&i) {
-            let deps: Vec<String> = tree_deps(i).iter().map(|d| format!("import '../../{}'", file(*d))).collect();
-            format!("{{ name: 'p{i}', version: '1', build: 'true', buildDeps: [{}] }}\n", deps.join(", "))
+            let deps: Vec<String> = tree_deps(i)
+                .iter()
+                .map(|d| format!("import '../../{}'", file(*d)))
+                .collect();
+            format!(
+                "{{ name: 'p{i}', version: '1', build: 'true', buildDeps: [{}] }}\n",
+                deps.join(", ")
+            )
         } else {
             format!("error 'p{i} was read'\n")
         };
         std::fs::write(path, body).unwrap();
     }
     std::fs::write(dir.join("packages.jsonnet"), "error 'the index was read'\n").unwrap();
-    let out = run(env.cmd().args(["--packages", dir.to_str().unwrap(), "eval", &format!("p{target}")]));
+    let out = run(env
+        .cmd()
+        .args(["--packages", dir.to_str().unwrap(), "eval", &format!("p{target}")]));
     assert!(out.status.success(), "{}", stderr(&out));
     let g: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(root(&g, 0)["name"], format!("p{target}"));

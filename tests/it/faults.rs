@@ -206,7 +206,11 @@ fn an_mpkg_nested_20000_deep_breaks_only_its_own_app() {
     // fails naming it.
     let o = ctx.run_in(ctx.path("work"), &["app", "show", "bad"]);
     assert!(o.status.success(), "{}", show(&o));
-    assert!(stdout(&o).contains("bad-1: skipped:") && stdout(&o).contains("nested more than 200 deep"), "{}", show(&o));
+    assert!(
+        stdout(&o).contains("bad-1: skipped:") && stdout(&o).contains("nested more than 200 deep"),
+        "{}",
+        show(&o)
+    );
     let o = ctx.run_in(ctx.path("work"), &["app", "run", "bad"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert!(stderr(&o).contains("nested more than 200 deep"), "{}", show(&o));
@@ -523,7 +527,11 @@ fn an_endless_or_oversized_body_is_cut_off_at_the_maximum_download_size() {
     let server = HttpServer::start();
     let data = crate::support::pseudo_random(200 << 10, 21);
     server.serve("/endless.tar.gz", Vec::new(), Behaviour::Endless);
-    server.serve("/big.tar.gz", crate::support::pseudo_random(3 << 20, 22), Behaviour::Normal);
+    server.serve(
+        "/big.tar.gz",
+        crate::support::pseudo_random(3 << 20, 22),
+        Behaviour::Normal,
+    );
     server.serve("/good.tar.gz", data.clone(), Behaviour::Normal);
     let (endless, big, good) = (
         server.url("/endless.tar.gz"),
@@ -735,7 +743,10 @@ fn a_build_running_past_the_build_timeout_is_killed_with_its_sandbox() {
         "{err}"
     );
     assert!(err.contains("waiting"), "the log's tail: {err}");
-    assert!(err.contains("hint: a build that needs longer: raise buildTimeout"), "{err}");
+    assert!(
+        err.contains("hint: a build that needs longer: raise buildTimeout"),
+        "{err}"
+    );
     wait_gone("sleep 6067");
     wait_gone("sleep 6068");
     assert_no_scratch(&c.store);
@@ -769,10 +780,19 @@ impl Drop for Mounted {
 #[test]
 fn a_full_disk_names_the_store_not_bwrap() {
     require("bwrap");
-    assert!(nix::unistd::Uid::effective().is_root(), "this test mounts a tmpfs: run it as root (as CI does)");
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test mounts a tmpfs: run it as root (as CI does)"
+    );
     let c = cli();
     let saved = c.ctx.path("store-saved");
-    assert!(std::process::Command::new("cp").arg("-a").arg(&c.store).arg(&saved).status().unwrap().success());
+    assert!(std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&c.store)
+        .arg(&saved)
+        .status()
+        .unwrap()
+        .success());
     let mounted = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
         .arg(&c.store)
@@ -826,13 +846,27 @@ fn a_wrong_local_file_does_not_echo_its_digest() {
     let secret = ctx.path("secret.txt");
     fs::write(&secret, "not for the build's author\n").unwrap();
     let secret_sha = crate::support::sha256(&fs::read(&secret).unwrap());
-    let def = source_def(&ctx, "peek", b"the pinned bytes", &[format!("file://{}", secret.display())]);
+    let def = source_def(
+        &ctx,
+        "peek",
+        b"the pinned bytes",
+        &[format!("file://{}", secret.display())],
+    );
     let o = ctx.run(&["fetch", "-f", def.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     let err = stderr(&o);
-    assert!(err.contains("wrong file: it is not the file with the pinned sha256"), "{err}");
-    assert!(err.contains(&crate::support::sha256(b"the pinned bytes")), "the pin is shown: {err}");
-    assert!(!err.contains(&secret_sha), "the local file's digest must not be shown: {err}");
+    assert!(
+        err.contains("wrong file: it is not the file with the pinned sha256"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&crate::support::sha256(b"the pinned bytes")),
+        "the pin is shown: {err}"
+    );
+    assert!(
+        !err.contains(&secret_sha),
+        "the local file's digest must not be shown: {err}"
+    );
     assert_empty_bucket(ctx.store(), "sources-v1");
     assert_no_scratch(ctx.store());
 }

@@ -371,14 +371,20 @@ fn the_readme_command_names_the_trees_coreutils() {
     // Every package of core.jsonnet is the tree's own.
     let core = eval_json(&env, r#"std.objectFields(import "packages/core.jsonnet")"#);
     let core: Vec<&str> = core.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(core.contains(&"coreutils") && core.contains(&"grep") && core.len() >= 10, "{core:?}");
+    assert!(
+        core.contains(&"coreutils") && core.contains(&"grep") && core.len() >= 10,
+        "{core:?}"
+    );
     for name in &core {
         let a = eval_graph(&env, &format!(r#"(import "packages/core.jsonnet")["{name}"]"#));
         assert_eq!(root_id(&a), root_id(&eval_graph(&env, &tree_expr(name))), "{name}");
     }
     // Names keep working as names.
     let o = env.cmd().args(["eval", "coreutils"]).output().unwrap();
-    assert_eq!(root_id(&serde_json::from_slice(&o.stdout).unwrap()), root_id(&by_readme));
+    assert_eq!(
+        root_id(&serde_json::from_slice(&o.stdout).unwrap()),
+        root_id(&by_readme)
+    );
     // In a checkout with its own packages/, that directory is read.
     let dir = env.path("checkout");
     std::fs::create_dir_all(dir.join("packages")).unwrap();
@@ -409,20 +415,40 @@ fn list_and_search_show_the_trees_packages() {
     let zlib = rows.iter().find(|r| r["attr"] == "zlib").unwrap();
     assert_eq!(zlib["version"], "1.2.13+dfsg");
     assert!(zlib["description"].as_str().unwrap().contains("Compression library"));
-    assert_eq!(zlib["id"].as_str().unwrap(), root_id(&eval_graph(&env, &tree_expr("zlib"))));
+    assert_eq!(
+        zlib["id"].as_str().unwrap(),
+        root_id(&eval_graph(&env, &tree_expr("zlib")))
+    );
     // The plain listing: one line per package, name, version, description.
     let o = env.cmd().arg("list").output().unwrap();
     let text = crate::support::stdout(&o);
     assert_eq!(text.lines().count(), rows.len());
-    assert!(text.lines().any(|l| l.starts_with("zlib ") && l.contains("1.2.13+dfsg") && l.contains("Compression library")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("zlib ") && l.contains("1.2.13+dfsg") && l.contains("Compression library")),
+        "{text}"
+    );
     // search: every word must match the name or the description.
     let o = env.cmd().args(["search", "--json", "COMPRESS"]).output().unwrap();
     let found: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let found: Vec<&str> = found.as_array().unwrap().iter().map(|r| r["attr"].as_str().unwrap()).collect();
-    assert!(found.contains(&"zlib") && found.contains(&"xz") && found.contains(&"bzip2"), "{found:?}");
+    let found: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["attr"].as_str().unwrap())
+        .collect();
+    assert!(
+        found.contains(&"zlib") && found.contains(&"xz") && found.contains(&"bzip2"),
+        "{found:?}"
+    );
     assert!(!found.contains(&"coreutils"), "{found:?}");
     let o = env.cmd().args(["search", "compression", "library"]).output().unwrap();
-    assert_eq!(crate::support::stdout(&o).lines().count(), 1, "{}", crate::support::stdout(&o));
+    assert_eq!(
+        crate::support::stdout(&o).lines().count(),
+        1,
+        "{}",
+        crate::support::stdout(&o)
+    );
     let o = env.cmd().args(["search", "no-such-thing"]).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(crate::support::stderr(&o).contains("no package of the tree matches no-such-thing"));

@@ -297,8 +297,20 @@ pub fn path_without(tools: &[&str]) -> PathBuf {
 /// Every file of two trees the same, with the same kind, mode and bytes.
 #[track_caller]
 pub fn assert_same_tree(a: &Path, b: &Path) {
-    let out = Command::new("diff").arg("-r").arg("--no-dereference").arg(a).arg(b).output().unwrap();
-    assert!(out.status.success(), "{} and {} differ:\n{}", a.display(), b.display(), text(&out.stdout));
+    let out = Command::new("diff")
+        .arg("-r")
+        .arg("--no-dereference")
+        .arg(a)
+        .arg(b)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} and {} differ:\n{}",
+        a.display(),
+        b.display(),
+        text(&out.stdout)
+    );
     assert_eq!(
         magpkg::store::tree_digest(a).unwrap(),
         magpkg::store::tree_digest(b).unwrap()
@@ -311,10 +323,13 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
 pub fn assert_store_clean(store: &Path) {
     let s = magpkg::store::Store::open(store).unwrap();
     let tmp = store.join(magpkg::store::TMP);
-    let left: Vec<_> = std::fs::read_dir(&tmp).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
     assert!(left.is_empty(), "left in {}: {left:?}", tmp.display());
     for r in s.packages().unwrap() {
-        s.verify_package(&magpkg::model::PackageId::from_string(r.id.clone())).unwrap();
+        s.verify_package(&magpkg::model::PackageId::from_string(r.id.clone()))
+            .unwrap();
     }
 }
 

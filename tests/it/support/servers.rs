@@ -53,7 +53,12 @@ impl Nginx {
         );
         std::fs::write(dir.join("nginx.conf"), conf).unwrap();
         let mut child = Command::new(bin)
-            .args(["-p", dir.to_str().unwrap(), "-c", dir.join("nginx.conf").to_str().unwrap()])
+            .args([
+                "-p",
+                dir.to_str().unwrap(),
+                "-c",
+                dir.join("nginx.conf").to_str().unwrap(),
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -165,7 +170,11 @@ impl Sshd {
         std::fs::create_dir_all("/run/sshd").unwrap();
         // The users must reach their store and authorized_keys: a
         // directory of its own under /tmp, readable by all.
-        let dir = tempfile::Builder::new().prefix("magpkg-sshd-").tempdir_in("/tmp").unwrap().keep();
+        let dir = tempfile::Builder::new()
+            .prefix("magpkg-sshd-")
+            .tempdir_in("/tmp")
+            .unwrap()
+            .keep();
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         for (key, comment) in [("host", "host"), ("client", "client")] {
             let out = Command::new(&keygen)
@@ -173,7 +182,11 @@ impl Sshd {
                 .arg(dir.join(key))
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "ssh-keygen: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "ssh-keygen: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         std::fs::copy(dir.join("client.pub"), dir.join("authorized_keys")).unwrap();
         // The magpkg under test, where the users can run it whatever the
@@ -219,7 +232,11 @@ impl Sshd {
         wait_listening(port, &mut child, "sshd");
         let host = std::fs::read_to_string(dir.join("host.pub")).unwrap();
         let host: Vec<&str> = host.split_whitespace().take(2).collect();
-        std::fs::write(dir.join("known_hosts"), format!("[127.0.0.1]:{port} {}\n", host.join(" "))).unwrap();
+        std::fs::write(
+            dir.join("known_hosts"),
+            format!("[127.0.0.1]:{port} {}\n", host.join(" ")),
+        )
+        .unwrap();
         Sshd {
             child: Some(child),
             port,
@@ -265,7 +282,10 @@ impl Sshd {
         let mut pids = descendants(child.id());
         pids.push(child.id());
         for pid in pids {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         let _ = child.wait();
         let _ = Command::new("pkill").args(["-KILL", "-u", user]).status();
@@ -276,10 +296,16 @@ impl Sshd {
 fn descendants(pid: u32) -> Vec<u32> {
     let mut parent_of = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
         // The fields after the command name (which may hold spaces).
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
         let ppid: u32 = rest.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         parent_of.push((p, ppid));
     }
