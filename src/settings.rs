@@ -508,29 +508,7 @@ impl Settings {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| home_dir.join(".local/state"));
 
-        let config_path = flags
-            .config
-            .clone()
-            .or_else(|| env_var(MAGPKG_CONFIG).map(PathBuf::from))
-            .unwrap_or_else(|| dirs.config_dir().join("magpkg/config.jsonnet"));
-        let explicit_config = flags.config.is_some() || env_var(MAGPKG_CONFIG).is_some();
-        let (config, config_file) = if config_path.exists() {
-            let v = crate::jsonnet::evaluate_plain_file(&config_path).map_err(|e| SettingsError::Config {
-                path: config_path.clone(),
-                source: Box::new(e),
-            })?;
-            (v, Some(config_path.clone()))
-        } else if explicit_config {
-            return Err(SettingsError::BadValue {
-                path: config_path.clone(),
-                key: "(file)".into(),
-                problem: "does not exist".into(),
-            });
-        } else {
-            (serde_json::Value::Object(Default::default()), None)
-        };
-        let file: ConfigFile = crate::jsonnet::typed::read(&config, &crate::jsonnet::typed::file_at(&config_path))
-            .map_err(|m| SettingsError::from_mistake(&config_path, m))?;
+        let (config_path, config_file, config, mut file) = read_config_file(flags, &dirs)?;
         // Relative paths in the config file are relative to the file.
         let cfg_dir = config_path.parent().map(Path::to_path_buf).unwrap_or_default();
         let cfg_path = |v: &Option<String>| v.as_deref().map(|s| cfg_dir.join(expand_home(s, &home_dir)));
@@ -547,19 +525,7 @@ impl Settings {
             .or_else(|| env_var(MAGPKG_PACKAGES).map(PathBuf::from))
             .or_else(|| cfg_path(&file.packages));
 
-        let mut mirrors: BTreeMap<String, Vec<String>> = file
-            .mirrors
-            .into_iter()
-            .flatten()
-            .map(|(name, urls)| (name, urls.into_vec()))
-            .collect();
-        if let Some(v) = env_var(MAGPKG_MIRRORS) {
-            for (name, mut urls) in parse_mirror_var(&v)? {
-                let entry = mirrors.entry(name).or_default();
-                urls.append(entry);
-                *entry = urls;
-            }
-        }
+        let mirrors = resolve_mirrors(file.mirrors.take())?;
 
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let jobs = flags.jobs.or(parse_env(MAGPKG_JOBS)?).or(file.jobs).unwrap_or(1).max(1);
@@ -617,36 +583,7 @@ impl Settings {
             cache.substitute = mode;
         }
         // `--builders` (a flag of `magpkg build`) replaces these later.
-        let builders = match std::env::var(MAGPKG_BUILDERS).ok() {
-            Some(text) => parse_builders(&text).map_err(|problem| SettingsError::BadVar {
-                var: MAGPKG_BUILDERS,
-                value: text.clone(),
-                problem,
-            })?,
-            None => {
-                let mut out = Vec::new();
-                for (i, b) in file.builders.into_iter().flatten().enumerate() {
-                    let bad = |problem: String| SettingsError::BadValue {
-                        path: config_path.clone(),
-                        key: format!("builders[{i}]"),
-                        problem,
-                    };
-                    let mut spec = BuilderSpec::parse(&b.uri).map_err(bad)?;
-                    if let Some(j) = b.jobs {
-                        if j == 0 {
-                            return Err(bad("`jobs` must be at least 1".into()));
-                        }
-                        spec.jobs = j;
-                    }
-                    spec.features = b.features.unwrap_or_default();
-                    if let Some(p) = b.program {
-                        spec.program = p;
-                    }
-                    out.push(spec);
-                }
-                out
-            }
-        };
+        let builders = resolve_builders(file.builders.take(), &config_path)?;
         let ssh_command = env_var(MAGPKG_SSH_COMMAND).unwrap_or_else(|| "ssh".into());
         let apt_dir = env_var(MAGPKG_APT_SOURCES)
             .map(PathBuf::from)
@@ -685,6 +622,97 @@ impl Settings {
             ssh_command,
         })
     }
+}
+
+/// The config file: its path (flag > `MAGPKG_CONFIG` > the XDG default), the
+/// path when it exists, its evaluated value and its typed fields. A file
+/// named explicitly must exist; the default one may be absent.
+fn read_config_file(
+    flags: &Overrides,
+    dirs: &directories::BaseDirs,
+) -> Result<(PathBuf, Option<PathBuf>, serde_json::Value, ConfigFile), SettingsError> {
+    let config_path = flags
+        .config
+        .clone()
+        .or_else(|| env_var(MAGPKG_CONFIG).map(PathBuf::from))
+        .unwrap_or_else(|| dirs.config_dir().join("magpkg/config.jsonnet"));
+    let explicit_config = flags.config.is_some() || env_var(MAGPKG_CONFIG).is_some();
+    let (config, config_file) = if config_path.exists() {
+        let v = crate::jsonnet::evaluate_plain_file(&config_path).map_err(|e| SettingsError::Config {
+            path: config_path.clone(),
+            source: Box::new(e),
+        })?;
+        (v, Some(config_path.clone()))
+    } else if explicit_config {
+        return Err(SettingsError::BadValue {
+            path: config_path.clone(),
+            key: "(file)".into(),
+            problem: "does not exist".into(),
+        });
+    } else {
+        (serde_json::Value::Object(Default::default()), None)
+    };
+    let file: ConfigFile = crate::jsonnet::typed::read(&config, &crate::jsonnet::typed::file_at(&config_path))
+        .map_err(|m| SettingsError::from_mistake(&config_path, m))?;
+    Ok((config_path, config_file, config, file))
+}
+
+/// `mirrors` of the config file, with `MAGPKG_MIRRORS`' URLs of a mirror
+/// tried before the file's.
+fn resolve_mirrors(
+    from_file: Option<BTreeMap<String, OneOrMany>>,
+) -> Result<BTreeMap<String, Vec<String>>, SettingsError> {
+    let mut mirrors: BTreeMap<String, Vec<String>> = from_file
+        .into_iter()
+        .flatten()
+        .map(|(name, urls)| (name, urls.into_vec()))
+        .collect();
+    if let Some(v) = env_var(MAGPKG_MIRRORS) {
+        for (name, mut urls) in parse_mirror_var(&v)? {
+            let entry = mirrors.entry(name).or_default();
+            urls.append(entry);
+            *entry = urls;
+        }
+    }
+    Ok(mirrors)
+}
+
+/// Remote builders: `MAGPKG_BUILDERS` replaces the config file's `builders`
+/// (and `--builders`, a flag of `magpkg build`, replaces both later).
+fn resolve_builders(
+    from_file: Option<Vec<BuilderField>>,
+    config_path: &Path,
+) -> Result<Vec<BuilderSpec>, SettingsError> {
+    Ok(match std::env::var(MAGPKG_BUILDERS).ok() {
+        Some(text) => parse_builders(&text).map_err(|problem| SettingsError::BadVar {
+            var: MAGPKG_BUILDERS,
+            value: text.clone(),
+            problem,
+        })?,
+        None => {
+            let mut out = Vec::new();
+            for (i, b) in from_file.into_iter().flatten().enumerate() {
+                let bad = |problem: String| SettingsError::BadValue {
+                    path: config_path.to_path_buf(),
+                    key: format!("builders[{i}]"),
+                    problem,
+                };
+                let mut spec = BuilderSpec::parse(&b.uri).map_err(bad)?;
+                if let Some(j) = b.jobs {
+                    if j == 0 {
+                        return Err(bad("`jobs` must be at least 1".into()));
+                    }
+                    spec.jobs = j;
+                }
+                spec.features = b.features.unwrap_or_default();
+                if let Some(p) = b.program {
+                    spec.program = p;
+                }
+                out.push(spec);
+            }
+            out
+        }
+    })
 }
 
 // ------------------------------------------------------------- binary caches

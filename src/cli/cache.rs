@@ -29,24 +29,14 @@ pub struct PushArgs {
     pub key: Option<String>,
 }
 
-/// `ATTR | -e EXPR | -f FILE | --env [DIR] | --all`.
+/// `ATTR | -e EXPR | -f FILE | --env [DIR]` as `magpkg oci` takes them, or
+/// `--all`.
 #[derive(Debug, Clone, clap::Args)]
-#[group(id = "push_what", required = true, multiple = false)]
 pub struct PushWhat {
-    /// A Jsonnet expression, e.g. '(import "magnet/packages.jsonnet").hello'
-    #[arg(short = 'e', long = "expr", value_name = "EXPR")]
-    pub expr: Option<String>,
-    /// A Jsonnet file evaluating to a package, a list or an object of packages
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
-    pub file: Option<PathBuf>,
-    /// A package name in the tree (magnet/packages.jsonnet)
-    #[arg(value_name = "ATTR")]
-    pub attr: Option<String>,
-    /// The environment of the project at DIR (default: the current directory)
-    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = ".")]
-    pub env: Option<PathBuf>,
+    #[command(flatten)]
+    pub what: What,
     /// Every package in the store
-    #[arg(long)]
+    #[arg(long, group = "what")]
     pub all: bool,
 }
 
@@ -72,13 +62,7 @@ fn push(a: PushArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             .map(|r| PackageId::from_string(r.id))
             .collect()
     } else {
-        let w = What {
-            expr: a.what.expr.clone(),
-            file: a.what.file.clone(),
-            attr: a.what.attr.clone(),
-            env: a.what.env.clone(),
-        };
-        super::oci::resolve(&w, ctx)?
+        super::oci::resolve(&a.what.what, ctx)?
             .packages
             .into_iter()
             .map(|p| p.id)

@@ -148,13 +148,19 @@ pub struct InputArgs {
 
 impl InputArgs {
     pub fn input(&self) -> Input {
-        if let Some(e) = &self.expr {
-            Input::Expr(e.clone())
-        } else if let Some(f) = &self.file {
-            Input::File(f.clone())
-        } else {
-            Input::positional(self.attr.as_deref().unwrap_or_default())
-        }
+        input_of(&self.expr, &self.file, &self.attr)
+    }
+}
+
+/// `-e EXPR`, `-f FILE` or a positional (a name or an expression), as
+/// every command that evaluates packages reads them.
+pub fn input_of(expr: &Option<String>, file: &Option<PathBuf>, attr: &Option<String>) -> Input {
+    if let Some(e) = expr {
+        Input::Expr(e.clone())
+    } else if let Some(f) = file {
+        Input::File(f.clone())
+    } else {
+        Input::positional(attr.as_deref().unwrap_or_default())
     }
 }
 

@@ -89,13 +89,7 @@ pub fn resolve(what: &What, ctx: &Ctx) -> anyhow::Result<Closure> {
     if let Some(dir) = &what.env {
         return env_closure(dir, ctx, &store);
     }
-    let input = if let Some(e) = &what.expr {
-        Input::Expr(e.clone())
-    } else if let Some(f) = &what.file {
-        Input::File(f.clone())
-    } else {
-        Input::positional(what.attr.as_deref().unwrap_or_default())
-    };
+    let input = super::input_of(&what.expr, &what.file, &what.attr);
     let graph = eval::evaluate(&input, ctx.settings.packages_dir.as_deref())?;
     ensure_built(&graph, ctx, &store)?;
     Ok(Closure::from_graph(&graph, &store)?)

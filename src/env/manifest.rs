@@ -8,17 +8,46 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::state::{Mount, PureConfig};
 use super::EnvError;
 
-/// Top-level fields of a manifest.
-pub const FIELDS: &[&str] = &["name", "packages", "env", "path", "scripts", "shellHook", "pure", "oci"];
+/// The fields of a manifest, read with serde: an unknown field anywhere is
+/// reported by the one typed-reading helper ([`crate::jsonnet::typed`]),
+/// with the closest known field. The values keep their own checks below
+/// (reserved variables, relative paths...), which serde cannot express.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Fields {
+    name: Option<Value>,
+    packages: Option<Value>,
+    env: Option<Value>,
+    path: Option<Value>,
+    scripts: Option<Value>,
+    shell_hook: Option<Value>,
+    pure: Option<Value>,
+    oci: Option<Value>,
+}
+
 /// Fields of `pure`.
-pub const PURE_FIELDS: &[&str] = &["mounts", "keepEnv"];
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PureFields {
+    mounts: Option<Value>,
+    keep_env: Option<Value>,
+}
+
 /// Fields of an object in `pure.mounts`.
-pub const MOUNT_FIELDS: &[&str] = &["src", "dst", "rw"];
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MountFields {
+    src: Option<Value>,
+    dst: Option<Value>,
+    rw: Option<Value>,
+}
 
 /// The placeholder for the project root in `env` values (and the variable
 /// magpkg sets to it).
@@ -57,6 +86,41 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Read `value` (at `at`, a dotted path, empty for the manifest itself)
+    /// as `T`; an unknown field is named with its path and line, and the
+    /// closest known field is suggested.
+    fn fields<T: DeserializeOwned>(&self, at: &str, value: &Value) -> Result<T, EnvError> {
+        crate::jsonnet::typed::read::<T>(value, &[]).map_err(|m| {
+            use crate::jsonnet::typed::MistakeKind;
+            let field = if at.is_empty() || m.field.is_empty() {
+                format!("{at}{}", m.field)
+            } else {
+                format!("{at}.{}", m.field)
+            };
+            let key = field.rsplit('.').next().unwrap_or(&field).to_string();
+            match m.kind {
+                MistakeKind::UnknownField {
+                    name,
+                    suggestion,
+                    known,
+                } => {
+                    let whose = if at.is_empty() {
+                        "a manifest".to_string()
+                    } else {
+                        format!("`{at}`")
+                    };
+                    self.err(
+                        &name,
+                        format!("unknown field `{field}`"),
+                        suggestion,
+                        Some(format!("{whose} has the fields {}", known.join(", "))),
+                    )
+                }
+                MistakeKind::Invalid(msg) => self.err(&key, format!("`{field}` {msg}"), None, None),
+            }
+        })
+    }
+
     /// An error at the line where `key` is written in the manifest (when it
     /// is written there at all: it may come from an imported file).
     fn err(&self, key: &str, message: String, suggestion: Option<String>, hint: Option<String>) -> EnvError {
@@ -80,26 +144,17 @@ pub fn parse(value: &Value, manifest: &Path, root: &Path) -> Result<Manifest, En
         root,
         text: Default::default(),
     };
-    let obj = value.as_object().ok_or_else(|| {
-        cx.err(
+    if !value.is_object() {
+        return Err(cx.err(
             "",
             format!("the manifest must evaluate to an object, not {}", kind(value)),
             None,
             Some("start from `magpkg init`, or see doc/manifest.md".into()),
-        )
-    })?;
-    for key in obj.keys() {
-        if !FIELDS.contains(&key.as_str()) {
-            return Err(cx.err(
-                key,
-                format!("unknown field `{key}`"),
-                crate::util::closest(key, FIELDS.iter().copied()),
-                Some(format!("a manifest has the fields {}", FIELDS.join(", "))),
-            ));
-        }
+        ));
     }
+    let f: Fields = cx.fields("", value)?;
     let mut m = Manifest::default();
-    if let Some(v) = obj.get("name").filter(|v| !v.is_null()) {
+    if let Some(v) = &f.name {
         let s = v
             .as_str()
             .ok_or_else(|| cx.err("name", format!("`name` must be a string, not {}", kind(v)), None, None))?;
@@ -113,8 +168,8 @@ pub fn parse(value: &Value, manifest: &Path, root: &Path) -> Result<Manifest, En
         }
         m.name = Some(s.to_string());
     }
-    m.packages = match obj.get("packages") {
-        None | Some(Value::Null) => Value::Array(vec![]),
+    m.packages = match &f.packages {
+        None => Value::Array(vec![]),
         Some(v @ (Value::Array(_) | Value::Object(_))) => v.clone(),
         Some(v) => {
             return Err(cx.err(
@@ -125,16 +180,16 @@ pub fn parse(value: &Value, manifest: &Path, root: &Path) -> Result<Manifest, En
             ))
         }
     };
-    if let Some(v) = obj.get("env").filter(|v| !v.is_null()) {
+    if let Some(v) = &f.env {
         m.env = parse_env(&cx, v)?;
     }
-    if let Some(v) = obj.get("path").filter(|v| !v.is_null()) {
+    if let Some(v) = &f.path {
         m.path = parse_path(&cx, v)?;
     }
-    if let Some(v) = obj.get("scripts").filter(|v| !v.is_null()) {
+    if let Some(v) = &f.scripts {
         m.scripts = parse_scripts(&cx, v)?;
     }
-    if let Some(v) = obj.get("shellHook").filter(|v| !v.is_null()) {
+    if let Some(v) = &f.shell_hook {
         let text = script_text(v).map_err(|k| {
             cx.err(
                 "shellHook",
@@ -145,10 +200,10 @@ pub fn parse(value: &Value, manifest: &Path, root: &Path) -> Result<Manifest, En
         })?;
         m.shell_hook = Some(text).filter(|t| !t.trim().is_empty());
     }
-    if let Some(v) = obj.get("pure").filter(|v| !v.is_null()) {
+    if let Some(v) = &f.pure {
         m.pure = parse_pure(&cx, v)?;
     }
-    m.oci = obj.get("oci").filter(|v| !v.is_null()).cloned();
+    m.oci = f.oci;
     if let Some(oci) = &m.oci {
         if !oci.is_object() {
             return Err(cx.err("oci", format!("`oci` must be an object, not {}", kind(oci)), None, None));
@@ -261,26 +316,17 @@ fn parse_scripts(cx: &Ctx, v: &Value) -> Result<BTreeMap<String, String>, EnvErr
 }
 
 fn parse_pure(cx: &Ctx, v: &Value) -> Result<PureConfig, EnvError> {
-    let obj = v.as_object().ok_or_else(|| {
-        cx.err(
+    if !v.is_object() {
+        return Err(cx.err(
             "pure",
             format!("`pure` must be an object {{ mounts, keepEnv }}, not {}", kind(v)),
             None,
             None,
-        )
-    })?;
-    for key in obj.keys() {
-        if !PURE_FIELDS.contains(&key.as_str()) {
-            return Err(cx.err(
-                key,
-                format!("unknown field `pure.{key}`"),
-                crate::util::closest(key, PURE_FIELDS.iter().copied()),
-                Some(format!("`pure` has the fields {}", PURE_FIELDS.join(", "))),
-            ));
-        }
+        ));
     }
+    let f: PureFields = cx.fields("pure", v)?;
     let mut out = PureConfig::default();
-    if let Some(v) = obj.get("mounts").filter(|v| !v.is_null()) {
+    if let Some(v) = &f.mounts {
         let items = v.as_array().ok_or_else(|| {
             cx.err(
                 "mounts",
@@ -289,11 +335,11 @@ fn parse_pure(cx: &Ctx, v: &Value) -> Result<PureConfig, EnvError> {
                 None,
             )
         })?;
-        for item in items {
-            out.mounts.push(parse_mount(cx, item)?);
+        for (i, item) in items.iter().enumerate() {
+            out.mounts.push(parse_mount(cx, i, item)?);
         }
     }
-    if let Some(v) = obj.get("keepEnv").filter(|v| !v.is_null()) {
+    if let Some(v) = &f.keep_env {
         let items = v.as_array().ok_or_else(|| {
             cx.err(
                 "keepEnv",
@@ -319,32 +365,24 @@ fn parse_pure(cx: &Ctx, v: &Value) -> Result<PureConfig, EnvError> {
     Ok(out)
 }
 
-fn parse_mount(cx: &Ctx, item: &Value) -> Result<Mount, EnvError> {
+fn parse_mount(cx: &Ctx, index: usize, item: &Value) -> Result<Mount, EnvError> {
     let bad = |msg: String| cx.err("mounts", msg, None, None);
     let (src, dst, rw) = match item {
         Value::String(s) => (s.clone(), None, false),
-        Value::Object(o) => {
-            for key in o.keys() {
-                if !MOUNT_FIELDS.contains(&key.as_str()) {
-                    return Err(cx.err(
-                        key,
-                        format!("unknown field `{key}` in a `pure.mounts` entry"),
-                        crate::util::closest(key, MOUNT_FIELDS.iter().copied()),
-                        Some("a mount is a path, or { src, dst, rw }".into()),
-                    ));
-                }
-            }
+        Value::Object(_) => {
+            let o: MountFields = cx.fields(&format!("pure.mounts[{index}]"), item)?;
             let src = o
-                .get("src")
+                .src
+                .as_ref()
                 .and_then(Value::as_str)
                 .ok_or_else(|| bad("a `pure.mounts` entry needs `src` (a path)".into()))?;
-            let dst = match o.get("dst") {
-                None | Some(Value::Null) => None,
+            let dst = match &o.dst {
+                None => None,
                 Some(Value::String(d)) => Some(d.clone()),
                 Some(other) => return Err(bad(format!("`dst` must be a path, not {}", kind(other)))),
             };
-            let rw = match o.get("rw") {
-                None | Some(Value::Null) => false,
+            let rw = match &o.rw {
+                None => false,
                 Some(Value::Bool(b)) => *b,
                 Some(other) => return Err(bad(format!("`rw` must be true or false, not {}", kind(other)))),
             };
@@ -513,6 +551,20 @@ mod tests {
         let err = parse_text("{ pure: {\n mount: [] } }", json!({"pure": {"mount": []}})).unwrap_err();
         assert!(err.to_string().contains(":2: unknown field `pure.mount`"), "{err}");
         assert_eq!(crate::error::Classify::hint(&err).unwrap(), "did you mean `mounts`?");
+        let text = "{ pure: { mounts: [\n  { src: '/x',\n    dest: '/y' } ] } }";
+        let err = parse_text(text, json!({"pure": {"mounts": [{"src": "/x", "dest": "/y"}]}})).unwrap_err();
+        assert!(
+            err.to_string().contains(":3: unknown field `pure.mounts[0].dest`"),
+            "{err}"
+        );
+        assert_eq!(crate::error::Classify::hint(&err).unwrap(), "did you mean `dst`?");
+        // Without a close name, the hint lists the fields.
+        let err = parse_text("{ zzz: 1 }", json!({"zzz": 1})).unwrap_err();
+        let hint = crate::error::Classify::hint(&err).unwrap();
+        assert!(
+            hint.starts_with("a manifest has the fields name, packages, env"),
+            "{hint}"
+        );
     }
 
     #[test]
