@@ -9,6 +9,7 @@
   file: import 'file.jsonnet',
   findutils: import 'findutils.jsonnet',
   flex: import 'flex.jsonnet',
+  go: import 'go.jsonnet',
   grep: import 'grep.jsonnet',
   gzip: import 'gzip.jsonnet',
   hello: import 'hello.jsonnet',

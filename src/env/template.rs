@@ -29,6 +29,7 @@ macro_rules! templates {
 templates! {
     "minimal": "an empty environment to add packages to";
     "c": "C with make: make and zlib from the tree (headers and libraries on the search paths); cc from the host";
+    "go": "Go modules: the go toolchain from the tree (pure Go, no C compiler); caches in the project";
     "lua": "Lua: the interpreter, and the project's modules on LUA_PATH";
     "shell": "shell scripts: pinned GNU coreutils, sed, grep, findutils, diffutils, gzip; ./scripts on PATH";
 }
@@ -49,6 +50,7 @@ pub fn template(name: &str) -> Result<&'static Template, EnvError> {
 pub fn detect(dir: &Path) -> &'static Template {
     let mut c = 0usize;
     let mut lua = 0usize;
+    let mut go = 0usize;
     let mut sh = 0usize;
     let walk = walkdir::WalkDir::new(dir).max_depth(3).into_iter().filter_entry(|e| {
         e.depth() == 0
@@ -67,12 +69,18 @@ pub fn detect(dir: &Path) -> &'static Template {
         match (name.as_ref(), ext) {
             ("Makefile" | "makefile" | "GNUmakefile" | "configure.ac" | "CMakeLists.txt" | "meson.build", _) => c += 2,
             (_, "c" | "h") => c += 1,
+            // A module file decides: a Go module with some C in it is a Go
+            // project.
+            ("go.mod" | "go.work", _) => go += 100,
+            (_, "go") => go += 1,
             (_, "lua" | "rockspec") => lua += 1,
             (_, "sh" | "bash") => sh += 1,
             _ => {}
         }
     }
-    let pick = if c > 0 && c >= lua {
+    let pick = if go > 0 && go >= c && go >= lua {
+        "go"
+    } else if c > 0 && c >= lua {
         "c"
     } else if lua > 0 {
         "lua"
@@ -189,6 +197,8 @@ mod tests {
         assert_eq!(detect(t.path()).name, "lua");
         fs::write(t.path().join("Makefile"), "").unwrap();
         assert_eq!(detect(t.path()).name, "c");
+        fs::write(t.path().join("go.mod"), "module x\n").unwrap();
+        assert_eq!(detect(t.path()).name, "go", "a module file decides over a Makefile");
         let hidden = tempfile::tempdir().unwrap();
         fs::create_dir(hidden.path().join(".git")).unwrap();
         fs::write(hidden.path().join(".git/x.c"), "").unwrap();

@@ -22,6 +22,7 @@ const TREE: &[(&str, bool)] = &[
     ("file", false),
     ("findutils", false),
     ("flex", false),
+    ("go", false),
     ("grep", false),
     ("gzip", false),
     ("less", false),
@@ -90,7 +91,12 @@ fn every_tree_package_has_pinned_sources_with_every_origin() {
                 );
             }
             let filename = s["filename"].as_str().unwrap();
-            if *repack {
+            if filename.ends_with(".deb") {
+                // A binary seed (Go's bootstrap compiler): a Debian binary
+                // package, only in the Debian archive, under its own name.
+                assert_eq!(urls.len(), 1, "{name}: {urls:?}");
+                assert!(debian[0].ends_with(&format!("/{filename}")), "{name}: {filename}");
+            } else if *repack {
                 // A repack is its own source: only Debian has it, under its
                 // Debian name, and the version says it is the repack.
                 assert_eq!(urls.len(), 1, "{name}: {urls:?}");
@@ -452,4 +458,65 @@ fn list_and_search_show_the_trees_packages() {
     let o = env.cmd().args(["search", "no-such-thing"]).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(crate::support::stderr(&o).contains("no package of the tree matches no-such-thing"));
+}
+
+/// Issue 15: Go from source (the toolchain bootstrapped from Debian's Go
+/// binary packages), then a module from the `go` template built and run in
+/// `magpkg shell --pure`, offline, with the environment's go (the host has
+/// none). Slow: fetches 106 MB and builds the Go toolchain (minutes on 2
+/// cores).
+#[test]
+#[ignore]
+fn go_from_source_builds_a_module_in_a_pure_shell() {
+    let env = TestContext::new();
+    env.seed_bootstrap();
+    let root = env.project("gomod");
+    // A module: `magpkg init` detects it by its go.mod.
+    crate::support::write(&root.join("go.mod"), "module example.org/gomod\n\ngo 1.19\n");
+    crate::support::write(
+        &root.join("greet/greet.go"),
+        "package greet\n\nimport \"strings\"\n\nfunc Hello(who string) string { return \"hello, \" + strings.ToUpper(who) }\n",
+    );
+    crate::support::write(
+        &root.join("main.go"),
+        "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n\n\t\"example.org/gomod/greet\"\n)\n\nfunc main() { fmt.Println(greet.Hello(os.Args[1])) }\n",
+    );
+    let out = env.run_in(&root, &["init"]);
+    assert!(out.status.success(), "{}", crate::support::show(&out));
+    let manifest = std::fs::read_to_string(root.join("magnet.jsonnet")).unwrap();
+    assert!(manifest.contains("pkgs.go"), "the go template was picked: {manifest}");
+
+    let out = real_network(&mut env.in_dir(&root))
+        .env("MAGPKG_BUILD_CORES", "2")
+        .args(["shell", "--pure", "--", "go", "build", "-o", "gomod", "."])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", crate::support::show(&out));
+    let bin = root.join("gomod");
+    assert!(!has_interpreter(&bin), "a static, pure-Go program");
+    // It runs anywhere, in the environment or not.
+    assert_eq!(run_ok(&bin, &["magnet"], None), b"hello, MAGNET\n");
+    let out = env
+        .in_dir(&root)
+        .args(["shell", "--pure", "--", "./gomod", "pure"])
+        .output()
+        .unwrap();
+    assert_eq!(crate::support::stdout(&out), "hello, PURE\n", "{}", crate::support::show(&out));
+    // The template's scripts, and the go in use is the store's.
+    let out = env.in_dir(&root).args(["run", "build"]).output().unwrap();
+    assert!(out.status.success(), "{}", crate::support::show(&out));
+    let out = env
+        .in_dir(&root)
+        .args(["shell", "--", "sh", "-c", "command -v go; go env GOROOT CGO_ENABLED"])
+        .output()
+        .unwrap();
+    let s = crate::support::stdout(&out);
+    let store = env.store().to_string_lossy().into_owned();
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", crate::support::show(&out));
+    assert!(!lines[0].starts_with("/usr"), "go comes from the environment: {s}");
+    assert!(lines[1].starts_with(&store) && lines[1].ends_with("-go/lib/go"), "GOROOT in the store: {s}");
+    assert_eq!(lines[2], "0", "cgo is off by default: {s}");
+    // The build cache stays in the project.
+    assert!(root.join(".magpkg/go/cache").is_dir());
 }
