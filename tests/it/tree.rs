@@ -501,7 +501,12 @@ fn go_from_source_builds_a_module_in_a_pure_shell() {
         .args(["shell", "--pure", "--", "./gomod", "pure"])
         .output()
         .unwrap();
-    assert_eq!(crate::support::stdout(&out), "hello, PURE\n", "{}", crate::support::show(&out));
+    assert_eq!(
+        crate::support::stdout(&out),
+        "hello, PURE\n",
+        "{}",
+        crate::support::show(&out)
+    );
     // The template's scripts, and the go in use is the store's.
     let out = env.in_dir(&root).args(["run", "build"]).output().unwrap();
     assert!(out.status.success(), "{}", crate::support::show(&out));
@@ -515,7 +520,10 @@ fn go_from_source_builds_a_module_in_a_pure_shell() {
     let lines: Vec<&str> = s.lines().collect();
     assert_eq!(lines.len(), 3, "{}", crate::support::show(&out));
     assert!(!lines[0].starts_with("/usr"), "go comes from the environment: {s}");
-    assert!(lines[1].starts_with(&store) && lines[1].ends_with("-go/lib/go"), "GOROOT in the store: {s}");
+    assert!(
+        lines[1].starts_with(&store) && lines[1].ends_with("-go/lib/go"),
+        "GOROOT in the store: {s}"
+    );
     assert_eq!(lines[2], "0", "cgo is off by default: {s}");
     // The build cache stays in the project.
     assert!(root.join(".magpkg/go/cache").is_dir());
