@@ -29,6 +29,7 @@
 pub mod config;
 pub mod gzip;
 pub mod layout;
+pub mod registry;
 pub mod sbom;
 pub mod tar;
 pub mod tarball;
@@ -61,8 +62,9 @@ pub const STORE_PATH: &str = "magpkg/store/pkgs-v1";
 pub const PROFILE_PATH: &str = "magpkg/env";
 /// The project's `path` directories inside the image and the tarball.
 pub const PROJECT_PATH: &str = "magpkg/project";
-/// The SBOM inside the image and the tarball.
+/// The SBOMs inside the image and the tarball.
 pub const SBOM_PATH: &str = "magpkg/sbom.spdx.json";
+pub const CYCLONEDX_PATH: &str = "magpkg/sbom.cdx.json";
 /// `PATH` of the image.
 pub const IMAGE_PATH: &str = "/magpkg/env/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// Manifest and label key holding the SBOM blob's digest.
@@ -109,6 +111,16 @@ pub enum OciError {
     },
     #[error("nothing to export: the input names no package")]
     Empty,
+    #[error("`{reference}` is not a registry image reference: {problem}")]
+    BadReference { reference: String, problem: String },
+    #[error("{reference}: cannot {what}: {message}")]
+    Registry {
+        reference: String,
+        what: String,
+        message: String,
+    },
+    #[error("{path}: not a valid registry auth file: {problem}")]
+    AuthFile { path: PathBuf, problem: String },
     #[error("cannot write {path}: {dir} is not a directory")]
     NoOutputDir { path: PathBuf, dir: PathBuf },
 }
@@ -138,6 +150,9 @@ impl Classify for OciError {
             | OciError::BadTag { .. }
             | OciError::NotALayout { .. }
             | OciError::NoOutputDir { .. }
+            | OciError::BadReference { .. }
+            | OciError::Registry { .. }
+            | OciError::AuthFile { .. }
             | OciError::Empty => true,
             OciError::Io { .. } | OciError::FileType { .. } | OciError::Changed { .. } => false,
         }
@@ -166,6 +181,15 @@ impl Classify for OciError {
                 "list directories inside the project (e.g. `path: [\"./scripts\"]`), or put tools in `packages`".into(),
             ),
             OciError::Changed { .. } => Some("store entries must not change; `magpkg store verify` checks them".into()),
+            OciError::BadReference { .. } => {
+                Some("give the registry, e.g. `--push registry.example:5000/team/hello:1.0`".into())
+            }
+            OciError::Registry { .. } => Some(
+                "credentials are read from $REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json, \
+                 ~/.config/containers/auth.json and ~/.docker/config.json (`podman login` writes them); \
+                 --plain-http for a registry without TLS"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -204,6 +228,11 @@ pub struct ClosurePackage {
     pub env: BTreeMap<String, String>,
     pub meta: Meta,
     pub sources: Vec<Source>,
+    /// Packages it was built with (for the SBOM).
+    pub build_deps: Vec<PackageId>,
+    /// It holds a statically linked executable (for the SBOM: it then
+    /// carries the C library of its build root).
+    pub static_exe: bool,
 }
 
 impl ClosurePackage {
@@ -225,6 +254,9 @@ pub struct Closure {
     pub roots: Vec<PackageId>,
     /// The runtime closure of the roots, dependencies first.
     pub packages: Vec<ClosurePackage>,
+    /// What else building them took (the rest of the build closure), for
+    /// the SBOM only: not in the image, not needed in the store.
+    pub build_inputs: Vec<ClosurePackage>,
     /// The environment id, when exporting a project environment.
     pub env_id: Option<String>,
     /// The image's name: its title label and annotation, the SBOM's
@@ -280,8 +312,10 @@ impl Closure {
                 }
                 Err(e) => return Err(e.into()),
             }
+            let dir = store.package_dir(&id, &p.name);
+            let static_exe = has_static_executable(&dir).map_err(io_err(&dir))?;
             packages.push(ClosurePackage {
-                dir: store.package_dir(&id, &p.name),
+                dir,
                 id,
                 name: p.name.clone(),
                 version: p.version.clone(),
@@ -289,8 +323,31 @@ impl Closure {
                 env: p.env.clone(),
                 meta: p.meta.clone(),
                 sources: p.sources.clone(),
+                build_deps: p.build_deps.clone(),
+                static_exe,
             });
         }
+        let shipped: std::collections::BTreeSet<&PackageId> = packages.iter().map(|p| &p.id).collect();
+        let build_inputs = graph
+            .build_order(roots)
+            .into_iter()
+            .filter(|id| !shipped.contains(id))
+            .map(|id| {
+                let p = graph.get(&id);
+                ClosurePackage {
+                    dir: PathBuf::new(),
+                    name: p.name.clone(),
+                    version: p.version.clone(),
+                    run_deps: p.run_deps.clone(),
+                    env: p.env.clone(),
+                    meta: p.meta.clone(),
+                    sources: p.sources.clone(),
+                    build_deps: p.build_deps.clone(),
+                    static_exe: false,
+                    id,
+                }
+            })
+            .collect();
         let mut oci = OciSettings::default();
         for r in roots {
             let p = graph.get(r);
@@ -306,6 +363,7 @@ impl Closure {
         Ok(Closure {
             roots: roots.to_vec(),
             packages,
+            build_inputs,
             env_id: None,
             name: names.join("-"),
             tag_name: None,
@@ -412,13 +470,92 @@ impl Closure {
         s
     }
 
-    /// The SPDX document of the closure.
-    pub fn sbom(&self, created: &str) -> Vec<u8> {
-        let doc = sbom::document(&self.name, created, &self.roots, &self.packages);
-        let mut v = serde_json::to_vec_pretty(&doc).expect("sbom serialises");
-        v.push(b'\n');
-        v
+    fn sbom_input<'a>(&'a self, created: &'a str) -> sbom::Input<'a> {
+        sbom::Input {
+            name: &self.name,
+            created,
+            roots: &self.roots,
+            packages: &self.packages,
+            build_inputs: &self.build_inputs,
+        }
     }
+
+    /// The SPDX 2.3 document of the closure.
+    pub fn sbom(&self, created: &str) -> Vec<u8> {
+        pretty(&sbom::spdx(&self.sbom_input(created)))
+    }
+
+    /// The CycloneDX 1.6 document of the closure.
+    pub fn cyclonedx(&self, created: &str) -> Vec<u8> {
+        pretty(&sbom::cyclonedx(&self.sbom_input(created)))
+    }
+
+    /// Both SBOMs.
+    pub fn sboms(&self, created: &str) -> Sboms {
+        Sboms {
+            spdx: self.sbom(created),
+            cyclonedx: self.cyclonedx(created),
+        }
+    }
+}
+
+/// The SBOMs of a closure, serialised.
+pub struct Sboms {
+    pub spdx: Vec<u8>,
+    pub cyclonedx: Vec<u8>,
+}
+
+fn pretty(v: &Value) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(v).expect("sbom serialises");
+    out.push(b'\n');
+    out
+}
+
+/// Does `dir` hold an executable ELF file with no program interpreter (a
+/// statically linked program)? Shared libraries (`*.so*`) do not count.
+fn has_static_executable(dir: &Path) -> io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walkdir::WalkDir::new(dir).follow_links(false) {
+        let entry = entry.map_err(io::Error::other)?;
+        let meta = entry.metadata().map_err(io::Error::other)?;
+        if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 || meta.len() < 64 {
+            continue;
+        }
+        let mut f = fs::File::open(entry.path())?;
+        let mut h = [0u8; 64];
+        f.read_exact(&mut h)?;
+        // ELF, 64-bit, little-endian: what this tree builds.
+        if &h[..4] != b"\x7fELF" || h[4] != 2 || h[5] != 1 {
+            continue;
+        }
+        let e_type = u16::from_le_bytes([h[16], h[17]]);
+        let is_so = entry.file_name().to_string_lossy().contains(".so");
+        if !(e_type == 2 || (e_type == 3 && !is_so)) {
+            continue;
+        }
+        let phoff = u64::from_le_bytes(h[32..40].try_into().expect("8 bytes"));
+        let phentsize = u16::from_le_bytes([h[54], h[55]]) as u64;
+        let phnum = u16::from_le_bytes([h[56], h[57]]) as u64;
+        if phentsize < 4 || phnum == 0 || phoff.saturating_add(phentsize * phnum) > meta.len() {
+            continue;
+        }
+        let mut interp = false;
+        for i in 0..phnum {
+            f.seek(SeekFrom::Start(phoff + i * phentsize))?;
+            let mut t = [0u8; 4];
+            f.read_exact(&mut t)?;
+            // PT_INTERP
+            if u32::from_le_bytes(t) == 3 {
+                interp = true;
+                break;
+            }
+        }
+        if !interp {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Replace `$out` and `${out}` (not `$output`) by `path`.
@@ -592,12 +729,12 @@ fn join(a: &[u8], b: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Write `magpkg/env` (profile) and `magpkg/sbom.spdx.json` (the parent
-/// `magpkg/` must already be written).
+/// Write `magpkg/env` (profile), `magpkg/sbom.cdx.json` and
+/// `magpkg/sbom.spdx.json` (the parent `magpkg/` must already be written).
 fn write_profile_and_sbom<W: Write>(
     t: &mut tar::TarWriter<W>,
     profile: &[ProfileEntry],
-    sbom: &[u8],
+    sbom: &Sboms,
 ) -> io::Result<()> {
     t.dir(PROFILE_PATH.as_bytes(), 0o755)?;
     for e in profile {
@@ -606,7 +743,8 @@ fn write_profile_and_sbom<W: Write>(
             ProfileEntry::Link(p, target) => t.symlink(&join(PROFILE_PATH.as_bytes(), p), target)?,
         }
     }
-    t.file_bytes(SBOM_PATH.as_bytes(), 0o644, sbom)
+    t.file_bytes(CYCLONEDX_PATH.as_bytes(), 0o644, &sbom.cyclonedx)?;
+    t.file_bytes(SBOM_PATH.as_bytes(), 0o644, &sbom.spdx)
 }
 
 /// Write `magpkg/store/pkgs-v1/<id>-<name>/...` for each package (the
@@ -692,7 +830,7 @@ enum LayerJob<'a> {
     Project(&'a [(String, PathBuf)]),
     Top {
         profile: &'a [ProfileEntry],
-        sbom: &'a [u8],
+        sbom: &'a Sboms,
     },
 }
 
@@ -806,6 +944,8 @@ pub struct ImageOptions {
     pub created: String,
     /// Layers compressed at once.
     pub threads: usize,
+    /// List the SBOM artifacts in `index.json` (layouts; not archives).
+    pub index_referrers: bool,
 }
 
 impl ImageOptions {
@@ -816,6 +956,7 @@ impl ImageOptions {
             max_layers: MAX_LAYERS,
             created: config::rfc3339(tar::MTIME),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            index_referrers: true,
         }
     }
 }
@@ -827,6 +968,9 @@ pub struct ImageReport {
     pub manifest: Descriptor,
     pub config: Descriptor,
     pub sbom: Descriptor,
+    pub cyclonedx: Descriptor,
+    /// The SBOMs' artifact manifests (subject: the image) and their types.
+    pub referrers: Vec<(Descriptor, String)>,
     /// Package layers in image order, then the top layer.
     pub layers: Vec<LayerInfo>,
 }
@@ -851,7 +995,11 @@ pub fn export_image(closure: &Closure, opts: &ImageOptions) -> Result<ImageRepor
                 .tempdir_in(&parent)
                 .map_err(io_err(&parent))?;
             let layout = layout::Layout::open(&stage.path().join("layout"))?;
-            let report = write_image(closure, opts, &tag, &layout)?;
+            let opts = ImageOptions {
+                index_referrers: false,
+                ..opts.clone()
+            };
+            let report = write_image(closure, &opts, &tag, &layout)?;
             let tmp = tempfile::Builder::new()
                 .prefix(".magpkg-oci-")
                 .tempfile_in(&parent)
@@ -891,8 +1039,9 @@ fn write_image(
         return Err(OciError::Empty);
     }
     let profile = profile(closure)?;
-    let sbom_bytes = closure.sbom(&opts.created);
-    let sbom = layout.put(sbom::MEDIA_TYPE, &sbom_bytes)?;
+    let sboms = closure.sboms(&opts.created);
+    let sbom = layout.put(sbom::MEDIA_TYPE, &sboms.spdx)?;
+    let cyclonedx = layout.put(sbom::CYCLONEDX_MEDIA_TYPE, &sboms.cyclonedx)?;
     let groups = plan_layers(&closure.packages, opts.max_layers.max(2) - 1);
     let mut jobs: Vec<LayerJob> = groups
         .iter()
@@ -903,7 +1052,7 @@ fn write_image(
     }
     jobs.push(LayerJob::Top {
         profile: &profile,
-        sbom: &sbom_bytes,
+        sbom: &sboms,
     });
     let written = write_layers(layout, &jobs, opts.threads)?;
     let mut layers = Vec::new();
@@ -925,7 +1074,7 @@ fn write_image(
                 "magpkg: project files /{PROJECT_PATH}/ ({})",
                 paths.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>().join(", ")
             ),
-            LayerJob::Top { .. } => "magpkg: profile /magpkg/env, SBOM /magpkg/sbom.spdx.json, /bin, /tmp".into(),
+            LayerJob::Top { .. } => "magpkg: profile /magpkg/env, SBOMs /magpkg/sbom.spdx.json /magpkg/sbom.cdx.json, /bin, /tmp".into(),
         });
         layers.push(LayerInfo {
             blob,
@@ -988,12 +1137,34 @@ fn write_image(
     let mut index_ann = serde_json::Map::new();
     index_ann.insert(layout::REF_NAME.into(), json!(tag));
     index_ann.insert(SBOM_ANNOTATION.into(), json!(format!("sha256:{}", sbom.digest)));
-    layout.add_to_index(&manifest, &index_ann)?;
+    // The SBOMs as OCI 1.1 artifacts whose subject is the image, so tools
+    // that follow referrers (registries, `oras discover`) find them.
+    let empty = layout.put(layout::EMPTY, b"{}")?;
+    let mut referrers = Vec::new();
+    for (doc, artifact_type) in [(&sbom, sbom::MEDIA_TYPE), (&cyclonedx, sbom::CYCLONEDX_MEDIA_TYPE)] {
+        let m = json!({
+            "schemaVersion": 2,
+            "mediaType": layout::MANIFEST,
+            "artifactType": artifact_type,
+            "config": {"mediaType": layout::EMPTY, "digest": format!("sha256:{}", empty.digest), "size": 2, "data": "e30="},
+            "layers": [doc.to_json()],
+            "subject": manifest.to_json(),
+            "annotations": {"org.opencontainers.image.created": opts.created},
+        });
+        let bytes = serde_json::to_vec(&m).expect("manifest serialises");
+        referrers.push((layout.put(layout::MANIFEST, &bytes)?, artifact_type.to_string()));
+    }
+    // An archive's index holds the image alone: `oci-archive:FILE` without
+    // a tag (skopeo, podman) refuses an index of several manifests.
+    let listed: &[(Descriptor, String)] = if opts.index_referrers { &referrers } else { &[] };
+    layout.add_to_index(&manifest, &index_ann, listed)?;
     Ok(ImageReport {
         tag: tag.to_string(),
         manifest,
         config,
         sbom,
+        cyclonedx,
+        referrers,
         layers,
     })
 }
@@ -1041,6 +1212,8 @@ mod tests {
             env: BTreeMap::new(),
             meta: Meta::default(),
             sources: vec![],
+            build_deps: vec![],
+            static_exe: false,
         }
     }
 

@@ -19,7 +19,7 @@ pub fn write(closure: &Closure, out: &Path, created: &str) -> Result<String, Oci
         return Err(OciError::Empty);
     }
     let profile = super::profile(closure)?;
-    let sbom = closure.sbom(created);
+    let sbom = closure.sboms(created);
     let parent = super::output_dir(out)?;
     let tmp = tempfile::Builder::new()
         .prefix(".magpkg-export-")

@@ -160,25 +160,29 @@ fn read_json(p: &Path) -> Value {
     serde_json::from_slice(&fs::read(p).unwrap()).unwrap()
 }
 
-/// The manifest of the only image of a layout.
+/// The manifest of the only image (tagged entry) of a layout.
 fn layout_manifest(dir: &Path) -> Value {
     let index = read_json(&dir.join("index.json"));
-    let d = index["manifests"][0]["digest"].as_str().unwrap();
+    let images: Vec<&Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["annotations"].get(magpkg::oci::layout::REF_NAME).is_some())
+        .collect();
+    assert_eq!(images.len(), 1, "{index}");
+    let d = images[0]["digest"].as_str().unwrap();
     read_json(&dir.join("blobs/sha256").join(d.trim_start_matches("sha256:")))
 }
 
-/// The tags of a layout's `index.json`, in its order.
+/// The tags of a layout's `index.json`, in its order (its other entries
+/// are the images' SBOM referrers).
 fn index_tags(layout: &Path) -> Vec<String> {
     read_json(&layout.join("index.json"))["manifests"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| {
-            m["annotations"][magpkg::oci::layout::REF_NAME]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .filter_map(|m| m["annotations"][magpkg::oci::layout::REF_NAME].as_str())
+        .map(str::to_string)
         .collect()
 }
 
@@ -777,11 +781,7 @@ fn cli_builds_what_is_missing_then_writes_a_reproducible_image() {
         "--tag",
         "greeter:1",
     ]));
-    let index = read_json(&t.home().join("lay/index.json"));
-    assert_eq!(
-        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
-        "greeter:1"
-    );
+    assert_eq!(index_tags(&t.home().join("lay")), ["greeter:1"]);
 }
 
 #[test]
@@ -1403,4 +1403,210 @@ fn hard_links_stay_hard_links_in_the_layer() {
     );
     assert_eq!(a.ino(), b.ino());
     assert_eq!(fs::read(bin.join("tool-alias")).unwrap(), big);
+}
+
+// ------------------------------------------------------------------ SBOMs
+
+/// Check `spdx` with `pyspdxtools` (PyPI spdx-tools) and `cyclonedx` with
+/// the JSON schema validator of PyPI cyclonedx-python-lib (strict, 1.6).
+fn validate_sboms(spdx: &Path, cyclonedx: &Path) {
+    // pyspdxtools tells formats by the file name.
+    let dir = tempfile::tempdir().unwrap();
+    let named = dir.path().join("sbom.spdx.json");
+    fs::copy(spdx, &named).unwrap();
+    let out = Command::new(require("pyspdxtools"))
+        .arg("-i")
+        .arg(&named)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pyspdxtools rejects {}:\n{}{}",
+        spdx.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = "import sys\n\
+        from cyclonedx.validation.json import JsonStrictValidator\n\
+        from cyclonedx.schema import SchemaVersion\n\
+        err = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\n\
+        if err is not None:\n    print(err)\n    sys.exit(1)\n";
+    let out = Command::new(require("python3"))
+        .args(["-c", script])
+        .arg(cyclonedx)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the CycloneDX 1.6 schema rejects {}:\n{}{}",
+        cyclonedx.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A blob of a layout by its `sha256:` digest.
+fn layout_blob(layout: &Path, digest: &str) -> PathBuf {
+    layout.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
+}
+
+/// Issue 18: SBOMs that validators accept, with purls, mapped licenses,
+/// the build closure (bootstrap root, the static musl) and sources; both
+/// attached to the image as OCI 1.1 referrers that `umoci gc` keeps.
+#[test]
+fn sboms_are_valid_spdx_and_cyclonedx_and_referrers_of_the_image() {
+    require("umoci");
+    let mut f = Fixture::new();
+    // A build root as in the tree: not shipped, not even in the store,
+    // made of Debian packages, musl-dev among them.
+    let boot = PackageId::from_string(magpkg::hash::digest("test-pkg", b"bootstrap")[..32].into());
+    let deb = |name: &str, sha: &str| Source {
+        filename: name.into(),
+        sha256: sha.repeat(64),
+        urls: vec![format!("mirror://debian/pool/main/x/{name}")],
+    };
+    f.graph.packages.insert(
+        boot.clone(),
+        Package {
+            id: boot.clone(),
+            name: "bootstrap".into(),
+            version: "bookworm-1".into(),
+            sources: vec![deb("musl-dev_1.2.3-1_amd64.deb", "1"), deb("dash_0.5.12-2_amd64.deb", "2")],
+            build: Build::Builtin(BTreeMap::new()),
+            build_deps: vec![],
+            run_deps: vec![],
+            env: BTreeMap::new(),
+            meta: Meta {
+                description: None,
+                license: Some("various (Debian main)".into()),
+                homepage: None,
+            },
+            oci: None,
+        },
+    );
+    let lib = f.filler("libgreet", &[]);
+    let h = f.add("greeter", "0.3", &[&lib], |t| {
+        fs::create_dir_all(t.join("bin")).unwrap();
+        fs::copy(hello_binary(), t.join("bin/greeter")).unwrap();
+    });
+    for (id, license) in [(&h, "Apache 2.0"), (&lib, "LicenseRef-Public-Domain AND mit")] {
+        let p = f.graph.packages.get_mut(id).unwrap();
+        p.build_deps = vec![boot.clone()];
+        p.meta.license = Some(license.into());
+    }
+    let layout = f.out("layout");
+    let mut opts = ImageOptions::new(Target::Layout(layout.clone()));
+    opts.tag = Some("greeter:1".into());
+    let report = oci::export_image(&f.closure(&[&h]), &opts).unwrap();
+
+    // Both documents are referrers: artifact manifests listed in the index
+    // whose subject is the image.
+    let index = read_json(&layout.join("index.json"));
+    let manifests = index["manifests"].as_array().unwrap();
+    let image_digest = format!("sha256:{}", report.manifest.digest);
+    let mut docs = BTreeMap::new();
+    for kind in ["application/spdx+json", "application/vnd.cyclonedx+json"] {
+        let entry = manifests
+            .iter()
+            .find(|m| m["artifactType"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} referrer in {index}"));
+        let m = read_json(&layout_blob(&layout, entry["digest"].as_str().unwrap()));
+        assert_eq!(m["artifactType"], kind);
+        assert_eq!(m["subject"]["digest"], image_digest.as_str());
+        assert_eq!(m["config"]["mediaType"], "application/vnd.oci.empty.v1+json");
+        assert_eq!(m["layers"][0]["mediaType"], kind);
+        docs.insert(kind, layout_blob(&layout, m["layers"][0]["digest"].as_str().unwrap()));
+    }
+    let spdx_path = docs["application/spdx+json"].clone();
+    let cdx_path = docs["application/vnd.cyclonedx+json"].clone();
+    validate_sboms(&spdx_path, &cdx_path);
+
+    // umoci gc keeps them; the image still resolves by its tag.
+    run(Command::new(require("umoci")).args(["gc", "--layout"]).arg(&layout));
+    assert!(spdx_path.is_file() && cdx_path.is_file(), "umoci gc removed an SBOM");
+    for (r, _) in &report.referrers {
+        assert!(layout_blob(&layout, &r.digest).is_file(), "umoci gc removed a referrer");
+    }
+    run(Command::new(require("skopeo")).args(["inspect", &format!("oci:{}:greeter:1", layout.display())]));
+
+    // SPDX content: purls, mapped licenses with their extracted texts, the
+    // build root and musl, statically linked into the greeter.
+    let doc = read_json(&spdx_path);
+    let pkgs = doc["packages"].as_array().unwrap();
+    let find = |name: &str| pkgs.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name}: {doc}"));
+    let purl = |p: &Value| -> String {
+        p["externalRefs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["referenceType"] == "purl")
+            .map(|r| r["referenceLocator"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no purl: {p}"))
+    };
+    for p in pkgs {
+        purl(p);
+    }
+    let greeter = find("greeter");
+    assert_eq!(greeter["licenseDeclared"], "Apache-2.0");
+    let src_sha = &f.graph.get(&h).sources[0].sha256;
+    assert_eq!(
+        purl(greeter),
+        format!(
+            "pkg:generic/greeter@0.3?checksum=sha256:{src_sha}&download_url=https://example.org/greeter/greeter-0.3.tar.gz"
+        )
+    );
+    assert_eq!(find("libgreet")["licenseDeclared"], "LicenseRef-Public-Domain AND MIT");
+    assert_eq!(doc["hasExtractedLicensingInfos"][0]["licenseId"], "LicenseRef-Public-Domain");
+    let boot_pkg = find("bootstrap");
+    assert_eq!(boot_pkg["licenseDeclared"], "NOASSERTION");
+    assert!(boot_pkg["licenseComments"].as_str().unwrap().contains("various (Debian main)"));
+    let musl = find("musl-dev");
+    assert_eq!(musl["versionInfo"], "1.2.3-1");
+    assert_eq!(purl(musl), "pkg:deb/debian/musl-dev@1.2.3-1?arch=amd64");
+    assert_eq!(musl["checksums"][0]["checksumValue"], "1".repeat(64));
+    assert!(musl["sourceInfo"].as_str().unwrap().contains("mirror://debian/"));
+    let rels = doc["relationships"].as_array().unwrap();
+    let has = |a: &str, kind: &str, b: &str| {
+        rels.iter().any(|r| r["spdxElementId"] == a && r["relationshipType"] == kind && r["relatedSpdxElement"] == b)
+    };
+    let sid = |p: &Value| p["SPDXID"].as_str().unwrap().to_string();
+    assert!(has(&sid(boot_pkg), "BUILD_DEPENDENCY_OF", &sid(greeter)));
+    assert!(has(&sid(greeter), "STATIC_LINK", &sid(musl)), "{rels:?}");
+    // libgreet has no executable: it links nothing.
+    assert!(!has(&sid(find("libgreet")), "STATIC_LINK", &sid(musl)));
+
+    // CycloneDX content: the same packages, the build root excluded from
+    // the image, musl required (it is inside the greeter).
+    let cdx = read_json(&cdx_path);
+    let comps = cdx["components"].as_array().unwrap();
+    let comp = |name: &str| comps.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name}: {cdx}"));
+    assert_eq!(comp("greeter")["purl"], purl(greeter).as_str());
+    assert_eq!(comp("greeter")["licenses"][0]["expression"], "Apache-2.0");
+    assert_eq!(comp("bootstrap")["scope"], "excluded");
+    let musl_c = comp("bootstrap")["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "musl-dev")
+        .unwrap()
+        .clone();
+    assert_eq!(musl_c["purl"], "pkg:deb/debian/musl-dev@1.2.3-1?arch=amd64");
+    let deps = cdx["dependencies"].as_array().unwrap();
+    let greeter_deps = deps.iter().find(|d| d["ref"] == comp("greeter")["bom-ref"]).unwrap();
+    assert!(greeter_deps["dependsOn"]
+        .as_array()
+        .unwrap()
+        .contains(&musl_c["bom-ref"]));
+
+    // The same documents are in the image, and an archive holds them too.
+    let tar = f.out("greeter.tar");
+    oci::export_image(&f.closure(&[&h]), &archive_opts(&tar)).unwrap();
+    let x = f.out("x");
+    fs::create_dir_all(&x).unwrap();
+    run(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&x));
+    // The archive's index lists the image alone (oci-archive:FILE works
+    // without a tag); the SBOM blobs are in it.
+    assert_eq!(read_json(&x.join("index.json"))["manifests"].as_array().unwrap().len(), 1);
+    assert!(layout_blob(&x, &format!("sha256:{}", report.sbom.digest)).is_file());
+    run(Command::new(require("skopeo")).args(["inspect", &format!("oci-archive:{}", tar.display())]));
 }
