@@ -1610,3 +1610,118 @@ fn sboms_are_valid_spdx_and_cyclonedx_and_referrers_of_the_image() {
     assert!(layout_blob(&x, &format!("sha256:{}", report.sbom.digest)).is_file());
     run(Command::new(require("skopeo")).args(["inspect", &format!("oci-archive:{}", tar.display())]));
 }
+
+// ------------------------------------------------------------- registries
+
+/// GET `path` of the registry with its credentials (curl), as JSON.
+fn registry_get(reg: &crate::support::servers::Registry, path: &str, accept: &str) -> Vec<u8> {
+    use crate::support::servers::{REGISTRY_PASSWORD, REGISTRY_USER};
+    let out = run(Command::new(require("curl"))
+        .args(["-fsSL", "-u", &format!("{REGISTRY_USER}:{REGISTRY_PASSWORD}"), "-H"])
+        .arg(format!("Accept: {accept}"))
+        .arg(format!("http://{}/v2/{path}", reg.host())));
+    out.stdout
+}
+
+/// Issue 18: `magpkg oci --push` to a real registry (Debian's
+/// docker-registry, htpasswd auth, on loopback): without credentials it
+/// fails naming where they are read from; with them in
+/// ~/.docker/config.json the image goes up, skopeo pulls it with the same
+/// digest, and both SBOMs are there as referrers (the OCI 1.1 tag schema:
+/// this registry has no referrers API), valid.
+#[test]
+fn push_to_a_loopback_registry_then_pull_with_skopeo() {
+    use crate::support::servers::{Registry, REGISTRY_PASSWORD, REGISTRY_USER};
+    let t = TestContext::new();
+    let def = built_hello(&t);
+    let reg = Registry::start(t.home());
+    let reference = format!("{}/team/hello:1.0", reg.host());
+
+    let out = t.run(&["oci", "-f", &def, "--push", &reference]);
+    assert_eq!(out.status.code(), Some(1), "{}", crate::support::stderr(&out));
+    let err = crate::support::stderr(&out);
+    assert!(err.contains("401") && err.contains(".docker/config.json"), "{err}");
+
+    fs::create_dir_all(t.home().join(".docker")).unwrap();
+    fs::write(t.home().join(".docker/config.json"), reg.auth_json()).unwrap();
+    let out = ok(t.run(&["oci", "-f", &def, "--layout", "lay", "--push", &reference]));
+    let line = crate::support::stdout(&out);
+    let pushed_line = line.lines().last().unwrap();
+    let (r, digest) = pushed_line.split_once(' ').unwrap();
+    assert_eq!(r, reference);
+    // The layout got the same image, tagged with the reference.
+    assert_eq!(index_tags(&t.home().join("lay")), [reference.clone()]);
+    assert_eq!(
+        format!("sha256:{}", layout_manifest_digest(&t.home().join("lay"))),
+        digest
+    );
+
+    // skopeo pulls it: same digest, a runnable layout.
+    let creds = format!("{REGISTRY_USER}:{REGISTRY_PASSWORD}");
+    let v = json_of(&run(Command::new(require("skopeo")).args([
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &format!("docker://{reference}"),
+    ])));
+    assert_eq!(v["Digest"], digest);
+    let pulled = t.home().join("pulled");
+    run(Command::new(require("skopeo")).args([
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &creds,
+        &format!("docker://{reference}"),
+        &format!("oci:{}:hello", pulled.display()),
+    ]));
+    let idx = read_json(&pulled.join("index.json"));
+    assert_eq!(idx["manifests"][0]["digest"], digest);
+
+    // The referrers: an index tagged sha256-<digest> listing both SBOM
+    // artifacts, whose subject is the image and whose documents validate.
+    let hex = digest.trim_start_matches("sha256:");
+    let index: Value =
+        serde_json::from_slice(&registry_get(&reg, &format!("team/hello/manifests/sha256-{hex}"), oci::layout::INDEX))
+            .unwrap();
+    let mut docs = BTreeMap::new();
+    for m in index["manifests"].as_array().unwrap() {
+        let d = m["digest"].as_str().unwrap();
+        let art: Value =
+            serde_json::from_slice(&registry_get(&reg, &format!("team/hello/manifests/{d}"), oci::layout::MANIFEST))
+                .unwrap();
+        assert_eq!(art["subject"]["digest"], digest);
+        assert_eq!(art["artifactType"], m["artifactType"]);
+        let blob = registry_get(
+            &reg,
+            &format!("team/hello/blobs/{}", art["layers"][0]["digest"].as_str().unwrap()),
+            "*/*",
+        );
+        let path = t.home().join(format!("referrer-{}", docs.len()));
+        fs::write(&path, blob).unwrap();
+        docs.insert(m["artifactType"].as_str().unwrap().to_string(), path);
+    }
+    assert_eq!(docs.len(), 2, "{index}");
+    validate_sboms(&docs["application/spdx+json"], &docs["application/vnd.cyclonedx+json"]);
+
+    // Pushed again (from a staged layout this time): nothing new is sent,
+    // the digest is the same.
+    let out = ok(t.run(&["oci", "-f", &def, "--push", &reference]));
+    assert_eq!(crate::support::stdout(&out).trim(), pushed_line);
+    assert!(crate::support::stderr(&out).contains("0 blobs sent"), "{}", crate::support::stderr(&out));
+}
+
+/// The digest (hex) of the only tagged image of a layout.
+fn layout_manifest_digest(dir: &Path) -> String {
+    let index = read_json(&dir.join("index.json"));
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"].get(magpkg::oci::layout::REF_NAME).is_some())
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string()
+}
