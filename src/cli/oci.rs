@@ -52,6 +52,10 @@ pub struct Args {
     /// auth files
     #[arg(long, value_name = "REGISTRY/NAME:TAG")]
     pub push: Option<String>,
+    /// Put the layers on a base image: oci:DIR[:TAG], oci-archive:FILE[:TAG],
+    /// docker-archive:FILE, an archive file, or REGISTRY/NAME:TAG
+    #[arg(long, value_name = "IMAGE")]
+    pub from: Option<String>,
     /// Speak plain HTTP to the registry (always done for loopback addresses)
     #[arg(long, requires = "push")]
     pub plain_http: bool,
@@ -74,6 +78,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.max_layers = args.max_layers as usize;
     opts.created = created;
     opts.threads = ctx.settings.build_cores;
+    opts.base = args.from.clone();
     let mut targets = Vec::new();
     if let Some(o) = &args.output {
         targets.push(Target::Archive(o.clone()));

@@ -189,6 +189,8 @@ pub struct ImageConfig {
     pub env: Vec<(String, String)>,
     pub settings: OciSettings,
     pub labels: BTreeMap<String, String>,
+    /// A base image's `history` entries, kept as they are.
+    pub base_history: Vec<Value>,
     /// One `history` line per layer.
     pub history: Vec<String>,
     /// sha256 hex of each uncompressed layer, in order.
@@ -224,9 +226,14 @@ impl ImageConfig {
         }
         config.insert("Labels".into(), json!(self.labels));
         let history: Vec<Value> = self
-            .history
+            .base_history
             .iter()
-            .map(|h| json!({"created": self.created, "created_by": h, "comment": "magpkg"}))
+            .cloned()
+            .chain(
+                self.history
+                    .iter()
+                    .map(|h| json!({"created": self.created, "created_by": h, "comment": "magpkg"})),
+            )
             .collect();
         let diff_ids: Vec<String> = self.diff_ids.iter().map(|d| format!("sha256:{d}")).collect();
         json!({

@@ -26,6 +26,7 @@
 //! with keys in a fixed order. Layers stream from the store through tar,
 //! gzip and sha256 into temp files, so memory does not grow with the image.
 
+pub mod base;
 pub mod config;
 pub mod gzip;
 pub mod layout;
@@ -119,6 +120,8 @@ pub enum OciError {
         what: String,
         message: String,
     },
+    #[error("base image `{base}` {problem}")]
+    BadBase { base: String, problem: String },
     #[error("{path}: not a valid registry auth file: {problem}")]
     AuthFile { path: PathBuf, problem: String },
     #[error("cannot write {path}: {dir} is not a directory")]
@@ -153,6 +156,7 @@ impl Classify for OciError {
             | OciError::BadReference { .. }
             | OciError::Registry { .. }
             | OciError::AuthFile { .. }
+            | OciError::BadBase { .. }
             | OciError::Empty => true,
             OciError::Io { .. } | OciError::FileType { .. } | OciError::Changed { .. } => false,
         }
@@ -831,6 +835,8 @@ enum LayerJob<'a> {
     Top {
         profile: &'a [ProfileEntry],
         sbom: &'a Sboms,
+        /// On a base image: its `/bin`, `/usr/bin` and `/tmp` stay.
+        on_base: bool,
     },
 }
 
@@ -859,16 +865,21 @@ fn write_layer(layout: &layout::Layout, job: &LayerJob) -> Result<(Descriptor, S
             t.dir(b"magpkg", 0o755).map_err(lerr)?;
             write_project(&mut t, paths)?;
         }
-        LayerJob::Top { profile, sbom } => {
+        LayerJob::Top { profile, sbom, on_base } => {
             // `/bin` and `/usr/bin` lead to the profile so `#!/bin/sh`,
             // `#!/usr/bin/env` and absolute entrypoints like `/bin/app`
             // work when the environment provides them.
-            t.symlink(b"bin", b"magpkg/env/bin").map_err(lerr)?;
+            // A base image keeps its own: a symlink here would hide them.
+            if !on_base {
+                t.symlink(b"bin", b"magpkg/env/bin").map_err(lerr)?;
+            }
             t.dir(b"magpkg", 0o755).map_err(lerr)?;
             write_profile_and_sbom(&mut t, profile, sbom).map_err(lerr)?;
-            t.dir(b"tmp", 0o1777).map_err(lerr)?;
-            t.dir(b"usr", 0o755).map_err(lerr)?;
-            t.symlink(b"usr/bin", b"../magpkg/env/bin").map_err(lerr)?;
+            if !on_base {
+                t.dir(b"tmp", 0o1777).map_err(lerr)?;
+                t.dir(b"usr", 0o755).map_err(lerr)?;
+                t.symlink(b"usr/bin", b"../magpkg/env/bin").map_err(lerr)?;
+            }
         }
     }
     let raw = t.finish().map_err(lerr)?;
@@ -946,6 +957,8 @@ pub struct ImageOptions {
     pub threads: usize,
     /// List the SBOM artifacts in `index.json` (layouts; not archives).
     pub index_referrers: bool,
+    /// A base image (see [`base`]) to put the layers on.
+    pub base: Option<String>,
 }
 
 impl ImageOptions {
@@ -957,6 +970,7 @@ impl ImageOptions {
             created: config::rfc3339(tar::MTIME),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             index_referrers: true,
+            base: None,
         }
     }
 }
@@ -1038,6 +1052,8 @@ fn write_image(
     if closure.packages.is_empty() {
         return Err(OciError::Empty);
     }
+    // The base first: a wrong one is found before any layer is written.
+    let base = opts.base.as_deref().map(|b| base::fetch(b, layout)).transpose()?;
     let profile = profile(closure)?;
     let sboms = closure.sboms(&opts.created);
     let sbom = layout.put(sbom::MEDIA_TYPE, &sboms.spdx)?;
@@ -1053,10 +1069,20 @@ fn write_image(
     jobs.push(LayerJob::Top {
         profile: &profile,
         sbom: &sboms,
+        on_base: base.is_some(),
     });
     let written = write_layers(layout, &jobs, opts.threads)?;
     let mut layers = Vec::new();
     let mut history = Vec::new();
+    if let Some(b) = &base {
+        for (blob, diff_id) in b.layers.iter().zip(b.diff_ids()) {
+            layers.push(LayerInfo {
+                blob: blob.clone(),
+                diff_id: diff_id.trim_start_matches("sha256:").to_string(),
+                packages: Vec::new(),
+            });
+        }
+    }
     for (job, (blob, diff_id)) in jobs.iter().zip(written) {
         let packages: Vec<String> = match job {
             LayerJob::Packages(p) => p.iter().map(|p| p.dir_name()).collect(),
@@ -1074,7 +1100,12 @@ fn write_image(
                 "magpkg: project files /{PROJECT_PATH}/ ({})",
                 paths.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>().join(", ")
             ),
-            LayerJob::Top { .. } => "magpkg: profile /magpkg/env, SBOMs /magpkg/sbom.spdx.json /magpkg/sbom.cdx.json, /bin, /tmp".into(),
+            LayerJob::Top { on_base: false, .. } => {
+                "magpkg: profile /magpkg/env, SBOMs /magpkg/sbom.spdx.json /magpkg/sbom.cdx.json, /bin, /tmp".into()
+            }
+            LayerJob::Top { on_base: true, .. } => {
+                "magpkg: profile /magpkg/env, SBOMs /magpkg/sbom.spdx.json /magpkg/sbom.cdx.json".into()
+            }
         });
         layers.push(LayerInfo {
             blob,
@@ -1083,8 +1114,16 @@ fn write_image(
         });
     }
 
-    let settings = closure.effective_settings();
+    let mut settings = closure.effective_settings();
+    let mut env = closure.image_env();
     let mut labels = BTreeMap::new();
+    let mut base_history = Vec::new();
+    if let Some(b) = &base {
+        on_base(b, &mut settings, &mut env, &mut labels);
+        // Not where the base came from: the same base read from an archive,
+        // a layout or a registry gives the same image.
+        base_history = b.config["history"].as_array().cloned().unwrap_or_default();
+    }
     labels.insert("org.opencontainers.image.title".to_string(), closure.name.clone());
     if let [root] = closure.roots.as_slice() {
         if let Some(p) = closure.packages.iter().find(|p| &p.id == root) {
@@ -1112,9 +1151,10 @@ fn write_image(
     }
     let cfg = config::ImageConfig {
         created: opts.created.clone(),
-        env: closure.image_env(),
+        env,
         settings,
         labels,
+        base_history,
         history,
         diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
     };
@@ -1167,6 +1207,53 @@ fn write_image(
         referrers,
         layers,
     })
+}
+
+/// Build on a base image's configuration: its variables (the environment's
+/// `PATH` entries before its `PATH`), labels, user, working directory and
+/// ports, and its entrypoint and command when the environment sets none.
+fn on_base(
+    b: &base::BaseImage,
+    settings: &mut OciSettings,
+    env: &mut Vec<(String, String)>,
+    labels: &mut BTreeMap<String, String>,
+) {
+    let mut merged = b.env();
+    let base_path = merged.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+    for (k, mut v) in std::mem::take(env) {
+        if k == "PATH" {
+            if let Some(bp) = &base_path {
+                v = v.replace(IMAGE_PATH, &format!("/{PROFILE_PATH}/bin:{bp}"));
+            }
+        }
+        match merged.iter_mut().find(|(n, _)| *n == k) {
+            Some(slot) => slot.1 = v,
+            None => merged.push((k, v)),
+        }
+    }
+    *env = merged;
+    if settings.entrypoint.is_none() && settings.cmd.is_none() {
+        settings.entrypoint = b.list("Entrypoint");
+        settings.cmd = b.list("Cmd");
+    }
+    if settings.user.is_none() {
+        settings.user = b.field("User");
+    }
+    if settings.workdir.is_none() {
+        settings.workdir = b.field("WorkingDir");
+    }
+    if let Some(ports) = b.config["config"]["ExposedPorts"].as_object() {
+        settings.exposed_ports.extend(ports.keys().cloned());
+        settings.exposed_ports.sort();
+        settings.exposed_ports.dedup();
+    }
+    if let Some(l) = b.config["config"]["Labels"].as_object() {
+        for (k, v) in l {
+            if let Some(v) = v.as_str() {
+                labels.entry(k.clone()).or_insert_with(|| v.to_string());
+            }
+        }
+    }
 }
 
 /// Write the closure as one reproducible `.tar.zst` holding `magpkg/`

@@ -380,6 +380,121 @@ async fn push_referrers_tag(
     Ok(())
 }
 
+// ------------------------------------------------------------------- pull
+
+/// Manifest media types asked for when pulling.
+const ACCEPT: &[&str] = &[
+    layout::MANIFEST,
+    layout::INDEX,
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+/// The manifest of an index for linux on this machine's architecture.
+pub fn pick_platform(index: &Value) -> Option<String> {
+    index["manifests"].as_array()?.iter().find_map(|m| {
+        let p = &m["platform"];
+        (p["os"] == "linux" && p["architecture"] == super::config::go_arch())
+            .then(|| m["digest"].as_str().map(str::to_string))
+            .flatten()
+    })
+}
+
+/// Pull the image `remote` names into `layout` (its layers and config,
+/// each checked against its digest): a base image.
+pub fn pull(remote: &Remote, layout: &Layout) -> Result<super::base::BaseImage, OciError> {
+    let client = remote.client();
+    let auth = auth_for(remote)?;
+    let rt = runtime();
+    rt.block_on(async {
+        let (bytes, _) = client
+            .pull_manifest_raw(&remote.reference, &auth, ACCEPT)
+            .await
+            .map_err(remote.err("read the manifest"))?;
+        let mut manifest: Value = serde_json::from_slice(&bytes).map_err(|e| OciError::Registry {
+            reference: remote.reference.whole(),
+            what: "read the manifest".into(),
+            message: e.to_string(),
+        })?;
+        if manifest.get("manifests").is_some() {
+            let d = pick_platform(&manifest).ok_or_else(|| OciError::BadBase {
+                base: remote.reference.whole(),
+                problem: format!("has no image for linux/{}", super::config::go_arch()),
+            })?;
+            let (bytes, _) = client
+                .pull_manifest_raw(&remote.with_digest(d.trim_start_matches("sha256:")), &auth, ACCEPT)
+                .await
+                .map_err(remote.err("read the manifest"))?;
+            manifest = serde_json::from_slice(&bytes).map_err(|e| OciError::Registry {
+                reference: remote.reference.whole(),
+                what: "read the manifest".into(),
+                message: e.to_string(),
+            })?;
+        }
+        let cfg = fetch_blob(&client, remote, layout, &manifest["config"], layout::CONFIG).await?;
+        let cfg_path = layout.blob_path(&cfg.digest);
+        let config: Value = serde_json::from_slice(&std::fs::read(&cfg_path).map_err(|source| OciError::Io {
+            path: cfg_path.clone(),
+            source,
+        })?)
+        .map_err(|e| OciError::Io {
+            path: cfg_path,
+            source: std::io::Error::other(e),
+        })?;
+        let mut layers = Vec::new();
+        for l in manifest["layers"].as_array().cloned().unwrap_or_default() {
+            let mt = super::base::oci_layer_type(l["mediaType"].as_str().unwrap_or(layout::LAYER_GZIP));
+            layers.push(fetch_blob(&client, remote, layout, &l, &mt).await?);
+        }
+        Ok(super::base::BaseImage {
+            name: remote.reference.whole(),
+            config,
+            layers,
+        })
+    })
+}
+
+/// Download the blob `d` describes into `layout`, refusing other content.
+async fn fetch_blob(
+    client: &Client,
+    remote: &Remote,
+    layout: &Layout,
+    d: &Value,
+    media_type: &str,
+) -> Result<Descriptor, OciError> {
+    use futures::StreamExt;
+    use std::io::Write;
+    let digest = d["digest"].as_str().unwrap_or_default();
+    let mut s = client
+        .pull_blob_stream(&remote.reference, digest)
+        .await
+        .map_err(remote.err(&format!("download blob {digest}")))?;
+    let mut w = layout.blob_writer()?;
+    while let Some(chunk) = s.stream.next().await {
+        let chunk = chunk.map_err(|source| OciError::Io {
+            path: layout.dir().into(),
+            source,
+        })?;
+        w.write_all(&chunk).map_err(|source| OciError::Io {
+            path: layout.dir().into(),
+            source,
+        })?;
+    }
+    let (got, size) = w.commit()?;
+    if format!("sha256:{got}") != digest {
+        return Err(OciError::Registry {
+            reference: remote.reference.whole(),
+            what: format!("download blob {digest}"),
+            message: format!("the registry sent content with digest sha256:{got}"),
+        });
+    }
+    Ok(Descriptor {
+        media_type: media_type.into(),
+        digest: got,
+        size,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1725,3 +1725,152 @@ fn layout_manifest_digest(dir: &Path) -> String {
         .trim_start_matches("sha256:")
         .to_string()
 }
+
+// ------------------------------------------------------------- base images
+
+/// Issue 18: `--from` a busybox-based base (made here from Debian's
+/// busybox-static with `podman import`, saved as an OCI archive): the
+/// environment's tools run in the base's `sh -c` via podman, the base's
+/// /bin stays, and the same base named as an archive, an `oci:` layout and
+/// a registry image gives the same image digest.
+#[test]
+#[ignore]
+fn an_image_from_a_busybox_base_runs_sh_with_the_environments_tools() {
+    use crate::support::servers::{Registry, REGISTRY_PASSWORD, REGISTRY_USER};
+    require("podman");
+    require("runc");
+    let t = TestContext::new();
+    let root = t.home().join("base-root");
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::copy(require("busybox"), root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "ls", "cat", "echo", "readlink"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let base_tar = t.home().join("base.tar");
+    run(Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&base_tar).arg("."));
+    podman(
+        t.home(),
+        &[
+            "import",
+            "--change",
+            "ENV PATH=/bin",
+            "--change",
+            "ENV BASE_VAR=kept",
+            "--change",
+            "CMD [\"/bin/sh\"]",
+            base_tar.to_str().unwrap(),
+            "localhost/bbbase:1",
+        ],
+    );
+    let base_archive = t.home().join("base-oci.tar");
+    podman(
+        t.home(),
+        &["save", "--format", "oci-archive", "-o", base_archive.to_str().unwrap(), "localhost/bbbase:1"],
+    );
+
+    let proj = t.project("proj");
+    fs::write(
+        proj.join("magnet.jsonnet"),
+        format!("{{ name: 'tools', packages: [{}] }}\n", tool_package(&t, "zulu")),
+    )
+    .unwrap();
+    let from_archive = format!("oci-archive:{}", base_archive.display());
+    let out = ok(t.run_in(&proj, &["oci", "--env", "--from", &from_archive, "-o", "img.tar", "--tag", "onbase:1"]));
+    let digest = crate::support::stdout(&out).split_whitespace().nth(1).unwrap().to_string();
+
+    let tar = proj.join("img.tar");
+    podman(t.home(), &["load", "-i", tar.to_str().unwrap()]);
+    let out = podman_run(
+        t.home(),
+        &[],
+        "onbase:1",
+        &["sh", "-c", "zulu && echo PATH=$PATH BASE_VAR=$BASE_VAR && readlink /bin/sh && ls /magpkg/env/bin"],
+    );
+    let stdout = crate::support::stdout(&out);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "zulu", "{stdout}");
+    assert_eq!(lines[1], "PATH=/magpkg/env/bin:/bin BASE_VAR=kept", "{stdout}");
+    // The base's /bin is still busybox's, not a link to the profile.
+    assert_eq!(lines[2], "busybox", "{stdout}");
+    assert_eq!(lines[3], "zulu", "{stdout}");
+    let cfg = json_of(&run(Command::new(require("skopeo")).args([
+        "inspect",
+        "--config",
+        &format!("oci-archive:{}", tar.display()),
+    ])));
+    // The environment's default command (its first package's tool) wins
+    // over the base's; the base's variables stay.
+    assert_eq!(cfg["config"]["Cmd"], json!(["zulu"]), "{cfg}");
+    assert!(cfg["config"]["Env"].as_array().unwrap().contains(&json!("BASE_VAR=kept")), "{cfg}");
+    assert_eq!(cfg["history"][0]["comment"], "imported from tarball", "the base's history first: {cfg}");
+    assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 3, "base + zulu + top: {cfg}");
+
+    // The same base as an OCI layout, then from a registry: same image.
+    let base_dir = t.home().join("base-layout");
+    run(Command::new(require("skopeo")).args([
+        "copy",
+        &from_archive,
+        &format!("oci:{}:b", base_dir.display()),
+    ]));
+    let out = ok(t.run_in(
+        &proj,
+        &["oci", "--env", "--from", &format!("oci:{}:b", base_dir.display()), "--layout", "lay", "--tag", "onbase:1"],
+    ));
+    assert_eq!(crate::support::stdout(&out).split_whitespace().nth(1).unwrap(), digest);
+    let reg = Registry::start(t.home());
+    let base_ref = format!("{}/base/busybox:1", reg.host());
+    run(Command::new(require("skopeo")).args([
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &format!("{REGISTRY_USER}:{REGISTRY_PASSWORD}"),
+        &from_archive,
+        &format!("docker://{base_ref}"),
+    ]));
+    fs::create_dir_all(t.home().join(".docker")).unwrap();
+    fs::write(t.home().join(".docker/config.json"), reg.auth_json()).unwrap();
+    let out = ok(t.run_in(
+        &proj,
+        &["oci", "--env", "--from", &base_ref, "--layout", "lay2", "--tag", "onbase:1"],
+    ));
+    assert_eq!(crate::support::stdout(&out).split_whitespace().nth(1).unwrap(), digest);
+}
+
+/// A base that does not exist, or is for another architecture, is a user
+/// error naming it, before anything is written.
+#[test]
+fn a_missing_or_foreign_base_image_is_refused() {
+    let t = TestContext::new();
+    let def = built_hello(&t);
+    let out = t.run(&["oci", "-f", &def, "--from", "oci:/nonexistent/layout", "-o", "x.tar"]);
+    assert_eq!(out.status.code(), Some(1), "{}", crate::support::stderr(&out));
+    assert!(crate::support::stderr(&out).contains("/nonexistent/layout"));
+    assert!(!t.home().join("x.tar").exists());
+    let out = t.run(&["oci", "-f", &def, "--from", "not a reference", "-o", "x.tar"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(crate::support::stderr(&out).contains("base image `not a reference`"), "{}", crate::support::stderr(&out));
+    // An image for arm64 (the machine here builds amd64 or another arch).
+    let other = if magpkg::oci::config::go_arch() == "arm64" { "amd64" } else { "arm64" };
+    let lay = t.home().join("foreign");
+    ok(t.run(&["oci", "-f", &def, "--layout", lay.to_str().unwrap(), "--tag", "f:1"]));
+    let m = read_json(&layout_blob(&lay, &format!("sha256:{}", layout_manifest_digest(&lay))));
+    let cfg_path = layout_blob(&lay, m["config"]["digest"].as_str().unwrap());
+    let mut cfg = read_json(&cfg_path);
+    cfg["architecture"] = json!(other);
+    let bytes = serde_json::to_vec(&cfg).unwrap();
+    let hex = sha256_hex(&bytes);
+    fs::write(lay.join("blobs/sha256").join(&hex), &bytes).unwrap();
+    let mut m2 = m.clone();
+    m2["config"]["digest"] = json!(format!("sha256:{hex}"));
+    m2["config"]["size"] = json!(bytes.len());
+    let mb = serde_json::to_vec(&m2).unwrap();
+    let mhex = sha256_hex(&mb);
+    fs::write(lay.join("blobs/sha256").join(&mhex), &mb).unwrap();
+    let mut index = read_json(&lay.join("index.json"));
+    index["manifests"] = json!([{"mediaType": oci::layout::MANIFEST, "digest": format!("sha256:{mhex}"), "size": mb.len(),
+        "annotations": {oci::layout::REF_NAME: "f:1"}}]);
+    fs::write(lay.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let out = t.run(&["oci", "-f", &def, "--from", &format!("oci:{}:f:1", lay.display()), "-o", "x.tar"]);
+    assert_eq!(out.status.code(), Some(1), "{}", crate::support::stderr(&out));
+    assert!(crate::support::stderr(&out).contains(&format!("linux/{other}")), "{}", crate::support::stderr(&out));
+}
