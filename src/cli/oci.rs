@@ -152,6 +152,11 @@ pub fn resolve(what: &What, ctx: &Ctx) -> anyhow::Result<Closure> {
         Input::positional(what.attr.as_deref().unwrap_or_default())
     };
     let graph = eval::evaluate(&input, ctx.settings.packages_dir.as_deref())?;
+    // An environment may be empty (an empty image); an input must name
+    // something.
+    if graph.roots.is_empty() {
+        return Err(oci::OciError::Empty.into());
+    }
     ensure_built(&graph, ctx, &store)?;
     Ok(Closure::from_graph(&graph, &store)?)
 }

@@ -287,10 +287,8 @@ impl Closure {
     }
 
     /// Like [`Closure::from_graph`] for the given roots.
+    /// No roots give an empty closure (an environment with no packages).
     pub fn from_roots(graph: &Graph, roots: &[PackageId], store: &Store) -> Result<Closure, OciError> {
-        if roots.is_empty() {
-            return Err(OciError::Empty);
-        }
         let mut packages = Vec::new();
         for id in graph.runtime_closure(roots) {
             let p = graph.get(&id);
@@ -369,7 +367,11 @@ impl Closure {
             packages,
             build_inputs,
             env_id: None,
-            name: names.join("-"),
+            name: if names.is_empty() {
+                "empty".into()
+            } else {
+                names.join("-")
+            },
             tag_name: None,
             oci,
             env: Vec::new(),
@@ -837,6 +839,10 @@ enum LayerJob<'a> {
         sbom: &'a Sboms,
         /// On a base image: its `/bin`, `/usr/bin` and `/tmp` stay.
         on_base: bool,
+        /// `/etc/passwd`, `/etc/group` and a home for `oci.user`.
+        user: Option<&'a config::ImageUser>,
+        /// The CA bundle (`oci.caCertificates`).
+        ca: Option<&'a [u8]>,
     },
 }
 
@@ -865,13 +871,36 @@ fn write_layer(layout: &layout::Layout, job: &LayerJob) -> Result<(Descriptor, S
             t.dir(b"magpkg", 0o755).map_err(lerr)?;
             write_project(&mut t, paths)?;
         }
-        LayerJob::Top { profile, sbom, on_base } => {
+        LayerJob::Top {
+            profile,
+            sbom,
+            on_base,
+            user,
+            ca,
+        } => {
             // `/bin` and `/usr/bin` lead to the profile so `#!/bin/sh`,
             // `#!/usr/bin/env` and absolute entrypoints like `/bin/app`
             // work when the environment provides them.
             // A base image keeps its own: a symlink here would hide them.
             if !on_base {
                 t.symlink(b"bin", b"magpkg/env/bin").map_err(lerr)?;
+            }
+            if user.is_some() || ca.is_some() {
+                t.dir(b"etc", 0o755).map_err(lerr)?;
+            }
+            if let Some(u) = user {
+                t.file_bytes(b"etc/group", 0o644, u.group().as_bytes()).map_err(lerr)?;
+                t.file_bytes(b"etc/passwd", 0o644, u.passwd().as_bytes()).map_err(lerr)?;
+            }
+            if let Some(ca) = ca {
+                t.dir(b"etc/ssl", 0o755).map_err(lerr)?;
+                t.dir(b"etc/ssl/certs", 0o755).map_err(lerr)?;
+                t.file_bytes(config::IMAGE_CA_BUNDLE.as_bytes(), 0o644, ca).map_err(lerr)?;
+            }
+            if let Some(u) = user {
+                t.dir(b"home", 0o755).map_err(lerr)?;
+                t.dir_owned(format!("home/{}", u.name).as_bytes(), 0o755, u.uid, u.gid)
+                    .map_err(lerr)?;
             }
             t.dir(b"magpkg", 0o755).map_err(lerr)?;
             write_profile_and_sbom(&mut t, profile, sbom).map_err(lerr)?;
@@ -1049,12 +1078,16 @@ fn write_image(
     tag: &str,
     layout: &layout::Layout,
 ) -> Result<ImageReport, OciError> {
-    if closure.packages.is_empty() {
-        return Err(OciError::Empty);
-    }
     // The base first: a wrong one is found before any layer is written.
     let base = opts.base.as_deref().map(|b| base::fetch(b, layout)).transpose()?;
     let profile = profile(closure)?;
+    // The image's user gets passwd/group entries, unless a base image has
+    // its own files (which ours would hide).
+    let user = match &base {
+        None => closure.oci.user.as_deref().and_then(config::ImageUser::parse),
+        Some(_) => None,
+    };
+    let ca = ca_bundle(&closure.oci)?;
     let sboms = closure.sboms(&opts.created);
     let sbom = layout.put(sbom::MEDIA_TYPE, &sboms.spdx)?;
     let cyclonedx = layout.put(sbom::CYCLONEDX_MEDIA_TYPE, &sboms.cyclonedx)?;
@@ -1070,6 +1103,8 @@ fn write_image(
         profile: &profile,
         sbom: &sboms,
         on_base: base.is_some(),
+        user: user.as_ref(),
+        ca: ca.as_deref(),
     });
     let written = write_layers(layout, &jobs, opts.threads)?;
     let mut layers = Vec::new();
@@ -1116,6 +1151,9 @@ fn write_image(
 
     let mut settings = closure.effective_settings();
     let mut env = closure.image_env();
+    if ca.is_some() && !env.iter().any(|(k, _)| k == "SSL_CERT_FILE") {
+        env.push(("SSL_CERT_FILE".into(), format!("/{}", config::IMAGE_CA_BUNDLE)));
+    }
     let mut labels = BTreeMap::new();
     let mut base_history = Vec::new();
     if let Some(b) = &base {
@@ -1206,6 +1244,34 @@ fn write_image(
         cyclonedx,
         referrers,
         layers,
+    })
+}
+
+/// The CA bundle `oci.caCertificates` asks for: the host's (the first of
+/// [`config::HOST_CA_BUNDLES`]) or the file named.
+fn ca_bundle(settings: &OciSettings) -> Result<Option<Vec<u8>>, OciError> {
+    let path = match &settings.ca_certificates {
+        None => return Ok(None),
+        Some(config::CaCertificates::File(p)) => p.clone(),
+        Some(config::CaCertificates::Host) => config::HOST_CA_BUNDLES
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .ok_or_else(|| OciError::BadSetting {
+                origin: "this machine".into(),
+                field: "caCertificates".into(),
+                problem: format!(
+                    "is true but no CA bundle is here (looked for {})",
+                    config::HOST_CA_BUNDLES.join(", ")
+                ),
+                suggestion: None,
+            })?,
+    };
+    fs::read(&path).map(Some).map_err(|e| OciError::BadSetting {
+        origin: "oci".into(),
+        field: "caCertificates".into(),
+        problem: format!("cannot read {}: {e}", path.display()),
+        suggestion: None,
     })
 }
 

@@ -360,6 +360,22 @@ pub fn spdx(input: &Input) -> Value {
     for r in input.roots {
         relationships.push(rel("SPDXRef-DOCUMENT".into(), "DESCRIBES", package_ref(r)));
     }
+    if input.roots.is_empty() {
+        // An empty environment: the document describes the (empty) image,
+        // as SPDX wants it to describe something.
+        packages.push(json!({
+            "SPDXID": "SPDXRef-Image",
+            "name": input.name,
+            "downloadLocation": "NOASSERTION",
+            "filesAnalyzed": false,
+            "licenseConcluded": "NOASSERTION",
+            "licenseDeclared": "NOASSERTION",
+            "copyrightText": "NOASSERTION",
+            "primaryPackagePurpose": "CONTAINER",
+            "comment": "an image of an environment with no packages",
+        }));
+        relationships.push(rel("SPDXRef-DOCUMENT".into(), "DESCRIBES", "SPDXRef-Image".into()));
+    }
     for (p, shipped) in input.all() {
         let mut pkg = Map::new();
         pkg.insert("SPDXID".into(), json!(package_ref(&p.id)));

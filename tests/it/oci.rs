@@ -1874,3 +1874,170 @@ fn a_missing_or_foreign_base_image_is_refused() {
     assert_eq!(out.status.code(), Some(1), "{}", crate::support::stderr(&out));
     assert!(crate::support::stderr(&out).contains(&format!("linux/{other}")), "{}", crate::support::stderr(&out));
 }
+
+// ------------------------------------------------ user, volumes, CA, empty
+
+/// A package `busybox` (the host's static busybox with `sh`, `id`,
+/// `whoami`, `cat`, `ls`, `stat` links), as a Jsonnet expression.
+fn busybox_package(t: &TestContext) -> String {
+    let tb = t.home().join("busybox-tools.tar.gz");
+    let links: Vec<(String, &str)> = ["sh", "id", "whoami", "cat", "ls", "stat"]
+        .iter()
+        .map(|a| (format!("bin/{a}"), "busybox"))
+        .collect();
+    let links: Vec<(&str, &str)> = links.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+    crate::support::packages::tarball(&tb, &[("bin/busybox", &crate::support::busybox(), true)], &links);
+    crate::support::packages::local_package("busybox", "1.35", &tb, &[t.store()])
+}
+
+/// Issue 18: `oci.user` makes /etc/passwd, /etc/group and a home owned by
+/// the user (podman runs as it, `whoami` resolves it); `oci.volumes` are
+/// the config's `Volumes`; `oci.caCertificates` (a file here; `true` takes
+/// the host's bundle) is /etc/ssl/certs/ca-certificates.crt with
+/// SSL_CERT_FILE pointing at it.
+#[test]
+#[ignore]
+fn user_volumes_and_ca_certificates_in_podman() {
+    require("podman");
+    require("runc");
+    let t = TestContext::new();
+    let proj = t.project("proj");
+    let bundle = t.home().join("corp-ca.pem");
+    fs::write(&bundle, "-----BEGIN CERTIFICATE-----\nTUFHUEtH\n-----END CERTIFICATE-----\n").unwrap();
+    fs::write(
+        proj.join("magnet.jsonnet"),
+        format!(
+            "{{ name: 'tools', packages: [{}],\n  oci: {{ user: 'app', volumes: ['/data', '/cache'], caCertificates: '{}' }} }}\n",
+            busybox_package(&t),
+            bundle.display()
+        ),
+    )
+    .unwrap();
+    ok(t.run_in(&proj, &["oci", "--env", "-o", "img.tar", "--tag", "withuser:1"]));
+    let tar = proj.join("img.tar");
+    let cfg = json_of(&run(Command::new(require("skopeo")).args([
+        "inspect",
+        "--config",
+        &format!("oci-archive:{}", tar.display()),
+    ])));
+    assert_eq!(cfg["config"]["User"], "app");
+    assert_eq!(cfg["config"]["Volumes"], json!({"/cache": {}, "/data": {}}));
+    let env: Vec<&str> = cfg["config"]["Env"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert!(env.contains(&"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"), "{env:?}");
+
+    podman(t.home(), &["load", "-i", tar.to_str().unwrap()]);
+    let out = podman_run(
+        t.home(),
+        &["--entrypoint", ""],
+        "withuser:1",
+        &["sh", "-c", "whoami; id -u; id -g -n; echo $HOME; stat -c %u:%g /home/app; cat $SSL_CERT_FILE"],
+    );
+    let stdout = crate::support::stdout(&out);
+    assert_eq!(
+        stdout,
+        format!("app\n1000\napp\n/home/app\n1000:1000\n{}", fs::read_to_string(&bundle).unwrap()),
+        "{stdout}"
+    );
+
+    // A numeric user gets an entry too; root none.
+    fs::write(
+        proj.join("magnet.jsonnet"),
+        format!("{{ name: 'tools', packages: [{}], oci: {{ user: '4242:4343' }} }}\n", busybox_package(&t)),
+    )
+    .unwrap();
+    ok(t.run_in(&proj, &["oci", "--env", "-o", "num.tar", "--tag", "numuser:1"]));
+    podman(t.home(), &["load", "-i", proj.join("num.tar").to_str().unwrap()]);
+    let out = podman_run(t.home(), &["--entrypoint", ""], "numuser:1", &["sh", "-c", "whoami; id -u; id -g"]);
+    assert_eq!(crate::support::stdout(&out), "user\n4242\n4343\n");
+}
+
+/// `oci.caCertificates: true` ships the host's bundle (the first of the
+/// usual places) byte for byte; a bad value names the field.
+#[test]
+fn ca_certificates_true_ships_the_hosts_bundle() {
+    let host = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.is_file())
+        .expect("a CA bundle on this machine (.ci/setup installs ca-certificates)");
+    let t = TestContext::new();
+    let proj = t.project("proj");
+    fs::write(
+        proj.join("magnet.jsonnet"),
+        "{ name: 'tools', packages: [], oci: { caCertificates: true } }\n",
+    )
+    .unwrap();
+    ok(t.run_in(&proj, &["oci", "--env", "--layout", "lay", "--tag", "ca:1"]));
+    let lay = proj.join("lay");
+    let m = read_json(&layout_blob(&lay, &format!("sha256:{}", layout_manifest_digest(&lay))));
+    let top = m["layers"].as_array().unwrap().last().unwrap()["digest"].as_str().unwrap().to_string();
+    let x = t.home().join("top");
+    fs::create_dir_all(&x).unwrap();
+    run(Command::new("tar").arg("-xzf").arg(layout_blob(&lay, &top)).arg("-C").arg(&x));
+    assert_eq!(
+        fs::read(x.join("etc/ssl/certs/ca-certificates.crt")).unwrap(),
+        fs::read(host).unwrap()
+    );
+    fs::write(
+        proj.join("magnet.jsonnet"),
+        "{ name: 'tools', packages: [], oci: { caCertificates: 'relative.pem' } }\n",
+    )
+    .unwrap();
+    let out = t.run_in(&proj, &["oci", "--env", "-o", "x.tar"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(crate::support::stderr(&out).contains("oci.caCertificates"), "{}", crate::support::stderr(&out));
+}
+
+/// Issue 18: an environment with no packages is an empty image (the top
+/// layer: profile and SBOMs, which validate), not an error; an input that
+/// names nothing still is one.
+#[test]
+fn an_empty_environment_is_an_empty_image() {
+    let t = TestContext::new();
+    let proj = t.project("proj");
+    fs::write(proj.join("magnet.jsonnet"), "{ name: 'nothing', packages: [] }\n").unwrap();
+    let out = ok(t.run_in(&proj, &["oci", "--env", "--layout", "lay"]));
+    assert!(crate::support::stdout(&out).starts_with("nothing:"), "{}", crate::support::stdout(&out));
+    let lay = proj.join("lay");
+    let m = read_json(&layout_blob(&lay, &format!("sha256:{}", layout_manifest_digest(&lay))));
+    assert_eq!(m["layers"].as_array().unwrap().len(), 1, "{m}");
+    run(Command::new(require("skopeo")).args(["inspect", &format!("oci:{}:{}", lay.display(), index_tags(&lay)[0])]));
+    let index = read_json(&lay.join("index.json"));
+    let sbom = |kind: &str| -> PathBuf {
+        let e = index["manifests"].as_array().unwrap().iter().find(|m| m["artifactType"] == kind).unwrap();
+        let art = read_json(&layout_blob(&lay, e["digest"].as_str().unwrap()));
+        layout_blob(&lay, art["layers"][0]["digest"].as_str().unwrap())
+    };
+    validate_sboms(&sbom("application/spdx+json"), &sbom("application/vnd.cyclonedx+json"));
+    ok(t.run_in(&proj, &["export", "--env", "-o", "empty.tar.zst"]));
+    let out = t.run(&["oci", "-e", "[]", "-o", "x.tar"]);
+    assert_eq!(out.status.code(), Some(1), "{}", crate::support::stderr(&out));
+    assert!(crate::support::stderr(&out).contains("names no package"));
+}
+
+/// The set-id policy: no file in an image or tarball keeps a setuid,
+/// setgid or sticky bit (modes are 0755 or 0644); only /tmp is 1777.
+#[test]
+fn setuid_and_setgid_bits_are_dropped() {
+    let mut f = Fixture::new();
+    let id = f.add("suid", "1", &[], |t| {
+        fs::create_dir_all(t.join("bin")).unwrap();
+        for (name, mode) in [("su-like", 0o4755), ("sg-like", 0o2755), ("sticky", 0o1644)] {
+            fs::write(t.join("bin").join(name), "#!/bin/sh\n").unwrap();
+            fs::set_permissions(t.join("bin").join(name), fs::Permissions::from_mode(mode)).unwrap();
+        }
+    });
+    let lay = f.out("lay");
+    let mut opts = ImageOptions::new(Target::Layout(lay.clone()));
+    opts.tag = Some("suid:1".into());
+    oci::export_image(&f.closure(&[&id]), &opts).unwrap();
+    let m = layout_manifest(&lay);
+    for l in m["layers"].as_array().unwrap() {
+        let listing = run(Command::new("tar").arg("-tvzf").arg(layout_blob(&lay, l["digest"].as_str().unwrap())));
+        for line in String::from_utf8_lossy(&listing.stdout).lines() {
+            let perms = line.split_whitespace().next().unwrap();
+            let special = perms.contains(['s', 'S']) || (perms.contains(['t', 'T']) && !line.ends_with(" tmp/"));
+            assert!(!special, "a set-id or sticky bit in the image: {line}");
+        }
+    }
+}
