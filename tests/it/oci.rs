@@ -944,6 +944,34 @@ fn real_hello_image_prints_its_greeting_in_podman() {
     // Any command of the environment runs, found through PATH.
     let out = podman_run(t.home(), &["--entrypoint", ""], "hello:real", &["hello", "--version"]);
     assert!(crate::support::stdout(&out).contains("2.10"));
+
+    // The SBOMs of the real tree validate, and name the bootstrap root,
+    // its Debian packages and musl, statically linked into hello.
+    ok(t.run(&["oci", "hello", "--layout", "lay", "--tag", "hello:real"]));
+    let lay = t.home().join("lay");
+    let index = read_json(&lay.join("index.json"));
+    let sbom = |kind: &str| -> PathBuf {
+        let e = index["manifests"].as_array().unwrap().iter().find(|m| m["artifactType"] == kind).unwrap();
+        let art = read_json(&layout_blob(&lay, e["digest"].as_str().unwrap()));
+        layout_blob(&lay, art["layers"][0]["digest"].as_str().unwrap())
+    };
+    let spdx = sbom("application/spdx+json");
+    validate_sboms(&spdx, &sbom("application/vnd.cyclonedx+json"));
+    let doc = read_json(&spdx);
+    let pkgs = doc["packages"].as_array().unwrap();
+    let id_of = |name: &str| {
+        pkgs.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name} missing"))["SPDXID"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (hello, boot, musl) = (id_of("hello"), id_of("bootstrap"), id_of("musl-dev"));
+    let rels = doc["relationships"].as_array().unwrap();
+    let has = |a: &str, k: &str, b: &str| {
+        rels.iter().any(|r| r["spdxElementId"] == a && r["relationshipType"] == k && r["relatedSpdxElement"] == b)
+    };
+    assert!(has(&boot, "BUILD_DEPENDENCY_OF", &hello));
+    assert!(has(&hello, "STATIC_LINK", &musl), "hello is a static musl binary");
 }
 
 /// `podman run` of `image` (with `opts` before it and `args` after) with
