@@ -208,12 +208,21 @@ fn from_layout_dir(spec: &str, dir: &Path, tag: Option<&str>, layout: &Layout) -
         .collect();
     let entry = match images.as_slice() {
         [one] => *one,
-        [] => return Err(bad(spec, format!("has no image{}", tag.map(|t| format!(" tagged {t}")).unwrap_or_default()))),
+        [] => {
+            return Err(bad(
+                spec,
+                format!(
+                    "has no image{}",
+                    tag.map(|t| format!(" tagged {t}")).unwrap_or_default()
+                ),
+            ))
+        }
         _ => return Err(bad(spec, "holds several images: name one with :TAG")),
     };
-    let mut manifest = read_json(&dir.join("blobs/sha256").join(
-        entry["digest"].as_str().unwrap_or("").trim_start_matches("sha256:"),
-    ))?;
+    let mut manifest = read_json(
+        &dir.join("blobs/sha256")
+            .join(entry["digest"].as_str().unwrap_or("").trim_start_matches("sha256:")),
+    )?;
     if manifest.get("manifests").is_some() {
         let d = super::registry::pick_platform(&manifest).ok_or_else(|| bad(spec, "has no image for this platform"))?;
         manifest = read_json(&dir.join("blobs/sha256").join(d.trim_start_matches("sha256:")))?;
@@ -248,7 +257,10 @@ fn from_archive(spec: &str, file: &Path, tag: Option<&str>, layout: &Layout) -> 
         }
         let rel: PathBuf = entry.path().map_err(io_err(file))?.into_owned();
         // Only plain relative names: nothing may land outside the scratch.
-        if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)) {
+        if rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
+        {
             return Err(bad(spec, format!("holds an unsafe name {}", rel.display())));
         }
         let dest = scratch.path().join(&rel);

@@ -211,7 +211,8 @@ impl OciSettings {
                     let ok = |p: &str| {
                         !p.is_empty()
                             && p.len() <= 32
-                            && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                            && p.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
                             && !p.starts_with('-')
                     };
                     if !u.split(':').all(ok) || u.split(':').count() > 2 {

@@ -890,12 +890,14 @@ fn write_layer(layout: &layout::Layout, job: &LayerJob) -> Result<(Descriptor, S
             }
             if let Some(u) = user {
                 t.file_bytes(b"etc/group", 0o644, u.group().as_bytes()).map_err(lerr)?;
-                t.file_bytes(b"etc/passwd", 0o644, u.passwd().as_bytes()).map_err(lerr)?;
+                t.file_bytes(b"etc/passwd", 0o644, u.passwd().as_bytes())
+                    .map_err(lerr)?;
             }
             if let Some(ca) = ca {
                 t.dir(b"etc/ssl", 0o755).map_err(lerr)?;
                 t.dir(b"etc/ssl/certs", 0o755).map_err(lerr)?;
-                t.file_bytes(config::IMAGE_CA_BUNDLE.as_bytes(), 0o644, ca).map_err(lerr)?;
+                t.file_bytes(config::IMAGE_CA_BUNDLE.as_bytes(), 0o644, ca)
+                    .map_err(lerr)?;
             }
             if let Some(u) = user {
                 t.dir(b"home", 0o755).map_err(lerr)?;

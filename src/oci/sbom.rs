@@ -68,7 +68,10 @@ impl Input<'_> {
             .map(|p| p.id.as_str())
             .collect();
         ids.sort();
-        crate::hash::digest("magpkg-sbom-v1", format!("{}\n{}", self.name, ids.join("\n")).as_bytes())
+        crate::hash::digest(
+            "magpkg-sbom-v1",
+            format!("{}\n{}", self.name, ids.join("\n")).as_bytes(),
+        )
     }
 
     /// The static C library `p` links: the `musl-dev` (or musl source)
@@ -354,9 +357,7 @@ pub fn spdx(input: &Input) -> Value {
     let mut seen_sources = BTreeSet::new();
     // LicenseRef id → packages declaring it.
     let mut license_refs: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let rel = |a: String, kind: &str, b: String| {
-        json!({"spdxElementId": a, "relationshipType": kind, "relatedSpdxElement": b})
-    };
+    let rel = |a: String, kind: &str, b: String| json!({"spdxElementId": a, "relationshipType": kind, "relatedSpdxElement": b});
     for r in input.roots {
         relationships.push(rel("SPDXRef-DOCUMENT".into(), "DESCRIBES", package_ref(r)));
     }
@@ -529,7 +530,10 @@ fn cdx_licenses(text: Option<&str>) -> Value {
 fn uuid_of(hex: &str) -> String {
     let h: Vec<char> = hex.chars().collect();
     let s = |a: usize, b: usize| h[a..b].iter().collect::<String>();
-    let variant = "89ab".chars().nth(h[16].to_digit(16).unwrap_or(0) as usize % 4).unwrap_or('8');
+    let variant = "89ab"
+        .chars()
+        .nth(h[16].to_digit(16).unwrap_or(0) as usize % 4)
+        .unwrap_or('8');
     format!(
         "{}-{}-5{}-{variant}{}-{}",
         s(0, 8),
@@ -650,13 +654,22 @@ mod tests {
         assert_eq!(license(Some("Apache 2.0")).expression, "Apache-2.0");
         assert_eq!(license(Some("GPLv3+")).expression, "GPL-3.0-or-later");
         assert_eq!(
-            license(Some("(MIT AND BSD-2-Clause) OR GPL-2.0-or-later WITH Classpath-exception-2.0")).expression,
+            license(Some(
+                "(MIT AND BSD-2-Clause) OR GPL-2.0-or-later WITH Classpath-exception-2.0"
+            ))
+            .expression,
             "(MIT AND BSD-2-Clause) OR GPL-2.0-or-later WITH Classpath-exception-2.0"
         );
         let x = license(Some("LicenseRef-Public-Domain AND LGPL-2.1-or-later"));
         assert_eq!(x.expression, "LicenseRef-Public-Domain AND LGPL-2.1-or-later");
         assert_eq!(x.refs, vec!["LicenseRef-Public-Domain".to_string()]);
-        for prose in ["various (Debian main)", "BSD, see COPYING", "Not-A-License", "MIT AND", "(MIT"] {
+        for prose in [
+            "various (Debian main)",
+            "BSD, see COPYING",
+            "Not-A-License",
+            "MIT AND",
+            "(MIT",
+        ] {
             let l = license(Some(prose));
             assert_eq!(l.expression, "NOASSERTION", "{prose}");
             assert_eq!(l.declared.as_deref(), Some(prose));

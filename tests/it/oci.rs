@@ -949,18 +949,14 @@ fn real_hello_image_prints_its_greeting_in_podman() {
     // its Debian packages and musl, statically linked into hello.
     ok(t.run(&["oci", "hello", "--layout", "lay", "--tag", "hello:real"]));
     let lay = t.home().join("lay");
-    let index = read_json(&lay.join("index.json"));
-    let sbom = |kind: &str| -> PathBuf {
-        let e = index["manifests"].as_array().unwrap().iter().find(|m| m["artifactType"] == kind).unwrap();
-        let art = read_json(&layout_blob(&lay, e["digest"].as_str().unwrap()));
-        layout_blob(&lay, art["layers"][0]["digest"].as_str().unwrap())
-    };
-    let spdx = sbom("application/spdx+json");
-    validate_sboms(&spdx, &sbom("application/vnd.cyclonedx+json"));
+    let (spdx, cyclonedx) = layout_sboms(&lay);
+    validate_sboms(&spdx, &cyclonedx);
     let doc = read_json(&spdx);
     let pkgs = doc["packages"].as_array().unwrap();
     let id_of = |name: &str| {
-        pkgs.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name} missing"))["SPDXID"]
+        pkgs.iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing"))["SPDXID"]
             .as_str()
             .unwrap()
             .to_string()
@@ -968,7 +964,8 @@ fn real_hello_image_prints_its_greeting_in_podman() {
     let (hello, boot, musl) = (id_of("hello"), id_of("bootstrap"), id_of("musl-dev"));
     let rels = doc["relationships"].as_array().unwrap();
     let has = |a: &str, k: &str, b: &str| {
-        rels.iter().any(|r| r["spdxElementId"] == a && r["relationshipType"] == k && r["relatedSpdxElement"] == b)
+        rels.iter()
+            .any(|r| r["spdxElementId"] == a && r["relationshipType"] == k && r["relatedSpdxElement"] == b)
     };
     assert!(has(&boot, "BUILD_DEPENDENCY_OF", &hello));
     assert!(has(&hello, "STATIC_LINK", &musl), "hello is a static musl binary");
@@ -1473,6 +1470,23 @@ fn validate_sboms(spdx: &Path, cyclonedx: &Path) {
     );
 }
 
+/// The SPDX and CycloneDX documents of a layout's SBOM referrers (its
+/// index must list one of each).
+fn layout_sboms(lay: &Path) -> (PathBuf, PathBuf) {
+    let index = read_json(&lay.join("index.json"));
+    let sbom = |kind: &str| -> PathBuf {
+        let e = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["artifactType"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} referrer in {index}"));
+        let art = read_json(&layout_blob(lay, e["digest"].as_str().unwrap()));
+        layout_blob(lay, art["layers"][0]["digest"].as_str().unwrap())
+    };
+    (sbom("application/spdx+json"), sbom("application/vnd.cyclonedx+json"))
+}
+
 /// A blob of a layout by its `sha256:` digest.
 fn layout_blob(layout: &Path, digest: &str) -> PathBuf {
     layout.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
@@ -1499,7 +1513,10 @@ fn sboms_are_valid_spdx_and_cyclonedx_and_referrers_of_the_image() {
             id: boot.clone(),
             name: "bootstrap".into(),
             version: "bookworm-1".into(),
-            sources: vec![deb("musl-dev_1.2.3-1_amd64.deb", "1"), deb("dash_0.5.12-2_amd64.deb", "2")],
+            sources: vec![
+                deb("musl-dev_1.2.3-1_amd64.deb", "1"),
+                deb("dash_0.5.12-2_amd64.deb", "2"),
+            ],
             build: Build::Builtin(BTreeMap::new()),
             build_deps: vec![],
             run_deps: vec![],
@@ -1561,7 +1578,11 @@ fn sboms_are_valid_spdx_and_cyclonedx_and_referrers_of_the_image() {
     // build root and musl, statically linked into the greeter.
     let doc = read_json(&spdx_path);
     let pkgs = doc["packages"].as_array().unwrap();
-    let find = |name: &str| pkgs.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name}: {doc}"));
+    let find = |name: &str| {
+        pkgs.iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {doc}"))
+    };
     let purl = |p: &Value| -> String {
         p["externalRefs"]
             .as_array()
@@ -1584,10 +1605,16 @@ fn sboms_are_valid_spdx_and_cyclonedx_and_referrers_of_the_image() {
         )
     );
     assert_eq!(find("libgreet")["licenseDeclared"], "LicenseRef-Public-Domain AND MIT");
-    assert_eq!(doc["hasExtractedLicensingInfos"][0]["licenseId"], "LicenseRef-Public-Domain");
+    assert_eq!(
+        doc["hasExtractedLicensingInfos"][0]["licenseId"],
+        "LicenseRef-Public-Domain"
+    );
     let boot_pkg = find("bootstrap");
     assert_eq!(boot_pkg["licenseDeclared"], "NOASSERTION");
-    assert!(boot_pkg["licenseComments"].as_str().unwrap().contains("various (Debian main)"));
+    assert!(boot_pkg["licenseComments"]
+        .as_str()
+        .unwrap()
+        .contains("various (Debian main)"));
     let musl = find("musl-dev");
     assert_eq!(musl["versionInfo"], "1.2.3-1");
     assert_eq!(purl(musl), "pkg:deb/debian/musl-dev@1.2.3-1?arch=amd64");
@@ -1595,7 +1622,8 @@ fn sboms_are_valid_spdx_and_cyclonedx_and_referrers_of_the_image() {
     assert!(musl["sourceInfo"].as_str().unwrap().contains("mirror://debian/"));
     let rels = doc["relationships"].as_array().unwrap();
     let has = |a: &str, kind: &str, b: &str| {
-        rels.iter().any(|r| r["spdxElementId"] == a && r["relationshipType"] == kind && r["relatedSpdxElement"] == b)
+        rels.iter()
+            .any(|r| r["spdxElementId"] == a && r["relationshipType"] == kind && r["relatedSpdxElement"] == b)
     };
     let sid = |p: &Value| p["SPDXID"].as_str().unwrap().to_string();
     assert!(has(&sid(boot_pkg), "BUILD_DEPENDENCY_OF", &sid(greeter)));
@@ -1607,7 +1635,12 @@ fn sboms_are_valid_spdx_and_cyclonedx_and_referrers_of_the_image() {
     // the image, musl required (it is inside the greeter).
     let cdx = read_json(&cdx_path);
     let comps = cdx["components"].as_array().unwrap();
-    let comp = |name: &str| comps.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name}: {cdx}"));
+    let comp = |name: &str| {
+        comps
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {cdx}"))
+    };
     assert_eq!(comp("greeter")["purl"], purl(greeter).as_str());
     assert_eq!(comp("greeter")["licenses"][0]["expression"], "Apache-2.0");
     assert_eq!(comp("bootstrap")["scope"], "excluded");
@@ -1634,7 +1667,10 @@ fn sboms_are_valid_spdx_and_cyclonedx_and_referrers_of_the_image() {
     run(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&x));
     // The archive's index lists the image alone (oci-archive:FILE works
     // without a tag); the SBOM blobs are in it.
-    assert_eq!(read_json(&x.join("index.json"))["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        read_json(&x.join("index.json"))["manifests"].as_array().unwrap().len(),
+        1
+    );
     assert!(layout_blob(&x, &format!("sha256:{}", report.sbom.digest)).is_file());
     run(Command::new(require("skopeo")).args(["inspect", &format!("oci-archive:{}", tar.display())]));
 }
@@ -1678,7 +1714,7 @@ fn push_to_a_loopback_registry_then_pull_with_skopeo() {
     let (r, digest) = pushed_line.split_once(' ').unwrap();
     assert_eq!(r, reference);
     // The layout got the same image, tagged with the reference.
-    assert_eq!(index_tags(&t.home().join("lay")), [reference.clone()]);
+    assert_eq!(index_tags(&t.home().join("lay")), [reference.as_str()]);
     assert_eq!(
         format!("sha256:{}", layout_manifest_digest(&t.home().join("lay"))),
         digest
@@ -1709,15 +1745,21 @@ fn push_to_a_loopback_registry_then_pull_with_skopeo() {
     // The referrers: an index tagged sha256-<digest> listing both SBOM
     // artifacts, whose subject is the image and whose documents validate.
     let hex = digest.trim_start_matches("sha256:");
-    let index: Value =
-        serde_json::from_slice(&registry_get(&reg, &format!("team/hello/manifests/sha256-{hex}"), oci::layout::INDEX))
-            .unwrap();
+    let index: Value = serde_json::from_slice(&registry_get(
+        &reg,
+        &format!("team/hello/manifests/sha256-{hex}"),
+        oci::layout::INDEX,
+    ))
+    .unwrap();
     let mut docs = BTreeMap::new();
     for m in index["manifests"].as_array().unwrap() {
         let d = m["digest"].as_str().unwrap();
-        let art: Value =
-            serde_json::from_slice(&registry_get(&reg, &format!("team/hello/manifests/{d}"), oci::layout::MANIFEST))
-                .unwrap();
+        let art: Value = serde_json::from_slice(&registry_get(
+            &reg,
+            &format!("team/hello/manifests/{d}"),
+            oci::layout::MANIFEST,
+        ))
+        .unwrap();
         assert_eq!(art["subject"]["digest"], digest);
         assert_eq!(art["artifactType"], m["artifactType"]);
         let blob = registry_get(
@@ -1736,7 +1778,11 @@ fn push_to_a_loopback_registry_then_pull_with_skopeo() {
     // the digest is the same.
     let out = ok(t.run(&["oci", "-f", &def, "--push", &reference]));
     assert_eq!(crate::support::stdout(&out).trim(), pushed_line);
-    assert!(crate::support::stderr(&out).contains("0 blobs sent"), "{}", crate::support::stderr(&out));
+    assert!(
+        crate::support::stderr(&out).contains("0 blobs sent"),
+        "{}",
+        crate::support::stderr(&out)
+    );
 }
 
 /// The digest (hex) of the only tagged image of a layout.
@@ -1775,7 +1821,12 @@ fn an_image_from_a_busybox_base_runs_sh_with_the_environments_tools() {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     let base_tar = t.home().join("base.tar");
-    run(Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&base_tar).arg("."));
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&base_tar)
+        .arg("."));
     podman(
         t.home(),
         &[
@@ -1793,7 +1844,14 @@ fn an_image_from_a_busybox_base_runs_sh_with_the_environments_tools() {
     let base_archive = t.home().join("base-oci.tar");
     podman(
         t.home(),
-        &["save", "--format", "oci-archive", "-o", base_archive.to_str().unwrap(), "localhost/bbbase:1"],
+        &[
+            "save",
+            "--format",
+            "oci-archive",
+            "-o",
+            base_archive.to_str().unwrap(),
+            "localhost/bbbase:1",
+        ],
     );
 
     let proj = t.project("proj");
@@ -1803,8 +1861,24 @@ fn an_image_from_a_busybox_base_runs_sh_with_the_environments_tools() {
     )
     .unwrap();
     let from_archive = format!("oci-archive:{}", base_archive.display());
-    let out = ok(t.run_in(&proj, &["oci", "--env", "--from", &from_archive, "-o", "img.tar", "--tag", "onbase:1"]));
-    let digest = crate::support::stdout(&out).split_whitespace().nth(1).unwrap().to_string();
+    let out = ok(t.run_in(
+        &proj,
+        &[
+            "oci",
+            "--env",
+            "--from",
+            &from_archive,
+            "-o",
+            "img.tar",
+            "--tag",
+            "onbase:1",
+        ],
+    ));
+    let digest = crate::support::stdout(&out)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
 
     let tar = proj.join("img.tar");
     podman(t.home(), &["load", "-i", tar.to_str().unwrap()]);
@@ -1812,7 +1886,11 @@ fn an_image_from_a_busybox_base_runs_sh_with_the_environments_tools() {
         t.home(),
         &[],
         "onbase:1",
-        &["sh", "-c", "zulu && echo PATH=$PATH BASE_VAR=$BASE_VAR && readlink /bin/sh && ls /magpkg/env/bin"],
+        &[
+            "sh",
+            "-c",
+            "zulu && echo PATH=$PATH BASE_VAR=$BASE_VAR && readlink /bin/sh && ls /magpkg/env/bin",
+        ],
     );
     let stdout = crate::support::stdout(&out);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -1829,20 +1907,38 @@ fn an_image_from_a_busybox_base_runs_sh_with_the_environments_tools() {
     // The environment's default command (its first package's tool) wins
     // over the base's; the base's variables stay.
     assert_eq!(cfg["config"]["Cmd"], json!(["zulu"]), "{cfg}");
-    assert!(cfg["config"]["Env"].as_array().unwrap().contains(&json!("BASE_VAR=kept")), "{cfg}");
-    assert_eq!(cfg["history"][0]["comment"], "imported from tarball", "the base's history first: {cfg}");
-    assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 3, "base + zulu + top: {cfg}");
+    assert!(
+        cfg["config"]["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("BASE_VAR=kept")),
+        "{cfg}"
+    );
+    assert_eq!(
+        cfg["history"][0]["comment"], "imported from tarball",
+        "the base's history first: {cfg}"
+    );
+    assert_eq!(
+        cfg["rootfs"]["diff_ids"].as_array().unwrap().len(),
+        3,
+        "base + zulu + top: {cfg}"
+    );
 
     // The same base as an OCI layout, then from a registry: same image.
     let base_dir = t.home().join("base-layout");
-    run(Command::new(require("skopeo")).args([
-        "copy",
-        &from_archive,
-        &format!("oci:{}:b", base_dir.display()),
-    ]));
+    run(Command::new(require("skopeo")).args(["copy", &from_archive, &format!("oci:{}:b", base_dir.display())]));
     let out = ok(t.run_in(
         &proj,
-        &["oci", "--env", "--from", &format!("oci:{}:b", base_dir.display()), "--layout", "lay", "--tag", "onbase:1"],
+        &[
+            "oci",
+            "--env",
+            "--from",
+            &format!("oci:{}:b", base_dir.display()),
+            "--layout",
+            "lay",
+            "--tag",
+            "onbase:1",
+        ],
     ));
     assert_eq!(crate::support::stdout(&out).split_whitespace().nth(1).unwrap(), digest);
     let reg = Registry::start(t.home());
@@ -1859,7 +1955,9 @@ fn an_image_from_a_busybox_base_runs_sh_with_the_environments_tools() {
     fs::write(t.home().join(".docker/config.json"), reg.auth_json()).unwrap();
     let out = ok(t.run_in(
         &proj,
-        &["oci", "--env", "--from", &base_ref, "--layout", "lay2", "--tag", "onbase:1"],
+        &[
+            "oci", "--env", "--from", &base_ref, "--layout", "lay2", "--tag", "onbase:1",
+        ],
     ));
     assert_eq!(crate::support::stdout(&out).split_whitespace().nth(1).unwrap(), digest);
 }
@@ -1876,9 +1974,17 @@ fn a_missing_or_foreign_base_image_is_refused() {
     assert!(!t.home().join("x.tar").exists());
     let out = t.run(&["oci", "-f", &def, "--from", "not a reference", "-o", "x.tar"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(crate::support::stderr(&out).contains("base image `not a reference`"), "{}", crate::support::stderr(&out));
+    assert!(
+        crate::support::stderr(&out).contains("base image `not a reference`"),
+        "{}",
+        crate::support::stderr(&out)
+    );
     // An image for arm64 (the machine here builds amd64 or another arch).
-    let other = if magpkg::oci::config::go_arch() == "arm64" { "amd64" } else { "arm64" };
+    let other = if magpkg::oci::config::go_arch() == "arm64" {
+        "amd64"
+    } else {
+        "arm64"
+    };
     let lay = t.home().join("foreign");
     ok(t.run(&["oci", "-f", &def, "--layout", lay.to_str().unwrap(), "--tag", "f:1"]));
     let m = read_json(&layout_blob(&lay, &format!("sha256:{}", layout_manifest_digest(&lay))));
@@ -1898,9 +2004,21 @@ fn a_missing_or_foreign_base_image_is_refused() {
     index["manifests"] = json!([{"mediaType": oci::layout::MANIFEST, "digest": format!("sha256:{mhex}"), "size": mb.len(),
         "annotations": {oci::layout::REF_NAME: "f:1"}}]);
     fs::write(lay.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    let out = t.run(&["oci", "-f", &def, "--from", &format!("oci:{}:f:1", lay.display()), "-o", "x.tar"]);
+    let out = t.run(&[
+        "oci",
+        "-f",
+        &def,
+        "--from",
+        &format!("oci:{}:f:1", lay.display()),
+        "-o",
+        "x.tar",
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", crate::support::stderr(&out));
-    assert!(crate::support::stderr(&out).contains(&format!("linux/{other}")), "{}", crate::support::stderr(&out));
+    assert!(
+        crate::support::stderr(&out).contains(&format!("linux/{other}")),
+        "{}",
+        crate::support::stderr(&out)
+    );
 }
 
 // ------------------------------------------------ user, volumes, CA, empty
@@ -1918,6 +2036,14 @@ fn busybox_package(t: &TestContext) -> String {
     crate::support::packages::local_package("busybox", "1.35", &tb, &[t.store()])
 }
 
+/// Unpack the archive `tar` into `dir`; the path of its image's config.
+fn unpacked_config(tar: &Path, dir: &Path) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    run(Command::new("tar").arg("-xf").arg(tar).arg("-C").arg(dir));
+    let docker = read_json(&dir.join("manifest.json"));
+    dir.join(docker[0]["Config"].as_str().unwrap())
+}
+
 /// Issue 18: `oci.user` makes /etc/passwd, /etc/group and a home owned by
 /// the user (podman runs as it, `whoami` resolves it); `oci.volumes` are
 /// the config's `Volumes`; `oci.caCertificates` (a file here; `true` takes
@@ -1931,7 +2057,11 @@ fn user_volumes_and_ca_certificates_in_podman() {
     let t = TestContext::new();
     let proj = t.project("proj");
     let bundle = t.home().join("corp-ca.pem");
-    fs::write(&bundle, "-----BEGIN CERTIFICATE-----\nTUFHUEtH\n-----END CERTIFICATE-----\n").unwrap();
+    fs::write(
+        &bundle,
+        "-----BEGIN CERTIFICATE-----\nTUFHUEtH\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
     fs::write(
         proj.join("magnet.jsonnet"),
         format!(
@@ -1943,39 +2073,55 @@ fn user_volumes_and_ca_certificates_in_podman() {
     .unwrap();
     ok(t.run_in(&proj, &["oci", "--env", "-o", "img.tar", "--tag", "withuser:1"]));
     let tar = proj.join("img.tar");
-    let cfg = json_of(&run(Command::new(require("skopeo")).args([
-        "inspect",
-        "--config",
-        &format!("oci-archive:{}", tar.display()),
-    ])));
+    let cfg = read_json(&unpacked_config(&tar, &t.home().join("img")));
     assert_eq!(cfg["config"]["User"], "app");
     assert_eq!(cfg["config"]["Volumes"], json!({"/cache": {}, "/data": {}}));
-    let env: Vec<&str> = cfg["config"]["Env"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
-    assert!(env.contains(&"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"), "{env:?}");
+    assert!(
+        cfg["config"]["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt")),
+        "{cfg}"
+    );
 
     podman(t.home(), &["load", "-i", tar.to_str().unwrap()]);
     let out = podman_run(
         t.home(),
         &["--entrypoint", ""],
         "withuser:1",
-        &["sh", "-c", "whoami; id -u; id -g -n; echo $HOME; stat -c %u:%g /home/app; cat $SSL_CERT_FILE"],
+        &[
+            "sh",
+            "-c",
+            "whoami; id -u; id -g -n; echo $HOME; stat -c %u:%g /home/app; cat $SSL_CERT_FILE",
+        ],
     );
     let stdout = crate::support::stdout(&out);
     assert_eq!(
         stdout,
-        format!("app\n1000\napp\n/home/app\n1000:1000\n{}", fs::read_to_string(&bundle).unwrap()),
+        format!(
+            "app\n1000\napp\n/home/app\n1000:1000\n{}",
+            fs::read_to_string(&bundle).unwrap()
+        ),
         "{stdout}"
     );
 
     // A numeric user gets an entry too; root none.
     fs::write(
         proj.join("magnet.jsonnet"),
-        format!("{{ name: 'tools', packages: [{}], oci: {{ user: '4242:4343' }} }}\n", busybox_package(&t)),
+        format!(
+            "{{ name: 'tools', packages: [{}], oci: {{ user: '4242:4343' }} }}\n",
+            busybox_package(&t)
+        ),
     )
     .unwrap();
     ok(t.run_in(&proj, &["oci", "--env", "-o", "num.tar", "--tag", "numuser:1"]));
     podman(t.home(), &["load", "-i", proj.join("num.tar").to_str().unwrap()]);
-    let out = podman_run(t.home(), &["--entrypoint", ""], "numuser:1", &["sh", "-c", "whoami; id -u; id -g"]);
+    let out = podman_run(
+        t.home(),
+        &["--entrypoint", ""],
+        "numuser:1",
+        &["sh", "-c", "whoami; id -u; id -g"],
+    );
     assert_eq!(crate::support::stdout(&out), "user\n4242\n4343\n");
 }
 
@@ -1998,10 +2144,17 @@ fn ca_certificates_true_ships_the_hosts_bundle() {
     ok(t.run_in(&proj, &["oci", "--env", "--layout", "lay", "--tag", "ca:1"]));
     let lay = proj.join("lay");
     let m = read_json(&layout_blob(&lay, &format!("sha256:{}", layout_manifest_digest(&lay))));
-    let top = m["layers"].as_array().unwrap().last().unwrap()["digest"].as_str().unwrap().to_string();
+    let top = m["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let x = t.home().join("top");
     fs::create_dir_all(&x).unwrap();
-    run(Command::new("tar").arg("-xzf").arg(layout_blob(&lay, &top)).arg("-C").arg(&x));
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(layout_blob(&lay, &top))
+        .arg("-C")
+        .arg(&x));
     assert_eq!(
         fs::read(x.join("etc/ssl/certs/ca-certificates.crt")).unwrap(),
         fs::read(host).unwrap()
@@ -2013,7 +2166,11 @@ fn ca_certificates_true_ships_the_hosts_bundle() {
     .unwrap();
     let out = t.run_in(&proj, &["oci", "--env", "-o", "x.tar"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(crate::support::stderr(&out).contains("oci.caCertificates"), "{}", crate::support::stderr(&out));
+    assert!(
+        crate::support::stderr(&out).contains("oci.caCertificates"),
+        "{}",
+        crate::support::stderr(&out)
+    );
 }
 
 /// Issue 18: an environment with no packages is an empty image (the top
@@ -2025,18 +2182,17 @@ fn an_empty_environment_is_an_empty_image() {
     let proj = t.project("proj");
     fs::write(proj.join("magnet.jsonnet"), "{ name: 'nothing', packages: [] }\n").unwrap();
     let out = ok(t.run_in(&proj, &["oci", "--env", "--layout", "lay"]));
-    assert!(crate::support::stdout(&out).starts_with("nothing:"), "{}", crate::support::stdout(&out));
+    assert!(
+        crate::support::stdout(&out).starts_with("nothing:"),
+        "{}",
+        crate::support::stdout(&out)
+    );
     let lay = proj.join("lay");
     let m = read_json(&layout_blob(&lay, &format!("sha256:{}", layout_manifest_digest(&lay))));
     assert_eq!(m["layers"].as_array().unwrap().len(), 1, "{m}");
     run(Command::new(require("skopeo")).args(["inspect", &format!("oci:{}:{}", lay.display(), index_tags(&lay)[0])]));
-    let index = read_json(&lay.join("index.json"));
-    let sbom = |kind: &str| -> PathBuf {
-        let e = index["manifests"].as_array().unwrap().iter().find(|m| m["artifactType"] == kind).unwrap();
-        let art = read_json(&layout_blob(&lay, e["digest"].as_str().unwrap()));
-        layout_blob(&lay, art["layers"][0]["digest"].as_str().unwrap())
-    };
-    validate_sboms(&sbom("application/spdx+json"), &sbom("application/vnd.cyclonedx+json"));
+    let (spdx, cyclonedx) = layout_sboms(&lay);
+    validate_sboms(&spdx, &cyclonedx);
     ok(t.run_in(&proj, &["export", "--env", "-o", "empty.tar.zst"]));
     let out = t.run(&["oci", "-e", "[]", "-o", "x.tar"]);
     assert_eq!(out.status.code(), Some(1), "{}", crate::support::stderr(&out));
@@ -2061,7 +2217,9 @@ fn setuid_and_setgid_bits_are_dropped() {
     oci::export_image(&f.closure(&[&id]), &opts).unwrap();
     let m = layout_manifest(&lay);
     for l in m["layers"].as_array().unwrap() {
-        let listing = run(Command::new("tar").arg("-tvzf").arg(layout_blob(&lay, l["digest"].as_str().unwrap())));
+        let listing = run(Command::new("tar")
+            .arg("-tvzf")
+            .arg(layout_blob(&lay, l["digest"].as_str().unwrap())));
         for line in String::from_utf8_lossy(&listing.stdout).lines() {
             let perms = line.split_whitespace().next().unwrap();
             let special = perms.contains(['s', 'S']) || (perms.contains(['t', 'T']) && !line.ends_with(" tmp/"));
