@@ -34,7 +34,7 @@ pub struct Args {
     pub what: What,
     /// Write one tar that `docker load`, `podman load` and skopeo
     /// (`oci-archive:` and `docker-archive:`) all read
-    #[arg(short = 'o', long, value_name = "FILE", required_unless_present = "layout")]
+    #[arg(short = 'o', long, value_name = "FILE", required_unless_present_any = ["layout", "push"])]
     pub output: Option<PathBuf>,
     /// Write an OCI image layout directory (or add the image to an existing one)
     #[arg(long, value_name = "DIR", conflicts_with = "output")]
@@ -47,25 +47,81 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = oci::MAX_LAYERS as u64,
           value_parser = clap::value_parser!(u64).range(2..=125))]
     pub max_layers: u64,
+    /// Push the image, and its SBOMs as referrers, to a registry
+    /// (REGISTRY[:PORT]/NAME[:TAG]); credentials from the docker/podman
+    /// auth files
+    #[arg(long, value_name = "REGISTRY/NAME:TAG")]
+    pub push: Option<String>,
+    /// Put the layers on a base image: oci:DIR[:TAG], oci-archive:FILE[:TAG],
+    /// docker-archive:FILE, an archive file, or REGISTRY/NAME:TAG
+    #[arg(long, value_name = "IMAGE")]
+    pub from: Option<String>,
+    /// Speak plain HTTP to the registry (always done for loopback addresses)
+    #[arg(long, requires = "push")]
+    pub plain_http: bool,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
     // A bad tag should not cost an evaluation and a build to find out.
     let tag = args.tag.as_deref().map(oci::parse_tag).transpose()?;
+    let remote = args
+        .push
+        .as_deref()
+        .map(|r| oci::registry::Remote::parse(r, args.plain_http))
+        .transpose()?;
+    // Without a tag, a pushed image is named by the reference's tag.
+    let tag = tag.or_else(|| remote.as_ref().map(|r| r.reference.whole()));
     let created = oci::config::created(ctx.settings.source_date_epoch);
     let closure = resolve(&args.what, ctx)?;
-    let target = match (&args.output, &args.layout) {
-        (Some(o), _) => Target::Archive(o.clone()),
-        (None, Some(l)) => Target::Layout(l.clone()),
-        (None, None) => unreachable!("clap requires -o or --layout"),
-    };
-    let mut opts = ImageOptions::new(target.clone());
+    let mut opts = ImageOptions::new(Target::Layout(PathBuf::new()));
     opts.tag = tag;
     opts.max_layers = args.max_layers as usize;
     opts.created = created;
     opts.threads = ctx.settings.build_cores;
-    let report = oci::export_image(&closure, &opts)?;
-    let where_ = match &target {
+    opts.base = args.from.clone();
+    let mut targets = Vec::new();
+    if let Some(o) = &args.output {
+        targets.push(Target::Archive(o.clone()));
+    }
+    if let Some(l) = &args.layout {
+        targets.push(Target::Layout(l.clone()));
+    }
+    // A push goes from a layout: the one asked for, or one staged in the
+    // store's scratch space (not /tmp, which may be a small tmpfs).
+    let mut _stage = None;
+    if let (Some(_), None) = (&remote, &args.layout) {
+        let store = crate::store::Store::open(&ctx.settings.store_dir)?;
+        let dir = store.tempdir("oci-push-")?;
+        targets.push(Target::Layout(dir.path().join("layout")));
+        _stage = Some(dir);
+    }
+    let mut last = None;
+    for target in targets {
+        opts.target = target.clone();
+        let report = oci::export_image(&closure, &opts)?;
+        if !matches!((&target, &_stage), (Target::Layout(_), Some(_)) if args.layout.is_none()) {
+            print_written(&target, &report, &closure, ctx);
+        }
+        last = Some((target, report));
+    }
+    let (target, report) = last.expect("one target at least");
+    if let (Some(remote), Target::Layout(dir)) = (&remote, &target) {
+        let layout = oci::layout::Layout::open(dir)?;
+        let pushed = oci::registry::push(&layout, &report.manifest, &report.referrers, remote)?;
+        if !ctx.global.quiet {
+            eprintln!(
+                "pushed {} ({} blobs sent, {} already there; SBOMs as referrers)",
+                pushed.reference, pushed.sent, pushed.reused
+            );
+        }
+        println!("{} sha256:{}", pushed.reference, pushed.digest);
+    }
+    Ok(0)
+}
+
+/// The "wrote ..." line (stderr) and `NAME:TAG sha256:DIGEST` (stdout).
+fn print_written(target: &Target, report: &oci::ImageReport, closure: &Closure, ctx: &Ctx) {
+    let where_ = match target {
         Target::Archive(p) | Target::Layout(p) => p.display().to_string(),
     };
     if !ctx.global.quiet {
@@ -79,7 +135,6 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
         );
     }
     println!("{} sha256:{}", report.tag, report.manifest.digest);
-    Ok(0)
 }
 
 /// Evaluate what was asked for, build what the store lacks, and collect
@@ -91,6 +146,11 @@ pub fn resolve(what: &What, ctx: &Ctx) -> anyhow::Result<Closure> {
     }
     let input = super::input_of(&what.expr, &what.file, &what.attr);
     let graph = eval::evaluate(&input, ctx.settings.packages_dir.as_deref())?;
+    // An environment may be empty (an empty image); an input must name
+    // something.
+    if graph.roots.is_empty() {
+        return Err(oci::OciError::Empty.into());
+    }
     ensure_built(&graph, ctx, &store)?;
     Ok(Closure::from_graph(&graph, &store)?)
 }

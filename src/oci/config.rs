@@ -7,7 +7,9 @@
 //!   cmd: ["--greeting", "hi"],
 //!   env: { LANG: "C.UTF-8" },       // or ["LANG=C.UTF-8"]
 //!   workdir: "/work",
-//!   user: "1000:1000",              // numeric: the image has no /etc/passwd
+//!   user: "app",                    // NAME[:GROUP] or UID[:GID]: /etc/passwd and /etc/group made
+//!   volumes: ["/data"],
+//!   caCertificates: true,           // the host's CA bundle, or a file's path
 //!   exposedPorts: [8080, "53/udp"],
 //!   labels: { "org.example.team": "infra" },
 //! }
@@ -20,7 +22,17 @@ use serde_json::{json, Value};
 use super::OciError;
 
 /// The keys `oci` may have.
-pub const KEYS: &[&str] = &["entrypoint", "cmd", "env", "workdir", "user", "exposedPorts", "labels"];
+pub const KEYS: &[&str] = &[
+    "entrypoint",
+    "cmd",
+    "env",
+    "workdir",
+    "user",
+    "exposedPorts",
+    "labels",
+    "volumes",
+    "caCertificates",
+];
 
 /// The fields `oci` may have (their values are checked one by one below).
 #[derive(Debug, serde::Deserialize)]
@@ -34,6 +46,8 @@ struct Fields {
     user: Option<Value>,
     exposed_ports: Option<Value>,
     labels: Option<Value>,
+    volumes: Option<Value>,
+    ca_certificates: Option<Value>,
 }
 
 /// Parsed `oci` settings. Every field is optional.
@@ -47,6 +61,86 @@ pub struct OciSettings {
     /// `PORT/PROTO`, sorted.
     pub exposed_ports: Vec<String>,
     pub labels: BTreeMap<String, String>,
+    /// Absolute paths, sorted.
+    pub volumes: Vec<String>,
+    pub ca_certificates: Option<CaCertificates>,
+}
+
+/// Where the image's CA bundle comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaCertificates {
+    /// The building machine's bundle (see [`HOST_CA_BUNDLES`]).
+    Host,
+    /// This file (PEM).
+    File(std::path::PathBuf),
+}
+
+/// Where distributions keep their CA bundle, the first found is used:
+/// Debian/Ubuntu/Arch, Fedora/RHEL, openSUSE, Alpine.
+pub const HOST_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// Where the bundle is in the image (and `SSL_CERT_FILE`).
+pub const IMAGE_CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
+
+/// The passwd/group entries `oci.user` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUser {
+    pub name: String,
+    pub uid: u32,
+    pub group: String,
+    pub gid: u32,
+}
+
+impl ImageUser {
+    /// `NAME[:GROUP]` (uid and gid 1000) or `UID[:GID]` (named `user`, group
+    /// `user` unless the gid is 0); `None` for root.
+    pub fn parse(user: &str) -> Option<ImageUser> {
+        let (u, g) = match user.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (user, None),
+        };
+        let num = |s: &str| s.parse::<u32>().ok();
+        let (name, uid) = match num(u) {
+            Some(0) => return None,
+            Some(n) => ("user".to_string(), n),
+            None if u == "root" => return None,
+            None => (u.to_string(), 1000),
+        };
+        let (group, gid) = match g {
+            None => (name.clone(), if num(u).is_some() { uid } else { 1000 }),
+            Some(g) => match num(g) {
+                Some(0) => ("root".to_string(), 0),
+                Some(n) => (name.clone(), n),
+                None if g == "root" => ("root".to_string(), 0),
+                None => (g.to_string(), 1000),
+            },
+        };
+        Some(ImageUser { name, uid, group, gid })
+    }
+
+    /// `/etc/passwd` with root and this user (home `/home/NAME`).
+    pub fn passwd(&self) -> String {
+        format!(
+            "root:x:0:0:root:/root:/bin/sh\n{n}:x:{u}:{g}::/home/{n}:/bin/sh\n",
+            n = self.name,
+            u = self.uid,
+            g = self.gid
+        )
+    }
+
+    /// `/etc/group` with root and this user's group.
+    pub fn group(&self) -> String {
+        let mut s = "root:x:0:\n".to_string();
+        if self.gid != 0 {
+            s.push_str(&format!("{}:x:{}:\n", self.group, self.gid));
+        }
+        s
+    }
 }
 
 impl OciSettings {
@@ -112,7 +206,44 @@ impl OciSettings {
                     }
                     s.workdir = Some(w.into());
                 }
-                "user" => s.user = Some(scalar(v).ok_or_else(|| bad(key, "must be a string or a number".into()))?),
+                "user" => {
+                    let u = scalar(v).ok_or_else(|| bad(key, "must be a string or a number".into()))?;
+                    let ok = |p: &str| {
+                        !p.is_empty()
+                            && p.len() <= 32
+                            && p.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                            && !p.starts_with('-')
+                    };
+                    if !u.split(':').all(ok) || u.split(':').count() > 2 {
+                        return Err(bad(key, format!("`{u}` is not NAME[:GROUP] or UID[:GID]")));
+                    }
+                    s.user = Some(u);
+                }
+                "volumes" => {
+                    let mut vols = string_list(v).ok_or_else(|| bad(key, list_problem()))?;
+                    for p in &vols {
+                        if !p.starts_with('/') {
+                            return Err(bad(key, format!("`{p}` must be an absolute path")));
+                        }
+                    }
+                    vols.sort();
+                    vols.dedup();
+                    s.volumes = vols;
+                }
+                "caCertificates" => {
+                    s.ca_certificates = match v {
+                        Value::Bool(false) => None,
+                        Value::Bool(true) => Some(CaCertificates::Host),
+                        Value::String(p) if p.starts_with('/') => Some(CaCertificates::File(p.into())),
+                        _ => {
+                            return Err(bad(
+                                key,
+                                "must be true (the host's CA bundle) or the absolute path of a PEM file".into(),
+                            ))
+                        }
+                    }
+                }
                 "exposedPorts" => {
                     let items: Vec<Value> = match v {
                         Value::Array(a) => a.clone(),
@@ -189,6 +320,8 @@ pub struct ImageConfig {
     pub env: Vec<(String, String)>,
     pub settings: OciSettings,
     pub labels: BTreeMap<String, String>,
+    /// A base image's `history` entries, kept as they are.
+    pub base_history: Vec<Value>,
     /// One `history` line per layer.
     pub history: Vec<String>,
     /// sha256 hex of each uncompressed layer, in order.
@@ -222,11 +355,21 @@ impl ImageConfig {
         if let Some(w) = &self.settings.workdir {
             config.insert("WorkingDir".into(), json!(w));
         }
+        if !self.settings.volumes.is_empty() {
+            let vols: serde_json::Map<String, Value> =
+                self.settings.volumes.iter().map(|p| (p.clone(), json!({}))).collect();
+            config.insert("Volumes".into(), Value::Object(vols));
+        }
         config.insert("Labels".into(), json!(self.labels));
         let history: Vec<Value> = self
-            .history
+            .base_history
             .iter()
-            .map(|h| json!({"created": self.created, "created_by": h, "comment": "magpkg"}))
+            .cloned()
+            .chain(
+                self.history
+                    .iter()
+                    .map(|h| json!({"created": self.created, "created_by": h, "comment": "magpkg"})),
+            )
             .collect();
         let diff_ids: Vec<String> = self.diff_ids.iter().map(|d| format!("sha256:{d}")).collect();
         json!({

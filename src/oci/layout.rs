@@ -24,6 +24,11 @@ pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The config of an artifact that has none (OCI 1.1): the two bytes `{}`.
+pub const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// Annotation of a referrer's `index.json` entry naming its subject, so the
+/// referrers of a replaced image leave the index with it.
+pub const SUBJECT_ANNOTATION: &str = "dev.magpkg.subject";
 /// The file in a layout that writers `flock` (empty; tools ignore it).
 pub const LOCK_FILE: &str = ".magpkg-lock";
 
@@ -127,12 +132,16 @@ impl Layout {
     }
 
     /// Record `manifest` in `index.json` under `ref_name`, replacing an
-    /// entry with the same name (the same tag exported again). Entries are
-    /// kept sorted by name so the index does not depend on export order.
+    /// entry with the same name (the same tag exported again), and its
+    /// `referrers` (artifacts whose subject it is: `(descriptor, artifact
+    /// type)`), which makes them reachable (`umoci gc` keeps them).
+    /// Referrers of an image no longer in the index are dropped. Entries
+    /// are kept sorted so the index does not depend on export order.
     pub fn add_to_index(
         &self,
         manifest: &Descriptor,
         annotations: &serde_json::Map<String, Value>,
+        referrers: &[(Descriptor, String)],
     ) -> Result<(), OciError> {
         // Read, change, write: without the lock, two exporters read the
         // same index and the last rename drops the other's tag.
@@ -159,6 +168,24 @@ impl Layout {
             d["annotations"] = Value::Object(annotations.clone());
         }
         entries.push(d);
+        for (r, artifact_type) in referrers {
+            let mut d = r.to_json();
+            d["artifactType"] = json!(artifact_type);
+            d["annotations"] = json!({ SUBJECT_ANNOTATION: format!("sha256:{}", manifest.digest) });
+            entries.retain(|e| e["digest"] != d["digest"]);
+            entries.push(d);
+        }
+        let subject_of = |e: &Value| {
+            e.pointer(&format!("/annotations/{SUBJECT_ANNOTATION}"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let images: std::collections::BTreeSet<String> = entries
+            .iter()
+            .filter(|e| subject_of(e).is_none())
+            .filter_map(|e| e["digest"].as_str().map(str::to_string))
+            .collect();
+        entries.retain(|e| subject_of(e).is_none_or(|s| images.contains(&s)));
         let key = |e: &Value| {
             (
                 e.pointer("/annotations/org.opencontainers.image.ref.name")

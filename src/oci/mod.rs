@@ -26,9 +26,11 @@
 //! with keys in a fixed order. Layers stream from the store through tar,
 //! gzip and sha256 into temp files, so memory does not grow with the image.
 
+pub mod base;
 pub mod config;
 pub mod gzip;
 pub mod layout;
+pub mod registry;
 pub mod sbom;
 pub mod tar;
 pub mod tarball;
@@ -61,8 +63,9 @@ pub const STORE_PATH: &str = "magpkg/store/pkgs-v1";
 pub const PROFILE_PATH: &str = "magpkg/env";
 /// The project's `path` directories inside the image and the tarball.
 pub const PROJECT_PATH: &str = "magpkg/project";
-/// The SBOM inside the image and the tarball.
+/// The SBOMs inside the image and the tarball.
 pub const SBOM_PATH: &str = "magpkg/sbom.spdx.json";
+pub const CYCLONEDX_PATH: &str = "magpkg/sbom.cdx.json";
 /// `PATH` of the image.
 pub const IMAGE_PATH: &str = "/magpkg/env/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// Manifest and label key holding the SBOM blob's digest.
@@ -109,6 +112,18 @@ pub enum OciError {
     },
     #[error("nothing to export: the input names no package")]
     Empty,
+    #[error("`{reference}` is not a registry image reference: {problem}")]
+    BadReference { reference: String, problem: String },
+    #[error("{reference}: cannot {what}: {message}")]
+    Registry {
+        reference: String,
+        what: String,
+        message: String,
+    },
+    #[error("base image `{base}` {problem}")]
+    BadBase { base: String, problem: String },
+    #[error("{path}: not a valid registry auth file: {problem}")]
+    AuthFile { path: PathBuf, problem: String },
     #[error("cannot write {path}: {dir} is not a directory")]
     NoOutputDir { path: PathBuf, dir: PathBuf },
 }
@@ -138,6 +153,10 @@ impl Classify for OciError {
             | OciError::BadTag { .. }
             | OciError::NotALayout { .. }
             | OciError::NoOutputDir { .. }
+            | OciError::BadReference { .. }
+            | OciError::Registry { .. }
+            | OciError::AuthFile { .. }
+            | OciError::BadBase { .. }
             | OciError::Empty => true,
             OciError::Io { .. } | OciError::FileType { .. } | OciError::Changed { .. } => false,
         }
@@ -166,6 +185,15 @@ impl Classify for OciError {
                 "list directories inside the project (e.g. `path: [\"./scripts\"]`), or put tools in `packages`".into(),
             ),
             OciError::Changed { .. } => Some("store entries must not change; `magpkg store verify` checks them".into()),
+            OciError::BadReference { .. } => {
+                Some("give the registry, e.g. `--push registry.example:5000/team/hello:1.0`".into())
+            }
+            OciError::Registry { .. } => Some(
+                "credentials are read from $REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json, \
+                 ~/.config/containers/auth.json and ~/.docker/config.json (`podman login` writes them); \
+                 --plain-http for a registry without TLS"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -204,6 +232,11 @@ pub struct ClosurePackage {
     pub env: BTreeMap<String, String>,
     pub meta: Meta,
     pub sources: Vec<Source>,
+    /// Packages it was built with (for the SBOM).
+    pub build_deps: Vec<PackageId>,
+    /// It holds a statically linked executable (for the SBOM: it then
+    /// carries the C library of its build root).
+    pub static_exe: bool,
 }
 
 impl ClosurePackage {
@@ -225,6 +258,9 @@ pub struct Closure {
     pub roots: Vec<PackageId>,
     /// The runtime closure of the roots, dependencies first.
     pub packages: Vec<ClosurePackage>,
+    /// What else building them took (the rest of the build closure), for
+    /// the SBOM only: not in the image, not needed in the store.
+    pub build_inputs: Vec<ClosurePackage>,
     /// The environment id, when exporting a project environment.
     pub env_id: Option<String>,
     /// The image's name: its title label and annotation, the SBOM's
@@ -251,10 +287,8 @@ impl Closure {
     }
 
     /// Like [`Closure::from_graph`] for the given roots.
+    /// No roots give an empty closure (an environment with no packages).
     pub fn from_roots(graph: &Graph, roots: &[PackageId], store: &Store) -> Result<Closure, OciError> {
-        if roots.is_empty() {
-            return Err(OciError::Empty);
-        }
         let mut packages = Vec::new();
         for id in graph.runtime_closure(roots) {
             let p = graph.get(&id);
@@ -280,8 +314,10 @@ impl Closure {
                 }
                 Err(e) => return Err(e.into()),
             }
+            let dir = store.package_dir(&id, &p.name);
+            let static_exe = has_static_executable(&dir).map_err(io_err(&dir))?;
             packages.push(ClosurePackage {
-                dir: store.package_dir(&id, &p.name),
+                dir,
                 id,
                 name: p.name.clone(),
                 version: p.version.clone(),
@@ -289,8 +325,31 @@ impl Closure {
                 env: p.env.clone(),
                 meta: p.meta.clone(),
                 sources: p.sources.clone(),
+                build_deps: p.build_deps.clone(),
+                static_exe,
             });
         }
+        let shipped: std::collections::BTreeSet<&PackageId> = packages.iter().map(|p| &p.id).collect();
+        let build_inputs = graph
+            .build_order(roots)
+            .into_iter()
+            .filter(|id| !shipped.contains(id))
+            .map(|id| {
+                let p = graph.get(&id);
+                ClosurePackage {
+                    dir: PathBuf::new(),
+                    name: p.name.clone(),
+                    version: p.version.clone(),
+                    run_deps: p.run_deps.clone(),
+                    env: p.env.clone(),
+                    meta: p.meta.clone(),
+                    sources: p.sources.clone(),
+                    build_deps: p.build_deps.clone(),
+                    static_exe: false,
+                    id,
+                }
+            })
+            .collect();
         let mut oci = OciSettings::default();
         for r in roots {
             let p = graph.get(r);
@@ -306,8 +365,13 @@ impl Closure {
         Ok(Closure {
             roots: roots.to_vec(),
             packages,
+            build_inputs,
             env_id: None,
-            name: names.join("-"),
+            name: if names.is_empty() {
+                "empty".into()
+            } else {
+                names.join("-")
+            },
             tag_name: None,
             oci,
             env: Vec::new(),
@@ -412,13 +476,92 @@ impl Closure {
         s
     }
 
-    /// The SPDX document of the closure.
-    pub fn sbom(&self, created: &str) -> Vec<u8> {
-        let doc = sbom::document(&self.name, created, &self.roots, &self.packages);
-        let mut v = serde_json::to_vec_pretty(&doc).expect("sbom serialises");
-        v.push(b'\n');
-        v
+    fn sbom_input<'a>(&'a self, created: &'a str) -> sbom::Input<'a> {
+        sbom::Input {
+            name: &self.name,
+            created,
+            roots: &self.roots,
+            packages: &self.packages,
+            build_inputs: &self.build_inputs,
+        }
     }
+
+    /// The SPDX 2.3 document of the closure.
+    pub fn sbom(&self, created: &str) -> Vec<u8> {
+        pretty(&sbom::spdx(&self.sbom_input(created)))
+    }
+
+    /// The CycloneDX 1.6 document of the closure.
+    pub fn cyclonedx(&self, created: &str) -> Vec<u8> {
+        pretty(&sbom::cyclonedx(&self.sbom_input(created)))
+    }
+
+    /// Both SBOMs.
+    pub fn sboms(&self, created: &str) -> Sboms {
+        Sboms {
+            spdx: self.sbom(created),
+            cyclonedx: self.cyclonedx(created),
+        }
+    }
+}
+
+/// The SBOMs of a closure, serialised.
+pub struct Sboms {
+    pub spdx: Vec<u8>,
+    pub cyclonedx: Vec<u8>,
+}
+
+fn pretty(v: &Value) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(v).expect("sbom serialises");
+    out.push(b'\n');
+    out
+}
+
+/// Does `dir` hold an executable ELF file with no program interpreter (a
+/// statically linked program)? Shared libraries (`*.so*`) do not count.
+fn has_static_executable(dir: &Path) -> io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walkdir::WalkDir::new(dir).follow_links(false) {
+        let entry = entry.map_err(io::Error::other)?;
+        let meta = entry.metadata().map_err(io::Error::other)?;
+        if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 || meta.len() < 64 {
+            continue;
+        }
+        let mut f = fs::File::open(entry.path())?;
+        let mut h = [0u8; 64];
+        f.read_exact(&mut h)?;
+        // ELF, 64-bit, little-endian: what this tree builds.
+        if &h[..4] != b"\x7fELF" || h[4] != 2 || h[5] != 1 {
+            continue;
+        }
+        let e_type = u16::from_le_bytes([h[16], h[17]]);
+        let is_so = entry.file_name().to_string_lossy().contains(".so");
+        if !(e_type == 2 || (e_type == 3 && !is_so)) {
+            continue;
+        }
+        let phoff = u64::from_le_bytes(h[32..40].try_into().expect("8 bytes"));
+        let phentsize = u16::from_le_bytes([h[54], h[55]]) as u64;
+        let phnum = u16::from_le_bytes([h[56], h[57]]) as u64;
+        if phentsize < 4 || phnum == 0 || phoff.saturating_add(phentsize * phnum) > meta.len() {
+            continue;
+        }
+        let mut interp = false;
+        for i in 0..phnum {
+            f.seek(SeekFrom::Start(phoff + i * phentsize))?;
+            let mut t = [0u8; 4];
+            f.read_exact(&mut t)?;
+            // PT_INTERP
+            if u32::from_le_bytes(t) == 3 {
+                interp = true;
+                break;
+            }
+        }
+        if !interp {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Replace `$out` and `${out}` (not `$output`) by `path`.
@@ -592,12 +735,12 @@ fn join(a: &[u8], b: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Write `magpkg/env` (profile) and `magpkg/sbom.spdx.json` (the parent
-/// `magpkg/` must already be written).
+/// Write `magpkg/env` (profile), `magpkg/sbom.cdx.json` and
+/// `magpkg/sbom.spdx.json` (the parent `magpkg/` must already be written).
 fn write_profile_and_sbom<W: Write>(
     t: &mut tar::TarWriter<W>,
     profile: &[ProfileEntry],
-    sbom: &[u8],
+    sbom: &Sboms,
 ) -> io::Result<()> {
     t.dir(PROFILE_PATH.as_bytes(), 0o755)?;
     for e in profile {
@@ -606,7 +749,8 @@ fn write_profile_and_sbom<W: Write>(
             ProfileEntry::Link(p, target) => t.symlink(&join(PROFILE_PATH.as_bytes(), p), target)?,
         }
     }
-    t.file_bytes(SBOM_PATH.as_bytes(), 0o644, sbom)
+    t.file_bytes(CYCLONEDX_PATH.as_bytes(), 0o644, &sbom.cyclonedx)?;
+    t.file_bytes(SBOM_PATH.as_bytes(), 0o644, &sbom.spdx)
 }
 
 /// Write `magpkg/store/pkgs-v1/<id>-<name>/...` for each package (the
@@ -692,7 +836,13 @@ enum LayerJob<'a> {
     Project(&'a [(String, PathBuf)]),
     Top {
         profile: &'a [ProfileEntry],
-        sbom: &'a [u8],
+        sbom: &'a Sboms,
+        /// On a base image: its `/bin`, `/usr/bin` and `/tmp` stay.
+        on_base: bool,
+        /// `/etc/passwd`, `/etc/group` and a home for `oci.user`.
+        user: Option<&'a config::ImageUser>,
+        /// The CA bundle (`oci.caCertificates`).
+        ca: Option<&'a [u8]>,
     },
 }
 
@@ -721,16 +871,46 @@ fn write_layer(layout: &layout::Layout, job: &LayerJob) -> Result<(Descriptor, S
             t.dir(b"magpkg", 0o755).map_err(lerr)?;
             write_project(&mut t, paths)?;
         }
-        LayerJob::Top { profile, sbom } => {
+        LayerJob::Top {
+            profile,
+            sbom,
+            on_base,
+            user,
+            ca,
+        } => {
             // `/bin` and `/usr/bin` lead to the profile so `#!/bin/sh`,
             // `#!/usr/bin/env` and absolute entrypoints like `/bin/app`
             // work when the environment provides them.
-            t.symlink(b"bin", b"magpkg/env/bin").map_err(lerr)?;
+            // A base image keeps its own: a symlink here would hide them.
+            if !on_base {
+                t.symlink(b"bin", b"magpkg/env/bin").map_err(lerr)?;
+            }
+            if user.is_some() || ca.is_some() {
+                t.dir(b"etc", 0o755).map_err(lerr)?;
+            }
+            if let Some(u) = user {
+                t.file_bytes(b"etc/group", 0o644, u.group().as_bytes()).map_err(lerr)?;
+                t.file_bytes(b"etc/passwd", 0o644, u.passwd().as_bytes())
+                    .map_err(lerr)?;
+            }
+            if let Some(ca) = ca {
+                t.dir(b"etc/ssl", 0o755).map_err(lerr)?;
+                t.dir(b"etc/ssl/certs", 0o755).map_err(lerr)?;
+                t.file_bytes(config::IMAGE_CA_BUNDLE.as_bytes(), 0o644, ca)
+                    .map_err(lerr)?;
+            }
+            if let Some(u) = user {
+                t.dir(b"home", 0o755).map_err(lerr)?;
+                t.dir_owned(format!("home/{}", u.name).as_bytes(), 0o755, u.uid, u.gid)
+                    .map_err(lerr)?;
+            }
             t.dir(b"magpkg", 0o755).map_err(lerr)?;
             write_profile_and_sbom(&mut t, profile, sbom).map_err(lerr)?;
-            t.dir(b"tmp", 0o1777).map_err(lerr)?;
-            t.dir(b"usr", 0o755).map_err(lerr)?;
-            t.symlink(b"usr/bin", b"../magpkg/env/bin").map_err(lerr)?;
+            if !on_base {
+                t.dir(b"tmp", 0o1777).map_err(lerr)?;
+                t.dir(b"usr", 0o755).map_err(lerr)?;
+                t.symlink(b"usr/bin", b"../magpkg/env/bin").map_err(lerr)?;
+            }
         }
     }
     let raw = t.finish().map_err(lerr)?;
@@ -806,6 +986,10 @@ pub struct ImageOptions {
     pub created: String,
     /// Layers compressed at once.
     pub threads: usize,
+    /// List the SBOM artifacts in `index.json` (layouts; not archives).
+    pub index_referrers: bool,
+    /// A base image (see [`base`]) to put the layers on.
+    pub base: Option<String>,
 }
 
 impl ImageOptions {
@@ -816,6 +1000,8 @@ impl ImageOptions {
             max_layers: MAX_LAYERS,
             created: config::rfc3339(tar::MTIME),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            index_referrers: true,
+            base: None,
         }
     }
 }
@@ -827,6 +1013,9 @@ pub struct ImageReport {
     pub manifest: Descriptor,
     pub config: Descriptor,
     pub sbom: Descriptor,
+    pub cyclonedx: Descriptor,
+    /// The SBOMs' artifact manifests (subject: the image) and their types.
+    pub referrers: Vec<(Descriptor, String)>,
     /// Package layers in image order, then the top layer.
     pub layers: Vec<LayerInfo>,
 }
@@ -851,7 +1040,11 @@ pub fn export_image(closure: &Closure, opts: &ImageOptions) -> Result<ImageRepor
                 .tempdir_in(&parent)
                 .map_err(io_err(&parent))?;
             let layout = layout::Layout::open(&stage.path().join("layout"))?;
-            let report = write_image(closure, opts, &tag, &layout)?;
+            let opts = ImageOptions {
+                index_referrers: false,
+                ..opts.clone()
+            };
+            let report = write_image(closure, &opts, &tag, &layout)?;
             let tmp = tempfile::Builder::new()
                 .prefix(".magpkg-oci-")
                 .tempfile_in(&parent)
@@ -887,12 +1080,19 @@ fn write_image(
     tag: &str,
     layout: &layout::Layout,
 ) -> Result<ImageReport, OciError> {
-    if closure.packages.is_empty() {
-        return Err(OciError::Empty);
-    }
+    // The base first: a wrong one is found before any layer is written.
+    let base = opts.base.as_deref().map(|b| base::fetch(b, layout)).transpose()?;
     let profile = profile(closure)?;
-    let sbom_bytes = closure.sbom(&opts.created);
-    let sbom = layout.put(sbom::MEDIA_TYPE, &sbom_bytes)?;
+    // The image's user gets passwd/group entries, unless a base image has
+    // its own files (which ours would hide).
+    let user = match &base {
+        None => closure.oci.user.as_deref().and_then(config::ImageUser::parse),
+        Some(_) => None,
+    };
+    let ca = ca_bundle(&closure.oci)?;
+    let sboms = closure.sboms(&opts.created);
+    let sbom = layout.put(sbom::MEDIA_TYPE, &sboms.spdx)?;
+    let cyclonedx = layout.put(sbom::CYCLONEDX_MEDIA_TYPE, &sboms.cyclonedx)?;
     let groups = plan_layers(&closure.packages, opts.max_layers.max(2) - 1);
     let mut jobs: Vec<LayerJob> = groups
         .iter()
@@ -903,11 +1103,23 @@ fn write_image(
     }
     jobs.push(LayerJob::Top {
         profile: &profile,
-        sbom: &sbom_bytes,
+        sbom: &sboms,
+        on_base: base.is_some(),
+        user: user.as_ref(),
+        ca: ca.as_deref(),
     });
     let written = write_layers(layout, &jobs, opts.threads)?;
     let mut layers = Vec::new();
     let mut history = Vec::new();
+    if let Some(b) = &base {
+        for (blob, diff_id) in b.layers.iter().zip(b.diff_ids()) {
+            layers.push(LayerInfo {
+                blob: blob.clone(),
+                diff_id: diff_id.trim_start_matches("sha256:").to_string(),
+                packages: Vec::new(),
+            });
+        }
+    }
     for (job, (blob, diff_id)) in jobs.iter().zip(written) {
         let packages: Vec<String> = match job {
             LayerJob::Packages(p) => p.iter().map(|p| p.dir_name()).collect(),
@@ -925,7 +1137,12 @@ fn write_image(
                 "magpkg: project files /{PROJECT_PATH}/ ({})",
                 paths.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>().join(", ")
             ),
-            LayerJob::Top { .. } => "magpkg: profile /magpkg/env, SBOM /magpkg/sbom.spdx.json, /bin, /tmp".into(),
+            LayerJob::Top { on_base: false, .. } => {
+                "magpkg: profile /magpkg/env, SBOMs /magpkg/sbom.spdx.json /magpkg/sbom.cdx.json, /bin, /tmp".into()
+            }
+            LayerJob::Top { on_base: true, .. } => {
+                "magpkg: profile /magpkg/env, SBOMs /magpkg/sbom.spdx.json /magpkg/sbom.cdx.json".into()
+            }
         });
         layers.push(LayerInfo {
             blob,
@@ -934,8 +1151,19 @@ fn write_image(
         });
     }
 
-    let settings = closure.effective_settings();
+    let mut settings = closure.effective_settings();
+    let mut env = closure.image_env();
+    if ca.is_some() && !env.iter().any(|(k, _)| k == "SSL_CERT_FILE") {
+        env.push(("SSL_CERT_FILE".into(), format!("/{}", config::IMAGE_CA_BUNDLE)));
+    }
     let mut labels = BTreeMap::new();
+    let mut base_history = Vec::new();
+    if let Some(b) = &base {
+        on_base(b, &mut settings, &mut env, &mut labels);
+        // Not where the base came from: the same base read from an archive,
+        // a layout or a registry gives the same image.
+        base_history = b.config["history"].as_array().cloned().unwrap_or_default();
+    }
     labels.insert("org.opencontainers.image.title".to_string(), closure.name.clone());
     if let [root] = closure.roots.as_slice() {
         if let Some(p) = closure.packages.iter().find(|p| &p.id == root) {
@@ -963,9 +1191,10 @@ fn write_image(
     }
     let cfg = config::ImageConfig {
         created: opts.created.clone(),
-        env: closure.image_env(),
+        env,
         settings,
         labels,
+        base_history,
         history,
         diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
     };
@@ -988,14 +1217,111 @@ fn write_image(
     let mut index_ann = serde_json::Map::new();
     index_ann.insert(layout::REF_NAME.into(), json!(tag));
     index_ann.insert(SBOM_ANNOTATION.into(), json!(format!("sha256:{}", sbom.digest)));
-    layout.add_to_index(&manifest, &index_ann)?;
+    // The SBOMs as OCI 1.1 artifacts whose subject is the image, so tools
+    // that follow referrers (registries, `oras discover`) find them.
+    let empty = layout.put(layout::EMPTY, b"{}")?;
+    let mut referrers = Vec::new();
+    for (doc, artifact_type) in [(&sbom, sbom::MEDIA_TYPE), (&cyclonedx, sbom::CYCLONEDX_MEDIA_TYPE)] {
+        let m = json!({
+            "schemaVersion": 2,
+            "mediaType": layout::MANIFEST,
+            "artifactType": artifact_type,
+            "config": {"mediaType": layout::EMPTY, "digest": format!("sha256:{}", empty.digest), "size": 2, "data": "e30="},
+            "layers": [doc.to_json()],
+            "subject": manifest.to_json(),
+            "annotations": {"org.opencontainers.image.created": opts.created},
+        });
+        let bytes = serde_json::to_vec(&m).expect("manifest serialises");
+        referrers.push((layout.put(layout::MANIFEST, &bytes)?, artifact_type.to_string()));
+    }
+    // An archive's index holds the image alone: `oci-archive:FILE` without
+    // a tag (skopeo, podman) refuses an index of several manifests.
+    let listed: &[(Descriptor, String)] = if opts.index_referrers { &referrers } else { &[] };
+    layout.add_to_index(&manifest, &index_ann, listed)?;
     Ok(ImageReport {
         tag: tag.to_string(),
         manifest,
         config,
         sbom,
+        cyclonedx,
+        referrers,
         layers,
     })
+}
+
+/// The CA bundle `oci.caCertificates` asks for: the host's (the first of
+/// [`config::HOST_CA_BUNDLES`]) or the file named.
+fn ca_bundle(settings: &OciSettings) -> Result<Option<Vec<u8>>, OciError> {
+    let path = match &settings.ca_certificates {
+        None => return Ok(None),
+        Some(config::CaCertificates::File(p)) => p.clone(),
+        Some(config::CaCertificates::Host) => config::HOST_CA_BUNDLES
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .ok_or_else(|| OciError::BadSetting {
+                origin: "this machine".into(),
+                field: "caCertificates".into(),
+                problem: format!(
+                    "is true but no CA bundle is here (looked for {})",
+                    config::HOST_CA_BUNDLES.join(", ")
+                ),
+                suggestion: None,
+            })?,
+    };
+    fs::read(&path).map(Some).map_err(|e| OciError::BadSetting {
+        origin: "oci".into(),
+        field: "caCertificates".into(),
+        problem: format!("cannot read {}: {e}", path.display()),
+        suggestion: None,
+    })
+}
+
+/// Build on a base image's configuration: its variables (the environment's
+/// `PATH` entries before its `PATH`), labels, user, working directory and
+/// ports, and its entrypoint and command when the environment sets none.
+fn on_base(
+    b: &base::BaseImage,
+    settings: &mut OciSettings,
+    env: &mut Vec<(String, String)>,
+    labels: &mut BTreeMap<String, String>,
+) {
+    let mut merged = b.env();
+    let base_path = merged.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+    for (k, mut v) in std::mem::take(env) {
+        if k == "PATH" {
+            if let Some(bp) = &base_path {
+                v = v.replace(IMAGE_PATH, &format!("/{PROFILE_PATH}/bin:{bp}"));
+            }
+        }
+        match merged.iter_mut().find(|(n, _)| *n == k) {
+            Some(slot) => slot.1 = v,
+            None => merged.push((k, v)),
+        }
+    }
+    *env = merged;
+    if settings.entrypoint.is_none() && settings.cmd.is_none() {
+        settings.entrypoint = b.list("Entrypoint");
+        settings.cmd = b.list("Cmd");
+    }
+    if settings.user.is_none() {
+        settings.user = b.field("User");
+    }
+    if settings.workdir.is_none() {
+        settings.workdir = b.field("WorkingDir");
+    }
+    if let Some(ports) = b.config["config"]["ExposedPorts"].as_object() {
+        settings.exposed_ports.extend(ports.keys().cloned());
+        settings.exposed_ports.sort();
+        settings.exposed_ports.dedup();
+    }
+    if let Some(l) = b.config["config"]["Labels"].as_object() {
+        for (k, v) in l {
+            if let Some(v) = v.as_str() {
+                labels.entry(k.clone()).or_insert_with(|| v.to_string());
+            }
+        }
+    }
 }
 
 /// Write the closure as one reproducible `.tar.zst` holding `magpkg/`
@@ -1041,6 +1367,8 @@ mod tests {
             env: BTreeMap::new(),
             meta: Meta::default(),
             sources: vec![],
+            build_deps: vec![],
+            static_exe: false,
         }
     }
 

@@ -53,6 +53,8 @@ pub struct TarWriter<W: Write> {
     /// (device, inode) → the path a file with several links was first
     /// written as: its other names become hard-link entries to it.
     links: std::collections::HashMap<(u64, u64), Vec<u8>>,
+    /// uid:gid of the next header (see [`TarWriter::dir_owned`]).
+    owner: (u32, u32),
 }
 
 impl<W: Write> TarWriter<W> {
@@ -61,7 +63,17 @@ impl<W: Write> TarWriter<W> {
             out,
             buf: vec![0; 64 * 1024],
             links: std::collections::HashMap::new(),
+            owner: (0, 0),
         }
+    }
+
+    /// A directory entry owned by `uid:gid` (a user's home): the one entry
+    /// kind not owned by 0:0.
+    pub fn dir_owned(&mut self, path: &[u8], mode: u32, uid: u32, gid: u32) -> io::Result<()> {
+        self.owner = (uid, gid);
+        let r = self.dir(path, mode);
+        self.owner = (0, 0);
+        r
     }
 
     /// A directory entry (mode 0755, or what `mode` says).
@@ -205,7 +217,12 @@ impl<W: Write> TarWriter<W> {
         let (prefix, name) = split.unwrap_or((b"", &path[..path.len().min(100)]));
         let link = &link[..link.len().min(100)];
         let size_field = if size > 0o77777777777 { 0 } else { size };
-        let h = ustar_header(name, prefix, mode, size_field, kind, link);
+        let mut h = ustar_header(name, prefix, mode, size_field, kind, link);
+        if self.owner != (0, 0) {
+            octal(&mut h[108..116], self.owner.0 as u64);
+            octal(&mut h[116..124], self.owner.1 as u64);
+            checksum(&mut h);
+        }
         self.out.write_all(&h)
     }
 }
@@ -274,12 +291,16 @@ fn ustar_header(name: &[u8], prefix: &[u8], mode: u32, size: u64, kind: u8, link
     octal(&mut h[329..337], 0); // devmajor
     octal(&mut h[337..345], 0); // devminor
     h[345..345 + prefix.len()].copy_from_slice(prefix);
-    // The checksum is computed with its own field as spaces.
+    checksum(&mut h);
+    h
+}
+
+/// Fill in a header's checksum, computed with its own field as spaces.
+fn checksum(h: &mut [u8; BLOCK]) {
     h[148..156].copy_from_slice(b"        ");
     let sum: u32 = h.iter().map(|&b| b as u32).sum();
     let s = format!("{sum:06o}\0 ");
     h[148..156].copy_from_slice(s.as_bytes());
-    h
 }
 
 /// Zero-padded octal, NUL-terminated, filling the field.

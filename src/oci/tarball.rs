@@ -15,11 +15,8 @@ use super::{io_err, tar, Closure, ClosurePackage, OciError};
 pub const ZSTD_LEVEL: i32 = 9;
 
 pub fn write(closure: &Closure, out: &Path, created: &str) -> Result<String, OciError> {
-    if closure.packages.is_empty() {
-        return Err(OciError::Empty);
-    }
     let profile = super::profile(closure)?;
-    let sbom = closure.sbom(created);
+    let sbom = closure.sboms(created);
     let parent = super::output_dir(out)?;
     let tmp = tempfile::Builder::new()
         .prefix(".magpkg-export-")

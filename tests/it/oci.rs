@@ -160,25 +160,29 @@ fn read_json(p: &Path) -> Value {
     serde_json::from_slice(&fs::read(p).unwrap()).unwrap()
 }
 
-/// The manifest of the only image of a layout.
+/// The manifest of the only image (tagged entry) of a layout.
 fn layout_manifest(dir: &Path) -> Value {
     let index = read_json(&dir.join("index.json"));
-    let d = index["manifests"][0]["digest"].as_str().unwrap();
+    let images: Vec<&Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["annotations"].get(magpkg::oci::layout::REF_NAME).is_some())
+        .collect();
+    assert_eq!(images.len(), 1, "{index}");
+    let d = images[0]["digest"].as_str().unwrap();
     read_json(&dir.join("blobs/sha256").join(d.trim_start_matches("sha256:")))
 }
 
-/// The tags of a layout's `index.json`, in its order.
+/// The tags of a layout's `index.json`, in its order (its other entries
+/// are the images' SBOM referrers).
 fn index_tags(layout: &Path) -> Vec<String> {
     read_json(&layout.join("index.json"))["manifests"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| {
-            m["annotations"][magpkg::oci::layout::REF_NAME]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .filter_map(|m| m["annotations"][magpkg::oci::layout::REF_NAME].as_str())
+        .map(str::to_string)
         .collect()
 }
 
@@ -777,11 +781,7 @@ fn cli_builds_what_is_missing_then_writes_a_reproducible_image() {
         "--tag",
         "greeter:1",
     ]));
-    let index = read_json(&t.home().join("lay/index.json"));
-    assert_eq!(
-        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
-        "greeter:1"
-    );
+    assert_eq!(index_tags(&t.home().join("lay")), ["greeter:1"]);
 }
 
 #[test]
@@ -944,6 +944,31 @@ fn real_hello_image_prints_its_greeting_in_podman() {
     // Any command of the environment runs, found through PATH.
     let out = podman_run(t.home(), &["--entrypoint", ""], "hello:real", &["hello", "--version"]);
     assert!(crate::support::stdout(&out).contains("2.10"));
+
+    // The SBOMs of the real tree validate, and name the bootstrap root,
+    // its Debian packages and musl, statically linked into hello.
+    ok(t.run(&["oci", "hello", "--layout", "lay", "--tag", "hello:real"]));
+    let lay = t.home().join("lay");
+    let (spdx, cyclonedx) = layout_sboms(&lay);
+    validate_sboms(&spdx, &cyclonedx);
+    let doc = read_json(&spdx);
+    let pkgs = doc["packages"].as_array().unwrap();
+    let id_of = |name: &str| {
+        pkgs.iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing"))["SPDXID"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (hello, boot, musl) = (id_of("hello"), id_of("bootstrap"), id_of("musl-dev"));
+    let rels = doc["relationships"].as_array().unwrap();
+    let has = |a: &str, k: &str, b: &str| {
+        rels.iter()
+            .any(|r| r["spdxElementId"] == a && r["relationshipType"] == k && r["relatedSpdxElement"] == b)
+    };
+    assert!(has(&boot, "BUILD_DEPENDENCY_OF", &hello));
+    assert!(has(&hello, "STATIC_LINK", &musl), "hello is a static musl binary");
 }
 
 /// `podman run` of `image` (with `opts` before it and `args` after) with
@@ -1403,4 +1428,802 @@ fn hard_links_stay_hard_links_in_the_layer() {
     );
     assert_eq!(a.ino(), b.ino());
     assert_eq!(fs::read(bin.join("tool-alias")).unwrap(), big);
+}
+
+// ------------------------------------------------------------------ SBOMs
+
+/// Check `spdx` with `pyspdxtools` (PyPI spdx-tools) and `cyclonedx` with
+/// the JSON schema validator of PyPI cyclonedx-python-lib (strict, 1.6).
+fn validate_sboms(spdx: &Path, cyclonedx: &Path) {
+    // pyspdxtools tells formats by the file name.
+    let dir = tempfile::tempdir().unwrap();
+    let named = dir.path().join("sbom.spdx.json");
+    fs::copy(spdx, &named).unwrap();
+    let out = Command::new(require("pyspdxtools"))
+        .arg("-i")
+        .arg(&named)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pyspdxtools rejects {}:\n{}{}",
+        spdx.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = "import sys\n\
+        from cyclonedx.validation.json import JsonStrictValidator\n\
+        from cyclonedx.schema import SchemaVersion\n\
+        err = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\n\
+        if err is not None:\n    print(err)\n    sys.exit(1)\n";
+    let out = Command::new(require("python3"))
+        .args(["-c", script])
+        .arg(cyclonedx)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the CycloneDX 1.6 schema rejects {}:\n{}{}",
+        cyclonedx.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The SPDX and CycloneDX documents of a layout's SBOM referrers (its
+/// index must list one of each).
+fn layout_sboms(lay: &Path) -> (PathBuf, PathBuf) {
+    let index = read_json(&lay.join("index.json"));
+    let sbom = |kind: &str| -> PathBuf {
+        let e = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["artifactType"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} referrer in {index}"));
+        let art = read_json(&layout_blob(lay, e["digest"].as_str().unwrap()));
+        layout_blob(lay, art["layers"][0]["digest"].as_str().unwrap())
+    };
+    (sbom("application/spdx+json"), sbom("application/vnd.cyclonedx+json"))
+}
+
+/// A blob of a layout by its `sha256:` digest.
+fn layout_blob(layout: &Path, digest: &str) -> PathBuf {
+    layout.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
+}
+
+/// Issue 18: SBOMs that validators accept, with purls, mapped licenses,
+/// the build closure (bootstrap root, the static musl) and sources; both
+/// attached to the image as OCI 1.1 referrers that `umoci gc` keeps.
+#[test]
+fn sboms_are_valid_spdx_and_cyclonedx_and_referrers_of_the_image() {
+    require("umoci");
+    let mut f = Fixture::new();
+    // A build root as in the tree: not shipped, not even in the store,
+    // made of Debian packages, musl-dev among them.
+    let boot = PackageId::from_string(magpkg::hash::digest("test-pkg", b"bootstrap")[..32].into());
+    let deb = |name: &str, sha: &str| Source {
+        filename: name.into(),
+        sha256: sha.repeat(64),
+        urls: vec![format!("mirror://debian/pool/main/x/{name}")],
+    };
+    f.graph.packages.insert(
+        boot.clone(),
+        Package {
+            id: boot.clone(),
+            name: "bootstrap".into(),
+            version: "bookworm-1".into(),
+            sources: vec![
+                deb("musl-dev_1.2.3-1_amd64.deb", "1"),
+                deb("dash_0.5.12-2_amd64.deb", "2"),
+            ],
+            build: Build::Builtin(BTreeMap::new()),
+            build_deps: vec![],
+            run_deps: vec![],
+            env: BTreeMap::new(),
+            meta: Meta {
+                description: None,
+                license: Some("various (Debian main)".into()),
+                homepage: None,
+            },
+            oci: None,
+        },
+    );
+    let lib = f.filler("libgreet", &[]);
+    let h = f.add("greeter", "0.3", &[&lib], |t| {
+        fs::create_dir_all(t.join("bin")).unwrap();
+        fs::copy(hello_binary(), t.join("bin/greeter")).unwrap();
+    });
+    for (id, license) in [(&h, "Apache 2.0"), (&lib, "LicenseRef-Public-Domain AND mit")] {
+        let p = f.graph.packages.get_mut(id).unwrap();
+        p.build_deps = vec![boot.clone()];
+        p.meta.license = Some(license.into());
+    }
+    let layout = f.out("layout");
+    let mut opts = ImageOptions::new(Target::Layout(layout.clone()));
+    opts.tag = Some("greeter:1".into());
+    let report = oci::export_image(&f.closure(&[&h]), &opts).unwrap();
+
+    // Both documents are referrers: artifact manifests listed in the index
+    // whose subject is the image.
+    let index = read_json(&layout.join("index.json"));
+    let manifests = index["manifests"].as_array().unwrap();
+    let image_digest = format!("sha256:{}", report.manifest.digest);
+    let mut docs = BTreeMap::new();
+    for kind in ["application/spdx+json", "application/vnd.cyclonedx+json"] {
+        let entry = manifests
+            .iter()
+            .find(|m| m["artifactType"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} referrer in {index}"));
+        let m = read_json(&layout_blob(&layout, entry["digest"].as_str().unwrap()));
+        assert_eq!(m["artifactType"], kind);
+        assert_eq!(m["subject"]["digest"], image_digest.as_str());
+        assert_eq!(m["config"]["mediaType"], "application/vnd.oci.empty.v1+json");
+        assert_eq!(m["layers"][0]["mediaType"], kind);
+        docs.insert(kind, layout_blob(&layout, m["layers"][0]["digest"].as_str().unwrap()));
+    }
+    let spdx_path = docs["application/spdx+json"].clone();
+    let cdx_path = docs["application/vnd.cyclonedx+json"].clone();
+    validate_sboms(&spdx_path, &cdx_path);
+
+    // umoci gc keeps them; the image still resolves by its tag.
+    run(Command::new(require("umoci")).args(["gc", "--layout"]).arg(&layout));
+    assert!(spdx_path.is_file() && cdx_path.is_file(), "umoci gc removed an SBOM");
+    for (r, _) in &report.referrers {
+        assert!(layout_blob(&layout, &r.digest).is_file(), "umoci gc removed a referrer");
+    }
+    run(Command::new(require("skopeo")).args(["inspect", &format!("oci:{}:greeter:1", layout.display())]));
+
+    // SPDX content: purls, mapped licenses with their extracted texts, the
+    // build root and musl, statically linked into the greeter.
+    let doc = read_json(&spdx_path);
+    let pkgs = doc["packages"].as_array().unwrap();
+    let find = |name: &str| {
+        pkgs.iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {doc}"))
+    };
+    let purl = |p: &Value| -> String {
+        p["externalRefs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["referenceType"] == "purl")
+            .map(|r| r["referenceLocator"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no purl: {p}"))
+    };
+    for p in pkgs {
+        purl(p);
+    }
+    let greeter = find("greeter");
+    assert_eq!(greeter["licenseDeclared"], "Apache-2.0");
+    let src_sha = &f.graph.get(&h).sources[0].sha256;
+    assert_eq!(
+        purl(greeter),
+        format!(
+            "pkg:generic/greeter@0.3?checksum=sha256:{src_sha}&download_url=https://example.org/greeter/greeter-0.3.tar.gz"
+        )
+    );
+    assert_eq!(find("libgreet")["licenseDeclared"], "LicenseRef-Public-Domain AND MIT");
+    assert_eq!(
+        doc["hasExtractedLicensingInfos"][0]["licenseId"],
+        "LicenseRef-Public-Domain"
+    );
+    let boot_pkg = find("bootstrap");
+    assert_eq!(boot_pkg["licenseDeclared"], "NOASSERTION");
+    assert!(boot_pkg["licenseComments"]
+        .as_str()
+        .unwrap()
+        .contains("various (Debian main)"));
+    let musl = find("musl-dev");
+    assert_eq!(musl["versionInfo"], "1.2.3-1");
+    assert_eq!(purl(musl), "pkg:deb/debian/musl-dev@1.2.3-1?arch=amd64");
+    assert_eq!(musl["checksums"][0]["checksumValue"], "1".repeat(64));
+    assert!(musl["sourceInfo"].as_str().unwrap().contains("mirror://debian/"));
+    let rels = doc["relationships"].as_array().unwrap();
+    let has = |a: &str, kind: &str, b: &str| {
+        rels.iter()
+            .any(|r| r["spdxElementId"] == a && r["relationshipType"] == kind && r["relatedSpdxElement"] == b)
+    };
+    let sid = |p: &Value| p["SPDXID"].as_str().unwrap().to_string();
+    assert!(has(&sid(boot_pkg), "BUILD_DEPENDENCY_OF", &sid(greeter)));
+    assert!(has(&sid(greeter), "STATIC_LINK", &sid(musl)), "{rels:?}");
+    // libgreet has no executable: it links nothing.
+    assert!(!has(&sid(find("libgreet")), "STATIC_LINK", &sid(musl)));
+
+    // CycloneDX content: the same packages, the build root excluded from
+    // the image, musl required (it is inside the greeter).
+    let cdx = read_json(&cdx_path);
+    let comps = cdx["components"].as_array().unwrap();
+    let comp = |name: &str| {
+        comps
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {cdx}"))
+    };
+    assert_eq!(comp("greeter")["purl"], purl(greeter).as_str());
+    assert_eq!(comp("greeter")["licenses"][0]["expression"], "Apache-2.0");
+    assert_eq!(comp("bootstrap")["scope"], "excluded");
+    let musl_c = comp("bootstrap")["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "musl-dev")
+        .unwrap()
+        .clone();
+    assert_eq!(musl_c["purl"], "pkg:deb/debian/musl-dev@1.2.3-1?arch=amd64");
+    let deps = cdx["dependencies"].as_array().unwrap();
+    let greeter_deps = deps.iter().find(|d| d["ref"] == comp("greeter")["bom-ref"]).unwrap();
+    assert!(greeter_deps["dependsOn"]
+        .as_array()
+        .unwrap()
+        .contains(&musl_c["bom-ref"]));
+
+    // The same documents are in the image, and an archive holds them too.
+    let tar = f.out("greeter.tar");
+    oci::export_image(&f.closure(&[&h]), &archive_opts(&tar)).unwrap();
+    let x = f.out("x");
+    fs::create_dir_all(&x).unwrap();
+    run(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&x));
+    // The archive's index lists the image alone (oci-archive:FILE works
+    // without a tag); the SBOM blobs are in it.
+    assert_eq!(
+        read_json(&x.join("index.json"))["manifests"].as_array().unwrap().len(),
+        1
+    );
+    assert!(layout_blob(&x, &format!("sha256:{}", report.sbom.digest)).is_file());
+    run(Command::new(require("skopeo")).args(["inspect", &format!("oci-archive:{}", tar.display())]));
+}
+
+// ------------------------------------------------------------- registries
+
+/// GET `path` of the registry with its credentials (curl), as JSON.
+fn registry_get(reg: &crate::support::servers::Registry, path: &str, accept: &str) -> Vec<u8> {
+    use crate::support::servers::{REGISTRY_PASSWORD, REGISTRY_USER};
+    let out = run(Command::new(require("curl"))
+        .args(["-fsSL", "-u", &format!("{REGISTRY_USER}:{REGISTRY_PASSWORD}"), "-H"])
+        .arg(format!("Accept: {accept}"))
+        .arg(format!("http://{}/v2/{path}", reg.host())));
+    out.stdout
+}
+
+/// Issue 18: `magpkg oci --push` to a real registry (Debian's
+/// docker-registry, htpasswd auth, on loopback): without credentials it
+/// fails naming where they are read from; with them in
+/// ~/.docker/config.json the image goes up, skopeo pulls it with the same
+/// digest, and both SBOMs are there as referrers (the OCI 1.1 tag schema:
+/// this registry has no referrers API), valid.
+#[test]
+fn push_to_a_loopback_registry_then_pull_with_skopeo() {
+    use crate::support::servers::{Registry, REGISTRY_PASSWORD, REGISTRY_USER};
+    let t = TestContext::new();
+    let def = built_hello(&t);
+    let reg = Registry::start(t.home());
+    let reference = format!("{}/team/hello:1.0", reg.host());
+
+    let out = t.run(&["oci", "-f", &def, "--push", &reference]);
+    assert_eq!(out.status.code(), Some(1), "{}", crate::support::stderr(&out));
+    let err = crate::support::stderr(&out);
+    assert!(err.contains("401") && err.contains(".docker/config.json"), "{err}");
+
+    fs::create_dir_all(t.home().join(".docker")).unwrap();
+    fs::write(t.home().join(".docker/config.json"), reg.auth_json()).unwrap();
+    let out = ok(t.run(&["oci", "-f", &def, "--layout", "lay", "--push", &reference]));
+    let line = crate::support::stdout(&out);
+    let pushed_line = line.lines().last().unwrap();
+    let (r, digest) = pushed_line.split_once(' ').unwrap();
+    assert_eq!(r, reference);
+    // The layout got the same image, tagged with the reference.
+    assert_eq!(index_tags(&t.home().join("lay")), [reference.as_str()]);
+    assert_eq!(
+        format!("sha256:{}", layout_manifest_digest(&t.home().join("lay"))),
+        digest
+    );
+
+    // skopeo pulls it: same digest, a runnable layout.
+    let creds = format!("{REGISTRY_USER}:{REGISTRY_PASSWORD}");
+    let v = json_of(&run(Command::new(require("skopeo")).args([
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &format!("docker://{reference}"),
+    ])));
+    assert_eq!(v["Digest"], digest);
+    let pulled = t.home().join("pulled");
+    run(Command::new(require("skopeo")).args([
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &creds,
+        &format!("docker://{reference}"),
+        &format!("oci:{}:hello", pulled.display()),
+    ]));
+    let idx = read_json(&pulled.join("index.json"));
+    assert_eq!(idx["manifests"][0]["digest"], digest);
+
+    // The referrers: an index tagged sha256-<digest> listing both SBOM
+    // artifacts, whose subject is the image and whose documents validate.
+    let hex = digest.trim_start_matches("sha256:");
+    let index: Value = serde_json::from_slice(&registry_get(
+        &reg,
+        &format!("team/hello/manifests/sha256-{hex}"),
+        oci::layout::INDEX,
+    ))
+    .unwrap();
+    let mut docs = BTreeMap::new();
+    for m in index["manifests"].as_array().unwrap() {
+        let d = m["digest"].as_str().unwrap();
+        let art: Value = serde_json::from_slice(&registry_get(
+            &reg,
+            &format!("team/hello/manifests/{d}"),
+            oci::layout::MANIFEST,
+        ))
+        .unwrap();
+        assert_eq!(art["subject"]["digest"], digest);
+        assert_eq!(art["artifactType"], m["artifactType"]);
+        let blob = registry_get(
+            &reg,
+            &format!("team/hello/blobs/{}", art["layers"][0]["digest"].as_str().unwrap()),
+            "*/*",
+        );
+        let path = t.home().join(format!("referrer-{}", docs.len()));
+        fs::write(&path, blob).unwrap();
+        docs.insert(m["artifactType"].as_str().unwrap().to_string(), path);
+    }
+    assert_eq!(docs.len(), 2, "{index}");
+    validate_sboms(&docs["application/spdx+json"], &docs["application/vnd.cyclonedx+json"]);
+
+    // Pushed again (from a staged layout this time): nothing new is sent,
+    // the digest is the same.
+    let out = ok(t.run(&["oci", "-f", &def, "--push", &reference]));
+    assert_eq!(crate::support::stdout(&out).trim(), pushed_line);
+    assert!(
+        crate::support::stderr(&out).contains("0 blobs sent"),
+        "{}",
+        crate::support::stderr(&out)
+    );
+}
+
+/// The digest (hex) of the only tagged image of a layout.
+fn layout_manifest_digest(dir: &Path) -> String {
+    let index = read_json(&dir.join("index.json"));
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"].get(magpkg::oci::layout::REF_NAME).is_some())
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string()
+}
+
+// ------------------------------------------------------------- base images
+
+/// Issue 18: `--from` a busybox-based base (made here from Debian's
+/// busybox-static with `podman import`, saved as an OCI archive): the
+/// environment's tools run in the base's `sh -c` via podman, the base's
+/// /bin stays, and the same base named as an archive, an `oci:` layout and
+/// a registry image gives the same image digest.
+#[test]
+#[ignore]
+fn an_image_from_a_busybox_base_runs_sh_with_the_environments_tools() {
+    use crate::support::servers::{Registry, REGISTRY_PASSWORD, REGISTRY_USER};
+    require("podman");
+    require("runc");
+    let t = TestContext::new();
+    let root = t.home().join("base-root");
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::copy(require("busybox"), root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "ls", "cat", "echo", "readlink"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let base_tar = t.home().join("base.tar");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&base_tar)
+        .arg("."));
+    podman(
+        t.home(),
+        &[
+            "import",
+            "--change",
+            "ENV PATH=/bin",
+            "--change",
+            "ENV BASE_VAR=kept",
+            "--change",
+            "CMD [\"/bin/sh\"]",
+            base_tar.to_str().unwrap(),
+            "localhost/bbbase:1",
+        ],
+    );
+    let base_archive = t.home().join("base-oci.tar");
+    podman(
+        t.home(),
+        &[
+            "save",
+            "--format",
+            "oci-archive",
+            "-o",
+            base_archive.to_str().unwrap(),
+            "localhost/bbbase:1",
+        ],
+    );
+
+    let proj = t.project("proj");
+    fs::write(
+        proj.join("magnet.jsonnet"),
+        format!("{{ name: 'tools', packages: [{}] }}\n", tool_package(&t, "zulu")),
+    )
+    .unwrap();
+    let from_archive = format!("oci-archive:{}", base_archive.display());
+    let out = ok(t.run_in(
+        &proj,
+        &[
+            "oci",
+            "--env",
+            "--from",
+            &from_archive,
+            "-o",
+            "img.tar",
+            "--tag",
+            "onbase:1",
+        ],
+    ));
+    let digest = crate::support::stdout(&out)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+
+    let tar = proj.join("img.tar");
+    podman(t.home(), &["load", "-i", tar.to_str().unwrap()]);
+    let out = podman_run(
+        t.home(),
+        &[],
+        "onbase:1",
+        &[
+            "sh",
+            "-c",
+            "zulu && echo PATH=$PATH BASE_VAR=$BASE_VAR && readlink /bin/sh && ls /magpkg/env/bin",
+        ],
+    );
+    let stdout = crate::support::stdout(&out);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "zulu", "{stdout}");
+    assert_eq!(lines[1], "PATH=/magpkg/env/bin:/bin BASE_VAR=kept", "{stdout}");
+    // The base's /bin is still busybox's, not a link to the profile.
+    assert_eq!(lines[2], "busybox", "{stdout}");
+    assert_eq!(lines[3], "zulu", "{stdout}");
+    let cfg = json_of(&run(Command::new(require("skopeo")).args([
+        "inspect",
+        "--config",
+        &format!("oci-archive:{}", tar.display()),
+    ])));
+    // The environment's default command (its first package's tool) wins
+    // over the base's; the base's variables stay.
+    assert_eq!(cfg["config"]["Cmd"], json!(["zulu"]), "{cfg}");
+    assert!(
+        cfg["config"]["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("BASE_VAR=kept")),
+        "{cfg}"
+    );
+    assert_eq!(
+        cfg["history"][0]["comment"], "imported from tarball",
+        "the base's history first: {cfg}"
+    );
+    assert_eq!(
+        cfg["rootfs"]["diff_ids"].as_array().unwrap().len(),
+        3,
+        "base + zulu + top: {cfg}"
+    );
+
+    // The same base as an OCI layout, then from a registry: same image.
+    let base_dir = t.home().join("base-layout");
+    run(Command::new(require("skopeo")).args(["copy", &from_archive, &format!("oci:{}:b", base_dir.display())]));
+    let out = ok(t.run_in(
+        &proj,
+        &[
+            "oci",
+            "--env",
+            "--from",
+            &format!("oci:{}:b", base_dir.display()),
+            "--layout",
+            "lay",
+            "--tag",
+            "onbase:1",
+        ],
+    ));
+    assert_eq!(crate::support::stdout(&out).split_whitespace().nth(1).unwrap(), digest);
+    let reg = Registry::start(t.home());
+    let base_ref = format!("{}/base/busybox:1", reg.host());
+    run(Command::new(require("skopeo")).args([
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &format!("{REGISTRY_USER}:{REGISTRY_PASSWORD}"),
+        &from_archive,
+        &format!("docker://{base_ref}"),
+    ]));
+    fs::create_dir_all(t.home().join(".docker")).unwrap();
+    fs::write(t.home().join(".docker/config.json"), reg.auth_json()).unwrap();
+    let out = ok(t.run_in(
+        &proj,
+        &[
+            "oci", "--env", "--from", &base_ref, "--layout", "lay2", "--tag", "onbase:1",
+        ],
+    ));
+    assert_eq!(crate::support::stdout(&out).split_whitespace().nth(1).unwrap(), digest);
+}
+
+/// A base that does not exist, or is for another architecture, is a user
+/// error naming it, before anything is written.
+#[test]
+fn a_missing_or_foreign_base_image_is_refused() {
+    let t = TestContext::new();
+    let def = built_hello(&t);
+    let out = t.run(&["oci", "-f", &def, "--from", "oci:/nonexistent/layout", "-o", "x.tar"]);
+    assert_eq!(out.status.code(), Some(1), "{}", crate::support::stderr(&out));
+    assert!(crate::support::stderr(&out).contains("/nonexistent/layout"));
+    assert!(!t.home().join("x.tar").exists());
+    let out = t.run(&["oci", "-f", &def, "--from", "not a reference", "-o", "x.tar"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        crate::support::stderr(&out).contains("base image `not a reference`"),
+        "{}",
+        crate::support::stderr(&out)
+    );
+    // An image for arm64 (the machine here builds amd64 or another arch).
+    let other = if magpkg::oci::config::go_arch() == "arm64" {
+        "amd64"
+    } else {
+        "arm64"
+    };
+    let lay = t.home().join("foreign");
+    ok(t.run(&["oci", "-f", &def, "--layout", lay.to_str().unwrap(), "--tag", "f:1"]));
+    let m = read_json(&layout_blob(&lay, &format!("sha256:{}", layout_manifest_digest(&lay))));
+    let cfg_path = layout_blob(&lay, m["config"]["digest"].as_str().unwrap());
+    let mut cfg = read_json(&cfg_path);
+    cfg["architecture"] = json!(other);
+    let bytes = serde_json::to_vec(&cfg).unwrap();
+    let hex = sha256_hex(&bytes);
+    fs::write(lay.join("blobs/sha256").join(&hex), &bytes).unwrap();
+    let mut m2 = m.clone();
+    m2["config"]["digest"] = json!(format!("sha256:{hex}"));
+    m2["config"]["size"] = json!(bytes.len());
+    let mb = serde_json::to_vec(&m2).unwrap();
+    let mhex = sha256_hex(&mb);
+    fs::write(lay.join("blobs/sha256").join(&mhex), &mb).unwrap();
+    let mut index = read_json(&lay.join("index.json"));
+    index["manifests"] = json!([{"mediaType": oci::layout::MANIFEST, "digest": format!("sha256:{mhex}"), "size": mb.len(),
+        "annotations": {oci::layout::REF_NAME: "f:1"}}]);
+    fs::write(lay.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let out = t.run(&[
+        "oci",
+        "-f",
+        &def,
+        "--from",
+        &format!("oci:{}:f:1", lay.display()),
+        "-o",
+        "x.tar",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", crate::support::stderr(&out));
+    assert!(
+        crate::support::stderr(&out).contains(&format!("linux/{other}")),
+        "{}",
+        crate::support::stderr(&out)
+    );
+}
+
+// ------------------------------------------------ user, volumes, CA, empty
+
+/// A package `busybox` (the host's static busybox with `sh`, `id`,
+/// `whoami`, `cat`, `ls`, `stat` links), as a Jsonnet expression.
+fn busybox_package(t: &TestContext) -> String {
+    let tb = t.home().join("busybox-tools.tar.gz");
+    let links: Vec<(String, &str)> = ["sh", "id", "whoami", "cat", "ls", "stat"]
+        .iter()
+        .map(|a| (format!("bin/{a}"), "busybox"))
+        .collect();
+    let links: Vec<(&str, &str)> = links.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+    crate::support::packages::tarball(&tb, &[("bin/busybox", &crate::support::busybox(), true)], &links);
+    crate::support::packages::local_package("busybox", "1.35", &tb, &[t.store()])
+}
+
+/// Unpack the archive `tar` into `dir`; the path of its image's config.
+fn unpacked_config(tar: &Path, dir: &Path) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    run(Command::new("tar").arg("-xf").arg(tar).arg("-C").arg(dir));
+    let docker = read_json(&dir.join("manifest.json"));
+    dir.join(docker[0]["Config"].as_str().unwrap())
+}
+
+/// Issue 18: `oci.user` makes /etc/passwd, /etc/group and a home owned by
+/// the user (podman runs as it, `whoami` resolves it); `oci.volumes` are
+/// the config's `Volumes`; `oci.caCertificates` (a file here; `true` takes
+/// the host's bundle) is /etc/ssl/certs/ca-certificates.crt with
+/// SSL_CERT_FILE pointing at it.
+#[test]
+#[ignore]
+fn user_volumes_and_ca_certificates_in_podman() {
+    require("podman");
+    require("runc");
+    let t = TestContext::new();
+    let proj = t.project("proj");
+    let bundle = t.home().join("corp-ca.pem");
+    fs::write(
+        &bundle,
+        "-----BEGIN CERTIFICATE-----\nTUFHUEtH\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    fs::write(
+        proj.join("magnet.jsonnet"),
+        format!(
+            "{{ name: 'tools', packages: [{}],\n  oci: {{ user: 'app', volumes: ['/data', '/cache'], caCertificates: '{}' }} }}\n",
+            busybox_package(&t),
+            bundle.display()
+        ),
+    )
+    .unwrap();
+    ok(t.run_in(&proj, &["oci", "--env", "-o", "img.tar", "--tag", "withuser:1"]));
+    let tar = proj.join("img.tar");
+    let cfg = read_json(&unpacked_config(&tar, &t.home().join("img")));
+    assert_eq!(cfg["config"]["User"], "app");
+    assert_eq!(cfg["config"]["Volumes"], json!({"/cache": {}, "/data": {}}));
+    assert!(
+        cfg["config"]["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt")),
+        "{cfg}"
+    );
+
+    podman(t.home(), &["load", "-i", tar.to_str().unwrap()]);
+    let out = podman_run(
+        t.home(),
+        &["--entrypoint", ""],
+        "withuser:1",
+        &[
+            "sh",
+            "-c",
+            "whoami; id -u; id -g -n; echo $HOME; stat -c %u:%g /home/app; cat $SSL_CERT_FILE",
+        ],
+    );
+    let stdout = crate::support::stdout(&out);
+    assert_eq!(
+        stdout,
+        format!(
+            "app\n1000\napp\n/home/app\n1000:1000\n{}",
+            fs::read_to_string(&bundle).unwrap()
+        ),
+        "{stdout}"
+    );
+
+    // A numeric user gets an entry too; root none.
+    fs::write(
+        proj.join("magnet.jsonnet"),
+        format!(
+            "{{ name: 'tools', packages: [{}], oci: {{ user: '4242:4343' }} }}\n",
+            busybox_package(&t)
+        ),
+    )
+    .unwrap();
+    ok(t.run_in(&proj, &["oci", "--env", "-o", "num.tar", "--tag", "numuser:1"]));
+    podman(t.home(), &["load", "-i", proj.join("num.tar").to_str().unwrap()]);
+    let out = podman_run(
+        t.home(),
+        &["--entrypoint", ""],
+        "numuser:1",
+        &["sh", "-c", "whoami; id -u; id -g"],
+    );
+    assert_eq!(crate::support::stdout(&out), "user\n4242\n4343\n");
+}
+
+/// `oci.caCertificates: true` ships the host's bundle (the first of the
+/// usual places) byte for byte; a bad value names the field.
+#[test]
+fn ca_certificates_true_ships_the_hosts_bundle() {
+    let host = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.is_file())
+        .expect("a CA bundle on this machine (.ci/setup installs ca-certificates)");
+    let t = TestContext::new();
+    let proj = t.project("proj");
+    fs::write(
+        proj.join("magnet.jsonnet"),
+        "{ name: 'tools', packages: [], oci: { caCertificates: true } }\n",
+    )
+    .unwrap();
+    ok(t.run_in(&proj, &["oci", "--env", "--layout", "lay", "--tag", "ca:1"]));
+    let lay = proj.join("lay");
+    let m = read_json(&layout_blob(&lay, &format!("sha256:{}", layout_manifest_digest(&lay))));
+    let top = m["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let x = t.home().join("top");
+    fs::create_dir_all(&x).unwrap();
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(layout_blob(&lay, &top))
+        .arg("-C")
+        .arg(&x));
+    assert_eq!(
+        fs::read(x.join("etc/ssl/certs/ca-certificates.crt")).unwrap(),
+        fs::read(host).unwrap()
+    );
+    fs::write(
+        proj.join("magnet.jsonnet"),
+        "{ name: 'tools', packages: [], oci: { caCertificates: 'relative.pem' } }\n",
+    )
+    .unwrap();
+    let out = t.run_in(&proj, &["oci", "--env", "-o", "x.tar"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        crate::support::stderr(&out).contains("oci.caCertificates"),
+        "{}",
+        crate::support::stderr(&out)
+    );
+}
+
+/// Issue 18: an environment with no packages is an empty image (the top
+/// layer: profile and SBOMs, which validate), not an error; an input that
+/// names nothing still is one.
+#[test]
+fn an_empty_environment_is_an_empty_image() {
+    let t = TestContext::new();
+    let proj = t.project("proj");
+    fs::write(proj.join("magnet.jsonnet"), "{ name: 'nothing', packages: [] }\n").unwrap();
+    let out = ok(t.run_in(&proj, &["oci", "--env", "--layout", "lay"]));
+    assert!(
+        crate::support::stdout(&out).starts_with("nothing:"),
+        "{}",
+        crate::support::stdout(&out)
+    );
+    let lay = proj.join("lay");
+    let m = read_json(&layout_blob(&lay, &format!("sha256:{}", layout_manifest_digest(&lay))));
+    assert_eq!(m["layers"].as_array().unwrap().len(), 1, "{m}");
+    run(Command::new(require("skopeo")).args(["inspect", &format!("oci:{}:{}", lay.display(), index_tags(&lay)[0])]));
+    let (spdx, cyclonedx) = layout_sboms(&lay);
+    validate_sboms(&spdx, &cyclonedx);
+    ok(t.run_in(&proj, &["export", "--env", "-o", "empty.tar.zst"]));
+    let out = t.run(&["oci", "-e", "[]", "-o", "x.tar"]);
+    assert_eq!(out.status.code(), Some(1), "{}", crate::support::stderr(&out));
+    assert!(crate::support::stderr(&out).contains("names no package"));
+}
+
+/// The set-id policy: no file in an image or tarball keeps a setuid,
+/// setgid or sticky bit (modes are 0755 or 0644); only /tmp is 1777.
+#[test]
+fn setuid_and_setgid_bits_are_dropped() {
+    let mut f = Fixture::new();
+    let id = f.add("suid", "1", &[], |t| {
+        fs::create_dir_all(t.join("bin")).unwrap();
+        for (name, mode) in [("su-like", 0o4755), ("sg-like", 0o2755), ("sticky", 0o1644)] {
+            fs::write(t.join("bin").join(name), "#!/bin/sh\n").unwrap();
+            fs::set_permissions(t.join("bin").join(name), fs::Permissions::from_mode(mode)).unwrap();
+        }
+    });
+    let lay = f.out("lay");
+    let mut opts = ImageOptions::new(Target::Layout(lay.clone()));
+    opts.tag = Some("suid:1".into());
+    oci::export_image(&f.closure(&[&id]), &opts).unwrap();
+    let m = layout_manifest(&lay);
+    for l in m["layers"].as_array().unwrap() {
+        let listing = run(Command::new("tar")
+            .arg("-tvzf")
+            .arg(layout_blob(&lay, l["digest"].as_str().unwrap())));
+        for line in String::from_utf8_lossy(&listing.stdout).lines() {
+            let perms = line.split_whitespace().next().unwrap();
+            let special = perms.contains(['s', 'S']) || (perms.contains(['t', 'T']) && !line.ends_with(" tmp/"));
+            assert!(!special, "a set-id or sticky bit in the image: {line}");
+        }
+    }
 }

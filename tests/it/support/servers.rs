@@ -332,3 +332,60 @@ impl Drop for Sshd {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Debian's `docker-registry` (distribution 2.8) on loopback, storing under
+/// `work/registry`, with htpasswd authentication for [`REGISTRY_USER`].
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+}
+
+pub const REGISTRY_USER: &str = "tester";
+pub const REGISTRY_PASSWORD: &str = "magpkg-test-pass";
+/// bcrypt of [`REGISTRY_PASSWORD`] (cost 5, fixed salt), as htpasswd keeps it.
+const REGISTRY_BCRYPT: &str = "$2b$05$abcdefghijklmnopqrstuu4JxPPAsZ347xByP1lBm4Pwq7Y6tvg0q";
+
+impl Registry {
+    pub fn start(work: &Path) -> Registry {
+        let bin = require("docker-registry");
+        let dir = work.join("registry");
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(dir.join("htpasswd"), format!("{REGISTRY_USER}:{REGISTRY_BCRYPT}\n")).unwrap();
+        let port = free_port();
+        let conf = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {d}/data\n\
+             http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: magpkg-test\n    path: {d}/htpasswd\n",
+            d = dir.display()
+        );
+        std::fs::write(dir.join("config.yml"), conf).unwrap();
+        let mut child = Command::new(bin)
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        wait_listening(port, &mut child, "docker-registry");
+        Registry { child, port }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A docker/podman auth file's content with this registry's credentials.
+    pub fn auth_json(&self) -> String {
+        use base64::Engine;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{REGISTRY_USER}:{REGISTRY_PASSWORD}"));
+        format!("{{\"auths\":{{\"{}\":{{\"auth\":\"{auth}\"}}}}}}", self.host())
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
