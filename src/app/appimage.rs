@@ -25,6 +25,8 @@ pub struct InstallOptions {
     pub name: Option<String>,
     /// Variant directory name (default: `<name>-<version>-<arch>`).
     pub variant: Option<String>,
+    /// Whether a new app's settings ask for a launcher and a menu entry.
+    pub integrate: bool,
 }
 
 /// What was installed.
@@ -562,10 +564,13 @@ fn finish_install(
     // Human-managed files are written only when missing.
     if model::settings_path(&name, &app_dir)?.is_none() {
         let path = app_dir.join(format!("{name}.mpkg"));
-        let text = format!(
-            "# Settings of {name} (see doc/apps.md). Edit freely.\nrun_default = {q}\nadd_to_path = {q}\nadd_to_apps = {q}\n",
+        let mut text = format!(
+            "# Settings of {name} (see doc/apps.md). Edit freely.\nrun_default = {q}\n",
             q = model::py_str(&name)
         );
+        if opts.integrate {
+            text.push_str(&format!("add_to_path = {q}\nadd_to_apps = {q}\n", q = model::py_str(&name)));
+        }
         crate::util::write_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
     } else {
         warnings.push(format!(
