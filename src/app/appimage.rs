@@ -436,9 +436,7 @@ pub fn install_appdir(apps: &Apps, dir: &Path, opts: &InstallOptions) -> Result<
             reason: "its AppRun is not an executable file".into(),
         });
     }
-    let arch = detect::detect(&fs::canonicalize(&apprun).unwrap_or(apprun.clone()))
-        .arch
-        .unwrap_or_else(|| "any".into());
+    let arch = appdir_arch(dir, &apprun);
     let staging = staging_dir(apps)?;
     let tree = staging.path().join("tree");
     copy_tree(dir, &tree)?;
@@ -460,6 +458,34 @@ pub fn install_appdir(apps: &Apps, dir: &Path, opts: &InstallOptions) -> Result<
         &mut warnings,
     )?;
     Ok(Installed { warnings, ..installed })
+}
+
+/// The architecture of an AppDir: its `AppRun`'s when that is an ELF
+/// program; for a script `AppRun`, that of the first ELF program in
+/// `usr/bin` (else anywhere in the tree, in name order); `any` when it
+/// holds none (a script-only app).
+fn appdir_arch(dir: &Path, apprun: &Path) -> String {
+    let of = |p: &Path| detect::detect(&fs::canonicalize(p).unwrap_or(p.to_path_buf())).arch;
+    if let Some(a) = of(apprun) {
+        return a;
+    }
+    for sub in [dir.join("usr/bin"), dir.to_path_buf()] {
+        let found = walkdir::WalkDir::new(&sub)
+            .follow_links(false)
+            .sort_by_file_name()
+            .max_depth(16)
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_file())
+            .find_map(|e| {
+                let d = detect::detect(e.path());
+                (d.kind.as_deref() == Some("binary")).then_some(d.arch).flatten()
+            });
+        if let Some(a) = found {
+            return a;
+        }
+    }
+    "any".into()
 }
 
 /// Scratch space inside the apps root, so the final rename stays on one

@@ -415,6 +415,11 @@ fn show(apps: &Apps, ctx: &Ctx, a: ShowArgs) -> anyhow::Result<i32> {
             "add_to_path": s.add_to_path,
             "add_to_apps": s.add_to_apps,
             "notes": s.notes,
+            "display_name": s.display_name,
+            "icon": s.icon,
+            "sandbox": s.sandbox,
+            "sandbox_read": s.sandbox_read,
+            "sandbox_write": s.sandbox_write,
             "unknown_keys": s.extra.iter().cloned().collect::<serde_json::Map<_, _>>(),
             "variants": variants,
             "integration": integrated,
@@ -455,6 +460,19 @@ fn show_text(
     writeln!(out, "  add_to_apps: {}", list(&s.add_to_apps))?;
     if let Some(n) = &s.notes {
         writeln!(out, "  notes: {}", n.replace('\n', "\n         "))?;
+    }
+    for (k, v) in [("display_name", &s.display_name), ("icon", &s.icon)] {
+        if let Some(v) = v {
+            writeln!(out, "  {k}: {v}")?;
+        }
+    }
+    if let Some(b) = s.sandbox {
+        writeln!(out, "  sandbox: {}", if b { "on" } else { "off" })?;
+    }
+    for (k, v) in [("sandbox_read", &s.sandbox_read), ("sandbox_write", &s.sandbox_write)] {
+        if !v.is_empty() {
+            writeln!(out, "  {k}: {}", v.join(", "))?;
+        }
     }
     for (k, v) in &s.extra {
         writeln!(out, "  {k} (unknown key, kept): {v}")?;

@@ -1534,3 +1534,179 @@ fn app_watch_follows_changes_as_they_happen() {
         .unwrap();
     assert!(v.status.success(), "{}", show(&v));
 }
+
+/// Issue 19, item 5: a `file` written the Windows way
+/// (`%MPKG_PACKAGE%\bin\x.exe`, any case) is found, and a bare `.exe` in
+/// a variant without an MPKG is an entry.
+#[test]
+fn windows_conventions_backslash_files_and_bare_exe() {
+    let w = world_without_wine();
+    let v = w.app("winapp").join("package/winapp-1");
+    write(
+        &v.join("MPKG"),
+        r#"version = '1'
+content = [{'name': 'winapp', 'file': r'%MPKG_PACKAGE%\Bin\WinApp.EXE'},
+           {'name': 'helper', 'file': 'tools\\helper.exe'}]
+"#,
+    );
+    write(&v.join("bin/winapp.exe"), pe_bytes(0x8664, false));
+    write(&v.join("tools/helper.exe"), pe_bytes(0x14c, false));
+    for (target, file, arch) in [
+        ("winapp", "bin/winapp.exe", "amd64"),
+        ("winapp:helper", "tools/helper.exe", "i386"),
+    ] {
+        let j = w.show_json(target);
+        let var = &j["variants"][0];
+        assert_eq!(var["entry"]["file"], v.join(file).display().to_string(), "{j}");
+        assert_eq!(var["entry"]["os"], "windows", "{j}");
+        assert_eq!(var["entry"]["architecture"], arch, "{j}");
+        assert_eq!(var["rejected"], "Windows program, and wine is not installed", "{j}");
+    }
+    let o = w.magpkg(&["app", "run", "--variant", "winapp-1", "winapp"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stderr(&o).contains("is a Windows program and wine is not installed"), "{}", show(&o));
+
+    // A portable .exe dropped into a variant directory, no MPKG.
+    let p = w.app("portable").join("package/portable-2");
+    write(&p.join("Portable.exe"), pe_bytes(0x8664, false));
+    write(&p.join("readme.txt"), "read me\n");
+    let j = w.show_json("portable");
+    assert_eq!(j["variants"][0]["entries"], serde_json::json!(["portable"]), "{j}");
+    assert_eq!(j["variants"][0]["entry"]["file"], p.join("Portable.exe").display().to_string());
+    assert_eq!(j["variants"][0]["entry"]["os"], "windows");
+    assert_eq!(j["warnings"], serde_json::json!([]), "{j}");
+    // Several: one entry each, by file name.
+    let s = w.app("suite").join("package/suite-1");
+    write(&s.join("edit.exe"), pe_bytes(0x8664, false));
+    write(&s.join("view.EXE"), pe_bytes(0x8664, false));
+    let j = w.show_json("suite:view");
+    assert_eq!(j["variants"][0]["entries"], serde_json::json!(["edit", "view"]), "{j}");
+    assert_eq!(j["variants"][0]["entry"]["file"], s.join("view.EXE").display().to_string());
+    // Nothing to run: the warning says what was looked for.
+    fs::create_dir_all(w.app("empty").join("package/empty-1")).unwrap();
+    let j = w.show_json("empty");
+    assert!(
+        j["warnings"][0].as_str().unwrap().contains("no MPKG file, AppRun or .exe"),
+        "{j}"
+    );
+}
+
+/// A 64-byte ELF64 header of an executable for `machine`.
+fn elf_header(machine: u16) -> Vec<u8> {
+    let mut b = vec![0u8; 64];
+    b[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+    b[16..18].copy_from_slice(&2u16.to_le_bytes());
+    b[18..20].copy_from_slice(&machine.to_le_bytes());
+    b[20..24].copy_from_slice(&1u32.to_le_bytes());
+    b
+}
+
+/// Issue 19, item 6: the store hint names `store list`; a blank `os` and
+/// `architecture` mean any (no detection); an AppDir with a script AppRun
+/// gets the architecture of its programs; localised names of an AppDir's
+/// desktop file are kept; `display_name` and `icon` name the menu entry of
+/// a plain app.
+#[test]
+fn smaller_points_of_the_app_audit() {
+    let w = world_without_wine();
+    let o = w.magpkg(&["app", "export", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stderr(&o).contains("hint: `magpkg store list` lists the built packages"), "{}", show(&o));
+    w.ok(&["store", "list"]);
+
+    // Blank os/architecture: any, not detected.
+    let b = variant(&w, "blank", "blank-1", "1", "tool.exe", ", 'os': '', 'architecture': ''");
+    write(&b.join("tool.exe"), pe_bytes(0x8664, false));
+    let j = w.show_json("blank");
+    let e = &j["variants"][0]["entry"];
+    assert_eq!((e["os"].as_str(), e["architecture"].as_str()), (Some("any"), Some("any")), "{j}");
+    assert_eq!(e["detected"], serde_json::json!(["type"]), "{j}");
+    assert_eq!(j["variants"][0]["rank"], 0, "{j}");
+
+    // A script AppRun: the architecture is that of the AppDir's programs.
+    let src = tempfile::tempdir().unwrap();
+    let native = src.path().join("Native.AppDir");
+    write_exec(&native.join("AppRun"), "#!/bin/sh\nexec \"$APPDIR/usr/bin/native\" \"$@\"\n");
+    compile(&native.join("usr/bin/native"), ARGS_C, false);
+    let out = w.ok(&["app", "install-appdir", "--no-integrate", native.to_str().unwrap()]);
+    let host_arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    assert!(out.trim_end().ends_with(&format!("native-0-{host_arch}")), "{out}");
+    let mpkg = fs::read_to_string(Path::new(out.trim_end()).join("MPKG")).unwrap();
+    assert!(mpkg.contains(&format!("'architecture' : '{host_arch}'")), "{mpkg}");
+    let (machine, foreign) = if host_arch == "arm64" { (62, "amd64") } else { (183, "arm64") };
+    let cross = src.path().join("Cross.AppDir");
+    write_exec(&cross.join("AppRun"), "#!/bin/sh\nexec \"$APPDIR/usr/bin/cross\"\n");
+    write_exec(&cross.join("usr/bin/cross"), elf_header(machine));
+    let out = w.ok(&["app", "install-appdir", "--no-integrate", cross.to_str().unwrap()]);
+    assert!(out.trim_end().ends_with(&format!("cross-0-{foreign}")), "{out}");
+    let j = w.show_json("cross");
+    assert_eq!(
+        j["variants"][0]["rejected"],
+        format!("made for {foreign}, this machine is {host_arch}"),
+        "{j}"
+    );
+
+    // Localised names and comments of the AppDir's desktop file are kept;
+    // its field code passes the files on.
+    let hello = src.path().join("Hello.AppDir");
+    write_exec(&hello.join("AppRun"), ARGS_SH);
+    write(
+        &hello.join("hello.desktop"),
+        "[Desktop Entry]\nType=Application\nName=Hello\nName[de]=Hallo Welt\nGenericName=Greeter\n\
+         Comment=Says hello\nComment[fr]=Dit bonjour\nExec=hello %F\nIcon=hello\nCategories=Utility;\n\
+         [Desktop Action x]\nName=Other\nName[de]=Andere\n",
+    );
+    w.ok(&["app", "install-appdir", hello.to_str().unwrap()]);
+    let desktop = w.applications_dir().join("magpkg-app-hello-hello.desktop");
+    let text = fs::read_to_string(&desktop).unwrap();
+    for line in [
+        "Name=Hello\n",
+        "Name[de]=Hallo Welt\n",
+        "GenericName=Greeter\n",
+        "Comment=Says hello\n",
+        "Comment[fr]=Dit bonjour\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing: {text}");
+    }
+    assert!(!text.contains("Andere"), "{text}");
+    let validate = |p: &Path| {
+        let v = Command::new(require("desktop-file-validate")).arg(p).output().unwrap();
+        assert!(v.status.success() && v.stdout.is_empty(), "{}", show(&v));
+    };
+    validate(&desktop);
+    let argv = desktop_exec(&text, &["/f/a b.txt", "/f/$(id)"]);
+    let o = w.command(&argv[0]).args(&argv[1..]).env("PATH", "/usr/bin:/bin").output().unwrap();
+    assert_eq!(stdout(&o), "SH\n[/f/a b.txt]\n[/f/$(id)]\n", "{}", show(&o));
+    // The settings' display name wins, and the AppDir's translations of
+    // its own name go with it.
+    let settings = w.app("hello").join("hello.mpkg");
+    let old = fs::read_to_string(&settings).unwrap();
+    write(&settings, format!("{old}display_name = 'Hello Deluxe'\n"));
+    w.ok(&["app", "list"]);
+    let text = fs::read_to_string(&desktop).unwrap();
+    assert!(text.contains("Name=Hello Deluxe\n") && !text.contains("Name[de]"), "{text}");
+
+    // A plain app: display name and icon from its settings.
+    let p = variant(&w, "plain", "plain-1", "1", "run.sh", "");
+    write_exec(&p.join("run.sh"), ARGS_SH);
+    write(&w.app("plain").join("art/plain.svg"), "<svg xmlns='http://www.w3.org/2000/svg'/>\n");
+    write(
+        &w.app("plain").join("plain.mpkg"),
+        "add_to_apps = 'plain'\ndisplay_name = 'Plain Notes'\nicon = 'art/plain.svg'\n",
+    );
+    w.ok(&["app", "list"]);
+    let desktop = w.applications_dir().join("magpkg-app-plain-plain.desktop");
+    let text = fs::read_to_string(&desktop).unwrap();
+    assert!(text.contains("Name=Plain Notes\n"), "{text}");
+    assert!(
+        text.contains(&format!("Icon={}\n", w.app("plain").join("art/plain.svg").display())),
+        "{text}"
+    );
+    validate(&desktop);
+    let j = w.show_json("plain");
+    assert_eq!(j["display_name"], "Plain Notes", "{j}");
+}
