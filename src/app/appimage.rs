@@ -595,7 +595,10 @@ fn finish_install(
             q = model::py_str(&name)
         );
         if opts.integrate {
-            text.push_str(&format!("add_to_path = {q}\nadd_to_apps = {q}\n", q = model::py_str(&name)));
+            text.push_str(&format!(
+                "add_to_path = {q}\nadd_to_apps = {q}\n",
+                q = model::py_str(&name)
+            ));
         }
         crate::util::write_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
     } else {

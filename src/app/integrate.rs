@@ -306,7 +306,10 @@ fn desktop_text(app: &App, entry: &str, t: &Targets, host: &Host) -> String {
     // Localised values of a key (`Name[de]`...), as the AppDir wrote them.
     let localised = |k: &str| {
         own.iter()
-            .filter(|(kk, _)| kk.strip_prefix(k).is_some_and(|r| r.starts_with('[') && r.ends_with(']')))
+            .filter(|(kk, _)| {
+                kk.strip_prefix(k)
+                    .is_some_and(|r| r.starts_with('[') && r.ends_with(']'))
+            })
             .cloned()
             .collect::<Vec<_>>()
     };
@@ -315,10 +318,7 @@ fn desktop_text(app: &App, entry: &str, t: &Targets, host: &Host) -> String {
     // Values from the AppDir's file are copied as written (already escaped).
     let (name, names) = match &app.settings.display_name {
         Some(n) => (desktop_escape(n), Vec::new()),
-        None => (
-            get("Name").unwrap_or_else(|| desktop_escape(entry)),
-            localised("Name"),
-        ),
+        None => (get("Name").unwrap_or_else(|| desktop_escape(entry)), localised("Name")),
     };
     // Keep the AppDir's file-argument field code, if it takes files.
     let field = get("Exec")

@@ -702,7 +702,9 @@ fn read_entry(cx: &Ctx, node: &Node, outer: Option<usize>, warnings: &mut Vec<St
             // Blank means any (the seed's "or blank"); only a missing
             // value is detected.
             "os" | "architecture" => {
-                let v = cx.text(k, v, vl)?.map(|t| if t.trim().is_empty() { "any".into() } else { t });
+                let v = cx
+                    .text(k, v, vl)?
+                    .map(|t| if t.trim().is_empty() { "any".into() } else { t });
                 if k == "os" {
                     e.os = v
                 } else {

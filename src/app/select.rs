@@ -140,7 +140,11 @@ fn windows_path(variant_dir: &std::path::Path, file: std::ffi::OsString) -> Path
     if literal.exists() || !file.as_bytes().contains(&b'\\') {
         return case_insensitive(literal);
     }
-    let slashed: Vec<u8> = file.into_vec().into_iter().map(|b| if b == b'\\' { b'/' } else { b }).collect();
+    let slashed: Vec<u8> = file
+        .into_vec()
+        .into_iter()
+        .map(|b| if b == b'\\' { b'/' } else { b })
+        .collect();
     case_insensitive(rooted(PathBuf::from(std::ffi::OsString::from_vec(slashed))))
 }
 

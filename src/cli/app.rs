@@ -170,16 +170,15 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
 /// The automatic sync ([`sync::sync`]): its changes are not printed (an
 /// app's output is the app's), a failure is one warning.
 fn auto_sync(apps: &Apps, ctx: &Ctx, print: bool) {
-    let r = targets(apps, ctx)
-        .map_err(|e| e.to_string())
-        .and_then(|t| {
-            sync::sync(apps, &t, &Host::current(), &ctx.settings.state_dir, false)
-                .map_err(|e| crate::error::one_line(&e))
-        });
+    let r = targets(apps, ctx).map_err(|e| e.to_string()).and_then(|t| {
+        sync::sync(apps, &t, &Host::current(), &ctx.settings.state_dir, false).map_err(|e| crate::error::one_line(&e))
+    });
     match r {
         Ok(Some(rep)) if print => print_report(&rep),
         Ok(_) => {}
-        Err(e) => warn_all([format!("could not bring app launchers and menu entries up to date: {e}")]),
+        Err(e) => warn_all([format!(
+            "could not bring app launchers and menu entries up to date: {e}"
+        )]),
     }
 }
 
@@ -205,10 +204,17 @@ fn watch(apps: &Apps, ctx: &Ctx, a: WatchArgs) -> anyhow::Result<i32> {
     }
     writeln!(std::io::stderr().lock(), "watching {}", apps.root.display())?;
     let settle = std::time::Duration::from_millis(200);
-    sync::watch(apps, &t, &Host::current(), &ctx.settings.state_dir, settle, |r| match r {
-        Ok(rep) => print_report(&rep),
-        Err(e) => warn_all([crate::error::one_line(&e)]),
-    })?;
+    sync::watch(
+        apps,
+        &t,
+        &Host::current(),
+        &ctx.settings.state_dir,
+        settle,
+        |r| match r {
+            Ok(rep) => print_report(&rep),
+            Err(e) => warn_all([crate::error::one_line(&e)]),
+        },
+    )?;
     Ok(0)
 }
 
@@ -278,7 +284,9 @@ fn run_app(apps: &Apps, a: RunArgs) -> anyhow::Result<i32> {
     let plan = plan?;
     warn_all(plan.warnings.iter().cloned());
     if !plan.sandboxed && !opts.grants.is_empty() {
-        warn_all(["--sandbox-read/--sandbox-write do nothing without the sandbox (this run is not sandboxed)".to_string()]);
+        warn_all([
+            "--sandbox-read/--sandbox-write do nothing without the sandbox (this run is not sandboxed)".to_string(),
+        ]);
     }
     // exec: on success this never returns and the app's status is ours.
     Err(run::exec(&plan).into())

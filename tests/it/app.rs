@@ -863,7 +863,10 @@ fn sandbox_grants_paths_and_never_loses_a_write() {
     let w = world();
     require("bwrap");
     let app = trier_app(&w, "saver");
-    let tmp = tempfile::Builder::new().prefix("magpkg-it-").tempdir_in("/tmp").unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("magpkg-it-")
+        .tempdir_in("/tmp")
+        .unwrap();
     let t = tmp.path().display().to_string();
     write(&tmp.path().join("from-host"), "hello\n");
     write(&w.path("work/doc-in"), "a document\n");
@@ -913,7 +916,10 @@ fn sandbox_grants_paths_and_never_loses_a_write() {
         "{out}"
     );
     // The hidden home is empty: the directory is not there at all.
-    assert!(lines(&out)[7].starts_with(&format!("cannot write {h}/docs/b: ")), "{out}");
+    assert!(
+        lines(&out)[7].starts_with(&format!("cannot write {h}/docs/b: ")),
+        "{out}"
+    );
     assert!(!tmp.path().join("from-app").exists() && !w.path("work/doc-out").exists());
     // The temporary file is on the host, at the path the app saw.
     assert_eq!(fs::read_to_string(Path::new(&temp_dir).join("t")).unwrap(), "temp\n");
@@ -941,7 +947,9 @@ fn sandbox_grants_paths_and_never_loses_a_write() {
         "{out}"
     );
     assert!(
-        out.contains(&format!("warning: {h}/not-there is granted to the sandbox but does not exist")),
+        out.contains(&format!(
+            "warning: {h}/not-there is granted to the sandbox but does not exist"
+        )),
         "{out}"
     );
     assert_eq!(fs::read_to_string(w.path("work/doc-out")).unwrap(), "saved\n");
@@ -962,7 +970,16 @@ fn sandbox_grants_paths_and_never_loses_a_write() {
     let work = w.path("work").display().to_string();
     let o = w
         .in_dir(w.path("work/sub"))
-        .args(["app", "run", "--sandbox-write", "..", "--sandbox-read", "~/docs", "saver", "--"])
+        .args([
+            "app",
+            "run",
+            "--sandbox-write",
+            "..",
+            "--sandbox-read",
+            "~/docs",
+            "saver",
+            "--",
+        ])
         .args(["w:doc-out", &format!("r:{h}/docs/a"), &format!("w:{t}/cli")])
         .output()
         .unwrap();
@@ -1424,7 +1441,10 @@ fn launchers_follow_the_apps_root_without_a_command() {
     // Launchers find magpkg on PATH first (it may have moved), and say so
     // when it is nowhere.
     let elsewhere_bin = w.path("other-bin");
-    write_exec(&elsewhere_bin.join("magpkg"), "#!/bin/sh\necho \"magpkg from PATH: $*\"\n");
+    write_exec(
+        &elsewhere_bin.join("magpkg"),
+        "#!/bin/sh\necho \"magpkg from PATH: $*\"\n",
+    );
     let o = bare(&launcher("tool"))
         .env("PATH", format!("{}:/usr/bin:/bin", elsewhere_bin.display()))
         .arg("y")
@@ -1480,7 +1500,10 @@ fn app_watch_follows_changes_as_they_happen() {
     let wait_for = |what: &str, f: &dyn Fn() -> bool| {
         let start = std::time::Instant::now();
         while !f() {
-            assert!(start.elapsed() < std::time::Duration::from_secs(20), "timed out: {what}");
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "timed out: {what}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     };
@@ -1495,7 +1518,9 @@ fn app_watch_follows_changes_as_they_happen() {
         .unwrap();
     let staging = w.path("staging");
     follow_app(&w, &staging, "follow");
-    wait_for("the watcher started", &|| w.state_dir().join("apps-integration").exists());
+    wait_for("the watcher started", &|| {
+        w.state_dir().join("apps-integration").exists()
+    });
     fs::create_dir(w.apps_dir()).unwrap();
     fs::rename(staging.join("follow"), w.app("follow")).unwrap();
     wait_for("the launcher of an app moved in", &|| launcher("follow").is_file());
@@ -1524,7 +1549,11 @@ fn app_watch_follows_changes_as_they_happen() {
         text.contains(&format!("Environment=\"MAGPKG_APPS={}\"\n", w.apps_dir().display())),
         "{text}"
     );
-    assert!(stderr(&o).contains("systemctl --user enable --now magpkg-app-watch.service"), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("systemctl --user enable --now magpkg-app-watch.service"),
+        "{}",
+        show(&o)
+    );
     let v = Command::new(require("systemd-analyze"))
         .args(["verify", "--user"])
         .arg(&unit)
@@ -1564,7 +1593,11 @@ content = [{'name': 'winapp', 'file': r'%MPKG_PACKAGE%\Bin\WinApp.EXE'},
     }
     let o = w.magpkg(&["app", "run", "--variant", "winapp-1", "winapp"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    assert!(stderr(&o).contains("is a Windows program and wine is not installed"), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("is a Windows program and wine is not installed"),
+        "{}",
+        show(&o)
+    );
 
     // A portable .exe dropped into a variant directory, no MPKG.
     let p = w.app("portable").join("package/portable-2");
@@ -1572,7 +1605,10 @@ content = [{'name': 'winapp', 'file': r'%MPKG_PACKAGE%\Bin\WinApp.EXE'},
     write(&p.join("readme.txt"), "read me\n");
     let j = w.show_json("portable");
     assert_eq!(j["variants"][0]["entries"], serde_json::json!(["portable"]), "{j}");
-    assert_eq!(j["variants"][0]["entry"]["file"], p.join("Portable.exe").display().to_string());
+    assert_eq!(
+        j["variants"][0]["entry"]["file"],
+        p.join("Portable.exe").display().to_string()
+    );
     assert_eq!(j["variants"][0]["entry"]["os"], "windows");
     assert_eq!(j["warnings"], serde_json::json!([]), "{j}");
     // Several: one entry each, by file name.
@@ -1581,12 +1617,18 @@ content = [{'name': 'winapp', 'file': r'%MPKG_PACKAGE%\Bin\WinApp.EXE'},
     write(&s.join("view.EXE"), pe_bytes(0x8664, false));
     let j = w.show_json("suite:view");
     assert_eq!(j["variants"][0]["entries"], serde_json::json!(["edit", "view"]), "{j}");
-    assert_eq!(j["variants"][0]["entry"]["file"], s.join("view.EXE").display().to_string());
+    assert_eq!(
+        j["variants"][0]["entry"]["file"],
+        s.join("view.EXE").display().to_string()
+    );
     // Nothing to run: the warning says what was looked for.
     fs::create_dir_all(w.app("empty").join("package/empty-1")).unwrap();
     let j = w.show_json("empty");
     assert!(
-        j["warnings"][0].as_str().unwrap().contains("no MPKG file, AppRun or .exe"),
+        j["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("no MPKG file, AppRun or .exe"),
         "{j}"
     );
 }
@@ -1611,22 +1653,40 @@ fn smaller_points_of_the_app_audit() {
     let w = world_without_wine();
     let o = w.magpkg(&["app", "export", "nosuch"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    assert!(stderr(&o).contains("hint: `magpkg store list` lists the built packages"), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("hint: `magpkg store list` lists the built packages"),
+        "{}",
+        show(&o)
+    );
     w.ok(&["store", "list"]);
 
     // Blank os/architecture: any, not detected.
-    let b = variant(&w, "blank", "blank-1", "1", "tool.exe", ", 'os': '', 'architecture': ''");
+    let b = variant(
+        &w,
+        "blank",
+        "blank-1",
+        "1",
+        "tool.exe",
+        ", 'os': '', 'architecture': ''",
+    );
     write(&b.join("tool.exe"), pe_bytes(0x8664, false));
     let j = w.show_json("blank");
     let e = &j["variants"][0]["entry"];
-    assert_eq!((e["os"].as_str(), e["architecture"].as_str()), (Some("any"), Some("any")), "{j}");
+    assert_eq!(
+        (e["os"].as_str(), e["architecture"].as_str()),
+        (Some("any"), Some("any")),
+        "{j}"
+    );
     assert_eq!(e["detected"], serde_json::json!(["type"]), "{j}");
     assert_eq!(j["variants"][0]["rank"], 0, "{j}");
 
     // A script AppRun: the architecture is that of the AppDir's programs.
     let src = tempfile::tempdir().unwrap();
     let native = src.path().join("Native.AppDir");
-    write_exec(&native.join("AppRun"), "#!/bin/sh\nexec \"$APPDIR/usr/bin/native\" \"$@\"\n");
+    write_exec(
+        &native.join("AppRun"),
+        "#!/bin/sh\nexec \"$APPDIR/usr/bin/native\" \"$@\"\n",
+    );
     compile(&native.join("usr/bin/native"), ARGS_C, false);
     let out = w.ok(&["app", "install-appdir", "--no-integrate", native.to_str().unwrap()]);
     let host_arch = match std::env::consts::ARCH {
@@ -1637,7 +1697,11 @@ fn smaller_points_of_the_app_audit() {
     assert!(out.trim_end().ends_with(&format!("native-0-{host_arch}")), "{out}");
     let mpkg = fs::read_to_string(Path::new(out.trim_end()).join("MPKG")).unwrap();
     assert!(mpkg.contains(&format!("'architecture' : '{host_arch}'")), "{mpkg}");
-    let (machine, foreign) = if host_arch == "arm64" { (62, "amd64") } else { (183, "arm64") };
+    let (machine, foreign) = if host_arch == "arm64" {
+        (62, "amd64")
+    } else {
+        (183, "arm64")
+    };
     let cross = src.path().join("Cross.AppDir");
     write_exec(&cross.join("AppRun"), "#!/bin/sh\nexec \"$APPDIR/usr/bin/cross\"\n");
     write_exec(&cross.join("usr/bin/cross"), elf_header(machine));
@@ -1679,7 +1743,12 @@ fn smaller_points_of_the_app_audit() {
     };
     validate(&desktop);
     let argv = desktop_exec(&text, &["/f/a b.txt", "/f/$(id)"]);
-    let o = w.command(&argv[0]).args(&argv[1..]).env("PATH", "/usr/bin:/bin").output().unwrap();
+    let o = w
+        .command(&argv[0])
+        .args(&argv[1..])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
     assert_eq!(stdout(&o), "SH\n[/f/a b.txt]\n[/f/$(id)]\n", "{}", show(&o));
     // The settings' display name wins, and the AppDir's translations of
     // its own name go with it.
@@ -1688,12 +1757,18 @@ fn smaller_points_of_the_app_audit() {
     write(&settings, format!("{old}display_name = 'Hello Deluxe'\n"));
     w.ok(&["app", "list"]);
     let text = fs::read_to_string(&desktop).unwrap();
-    assert!(text.contains("Name=Hello Deluxe\n") && !text.contains("Name[de]"), "{text}");
+    assert!(
+        text.contains("Name=Hello Deluxe\n") && !text.contains("Name[de]"),
+        "{text}"
+    );
 
     // A plain app: display name and icon from its settings.
     let p = variant(&w, "plain", "plain-1", "1", "run.sh", "");
     write_exec(&p.join("run.sh"), ARGS_SH);
-    write(&w.app("plain").join("art/plain.svg"), "<svg xmlns='http://www.w3.org/2000/svg'/>\n");
+    write(
+        &w.app("plain").join("art/plain.svg"),
+        "<svg xmlns='http://www.w3.org/2000/svg'/>\n",
+    );
     write(
         &w.app("plain").join("plain.mpkg"),
         "add_to_apps = 'plain'\ndisplay_name = 'Plain Notes'\nicon = 'art/plain.svg'\n",
