@@ -312,6 +312,16 @@ fn sandbox(mut plan: Plan, app: &App, variant_dir: &Path, data: &Path, grants: &
     if let Some(c) = cwd.as_ref().filter(|c| !covered(c)) {
         mounts.push((c.clone(), Mount::ReadOnly));
     }
+    // The X11 cookie (often ~/.Xauthority): without it a desktop app in
+    // the sandbox cannot open a window.
+    let xauth = std::env::var_os("XAUTHORITY")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".Xauthority")))
+        .and_then(|x| x.canonicalize().ok())
+        .filter(|x| x.is_file());
+    if let Some(x) = xauth {
+        mounts.push((x, Mount::ReadOnly));
+    }
     mounts.extend(granted.iter().map(|(p, m, _)| (p.clone(), *m)));
     // Other apps stay read-only even under a writable grant (a grant of
     // /tmp, the working directory) that holds the apps root.

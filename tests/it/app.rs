@@ -872,6 +872,7 @@ fn sandbox_grants_paths_and_never_loses_a_write() {
     write(&w.path("work/doc-in"), "a document\n");
     write(&w.home().join("secret"), "private\n");
     write(&w.home().join("docs/a"), "shared\n");
+    write(&w.home().join(".Xauthority"), "cookie\n");
     let h = w.home().display().to_string();
     let run = |extra: &[&str], tries: &[String]| -> String {
         let mut args: Vec<String> = ["app", "run"].map(String::from).to_vec();
@@ -892,6 +893,8 @@ fn sandbox_grants_paths_and_never_loses_a_write() {
         format!("w:{h}/bad"),
         format!("r:{h}/docs/a"),
         format!("w:{h}/docs/b"),
+        format!("r:{h}/.Xauthority"),
+        format!("w:{h}/.Xauthority"),
     ]
     .to_vec();
 
@@ -915,9 +918,18 @@ fn sandbox_grants_paths_and_never_loses_a_write() {
         ],
         "{out}"
     );
-    // The hidden home is empty: the directory is not there at all.
+    // The hidden home is empty: the directory is not there at all. The X11
+    // cookie is there, read-only.
     assert!(
         lines(&out)[7].starts_with(&format!("cannot write {h}/docs/b: ")),
+        "{out}"
+    );
+    assert_eq!(
+        lines(&out)[8..10],
+        [
+            format!("read {h}/.Xauthority"),
+            format!("cannot write {h}/.Xauthority: Read-only file system")
+        ],
         "{out}"
     );
     assert!(!tmp.path().join("from-app").exists() && !w.path("work/doc-out").exists());
