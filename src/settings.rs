@@ -47,7 +47,7 @@ vars! {
     MAGPKG_APPS = "MAGPKG_APPS": "Root of the portable apps (`magpkg app`). Default: `$XDG_DATA_HOME/magpkg/apps`.";
     MAGPKG_BIN_DIR = "MAGPKG_BIN_DIR": "Where `add_to_path` launchers of apps are written. Default: `~/.local/bin`.";
     MAGPKG_APPLICATIONS_DIR = "MAGPKG_APPLICATIONS_DIR": "Where `add_to_apps` desktop entries are written. Default: `$XDG_DATA_HOME/applications`.";
-    MAGPKG_STATE = "MAGPKG_STATE": "Directory of magpkg's per-user state (trusted projects, project states, signing keys under `keys/`). Default: `$XDG_STATE_HOME/magpkg`.";
+    MAGPKG_STATE = "MAGPKG_STATE": "Directory of magpkg's per-user state (trusted projects, project states, signing keys under `keys/`, the apps root's fingerprint `apps-integration`). Default: `$XDG_STATE_HOME/magpkg`.";
     MAGPKG_LOG = "MAGPKG_LOG": "`debug` (or `trace`, `info`, `warn`) prints what magpkg decides and why on stderr: what is in the store, what is built, which origin a source comes from and why the others failed.";
     MAGPKG_SUBSTITUTERS = "MAGPKG_SUBSTITUTERS": "Binary caches asked for a package before it is built, in order, separated by spaces: `https://...`, `http://...`, `file:///DIR`, `s3://BUCKET/PREFIX`. Replaces the config file's `substituters`. Default: none.";
     MAGPKG_TRUSTED_KEYS = "MAGPKG_TRUSTED_KEYS": "Public keys (`NAME:BASE64`, separated by spaces) whose signatures make a binary cache's record acceptable. Replaces the config file's `trustedKeys`.";

@@ -25,6 +25,8 @@ pub struct InstallOptions {
     pub name: Option<String>,
     /// Variant directory name (default: `<name>-<version>-<arch>`).
     pub variant: Option<String>,
+    /// Whether a new app's settings ask for a launcher and a menu entry.
+    pub integrate: bool,
 }
 
 /// What was installed.
@@ -434,9 +436,7 @@ pub fn install_appdir(apps: &Apps, dir: &Path, opts: &InstallOptions) -> Result<
             reason: "its AppRun is not an executable file".into(),
         });
     }
-    let arch = detect::detect(&fs::canonicalize(&apprun).unwrap_or(apprun.clone()))
-        .arch
-        .unwrap_or_else(|| "any".into());
+    let arch = appdir_arch(dir, &apprun);
     let staging = staging_dir(apps)?;
     let tree = staging.path().join("tree");
     copy_tree(dir, &tree)?;
@@ -458,6 +458,34 @@ pub fn install_appdir(apps: &Apps, dir: &Path, opts: &InstallOptions) -> Result<
         &mut warnings,
     )?;
     Ok(Installed { warnings, ..installed })
+}
+
+/// The architecture of an AppDir: its `AppRun`'s when that is an ELF
+/// program; for a script `AppRun`, that of the first ELF program in
+/// `usr/bin` (else anywhere in the tree, in name order); `any` when it
+/// holds none (a script-only app).
+fn appdir_arch(dir: &Path, apprun: &Path) -> String {
+    let of = |p: &Path| detect::detect(&fs::canonicalize(p).unwrap_or(p.to_path_buf())).arch;
+    if let Some(a) = of(apprun) {
+        return a;
+    }
+    for sub in [dir.join("usr/bin"), dir.to_path_buf()] {
+        let found = walkdir::WalkDir::new(&sub)
+            .follow_links(false)
+            .sort_by_file_name()
+            .max_depth(16)
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_file())
+            .find_map(|e| {
+                let d = detect::detect(e.path());
+                (d.kind.as_deref() == Some("binary")).then_some(d.arch).flatten()
+            });
+        if let Some(a) = found {
+            return a;
+        }
+    }
+    "any".into()
 }
 
 /// Scratch space inside the apps root, so the final rename stays on one
@@ -562,10 +590,16 @@ fn finish_install(
     // Human-managed files are written only when missing.
     if model::settings_path(&name, &app_dir)?.is_none() {
         let path = app_dir.join(format!("{name}.mpkg"));
-        let text = format!(
-            "# Settings of {name} (see doc/apps.md). Edit freely.\nrun_default = {q}\nadd_to_path = {q}\nadd_to_apps = {q}\n",
+        let mut text = format!(
+            "# Settings of {name} (see doc/apps.md). Edit freely.\nrun_default = {q}\n",
             q = model::py_str(&name)
         );
+        if opts.integrate {
+            text.push_str(&format!(
+                "add_to_path = {q}\nadd_to_apps = {q}\n",
+                q = model::py_str(&name)
+            ));
+        }
         crate::util::write_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
     } else {
         warnings.push(format!(

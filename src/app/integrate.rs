@@ -41,16 +41,44 @@ fn sh_quote(s: &str) -> String {
     String::from_utf8(crate::dialect::posix::quote(s.as_bytes())).expect("quoting keeps UTF-8")
 }
 
+/// Shell lines that find magpkg: on PATH first (it may have moved or been
+/// upgraded since), else where it was when the file was written; when
+/// neither exists, say so and exit 127 as a shell does for a missing
+/// command.
+fn find_magpkg_sh(t: &Targets) -> String {
+    format!(
+        "magpkg=$(command -v magpkg) || magpkg={rec}\n\
+         [ -x \"$magpkg\" ] || {{ echo \"${{0##*/}}: magpkg is not on PATH (it was $magpkg when this was written)\" >&2; exit 127; }}\n",
+        rec = sh_quote(&t.magpkg.to_string_lossy()),
+    )
+}
+
 fn launcher_text(t: &Targets, app: &str, entry: &str) -> String {
     format!(
         "#!/bin/sh\n{LAUNCHER_MARK}app={app} entry={entry}\n\
-         # Written by `magpkg app integrate`; removed by `magpkg app remove {app}`.\n\
+         # Written by magpkg for add_to_path in the app's .mpkg; it goes when the app or that entry goes.\n\
          MAGPKG_APPS={apps}\nexport MAGPKG_APPS\n\
-         exec {magpkg} app run --argv0 \"${{0##*/}}\" {target} -- \"$@\"\n",
+         {find}\
+         exec \"$magpkg\" app run --argv0 \"${{0##*/}}\" {target} -- \"$@\"\n",
         apps = sh_quote(&t.apps_root.to_string_lossy()),
-        magpkg = sh_quote(&t.magpkg.to_string_lossy()),
+        find = find_magpkg_sh(t),
         target = sh_quote(&format!("{app}:{entry}")),
     )
+}
+
+/// Write `text` to `path` unless it already holds exactly that; `true`
+/// when it was written.
+fn write_if_changed(path: &Path, text: &str, mode: Option<u32>) -> Result<bool, AppError> {
+    let same = fs::read(path).is_ok_and(|old| old == text.as_bytes())
+        && mode.is_none_or(|m| fs::metadata(path).is_ok_and(|md| md.permissions().mode() & 0o777 == m));
+    if same {
+        return Ok(false);
+    }
+    crate::util::write_atomic(path, text.as_bytes()).map_err(io_err(path))?;
+    if let Some(m) = mode {
+        fs::set_permissions(path, fs::Permissions::from_mode(m)).map_err(io_err(path))?;
+    }
+    Ok(true)
 }
 
 /// The (app, entry) a file in the bin dir is a launcher for, if magpkg wrote it.
@@ -136,7 +164,8 @@ fn appdir_desktop(dir: &Path) -> Vec<(String, String)> {
     parse_desktop(&fs::read_to_string(f).unwrap_or_default())
 }
 
-/// Keys of the `[Desktop Entry]` group (unlocalised ones only).
+/// Keys of the `[Desktop Entry]` group, localised ones (`Name[de]`) as
+/// written.
 pub fn parse_desktop(text: &str) -> Vec<(String, String)> {
     let mut in_group = false;
     let mut out = Vec::new();
@@ -150,10 +179,7 @@ pub fn parse_desktop(text: &str) -> Vec<(String, String)> {
             continue;
         }
         if let Some((k, v)) = l.split_once('=') {
-            let k = k.trim();
-            if !k.contains('[') {
-                out.push((k.to_string(), v.trim().to_string()));
-            }
+            out.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
     out
@@ -161,9 +187,12 @@ pub fn parse_desktop(text: &str) -> Vec<(String, String)> {
 
 const ICON_EXTS: &[&str] = &["svg", "png", "xpm"];
 
-/// The icon for a menu entry: the app's own (`<app>/icon.*`), else the
-/// AppDir's (`Icon=` of its desktop file, `.DirIcon`).
+/// The icon for a menu entry: `icon` of the app's settings, else the app's
+/// own (`<app>/icon.*`), else the AppDir's (`Icon=` of its desktop file, `.DirIcon`).
 fn find_icon(app: &App, variant_dir: Option<&Path>, desktop: &[(String, String)]) -> Option<PathBuf> {
+    if let Some(i) = &app.settings.icon {
+        return Some(app.resolve_path(i));
+    }
     for ext in ICON_EXTS {
         let p = app.dir.join(format!("icon.{ext}"));
         if p.is_file() {
@@ -230,9 +259,9 @@ pub fn integrate(app: &App, t: &Targets, host: &Host) -> Result<Report, AppError
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(&path)(e)),
         }
-        crate::util::write_atomic(&path, launcher_text(t, &app.name, entry).as_bytes()).map_err(io_err(&path))?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).map_err(io_err(&path))?;
-        rep.written.push(path);
+        if write_if_changed(&path, &launcher_text(t, &app.name, entry), Some(0o755))? {
+            rep.written.push(path);
+        }
     }
 
     // Menu entries.
@@ -245,8 +274,9 @@ pub fn integrate(app: &App, t: &Targets, host: &Host) -> Result<Report, AppError
     for entry in &s.add_to_apps {
         let path = t.applications_dir.join(desktop_id(&app.name, entry));
         let text = desktop_text(app, entry, t, host);
-        crate::util::write_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
-        rep.written.push(path);
+        if write_if_changed(&path, &text, None)? {
+            rep.written.push(path);
+        }
     }
     Ok(rep)
 }
@@ -273,7 +303,23 @@ fn desktop_text(app: &App, entry: &str, t: &Targets, host: &Host) -> String {
         _ => Vec::new(),
     };
     let get = |k: &str| own.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone());
-    let name = get("Name").unwrap_or_else(|| entry.to_string());
+    // Localised values of a key (`Name[de]`...), as the AppDir wrote them.
+    let localised = |k: &str| {
+        own.iter()
+            .filter(|(kk, _)| {
+                kk.strip_prefix(k)
+                    .is_some_and(|r| r.starts_with('[') && r.ends_with(']'))
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    // The settings' display name wins, and then the AppDir's translations of
+    // its own name would contradict it.
+    // Values from the AppDir's file are copied as written (already escaped).
+    let (name, names) = match &app.settings.display_name {
+        Some(n) => (desktop_escape(n), Vec::new()),
+        None => (get("Name").unwrap_or_else(|| desktop_escape(entry)), localised("Name")),
+    };
     // Keep the AppDir's file-argument field code, if it takes files.
     let field = get("Exec")
         .and_then(|e| {
@@ -282,25 +328,38 @@ fn desktop_text(app: &App, entry: &str, t: &Targets, host: &Host) -> String {
                 .map(String::from)
         })
         .unwrap_or_default();
-    let exec = [
+    // magpkg is found when the entry starts, like a launcher finds it (see
+    // `find_magpkg_sh`); `sh -c` gets the app as $0 (for messages) and the
+    // files as its arguments.
+    let script = format!(
+        "{}exec \"$magpkg\" app run {} -- \"$@\"",
+        find_magpkg_sh(t),
+        sh_quote(&format!("{}:{entry}", app.name))
+    );
+    let mut exec = [
         "env".to_string(),
         exec_arg(&format!("MAGPKG_APPS={}", t.apps_root.display())),
-        exec_arg(&t.magpkg.to_string_lossy()),
-        "app".into(),
-        "run".into(),
+        "sh".into(),
+        "-c".into(),
+        exec_arg(&script),
         exec_arg(&format!("{}:{entry}", app.name)),
-        "--".into(),
     ]
     .join(" ");
-    let exec = if field.is_empty() {
-        exec
-    } else {
-        format!("{exec} {field}")
-    };
+    if !field.is_empty() {
+        exec = format!("{exec} {field}");
+    }
     let mut out = String::from("[Desktop Entry]\nType=Application\n");
-    out.push_str(&format!("Name={}\n", desktop_escape(&name)));
-    if let Some(c) = get("Comment") {
-        out.push_str(&format!("Comment={}\n", desktop_escape(&c)));
+    out.push_str(&format!("Name={name}\n"));
+    for (k, v) in names {
+        out.push_str(&format!("{k}={v}\n"));
+    }
+    for key in ["GenericName", "Comment", "Keywords"] {
+        if let Some(c) = get(key) {
+            out.push_str(&format!("{key}={c}\n"));
+        }
+        for (k, v) in localised(key) {
+            out.push_str(&format!("{k}={v}\n"));
+        }
     }
     out.push_str(&format!("Exec={}\n", desktop_escape(&exec)));
     if let Some(icon) = find_icon(app, vdir.as_deref(), &own) {
@@ -312,11 +371,10 @@ fn desktop_text(app: &App, entry: &str, t: &Targets, host: &Host) -> String {
             .filter(|v| v == "true")
             .unwrap_or_else(|| "false".into())
     ));
-    if let Some(c) = get("Categories") {
-        out.push_str(&format!("Categories={}\n", desktop_escape(&c)));
-    }
-    if let Some(m) = get("MimeType") {
-        out.push_str(&format!("MimeType={}\n", desktop_escape(&m)));
+    for key in ["Categories", "MimeType"] {
+        if let Some(v) = get(key) {
+            out.push_str(&format!("{key}={v}\n"));
+        }
     }
     out.push_str(&format!(
         "X-Magpkg-App={}\nX-Magpkg-Entry={}\n",

@@ -28,6 +28,7 @@ pub mod model;
 pub mod pylit;
 pub mod run;
 pub mod select;
+pub mod sync;
 
 pub use model::{App, Apps, Entry, Manifest, Settings as AppSettings, Variant};
 
@@ -232,7 +233,7 @@ impl Classify for AppError {
             ),
             AppError::Conflict { .. } => Some("rename or remove that file, then run `magpkg app integrate`".into()),
             AppError::AmbiguousStorePackage { .. } => Some("give more of the package id".into()),
-            AppError::NoStorePackage { .. } => Some("`magpkg store ls` lists the built packages".into()),
+            AppError::NoStorePackage { .. } => Some("`magpkg store list` lists the built packages".into()),
             AppError::NoDefinition { .. } => {
                 Some("put a package definition in <app>/src/package.jsonnet (see doc/apps.md)".into())
             }

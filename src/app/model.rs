@@ -26,6 +26,11 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "add_to_path",
     "add_to_apps",
     "notes",
+    "display_name",
+    "icon",
+    "sandbox",
+    "sandbox_read",
+    "sandbox_write",
 ];
 
 /// One `content` entry of an `MPKG` file, as written (nothing expanded or
@@ -66,6 +71,17 @@ pub struct Settings {
     pub add_to_path: Vec<String>,
     pub add_to_apps: Vec<String>,
     pub notes: Option<String>,
+    /// The name menu entries show (else the AppDir's, else the entry's).
+    pub display_name: Option<String>,
+    /// The icon of menu entries, as written (see [`App::resolve_path`]).
+    pub icon: Option<String>,
+    /// `sandbox = True/False`: run sandboxed or not, whatever the variant's
+    /// `compatible_100` says.
+    pub sandbox: Option<bool>,
+    /// Paths the sandbox shows read-only / read-write, as written
+    /// (`cwd`, `tmp`, `~/...`, absolute paths).
+    pub sandbox_read: Vec<String>,
+    pub sandbox_write: Vec<String>,
     pub extra: Vec<(String, serde_json::Value)>,
     pub warnings: Vec<String>,
     /// Each key as written, with its line when known.
@@ -119,6 +135,14 @@ impl App {
     pub fn src_dir(&self) -> PathBuf {
         self.dir.join("src")
     }
+    /// A path written in the app's settings: `~/...` is in the home
+    /// directory, a relative path is relative to the app directory.
+    pub fn resolve_path(&self, p: &str) -> PathBuf {
+        match expand_home(p) {
+            Some(h) => h,
+            None => self.dir.join(p),
+        }
+    }
     pub fn variant(&self, name: &str) -> Option<&Variant> {
         self.variants.iter().find(|v| v.name == name)
     }
@@ -139,6 +163,15 @@ impl App {
     pub fn compatible_100(&self, variant: &Variant) -> bool {
         variant.manifest.compatible_100
     }
+}
+
+/// `~` and `~/...` with the home directory; `None` for other paths.
+pub fn expand_home(p: &str) -> Option<PathBuf> {
+    let home = || std::env::var_os("HOME").map(PathBuf::from);
+    if p == "~" {
+        return home();
+    }
+    p.strip_prefix("~/").and_then(|rest| home().map(|h| h.join(rest)))
 }
 
 /// The apps root.
@@ -466,6 +499,25 @@ impl Ctx<'_> {
         }
     }
 
+    /// Like [`Ctx::names`], but a list's items are taken whole (a path may
+    /// hold a comma).
+    fn paths(&self, key: &str, n: &Node, line: Option<usize>) -> Result<Vec<String>, AppError> {
+        match &n.value {
+            Value::List(items) => items
+                .iter()
+                .map(|it| match &it.value {
+                    Value::Str(s) => Ok(s.trim().to_string()),
+                    other => Err(self.bad(
+                        it.line.or(line),
+                        format!("`{key}` must list paths as strings, found {}", other.kind()),
+                    )),
+                })
+                .filter(|p| p.as_ref().map_or(true, |p| !p.is_empty()))
+                .collect(),
+            _ => self.names(key, n, line),
+        }
+    }
+
     fn flag(&self, key: &str, n: &Node, line: Option<usize>) -> Result<bool, AppError> {
         let v = match &n.value {
             Value::Bool(b) => Some(*b),
@@ -494,6 +546,44 @@ fn show(v: &Value) -> String {
     }
 }
 
+/// The entries of a variant without an MPKG: an AppDir's `AppRun`, named
+/// like the app; else the Windows programs (`*.exe`) at its top, the only
+/// one named like the app, several by their file names.
+fn implicit_entries(app: &str, vdir: &Path) -> Vec<Entry> {
+    let entry = |name: &str, file: &str| Entry {
+        name: name.into(),
+        file: format!("$MPKG_PACKAGE/{file}"),
+        args: None,
+        kind: None,
+        os: None,
+        architecture: None,
+        line: None,
+        extra: Vec::new(),
+    };
+    if vdir.join("AppRun").is_file() {
+        return vec![entry(app, "AppRun")];
+    }
+    let mut exes: Vec<String> = fs::read_dir(vdir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.len() > 4 && n[n.len() - 4..].eq_ignore_ascii_case(".exe"))
+        .collect();
+    exes.sort();
+    match exes.as_slice() {
+        [one] => vec![entry(app, one)],
+        several => several
+            .iter()
+            .filter_map(|f| {
+                let stem = &f[..f.len() - 4];
+                super::validate_name(stem).ok().map(|_| entry(stem, f))
+            })
+            .collect(),
+    }
+}
+
 /// Read the `MPKG` (or `MPKG.jsonnet`) of a variant directory. A variant
 /// without one that holds an `AppRun` is an AppDir dropped in by hand: it
 /// gets an implicit entry named like the app.
@@ -511,23 +601,12 @@ pub fn read_manifest(app: &str, vdir: &Path) -> Result<Manifest, AppError> {
         (true, false) => py,
         (false, true) => js,
         (false, false) => {
-            let apprun = vdir.join("AppRun");
-            let content = if apprun.is_file() {
-                vec![Entry {
-                    name: app.into(),
-                    file: "$MPKG_PACKAGE/AppRun".into(),
-                    args: None,
-                    kind: None,
-                    os: None,
-                    architecture: None,
-                    line: None,
-                    extra: Vec::new(),
-                }]
-            } else {
-                Vec::new()
-            };
+            let content = implicit_entries(app, vdir);
             let warnings = if content.is_empty() {
-                vec![format!("{}: no MPKG file; the variant has no entries", vdir.display())]
+                vec![format!(
+                    "{}: no MPKG file, AppRun or .exe; the variant has no entries",
+                    vdir.display()
+                )]
             } else {
                 Vec::new()
             };
@@ -620,8 +699,18 @@ fn read_entry(cx: &Ctx, node: &Node, outer: Option<usize>, warnings: &mut Vec<St
             "file" => e.file = text()?.unwrap_or_default(),
             "args" => e.args = cx.text(k, v, vl)?,
             "type" => e.kind = text()?,
-            "os" => e.os = text()?,
-            "architecture" => e.architecture = text()?,
+            // Blank means any (the seed's "or blank"); only a missing
+            // value is detected.
+            "os" | "architecture" => {
+                let v = cx
+                    .text(k, v, vl)?
+                    .map(|t| if t.trim().is_empty() { "any".into() } else { t });
+                if k == "os" {
+                    e.os = v
+                } else {
+                    e.architecture = v
+                }
+            }
             _ => {
                 warnings.push(unknown_key_warning(cx.path, vl, k, ENTRY_KEYS, "entry key"));
                 e.extra.push((k.clone(), v.value.to_json()));
@@ -668,6 +757,25 @@ pub fn read_settings(app: &str, dir: &Path) -> Result<Settings, AppError> {
             "add_to_path" => s.add_to_path = cx.names(&key, &node, line)?,
             "add_to_apps" => s.add_to_apps = cx.names(&key, &node, line)?,
             "notes" => s.notes = cx.text(&key, &node, line)?,
+            "display_name" => s.display_name = cx.text(&key, &node, line)?.filter(|t| !t.trim().is_empty()),
+            "icon" => s.icon = cx.text(&key, &node, line)?.filter(|t| !t.trim().is_empty()),
+            "sandbox" => s.sandbox = Some(cx.flag(&key, &node, line)?),
+            "sandbox_read" | "sandbox_write" => {
+                let paths = cx.paths(&key, &node, line)?;
+                for p in &paths {
+                    if !(matches!(p.as_str(), "cwd" | "tmp") || p.starts_with('/') || p == "~" || p.starts_with("~/")) {
+                        return Err(cx.bad(
+                            node.line.or(line),
+                            format!("`{key}` names `{p}`: give an absolute path, `~/...`, `cwd` or `tmp`"),
+                        ));
+                    }
+                }
+                if key == "sandbox_read" {
+                    s.sandbox_read = paths
+                } else {
+                    s.sandbox_write = paths
+                }
+            }
             _ => {
                 warnings.push(unknown_key_warning(&path, line, &key, SETTINGS_KEYS, "key"));
                 s.extra.push((key, node.value.to_json()));

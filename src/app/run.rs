@@ -1,7 +1,7 @@
 //! Running an entry of an app: pick the variant, expand `file` and `args`,
 //! choose how to start it (directly, its interpreter, `AppRun`, wine), and
-//! optionally wrap it in a bubblewrap sandbox where only `data/` and the
-//! host's `/tmp` are writable. magpkg then replaces itself with the program
+//! optionally wrap it in a bubblewrap sandbox where only `data/`, the app's
+//! temporary directory and the paths granted are writable. magpkg then replaces itself with the program
 //! (`exec`), so the app's exit status, signals and terminal behave as if it
 //! was started directly.
 
@@ -25,6 +25,35 @@ pub struct Options {
     pub args: Vec<OsString>,
     /// What the app is called as (launcher name), for `ARGV0`.
     pub argv0: Option<String>,
+    /// Paths granted on the command line, on top of the app's settings.
+    pub grants: Vec<Grant>,
+}
+
+/// A path the sandbox shows the app beyond its defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub what: GrantPath,
+    pub write: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantPath {
+    /// The working directory of the run.
+    Cwd,
+    /// The host's `/tmp`.
+    Tmp,
+    Path(PathBuf),
+}
+
+impl GrantPath {
+    /// `cwd`, `tmp`, `~/...`; other relative paths are relative to `base`.
+    pub fn parse(s: &str, base: &Path) -> GrantPath {
+        match s {
+            "cwd" => GrantPath::Cwd,
+            "tmp" => GrantPath::Tmp,
+            _ => GrantPath::Path(super::model::expand_home(s).unwrap_or_else(|| base.join(s))),
+        }
+    }
 }
 
 /// The command to run, fully decided.
@@ -36,6 +65,8 @@ pub struct Plan {
     pub sandboxed: bool,
     pub variant: String,
     pub entry: String,
+    /// Remarks for the user (a granted path that does not exist).
+    pub warnings: Vec<String>,
 }
 
 /// Decide what to run.
@@ -67,11 +98,34 @@ pub fn plan(app: &App, opts: &Options, host: &Host) -> Result<Plan, AppError> {
         sandboxed: false,
         variant: variant.name.clone(),
         entry: r.entry.name.clone(),
+        warnings: Vec::new(),
     };
-    if opts.sandbox.unwrap_or(variant.manifest.compatible_100) {
-        plan = sandbox(plan, &app.dir, &variant.dir, &data)?;
+    let sandboxed = opts
+        .sandbox
+        .or(app.settings.sandbox)
+        .unwrap_or(variant.manifest.compatible_100);
+    if sandboxed {
+        let grants = app_grants(app, opts);
+        plan = sandbox(plan, app, &variant.dir, &data, &grants)?;
     }
     Ok(plan)
+}
+
+/// The grants of the app's settings, then those of the command line.
+pub fn app_grants(app: &App, opts: &Options) -> Vec<Grant> {
+    let s = &app.settings;
+    let from = |list: &[String], write: bool| -> Vec<Grant> {
+        list.iter()
+            .map(|p| Grant {
+                what: GrantPath::parse(p, &app.dir),
+                write,
+            })
+            .collect()
+    };
+    let mut g = from(&s.sandbox_read, false);
+    g.extend(from(&s.sandbox_write, true));
+    g.extend(opts.grants.iter().cloned());
+    g
 }
 
 fn command_for(
@@ -153,15 +207,137 @@ fn has_shebang(p: &Path) -> bool {
     std::fs::File::open(p).and_then(|mut f| f.read_exact(&mut b)).is_ok() && &b == b"#!"
 }
 
-/// Wrap a plan in bubblewrap: the whole system read-only but the host's
-/// `/tmp`, private `/dev` and `/proc`, the variant read-only and `data/`
-/// read-write.
-fn sandbox(plan: Plan, app_dir: &Path, variant_dir: &Path, data: &Path) -> Result<Plan, AppError> {
+/// What one directory of the sandbox is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mount {
+    /// An empty read-only directory in place of the real one.
+    Hidden,
+    ReadOnly,
+    ReadWrite,
+}
+
+/// The mounts of a sandbox, in the order bwrap must make them: a mount
+/// hides what was mounted below its path before, so parents come first;
+/// for one path, the last decision wins.
+fn order_mounts(mut m: Vec<(PathBuf, Mount)>) -> Vec<(PathBuf, Mount)> {
+    // Stable: among equal depths, the order of the decisions is kept.
+    m.sort_by_key(|(p, _)| p.components().count());
+    let mut out: Vec<(PathBuf, Mount)> = Vec::new();
+    for (p, k) in m {
+        out.retain(|(q, _)| *q != p);
+        out.push((p, k));
+    }
+    out.sort_by_key(|(p, _)| p.components().count());
+    out
+}
+
+/// The app's own temporary directory, `TMPDIR` in the sandbox: in the
+/// user's runtime directory (else the system's temporary directory), a
+/// directory only this user can enter, the same path inside and out.
+fn app_tmp_dir(app: &str) -> Result<PathBuf, AppError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute() && p.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    let uid = nix::unistd::geteuid().as_raw();
+    let top = base.join(format!("magpkg-app-tmp-{uid}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&top);
+    // Someone else's directory (or a link) in a shared /tmp is not ours.
+    let m = std::fs::symlink_metadata(&top).map_err(io_err(&top))?;
+    if !m.is_dir() || m.uid() != uid || m.mode() & 0o077 != 0 {
+        return Err(AppError::Io {
+            path: top,
+            source: std::io::Error::other("not a private directory of this user"),
+        });
+    }
+    let dir = top.join(app);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .recursive(true)
+        .create(&dir)
+        .map_err(io_err(&dir))?;
+    Ok(dir)
+}
+
+/// Wrap a plan in bubblewrap: the system read-only, the home directory
+/// hidden, the working directory read-only, the variant read-only, `data/`
+/// and the app's own temporary directory read-write; then the grants.
+/// Every writable path is the host's own path, so nothing written is lost;
+/// a write anywhere else fails.
+fn sandbox(mut plan: Plan, app: &App, variant_dir: &Path, data: &Path, grants: &[Grant]) -> Result<Plan, AppError> {
     let bwrap = which::which("bwrap").map_err(|_| AppError::BwrapMissing)?;
     // Bind the real directories: a symlink on the way is visible read-only
     // in the sandbox and still leads to them.
-    let variant_dir = &variant_dir.canonicalize().map_err(io_err(variant_dir))?;
-    let data = &data.canonicalize().map_err(io_err(data))?;
+    let real = |p: &Path| p.canonicalize().map_err(io_err(p));
+    let variant_dir = real(variant_dir)?;
+    let data = real(data)?;
+    let tmp = app_tmp_dir(&app.name)?;
+    let cwd = std::env::current_dir().ok().and_then(|c| c.canonicalize().ok());
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .and_then(|h| h.canonicalize().ok())
+        .filter(|h| h.parent().is_some());
+    // The grants: (path, mount, is it `tmp`).
+    let mut granted: Vec<(PathBuf, Mount, bool)> = Vec::new();
+    for g in grants {
+        let path = match &g.what {
+            GrantPath::Cwd => cwd.clone(),
+            GrantPath::Tmp => Some(PathBuf::from("/tmp")),
+            GrantPath::Path(p) => match p.canonicalize() {
+                Ok(r) => Some(r),
+                Err(_) => {
+                    plan.warnings.push(format!(
+                        "{} is granted to the sandbox but does not exist; not shown",
+                        p.display()
+                    ));
+                    None
+                }
+            },
+        };
+        if let Some(p) = path {
+            let m = if g.write { Mount::ReadWrite } else { Mount::ReadOnly };
+            granted.push((p, m, g.what == GrantPath::Tmp));
+        }
+    }
+    // The defaults give way to a grant of a path holding them (a grant of
+    // ~/projects covers a working directory below it), but not to `tmp`:
+    // it grants the host's temporary files, not what happens to lie under
+    // /tmp.
+    let covered = |d: &Path| granted.iter().any(|(p, _, tmp)| !tmp && d.starts_with(p));
+    let mut mounts: Vec<(PathBuf, Mount)> = Vec::new();
+    if let Some(h) = home.as_ref().filter(|h| !covered(h)) {
+        mounts.push((h.clone(), Mount::Hidden));
+    }
+    if let Some(c) = cwd.as_ref().filter(|c| !covered(c)) {
+        mounts.push((c.clone(), Mount::ReadOnly));
+    }
+    // The X11 cookie (often ~/.Xauthority): without it a desktop app in
+    // the sandbox cannot open a window.
+    let xauth = std::env::var_os("XAUTHORITY")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".Xauthority")))
+        .and_then(|x| x.canonicalize().ok())
+        .filter(|x| x.is_file());
+    if let Some(x) = xauth {
+        mounts.push((x, Mount::ReadOnly));
+    }
+    mounts.extend(granted.iter().map(|(p, m, _)| (p.clone(), *m)));
+    // Other apps stay read-only even under a writable grant (a grant of
+    // /tmp, the working directory) that holds the apps root.
+    if let Some(root) = app.dir.parent().and_then(|r| r.canonicalize().ok()) {
+        let under_rw = mounts
+            .iter()
+            .any(|(p, k)| *k == Mount::ReadWrite && root.starts_with(p) && root != *p);
+        if under_rw {
+            mounts.push((root, Mount::ReadOnly));
+        }
+    }
+    mounts.push((variant_dir.clone(), Mount::ReadOnly));
+    mounts.push((tmp.clone(), Mount::ReadWrite));
+    mounts.push((data.clone(), Mount::ReadWrite));
+    let mounts = order_mounts(mounts);
+
     let mut a: Vec<OsString> = Vec::new();
     macro_rules! push {
         ($($x:expr),* $(,)?) => { $(a.push(OsString::from($x));)* };
@@ -170,23 +346,24 @@ fn sandbox(plan: Plan, app_dir: &Path, variant_dir: &Path, data: &Path) -> Resul
     // Graphics and sound devices for desktop apps (absent on servers).
     push!("--dev-bind-try", "/dev/dri", "/dev/dri");
     push!("--dev-bind-try", "/dev/snd", "/dev/snd");
-    // The host's /tmp, writable: a private one would swallow what the app
-    // saves there (the write succeeds, the file is gone with the sandbox).
-    push!("--bind", "/tmp", "/tmp");
-    // What must stay read-only even when it lies under /tmp: the home
-    // directory, the apps root, the working directory; then the variant,
-    // and data last so that nothing covers it.
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .and_then(|h| h.canonicalize().ok());
-    let apps_root = app_dir.parent().and_then(|r| r.canonicalize().ok());
-    let cwd = std::env::current_dir().ok();
-    for p in [&home, &apps_root, &cwd].into_iter().flatten() {
-        if p.starts_with("/tmp") && !p.starts_with(data) {
-            push!("--ro-bind-try", p, p);
+    for (p, k) in &mounts {
+        match k {
+            Mount::Hidden => {
+                push!("--tmpfs", p);
+            }
+            Mount::ReadOnly => {
+                push!("--ro-bind", p, p);
+            }
+            Mount::ReadWrite => {
+                push!("--bind", p, p);
+            }
         }
     }
-    push!("--ro-bind", variant_dir, variant_dir, "--bind", data, data);
+    // The hidden directories become read-only last: bwrap makes the mount
+    // points of what lies below them first.
+    for (p, _) in mounts.iter().filter(|(_, k)| *k == Mount::Hidden) {
+        push!("--remount-ro", p);
+    }
     push!(
         "--unshare-pid",
         "--unshare-ipc",
@@ -201,6 +378,7 @@ fn sandbox(plan: Plan, app_dir: &Path, variant_dir: &Path, data: &Path) -> Resul
     }
     push!("--", &plan.program);
     a.extend(plan.args.iter().cloned());
+    plan.env.push(("TMPDIR".into(), tmp.into_os_string()));
     Ok(Plan {
         program: bwrap,
         args: a,

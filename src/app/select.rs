@@ -77,10 +77,7 @@ pub fn resolve(app: &App, variant: &Variant, entry: &Entry) -> Result<Resolved, 
         field: "file",
         message,
     })?;
-    let mut file = PathBuf::from(file);
-    if file.is_relative() {
-        file = variant.dir.join(file);
-    }
+    let file = windows_path(&variant.dir, file);
     let needs_detection = entry.kind.is_none() || entry.os.is_none() || entry.architecture.is_none();
     let d = if needs_detection {
         detect::detect(&file)
@@ -129,6 +126,53 @@ pub fn resolve(app: &App, variant: &Variant, entry: &Entry) -> Result<Resolved, 
         appimage: d.appimage,
         detected,
     })
+}
+
+/// The file an entry names. Written the Windows way
+/// (`%MPKG_PACKAGE%\bin\x.exe`), backslashes separate directories unless
+/// a file of that exact name exists; when the file is not there as
+/// written, a name differing only in case is taken (Windows file names
+/// ignore case, so MPKGs written there do too).
+fn windows_path(variant_dir: &std::path::Path, file: std::ffi::OsString) -> PathBuf {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let rooted = |p: PathBuf| if p.is_relative() { variant_dir.join(p) } else { p };
+    let literal = rooted(PathBuf::from(&file));
+    if literal.exists() || !file.as_bytes().contains(&b'\\') {
+        return case_insensitive(literal);
+    }
+    let slashed: Vec<u8> = file
+        .into_vec()
+        .into_iter()
+        .map(|b| if b == b'\\' { b'/' } else { b })
+        .collect();
+    case_insensitive(rooted(PathBuf::from(std::ffi::OsString::from_vec(slashed))))
+}
+
+/// `p` itself when it exists, else the path whose components match it
+/// ignoring ASCII case (the first match of each, in directory order), else `p`.
+fn case_insensitive(p: PathBuf) -> PathBuf {
+    if p.exists() {
+        return p;
+    }
+    let mut cur = PathBuf::new();
+    for c in p.components() {
+        let next = cur.join(c);
+        if next.exists() || !matches!(c, std::path::Component::Normal(_)) {
+            cur = next;
+            continue;
+        }
+        let want = c.as_os_str().to_string_lossy().to_ascii_lowercase();
+        let found = std::fs::read_dir(&cur).ok().and_then(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name())
+                .find(|n| n.to_string_lossy().to_ascii_lowercase() == want)
+        });
+        match found {
+            Some(n) => cur.push(n),
+            None => return p,
+        }
+    }
+    cur
 }
 
 /// Can `r` run here? `Ok(true)`: natively; `Ok(false)`: through a

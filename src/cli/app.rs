@@ -8,8 +8,9 @@ use crate::app::appimage::{self, InstallOptions};
 use crate::app::integrate::{self, Targets};
 use crate::app::model::{App, Apps};
 use crate::app::run::{self, Options};
+use crate::app::run::{Grant, GrantPath};
 use crate::app::select::{self, Host, Status};
-use crate::app::{bridge, AppError};
+use crate::app::{bridge, sync, AppError};
 
 use super::Ctx;
 
@@ -34,6 +35,15 @@ pub enum Command {
     Export(ExportArgs),
     /// Build the package definition in <app>/src/ and add the result as a variant
     Build(BuildArgs),
+    /// Keep launchers and menu entries in step with the apps root as it changes (inotify), until killed
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    /// Write a systemd user unit running `magpkg app watch` instead (enable it with systemctl --user)
+    #[arg(long)]
+    pub install_unit: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -58,12 +68,18 @@ pub struct RunArgs {
     /// Run this variant (a directory name under <app>/package/) instead of the selected one
     #[arg(long, value_name = "VARIANT")]
     pub variant: Option<String>,
-    /// Run in a bubblewrap sandbox: everything read-only but the app's data/ and /tmp (default for compatible_100 apps)
+    /// Run in a bubblewrap sandbox: home hidden, everything else read-only but the app's data/, its TMPDIR and what is granted (default for compatible_100 apps)
     #[arg(long, overrides_with = "no_sandbox")]
     pub sandbox: bool,
     /// Run without the sandbox even if the app is compatible_100
     #[arg(long)]
     pub no_sandbox: bool,
+    /// Show PATH to the sandboxed app, read-only (`cwd`: the working directory; repeatable)
+    #[arg(long, value_name = "PATH")]
+    pub sandbox_read: Vec<String>,
+    /// Let the sandboxed app write to PATH (`cwd`: the working directory, `tmp`: the host's /tmp; repeatable)
+    #[arg(long, value_name = "PATH")]
+    pub sandbox_write: Vec<String>,
     /// Name the app is started as (set by launchers; becomes ARGV0 for AppDirs)
     #[arg(long, hide = true)]
     pub argv0: Option<String>,
@@ -103,7 +119,7 @@ pub struct InstallArgs {
     /// Variant directory name (default: NAME-VERSION-ARCH)
     #[arg(long)]
     pub variant: Option<String>,
-    /// Do not write launchers and menu entries
+    /// Leave add_to_path and add_to_apps out of a new app's .mpkg: no launchers or menu entries
     #[arg(long)]
     pub no_integrate: bool,
 }
@@ -131,6 +147,12 @@ pub struct BuildArgs {
 
 pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
     let apps = Apps::new(&ctx.settings.apps_dir);
+    // Launchers and menu entries follow the apps root: commands that read
+    // it bring them in step first (quietly; nothing happens when nothing
+    // changed).
+    if matches!(cmd, Command::List(_) | Command::Show(_) | Command::Run(_)) {
+        auto_sync(&apps, ctx, false);
+    }
     match cmd {
         Command::List(a) => list(&apps, a),
         Command::Show(a) => show(&apps, ctx, a),
@@ -141,7 +163,59 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
         Command::InstallAppdir(a) => install(&apps, ctx, a, false),
         Command::Export(a) => export(&apps, ctx, a),
         Command::Build(a) => build(&apps, ctx, a),
+        Command::Watch(a) => watch(&apps, ctx, a),
     }
+}
+
+/// The automatic sync ([`sync::sync`]): its changes are not printed (an
+/// app's output is the app's), a failure is one warning.
+fn auto_sync(apps: &Apps, ctx: &Ctx, print: bool) {
+    let r = targets(apps, ctx).map_err(|e| e.to_string()).and_then(|t| {
+        sync::sync(apps, &t, &Host::current(), &ctx.settings.state_dir, false).map_err(|e| crate::error::one_line(&e))
+    });
+    match r {
+        Ok(Some(rep)) if print => print_report(&rep),
+        Ok(_) => {}
+        Err(e) => warn_all([format!(
+            "could not bring app launchers and menu entries up to date: {e}"
+        )]),
+    }
+}
+
+fn watch(apps: &Apps, ctx: &Ctx, a: WatchArgs) -> anyhow::Result<i32> {
+    let t = targets(apps, ctx)?;
+    if a.install_unit {
+        let Some(base) = directories::BaseDirs::new() else {
+            anyhow::bail!("no home directory to put a systemd user unit in");
+        };
+        let dir = base.config_dir().join("systemd/user");
+        let path = dir.join("magpkg-app-watch.service");
+        crate::util::write_atomic(&path, sync::unit_text(apps, &t).as_bytes()).map_err(|e| AppError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        let mut err = std::io::stderr().lock();
+        writeln!(err, "wrote {}", path.display())?;
+        writeln!(
+            err,
+            "start it now and at every login: systemctl --user daemon-reload && systemctl --user enable --now magpkg-app-watch.service"
+        )?;
+        return Ok(0);
+    }
+    writeln!(std::io::stderr().lock(), "watching {}", apps.root.display())?;
+    let settle = std::time::Duration::from_millis(200);
+    sync::watch(
+        apps,
+        &t,
+        &Host::current(),
+        &ctx.settings.state_dir,
+        settle,
+        |r| match r {
+            Ok(rep) => print_report(&rep),
+            Err(e) => warn_all([crate::error::one_line(&e)]),
+        },
+    )?;
+    Ok(0)
 }
 
 fn split_target(t: &str) -> (&str, Option<&str>) {
@@ -179,12 +253,24 @@ fn run_app(apps: &Apps, a: RunArgs) -> anyhow::Result<i32> {
     } else {
         None
     };
+    let cwd = std::env::current_dir()?;
+    let grant = |p: &String, write: bool| Grant {
+        what: GrantPath::parse(p, &cwd),
+        write,
+    };
+    let grants: Vec<Grant> = a
+        .sandbox_read
+        .iter()
+        .map(|p| grant(p, false))
+        .chain(a.sandbox_write.iter().map(|p| grant(p, true)))
+        .collect();
     let opts = Options {
         entry: entry.map(String::from),
         variant: a.variant,
         sandbox,
         args: a.args,
         argv0: a.argv0,
+        grants,
     };
     let host = Host::current();
     let plan = run::plan(&app, &opts, &host);
@@ -195,8 +281,15 @@ fn run_app(apps: &Apps, a: RunArgs) -> anyhow::Result<i32> {
     if !named_by_error {
         warn_all(app.broken.iter().map(|b| b.warning()));
     }
+    let plan = plan?;
+    warn_all(plan.warnings.iter().cloned());
+    if !plan.sandboxed && !opts.grants.is_empty() {
+        warn_all([
+            "--sandbox-read/--sandbox-write do nothing without the sandbox (this run is not sandboxed)".to_string(),
+        ]);
+    }
     // exec: on success this never returns and the app's status is ours.
-    Err(run::exec(&plan?).into())
+    Err(run::exec(&plan).into())
 }
 
 fn list(apps: &Apps, a: ListArgs) -> anyhow::Result<i32> {
@@ -330,6 +423,11 @@ fn show(apps: &Apps, ctx: &Ctx, a: ShowArgs) -> anyhow::Result<i32> {
             "add_to_path": s.add_to_path,
             "add_to_apps": s.add_to_apps,
             "notes": s.notes,
+            "display_name": s.display_name,
+            "icon": s.icon,
+            "sandbox": s.sandbox,
+            "sandbox_read": s.sandbox_read,
+            "sandbox_write": s.sandbox_write,
             "unknown_keys": s.extra.iter().cloned().collect::<serde_json::Map<_, _>>(),
             "variants": variants,
             "integration": integrated,
@@ -370,6 +468,19 @@ fn show_text(
     writeln!(out, "  add_to_apps: {}", list(&s.add_to_apps))?;
     if let Some(n) = &s.notes {
         writeln!(out, "  notes: {}", n.replace('\n', "\n         "))?;
+    }
+    for (k, v) in [("display_name", &s.display_name), ("icon", &s.icon)] {
+        if let Some(v) = v {
+            writeln!(out, "  {k}: {v}")?;
+        }
+    }
+    if let Some(b) = s.sandbox {
+        writeln!(out, "  sandbox: {}", if b { "on" } else { "off" })?;
+    }
+    for (k, v) in [("sandbox_read", &s.sandbox_read), ("sandbox_write", &s.sandbox_write)] {
+        if !v.is_empty() {
+            writeln!(out, "  {k}: {}", v.join(", "))?;
+        }
     }
     for (k, v) in &s.extra {
         writeln!(out, "  {k} (unknown key, kept): {v}")?;
@@ -463,7 +574,7 @@ fn integrate_cmd(apps: &Apps, ctx: &Ctx, a: IntegrateArgs) -> anyhow::Result<i32
             warn_all(app.warnings());
             integrate::integrate(&app, &t, &host)?
         }
-        None => integrate::integrate_all(apps, &t, &host)?,
+        None => sync::sync(apps, &t, &host, &ctx.settings.state_dir, true)?.unwrap_or_default(),
     };
     print_report(&rep);
     if !path_has(&t.bin_dir) && rep.written.iter().any(|p| p.starts_with(&t.bin_dir)) {
@@ -483,6 +594,9 @@ fn remove(apps: &Apps, ctx: &Ctx, a: RemoveArgs) -> anyhow::Result<i32> {
     crate::app::validate_name(&a.name)?;
     let t = targets(apps, ctx)?;
     let dir = apps.dir(&a.name);
+    if !a.purge && dir.exists() {
+        turn_off_integration(apps, &a.name)?;
+    }
     let rep = integrate::unintegrate(&a.name, &t)?;
     print_report(&rep);
     if !dir.exists() {
@@ -553,10 +667,44 @@ fn remove(apps: &Apps, ctx: &Ctx, a: RemoveArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Integration follows the settings, so removing it means editing them: the
+/// Python form gets `add_to_path = []` and `add_to_apps = []` appended (the
+/// last assignment wins; delete the lines to integrate again).
+fn turn_off_integration(apps: &Apps, name: &str) -> anyhow::Result<()> {
+    let app = apps.open(name)?;
+    let s = &app.settings;
+    if s.add_to_path.is_empty() && s.add_to_apps.is_empty() {
+        return Ok(());
+    }
+    let Some(path) = &s.path else { return Ok(()) };
+    if path.extension().is_some_and(|e| e == "jsonnet") {
+        warn_all([format!(
+            "{} still asks for launchers or menu entries (add_to_path, add_to_apps): they come back at the next sync unless you edit it",
+            path.display()
+        )]);
+        return Ok(());
+    }
+    let mut text = std::fs::read_to_string(path).map_err(|e| AppError::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("# `magpkg app remove` turned the launchers and menu entries off; delete these lines to get them back.\nadd_to_path = []\nadd_to_apps = []\n");
+    crate::util::write_atomic(path, text.as_bytes()).map_err(|e| AppError::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    writeln!(std::io::stderr().lock(), "turned integration off in {}", path.display())?;
+    Ok(())
+}
+
 fn install(apps: &Apps, ctx: &Ctx, a: InstallArgs, appimage: bool) -> anyhow::Result<i32> {
     let opts = InstallOptions {
         name: a.name,
         variant: a.variant,
+        integrate: !a.no_integrate,
     };
     let inst = if appimage {
         appimage::install_appimage(apps, &a.path, &opts)?
@@ -571,11 +719,7 @@ fn install(apps: &Apps, ctx: &Ctx, a: InstallArgs, appimage: bool) -> anyhow::Re
         inst.variant,
         inst.app
     )?;
-    if !a.no_integrate {
-        let app = apps.open(&inst.app)?;
-        let rep = integrate::integrate(&app, &targets(apps, ctx)?, &Host::current())?;
-        print_report(&rep);
-    }
+    auto_sync(apps, ctx, true);
     writeln!(std::io::stdout().lock(), "{}", inst.dir.display())?;
     Ok(0)
 }
@@ -584,6 +728,7 @@ fn export(apps: &Apps, ctx: &Ctx, a: ExportArgs) -> anyhow::Result<i32> {
     let store = crate::store::Store::open(&ctx.settings.store_dir)?;
     let rec = bridge::find_package(&store, &a.package)?;
     let e = bridge::export(apps, &store, &rec, a.name.as_deref(), a.variant.as_deref())?;
+    auto_sync(apps, ctx, true);
     report_export(&e)
 }
 
@@ -616,5 +761,6 @@ fn build(apps: &Apps, ctx: &Ctx, a: BuildArgs) -> anyhow::Result<i32> {
         remote_only: false,
     };
     let e = bridge::build(apps, &a.name, &ctx.settings, &opts)?;
+    auto_sync(apps, ctx, true);
     report_export(&e)
 }

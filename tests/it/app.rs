@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::support::appimage::{build_appimage, compile, install_args};
 use crate::support::snapshot::assert_snapshot;
 use crate::support::{
-    magpkg_bin, path_without, require, show, stderr, stdout, write, write_exe as write_exec, TestContext,
+    magpkg_bin, path_without, require, show, stderr, stdout, text, write, write_exe as write_exec, TestContext,
 };
 
 /// A test's context, with `work/` as the directory magpkg runs in.
@@ -834,34 +834,198 @@ fn sandboxed_app_cannot_write_outside_data() {
     assert!(w.app("boxed").join("data/ok").exists(), "{}", show(&o));
 }
 
-/// Issue 19, item 4 (in part): a sandboxed app's write under /tmp used to
-/// report success and land in a private tmpfs that vanished with the app.
+/// An app that tries what it is told: `r:PATH` reads, `w:PATH` writes
+/// (saying why not), then makes a temporary file in `$TMPDIR`.
+const TRIER: &str = "#!/bin/sh\nfor t in \"$@\"; do\n  p=${t#?:}\n  case $t in\n\
+    r:*) if cat \"$p\" >/dev/null 2>&1; then echo \"read $p\"; else echo \"cannot read $p\"; fi;;\n\
+    w:*) if err=$( { echo saved > \"$p\"; } 2>&1 ); then echo \"wrote $p\"; else echo \"cannot write $p: ${err##*: }\"; fi;;\n\
+  esac\ndone\necho temp > \"$TMPDIR/t\" && echo \"temp file in $TMPDIR\"\n";
+
+/// A `compatible_100` app running [`TRIER`].
+fn trier_app(w: &TestContext, name: &str) -> PathBuf {
+    let d = w.app(name).join(format!("package/{name}-1"));
+    write(
+        &d.join("MPKG"),
+        format!("version = '1'\ncompatible_100 = '1'\ncontent = [{{'name': '{name}', 'file': 'try.sh'}}]\n"),
+    );
+    write_exec(&d.join("try.sh"), TRIER);
+    w.app(name)
+}
+
+/// Issue 19, item 4: the sandbox hides the home directory, shows the
+/// working directory and the host's /tmp read-only, and gives the app a
+/// TMPDIR of its own at the same path inside and out; `.mpkg` keys and
+/// flags grant paths read-only or read-write (`cwd`, `tmp`), or turn the
+/// sandbox off. A write either reaches the host or fails with EROFS: it is
+/// never swallowed by a private file system.
 #[test]
-fn sandboxed_writes_to_tmp_reach_the_host_tmp() {
+fn sandbox_grants_paths_and_never_loses_a_write() {
     let w = world();
     require("bwrap");
+    let app = trier_app(&w, "saver");
     let tmp = tempfile::Builder::new()
         .prefix("magpkg-it-")
         .tempdir_in("/tmp")
         .unwrap();
-    write(&tmp.path().join("from-host"), "hello from the host\n");
-    let d = w.app("saver").join("package/saver-1");
+    let t = tmp.path().display().to_string();
+    write(&tmp.path().join("from-host"), "hello\n");
+    write(&w.path("work/doc-in"), "a document\n");
+    write(&w.home().join("secret"), "private\n");
+    write(&w.home().join("docs/a"), "shared\n");
+    write(&w.home().join(".Xauthority"), "cookie\n");
+    let h = w.home().display().to_string();
+    let run = |extra: &[&str], tries: &[String]| -> String {
+        let mut args: Vec<String> = ["app", "run"].map(String::from).to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push("saver".into());
+        args.push("--".into());
+        args.extend(tries.iter().cloned());
+        let o = w.app_cmd().args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", show(&o));
+        stdout(&o) + &stderr(&o)
+    };
+    let tries: Vec<String> = [
+        format!("r:{t}/from-host"),
+        format!("w:{t}/from-app"),
+        "r:doc-in".into(),
+        "w:doc-out".into(),
+        format!("r:{h}/secret"),
+        format!("w:{h}/bad"),
+        format!("r:{h}/docs/a"),
+        format!("w:{h}/docs/b"),
+        format!("r:{h}/.Xauthority"),
+        format!("w:{h}/.Xauthority"),
+    ]
+    .to_vec();
+
+    // The defaults.
+    let out = run(&[], &tries);
+    let temp_dir = out
+        .lines()
+        .find_map(|l| l.strip_prefix("temp file in "))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    assert_eq!(
+        lines(&out)[..7],
+        [
+            format!("read {t}/from-host"),
+            format!("cannot write {t}/from-app: Read-only file system"),
+            "read doc-in".into(),
+            "cannot write doc-out: Read-only file system".into(),
+            format!("cannot read {h}/secret"),
+            format!("cannot write {h}/bad: Read-only file system"),
+            format!("cannot read {h}/docs/a"),
+        ],
+        "{out}"
+    );
+    // The hidden home is empty: the directory is not there at all. The X11
+    // cookie is there, read-only.
+    assert!(
+        lines(&out)[7].starts_with(&format!("cannot write {h}/docs/b: ")),
+        "{out}"
+    );
+    assert_eq!(
+        lines(&out)[8..10],
+        [
+            format!("read {h}/.Xauthority"),
+            format!("cannot write {h}/.Xauthority: Read-only file system")
+        ],
+        "{out}"
+    );
+    assert!(!tmp.path().join("from-app").exists() && !w.path("work/doc-out").exists());
+    // The temporary file is on the host, at the path the app saw.
+    assert_eq!(fs::read_to_string(Path::new(&temp_dir).join("t")).unwrap(), "temp\n");
+    assert!(temp_dir.ends_with("/saver"), "{temp_dir}");
+
+    // Granted in the app's settings: it saves in the working directory and
+    // in /tmp, reads ~/docs but cannot write there; the rest is as before.
     write(
-        &d.join("MPKG"),
-        "version = '1'\ncompatible_100 = '1'\ncontent = [{'name': 'saver', 'file': 'save.sh'}]\n",
+        &app.join("saver.mpkg"),
+        "sandbox_write = 'cwd, tmp'\nsandbox_read = ['~/docs', '~/not-there']\n",
     );
-    write_exec(
-        &d.join("save.sh"),
-        "#!/bin/sh\ncat \"$1/from-host\"\necho saved > \"$1/from-app\" && echo \"wrote $1/from-app\"\n\
-         if echo x 2>/dev/null > \"$HOME/bad\"; then echo \"wrote $HOME/bad\"; fi\n",
+    let out = run(&[], &tries);
+    assert_eq!(
+        lines(&out)[..8],
+        [
+            format!("read {t}/from-host"),
+            format!("wrote {t}/from-app"),
+            "read doc-in".into(),
+            "wrote doc-out".into(),
+            format!("cannot read {h}/secret"),
+            format!("cannot write {h}/bad: Read-only file system"),
+            format!("read {h}/docs/a"),
+            format!("cannot write {h}/docs/b: Read-only file system"),
+        ],
+        "{out}"
     );
-    let dir = tmp.path().display().to_string();
-    let o = w.magpkg(&["app", "run", "saver", "--", &dir]);
-    assert!(o.status.success(), "{}", show(&o));
-    assert_eq!(stdout(&o), format!("hello from the host\nwrote {dir}/from-app\n"));
+    assert!(
+        out.contains(&format!(
+            "warning: {h}/not-there is granted to the sandbox but does not exist"
+        )),
+        "{out}"
+    );
+    assert_eq!(fs::read_to_string(w.path("work/doc-out")).unwrap(), "saved\n");
     assert_eq!(fs::read_to_string(tmp.path().join("from-app")).unwrap(), "saved\n");
-    // The home directory stays read-only, even though the test's lies under /tmp.
+    // Even with /tmp writable, the home directory under it stays hidden
+    // and the apps root read-only (this test's tree lies under /tmp).
     assert!(!w.home().join("bad").exists());
+    let other = format!("w:{}", w.app("other").join("x").display());
+    fs::create_dir_all(w.app("other")).unwrap();
+    let out = run(&[], std::slice::from_ref(&other));
+    assert!(out.contains("Read-only file system"), "{out}");
+    fs::remove_file(w.path("work/doc-out")).unwrap();
+
+    // The same from the command line, with a grant of a parent of the
+    // working directory: the app saves where it runs.
+    fs::remove_file(app.join("saver.mpkg")).unwrap();
+    fs::create_dir_all(w.path("work/sub")).unwrap();
+    let work = w.path("work").display().to_string();
+    let o = w
+        .in_dir(w.path("work/sub"))
+        .args([
+            "app",
+            "run",
+            "--sandbox-write",
+            "..",
+            "--sandbox-read",
+            "~/docs",
+            "saver",
+            "--",
+        ])
+        .args(["w:doc-out", &format!("r:{h}/docs/a"), &format!("w:{t}/cli")])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(
+        lines(&stdout(&o))[..3],
+        [
+            "wrote doc-out".to_string(),
+            format!("read {h}/docs/a"),
+            format!("cannot write {t}/cli: Read-only file system"),
+        ],
+        "{}",
+        show(&o)
+    );
+    assert!(Path::new(&work).join("sub/doc-out").exists());
+
+    // `sandbox = False` turns it off; --sandbox turns it back on.
+    write(&app.join("saver.mpkg"), "sandbox = False\n");
+    let out = run(&[], &[format!("w:{h}/unboxed")]);
+    assert!(out.starts_with(&format!("wrote {h}/unboxed\n")), "{out}");
+    let out = run(&["--sandbox"], &[format!("w:{h}/boxed")]);
+    assert!(out.starts_with(&format!("cannot write {h}/boxed:")), "{out}");
+    // A grant on the command line of an unsandboxed run says it does nothing.
+    let out = run(&["--sandbox-write", "cwd"], &[]);
+    assert!(out.contains("do nothing without the sandbox"), "{out}");
+    // A path that is not absolute, ~/..., cwd or tmp is an error in the file.
+    write(&app.join("saver.mpkg"), "sandbox_write = 'docs'\n");
+    let o = w.magpkg(&["app", "run", "saver"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("saver.mpkg:1: `sandbox_write` names `docs`: give an absolute path"),
+        "{}",
+        show(&o)
+    );
 }
 
 #[test]
@@ -922,7 +1086,7 @@ fn appimage_installs_without_running_and_runs_through_apprun() {
         "{text}"
     );
     assert!(
-        text.contains("Categories=Utility;\n") && text.contains(" -- %F\n"),
+        text.contains("Categories=Utility;\n") && text.contains(" hello:hello %F\n"),
         "{text}"
     );
     let v = Command::new(require("desktop-file-validate"))
@@ -1168,4 +1332,468 @@ fn build_makes_a_variant_from_the_definition_in_src() {
     let o = w.magpkg(&["app", "build", "greet"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert!(stderr(&o).contains("package.jsonnet"), "{}", show(&o));
+}
+
+/// The arguments of a desktop file's `Exec` (desktop entry spec: string
+/// escapes, then double-quoted arguments), `%F` replaced by `files`.
+fn desktop_exec(text: &str, files: &[&str]) -> Vec<String> {
+    let raw = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Exec="))
+        .expect("an Exec line");
+    let mut v = String::new();
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            v.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('s') => v.push(' '),
+            Some('n') => v.push('\n'),
+            Some('t') => v.push('\t'),
+            Some('r') => v.push('\r'),
+            Some(o) => v.push(o),
+            None => {}
+        }
+    }
+    let mut args: Vec<String> = Vec::new();
+    let mut cur: Option<String> = None;
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' => args.extend(cur.take()),
+            '"' => {
+                let w = cur.get_or_insert_with(String::new);
+                while let Some(q) = chars.next() {
+                    match q {
+                        '"' => break,
+                        '\\' => w.extend(chars.next()),
+                        q => w.push(q),
+                    }
+                }
+            }
+            c => cur.get_or_insert_with(String::new).push(c),
+        }
+    }
+    args.extend(cur);
+    args.into_iter()
+        .flat_map(|a| match a.as_str() {
+            "%F" | "%U" => files.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+            _ => vec![a.replace("%%", "%")],
+        })
+        .collect()
+}
+
+/// A plain app with two script entries, integrated by its settings.
+fn follow_app(w: &TestContext, root: &Path, path_entry: &str) {
+    let d = root.join("follow/package/follow-1");
+    write(
+        &d.join("MPKG"),
+        "version = '1'\ncontent = [{'name': 'follow', 'file': 'run.sh'}, {'name': 'tool', 'file': 'run.sh'}]\n",
+    );
+    write_exec(&d.join("run.sh"), ARGS_SH);
+    write(
+        &root.join("follow/follow.mpkg"),
+        format!("add_to_path = '{path_entry}'\nadd_to_apps = 'follow'\n"),
+    );
+    let _ = w;
+}
+
+/// Issue 19, item 3: launchers and menu entries follow the apps root
+/// without `magpkg app integrate`: every `magpkg app` command (a launcher
+/// included) brings them in step when the root changed; launchers and menu
+/// entries find magpkg on PATH at run time, else where it was.
+#[test]
+fn launchers_follow_the_apps_root_without_a_command() {
+    let w = world();
+    let launcher = |n: &str| w.bin_dir().join(n);
+    let desktop = w.applications_dir().join("magpkg-app-follow-follow.desktop");
+    // An app copied in by hand: the next magpkg command integrates it.
+    follow_app(&w, &w.apps_dir(), "follow");
+    assert!(!launcher("follow").exists());
+    w.ok(&["app", "list"]);
+    assert!(launcher("follow").is_file() && desktop.is_file());
+    // Editing add_to_path takes effect: the old launcher goes, the new comes.
+    write(
+        &w.app("follow").join("follow.mpkg"),
+        "add_to_path = ['tool']\nadd_to_apps = 'follow'\n",
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let bare = |cmd: &Path| {
+        let mut c = Command::new(cmd);
+        c.env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", w.home())
+            .env("MAGPKG_STATE", w.state_dir())
+            .env("MAGPKG_BIN_DIR", w.bin_dir())
+            .env("MAGPKG_APPLICATIONS_DIR", w.applications_dir())
+            .current_dir(elsewhere.path());
+        c
+    };
+    // The stale launcher itself runs the sync: it still runs its entry,
+    // and is gone afterwards, replaced by `tool`.
+    let o = bare(&launcher("follow")).arg("x").output().unwrap();
+    assert_eq!(stdout(&o), "SH\n[x]\n", "{}", show(&o));
+    assert!(!launcher("follow").exists() && launcher("tool").is_file());
+    assert!(desktop.is_file());
+
+    // The menu entry's Exec runs the app without magpkg on PATH, and
+    // passes desktop-file-validate.
+    let text = fs::read_to_string(&desktop).unwrap();
+    let argv = desktop_exec(&text, &[]);
+    let o = bare(Path::new(&argv[0])).args(&argv[1..]).output().unwrap();
+    assert_eq!(stdout(&o), "SH\n", "{}", show(&o));
+    let v = Command::new(require("desktop-file-validate"))
+        .arg(&desktop)
+        .output()
+        .unwrap();
+    assert!(v.status.success() && v.stdout.is_empty(), "{}", show(&v));
+
+    // Launchers find magpkg on PATH first (it may have moved), and say so
+    // when it is nowhere.
+    let elsewhere_bin = w.path("other-bin");
+    write_exec(
+        &elsewhere_bin.join("magpkg"),
+        "#!/bin/sh\necho \"magpkg from PATH: $*\"\n",
+    );
+    let o = bare(&launcher("tool"))
+        .env("PATH", format!("{}:/usr/bin:/bin", elsewhere_bin.display()))
+        .arg("y")
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&o),
+        "magpkg from PATH: app run --argv0 tool follow:tool -- y\n",
+        "{}",
+        show(&o)
+    );
+    let text = fs::read_to_string(launcher("tool")).unwrap();
+    let recorded = magpkg_bin().display().to_string();
+    assert!(text.contains(&recorded), "{text}");
+    let moved = w.path("moved-launcher");
+    write_exec(&moved, text.replace(&recorded, "/nowhere/magpkg"));
+    let o = bare(&moved).output().unwrap();
+    assert_eq!(o.status.code(), Some(127), "{}", show(&o));
+    assert_eq!(
+        stderr(&o),
+        "moved-launcher: magpkg is not on PATH (it was /nowhere/magpkg when this was written)\n"
+    );
+
+    // A deleted app: its launcher says the app is gone, and goes with it;
+    // so does its menu entry.
+    fs::remove_dir_all(w.app("follow")).unwrap();
+    let o = bare(&launcher("tool")).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stderr(&o).contains("no app named `follow`"), "{}", show(&o));
+    assert!(!launcher("tool").exists() && !desktop.exists());
+
+    // `app remove` turns integration off in the settings, so it stays off.
+    follow_app(&w, &w.apps_dir(), "follow");
+    w.ok(&["app", "list"]);
+    assert!(launcher("follow").exists());
+    let o = w.magpkg(&["app", "remove", "follow"]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(stderr(&o).contains("turned integration off in"), "{}", show(&o));
+    w.ok(&["app", "list"]);
+    w.ok(&["app", "integrate"]);
+    assert!(!launcher("follow").exists() && !desktop.exists());
+    let j = w.show_json("follow");
+    assert_eq!(j["add_to_path"], serde_json::json!([]));
+}
+
+/// Issue 19, item 3: `magpkg app watch` follows the apps root with inotify
+/// while no other magpkg command runs; `--install-unit` writes a systemd
+/// user unit running it.
+#[test]
+fn app_watch_follows_changes_as_they_happen() {
+    let w = world();
+    let launcher = |n: &str| w.bin_dir().join(n);
+    let wait_for = |what: &str, f: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while !f() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "timed out: {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    // The root does not exist yet: its parent is watched until it does.
+    fs::remove_dir(w.apps_dir()).unwrap();
+    let mut child = w
+        .app_cmd()
+        .args(["app", "watch"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let staging = w.path("staging");
+    follow_app(&w, &staging, "follow");
+    wait_for("the watcher started", &|| {
+        w.state_dir().join("apps-integration").exists()
+    });
+    fs::create_dir(w.apps_dir()).unwrap();
+    fs::rename(staging.join("follow"), w.app("follow")).unwrap();
+    wait_for("the launcher of an app moved in", &|| launcher("follow").is_file());
+    write(&w.app("follow").join("follow.mpkg"), "add_to_path = 'tool'\n");
+    wait_for("add_to_path edited", &|| {
+        launcher("tool").is_file() && !launcher("follow").exists()
+    });
+    assert!(!w.applications_dir().join("magpkg-app-follow-follow.desktop").exists());
+    fs::remove_dir_all(w.app("follow")).unwrap();
+    wait_for("the app deleted", &|| !launcher("tool").exists());
+    child.kill().unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = text(&o.stderr);
+    assert!(err.contains("watching ") && err.contains("removed "), "{err}");
+
+    // The unit runs this magpkg with this apps root and these targets.
+    let o = w.magpkg(&["app", "watch", "--install-unit"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let unit = w.config_dir().join("systemd/user/magpkg-app-watch.service");
+    let text = fs::read_to_string(&unit).unwrap();
+    assert!(
+        text.contains(&format!("ExecStart=\"{}\" app watch\n", magpkg_bin().display())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Environment=\"MAGPKG_APPS={}\"\n", w.apps_dir().display())),
+        "{text}"
+    );
+    assert!(
+        stderr(&o).contains("systemctl --user enable --now magpkg-app-watch.service"),
+        "{}",
+        show(&o)
+    );
+    let v = Command::new(require("systemd-analyze"))
+        .args(["verify", "--user"])
+        .arg(&unit)
+        .env("XDG_CONFIG_HOME", w.config_dir())
+        .env("XDG_RUNTIME_DIR", w.path("state"))
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", show(&v));
+}
+
+/// Issue 19, item 5: a `file` written the Windows way
+/// (`%MPKG_PACKAGE%\bin\x.exe`, any case) is found, and a bare `.exe` in
+/// a variant without an MPKG is an entry.
+#[test]
+fn windows_conventions_backslash_files_and_bare_exe() {
+    let w = world_without_wine();
+    let v = w.app("winapp").join("package/winapp-1");
+    write(
+        &v.join("MPKG"),
+        r#"version = '1'
+content = [{'name': 'winapp', 'file': r'%MPKG_PACKAGE%\Bin\WinApp.EXE'},
+           {'name': 'helper', 'file': 'tools\\helper.exe'}]
+"#,
+    );
+    write(&v.join("bin/winapp.exe"), pe_bytes(0x8664, false));
+    write(&v.join("tools/helper.exe"), pe_bytes(0x14c, false));
+    for (target, file, arch) in [
+        ("winapp", "bin/winapp.exe", "amd64"),
+        ("winapp:helper", "tools/helper.exe", "i386"),
+    ] {
+        let j = w.show_json(target);
+        let var = &j["variants"][0];
+        assert_eq!(var["entry"]["file"], v.join(file).display().to_string(), "{j}");
+        assert_eq!(var["entry"]["os"], "windows", "{j}");
+        assert_eq!(var["entry"]["architecture"], arch, "{j}");
+        assert_eq!(var["rejected"], "Windows program, and wine is not installed", "{j}");
+    }
+    let o = w.magpkg(&["app", "run", "--variant", "winapp-1", "winapp"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("is a Windows program and wine is not installed"),
+        "{}",
+        show(&o)
+    );
+
+    // A portable .exe dropped into a variant directory, no MPKG.
+    let p = w.app("portable").join("package/portable-2");
+    write(&p.join("Portable.exe"), pe_bytes(0x8664, false));
+    write(&p.join("readme.txt"), "read me\n");
+    let j = w.show_json("portable");
+    assert_eq!(j["variants"][0]["entries"], serde_json::json!(["portable"]), "{j}");
+    assert_eq!(
+        j["variants"][0]["entry"]["file"],
+        p.join("Portable.exe").display().to_string()
+    );
+    assert_eq!(j["variants"][0]["entry"]["os"], "windows");
+    assert_eq!(j["warnings"], serde_json::json!([]), "{j}");
+    // Several: one entry each, by file name.
+    let s = w.app("suite").join("package/suite-1");
+    write(&s.join("edit.exe"), pe_bytes(0x8664, false));
+    write(&s.join("view.EXE"), pe_bytes(0x8664, false));
+    let j = w.show_json("suite:view");
+    assert_eq!(j["variants"][0]["entries"], serde_json::json!(["edit", "view"]), "{j}");
+    assert_eq!(
+        j["variants"][0]["entry"]["file"],
+        s.join("view.EXE").display().to_string()
+    );
+    // Nothing to run: the warning says what was looked for.
+    fs::create_dir_all(w.app("empty").join("package/empty-1")).unwrap();
+    let j = w.show_json("empty");
+    assert!(
+        j["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("no MPKG file, AppRun or .exe"),
+        "{j}"
+    );
+}
+
+/// A 64-byte ELF64 header of an executable for `machine`.
+fn elf_header(machine: u16) -> Vec<u8> {
+    let mut b = vec![0u8; 64];
+    b[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+    b[16..18].copy_from_slice(&2u16.to_le_bytes());
+    b[18..20].copy_from_slice(&machine.to_le_bytes());
+    b[20..24].copy_from_slice(&1u32.to_le_bytes());
+    b
+}
+
+/// Issue 19, item 6: the store hint names `store list`; a blank `os` and
+/// `architecture` mean any (no detection); an AppDir with a script AppRun
+/// gets the architecture of its programs; localised names of an AppDir's
+/// desktop file are kept; `display_name` and `icon` name the menu entry of
+/// a plain app.
+#[test]
+fn smaller_points_of_the_app_audit() {
+    let w = world_without_wine();
+    let o = w.magpkg(&["app", "export", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("hint: `magpkg store list` lists the built packages"),
+        "{}",
+        show(&o)
+    );
+    w.ok(&["store", "list"]);
+
+    // Blank os/architecture: any, not detected.
+    let b = variant(
+        &w,
+        "blank",
+        "blank-1",
+        "1",
+        "tool.exe",
+        ", 'os': '', 'architecture': ''",
+    );
+    write(&b.join("tool.exe"), pe_bytes(0x8664, false));
+    let j = w.show_json("blank");
+    let e = &j["variants"][0]["entry"];
+    assert_eq!(
+        (e["os"].as_str(), e["architecture"].as_str()),
+        (Some("any"), Some("any")),
+        "{j}"
+    );
+    assert_eq!(e["detected"], serde_json::json!(["type"]), "{j}");
+    assert_eq!(j["variants"][0]["rank"], 0, "{j}");
+
+    // A script AppRun: the architecture is that of the AppDir's programs.
+    let src = tempfile::tempdir().unwrap();
+    let native = src.path().join("Native.AppDir");
+    write_exec(
+        &native.join("AppRun"),
+        "#!/bin/sh\nexec \"$APPDIR/usr/bin/native\" \"$@\"\n",
+    );
+    compile(&native.join("usr/bin/native"), ARGS_C, false);
+    let out = w.ok(&["app", "install-appdir", "--no-integrate", native.to_str().unwrap()]);
+    let host_arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    assert!(out.trim_end().ends_with(&format!("native-0-{host_arch}")), "{out}");
+    let mpkg = fs::read_to_string(Path::new(out.trim_end()).join("MPKG")).unwrap();
+    assert!(mpkg.contains(&format!("'architecture' : '{host_arch}'")), "{mpkg}");
+    let (machine, foreign) = if host_arch == "arm64" {
+        (62, "amd64")
+    } else {
+        (183, "arm64")
+    };
+    let cross = src.path().join("Cross.AppDir");
+    write_exec(&cross.join("AppRun"), "#!/bin/sh\nexec \"$APPDIR/usr/bin/cross\"\n");
+    write_exec(&cross.join("usr/bin/cross"), elf_header(machine));
+    let out = w.ok(&["app", "install-appdir", "--no-integrate", cross.to_str().unwrap()]);
+    assert!(out.trim_end().ends_with(&format!("cross-0-{foreign}")), "{out}");
+    let j = w.show_json("cross");
+    assert_eq!(
+        j["variants"][0]["rejected"],
+        format!("made for {foreign}, this machine is {host_arch}"),
+        "{j}"
+    );
+
+    // Localised names and comments of the AppDir's desktop file are kept;
+    // its field code passes the files on.
+    let hello = src.path().join("Hello.AppDir");
+    write_exec(&hello.join("AppRun"), ARGS_SH);
+    write(
+        &hello.join("hello.desktop"),
+        "[Desktop Entry]\nType=Application\nName=Hello\nName[de]=Hallo Welt\nGenericName=Greeter\n\
+         Comment=Says hello\nComment[fr]=Dit bonjour\nExec=hello %F\nIcon=hello\nCategories=Utility;\n\
+         [Desktop Action x]\nName=Other\nName[de]=Andere\n",
+    );
+    w.ok(&["app", "install-appdir", hello.to_str().unwrap()]);
+    let desktop = w.applications_dir().join("magpkg-app-hello-hello.desktop");
+    let text = fs::read_to_string(&desktop).unwrap();
+    for line in [
+        "Name=Hello\n",
+        "Name[de]=Hallo Welt\n",
+        "GenericName=Greeter\n",
+        "Comment=Says hello\n",
+        "Comment[fr]=Dit bonjour\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing: {text}");
+    }
+    assert!(!text.contains("Andere"), "{text}");
+    let validate = |p: &Path| {
+        let v = Command::new(require("desktop-file-validate")).arg(p).output().unwrap();
+        assert!(v.status.success() && v.stdout.is_empty(), "{}", show(&v));
+    };
+    validate(&desktop);
+    let argv = desktop_exec(&text, &["/f/a b.txt", "/f/$(id)"]);
+    let o = w
+        .command(&argv[0])
+        .args(&argv[1..])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "SH\n[/f/a b.txt]\n[/f/$(id)]\n", "{}", show(&o));
+    // The settings' display name wins, and the AppDir's translations of
+    // its own name go with it.
+    let settings = w.app("hello").join("hello.mpkg");
+    let old = fs::read_to_string(&settings).unwrap();
+    write(&settings, format!("{old}display_name = 'Hello Deluxe'\n"));
+    w.ok(&["app", "list"]);
+    let text = fs::read_to_string(&desktop).unwrap();
+    assert!(
+        text.contains("Name=Hello Deluxe\n") && !text.contains("Name[de]"),
+        "{text}"
+    );
+
+    // A plain app: display name and icon from its settings.
+    let p = variant(&w, "plain", "plain-1", "1", "run.sh", "");
+    write_exec(&p.join("run.sh"), ARGS_SH);
+    write(
+        &w.app("plain").join("art/plain.svg"),
+        "<svg xmlns='http://www.w3.org/2000/svg'/>\n",
+    );
+    write(
+        &w.app("plain").join("plain.mpkg"),
+        "add_to_apps = 'plain'\ndisplay_name = 'Plain Notes'\nicon = 'art/plain.svg'\n",
+    );
+    w.ok(&["app", "list"]);
+    let desktop = w.applications_dir().join("magpkg-app-plain-plain.desktop");
+    let text = fs::read_to_string(&desktop).unwrap();
+    assert!(text.contains("Name=Plain Notes\n"), "{text}");
+    assert!(
+        text.contains(&format!("Icon={}\n", w.app("plain").join("art/plain.svg").display())),
+        "{text}"
+    );
+    validate(&desktop);
+    let j = w.show_json("plain");
+    assert_eq!(j["display_name"], "Plain Notes", "{j}");
 }

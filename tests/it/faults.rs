@@ -23,9 +23,15 @@ use crate::support::{process_running, require, show, stderr, stdout, write, writ
 /// apps root): what a fault must never change.
 fn outside(ctx: &TestContext, also_owned: &[&Path]) -> BTreeSet<PathBuf> {
     let store = ctx.store().to_path_buf();
+    // The apps root's fingerprint (and its lock), kept by every `magpkg app`
+    // command that reads the root, is magpkg's own state, like the store.
+    let apps_state = ctx.state_dir().join("apps-integration");
+    let lock = ctx.state_dir().join("apps-integration.lock");
     walkdir::WalkDir::new(ctx.root())
         .into_iter()
-        .filter_entry(|e| e.path() != store && !also_owned.contains(&e.path()))
+        .filter_entry(|e| {
+            e.path() != store && e.path() != apps_state && e.path() != lock && !also_owned.contains(&e.path())
+        })
         .map(|e| e.expect("the world stays walkable").path().to_path_buf())
         .collect()
 }
