@@ -44,6 +44,7 @@ vars! {
     MAGPKG_MAX_UNPACK_RATIO = "MAGPKG_MAX_UNPACK_RATIO": "How many times its own size an archive may unpack to, once it has unpacked 64 MiB; 0 disables the check. Default: 100.";
     MAGPKG_RETRIES = "MAGPKG_RETRIES": "How many times a failing HTTP URL is retried (with backoff) before the next URL. Default: 2.";
     MAGPKG_OFFLINE = "MAGPKG_OFFLINE": "`1` to never use the network: sources must already be in the store.";
+    MAGPKG_TRUST = "MAGPKG_TRUST": "`1` to let `magpkg shell` and `magpkg run` enter projects not allowed on this machine without asking (as `--trust`). `CI=true` does the same. Default: 0.";
     MAGPKG_APPS = "MAGPKG_APPS": "Root of the portable apps (`magpkg app`). Default: `$XDG_DATA_HOME/magpkg/apps`.";
     MAGPKG_BIN_DIR = "MAGPKG_BIN_DIR": "Where `add_to_path` launchers of apps are written. Default: `~/.local/bin`.";
     MAGPKG_APPLICATIONS_DIR = "MAGPKG_APPLICATIONS_DIR": "Where `add_to_apps` desktop entries are written. Default: `$XDG_DATA_HOME/applications`.";
@@ -283,6 +284,9 @@ pub struct Settings {
     pub max_unpack_ratio: u64,
     pub retries: u32,
     pub offline: bool,
+    /// `MAGPKG_TRUST=1` or `CI=true`: `shell` and `run` enter projects not
+    /// allowed on this machine without asking.
+    pub trust_projects: bool,
     pub seed_port: Option<u16>,
     pub apps_dir: PathBuf,
     pub bin_dir: PathBuf,
@@ -588,6 +592,8 @@ impl Settings {
             .unwrap_or(100);
         let retries = parse_env(MAGPKG_RETRIES)?.or(file.retries).unwrap_or(2);
         let offline = flags.offline || parse_bool_env(MAGPKG_OFFLINE)?.or(file.offline).unwrap_or(false);
+        let trust_projects =
+            parse_bool_env(MAGPKG_TRUST)?.unwrap_or(false) || matches!(env_var("CI").as_deref(), Some("true" | "1"));
         let seed_port = file.seed_port;
         let apps_dir = env_var(MAGPKG_APPS)
             .map(PathBuf::from)
@@ -672,6 +678,7 @@ impl Settings {
             max_unpack_ratio,
             retries,
             offline,
+            trust_projects,
             seed_port,
             apps_dir: absolute(apps_dir),
             bin_dir: absolute(bin_dir),

@@ -287,6 +287,7 @@ fn writes_store(c: &Command) -> bool {
             | Command::Oci(_)
             | Command::Export(_)
             | Command::Cache(_)
+            | Command::Store(store::Command::Verify { repair: true, .. })
     )
 }
 
