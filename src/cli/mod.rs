@@ -237,6 +237,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         return hook::run_hook_env(args, overrides);
     }
     let settings = Settings::resolve(&overrides)?;
+    crate::jsonnet::limits::set(settings.eval_limits);
     if writes_store(&cli.command) {
         prepare_store_writes(&settings);
     }

@@ -1104,3 +1104,93 @@ fn store_verify_repair_replaces_damaged_packages_and_sources() {
     assert_verify_clean(&c.ctx);
     assert_no_scratch(&c.store);
 }
+
+// ------------------------------------------------------------- evaluation
+
+/// Issue 16 item 4 (evaluation): a definition that recurses without end,
+/// runs for ever or builds an enormous value stops with a clear error
+/// naming the setting (`evalTimeout`, `evalMaxMemory`, `evalMaxStack`),
+/// exit 1, from the command line, a definition file and the config file's
+/// settings alike; within the limits the same code evaluates.
+#[test]
+fn evaluation_stops_at_its_time_memory_and_call_depth_limits() {
+    let ctx = TestContext::new();
+    let before = outside(&ctx, &[]);
+    // Exponential time, shallow recursion.
+    let slow = "local f(n) = if n == 0 then 0 else f(n - 1) + f(n - 1); f(60)";
+    let start = Instant::now();
+    let o = ctx
+        .cmd()
+        .env("MAGPKG_EVAL_TIMEOUT", "1")
+        .args(["eval", "-e", slow])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains(
+            "error: the evaluation ran longer than the evaluation timeout of 1 s (evalTimeout / MAGPKG_EVAL_TIMEOUT) \
+             and was stopped\nhint: a definition that recurses without end or builds an enormous value?"
+        ),
+        "{}",
+        show(&o)
+    );
+    assert!(start.elapsed() < Duration::from_secs(15), "{:?}", start.elapsed());
+    // The same from the config file, on a definition given to `build`.
+    let def = ctx.path("slow.jsonnet");
+    write(
+        &def,
+        format!("{{ name: 'slow', version: '1', build: 'true', env: {{ X: std.toString({slow}) }} }}\n"),
+    );
+    write(&ctx.config_dir().join("magpkg/config.jsonnet"), "{ evalTimeout: 1 }\n");
+    let o = ctx.run(&["build", "-f", def.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("than the evaluation timeout of 1 s (evalTimeout"),
+        "{}",
+        show(&o)
+    );
+    fs::remove_file(ctx.config_dir().join("magpkg/config.jsonnet")).unwrap();
+    // 50 million array elements: far beyond 100 MB.
+    let big = "std.length(std.makeArray(50000000, function(i) [i]))";
+    let o = ctx
+        .cmd()
+        .env("MAGPKG_EVAL_MAX_MEMORY", (100u64 << 20).to_string())
+        .args(["eval", "-e", big])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains(
+            "error: the evaluation took more than the evaluation memory limit of 100.0 MiB \
+             (evalMaxMemory / MAGPKG_EVAL_MAX_MEMORY) and was stopped"
+        ),
+        "{}",
+        show(&o)
+    );
+    // Call depth: 300 nested calls are beyond the default of 200 ...
+    let deep = "local f(n) = if n == 0 then {} else { a: f(n - 1) }.a; f(300)";
+    let o = ctx.run(&["eval", "-e", deep]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains(
+            "more than 200 nested function calls (evalMaxStack / MAGPKG_EVAL_MAX_STACK): a recursion without end?"
+        ),
+        "{}",
+        show(&o)
+    );
+    // ... and within a raised one (no crash of magpkg's own stack).
+    let o = ctx
+        .cmd()
+        .env("MAGPKG_EVAL_MAX_STACK", "5000")
+        .args([
+            "eval",
+            "-e",
+            "local f(n) = if n == 0 then {} else { a: f(n - 1) }.a; f(3000)",
+        ])
+        .output()
+        .unwrap();
+    assert!(!stderr(&o).contains("nested function calls"), "{}", show(&o));
+    assert!(!stderr(&o).contains("overflow"), "{}", show(&o));
+    assert!(package_names(&ctx).is_empty());
+    assert_only_made(&ctx, before, &[def, ctx.config_dir().join("magpkg")]);
+}
