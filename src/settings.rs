@@ -32,18 +32,22 @@ vars! {
     MAGPKG_JOBS = "MAGPKG_JOBS": "How many packages are built at once. Default: 1.";
     MAGPKG_BUILD_CORES = "MAGPKG_BUILD_CORES": "Parallelism given to each build (`MAKEFLAGS=-jN` in the sandbox). Default: number of CPUs.";
     MAGPKG_BUILD_TIMEOUT = "MAGPKG_BUILD_TIMEOUT": "Seconds one package's build script may run; a build running longer is killed with its whole sandbox. 0 means no limit. Default: 0.";
+    MAGPKG_EVAL_TIMEOUT = "MAGPKG_EVAL_TIMEOUT": "Seconds one Jsonnet evaluation may run before magpkg stops it with an error. 0 means no limit. Default: 300.";
+    MAGPKG_EVAL_MAX_MEMORY = "MAGPKG_EVAL_MAX_MEMORY": "Bytes of memory one Jsonnet evaluation may take before magpkg stops it with an error. 0 means no limit. Default: 4294967296 (4 GiB).";
+    MAGPKG_EVAL_MAX_STACK = "MAGPKG_EVAL_MAX_STACK": "How many Jsonnet function calls may be nested in an evaluation before it fails. Default: 200.";
     MAGPKG_FETCH_JOBS = "MAGPKG_FETCH_JOBS": "How many sources are downloaded at once. Default: 4.";
     MAGPKG_MIRRORS = "MAGPKG_MIRRORS": "Extra mirror definitions, `NAME=URL[,URL...]` separated by `;`. Tried before the config file's `mirrors`.";
     MAGPKG_APT_SOURCES = "MAGPKG_APT_SOURCES": "Directory holding the apt sources read for the `debian` and `debian-security` mirrors when the config names none. Default: `/etc/apt`.";
     MAGPKG_DHT = "MAGPKG_DHT": "`1` to use the BitTorrent DHT to find peers, `0` to disable it. Default: 1.";
     MAGPKG_STALL_TIMEOUT = "MAGPKG_STALL_TIMEOUT": "Seconds a download may make no progress before magpkg tries the next origin. Default: 30.";
-    MAGPKG_MIN_RATE = "MAGPKG_MIN_RATE": "Bytes per second an HTTP download must average over each stall timeout (`MAGPKG_STALL_TIMEOUT`) before magpkg gives it up and tries the next origin; 0 disables the check. Default: 1024.";
+    MAGPKG_MIN_RATE = "MAGPKG_MIN_RATE": "Bytes per second a download (HTTP or BitTorrent) must average over each stall timeout (`MAGPKG_STALL_TIMEOUT`) before magpkg gives it up and tries the next origin; 0 disables the check. Default: 1024.";
     MAGPKG_HTTP_TIMEOUT = "MAGPKG_HTTP_TIMEOUT": "Seconds to wait for an HTTP server to connect or answer. Default: 30.";
-    MAGPKG_MAX_DOWNLOAD_SIZE = "MAGPKG_MAX_DOWNLOAD_SIZE": "Bytes one download may have: a server that announces more is not asked for the body, a body that grows beyond it is cut off and the next origin tried. Default: 4294967296 (4 GiB).";
+    MAGPKG_MAX_DOWNLOAD_SIZE = "MAGPKG_MAX_DOWNLOAD_SIZE": "Bytes one download may have: a server that announces more is not asked for the body, a body that grows beyond it is cut off and the next origin tried; a torrent's file larger than it is not downloaded. Default: 4294967296 (4 GiB).";
     MAGPKG_MAX_UNPACK_SIZE = "MAGPKG_MAX_UNPACK_SIZE": "Bytes of file contents one archive may unpack to (the `unpack` and `rootfs` builtins); beyond it the build stops as a compression bomb. Default: 34359738368 (32 GiB).";
     MAGPKG_MAX_UNPACK_RATIO = "MAGPKG_MAX_UNPACK_RATIO": "How many times its own size an archive may unpack to, once it has unpacked 64 MiB; 0 disables the check. Default: 100.";
     MAGPKG_RETRIES = "MAGPKG_RETRIES": "How many times a failing HTTP URL is retried (with backoff) before the next URL. Default: 2.";
     MAGPKG_OFFLINE = "MAGPKG_OFFLINE": "`1` to never use the network: sources must already be in the store.";
+    MAGPKG_TRUST = "MAGPKG_TRUST": "`1` to let `magpkg shell` and `magpkg run` enter projects not allowed on this machine without asking (as `--trust`). `CI=true` does the same. Default: 0.";
     MAGPKG_APPS = "MAGPKG_APPS": "Root of the portable apps (`magpkg app`). Default: `$XDG_DATA_HOME/magpkg/apps`.";
     MAGPKG_BIN_DIR = "MAGPKG_BIN_DIR": "Where `add_to_path` launchers of apps are written. Default: `~/.local/bin`.";
     MAGPKG_APPLICATIONS_DIR = "MAGPKG_APPLICATIONS_DIR": "Where `add_to_apps` desktop entries are written. Default: `$XDG_DATA_HOME/applications`.";
@@ -120,6 +124,9 @@ pub const CONFIG_KEYS: &[&str] = &[
     "jobs",
     "buildCores",
     "buildTimeout",
+    "evalTimeout",
+    "evalMaxMemory",
+    "evalMaxStack",
     "fetchJobs",
     "dht",
     "trackers",
@@ -153,6 +160,9 @@ struct ConfigFile {
     jobs: Option<usize>,
     build_cores: Option<usize>,
     build_timeout: Option<u64>,
+    eval_timeout: Option<u64>,
+    eval_max_memory: Option<u64>,
+    eval_max_stack: Option<usize>,
     fetch_jobs: Option<usize>,
     dht: Option<bool>,
     trackers: Option<Vec<String>>,
@@ -268,6 +278,8 @@ pub struct Settings {
     pub build_cores: usize,
     /// How long one build script may run (`None`: no limit).
     pub build_timeout: Option<Duration>,
+    /// Time, memory and call depth of one Jsonnet evaluation.
+    pub eval_limits: crate::jsonnet::limits::Limits,
     pub fetch_jobs: usize,
     pub dht: bool,
     pub trackers: Vec<String>,
@@ -283,6 +295,9 @@ pub struct Settings {
     pub max_unpack_ratio: u64,
     pub retries: u32,
     pub offline: bool,
+    /// `MAGPKG_TRUST=1` or `CI=true`: `shell` and `run` enter projects not
+    /// allowed on this machine without asking.
+    pub trust_projects: bool,
     pub seed_port: Option<u16>,
     pub apps_dir: PathBuf,
     pub bin_dir: PathBuf,
@@ -537,6 +552,23 @@ impl Settings {
             .or(file.build_timeout)
             .filter(|&s: &u64| s > 0)
             .map(Duration::from_secs);
+        let default = crate::jsonnet::limits::DEFAULT;
+        let eval_limits = crate::jsonnet::limits::Limits {
+            timeout: match parse_env(MAGPKG_EVAL_TIMEOUT)?.or(file.eval_timeout) {
+                Some(0) => None,
+                Some(s) => Some(Duration::from_secs(s)),
+                None => default.timeout,
+            },
+            max_memory: match parse_env(MAGPKG_EVAL_MAX_MEMORY)?.or(file.eval_max_memory) {
+                Some(0) => None,
+                Some(b) => Some(b),
+                None => default.max_memory,
+            },
+            max_stack: parse_env(MAGPKG_EVAL_MAX_STACK)?
+                .or(file.eval_max_stack)
+                .unwrap_or(default.max_stack)
+                .max(1),
+        };
         let fetch_jobs = parse_env(MAGPKG_FETCH_JOBS)?.or(file.fetch_jobs).unwrap_or(4).max(1);
         let dht = parse_bool_env(MAGPKG_DHT)?.or(file.dht).unwrap_or(true);
         let trackers = file.trackers.unwrap_or_default();
@@ -554,6 +586,8 @@ impl Settings {
             .unwrap_or(100);
         let retries = parse_env(MAGPKG_RETRIES)?.or(file.retries).unwrap_or(2);
         let offline = flags.offline || parse_bool_env(MAGPKG_OFFLINE)?.or(file.offline).unwrap_or(false);
+        let trust_projects =
+            parse_bool_env(MAGPKG_TRUST)?.unwrap_or(false) || matches!(env_var("CI").as_deref(), Some("true" | "1"));
         let seed_port = file.seed_port;
         let apps_dir = env_var(MAGPKG_APPS)
             .map(PathBuf::from)
@@ -598,6 +632,7 @@ impl Settings {
             jobs,
             build_cores,
             build_timeout,
+            eval_limits,
             fetch_jobs,
             dht,
             trackers,
@@ -609,6 +644,7 @@ impl Settings {
             max_unpack_ratio,
             retries,
             offline,
+            trust_projects,
             seed_port,
             apps_dir: absolute(apps_dir),
             bin_dir: absolute(bin_dir),

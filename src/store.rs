@@ -11,6 +11,7 @@
 //!   sources-v1/<sha256>/<filename>   source files, addressed by sha256
 //!   envs-v1/<env-id>/         realised environment profiles (written by `env`)
 //!   logs-v1/<id>.log          build logs
+//!   recipes-v1/<id>.json      the definitions that rebuild a package (repair)
 //!   gcroots-v1/               links that keep environments alive
 //!   locks-v1/                 one lock file per entry being written
 //!   tmp-v1/                   scratch space for entries being written
@@ -41,6 +42,7 @@ pub const LOGS: &str = "logs-v1";
 pub const GCROOTS: &str = "gcroots-v1";
 pub const LOCKS: &str = "locks-v1";
 pub const TMP: &str = "tmp-v1";
+pub const RECIPES: &str = "recipes-v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -71,6 +73,8 @@ pub enum StoreError {
         expected: String,
         actual: String,
     },
+    #[error("package {name} ({id}) is damaged in the store: {why}")]
+    Damaged { id: String, name: String, why: String },
     #[error("{path}: unsupported file type in a store entry (only files, directories and symlinks)")]
     BadFileType { path: PathBuf },
     #[error("{root}: directories nested more than {limit} deep (at `{at}`)")]
@@ -107,6 +111,7 @@ impl Classify for StoreError {
                 | StoreError::BadFileType { .. }
                 | StoreError::TooDeep { .. }
                 | StoreError::PathTooLong { .. }
+                | StoreError::Damaged { .. }
         )
     }
     fn hint(&self) -> Option<String> {
@@ -117,8 +122,13 @@ impl Classify for StoreError {
             }
             StoreError::NotFound { .. } => Some("build it first with `magpkg build`".into()),
             StoreError::DigestMismatch { .. } => {
-                Some("the entry was modified after it was added; remove it and build again".into())
+                Some("the entry was modified after it was added; `magpkg store verify --repair` rebuilds it".into())
             }
+            StoreError::Damaged { id, .. } => Some(format!(
+                "its files no longer match its record; `magpkg store verify --repair {}` rebuilds it \
+                 (or takes it from a binary cache)",
+                &id[..id.len().min(12)]
+            )),
             StoreError::BadFileType { .. } => Some(
                 "store entries hold only files, directories and symlinks; remove the others in the build script".into(),
             ),
@@ -155,6 +165,12 @@ pub struct PackageRecord {
     /// machine built it or a binary cache supplied it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub built_by: Option<String>,
+    /// Set when the entry's files were found not to match `digest` (by
+    /// `magpkg store verify`, an export or a push): what was found. A
+    /// damaged entry is never exported or activated; `magpkg store verify
+    /// --repair` replaces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub damaged: Option<String>,
 }
 
 impl PackageRecord {
@@ -177,7 +193,37 @@ impl PackageRecord {
                 })
                 .collect(),
             built_by: None,
+            damaged: None,
         }
+    }
+}
+
+/// A package taken out of the store by [`Store::set_aside`].
+pub struct SetAside {
+    tmp: tempfile::TempDir,
+    pub record: PackageRecord,
+}
+
+impl SetAside {
+    /// Put the entry back as it was (a repair that failed), unless the id
+    /// was added again meanwhile; then the old files are dropped.
+    pub fn restore(self, store: &Store) -> Result<(), StoreError> {
+        let id = PackageId::from_string(self.record.id.clone());
+        let _lock = store.lock(PKGS, id.as_str())?;
+        if store.package(&id)?.is_some() {
+            return Ok(());
+        }
+        let dir = store.package_dir(&id, &self.record.name);
+        let tree = self.tmp.path().join("tree");
+        if tree.symlink_metadata().is_ok() {
+            if dir.symlink_metadata().is_ok() {
+                remove_tree(&dir)?;
+            }
+            fs::rename(&tree, &dir).map_err(io_err(&dir))?;
+            make_read_only(&dir)?;
+        }
+        let json = serde_json::to_vec_pretty(&self.record).expect("record serialises");
+        write_file(&store.record_path(&id), &json)
     }
 }
 
@@ -206,7 +252,7 @@ pub struct Store {
 impl Store {
     /// Open the store at `root`, creating its layout if needed.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        for bucket in [PKGS, SOURCES, ENVS, LOGS, GCROOTS, LOCKS, TMP] {
+        for bucket in [PKGS, SOURCES, ENVS, LOGS, GCROOTS, LOCKS, TMP, RECIPES] {
             let p = root.join(bucket);
             fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
@@ -395,7 +441,116 @@ impl Store {
         let rp = self.record_path_str(id.as_str());
         fs::remove_file(&rp).map_err(io_err(&rp))?;
         remove_tree(&self.package_dir(id, &rec.name))?;
+        let recipe = self.recipe_path(id);
+        if let Err(e) = fs::remove_file(&recipe) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(io_err(&recipe)(e));
+            }
+        }
         Ok(true)
+    }
+
+    /// The record of a package that may be used (exported, activated):
+    /// present and not marked damaged. One read of the record: the cheap
+    /// check every export and activation makes before anything else.
+    pub fn usable_package(&self, id: &PackageId) -> Result<PackageRecord, StoreError> {
+        let rec = self
+            .package(id)?
+            .ok_or_else(|| StoreError::NotFound { id: id.to_string() })?;
+        match &rec.damaged {
+            Some(why) => Err(StoreError::Damaged {
+                id: rec.id.clone(),
+                name: rec.name.clone(),
+                why: why.clone(),
+            }),
+            None => Ok(rec),
+        }
+    }
+
+    /// Mark a package damaged (`why`: what was found) in its record, or
+    /// whole again (`None`), under the entry's lock; a no-op for a package
+    /// the store does not have.
+    pub fn set_damaged(&self, id: &PackageId, why: Option<&str>) -> Result<(), StoreError> {
+        let _lock = self.lock(PKGS, id.as_str())?;
+        let Some(mut rec) = self.package(id)? else {
+            return Ok(());
+        };
+        if rec.damaged.as_deref() == why {
+            return Ok(());
+        }
+        rec.damaged = why.map(str::to_string);
+        let json = serde_json::to_vec_pretty(&rec).expect("record serialises");
+        write_file(&self.record_path(id), &json)
+    }
+
+    /// [`Store::verify_package`], marking the package damaged in its record
+    /// when its files do not match.
+    pub fn verify_and_mark(&self, id: &PackageId) -> Result<(), StoreError> {
+        match self.verify_package(id) {
+            Err(StoreError::DigestMismatch { path, expected, actual }) => {
+                let why = format!("content digest {actual}, the record says {expected}");
+                self.set_damaged(id, Some(&why))?;
+                Err(StoreError::DigestMismatch { path, expected, actual })
+            }
+            r => r,
+        }
+    }
+
+    /// Take a package out of the store to replace it: under its lock, the
+    /// record and the files move into a scratch directory of this process
+    /// (swept if it dies), so the entry is absent and the next add of the
+    /// id writes it afresh. [`SetAside::restore`] puts it back.
+    pub fn set_aside(&self, id: &PackageId) -> Result<Option<SetAside>, StoreError> {
+        let _lock = self.lock(PKGS, id.as_str())?;
+        let Some(record) = self.package(id)? else {
+            return Ok(None);
+        };
+        let tmp = self.tempdir("repair-")?;
+        let rp = self.record_path(id);
+        fs::rename(&rp, tmp.path().join("record.json")).map_err(io_err(&rp))?;
+        let dir = self.package_dir(id, &record.name);
+        // Renaming a read-only directory to another parent needs write
+        // permission on it (its `..` changes) when not root.
+        if let Ok(m) = fs::symlink_metadata(&dir) {
+            let mut perm = m.permissions();
+            perm.set_mode(perm.mode() | 0o700);
+            let _ = fs::set_permissions(&dir, perm);
+            fs::rename(&dir, tmp.path().join("tree")).map_err(io_err(&dir))?;
+        }
+        crate::util::fsync_dir(&self.root.join(PKGS)).map_err(io_err(self.root.join(PKGS)))?;
+        Ok(Some(SetAside { tmp, record }))
+    }
+
+    // ----------------------------------------------------------------- recipes
+
+    /// Where the recipe of a package is kept (whether or not it exists).
+    pub fn recipe_path(&self, id: &PackageId) -> PathBuf {
+        self.root.join(RECIPES).join(format!("{}.json", id.as_str()))
+    }
+
+    /// Whether the store keeps a recipe for `id`.
+    pub fn has_recipe(&self, id: &PackageId) -> bool {
+        self.recipe_path(id).is_file()
+    }
+
+    /// Keep the definitions that build `id` (it and everything its build
+    /// needs): what `magpkg store verify --repair` rebuilds it from.
+    pub fn write_recipe(&self, id: &PackageId, recipe: &crate::model::Graph) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(recipe).expect("a graph serialises");
+        write_file(&self.recipe_path(id), &json)
+    }
+
+    /// The recipe of `id`, if one was kept.
+    pub fn recipe(&self, id: &PackageId) -> Result<Option<crate::model::Graph>, StoreError> {
+        let path = self.recipe_path(id);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| StoreError::CorruptRecord { path, source })
     }
 
     /// Path of a build log.
@@ -456,6 +611,32 @@ impl Store {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// Recompute the sha256 of a cached source file (`path`, one name of
+    /// the bytes `sha256`) and compare.
+    pub fn verify_source(&self, sha256: &str, path: &Path) -> Result<(), StoreError> {
+        let actual = crate::util::sha256_file(path).map_err(io_err(path))?;
+        if !actual.eq_ignore_ascii_case(sha256) {
+            return Err(StoreError::DigestMismatch {
+                path: path.to_path_buf(),
+                expected: format!("sha256:{sha256}"),
+                actual: format!("sha256:{actual}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Remove every name of the cached source `sha256` (under its lock), so
+    /// the next fetch downloads it again.
+    pub fn remove_source(&self, sha256: &str) -> Result<(), StoreError> {
+        let _lock = self.lock(SOURCES, sha256)?;
+        let dir = self.root.join(SOURCES).join(sha256);
+        match fs::symlink_metadata(&dir) {
+            Ok(_) => remove_tree(&dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&dir)(e)),
+        }
     }
 
     /// Import a complete file into the source cache. `expected` is checked
@@ -1100,7 +1281,11 @@ impl Store {
         for ent in fs::read_dir(&envs_dir).map_err(io_err(&envs_dir))? {
             let ent = ent.map_err(io_err(&envs_dir))?;
             let name = ent.file_name().to_string_lossy().to_string();
-            env_ids.insert(name.strip_suffix(".json").unwrap_or(&name).to_string());
+            let id = name
+                .strip_suffix(".json")
+                .or_else(|| name.strip_suffix(".damaged"))
+                .unwrap_or(&name);
+            env_ids.insert(id.to_string());
         }
         for id in env_ids {
             let dir = envs_dir.join(&id);
@@ -1113,7 +1298,10 @@ impl Store {
                 if rec.exists() {
                     fs::remove_file(&rec).map_err(io_err(&rec))?;
                 }
-                remove_tree(&dir)?;
+                let _ = fs::remove_file(envs_dir.join(format!("{id}.damaged")));
+                if dir.symlink_metadata().is_ok() {
+                    remove_tree(&dir)?;
+                }
             }
             report.envs.push(id);
         }
@@ -1172,6 +1360,7 @@ mod tests {
             build_deps: vec![],
             sources: vec![],
             built_by: None,
+            damaged: None,
         }
     }
 

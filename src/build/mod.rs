@@ -409,7 +409,29 @@ pub fn build(
             report.paths.insert(id.clone(), store.package_path(id)?);
         }
     }
+    for id in report.paths.keys() {
+        keep_recipe(graph, id, store)?;
+    }
     Ok(report)
+}
+
+/// Keep, once, the definitions that rebuild `id` (it and everything its
+/// build needs) beside its entry: `magpkg store verify --repair` rebuilds a
+/// damaged entry from them, even once its build dependencies were
+/// collected.
+fn keep_recipe(graph: &Graph, id: &PackageId, store: &Store) -> Result<(), StoreError> {
+    if store.has_recipe(id) {
+        return Ok(());
+    }
+    let recipe = Graph {
+        roots: vec![id.clone()],
+        packages: graph
+            .build_order(std::slice::from_ref(id))
+            .into_iter()
+            .map(|d| (d.clone(), graph.get(&d).clone()))
+            .collect(),
+    };
+    store.write_recipe(id, &recipe)
 }
 
 /// Shared state of one [`build`] call.

@@ -161,11 +161,13 @@ async fn push_one(
     let tmp = store.tempdir("push-")?;
     let file = tmp.path().join("archive.tar.zst");
     let (dir, name, file2, want) = (item.dir.clone(), item.name.clone(), file.clone(), item.digest.clone());
+    let (store2, id) = (store.clone(), item.id.clone());
     let (size, sha) = tokio::task::spawn_blocking(move || -> Result<(u64, String), CacheError> {
         // What is signed must be what the archive unpacks to: an entry
-        // changed after it was added is not pushed.
+        // changed after it was added is not pushed, and is marked damaged.
         let actual = crate::store::tree_digest(&dir)?;
         if actual != want {
+            store2.set_damaged(&id, Some(&format!("content digest {actual}, the record says {want}")))?;
             return Err(CacheError::Store(crate::store::StoreError::DigestMismatch {
                 path: dir,
                 expected: want,

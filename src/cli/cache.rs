@@ -70,11 +70,10 @@ fn push(a: PushArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     };
     let mut items = Vec::with_capacity(ids.len());
     for id in &ids {
-        let rec = store
-            .package(id)?
-            .ok_or_else(|| crate::store::StoreError::NotFound { id: id.to_string() })?;
+        // A damaged entry is never pushed: one read of its record.
+        let rec = store.usable_package(id)?;
         items.push(PushItem {
-            dir: store.package_path(id)?,
+            dir: store.package_dir(id, &rec.name),
             id: id.clone(),
             run_deps: rec.run_deps.iter().cloned().map(PackageId::from_string).collect(),
             name: rec.name,
@@ -82,7 +81,16 @@ fn push(a: PushArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             digest: rec.digest,
         });
     }
-    let report = crate::cache::push(&a.target, &items, &key, &store, &ctx.settings)?;
+    let report = crate::cache::push(&a.target, &items, &key, &store, &ctx.settings).inspect_err(|_| {
+        // A push that found an entry damaged marked it: the environments
+        // using it are not activated either.
+        let damaged: Vec<(String, String)> = items
+            .iter()
+            .filter(|i| store.package(&i.id).ok().flatten().is_some_and(|r| r.damaged.is_some()))
+            .map(|i| (i.id.to_string(), i.name.clone()))
+            .collect();
+        let _ = crate::env::profile::mark_damaged(&store, &damaged);
+    })?;
     if !ctx.global.quiet {
         for (label, _, size) in &report.uploaded {
             eprintln!("uploaded {label} ({})", human(*size));

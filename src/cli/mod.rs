@@ -243,6 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         return hook::run_hook_env(args, overrides);
     }
     let settings = Settings::resolve(&overrides)?;
+    crate::jsonnet::limits::set(settings.eval_limits);
     if writes_store(&cli.command) {
         prepare_store_writes(&settings);
     }
@@ -293,6 +294,7 @@ fn writes_store(c: &Command) -> bool {
             | Command::Oci(_)
             | Command::Export(_)
             | Command::Cache(_)
+            | Command::Store(store::Command::Verify { repair: true, .. })
     )
 }
 

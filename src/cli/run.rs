@@ -19,6 +19,10 @@ pub struct Args {
     /// magnet.jsonnet, from the current one upward]
     #[arg(short = 'C', long, value_name = "DIR")]
     pub project: Option<PathBuf>,
+    /// Run a script of a project that is not allowed on this machine, this
+    /// once, without asking (as MAGPKG_TRUST=1)
+    #[arg(long)]
+    pub trust: bool,
     /// The script (a key of `scripts` in magnet.jsonnet); without it, list them
     #[arg(value_name = "SCRIPT")]
     pub script: Option<String>,
@@ -44,6 +48,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
         }
         return Ok(0);
     };
+    super::shell::ensure_trusted(ctx, &project, args.trust, "run")?;
     let state = super::shell::activate(ctx, &project, args.locked)?;
     let session = Session {
         state: &state,

@@ -23,11 +23,19 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 600)]
         grace: u64,
     },
-    /// Recompute the content digest of packages and compare with their records
+    /// Recompute the content digest of packages (and the sha256 of cached
+    /// sources) and compare with their records; a damaged package is marked
+    /// so, and never exported or activated until repaired
     Verify {
-        /// Package names or id prefixes (default: every package)
+        /// Package names or id prefixes, source file names or sha256
+        /// prefixes (default: every package and source)
         #[arg(value_name = "PACKAGE")]
         names: Vec<String>,
+        /// Replace what is damaged: packages are taken from a binary cache
+        /// or rebuilt from the definitions kept when they were built,
+        /// sources downloaded again
+        #[arg(long)]
+        repair: bool,
     },
 }
 
@@ -88,68 +96,270 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
             );
             Ok(0)
         }
-        Command::Verify { names: packages } => {
-            let all = store.packages()?;
-            let selected: Vec<_> = if packages.is_empty() {
-                all
-            } else {
-                let mut out = Vec::new();
-                for needle in &packages {
-                    let found: Vec<_> = all
-                        .iter()
-                        .filter(|r| &r.name == needle || r.id.starts_with(needle.as_str()))
-                        .cloned()
-                        .collect();
-                    if found.is_empty() {
-                        return Err(super::user_error(
-                            format!("no package `{needle}` in the store"),
-                            "`magpkg store list` shows what the store has",
-                        ));
-                    }
-                    out.extend(found);
-                }
-                out
-            };
-            let mut bad = 0;
-            // Digests are computed on every core (a store of thousands of
-            // entries is hashing-bound once in the page cache); results are
-            // printed in the store's order.
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let results: Vec<std::sync::Mutex<Option<Result<(), crate::store::StoreError>>>> =
-                selected.iter().map(|_| std::sync::Mutex::new(None)).collect();
-            let workers = std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(selected.len().max(1));
-            std::thread::scope(|s| {
-                for _ in 0..workers {
-                    s.spawn(|| loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(rec) = selected.get(i) else { break };
-                        let r = store.verify_package(&PackageId::from_string(rec.id.clone()));
-                        *results[i].lock().expect("not poisoned") = Some(r);
-                    });
-                }
-            });
-            for (rec, r) in selected.iter().zip(results) {
-                let r = r.into_inner().expect("not poisoned").expect("every entry was verified");
-                match r {
-                    Ok(()) => println!("ok       {} {}", rec.name, rec.id),
-                    Err(e) => {
-                        bad += 1;
-                        println!("CORRUPT  {} {}: {e}", rec.name, rec.id);
-                    }
-                }
+        Command::Verify { names, repair } => verify(&store, &names, repair, ctx),
+    }
+}
+
+/// A cached source file: its sha256 and one of its names.
+type SourceFile = (String, std::path::PathBuf);
+
+fn verify(store: &crate::store::Store, names: &[String], repair: bool, ctx: &Ctx) -> anyhow::Result<i32> {
+    let all = store.packages()?;
+    let all_sources = store.sources()?;
+    let (selected, sources): (Vec<_>, Vec<SourceFile>) = if names.is_empty() {
+        (all, all_sources)
+    } else {
+        let (mut out, mut srcs) = (Vec::new(), Vec::new());
+        for needle in names {
+            let found: Vec<_> = all
+                .iter()
+                .filter(|r| &r.name == needle || r.id.starts_with(needle.as_str()))
+                .cloned()
+                .collect();
+            let found_src: Vec<_> = all_sources
+                .iter()
+                .filter(|(sha, path)| {
+                    sha.starts_with(needle.as_str()) || path.file_name().is_some_and(|n| n == needle.as_str())
+                })
+                .cloned()
+                .collect();
+            if found.is_empty() && found_src.is_empty() {
+                return Err(super::user_error(
+                    format!("no package or source `{needle}` in the store"),
+                    "`magpkg store list` shows what the store has",
+                ));
             }
-            if bad > 0 {
-                eprintln!(
-                    "error: {bad} of {} packages do not match their recorded digest",
-                    selected.len()
-                );
-                eprintln!("hint: remove them and build again");
-                return Ok(crate::error::EXIT_INTERNAL);
+            out.extend(found);
+            srcs.extend(found_src);
+        }
+        (out, srcs)
+    };
+    // Digests are computed on every core (a store of thousands of entries
+    // is hashing-bound once in the page cache); results are printed in the
+    // store's order.
+    let pkg_results = parallel(&selected, |rec| {
+        store.verify_package(&PackageId::from_string(rec.id.clone()))
+    });
+    let src_results = parallel(&sources, |(sha, path)| store.verify_source(sha, path));
+    let mut damaged = Vec::new();
+    for (rec, r) in selected.iter().zip(pkg_results) {
+        let id = PackageId::from_string(rec.id.clone());
+        match r {
+            Ok(()) => {
+                if rec.damaged.is_some() {
+                    // Whole again (its files were put back): usable again.
+                    store.set_damaged(&id, None)?;
+                }
+                println!("ok       {} {}", rec.name, rec.id);
             }
-            eprintln!("{} packages verified", selected.len());
-            Ok(0)
+            Err(e) => {
+                println!("CORRUPT  {} {}: {e}", rec.name, rec.id);
+                let why = match &e {
+                    crate::store::StoreError::DigestMismatch { expected, actual, .. } => {
+                        format!("content digest {actual}, the record says {expected}")
+                    }
+                    other => other.to_string(),
+                };
+                store.set_damaged(&id, Some(&why))?;
+                damaged.push(rec.clone());
+            }
         }
     }
+    let mut bad_sources = Vec::new();
+    for ((sha, path), r) in sources.iter().zip(src_results) {
+        let file = path.file_name().unwrap_or_default().to_string_lossy();
+        match r {
+            Ok(()) => println!("ok       source {file} {sha}"),
+            Err(e) => {
+                println!("CORRUPT  source {file} {sha}: {e}");
+                if !bad_sources.contains(sha) {
+                    bad_sources.push(sha.clone());
+                }
+            }
+        }
+    }
+    let ids: Vec<(String, String)> = damaged.iter().map(|r| (r.id.clone(), r.name.clone())).collect();
+    crate::env::profile::mark_damaged(store, &ids)?;
+    if damaged.is_empty() && bad_sources.is_empty() {
+        eprintln!("{} packages and {} sources verified", selected.len(), sources.len());
+        return Ok(0);
+    }
+    if !repair {
+        eprintln!(
+            "error: {} of {} packages and {} of {} sources do not match their recorded digest",
+            damaged.len(),
+            selected.len(),
+            bad_sources.len(),
+            sources.len()
+        );
+        eprintln!(
+            "hint: `magpkg store verify --repair` replaces them (damaged packages are not exported or activated \
+             until then)"
+        );
+        return Ok(crate::error::EXIT_INTERNAL);
+    }
+    let failed = repair_sources(store, &bad_sources, ctx) + repair_packages(store, &damaged, ctx);
+    crate::env::profile::clear_repaired(store)?;
+    if failed > 0 {
+        eprintln!("error: {failed} damaged entries could not be repaired");
+        eprintln!("hint: the messages above say why; `magpkg store verify` lists what is still damaged");
+        return Ok(crate::error::EXIT_INTERNAL);
+    }
+    eprintln!("repaired {} packages and {} sources", damaged.len(), bad_sources.len());
+    Ok(0)
+}
+
+/// `check` of every item, on every core; the results in the items' order.
+fn parallel<T: Sync, R: Send>(items: &[T], check: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<R>>> = items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                *results[i].lock().expect("not poisoned") = Some(check(item));
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.into_inner().expect("not poisoned").expect("every item was checked"))
+        .collect()
+}
+
+/// Remove each damaged source and download it again from the URLs a kept
+/// recipe gives; the number that could not be fetched again.
+fn repair_sources(store: &crate::store::Store, bad: &[String], ctx: &Ctx) -> usize {
+    if bad.is_empty() {
+        return 0;
+    }
+    let mut wanted: Vec<crate::model::Source> = Vec::new();
+    for sha in bad {
+        if let Err(e) = store.remove_source(sha) {
+            eprintln!("error: cannot remove the damaged source {sha}: {e}");
+            return bad.len();
+        }
+        match recipe_source(store, sha) {
+            Some(s) => wanted.push(s),
+            None => println!(
+                "removed  source {sha}: no kept definition names it; the next build that needs it downloads it again"
+            ),
+        }
+    }
+    if wanted.is_empty() {
+        return 0;
+    }
+    let opts = crate::fetch::FetchOptions {
+        progress: ctx.progress(),
+    };
+    match crate::fetch::fetch(&wanted, store, &ctx.settings, &opts) {
+        Ok(_) => {
+            for s in &wanted {
+                println!("repaired source {} {} (downloaded again)", s.filename, s.sha256);
+            }
+            0
+        }
+        Err(e) => {
+            super::report::report(&&anyhow::Error::new(e));
+            wanted.len()
+        }
+    }
+}
+
+/// A source with this sha256 as some kept recipe defines it (with its URLs).
+fn recipe_source(store: &crate::store::Store, sha: &str) -> Option<crate::model::Source> {
+    let dir = store.bucket(crate::store::RECIPES);
+    for ent in std::fs::read_dir(dir).ok()?.flatten() {
+        let name = ent.file_name().to_string_lossy().to_string();
+        let Some(id) = name.strip_suffix(".json") else { continue };
+        let Ok(Some(g)) = store.recipe(&PackageId::from_string(id.to_string())) else {
+            continue;
+        };
+        let found = g
+            .packages
+            .values()
+            .flat_map(|p| &p.sources)
+            .find(|s| s.sha256.eq_ignore_ascii_case(sha));
+        if let Some(s) = found {
+            return Some(s.clone());
+        }
+    }
+    None
+}
+
+/// Take every damaged package out of the store, then make each again from
+/// its kept recipe (a binary cache supplies it when one is configured and
+/// trusted, else it is rebuilt; dependencies taken out are made again
+/// first, by the same build). The number that could not be repaired; those
+/// are put back, still marked damaged.
+fn repair_packages(store: &crate::store::Store, damaged: &[crate::store::PackageRecord], ctx: &Ctx) -> usize {
+    let mut aside = Vec::new();
+    for rec in damaged {
+        let id = PackageId::from_string(rec.id.clone());
+        match store.set_aside(&id) {
+            Ok(Some(a)) => aside.push((id, a)),
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("error: cannot take {} {} out of the store: {e}", rec.name, rec.id);
+            }
+        }
+    }
+    let opts = crate::build::BuildOptions {
+        jobs: ctx.settings.jobs.max(1),
+        keep_failed: false,
+        progress: ctx.progress(),
+        remote_only: false,
+    };
+    let mut failed = damaged.len() - aside.len();
+    for (id, a) in aside {
+        let name = a.record.name.clone();
+        let recipe = match store.recipe(&id) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                // Built before recipes were kept: gone now, made again
+                // from its definition by the next command needing it.
+                drop(a);
+                println!(
+                    "removed  {name} {id}: no definition was kept for it (built by an older magpkg); the next \
+                     command that needs it builds it again"
+                );
+                continue;
+            }
+            Err(e) => {
+                eprintln!("error: {name} {id}: {e}");
+                failed += 1;
+                let _ = a.restore(store);
+                continue;
+            }
+        };
+        match crate::build::build(&recipe, Some(std::slice::from_ref(&id)), store, &ctx.settings, &opts) {
+            Ok(report) => {
+                let how = match report.substituted.iter().find(|(s, _)| s == &id) {
+                    Some((_, url)) => format!("from {url}"),
+                    None => "rebuilt".to_string(),
+                };
+                let note = match store.package(&id) {
+                    Ok(Some(new)) if new.digest != a.record.digest => format!(
+                        "; the new entry's digest is {} (the damaged one's record said {}): its build is not \
+                         reproducible bit for bit",
+                        new.digest, a.record.digest
+                    ),
+                    _ => String::new(),
+                };
+                println!("repaired {name} {id} ({how}){note}");
+            }
+            Err(e) => {
+                failed += 1;
+                super::report::report(&&anyhow::Error::new(e).context(format!("cannot repair {name} {id}")));
+                if let Err(e) = a.restore(store) {
+                    eprintln!("error: cannot put {name} {id} back: {e}");
+                }
+            }
+        }
+    }
+    failed
 }

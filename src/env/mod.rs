@@ -240,9 +240,14 @@ pub fn realise(resolved: &Resolved, settings: &Settings, opts: &Options) -> Resu
     }
     let mut packages = Vec::new();
     for id in &resolved.closure {
-        packages.push((resolved.graph.get(id), store.package_path(id)?));
+        // A damaged entry is never activated: one read of its record.
+        let rec = store.usable_package(id)?;
+        packages.push((resolved.graph.get(id), store.package_dir(id, &rec.name)));
     }
     let id = resolved.env_id();
+    // Every package is whole now (repaired, or rebuilt): the environment
+    // may be activated again.
+    profile::clear_damage(&store, id)?;
     let (record, created) = profile::ensure(&store, id, &packages)?;
     let profile = profile::profile_dir(store.root(), id);
     register_gc_root(&store, &project.root, &profile)?;
@@ -440,7 +445,9 @@ fn lock_names(project: &Project, env_id: &str) -> bool {
 /// valid and the lock agrees, else evaluated and realised now.
 pub fn activate(project: &Project, settings: &Settings, opts: &Options) -> Result<Activated, EnvError> {
     if let Some(state) = cached_state(project, settings) {
-        if lock_names(project, &state.env_id) {
+        // A damage mark (one `stat`) sends it down the slow path, which
+        // reads every package's record and refuses a damaged one.
+        if lock_names(project, &state.env_id) && !profile::damage_mark(&state.profile).exists() {
             return Ok(Activated { state, realised: None });
         }
     }

@@ -61,6 +61,88 @@ pub fn record_path(store_root: &Path, id: &str) -> PathBuf {
     store_root.join(ENVS).join(format!("{id}.json"))
 }
 
+/// The mark saying environment `id` uses a damaged package, beside its
+/// profile: `envs-v1/<id>.damaged`, holding the packages' names. The hook
+/// will not activate an environment so marked (one `stat` when it
+/// activates); realising it again, once its packages are whole, removes it.
+pub fn damage_mark(profile: &Path) -> PathBuf {
+    profile.with_extension("damaged")
+}
+
+/// Mark every realised environment that lists one of `damaged` (package
+/// ids with their names); returns the ids of the environments marked.
+pub fn mark_damaged(store: &Store, damaged: &[(String, String)]) -> Result<Vec<String>, EnvError> {
+    let dir = store.bucket(ENVS);
+    let mut marked = Vec::new();
+    if damaged.is_empty() {
+        return Ok(marked);
+    }
+    let entries = fs::read_dir(&dir).map_err(|source| EnvError::Io {
+        action: "read",
+        path: dir.clone(),
+        source,
+    })?;
+    for ent in entries.flatten() {
+        let name = ent.file_name().to_string_lossy().to_string();
+        let Some(env) = name.strip_suffix(".json") else {
+            continue;
+        };
+        let Some(rec) = read_record(store.root(), env)? else {
+            continue;
+        };
+        let names: Vec<&str> = damaged
+            .iter()
+            .filter(|(id, _)| rec.packages.iter().any(|p| &p.id == id))
+            .map(|(_, name)| name.as_str())
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        let mark = damage_mark(&profile_dir(store.root(), env));
+        store::write_file(&mark, format!("{}\n", names.join(" ")).as_bytes())?;
+        marked.push(env.to_string());
+    }
+    Ok(marked)
+}
+
+/// Remove the damage mark of environment `id`, if it has one.
+pub fn clear_damage(store: &Store, id: &str) -> Result<(), EnvError> {
+    let mark = damage_mark(&profile_dir(store.root(), id));
+    match fs::remove_file(&mark) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(EnvError::Io {
+            action: "remove",
+            path: mark,
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Remove the damage mark of every environment whose packages are all
+/// present and whole again (after a repair).
+pub fn clear_repaired(store: &Store) -> Result<(), EnvError> {
+    let dir = store.bucket(ENVS);
+    let Ok(entries) = fs::read_dir(&dir) else { return Ok(()) };
+    for ent in entries.flatten() {
+        let name = ent.file_name().to_string_lossy().to_string();
+        let Some(env) = name.strip_suffix(".damaged") else {
+            continue;
+        };
+        let Some(rec) = read_record(store.root(), env)? else {
+            continue;
+        };
+        let whole = rec.packages.iter().all(|p| {
+            store
+                .usable_package(&crate::model::PackageId::from_string(p.id.clone()))
+                .is_ok()
+        });
+        if whole {
+            clear_damage(store, env)?;
+        }
+    }
+    Ok(())
+}
+
 /// Read the record of a realised environment, if it is in the store.
 pub fn read_record(store_root: &Path, id: &str) -> Result<Option<EnvRecord>, EnvError> {
     let path = record_path(store_root, id);

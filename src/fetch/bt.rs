@@ -11,7 +11,7 @@ use indicatif::ProgressBar;
 use librqbit::api::TorrentIdOrHash;
 use librqbit::storage::{StorageFactory, StorageFactoryExt, TorrentStorage};
 use librqbit::{
-    AddTorrent, AddTorrentOptions, DhtSessionConfig, ListenerMode, ListenerOptions, ManagedTorrent,
+    AddTorrent, AddTorrentOptions, AddTorrentResponse, DhtSessionConfig, ListenerMode, ListenerOptions, ManagedTorrent,
     ManagedTorrentShared, Session, SessionOptions, TorrentMetadata,
 };
 
@@ -73,40 +73,132 @@ pub enum TorrentSource {
     File(Vec<u8>),
 }
 
-/// Download the file called `filename` from a torrent into `out_dir`.
-/// Gives up when nothing arrives (no metadata, no peer, no piece) for
-/// `stall`. Returns the path of the downloaded file.
+/// How a torrent download is bounded, as HTTP downloads are.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Nothing arrives (no metadata, no peer, no piece) for this long: give up.
+    pub stall: Duration,
+    /// Bytes per second the download must average over each `stall`
+    /// window (`minRate`; 0: no check).
+    pub min_rate: u64,
+    /// Bytes the wanted file may have (`maxDownloadSize`).
+    pub max_size: u64,
+}
+
+/// The exact length a magnet link gives (`xl=`), if any.
+pub fn magnet_length(link: &str) -> Option<u64> {
+    let query = link.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("xl="))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Download the file called `filename` from a torrent into `out_dir`,
+/// within `limits`. The torrent is first only listed (its metadata
+/// fetched, nothing written): a wanted file longer than `maxDownloadSize`,
+/// or not as long as the magnet's `xl=`, is refused before a piece of it
+/// is asked for (a magnet's `xl=` over the limit before any peer is);
+/// then it is added for that one file only. Returns the path of the
+/// downloaded file.
 pub async fn download(
     session: &Arc<Session>,
     src: TorrentSource,
     out_dir: &Path,
     filename: &str,
-    stall: Duration,
+    limits: Limits,
     pb: &ProgressBar,
 ) -> Result<PathBuf, OriginError> {
-    let mut opts = AddTorrentOptions {
+    let stall = limits.stall;
+    let (add, peers, expected_len): (Box<dyn Fn() -> AddTorrent<'static> + Send + Sync>, _, _) = match src {
+        TorrentSource::Magnet { link, peers } => {
+            let len = magnet_length(&link);
+            (Box::new(move || AddTorrent::from_url(link.clone())), peers, len)
+        }
+        TorrentSource::File(bytes) => (
+            Box::new(move || AddTorrent::from_bytes(bytes.clone())),
+            Vec::new(),
+            None,
+        ),
+    };
+    if let Some(xl) = expected_len.filter(|&xl| xl > limits.max_size) {
+        return Err(OriginError::TorrentTooBig {
+            size: xl,
+            limit: limits.max_size,
+        });
+    }
+    // Listing a magnet waits for a peer to send the metadata.
+    let list = AddTorrentOptions {
+        list_only: true,
+        initial_peers: (!peers.is_empty()).then(|| peers.clone()),
+        ..Default::default()
+    };
+    let listed = match add_within(session, add(), list, stall).await? {
+        AddTorrentResponse::ListOnly(l) => l,
+        _ => return Err(OriginError::Torrent("librqbit did not list the torrent".into())),
+    };
+    let files: Vec<(PathBuf, u64, bool)> = listed
+        .info
+        .iter_file_details()
+        .map(|d| (d.filename.to_pathbuf(), d.len, d.attrs().padding))
+        .collect();
+    let pick = files
+        .iter()
+        .position(|(p, _, pad)| !pad && p.file_name().is_some_and(|n| n == filename))
+        .or_else(|| {
+            let real: Vec<usize> = (0..files.len()).filter(|&i| !files[i].2).collect();
+            (real.len() == 1).then(|| real[0])
+        })
+        .ok_or_else(|| OriginError::Torrent(format!("the torrent has no file named {filename}")))?;
+    let len = files[pick].1;
+    // The metadata is the torrent's own (its info hash is the magnet's):
+    // the file's length is known before a byte of it is asked for.
+    if len > limits.max_size {
+        return Err(OriginError::TorrentTooBig {
+            size: len,
+            limit: limits.max_size,
+        });
+    }
+    if let Some(xl) = expected_len.filter(|&xl| xl != len) {
+        return Err(OriginError::Torrent(format!(
+            "the torrent's file {filename} has {len} bytes, the magnet link says xl={xl}"
+        )));
+    }
+    let mut initial: Vec<std::net::SocketAddr> = listed.seen_peers.clone();
+    initial.extend(peers.iter().copied().filter(|p| !listed.seen_peers.contains(p)));
+    let opts = AddTorrentOptions {
         output_folder: Some(out_dir.to_string_lossy().into_owned()),
         // The folder is a fresh scratch directory of ours.
         overwrite: true,
+        only_files: Some(vec![pick]),
+        initial_peers: (!initial.is_empty()).then_some(initial),
         ..Default::default()
     };
-    let add = match src {
-        TorrentSource::Magnet { link, peers } => {
-            if !peers.is_empty() {
-                opts.initial_peers = Some(peers);
-            }
-            AddTorrent::from_url(link)
-        }
-        TorrentSource::File(bytes) => AddTorrent::from_bytes(bytes),
+    let Some(handle) = add_within(session, add(), opts, stall).await?.into_handle() else {
+        return Err(OriginError::Torrent("librqbit did not start the torrent".into()));
     };
-    // Adding a magnet waits for a peer to send the metadata.
-    let added = match tokio::time::timeout(stall, session.add_torrent(add, Some(opts))).await {
-        Err(_) => {
-            return Err(OriginError::Stalled {
-                secs: stall.as_secs(),
-                got: 0,
-            })
-        }
+    // Stop it whatever happens, even if this future is dropped (it lost a
+    // race against another origin): the file is ours now, or useless.
+    let _remove = RemoveOnDrop {
+        session: session.clone(),
+        id: handle.id(),
+    };
+    wait(&handle, out_dir, &files[pick].0, len, limits, pb).await
+}
+
+/// `session.add_torrent`, given up after `stall` (a magnet waits there for
+/// a peer to send the metadata), with librqbit's errors in plain words.
+async fn add_within(
+    session: &Arc<Session>,
+    add: AddTorrent<'static>,
+    opts: AddTorrentOptions,
+    stall: Duration,
+) -> Result<AddTorrentResponse, OriginError> {
+    match tokio::time::timeout(stall, session.add_torrent(add, Some(opts))).await {
+        Err(_) => Err(OriginError::Stalled {
+            secs: stall.as_secs(),
+            got: 0,
+        }),
         Ok(Err(e)) => {
             let e = format!("{e:#}");
             // librqbit's words for "every peer we knew failed".
@@ -120,20 +212,10 @@ pub async fn download(
                     "no way to find peers: the magnet names none (x.pe), no tracker, and the DHT is off".into(),
                 ));
             }
-            return Err(OriginError::Torrent(e));
+            Err(OriginError::Torrent(e))
         }
-        Ok(Ok(r)) => r,
-    };
-    let Some(handle) = added.into_handle() else {
-        return Err(OriginError::Torrent("librqbit did not start the torrent".into()));
-    };
-    // Stop it whatever happens, even if this future is dropped (it lost a
-    // race against another origin): the file is ours now, or useless.
-    let _remove = RemoveOnDrop {
-        session: session.clone(),
-        id: handle.id(),
-    };
-    wait(session, &handle, out_dir, filename, stall, pb).await
+        Ok(Ok(r)) => Ok(r),
+    }
 }
 
 struct RemoveOnDrop {
@@ -153,47 +235,22 @@ impl Drop for RemoveOnDrop {
 }
 
 async fn wait(
-    session: &Arc<Session>,
     handle: &Arc<ManagedTorrent>,
     out_dir: &Path,
-    filename: &str,
-    stall: Duration,
+    rel: &Path,
+    len: u64,
+    limits: Limits,
     pb: &ProgressBar,
 ) -> Result<PathBuf, OriginError> {
-    let files: Vec<(PathBuf, u64)> = handle
-        .with_metadata(|m| {
-            m.file_infos
-                .iter()
-                .filter(|f| !f.attrs.padding)
-                .map(|f| (f.relative_filename.clone(), f.len))
-                .collect()
-        })
-        .map_err(|e| OriginError::Torrent(format!("{e:#}")))?;
-    let pick = files
-        .iter()
-        .position(|(p, _)| p.file_name().is_some_and(|n| n == filename))
-        .or(if files.len() == 1 { Some(0) } else { None })
-        .ok_or_else(|| OriginError::Torrent(format!("the torrent has no file named {filename}")))?;
-    // In a multi-file torrent, only the wanted file (indices count padding
-    // files too, so map back).
-    let all: Vec<PathBuf> = handle
-        .with_metadata(|m| m.file_infos.iter().map(|f| f.relative_filename.clone()).collect())
-        .map_err(|e| OriginError::Torrent(format!("{e:#}")))?;
-    if all.len() > 1 {
-        let idx = all.iter().position(|p| *p == files[pick].0).unwrap_or(pick);
-        let only = std::collections::HashSet::from([idx]);
-        session
-            .update_only_files(handle, &only)
-            .await
-            .map_err(|e| OriginError::Torrent(format!("{e:#}")))?;
-    }
-    let (rel, len) = files[pick].clone();
+    let stall = limits.stall;
     pb.set_length(len);
 
     let mut done = handle.wait_until_completed();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last = 0u64;
     let mut last_change = Instant::now();
+    // The minimum rate, as for HTTP: what arrived over each stall window.
+    let mut window = (Instant::now(), 0u64);
     loop {
         tokio::select! {
             r = &mut done => {
@@ -212,6 +269,19 @@ async fn wait(
                     last_change = Instant::now();
                 } else if last_change.elapsed() >= stall {
                     return Err(OriginError::Stalled { secs: stall.as_secs(), got: now });
+                }
+                let elapsed = window.0.elapsed();
+                if limits.min_rate > 0 && elapsed >= stall {
+                    let rate = now.saturating_sub(window.1) as f64 / elapsed.as_secs_f64();
+                    if rate < limits.min_rate as f64 {
+                        return Err(OriginError::TooSlow {
+                            rate: rate as u64,
+                            min: limits.min_rate,
+                            secs: elapsed.as_secs(),
+                            got: now,
+                        });
+                    }
+                    window = (Instant::now(), now);
                 }
             }
         }

@@ -41,6 +41,9 @@ pub enum OriginError {
             .unwrap_or_else(|| "the body was cut off at".into()),
         human_bytes(*limit))]
     TooBig { limit: u64, announced: Option<u64> },
+    #[error("the torrent's file has {}, more than the maximum download size of {} (maxDownloadSize / MAGPKG_MAX_DOWNLOAD_SIZE); nothing of it was downloaded",
+        human_bytes(*size), human_bytes(*limit))]
+    TorrentTooBig { size: u64, limit: u64 },
     #[error("slower than the minimum rate of {min} bytes/s (minRate / MAGPKG_MIN_RATE): {rate} bytes/s over the last {secs}s; given up after {got} bytes")]
     TooSlow { rate: u64, min: u64, secs: u64, got: u64 },
     #[error("wrong file: expected sha256 {expected}, got {actual}")]
@@ -147,7 +150,10 @@ impl Classify for FetchError {
                          (bytes/s, 0 disables the check), or add a mirror"
                             .into(),
                     )
-                } else if failures.iter().any(|f| matches!(f.error, OriginError::TooBig { .. })) {
+                } else if failures
+                    .iter()
+                    .any(|f| matches!(f.error, OriginError::TooBig { .. } | OriginError::TorrentTooBig { .. }))
+                {
                     Some(
                         "a server sent more than a source may have: if the file really is that large, raise \
                          maxDownloadSize (config) or MAGPKG_MAX_DOWNLOAD_SIZE (bytes)"
@@ -592,7 +598,12 @@ async fn via_torrent(
 ) -> Result<(PathBuf, u64), OriginError> {
     let session = ctx.session().await?;
     let dl = ctx.store.tempdir("bt-").map_err(|e| OriginError::Io(e.to_string()))?;
-    let got = bt::download(&session, src, dl.path(), filename, ctx.settings.stall_timeout, pb).await?;
+    let limits = bt::Limits {
+        stall: ctx.settings.stall_timeout,
+        min_rate: ctx.settings.min_rate,
+        max_size: ctx.settings.max_download_size,
+    };
+    let got = bt::download(&session, src, dl.path(), filename, limits, pb).await?;
     // Move just the wanted file into a clean scratch dir: a multi-file
     // torrent may have left other files next to it.
     let tmp = ctx

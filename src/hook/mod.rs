@@ -311,6 +311,10 @@ pub fn verdict_line(shown: &str, verdict: &Verdict) -> Option<String> {
             "magpkg: {shown}: environment out of date ({} changed); `magpkg shell` rebuilds it",
             files.join(", ")
         ),
+        Verdict::Damaged { packages } => format!(
+            "magpkg: {shown}: not activated: its environment uses damaged store entries ({packages}); \
+             run `magpkg store verify --repair`"
+        ),
         Verdict::Ready(_) => return None,
     })
 }
@@ -512,6 +516,9 @@ pub fn status(dir: Option<&Path>, settings: &Settings) -> Result<String, HookErr
             } else {
                 format!(": {}", s.packages.keys().cloned().collect::<Vec<_>>().join(", "))
             }
+        ),
+        (Verdict::Damaged { packages }, _) => format!(
+            "built, but not activated: damaged store entries ({packages}); `magpkg store verify --repair` repairs them"
         ),
         (Verdict::Blocked { .. }, _) => "not used until `magpkg allow`".into(),
         (_, _) => "not looked at until the project is trusted".into(),

@@ -41,6 +41,9 @@ pub enum Verdict {
     NotBuilt,
     /// Trusted, but the realised environment is for other file contents.
     OutOfDate { files: Vec<String> },
+    /// Trusted and realised, but a package of its environment was found
+    /// damaged in the store (the names): not activated until repaired.
+    Damaged { packages: String },
     /// Trusted and realised: activate this.
     Ready(Box<ProjectState>),
 }
@@ -130,6 +133,7 @@ pub fn inspect(state_dir: &Path, project: Project, stamps: Option<&Path>) -> Ins
         watched.push(super::background::paths(state_dir, &project.root).job);
         if let Some(s) = &state {
             watched.extend(s.files.iter().map(|f| f.path.clone()));
+            watched.push(crate::env::profile::damage_mark(&s.profile));
         }
         // The shell's tests follow links, so a link retargeted to a file of
         // the same mtime would go unseen; replacing a link always changes
@@ -187,7 +191,14 @@ pub fn inspect(state_dir: &Path, project: Project, stamps: Option<&Path>) -> Ins
                     // Realised once, but the profile has since been removed
                     // from the store: as good as never built.
                     (Some(s), _) if !s.profile.is_dir() => Verdict::NotBuilt,
-                    (Some(s), Some(f)) if f.is_empty() => Verdict::Ready(Box::new(s)),
+                    (Some(s), Some(f)) if f.is_empty() => {
+                        match std::fs::read_to_string(crate::env::profile::damage_mark(&s.profile)) {
+                            Ok(names) => Verdict::Damaged {
+                                packages: names.trim().to_string(),
+                            },
+                            Err(_) => Verdict::Ready(Box::new(s)),
+                        }
+                    }
                     (Some(_), f) => Verdict::OutOfDate {
                         files: f.unwrap_or_default(),
                     },

@@ -15,6 +15,7 @@ use jrsonnet_evaluator::trace::PathResolver;
 use jrsonnet_evaluator::{AsPathLike, ImportResolver, ObjValue, Span, State, Val};
 use jrsonnet_ir::{SourceFile, SourcePath, SourceVirtual};
 
+pub mod limits;
 pub mod locate;
 pub mod typed;
 
@@ -367,6 +368,8 @@ pub struct Session {
     pub names: NameLog,
     pub cwd: PathBuf,
     tree: Tree,
+    /// Time and memory of this evaluation, watched while the session lives.
+    _watch: limits::Watch,
 }
 
 impl Session {
@@ -386,12 +389,14 @@ impl Session {
         b.context_initializer(jrsonnet_stdlib::ContextInitializer::new(PathResolver::Relative(
             cwd.clone(),
         )));
+        jrsonnet_evaluator::stack::set_stack_depth_limit(limits::current().max_stack);
         Session {
             state: b.build(),
             log,
             names,
             cwd,
             tree,
+            _watch: limits::Watch::start(),
         }
     }
 
@@ -568,6 +573,14 @@ pub fn format_error(e: &jrsonnet_evaluator::Error, cwd: &Path, files: &[LoadedFi
             None,
         ),
         ErrorKind::RuntimeError(s) => (s.to_string(), None),
+        ErrorKind::StackOverflow => (
+            format!(
+                "more than {} nested function calls (evalMaxStack / MAGPKG_EVAL_MAX_STACK): a recursion \
+                 without end?",
+                limits::current().max_stack
+            ),
+            None,
+        ),
         other => (other.to_string(), None),
     };
     let trace = &e.trace().0;

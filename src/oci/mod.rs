@@ -166,9 +166,10 @@ impl Classify for OciError {
             OciError::Store(e) => e.hint(),
             OciError::Missing { .. } => Some("build it first with `magpkg build`".into()),
             OciError::Corrupt(c) => Some(format!(
-                "remove its record {} and export again: the package is then built anew \
-                 (`magpkg store verify` checks the whole store)",
-                c.record.display()
+                "it is marked damaged in its record {}; `magpkg store verify --repair {}` rebuilds it (or \
+                 takes it from a binary cache), then export again",
+                c.record.display(),
+                &c.id[..c.id.len().min(12)]
             )),
             OciError::BadSetting {
                 suggestion: Some(s), ..
@@ -292,17 +293,25 @@ impl Closure {
         let mut packages = Vec::new();
         for id in graph.runtime_closure(roots) {
             let p = graph.get(&id);
-            if store.package(&id)?.is_none() {
-                return Err(OciError::Missing {
-                    id: id.to_string(),
-                    name: p.name.clone(),
-                });
+            match store.usable_package(&id) {
+                Err(StoreError::NotFound { .. }) => {
+                    return Err(OciError::Missing {
+                        id: id.to_string(),
+                        name: p.name.clone(),
+                    })
+                }
+                // Marked damaged: refused before any file is read.
+                Err(e) => return Err(e.into()),
+                Ok(_) => {}
             }
             // An image is published and trusted by its digest: it must hold
-            // the files the record vouches for, not an entry edited since.
-            match store.verify_package(&id) {
+            // the files the record vouches for, not an entry edited since
+            // (which is then marked damaged, like `store verify` does).
+            match store.verify_and_mark(&id) {
                 Ok(()) => {}
                 Err(StoreError::DigestMismatch { path, expected, actual }) => {
+                    // The environments using it are not activated either.
+                    let _ = crate::env::profile::mark_damaged(store, &[(id.to_string(), p.name.clone())]);
                     return Err(OciError::Corrupt(Box::new(CorruptEntry {
                         id: id.to_string(),
                         name: p.name.clone(),
@@ -310,7 +319,7 @@ impl Closure {
                         record: store.record_path(&id),
                         expected,
                         actual,
-                    })))
+                    })));
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -990,6 +990,36 @@ fn cli_build_inherits_no_descriptor_of_the_caller() {
     assert_eq!(fs::read_dir(&host_dir).unwrap().count(), 0);
 }
 
+/// Issue 16 item 7 (mountinfo): bwrap 0.8 cannot hide the host paths of
+/// bind mounts in `/proc/self/mountinfo` (doc/reliability.md says why); what
+/// a build sees there is limited to what is bound: store paths and system
+/// directories, never the working directory, the definition's directory or
+/// the home directory outside the store.
+#[test]
+fn the_sandbox_mount_table_names_only_store_paths() {
+    let c = cli();
+    let f = c.def("mounts", "mkdir -p $out\ncat /proc/self/mountinfo > $out/mountinfo");
+    let (code, out, err) = c.run(&["build", "-f", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let table = fs::read_to_string(PathBuf::from(out.trim()).join("mountinfo")).unwrap();
+    let world = c.ctx.root().display().to_string();
+    let store = c.store.display().to_string();
+    let mut from_store = 0;
+    for line in table.lines() {
+        // The path relative to its file system's root: the full host path
+        // when the test's directory is on the root file system.
+        let root = line.split(' ').nth(3).unwrap();
+        if root.starts_with(&world) {
+            assert!(root.starts_with(&store), "a path outside the store is mounted: {line}");
+        }
+        if root.contains("/pkgs-v1/") || root.contains("/tmp-v1/") {
+            from_store += 1;
+        }
+    }
+    assert!(from_store >= 2, "the store entries and the scratch are bound:\n{table}");
+    assert!(!table.contains(&c.ctx.home().display().to_string()), "{table}");
+}
+
 #[test]
 fn cli_build_prints_store_paths_and_builds_nothing_the_second_time() {
     let c = cli();

@@ -30,7 +30,7 @@ struct World {
 }
 
 fn world() -> World {
-    let ctx = TestContext::new().with_path("/usr/local/bin:/usr/bin:/bin");
+    let ctx = TestContext::new().with_path("/usr/local/bin:/usr/bin:/bin").trusting();
     let lib_tb = ctx.path("lib-1.0.tar.gz");
     tarball(
         &lib_tb,
@@ -785,6 +785,80 @@ fn push_env_pushes_a_projects_closure() {
     assert!(!stderr.contains("built "), "{stderr}");
     assert_eq!(Store::open(&b).unwrap().packages().unwrap().len(), 2);
     assert_store_clean(&b);
+}
+
+/// Issue 16 item 6: a store entry whose files changed is never pushed: the
+/// push that finds it marks it damaged in its record, the next push refuses
+/// it by that mark before reading a file; `store verify --repair` takes it
+/// from a configured binary cache (checked as every substitute is), and it
+/// can be pushed again.
+#[test]
+fn a_damaged_entry_is_never_pushed_and_repair_takes_it_from_a_cache() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = world();
+    let a = w.build_in_a();
+    let good = file_url(&w.ctx.path("cache-good"));
+    assert!(w.push(&good, "k1").contains(": 2 uploaded"));
+    let app = id_of(&a, "app");
+    let store = Store::open(w.ctx.store()).unwrap();
+    let dir = store.package_path(&app).unwrap();
+    let file = dir.join("bin/app");
+    std::fs::set_permissions(dir.join("bin"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        &file,
+        "#!/bin/sh
+echo tampered
+",
+    )
+    .unwrap();
+
+    let other = w.ctx.path("cache-other");
+    let url = file_url(&other);
+    for first in [true, false] {
+        let o = w.ctx.run(&["cache", "push", &url, "--key", "k1", "-f", w.def()]);
+        let err = text(&o.stderr);
+        assert!(!o.status.success(), "{err}");
+        if first {
+            // Found by the closure's full check, which marks it.
+            assert!(
+                err.contains(&format!("error: package app ({app}) is corrupt in the store")),
+                "{err}"
+            );
+        } else {
+            assert_eq!(o.status.code(), Some(1), "{err}");
+            assert!(
+                err.contains(&format!("error: package app ({app}) is damaged in the store")),
+                "{err}"
+            );
+            assert!(
+                err.contains("hint: its files no longer match its record; `magpkg store verify --repair"),
+                "{err}"
+            );
+        }
+        let pushed = other.join("magpkg-cache-v1/archives");
+        assert!(
+            !pushed.exists() || std::fs::read_dir(&pushed).unwrap().count() <= 1,
+            "the damaged entry's archive is not in the cache"
+        );
+    }
+    assert!(store.package(&app).unwrap().unwrap().damaged.is_some());
+
+    let out = ok(&w
+        .cmd(w.ctx.store(), &[&good], &[&w.k1])
+        .args(["store", "verify", "--repair", "app"])
+        .output()
+        .unwrap());
+    assert!(out.contains(&format!("repaired app {app} (from {good})")), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "#!/bin/sh
+echo 'Hello, world!'
+"
+    );
+    ok(&w.ctx.run(&["store", "verify"]));
+    assert!(w.push(&url, "k1").contains("uploaded"));
+    assert_store_clean(w.ctx.store());
 }
 
 /// On a terminal, a substitution shows a download bar per package (name,

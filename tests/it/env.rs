@@ -16,8 +16,14 @@ use crate::support::{busybox, ok, real_network, require, text, TestContext};
 
 const BIN: &str = env!("CARGO_BIN_EXE_magpkg");
 
-/// A test's context with a fixed, small PATH and a UTF-8 locale.
+/// A test's context with a fixed, small PATH and a UTF-8 locale, trusting
+/// its projects (these tests are not about trust).
 fn world() -> TestContext {
+    untrusting_world().trusting()
+}
+
+/// [`world`] where `magpkg shell` and `magpkg run` need `magpkg allow`.
+fn untrusting_world() -> TestContext {
     TestContext::new()
         .with_path("/usr/local/bin:/usr/bin:/bin")
         .with_env("LC_ALL", "C.UTF-8")
@@ -561,6 +567,109 @@ fn interactive(shell: &str) {
     t.send("exit");
     let s = t.wait_for("the outer shell again", |s| s.contains("back-0"));
     assert!(!s.contains("command not found"), "{s}");
+}
+
+// ------------------------------------------------------------------- trust
+
+/// Issue 16 item 8: off a terminal, `magpkg shell` and `magpkg run` refuse a
+/// project never allowed here (nothing of it runs, nothing is realised)
+/// with an error and a hint; `--trust`, `MAGPKG_TRUST=1` and `CI=true` let
+/// them in for that run only; after `magpkg allow` they run, and a change to
+/// the manifest since `allow` is refused again, as the hook does.
+#[test]
+fn shell_and_run_refuse_a_project_not_allowed_here_off_a_terminal() {
+    let w = untrusting_world();
+    let marker = w.path("hook-ran");
+    let root = greet_project(
+        &w,
+        "proj",
+        &format!("  scripts: {{ hi: 'touch {} && greet script' }},", marker.display()),
+    );
+    for args in [&["shell", "--", "greet"][..], &["run", "hi"]] {
+        let o = w.run_in(&root, args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o.stderr));
+        let err = text(&o.stderr);
+        assert!(
+            err.contains(&format!(
+                "error: {} is not allowed on this machine: `magpkg {}` runs its shellHook and scripts only in trusted projects",
+                root.display(),
+                args[0]
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains("hint: read ") && err.contains("magnet.jsonnet, then run `magpkg allow` there to trust it; or pass --trust (or set MAGPKG_TRUST=1) to trust it for this run; CI=true trusts every project"),
+            "{err}"
+        );
+        assert!(text(&o.stdout).is_empty(), "{args:?}");
+    }
+    assert!(!marker.exists(), "the script did not run");
+    assert!(!w.store().join("envs-v1").exists() || std::fs::read_dir(w.store().join("envs-v1")).unwrap().count() == 0);
+    // Trusted for one run, three ways; still not allowed afterwards.
+    let o = ok(&w.run_in(&root, &["shell", "--trust", "--", "greet", "flag"]));
+    assert_eq!(o, "Hello, flag!\n");
+    assert_eq!(ok(&w.run_in(&root, &["run", "--trust", "hi"])), "Hello, script!\n");
+    assert!(marker.exists(), "the script ran");
+    for (var, value) in [("MAGPKG_TRUST", "1"), ("CI", "true")] {
+        let o = w.in_dir(&root).env(var, value).args(["run", "hi"]).output().unwrap();
+        assert_eq!(ok(&o), "Hello, script!\n", "{var}={value}");
+    }
+    assert_eq!(w.run_in(&root, &["run", "hi"]).status.code(), Some(1));
+    // Allowed: no flag needed.
+    ok(&w.run_in(&root, &["allow"]));
+    assert_eq!(
+        ok(&w.run_in(&root, &["shell", "--", "greet", "allowed"])),
+        "Hello, allowed!\n"
+    );
+    assert_eq!(ok(&w.run_in(&root, &["run", "hi"])), "Hello, script!\n");
+    // Changed since `allow`: refused again, naming the file.
+    let m = std::fs::read_to_string(root.join("magnet.jsonnet")).unwrap();
+    std::fs::write(root.join("magnet.jsonnet"), m.replace("greet script", "greet changed")).unwrap();
+    let o = w.run_in(&root, &["run", "hi"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains(&format!(
+            "error: {} changed since `magpkg allow` (magnet.jsonnet)",
+            root.display()
+        )),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+/// Issue 16 item 8 on a terminal (real tmux): `magpkg shell` in a project
+/// never allowed asks once; `n` runs nothing, `y` allows it (as `magpkg
+/// allow`) and enters; the next `magpkg shell` and `magpkg run` ask nothing.
+#[test]
+fn shell_on_a_terminal_asks_once_before_trusting_a_project() {
+    let w = untrusting_world();
+    let root = greet_project(
+        &w,
+        "proj",
+        "  shellHook: 'echo hook-ran-in-$MAGPKG_ENV',\n  scripts: { hi: 'greet script' },",
+    );
+    let t = outer_shell(&w, &root, "/usr/bin/bash");
+    t.send(&format!("{BIN} shell -- greet first; echo back-$?"));
+    t.wait_for("the question", |s| {
+        s.contains("is not allowed on this machine.")
+            && s.contains("Trust it on this machine (as `magpkg allow`)? [y/N]")
+    });
+    t.send("n");
+    let s = t.wait_for("the refusal", |s| s.contains("back-1"));
+    assert!(s.contains("is not trusted: nothing was run"), "{s}");
+    assert!(!s.contains("Hello, first!"), "{s}");
+    t.send(&format!("{BIN} shell; echo back-$?"));
+    t.wait_for("the question again", |s| s.matches("[y/N]").count() == 2);
+    t.send("y");
+    t.wait_for("the marked prompt", |s| s.contains("(magpkg:proj)"));
+    let s = t.wait_for("the shellHook", |s| s.contains("hook-ran-in-proj"));
+    assert!(s.contains("magpkg: allowed "), "{s}");
+    t.send("exit");
+    t.wait_for("the outer shell", |s| s.contains("back-0"));
+    t.send(&format!("{BIN} run hi; echo back-$?"));
+    let s = t.wait_for("the script", |s| s.matches("back-0").count() == 2);
+    assert!(s.contains("Hello, script!"), "{s}");
+    assert_eq!(s.matches("[y/N]").count(), 2, "asked once per refusal only: {s}");
 }
 
 #[test]

@@ -947,3 +947,256 @@ int main(void) {
         "ptrace=EPERM\nkeyctl=EPERM\nunshare=EPERM\nclone-newuser=EPERM\nmount=EPERM\nbpf=EPERM\nfork=ok\nthread=ok\n"
     );
 }
+
+// ------------------------------------------------------------------ repair
+
+/// Make a store file writable and replace its contents, as a stray edit or
+/// a failing disk would.
+fn tamper(file: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(file.parent().unwrap(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(file, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(file, text).unwrap();
+}
+
+/// Issue 16 item 6: `store verify` marks a damaged package in its record;
+/// from then on `magpkg env`/`run`, the hook, `oci` and `export` refuse it
+/// by that mark (no digest computed) and say to repair; `store verify
+/// --repair` downloads the damaged source again and rebuilds the package
+/// from the definitions kept when it was built, and everything works again.
+/// A package built before definitions were kept is removed instead, and
+/// the next build makes it again.
+#[test]
+fn store_verify_repair_replaces_damaged_packages_and_sources() {
+    let c = cli();
+    let server = HttpServer::start();
+    let data = crate::support::pseudo_random(4096, 16);
+    server.serve("/data.bin", data.clone(), Behaviour::Normal);
+    let sha = crate::support::sha256(&data);
+    let def = c.def_with(
+        "rep",
+        &format!(
+            "sources: [{{ filename: 'data.bin', sha256: '{sha}', urls: ['{}'] }}],",
+            server.url("/data.bin")
+        ),
+        "mkdir -p $out/share\ncp $src/data.bin $out/share/data.bin\necho whole > $out/share/state",
+    );
+    let def = def.to_str().unwrap();
+    // Not offline: the source comes from the loopback server.
+    let online = |dir: &Path| {
+        let mut cmd = c.ctx.in_dir(dir);
+        cmd.env("MAGPKG_BUILD_CORES", "2");
+        cmd
+    };
+    let root = c.ctx.root().to_path_buf();
+    let o = online(&root).args(["build", "-f", def]).output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let entry = PathBuf::from(stdout(&o).trim());
+    let id = entry
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .trim_end_matches("-rep")
+        .to_string();
+    let pid = magpkg::model::PackageId::from_string(id.clone());
+    assert!(c.ctx.open_store().has_recipe(&pid), "the definitions are kept");
+    let proj = c.ctx.project("proj");
+    write(
+        &proj.join("magnet.jsonnet"),
+        format!("{{ packages: [import '{def}'], scripts: {{ hi: 'echo hi' }} }}\n"),
+    );
+    assert!(c.ctx.run_in(&proj, &["allow"]).status.success());
+    let o = online(&proj).args(["env", "--json"]).output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let o = c.ctx.run_in(&proj, &["hook-env", "bash"]);
+    assert!(
+        stdout(&o).contains("export MAGPKG_ENV='proj'"),
+        "activated: {}",
+        show(&o)
+    );
+
+    let source = c.store.join("sources-v1").join(&sha).join("data.bin");
+    tamper(&entry.join("share/state"), "broken\n");
+    tamper(&source, "garbage");
+    let o = c.ctx.run(&["store", "verify"]);
+    assert_eq!(o.status.code(), Some(70), "{}", show(&o));
+    let out = stdout(&o);
+    assert!(out.contains(&format!("CORRUPT  rep {id}: ")), "{out}");
+    assert!(out.contains(&format!("CORRUPT  source data.bin {sha}: ")), "{out}");
+    assert!(out.contains("ok       testroot "), "{out}");
+    assert!(
+        stderr(&o).contains("hint: `magpkg store verify --repair` replaces them"),
+        "{}",
+        show(&o)
+    );
+    let rec = c.ctx.open_store().package(&pid).unwrap().unwrap();
+    assert!(
+        rec.damaged.as_deref().unwrap().starts_with("content digest blake3:"),
+        "{rec:?}"
+    );
+
+    // Every path that uses the entry refuses it, by its record.
+    for (dir, args) in [
+        (&proj, vec!["env", "--json"]),
+        (&proj, vec!["run", "hi"]),
+        (&root, vec!["oci", "-f", def, "-o", "x.tar"]),
+        (&root, vec!["export", "-f", def, "-o", "x.tar.zst"]),
+    ] {
+        let o = online(dir).args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", show(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("package rep ({id}) is damaged in the store: content digest")),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "hint: its files no longer match its record; `magpkg store verify --repair {}`",
+                &id[..12]
+            )),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!root.join("x.tar").exists() && !root.join("x.tar.zst").exists());
+    let o = c.ctx.run_in(&proj, &["hook-env", "bash"]);
+    assert!(
+        stderr(&o).contains(
+            "not activated: its environment uses damaged store entries (rep); run `magpkg store verify --repair`"
+        ),
+        "{}",
+        show(&o)
+    );
+    assert!(!stdout(&o).contains("export MAGPKG_ENV="), "{}", show(&o));
+
+    let before = server.requests().len();
+    let o = online(&root).args(["store", "verify", "--repair"]).output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("repaired source data.bin {sha} (downloaded again)")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("repaired rep {id} (rebuilt)")), "{out}");
+    assert_eq!(server.requests().len(), before + 1, "the source was downloaded again");
+    assert_eq!(fs::read(&source).unwrap(), data);
+    assert_eq!(fs::read_to_string(entry.join("share/state")).unwrap(), "whole\n");
+    assert_eq!(c.ctx.open_store().package(&pid).unwrap().unwrap().damaged, None);
+    assert_verify_clean(&c.ctx);
+    assert_no_scratch(&c.store);
+    let o = online(&proj).args(["env", "--json"]).output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let o = c.ctx.run_in(&proj, &["hook-env", "bash"]);
+    assert!(
+        stdout(&o).contains("export MAGPKG_ENV='proj'"),
+        "activated again: {}",
+        show(&o)
+    );
+
+    // Built before definitions were kept: removed, built again when needed.
+    fs::remove_file(c.store.join("recipes-v1").join(format!("{id}.json"))).unwrap();
+    tamper(&entry.join("share/state"), "broken again\n");
+    let o = c.ctx.run(&["store", "verify", "--repair", "rep"]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(
+        stdout(&o).contains(&format!("removed  rep {id}: no definition was kept for it")),
+        "{}",
+        show(&o)
+    );
+    assert!(!package_names(&c.ctx).contains(&"rep".to_string()));
+    let (code, out, err) = c.run(&["build", "-f", def]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), entry.display().to_string());
+    assert_eq!(fs::read_to_string(entry.join("share/state")).unwrap(), "whole\n");
+    assert_verify_clean(&c.ctx);
+    assert_no_scratch(&c.store);
+}
+
+// ------------------------------------------------------------- evaluation
+
+/// Issue 16 item 4 (evaluation): a definition that recurses without end,
+/// runs for ever or builds an enormous value stops with a clear error
+/// naming the setting (`evalTimeout`, `evalMaxMemory`, `evalMaxStack`),
+/// exit 1, from the command line, a definition file and the config file's
+/// settings alike; within the limits the same code evaluates.
+#[test]
+fn evaluation_stops_at_its_time_memory_and_call_depth_limits() {
+    let ctx = TestContext::new();
+    let before = outside(&ctx, &[]);
+    // Exponential time, shallow recursion.
+    let slow = "local f(n) = if n == 0 then 0 else f(n - 1) + f(n - 1); f(60)";
+    let start = Instant::now();
+    let o = ctx
+        .cmd()
+        .env("MAGPKG_EVAL_TIMEOUT", "1")
+        .args(["eval", "-e", slow])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains(
+            "error: the evaluation ran longer than the evaluation timeout of 1 s (evalTimeout / MAGPKG_EVAL_TIMEOUT) \
+             and was stopped\nhint: a definition that recurses without end or builds an enormous value?"
+        ),
+        "{}",
+        show(&o)
+    );
+    assert!(start.elapsed() < Duration::from_secs(15), "{:?}", start.elapsed());
+    // The same from the config file, on a definition given to `build`.
+    let def = ctx.path("slow.jsonnet");
+    write(
+        &def,
+        format!("{{ name: 'slow', version: '1', build: 'true', env: {{ X: std.toString({slow}) }} }}\n"),
+    );
+    write(&ctx.config_dir().join("magpkg/config.jsonnet"), "{ evalTimeout: 1 }\n");
+    let o = ctx.run(&["build", "-f", def.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("than the evaluation timeout of 1 s (evalTimeout"),
+        "{}",
+        show(&o)
+    );
+    fs::remove_file(ctx.config_dir().join("magpkg/config.jsonnet")).unwrap();
+    // 50 million array elements: far beyond 100 MB.
+    let big = "std.length(std.makeArray(50000000, function(i) [i]))";
+    let o = ctx
+        .cmd()
+        .env("MAGPKG_EVAL_MAX_MEMORY", (100u64 << 20).to_string())
+        .args(["eval", "-e", big])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains(
+            "error: the evaluation took more than the evaluation memory limit of 100.0 MiB \
+             (evalMaxMemory / MAGPKG_EVAL_MAX_MEMORY) and was stopped"
+        ),
+        "{}",
+        show(&o)
+    );
+    // Call depth: 300 nested calls are beyond the default of 200 ...
+    let deep = "local f(n) = if n == 0 then {} else { a: f(n - 1) }.a; f(300)";
+    let o = ctx.run(&["eval", "-e", deep]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains(
+            "more than 200 nested function calls (evalMaxStack / MAGPKG_EVAL_MAX_STACK): a recursion without end?"
+        ),
+        "{}",
+        show(&o)
+    );
+    // ... and within a raised one (no crash of magpkg's own stack).
+    let o = ctx
+        .cmd()
+        .env("MAGPKG_EVAL_MAX_STACK", "5000")
+        .args([
+            "eval",
+            "-e",
+            "local f(n) = if n == 0 then {} else { a: f(n - 1) }.a; f(3000)",
+        ])
+        .output()
+        .unwrap();
+    assert!(!stderr(&o).contains("nested function calls"), "{}", show(&o));
+    assert!(!stderr(&o).contains("overflow"), "{}", show(&o));
+    assert!(package_names(&ctx).is_empty());
+    assert_only_made(&ctx, before, &[def, ctx.config_dir().join("magpkg")]);
+}

@@ -4,7 +4,7 @@
 //! archive download (ignored by default: it needs the network).
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -472,56 +472,180 @@ fn wait_listening(port: u16) {
     }
 }
 
+/// aria2c seeding one file (named `name`, holding `data`) from `work/seed`,
+/// with the torrent mktorrent makes for it (a real third-party tool's
+/// torrent, announced to a loopback tracker); killed on drop.
+struct Aria2c {
+    child: Child,
+    port: u16,
+    file: PathBuf,
+    torrent: PathBuf,
+    _tracker: Tracker,
+}
+
+impl Aria2c {
+    /// `extra`: more aria2c options (e.g. an upload limit).
+    fn seed(work: &Path, name: &str, data: &[u8], extra: &[&str]) -> Aria2c {
+        let seed_dir = work.join("seed");
+        std::fs::create_dir_all(&seed_dir).unwrap();
+        let file = seed_dir.join(name);
+        std::fs::write(&file, data).unwrap();
+        let tracker = Tracker::start();
+        let torrent = work.join(format!("{name}.torrent"));
+        assert!(Command::new(require("mktorrent"))
+            .args(["-l", "18", "-d", "-a", &tracker.announce_url(), "-o"])
+            .arg(&torrent)
+            .arg(&file)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success());
+        let port = crate::support::net::free_port();
+        let child = Command::new(require("aria2c"))
+            .args([
+                "-V",
+                "--enable-dht=false",
+                "--bt-enable-lpd=false",
+                "--enable-peer-exchange=false",
+                "--seed-ratio=0.0",
+                "--seed-time=10",
+                "--console-log-level=warn",
+                "--summary-interval=0",
+            ])
+            .args(extra)
+            .arg(format!("--listen-port={port}"))
+            .arg(format!("--dir={}", seed_dir.display()))
+            .arg(&torrent)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_listening(port);
+        Aria2c {
+            child,
+            port,
+            file,
+            torrent,
+            _tracker: tracker,
+        }
+    }
+}
+
+impl Drop for Aria2c {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue 16 item 4 for BitTorrent: a magnet's size is known (`xl=`, and
+/// the torrent's metadata): a file longer than `maxDownloadSize` is refused
+/// before a byte of it is asked for (from the link alone when it has `xl=`,
+/// else once the metadata arrived, the torrent being added paused), and a
+/// file that is not as long as the link says is refused; a peer sending
+/// below `minRate` (aria2c with an upload limit) is given up as a trickling
+/// HTTP server is. Nothing stays in the store.
+#[test]
+fn torrents_are_bounded_by_the_maximum_size_and_the_minimum_rate() {
+    let work = tempfile::tempdir().unwrap();
+    let seeder_env = TestContext::new();
+    let first = work.path().join("big-1.0.tar.gz");
+    let data = pseudo_random(1_500_000, 21);
+    std::fs::write(&first, &data).unwrap();
+    let sha = sha256(&data);
+    assert!(seeder_env
+        .run(&["source", "add", first.to_str().unwrap()])
+        .status
+        .success());
+    let magnet = stdout(&seeder_env.run(&["source", "magnet", &sha])).trim().to_string();
+    assert!(magnet.contains("&xl=1500000"), "{magnet}");
+    let seeder = Seeder::start(&seeder_env, &[]);
+    let peer = format!("&x.pe=127.0.0.1:{}", seeder.port);
+    let without_xl = magnet.replace("&xl=1500000", "");
+    let leecher = TestContext::new().with_env("MAGPKG_MAX_DOWNLOAD_SIZE", "1000000");
+    for (link, when) in [
+        (format!("{magnet}{peer}"), "from xl="),
+        (format!("{without_xl}{peer}"), "from the metadata"),
+    ] {
+        let out = source_fetch(&leecher, "", &sha, &[&link]);
+        assert_eq!(out.status.code(), Some(1), "{when}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(
+                "the torrent's file has 1.4 MiB, more than the maximum download size of 976.6 KiB \
+                 (maxDownloadSize / MAGPKG_MAX_DOWNLOAD_SIZE); nothing of it was downloaded"
+            ),
+            "{when}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("hint: a server sent more than a source may have"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(dir_entries(&leecher.store().join("tmp-v1")).is_empty());
+        assert!(dir_entries(&leecher.store().join("sources-v1")).is_empty());
+    }
+    let lying = format!("{without_xl}&xl=1000{peer}");
+    let out = source_fetch(&TestContext::new(), "", &sha, &[&lying]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the torrent's file big-1.0.tar.gz has 1500000 bytes, the magnet link says xl=1000"),
+        "{}",
+        stderr(&out)
+    );
+    drop(seeder);
+
+    // A peer that trickles (aria2c limited to 40 KiB/s) is given up once
+    // the download averaged less than minRate over a stall window.
+    let slow = pseudo_random(1_200_000, 22);
+    let slow_sha = sha256(&slow);
+    let aria = Aria2c::seed(
+        work.path(),
+        "slow-1.0.tar.gz",
+        &slow,
+        &["--max-overall-upload-limit=40K"],
+    );
+    let other = TestContext::new();
+    assert!(other
+        .run(&["source", "add", aria.file.to_str().unwrap()])
+        .status
+        .success());
+    let magnet = stdout(&other.run(&[
+        "source",
+        "magnet",
+        &slow_sha,
+        "--peer",
+        &format!("127.0.0.1:{}", aria.port),
+    ]))
+    .trim()
+    .to_string();
+    let env = TestContext::new()
+        .with_env("MAGPKG_STALL_TIMEOUT", "8")
+        .with_env("MAGPKG_MIN_RATE", "200000");
+    let start = std::time::Instant::now();
+    let out = source_fetch(&env, "", &slow_sha, &[&magnet]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("slower than the minimum rate of 200000 bytes/s (minRate / MAGPKG_MIN_RATE)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(45),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(dir_entries(&env.store().join("tmp-v1")).is_empty());
+    assert!(dir_entries(&env.store().join("sources-v1")).is_empty());
+}
+
 #[test]
 fn magpkg_fetches_a_file_seeded_by_aria2c() {
     let work = tempfile::tempdir().unwrap();
-    let seed_dir = work.path().join("seed");
-    std::fs::create_dir(&seed_dir).unwrap();
-    let file = seed_dir.join("from-aria-3.1.tar.bz2");
     let data = pseudo_random(1_200_000, 11);
-    std::fs::write(&file, &data).unwrap();
     let sha = sha256(&data);
-    // The torrent comes from mktorrent: a real third-party tool's torrent,
-    // which must be the one magpkg computes for the same file. aria2c
-    // announces itself to the loopback tracker named in it.
-    let tracker = Tracker::start();
-    let torrent = work.path().join("t.torrent");
-    assert!(Command::new(require("mktorrent"))
-        .args(["-l", "18", "-d", "-a", &tracker.announce_url(), "-o"])
-        .arg(&torrent)
-        .arg(&file)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap()
-        .success());
-    let port = crate::support::net::free_port();
-    let mut aria = Command::new(require("aria2c"))
-        .args([
-            "-V",
-            "--enable-dht=false",
-            "--bt-enable-lpd=false",
-            "--enable-peer-exchange=false",
-            "--seed-ratio=0.0",
-            "--seed-time=10",
-            "--console-log-level=warn",
-            "--summary-interval=0",
-        ])
-        .arg(format!("--listen-port={port}"))
-        .arg(format!("--dir={}", seed_dir.display()))
-        .arg(&torrent)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    struct Kill<'a>(&'a mut Child);
-    impl Drop for Kill<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard = Kill(&mut aria);
-    wait_listening(port);
+    let aria = Aria2c::seed(work.path(), "from-aria-3.1.tar.bz2", &data, &[]);
+    let (port, file, torrent) = (aria.port, aria.file.clone(), aria.torrent.clone());
 
     // The magnet magpkg would print for that file, pointing at aria2c.
     let other = TestContext::new();

@@ -1206,7 +1206,9 @@ fn a_projects_directory_name_does_not_change_its_image_digest() {
 }
 
 /// Issue 18: a store entry whose files changed after it was built is not
-/// exported: the error names the package and says how to rebuild it.
+/// exported: the error names the package and says how to repair it; the
+/// first export to find it marks it damaged (issue 16), and the next one
+/// refuses it by that mark.
 #[test]
 fn a_corrupted_store_entry_is_refused() {
     let t = TestContext::new();
@@ -1221,29 +1223,28 @@ fn a_corrupted_store_entry_is_refused() {
     let greeting = entry.join("share/hello/greeting.txt");
     fs::set_permissions(&greeting, fs::Permissions::from_mode(0o644)).unwrap();
     fs::write(&greeting, "tampered").unwrap();
-    for args in [
-        ["oci", "-f", def, "-o", "x.tar"],
-        ["export", "-f", def, "-o", "x.tar.zst"],
-    ] {
-        let out = t.run(&args);
-        let err = crate::support::stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(err.contains("package hello (") && err.contains("corrupt"), "{err}");
-        assert!(err.contains(&entry.display().to_string()), "{err}");
-        assert!(
-            err.contains("hint: remove its record") && err.contains(".json"),
-            "{err}"
-        );
-        assert!(!t.home().join(args[4]).exists());
-    }
-    // Following the hint: the record removed, the export rebuilds the package.
-    let id = entry
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .trim_end_matches("-hello")
-        .to_string();
-    fs::remove_file(pkgs.join(format!("{id}.json"))).unwrap();
+    let out = t.run(&["oci", "-f", def, "-o", "x.tar"]);
+    let err = crate::support::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("package hello (") && err.contains("corrupt"), "{err}");
+    assert!(err.contains(&entry.display().to_string()), "{err}");
+    assert!(
+        err.contains("hint: it is marked damaged in its record") && err.contains(".json"),
+        "{err}"
+    );
+    assert!(err.contains("`magpkg store verify --repair "), "{err}");
+    assert!(!t.home().join("x.tar").exists());
+    let out = t.run(&["export", "-f", def, "-o", "x.tar.zst"]);
+    let err = crate::support::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("package hello (") && err.contains("is damaged in the store"),
+        "{err}"
+    );
+    assert!(err.contains("`magpkg store verify --repair "), "{err}");
+    assert!(!t.home().join("x.tar.zst").exists());
+    // Following the hint: the entry rebuilt, the export works.
+    ok(t.run(&["store", "verify", "--repair", "hello"]));
     ok(t.run(&["oci", "-f", def, "-o", "x.tar"]));
     assert_eq!(fs::read_to_string(&greeting).unwrap(), GREETING);
 }

@@ -101,6 +101,14 @@ impl TestContext {
         self
     }
 
+    /// `MAGPKG_TRUST=1` for every process: `magpkg shell` and `magpkg run`
+    /// enter the test's projects without `magpkg allow`. For tests that are
+    /// not about trust; the trust rule itself is tested without it
+    /// (`env::shell_and_run_refuse_a_project_not_allowed_here_off_a_terminal`).
+    pub fn trusting(self) -> TestContext {
+        self.with_env("MAGPKG_TRUST", "1")
+    }
+
     /// The temp dir holding everything of this test.
     pub fn root(&self) -> &Path {
         &self.root

@@ -107,6 +107,7 @@ impl TestContext {
             build_deps: vec![],
             sources: vec![],
             built_by: None,
+            damaged: None,
         };
         store.add_package(&tree.keep(), record).unwrap();
         let id = magpkg::model::PackageId::from_string(id.to_string());
