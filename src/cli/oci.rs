@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Ctx;
-use crate::eval::{self, Input};
+use crate::eval;
 use crate::oci::{self, Closure, ImageOptions, Target};
 
 /// What to export: `-e EXPR | -f FILE | ATTR | --env [DIR]`.
