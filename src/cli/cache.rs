@@ -1,6 +1,5 @@
 //! `magpkg cache push`: upload runtime closures to a binary cache.
 
-
 use super::oci::What;
 use super::Ctx;
 use crate::cache::{sign, CacheError, PushItem};
