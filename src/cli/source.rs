@@ -183,10 +183,10 @@ fn magnets(
         let whose = format!("{} ({filename}, sha256 {sha})", names.join(", "));
         match torrent::check_listed(&src.urls, &meta) {
             ListedMagnet::Matches => {}
-            ListedMagnet::Missing => problems.push(format!("{whose}: lists no magnet; its bytes give {}", meta.magnet(&[]))),
-            ListedMagnet::Wrong { magnet, why } => {
-                problems.push(format!("{whose}: {magnet} is not its magnet: {why}"))
+            ListedMagnet::Missing => {
+                problems.push(format!("{whose}: lists no magnet; its bytes give {}", meta.magnet(&[])))
             }
+            ListedMagnet::Wrong { magnet, why } => problems.push(format!("{whose}: {magnet} is not its magnet: {why}")),
         }
         lines.push(format!("  '{sha}': '{}',", meta.magnet(&[])));
     }
@@ -219,7 +219,11 @@ fn magnets(
     }
     writeln!(out, "}}")?;
     if !ctx.global.quiet && !problems.is_empty() {
-        eprintln!("{} of {} sources do not list this magnet yet", problems.len(), sources.len());
+        eprintln!(
+            "{} of {} sources do not list this magnet yet",
+            problems.len(),
+            sources.len()
+        );
     }
     Ok(0)
 }

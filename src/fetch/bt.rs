@@ -4,6 +4,7 @@
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,10 @@ pub fn session_options(settings: &Settings, listen_port: Option<u16>, extra_trac
             // librqbit would keep DHT state in its own folder under the
             // user's data dir; magpkg keeps no state outside the store.
             persistence: None,
-            ..Default::default()
+            bootstrap_addrs: settings.dht_bootstrap.clone(),
+            // The fixed port is the seeder's, whose address others bootstrap
+            // from; a download's node takes any (a seeder may run beside it).
+            port: listen_port.and(settings.dht_port),
         }),
         persistence: None,
         fastresume: false,
@@ -47,6 +51,21 @@ pub fn session_options(settings: &Settings, listen_port: Option<u16>, extra_trac
         trackers,
         client_name_and_version: Some(concat!("magpkg ", env!("CARGO_PKG_VERSION")).to_string()),
         ..Default::default()
+    }
+}
+
+/// Peers asked directly for every torrent: on a team's own DHT
+/// (`dhtBootstrap` set), the bootstrap nodes are `magpkg seed` machines
+/// whose peer port is their DHT port. librqbit 9 announces a torrent only
+/// to DHT nodes whose id shares 16 bits with the info-hash, and stores an
+/// announce only within 20 bits: right on the public DHT's millions of
+/// nodes, never met in a DHT of a few. So on a small DHT the nodes
+/// themselves are the candidate peers; on the public DHT (no
+/// `dhtBootstrap`) there are none.
+pub fn team_peers(settings: &Settings) -> Vec<SocketAddr> {
+    match (&settings.dht_bootstrap, settings.dht) {
+        (Some(nodes), true) => super::torrent::resolve_peers(nodes),
+        _ => Vec::new(),
     }
 }
 
@@ -83,6 +102,7 @@ pub async fn download(
     filename: &str,
     stall: Duration,
     pb: &ProgressBar,
+    delivered: &AtomicU64,
 ) -> Result<PathBuf, OriginError> {
     let mut opts = AddTorrentOptions {
         output_folder: Some(out_dir.to_string_lossy().into_owned()),
@@ -133,7 +153,7 @@ pub async fn download(
         session: session.clone(),
         id: handle.id(),
     };
-    wait(session, &handle, out_dir, filename, stall, pb).await
+    wait(session, &handle, out_dir, filename, stall, pb, delivered).await
 }
 
 struct RemoveOnDrop {
@@ -159,6 +179,7 @@ async fn wait(
     filename: &str,
     stall: Duration,
     pb: &ProgressBar,
+    delivered: &AtomicU64,
 ) -> Result<PathBuf, OriginError> {
     let files: Vec<(PathBuf, u64)> = handle
         .with_metadata(|m| {
@@ -207,6 +228,7 @@ async fn wait(
                 }
                 let now = st.progress_bytes;
                 pb.set_position(now.min(len));
+                delivered.store(now, Ordering::Relaxed);
                 if now != last {
                     last = now;
                     last_change = Instant::now();

@@ -234,12 +234,7 @@ pub fn check_listed(urls: &[String], meta: &TorrentMeta) -> ListedMagnet {
     for u in urls.iter().filter(|u| u.starts_with("magnet:")) {
         let m = match parse_magnet(u) {
             Ok(m) => m,
-            Err(why) => {
-                return ListedMagnet::Wrong {
-                    magnet: u.clone(),
-                    why,
-                }
-            }
+            Err(why) => return ListedMagnet::Wrong { magnet: u.clone(), why },
         };
         if m.name.as_ref().is_some_and(|n| *n != meta.name) {
             continue;
@@ -352,7 +347,10 @@ mod tests {
         assert_eq!(check_listed(&[other.magnet(&[])], &t), ListedMagnet::Missing);
         // Same name, other bytes: wrong.
         let wrong = from_reader("a.tar.gz", &b"abd"[..]).unwrap();
-        assert!(matches!(check_listed(&[wrong.magnet(&[])], &t), ListedMagnet::Wrong { .. }));
+        assert!(matches!(
+            check_listed(&[wrong.magnet(&[])], &t),
+            ListedMagnet::Wrong { .. }
+        ));
         // Right hash, wrong size.
         let m = format!("magnet:?xt=urn:btih:{}&dn=a.tar.gz&xl=4", t.info_hash);
         match check_listed(&[m], &t) {

@@ -134,7 +134,11 @@ fn every_tree_source_lists_its_magnet_last() {
                 .filter_map(|u| u.as_str().filter(|u| u.starts_with("magnet:")))
                 .collect();
             assert_eq!(magnets.len(), 1, "{name}: {filename}: one magnet in {urls:?}");
-            assert_eq!(urls.last().unwrap().as_str().unwrap(), magnets[0], "{name}: the magnet is last");
+            assert_eq!(
+                urls.last().unwrap().as_str().unwrap(),
+                magnets[0],
+                "{name}: the magnet is last"
+            );
             let m = magpkg::fetch::torrent::parse_magnet(magnets[0]).unwrap();
             assert_eq!(m.name.as_deref(), Some(filename), "{name}: {}", magnets[0]);
             assert!(m.size.is_some_and(|s| s > 0), "{name}: {}", magnets[0]);
