@@ -16,10 +16,7 @@ use super::record::Record;
 use super::CacheError;
 use crate::fetch::Cached;
 use crate::model::PackageId;
-use crate::store::{PackageRecord, Store, StoreError};
-
-/// The store bucket of archives packed for seeding.
-pub const ARCHIVES: &str = "archives-v1";
+use crate::store::{PackageRecord, Store, StoreError, ARCHIVES};
 
 /// One store entry's archive.
 #[derive(Debug, Clone)]
@@ -29,10 +26,13 @@ pub struct PackageArchive {
     pub file: Cached,
 }
 
+/// Packages that could not be packed, with the reason.
+pub type Unpacked = Vec<(PackageRecord, String)>;
+
 /// Every package of the store as its archive, packing the ones not packed
 /// yet. A package that cannot be packed (changed after it was added, say)
 /// is returned in the second list with the reason.
-pub fn package_archives(store: &Store) -> Result<(Vec<PackageArchive>, Vec<(PackageRecord, String)>), CacheError> {
+pub fn package_archives(store: &Store) -> Result<(Vec<PackageArchive>, Unpacked), CacheError> {
     let root = store.bucket(ARCHIVES);
     let packages = store.packages()?;
     let mut ok = Vec::new();

@@ -428,16 +428,16 @@ impl Run<'_> {
         let swarm = rec.btih.as_ref().filter(|_| swarm_usable(self.settings));
         let (tmp, archive, origin) = match swarm {
             None => self
-                .from_cache(cache, rec, bar.as_ref())
+                .take_from_cache(cache, rec, bar.as_ref())
                 .await
                 .map_err(Option::unwrap)?,
             Some(btih) => {
                 let delivered = AtomicU64::new(0);
                 let (a, b) = crate::fetch::race_swarm(
-                    self.from_swarm(btih, rec, &delivered),
+                    self.take_from_swarm(btih, rec, &delivered),
                     &delivered,
                     self.settings.swarm_wait.min(self.settings.stall_timeout),
-                    self.from_cache(cache, rec, bar.as_ref()),
+                    self.take_from_cache(cache, rec, bar.as_ref()),
                 )
                 .await;
                 match (a, b) {
@@ -467,7 +467,7 @@ impl Run<'_> {
     }
 
     /// The archive from the cache's own files; its sha256 checked.
-    async fn from_cache(
+    async fn take_from_cache(
         &self,
         cache: &Cache,
         rec: &Record,
@@ -505,7 +505,7 @@ impl Run<'_> {
     /// by the signed info-hash: librqbit checks every piece against the
     /// info dictionary whose sha1 is that info-hash, then the whole file's
     /// sha256 is checked against the record here.
-    async fn from_swarm(
+    async fn take_from_swarm(
         &self,
         btih: &str,
         rec: &Record,
@@ -515,7 +515,7 @@ impl Run<'_> {
             .session
             .get_or_init(|| async {
                 let scratch = self.store.bucket(crate::store::TMP);
-                crate::fetch::bt::session(self.settings, &scratch, None, &[]).await
+                crate::fetch::bt::session(self.settings, &scratch, Some(0), &[]).await
             })
             .await
             .clone()

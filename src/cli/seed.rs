@@ -21,6 +21,9 @@ pub struct Args {
     /// Seed only the source cache, not the store's packages
     #[arg(long)]
     pub sources_only: bool,
+    /// Send at most this many bytes per second to peers, all files together
+    #[arg(long, value_name = "BYTES")]
+    pub max_upload_rate: Option<std::num::NonZeroU32>,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
@@ -35,6 +38,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
             .unwrap_or(0),
         trackers: args.tracker,
         poll: Duration::from_secs(args.poll.max(1)),
+        max_upload_rate: args.max_upload_rate,
         extra: (!args.sources_only).then(|| {
             let store = store.clone();
             let warned = std::sync::Mutex::new(std::collections::BTreeSet::new());
@@ -56,8 +60,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
                 writeln!(out, "skipping {}  {label}: {reason}", source.sha256)
             }
             SeedEvent::Removed { source, label } => writeln!(out, "removed {}  {label}", source.sha256),
-            SeedEvent::Stopped if quiet => Ok(()),
-            SeedEvent::Stopped => writeln!(out, "stopped"),
+            SeedEvent::Stopped { .. } if quiet => Ok(()),
+            SeedEvent::Stopped { uploaded } => writeln!(out, "stopped (uploaded {uploaded} bytes)"),
         };
         let _ = out.flush();
     })?;

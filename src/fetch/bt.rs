@@ -20,7 +20,9 @@ use super::OriginError;
 use crate::settings::Settings;
 
 /// Session options from the settings. `listen_port`: accept incoming peers
-/// on that port (all interfaces, IPv4 and IPv6); `None` = only connect out.
+/// on that port (all interfaces, IPv4 and IPv6; 0: any free port, which is
+/// what downloads use, so peers downloading the same file at the same time
+/// trade pieces); `None` = only connect out.
 pub fn session_options(settings: &Settings, listen_port: Option<u16>, extra_trackers: &[String]) -> SessionOptions {
     let trackers = settings
         .trackers
@@ -36,7 +38,7 @@ pub fn session_options(settings: &Settings, listen_port: Option<u16>, extra_trac
             bootstrap_addrs: settings.dht_bootstrap.clone(),
             // The fixed port is the seeder's, whose address others bootstrap
             // from; a download's node takes any (a seeder may run beside it).
-            port: listen_port.and(settings.dht_port),
+            port: listen_port.filter(|&p| p != 0).and(settings.dht_port),
         }),
         persistence: None,
         fastresume: false,
@@ -76,12 +78,22 @@ pub async fn session(
     listen_port: Option<u16>,
     extra_trackers: &[String],
 ) -> Result<Arc<Session>, String> {
-    Session::new_with_opts(
-        scratch.to_path_buf(),
-        session_options(settings, listen_port, extra_trackers),
-    )
-    .await
-    .map_err(|e| format!("{e:#}"))
+    session_limited(settings, scratch, listen_port, extra_trackers, None).await
+}
+
+/// [`session`] with an upload limit (bytes per second, all torrents).
+pub async fn session_limited(
+    settings: &Settings,
+    scratch: &Path,
+    listen_port: Option<u16>,
+    extra_trackers: &[String],
+    upload_bps: Option<std::num::NonZeroU32>,
+) -> Result<Arc<Session>, String> {
+    let mut opts = session_options(settings, listen_port, extra_trackers);
+    opts.ratelimits.upload_bps = upload_bps;
+    Session::new_with_opts(scratch.to_path_buf(), opts)
+        .await
+        .map_err(|e| format!("{e:#}"))
 }
 
 /// Where a torrent comes from.

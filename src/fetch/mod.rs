@@ -304,7 +304,7 @@ impl Ctx {
         self.session
             .get_or_init(|| async {
                 let scratch = self.store.bucket(crate::store::TMP);
-                bt::session(&self.settings, &scratch, None, &[]).await
+                bt::session(&self.settings, &scratch, Some(0), &[]).await
             })
             .await
             .clone()

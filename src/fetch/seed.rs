@@ -34,6 +34,8 @@ pub struct SeedOptions {
     pub poll: Duration,
     /// More files to seed.
     pub extra: Option<Extra>,
+    /// Bytes per second sent to peers at most, all files together.
+    pub max_upload_rate: Option<std::num::NonZeroU32>,
 }
 
 /// What the seeder reports while it runs.
@@ -56,8 +58,9 @@ pub enum SeedEvent {
     },
     /// A file left the store and is no longer offered.
     Removed { source: Cached, label: String },
-    /// Ctrl-C or SIGTERM: the session was stopped.
-    Stopped,
+    /// Ctrl-C or SIGTERM: the session was stopped, after sending
+    /// `uploaded` bytes of pieces to peers.
+    Stopped { uploaded: u64 },
 }
 
 /// Seed until interrupted (Ctrl-C / SIGTERM).
@@ -86,12 +89,18 @@ async fn run(
         message: format!("cannot handle SIGINT: {e}"),
     })?;
     let scratch = store.bucket(crate::store::TMP);
-    let session = bt::session(settings, &scratch, Some(opts.port), &opts.trackers)
-        .await
-        .map_err(|message| FetchError::Listen {
-            port: opts.port,
-            message,
-        })?;
+    let session = bt::session_limited(
+        settings,
+        &scratch,
+        Some(opts.port),
+        &opts.trackers,
+        opts.max_upload_rate,
+    )
+    .await
+    .map_err(|message| FetchError::Listen {
+        port: opts.port,
+        message,
+    })?;
     let port = session.listen_addr().map(|a| a.port()).unwrap_or(opts.port);
     on_event(SeedEvent::Listening { port });
 
@@ -100,6 +109,7 @@ async fn run(
     // Files that failed once are not retried on every scan.
     let mut skipped: BTreeMap<PathBuf, ()> = BTreeMap::new();
     let mut tick = tokio::time::interval(opts.poll);
+    let mut uploaded = 0u64;
     loop {
         tokio::select! {
             _ = term.recv() => break,
@@ -165,12 +175,14 @@ async fn run(
             .collect();
         for p in gone {
             if let Some((c, label, h)) = seeding.remove(&p) {
+                uploaded += h.stats().uploaded_bytes;
                 bt::unseed(&session, &h).await;
                 on_event(SeedEvent::Removed { source: c, label });
             }
         }
     }
+    uploaded += seeding.values().map(|(_, _, h)| h.stats().uploaded_bytes).sum::<u64>();
     session.stop().await;
-    on_event(SeedEvent::Stopped);
+    on_event(SeedEvent::Stopped { uploaded });
     Ok(())
 }

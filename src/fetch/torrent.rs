@@ -340,7 +340,7 @@ mod tests {
     fn listed_magnets_are_checked_against_the_bytes() {
         let t = from_reader("a.tar.gz", &b"abc"[..]).unwrap();
         let http = "https://example.org/a.tar.gz".to_string();
-        assert_eq!(check_listed(&[http.clone()], &t), ListedMagnet::Missing);
+        assert_eq!(check_listed(std::slice::from_ref(&http), &t), ListedMagnet::Missing);
         assert_eq!(check_listed(&[http.clone(), t.magnet(&[])], &t), ListedMagnet::Matches);
         // Another file's magnet is not this file's deterministic one.
         let other = from_reader("b.tar.gz", &b"abc"[..]).unwrap();

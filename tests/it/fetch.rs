@@ -402,7 +402,18 @@ fn magpkg_seed_serves_magpkg_fetch_by_magnet_with_x_pe() {
     );
     let (st, rest) = seeder.stop();
     assert!(st.success(), "{st:?}");
-    assert!(rest.iter().any(|l| l == "stopped"), "{rest:?}");
+    // Both files (1.5 MB and 0.3 MB) went to the leecher, and it says so.
+    let stopped = rest
+        .iter()
+        .find(|l| l.starts_with("stopped (uploaded "))
+        .expect("a stopped line");
+    let uploaded: u64 = stopped["stopped (uploaded ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(uploaded >= 1_800_000, "{stopped}");
 }
 
 #[test]
