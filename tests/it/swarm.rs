@@ -592,3 +592,76 @@ fn source_magnets_checks_each_listed_magnet_against_the_bytes() {
         stderr(&out)
     );
 }
+
+#[test]
+fn seed_sources_only_leaves_the_packages_out() {
+    let m = Machine::new();
+    ok(&m.ctx.run(&["--no-substitute", "build", "-f", m.def()]));
+    let f = m.ctx.path("only-1.0.tar.gz");
+    std::fs::write(&f, pseudo_random(300_000, 37)).unwrap();
+    ok(&m.ctx.run(&["source", "add", f.to_str().unwrap()]));
+    let mut seeder = Seeder::spawn({
+        let mut c = m.ctx.cmd();
+        c.args(["seed", "--port", "0", "--poll", "1", "--sources-only"]);
+        c
+    });
+    // The package's tarball is a cached source too (it was fetched by
+    // file:// URL to build it): two sources, no package.
+    seeder.wait_for(|l| l.starts_with("seeding ") && l.contains("only-1.0.tar.gz"));
+    std::thread::sleep(Duration::from_secs(3));
+    let (st, rest) = seeder.stop();
+    assert!(st.success());
+    assert!(!rest.iter().any(|l| l.contains("package pkg")), "{rest:?}");
+    assert!(!m.ctx.store().join("archives-v1").exists());
+}
+
+/// A record pushed before records named their archive's info-hash is
+/// signed again as it is by a later push with another key (every
+/// signature of a record covers the same bytes), and is used over HTTP.
+#[test]
+fn a_record_without_btih_gets_a_second_signature_as_it_is() {
+    let cache = tempfile::tempdir().unwrap();
+    let m = Machine::new();
+    let k1 = m.build_and_push(cache.path());
+    let id = m.pkg_id();
+    let path = cache.path().join(format!("magpkg-cache-v1/records/{id}.json"));
+    let mut old = record(cache.path(), &id);
+    old.as_object_mut().unwrap().remove("btih");
+    old.as_object_mut().unwrap().remove("signatures");
+    let secret = std::fs::read_to_string(m.ctx.state_dir().join("keys/k.secret")).unwrap();
+    let key = magpkg::cache::sign::SecretKey::parse(secret.trim(), "test key").unwrap();
+    old["signatures"] = serde_json::json!([key.sign(&old)]);
+    std::fs::write(&path, serde_json::to_vec_pretty(&old).unwrap()).unwrap();
+
+    let k2 = ok(&m.ctx.run(&["key", "generate", "k2"])).trim().to_string();
+    ok(&m.ctx.run(&[
+        "cache",
+        "push",
+        &format!("file://{}", cache.path().display()),
+        "--key",
+        "k2",
+        "-f",
+        m.def(),
+    ]));
+    let now = record(cache.path(), &id);
+    assert!(now.get("btih").is_none(), "{now}");
+    assert_eq!(now["signatures"].as_array().unwrap().len(), 2, "{now}");
+
+    // Both signatures count: a quorum of the two keys substitutes it.
+    let other = Machine::new();
+    let out = other
+        .ctx
+        .cmd()
+        .env("MAGPKG_SUBSTITUTERS", format!("file://{}", cache.path().display()))
+        .env("MAGPKG_TRUSTED_KEYS", format!("{k1} {k2}"))
+        .env("MAGPKG_SUBSTITUTE_QUORUM", "2")
+        .args(["build", "--json", "-f", other.def()])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(report["built"].as_array().unwrap().len(), 0, "{}", text(&out.stderr));
+    assert!(report["substituted"][0]["from"]
+        .as_str()
+        .unwrap()
+        .starts_with("file://"));
+}
