@@ -424,11 +424,10 @@ async fn fetch_one(ctx: &Ctx, source: Source) -> Result<Result<Fetched, Source>,
         }
     }
     // BitTorrent and the other origins race, each lane in the order of the
-    // definition. The lane of the first URL starts at once; the other one
-    // gets going after a head start (or as soon as the first lane has
-    // failed), so a small file from a good mirror is downloaded once, but a
-    // magnet nobody seeds does not hold up an HTTP mirror for the whole
-    // stall timeout.
+    // definition: the swarm first, the others after `swarmWait` if no peer
+    // has delivered (or as soon as BitTorrent failed), so a file peers have
+    // costs the mirrors nothing, and a magnet nobody seeds holds up an HTTP
+    // mirror for `swarmWait`, not the whole stall timeout.
     tracing::debug!(source = %source.filename, ?origins, "origins, in the definition's order");
     let is_bt = |o: &String| o.starts_with("magnet:") || (is_torrent_url(o) && !source.filename.ends_with(".torrent"));
     let (bt, other): (Vec<String>, Vec<String>) = origins.iter().cloned().partition(is_bt);
@@ -467,8 +466,8 @@ async fn fetch_one(ctx: &Ctx, source: Source) -> Result<Result<Fetched, Source>,
 /// no byte by then (`delivered`), or as soon as the swarm fails. A swarm
 /// that is delivering keeps the download to itself until it fails (a stall
 /// included). The first success wins and the other future is dropped,
-/// which cancels it. Returns both results: at least one is set when the
-/// first is `Ok`; both are errors otherwise.
+/// which cancels it. Returns (the swarm's result, HTTP's result); a side
+/// that never finished (it lost, or never started) is `Err(E::default())`.
 pub async fn race_swarm<T, E: Default>(
     swarm: impl std::future::Future<Output = Result<T, E>>,
     delivered: &AtomicU64,
