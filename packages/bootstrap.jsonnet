@@ -10,6 +10,7 @@
 //
 // Pins come from shared data `bootstrap-debs.tsv`. `.deb`s under
 // `pool/updates/` live in the security archive, a mirror of its own.
+local magnets = import 'magnets.libsonnet';
 local deb(path, sha256) = {
   local parts = std.split(path, '/'),
   filename: parts[std.length(parts) - 1],
@@ -18,7 +19,7 @@ local deb(path, sha256) = {
     if std.startsWith(path, 'pool/updates/')
     then 'mirror://debian-security/' + path
     else 'mirror://debian/' + path,
-  ],
+  ] + (if std.objectHas(magnets, sha256) then [magnets[sha256]] else []),
 };
 
 // busybox applets linked in /bin where no package provides the command

@@ -6,6 +6,7 @@
 // (`--prefix=/`, installed into `$out`): bin/hello runs from the store path
 // on any x86-64 Linux host. See doc/building.md for the conventions.
 local bootstrap = import 'bootstrap.jsonnet';
+local tree = import 'tree.libsonnet';
 
 {
   // Jsonnet-level parameter (hidden, not part of the definition itself).
@@ -21,7 +22,7 @@ local bootstrap = import 'bootstrap.jsonnet';
       urls: [
         'https://ftp.gnu.org/gnu/hello/hello-2.10.tar.gz',
         'mirror://debian/pool/main/h/hello/hello_2.10.orig.tar.gz',
-      ],
+      ] + tree.magnet('31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b'),
     },
   ],
   buildDeps: [bootstrap],

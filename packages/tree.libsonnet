@@ -27,19 +27,25 @@
 // definitions also pass `-I/deps/include -L/deps/lib` explicitly
 // (`depCppflags`, `depLdflags`) so that configure scripts see them.
 local bootstrap = import 'bootstrap.jsonnet';
+local magnets = import 'magnets.libsonnet';
 
 {
   // The Debian archive as a mirror (resolved from the machine's apt sources
   // or magpkg's configuration, never written as a host name).
   debian(poolDir, origFile):: 'mirror://debian/' + poolDir + '/' + origFile,
 
+  // The deterministic magnet of a source (`magpkg source magnets`), as a
+  // list: empty for a source not yet in magnets.libsonnet.
+  magnet(sha256):: if std.objectHas(magnets, sha256) then [magnets[sha256]] else [],
+
   // A source file known by its upstream URL(s) and, when Debian's orig
   // tarball is byte-identical to the upstream release, by its place in the
-  // Debian archive as a further mirror.
+  // Debian archive as a further mirror; last, its magnet (any machine that
+  // has the file serves it to the swarm with `magpkg seed`).
   source(filename, sha256, urls):: {
     filename: filename,
     sha256: sha256,
-    urls: urls,
+    urls: urls + $.magnet(sha256),
   },
 
   // A GNU release: the GNU ftp site, then Debian's identical orig tarball.

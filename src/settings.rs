@@ -39,6 +39,9 @@ vars! {
     MAGPKG_MIRRORS = "MAGPKG_MIRRORS": "Extra mirror definitions, `NAME=URL[,URL...]` separated by `;`. Tried before the config file's `mirrors`.";
     MAGPKG_APT_SOURCES = "MAGPKG_APT_SOURCES": "Directory holding the apt sources read for the `debian` and `debian-security` mirrors when the config names none. Default: `/etc/apt`.";
     MAGPKG_DHT = "MAGPKG_DHT": "`1` to use the BitTorrent DHT to find peers, `0` to disable it. Default: 1.";
+    MAGPKG_DHT_BOOTSTRAP = "MAGPKG_DHT_BOOTSTRAP": "DHT nodes (`HOST:PORT`, separated by spaces) a new DHT node asks first, instead of the public bootstrap nodes: a team's own seeders, or a private DHT. Replaces the config file's `dhtBootstrap`.";
+    MAGPKG_DHT_PORT = "MAGPKG_DHT_PORT": "UDP port of this machine's DHT node (so other machines can bootstrap from it). Default: any free port.";
+    MAGPKG_SWARM_WAIT = "MAGPKG_SWARM_WAIT": "Seconds a BitTorrent swarm has to deliver its first bytes before HTTP origins join the download (a swarm that is delivering keeps going alone until it stalls). Default: 3.";
     MAGPKG_STALL_TIMEOUT = "MAGPKG_STALL_TIMEOUT": "Seconds a download may make no progress before magpkg tries the next origin. Default: 30.";
     MAGPKG_MIN_RATE = "MAGPKG_MIN_RATE": "Bytes per second a download (HTTP or BitTorrent) must average over each stall timeout (`MAGPKG_STALL_TIMEOUT`) before magpkg gives it up and tries the next origin; 0 disables the check. Default: 1024.";
     MAGPKG_HTTP_TIMEOUT = "MAGPKG_HTTP_TIMEOUT": "Seconds to wait for an HTTP server to connect or answer. Default: 30.";
@@ -129,6 +132,9 @@ pub const CONFIG_KEYS: &[&str] = &[
     "evalMaxStack",
     "fetchJobs",
     "dht",
+    "dhtBootstrap",
+    "dhtPort",
+    "swarmWait",
     "trackers",
     "stallTimeout",
     "minRate",
@@ -165,6 +171,9 @@ struct ConfigFile {
     eval_max_stack: Option<usize>,
     fetch_jobs: Option<usize>,
     dht: Option<bool>,
+    dht_bootstrap: Option<Vec<String>>,
+    dht_port: Option<u16>,
+    swarm_wait: Option<u64>,
     trackers: Option<Vec<String>>,
     stall_timeout: Option<u64>,
     min_rate: Option<u64>,
@@ -282,6 +291,12 @@ pub struct Settings {
     pub eval_limits: crate::jsonnet::limits::Limits,
     pub fetch_jobs: usize,
     pub dht: bool,
+    /// DHT bootstrap nodes (`None`: librqbit's public ones).
+    pub dht_bootstrap: Option<Vec<String>>,
+    /// UDP port of the DHT node (`None`: any).
+    pub dht_port: Option<u16>,
+    /// How long a swarm has to deliver before HTTP joins.
+    pub swarm_wait: Duration,
     pub trackers: Vec<String>,
     pub stall_timeout: Duration,
     /// Bytes per second a download must average over each stall timeout.
@@ -571,6 +586,11 @@ impl Settings {
         };
         let fetch_jobs = parse_env(MAGPKG_FETCH_JOBS)?.or(file.fetch_jobs).unwrap_or(4).max(1);
         let dht = parse_bool_env(MAGPKG_DHT)?.or(file.dht).unwrap_or(true);
+        let dht_bootstrap = env_var(MAGPKG_DHT_BOOTSTRAP)
+            .map(|v| v.split_whitespace().map(String::from).collect())
+            .or(file.dht_bootstrap);
+        let dht_port = parse_env(MAGPKG_DHT_PORT)?.or(file.dht_port);
+        let swarm_wait = Duration::from_secs(parse_env(MAGPKG_SWARM_WAIT)?.or(file.swarm_wait).unwrap_or(3));
         let trackers = file.trackers.unwrap_or_default();
         let stall_timeout = Duration::from_secs(parse_env(MAGPKG_STALL_TIMEOUT)?.or(file.stall_timeout).unwrap_or(30));
         let min_rate = parse_env(MAGPKG_MIN_RATE)?.or(file.min_rate).unwrap_or(1024);
@@ -635,6 +655,9 @@ impl Settings {
             eval_limits,
             fetch_jobs,
             dht,
+            dht_bootstrap,
+            dht_port,
+            swarm_wait,
             trackers,
             stall_timeout,
             min_rate,

@@ -43,6 +43,9 @@ pub const GCROOTS: &str = "gcroots-v1";
 pub const LOCKS: &str = "locks-v1";
 pub const TMP: &str = "tmp-v1";
 pub const RECIPES: &str = "recipes-v1";
+/// Binary-cache archives of store entries, packed for `magpkg seed`
+/// (`cache::seedable`).
+pub const ARCHIVES: &str = "archives-v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -7,7 +7,8 @@
 //! [`record::Index`] that answers "which of these ids do you have" in one
 //! request. The same files serve three users: this module's
 //! [`substitute`] (before a build), a BitTorrent swarm of the same archives
-//! (the record has room for an info-hash) and remote builders.
+//! (the record names the archive's info-hash; [`seedable`] packs store
+//! entries for `magpkg seed`) and remote builders.
 //!
 //! Nothing a cache says is believed on its word. A record counts only with
 //! signatures of trusted keys ([`sign`]), a quorum of distinct keys must
@@ -23,6 +24,7 @@ mod push;
 pub mod record;
 mod remote;
 mod s3;
+pub mod seedable;
 pub mod sign;
 pub mod substitute;
 

@@ -162,7 +162,7 @@ async fn push_one(
     let file = tmp.path().join("archive.tar.zst");
     let (dir, name, file2, want) = (item.dir.clone(), item.name.clone(), file.clone(), item.digest.clone());
     let (store2, id) = (store.clone(), item.id.clone());
-    let (size, sha) = tokio::task::spawn_blocking(move || -> Result<(u64, String), CacheError> {
+    let (size, sha, btih) = tokio::task::spawn_blocking(move || -> Result<(u64, String, String), CacheError> {
         // What is signed must be what the archive unpacks to: an entry
         // changed after it was added is not pushed, and is marked damaged.
         let actual = crate::store::tree_digest(&dir)?;
@@ -175,11 +175,19 @@ async fn push_one(
             }));
         }
         let f = std::fs::File::create(&file2).map_err(super::io_err(&file2))?;
-        super::archive::pack(&dir, std::io::BufWriter::new(f)).map_err(|source| CacheError::Pack {
-            name,
-            path: dir.clone(),
-            source,
-        })
+        let (size, sha) =
+            super::archive::pack(&dir, std::io::BufWriter::new(f)).map_err(|source| CacheError::Pack {
+                name,
+                path: dir.clone(),
+                source,
+            })?;
+        // The archive's deterministic torrent: any machine holding the
+        // archive (a seeder, a client that took it) serves it to the swarm
+        // under this info-hash.
+        let btih = crate::fetch::torrent::from_file(&file2, &Record::archive_file(&sha))
+            .map_err(super::io_err(&file2))?
+            .info_hash;
+        Ok((size, sha, btih))
     })
     .await
     .map_err(|e| CacheError::Runtime { message: e.to_string() })??;
@@ -196,7 +204,7 @@ async fn push_one(
             sha256: sha,
             compression: COMPRESSION.into(),
         },
-        btih: None,
+        btih: Some(btih),
         signatures: Vec::new(),
     };
     let ours = key.sign(&rec.to_value());
@@ -209,7 +217,15 @@ async fn push_one(
             .await
             .map_err(|e| remote_err(remote, &rec_path, e))?;
         if let Ok((value, mut existing)) = record::parse(&theirs) {
-            if record::signed_bytes(&value) == record::signed_bytes(&rec.to_value()) {
+            // A record written before records named their archive's
+            // info-hash is the same record: sign it as it is (every
+            // signature of a record covers the same bytes).
+            let mut same = rec.clone();
+            if existing.btih.is_none() {
+                same.btih = None;
+            }
+            if record::signed_bytes(&value) == record::signed_bytes(&same.to_value()) {
+                let ours = key.sign(&value);
                 existing
                     .signatures
                     .retain(|s| !s.starts_with(&format!("{}:", key.name)));

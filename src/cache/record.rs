@@ -115,6 +115,11 @@ pub fn parse(bytes: &[u8]) -> Result<(serde_json::Value, Record), String> {
     if !hex64(&rec.archive.sha256) {
         return Err(format!("archive sha256 `{}` is not 64 hex digits", rec.archive.sha256));
     }
+    if let Some(b) = &rec.btih {
+        if !(b.len() == 40 && b.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())) {
+            return Err(format!("btih `{b}` is not 40 lowercase hex digits"));
+        }
+    }
     if !rec.digest.strip_prefix("blake3:").is_some_and(hex64) {
         return Err(format!("digest `{}` is not blake3:<64 hex digits>", rec.digest));
     }
@@ -250,6 +255,7 @@ pub(crate) mod tests {
         };
         assert!(bad(&|r| r.format = "magpkg-cache-v2".into()).contains("format"));
         assert!(bad(&|r| r.archive.file = "../../etc/passwd".into()).contains("plain file name"));
+        assert!(bad(&|r| r.btih = Some("x".repeat(40))).contains("btih"));
         assert!(bad(&|r| r.archive.compression = "gzip".into()).contains("compression"));
         assert!(bad(&|r| r.digest = "sha1:00".into()).contains("digest"));
         assert!(parse(b"{}").is_err());

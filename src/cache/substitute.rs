@@ -15,8 +15,9 @@
 //! build dependencies are looked up in turn.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use futures::StreamExt;
 
@@ -263,6 +264,7 @@ pub fn substitute(
             caches: &caches,
             trusted: &trusted,
             multi: progress.then(indicatif::MultiProgress::new),
+            session: tokio::sync::OnceCell::new(),
         };
         let run = &run;
         let mut report = SubstituteReport::default();
@@ -289,6 +291,9 @@ pub fn substitute(
                 }
             }
         }
+        if let Some(Ok(s)) = run.session.get() {
+            s.cancellation_token().cancel();
+        }
         Ok(report)
     })?
 }
@@ -301,6 +306,9 @@ struct Run<'a> {
     trusted: &'a [PublicKey],
     /// Download bars, like the fetch stage's (None: no terminal).
     multi: Option<indicatif::MultiProgress>,
+    /// The BitTorrent session, started by the first archive with an
+    /// info-hash.
+    session: tokio::sync::OnceCell<Result<Arc<librqbit::Session>, String>>,
 }
 
 impl Run<'_> {
@@ -385,10 +393,12 @@ impl Run<'_> {
                 .iter()
                 .find(|v| v.cache == i && v.digest == digest)
                 .expect("decide names caches that voted for the digest");
-            match self.fetch(cache, &vote.record, p).await {
-                Ok(()) => return Some(cache.remote.url.clone()),
+            match self.fetch(cache, &vote.record, p, &what).await {
+                Ok(origin) => return Some(origin),
                 Err(Fail::Remote(e)) => cache.failed(&what, &e),
-                Err(Fail::Refused(why)) => cache.warn(&what, &format!("{why}; nothing of it was added to the store")),
+                Err(Fail::Refused(why) | Fail::Swarm(why)) => {
+                    cache.warn(&what, &format!("{why}; nothing of it was added to the store"))
+                }
                 Err(Fail::Store(e)) => {
                     eprintln!("warning: {what}: cannot add it to the store: {e}");
                     return None;
@@ -398,10 +408,11 @@ impl Run<'_> {
         None
     }
 
-    /// Download, verify and add one archive.
-    async fn fetch(&self, cache: &Cache, rec: &Record, p: &Package) -> Result<(), Fail> {
-        let tmp = self.store.tempdir("subst-").map_err(Fail::Store)?;
-        let archive = tmp.path().join("archive.tar.zst");
+    /// Download, verify and add one archive: from the swarm when the signed
+    /// record names the archive's info-hash, from the cache too when the
+    /// swarm delivers nothing within `swarmWait` (or fails). Returns where
+    /// the archive came from.
+    async fn fetch(&self, cache: &Cache, rec: &Record, p: &Package, what: &str) -> Result<String, Fail> {
         let bar = self.multi.as_ref().map(|m| {
             let b = m.add(indicatif::ProgressBar::new(rec.archive.size));
             b.set_style(
@@ -414,29 +425,32 @@ impl Run<'_> {
             b.set_message(format!("from {}", cache.remote.url));
             b
         });
-        let sha = cache
-            .remote
-            .download(
-                &record::archive_path(&rec.archive.file),
-                &archive,
-                rec.archive.size,
-                |n| {
-                    if let Some(b) = &bar {
-                        b.inc(n)
+        let swarm = rec.btih.as_ref().filter(|_| swarm_usable(self.settings));
+        let (tmp, archive, origin) = match swarm {
+            None => self
+                .take_from_cache(cache, rec, bar.as_ref())
+                .await
+                .map_err(Option::unwrap)?,
+            Some(btih) => {
+                let delivered = AtomicU64::new(0);
+                let (a, b) = crate::fetch::race_swarm(
+                    self.take_from_swarm(btih, rec, &delivered),
+                    &delivered,
+                    self.settings.swarm_wait.min(self.settings.stall_timeout),
+                    self.take_from_cache(cache, rec, bar.as_ref()),
+                )
+                .await;
+                match (a, b) {
+                    (Ok(got), _) | (_, Ok(got)) => got,
+                    (Err(swarm_err), Err(cache_err)) => {
+                        if let Some(Fail::Refused(why) | Fail::Swarm(why)) = &swarm_err {
+                            eprintln!("warning: {what}: the swarm (btih {btih}): {why}");
+                        }
+                        return Err(cache_err.unwrap_or(Fail::Refused("the cache was not asked".into())));
                     }
-                },
-            )
-            .await
-            .map_err(|e| match e {
-                RemoteError::NotFound => Fail::Refused(format!("its archive {} is missing", rec.archive.file)),
-                e => Fail::Remote(e),
-            })?;
-        if sha != rec.archive.sha256 {
-            return Err(Fail::Refused(format!(
-                "the archive's sha256 is {sha}, the signed record says {}",
-                rec.archive.sha256
-            )));
-        }
+                }
+            }
+        };
         let store = self.store.clone();
         let digest = rec.digest.clone();
         let record = PackageRecord::of(p);
@@ -449,13 +463,112 @@ impl Run<'_> {
         if let Some(b) = bar {
             b.finish_and_clear();
         }
-        done
+        done.map(|()| origin)
     }
+
+    /// The archive from the cache's own files; its sha256 checked.
+    async fn take_from_cache(
+        &self,
+        cache: &Cache,
+        rec: &Record,
+        bar: Option<&indicatif::ProgressBar>,
+    ) -> Result<(tempfile::TempDir, PathBuf, String), Option<Fail>> {
+        let tmp = self.store.tempdir("subst-").map_err(Fail::Store)?;
+        let archive = tmp.path().join("archive.tar.zst");
+        let sha = cache
+            .remote
+            .download(
+                &record::archive_path(&rec.archive.file),
+                &archive,
+                rec.archive.size,
+                |n| {
+                    if let Some(b) = bar {
+                        b.inc(n)
+                    }
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                RemoteError::NotFound => Fail::Refused(format!("its archive {} is missing", rec.archive.file)),
+                e => Fail::Remote(e),
+            })?;
+        if sha != rec.archive.sha256 {
+            return Err(Some(Fail::Refused(format!(
+                "the archive's sha256 is {sha}, the signed record says {}",
+                rec.archive.sha256
+            ))));
+        }
+        Ok((tmp, archive, cache.remote.url.clone()))
+    }
+
+    /// The archive from BitTorrent peers (DHT, trackers, local discovery),
+    /// by the signed info-hash: librqbit checks every piece against the
+    /// info dictionary whose sha1 is that info-hash, then the whole file's
+    /// sha256 is checked against the record here.
+    async fn take_from_swarm(
+        &self,
+        btih: &str,
+        rec: &Record,
+        delivered: &AtomicU64,
+    ) -> Result<(tempfile::TempDir, PathBuf, String), Option<Fail>> {
+        let session = self
+            .session
+            .get_or_init(|| async {
+                let scratch = self.store.bucket(crate::store::TMP);
+                crate::fetch::bt::session(self.settings, &scratch, Some(0), &[]).await
+            })
+            .await
+            .clone()
+            .map_err(|e| Fail::Swarm(format!("cannot start a BitTorrent session: {e}")))?;
+        let magnet = format!(
+            "magnet:?xt=urn:btih:{btih}&dn={}&xl={}",
+            rec.archive.file, rec.archive.size
+        );
+        let tmp = self.store.tempdir("subst-").map_err(Fail::Store)?;
+        let dl = tmp.path().join("bt");
+        std::fs::create_dir(&dl).map_err(|e| Fail::Store(crate::store::io_err(&dl)(e)))?;
+        let got = crate::fetch::bt::download(
+            &session,
+            crate::fetch::bt::TorrentSource::Magnet {
+                link: magnet.clone(),
+                peers: crate::fetch::bt::team_peers(self.settings),
+            },
+            &dl,
+            &rec.archive.file,
+            crate::fetch::bt::Limits::of(self.settings),
+            &indicatif::ProgressBar::hidden(),
+            delivered,
+        )
+        .await
+        .map_err(|e| Fail::Swarm(e.to_string()))?;
+        let archive = tmp.path().join("archive.tar.zst");
+        std::fs::rename(&got, &archive).map_err(|e| Fail::Store(crate::store::io_err(&got)(e)))?;
+        let a = archive.clone();
+        let sha = tokio::task::spawn_blocking(move || crate::util::sha256_file(&a))
+            .await
+            .map_err(|e| Fail::Swarm(e.to_string()))?
+            .map_err(|e| Fail::Store(crate::store::io_err(&archive)(e)))?;
+        if sha != rec.archive.sha256 {
+            return Err(Some(Fail::Refused(format!(
+                "the archive's sha256 is {sha}, the signed record says {}",
+                rec.archive.sha256
+            ))));
+        }
+        Ok((tmp, archive, format!("the swarm ({magnet})")))
+    }
+}
+
+/// Whether peers can be found at all: the DHT (and with it local peer
+/// discovery) or a tracker.
+fn swarm_usable(settings: &Settings) -> bool {
+    !settings.offline && (settings.dht || !settings.trackers.is_empty())
 }
 
 enum Fail {
     /// The cache did not deliver.
     Remote(RemoteError),
+    /// The swarm did not deliver.
+    Swarm(String),
     /// It delivered something that is not what its record promised.
     Refused(String),
     /// Our own store failed.

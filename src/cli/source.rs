@@ -26,6 +26,15 @@ pub enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         peer: Vec<String>,
     },
+    /// Print the deterministic magnet of every source of a package graph (default: the whole
+    /// tree) as the Jsonnet of `packages/magnets.libsonnet`, fetching sources not yet cached
+    Magnets {
+        #[command(flatten)]
+        input: MagnetsInput,
+        /// Check instead: fail if a source lists no magnet, or one its bytes do not give
+        #[arg(long)]
+        check: bool,
+    },
     /// Write the deterministic .torrent file of a cached source (to seed it from another client)
     Torrent {
         /// The source's sha256 (or a unique prefix) or file name
@@ -73,6 +82,7 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
             let c = fetch::find_cached(&store, &source)?;
             writeln!(out, "{}", fetch::torrent_of(&c)?.magnet(&peer))?;
         }
+        Command::Magnets { input, check } => return magnets(&input, check, &store, ctx, &mut out),
         Command::Torrent {
             source,
             output,
@@ -121,6 +131,117 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// `magpkg source magnets`: the deterministic magnet of each source (one
+/// per sha256 and file name), computed from its cached bytes, compared with
+/// the magnets its definition lists.
+fn magnets(
+    input: &MagnetsInput,
+    check: bool,
+    store: &crate::store::Store,
+    ctx: &Ctx,
+    out: &mut impl Write,
+) -> anyhow::Result<i32> {
+    use crate::fetch::torrent::{self, ListedMagnet};
+    use std::collections::BTreeMap;
+    let input = match (&input.expr, &input.file, &input.attr) {
+        (Some(e), _, _) => crate::eval::Input::Expr(e.clone()),
+        (_, Some(f), _) => crate::eval::Input::File(f.clone()),
+        (_, _, Some(a)) => crate::eval::Input::positional(a),
+        _ => crate::eval::Input::Expr("import 'magnet/packages.jsonnet'".into()),
+    };
+    let graph = crate::eval::evaluate(&input, ctx.settings.packages_dir.as_deref())?;
+    // (sha256, file name) -> the source and the packages listing it.
+    let mut sources: BTreeMap<(String, String), (Source, Vec<String>)> = BTreeMap::new();
+    for p in graph.packages.values() {
+        for s in &p.sources {
+            let key = (s.sha256.to_ascii_lowercase(), s.filename.clone());
+            let e = sources.entry(key).or_insert_with(|| (s.clone(), Vec::new()));
+            e.1.push(p.name.clone());
+        }
+    }
+    let all: Vec<Source> = sources.values().map(|(s, _)| s.clone()).collect();
+    let report = fetch::fetch(
+        &all,
+        store,
+        &ctx.settings,
+        &FetchOptions {
+            progress: ctx.progress(),
+        },
+    )?;
+    if !report.fetched.is_empty() && !ctx.global.quiet {
+        eprintln!("{}", super::fetch::summary(&report));
+    }
+    let mut problems = Vec::new();
+    let mut lines = Vec::new();
+    for ((sha, filename), (src, names)) in &sources {
+        let path = store
+            .source(sha, filename)?
+            .ok_or_else(|| anyhow::anyhow!("{filename} is not in the cache after fetching"))?;
+        let meta = torrent::from_file(&path, filename).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let whose = format!("{} ({filename}, sha256 {sha})", names.join(", "));
+        match torrent::check_listed(&src.urls, &meta) {
+            ListedMagnet::Matches => {}
+            ListedMagnet::Missing => {
+                problems.push(format!("{whose}: lists no magnet; its bytes give {}", meta.magnet(&[])))
+            }
+            ListedMagnet::Wrong { magnet, why } => problems.push(format!("{whose}: {magnet} is not its magnet: {why}")),
+        }
+        lines.push(format!("  '{sha}': '{}',", meta.magnet(&[])));
+    }
+    if check {
+        if problems.is_empty() {
+            if !ctx.global.quiet {
+                eprintln!("{} sources, each lists the magnet its bytes give", sources.len());
+            }
+            return Ok(0);
+        }
+        return Err(super::user_error(
+            format!(
+                "{} of {} sources have no matching magnet:{}",
+                problems.len(),
+                sources.len(),
+                problems.iter().map(|p| format!("\n  {p}")).collect::<String>()
+            ),
+            "regenerate the tree's list with `magpkg source magnets > packages/magnets.libsonnet`, \
+             or fix the magnet in the definition",
+        ));
+    }
+    writeln!(
+        out,
+        "// The deterministic magnet of every source of the tree, by sha256 (see doc/p2p-hosting.md).\n\
+         // Written by `magpkg source magnets`; `magpkg source magnets --check` checks the tree against the bytes."
+    )?;
+    writeln!(out, "{{")?;
+    for l in lines {
+        writeln!(out, "{l}")?;
+    }
+    writeln!(out, "}}")?;
+    if !ctx.global.quiet && !problems.is_empty() {
+        eprintln!(
+            "{} of {} sources do not list this magnet yet",
+            problems.len(),
+            sources.len()
+        );
+    }
+    Ok(0)
+}
+
+/// `[-e EXPR | -f FILE | ATTR]`: like the other commands' input, but
+/// optional (the whole tree by default).
+#[derive(Debug, Clone, clap::Args)]
+#[group(required = false, multiple = false)]
+pub struct MagnetsInput {
+    /// A Jsonnet expression evaluating to packages
+    #[arg(short = 'e', long = "expr", value_name = "EXPR")]
+    pub expr: Option<String>,
+    /// A Jsonnet file evaluating to a package, a list or an object of packages
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// A package name in the tree [default: every package of the tree]
+    #[arg(value_name = "ATTR")]
+    pub attr: Option<String>,
 }
 
 fn name_from_urls(urls: &[String]) -> Option<String> {

@@ -4,6 +4,7 @@
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,9 @@ use super::OriginError;
 use crate::settings::Settings;
 
 /// Session options from the settings. `listen_port`: accept incoming peers
-/// on that port (all interfaces, IPv4 and IPv6); `None` = only connect out.
+/// on that port (all interfaces, IPv4 and IPv6; 0: any free port, which is
+/// what downloads use, so peers downloading the same file at the same time
+/// trade pieces); `None` = only connect out.
 pub fn session_options(settings: &Settings, listen_port: Option<u16>, extra_trackers: &[String]) -> SessionOptions {
     let trackers = settings
         .trackers
@@ -32,7 +35,10 @@ pub fn session_options(settings: &Settings, listen_port: Option<u16>, extra_trac
             // librqbit would keep DHT state in its own folder under the
             // user's data dir; magpkg keeps no state outside the store.
             persistence: None,
-            ..Default::default()
+            bootstrap_addrs: settings.dht_bootstrap.clone(),
+            // The fixed port is the seeder's, whose address others bootstrap
+            // from; a download's node takes any (a seeder may run beside it).
+            port: listen_port.filter(|&p| p != 0).and(settings.dht_port),
         }),
         persistence: None,
         fastresume: false,
@@ -50,6 +56,21 @@ pub fn session_options(settings: &Settings, listen_port: Option<u16>, extra_trac
     }
 }
 
+/// Peers asked directly for every torrent: on a team's own DHT
+/// (`dhtBootstrap` set), the bootstrap nodes are `magpkg seed` machines
+/// whose peer port is their DHT port. librqbit 9 announces a torrent only
+/// to DHT nodes whose id shares 16 bits with the info-hash, and stores an
+/// announce only within 20 bits: right on the public DHT's millions of
+/// nodes, never met in a DHT of a few. So on a small DHT the nodes
+/// themselves are the candidate peers; on the public DHT (no
+/// `dhtBootstrap`) there are none.
+pub fn team_peers(settings: &Settings) -> Vec<SocketAddr> {
+    match (&settings.dht_bootstrap, settings.dht) {
+        (Some(nodes), true) => super::torrent::resolve_peers(nodes),
+        _ => Vec::new(),
+    }
+}
+
 /// Start a session (inside a tokio runtime).
 pub async fn session(
     settings: &Settings,
@@ -57,12 +78,22 @@ pub async fn session(
     listen_port: Option<u16>,
     extra_trackers: &[String],
 ) -> Result<Arc<Session>, String> {
-    Session::new_with_opts(
-        scratch.to_path_buf(),
-        session_options(settings, listen_port, extra_trackers),
-    )
-    .await
-    .map_err(|e| format!("{e:#}"))
+    session_limited(settings, scratch, listen_port, extra_trackers, None).await
+}
+
+/// [`session`] with an upload limit (bytes per second, all torrents).
+pub async fn session_limited(
+    settings: &Settings,
+    scratch: &Path,
+    listen_port: Option<u16>,
+    extra_trackers: &[String],
+    upload_bps: Option<std::num::NonZeroU32>,
+) -> Result<Arc<Session>, String> {
+    let mut opts = session_options(settings, listen_port, extra_trackers);
+    opts.ratelimits.upload_bps = upload_bps;
+    Session::new_with_opts(scratch.to_path_buf(), opts)
+        .await
+        .map_err(|e| format!("{e:#}"))
 }
 
 /// Where a torrent comes from.
@@ -83,6 +114,18 @@ pub struct Limits {
     pub min_rate: u64,
     /// Bytes the wanted file may have (`maxDownloadSize`).
     pub max_size: u64,
+}
+
+impl Limits {
+    /// The limits the settings give (`stallTimeout`, `minRate`,
+    /// `maxDownloadSize`).
+    pub fn of(settings: &Settings) -> Limits {
+        Limits {
+            stall: settings.stall_timeout,
+            min_rate: settings.min_rate,
+            max_size: settings.max_download_size,
+        }
+    }
 }
 
 /// The exact length a magnet link gives (`xl=`), if any.
@@ -108,6 +151,7 @@ pub async fn download(
     filename: &str,
     limits: Limits,
     pb: &ProgressBar,
+    delivered: &AtomicU64,
 ) -> Result<PathBuf, OriginError> {
     let stall = limits.stall;
     let (add, peers, expected_len): (Box<dyn Fn() -> AddTorrent<'static> + Send + Sync>, _, _) = match src {
@@ -183,7 +227,7 @@ pub async fn download(
         session: session.clone(),
         id: handle.id(),
     };
-    wait(&handle, out_dir, &files[pick].0, len, limits, pb).await
+    wait(&handle, out_dir, &files[pick].0, len, limits, pb, delivered).await
 }
 
 /// `session.add_torrent`, given up after `stall` (a magnet waits there for
@@ -241,6 +285,7 @@ async fn wait(
     len: u64,
     limits: Limits,
     pb: &ProgressBar,
+    delivered: &AtomicU64,
 ) -> Result<PathBuf, OriginError> {
     let stall = limits.stall;
     pb.set_length(len);
@@ -264,6 +309,7 @@ async fn wait(
                 }
                 let now = st.progress_bytes;
                 pb.set_position(now.min(len));
+                delivered.store(now, Ordering::Relaxed);
                 if now != last {
                     last = now;
                     last_change = Instant::now();

@@ -18,6 +18,7 @@ pub mod torrent;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -309,7 +310,7 @@ impl Ctx {
         self.session
             .get_or_init(|| async {
                 let scratch = self.store.bucket(crate::store::TMP);
-                bt::session(&self.settings, &scratch, None, &[]).await
+                bt::session(&self.settings, &scratch, Some(0), &[]).await
             })
             .await
             .clone()
@@ -429,54 +430,34 @@ async fn fetch_one(ctx: &Ctx, source: Source) -> Result<Result<Fetched, Source>,
         }
     }
     // BitTorrent and the other origins race, each lane in the order of the
-    // definition. The lane of the first URL starts at once; the other one
-    // gets going after a head start (or as soon as the first lane has
-    // failed), so a small file from a good mirror is downloaded once, but a
-    // magnet nobody seeds does not hold up an HTTP mirror for the whole
-    // stall timeout.
+    // definition: the swarm first, the others after `swarmWait` if no peer
+    // has delivered (or as soon as BitTorrent failed), so a file peers have
+    // costs the mirrors nothing, and a magnet nobody seeds holds up an HTTP
+    // mirror for `swarmWait`, not the whole stall timeout.
     tracing::debug!(source = %source.filename, ?origins, "origins, in the definition's order");
     let is_bt = |o: &String| o.starts_with("magnet:") || (is_torrent_url(o) && !source.filename.ends_with(".torrent"));
     let (bt, other): (Vec<String>, Vec<String>) = origins.iter().cloned().partition(is_bt);
-    let (first, second) = if origins.first().is_some_and(is_bt) {
-        (bt, other)
+    let delivered = AtomicU64::new(0);
+    let (fa, fb) = if bt.is_empty() || other.is_empty() {
+        // One kind of origin: nothing to race.
+        let only = if bt.is_empty() { &other } else { &bt };
+        (lane(ctx, &source, &sha, only, &delivered).await, Err(Vec::new()))
     } else {
-        (other, bt)
+        // The swarm first, HTTP (and the other origins) after a bounded
+        // wait, whatever the order of the definition: what peers serve
+        // costs the origins nothing.
+        race_swarm(
+            lane(ctx, &source, &sha, &bt, &delivered),
+            &delivered,
+            ctx.settings.swarm_wait.min(ctx.settings.stall_timeout),
+            lane(ctx, &source, &sha, &other, &AtomicU64::new(0)),
+        )
+        .await
     };
-    let head_start = HEAD_START.min(ctx.settings.stall_timeout);
-    let first_failed = tokio::sync::Notify::new();
-    let lane_a = async {
-        let r = lane(ctx, &source, &sha, &first).await;
-        if r.is_err() {
-            first_failed.notify_one();
-        }
-        r
+    let (fa, fb) = match (fa, fb) {
+        (Ok(f), _) | (_, Ok(f)) => return Ok(Ok(f)),
+        (Err(a), Err(b)) => (Some(a), Some(b)),
     };
-    let lane_b = async {
-        if second.is_empty() {
-            return Err(Vec::new());
-        }
-        if !first.is_empty() {
-            tokio::select! {
-                _ = tokio::time::sleep(head_start) => {}
-                _ = first_failed.notified() => {}
-            }
-        }
-        lane(ctx, &source, &sha, &second).await
-    };
-    tokio::pin!(lane_a, lane_b);
-    let (mut fa, mut fb) = (None, None);
-    while fa.is_none() || fb.is_none() {
-        tokio::select! {
-            r = &mut lane_a, if fa.is_none() => match r {
-                Ok(f) => return Ok(Ok(f)),
-                Err(f) => fa = Some(f),
-            },
-            r = &mut lane_b, if fb.is_none() => match r {
-                Ok(f) => return Ok(Ok(f)),
-                Err(f) => fb = Some(f),
-            },
-        }
-    }
     failures.extend(fa.unwrap_or_default());
     failures.extend(fb.unwrap_or_default());
     Err(FetchError::Failed {
@@ -486,16 +467,73 @@ async fn fetch_one(ctx: &Ctx, source: Source) -> Result<Result<Fetched, Source>,
     })
 }
 
-/// How long the lane of the first URL has to itself before the other kind
-/// of origin (BitTorrent or HTTP) joins the race.
-const HEAD_START: std::time::Duration = std::time::Duration::from_secs(5);
+/// Race a swarm download against HTTP. The swarm starts at once; `http`
+/// (a future not polled yet) joins after `wait` if the swarm has delivered
+/// no byte by then (`delivered`), or as soon as the swarm fails. A swarm
+/// that is delivering keeps the download to itself until it fails (a stall
+/// included). The first success wins and the other future is dropped,
+/// which cancels it. Returns (the swarm's result, HTTP's result); a side
+/// that never finished (it lost, or never started) is `Err(E::default())`.
+pub async fn race_swarm<T, E: Default>(
+    swarm: impl std::future::Future<Output = Result<T, E>>,
+    delivered: &AtomicU64,
+    wait: std::time::Duration,
+    http: impl std::future::Future<Output = Result<T, E>>,
+) -> (Result<T, E>, Result<T, E>) {
+    let swarm_failed = tokio::sync::Notify::new();
+    let swarm = async {
+        let r = swarm.await;
+        if r.is_err() {
+            swarm_failed.notify_one();
+        }
+        r
+    };
+    let http = async {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {
+                if delivered.load(Ordering::Relaxed) > 0 {
+                    swarm_failed.notified().await;
+                }
+            }
+            _ = swarm_failed.notified() => {}
+        }
+        tracing::debug!(
+            swarm_bytes = delivered.load(Ordering::Relaxed),
+            "HTTP origins join the swarm's download"
+        );
+        http.await
+    };
+    tokio::pin!(swarm, http);
+    let (mut a, mut b) = (None, None);
+    loop {
+        tokio::select! {
+            r = &mut swarm, if a.is_none() => match r {
+                Ok(f) => return (Ok(f), Err(E::default())),
+                Err(e) => a = Some(e),
+            },
+            r = &mut http, if b.is_none() => match r {
+                Ok(f) => return (Err(a.unwrap_or_default()), Ok(f)),
+                Err(e) => b = Some(e),
+            },
+        }
+        if a.is_some() && b.is_some() {
+            return (Err(a.unwrap_or_default()), Err(b.unwrap_or_default()));
+        }
+    }
+}
 
 /// Try origins in order until one gives the source.
-async fn lane(ctx: &Ctx, source: &Source, sha: &str, origins: &[String]) -> Result<Fetched, Vec<Failure>> {
+async fn lane(
+    ctx: &Ctx,
+    source: &Source,
+    sha: &str,
+    origins: &[String],
+    delivered: &AtomicU64,
+) -> Result<Fetched, Vec<Failure>> {
     let mut failures = Vec::new();
     for origin in origins {
         let pb = ctx.bar(&source.filename);
-        let r = try_origin(ctx, &source.filename, sha, origin, &pb).await;
+        let r = try_origin(ctx, &source.filename, sha, origin, &pb, delivered).await;
         pb.finish_and_clear();
         match r {
             Ok((path, bytes)) => {
@@ -530,18 +568,20 @@ async fn try_origin(
     sha: &str,
     origin: &str,
     pb: &ProgressBar,
+    delivered: &AtomicU64,
 ) -> Result<(PathBuf, u64), OriginError> {
     let store_err = |e: StoreError| OriginError::Io(e.to_string());
     // A source that *is* a .torrent file is fetched like any other file.
     let torrent = is_torrent_url(origin) && !filename.ends_with(".torrent");
     if origin.starts_with("magnet:") {
         let info = torrent::parse_magnet(origin).map_err(OriginError::Torrent)?;
-        let peers = torrent::resolve_peers(&info.peers);
+        let mut peers = torrent::resolve_peers(&info.peers);
+        peers.extend(bt::team_peers(&ctx.settings));
         let src = bt::TorrentSource::Magnet {
             link: origin.to_string(),
             peers,
         };
-        return via_torrent(ctx, filename, sha, origin, src, pb).await;
+        return via_torrent(ctx, filename, sha, origin, src, pb, delivered).await;
     }
     if torrent {
         let bytes = if origin.starts_with("http://") || origin.starts_with("https://") {
@@ -553,7 +593,16 @@ async fn try_origin(
             let path = local_path(origin);
             std::fs::read(&path).map_err(|e| OriginError::Io(format!("{}: {e}", path.display())))?
         };
-        return via_torrent(ctx, filename, sha, origin, bt::TorrentSource::File(bytes), pb).await;
+        return via_torrent(
+            ctx,
+            filename,
+            sha,
+            origin,
+            bt::TorrentSource::File(bytes),
+            pb,
+            delivered,
+        )
+        .await;
     }
     if origin.starts_with("http://") || origin.starts_with("https://") {
         let tmp = ctx.store.tempdir("fetch-").map_err(store_err)?;
@@ -595,15 +644,20 @@ async fn via_torrent(
     origin: &str,
     src: bt::TorrentSource,
     pb: &ProgressBar,
+    delivered: &AtomicU64,
 ) -> Result<(PathBuf, u64), OriginError> {
     let session = ctx.session().await?;
     let dl = ctx.store.tempdir("bt-").map_err(|e| OriginError::Io(e.to_string()))?;
-    let limits = bt::Limits {
-        stall: ctx.settings.stall_timeout,
-        min_rate: ctx.settings.min_rate,
-        max_size: ctx.settings.max_download_size,
-    };
-    let got = bt::download(&session, src, dl.path(), filename, limits, pb).await?;
+    let got = bt::download(
+        &session,
+        src,
+        dl.path(),
+        filename,
+        bt::Limits::of(&ctx.settings),
+        pb,
+        delivered,
+    )
+    .await?;
     // Move just the wanted file into a clean scratch dir: a multi-file
     // torrent may have left other files next to it.
     let tmp = ctx

@@ -6,7 +6,8 @@
 //! second copy of the bytes, and the verified file cannot be modified. The
 //! cache is scanned again every few seconds so sources fetched while the
 //! seeder runs are offered too; sources removed from the store stop being
-//! seeded.
+//! seeded. The caller may add more files (`magpkg seed` adds the store's
+//! packages as binary-cache archives, see `cache::seedable`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,8 +18,13 @@ use super::{bt, Cached, FetchError};
 use crate::settings::Settings;
 use crate::store::Store;
 
+/// Files to seed besides the source cache (the store's packages as
+/// archives), each with how to name it; asked again on every scan, in a
+/// blocking task (it may pack archives).
+pub type Extra = Arc<dyn Fn() -> Vec<(Cached, String)> + Send + Sync>;
+
 /// How to seed.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SeedOptions {
     /// Port to accept peers on (all interfaces); 0 = any free port.
     pub port: u16,
@@ -26,6 +32,10 @@ pub struct SeedOptions {
     pub trackers: Vec<String>,
     /// How often the cache is scanned for new sources.
     pub poll: Duration,
+    /// More files to seed.
+    pub extra: Option<Extra>,
+    /// Bytes per second sent to peers at most, all files together.
+    pub max_upload_rate: Option<std::num::NonZeroU32>,
 }
 
 /// What the seeder reports while it runs.
@@ -33,14 +43,24 @@ pub struct SeedOptions {
 pub enum SeedEvent {
     /// Accepting peers on this port.
     Listening { port: u16 },
-    /// A source is now offered.
-    Seeding { source: Cached, magnet: String },
-    /// A source could not be offered (e.g. empty or unreadable).
-    Skipped { source: Cached, reason: String },
-    /// A source left the store and is no longer offered.
-    Removed { source: Cached },
-    /// Ctrl-C or SIGTERM: the session was stopped.
-    Stopped,
+    /// A file is now offered; `label` says what it is (a source's file
+    /// name, a package's name and version).
+    Seeding {
+        source: Cached,
+        label: String,
+        magnet: String,
+    },
+    /// A file could not be offered (e.g. empty or unreadable).
+    Skipped {
+        source: Cached,
+        label: String,
+        reason: String,
+    },
+    /// A file left the store and is no longer offered.
+    Removed { source: Cached, label: String },
+    /// Ctrl-C or SIGTERM: the session was stopped, after sending
+    /// `uploaded` bytes of pieces to peers.
+    Stopped { uploaded: u64 },
 }
 
 /// Seed until interrupted (Ctrl-C / SIGTERM).
@@ -69,28 +89,45 @@ async fn run(
         message: format!("cannot handle SIGINT: {e}"),
     })?;
     let scratch = store.bucket(crate::store::TMP);
-    let session = bt::session(settings, &scratch, Some(opts.port), &opts.trackers)
-        .await
-        .map_err(|message| FetchError::Listen {
-            port: opts.port,
-            message,
-        })?;
+    let session = bt::session_limited(
+        settings,
+        &scratch,
+        Some(opts.port),
+        &opts.trackers,
+        opts.max_upload_rate,
+    )
+    .await
+    .map_err(|message| FetchError::Listen {
+        port: opts.port,
+        message,
+    })?;
     let port = session.listen_addr().map(|a| a.port()).unwrap_or(opts.port);
     on_event(SeedEvent::Listening { port });
 
     // Path in the store → the torrent seeding it.
-    let mut seeding: BTreeMap<PathBuf, (Cached, Arc<librqbit::ManagedTorrent>)> = BTreeMap::new();
-    // Sources that failed once are not retried on every scan.
+    let mut seeding: BTreeMap<PathBuf, (Cached, String, Arc<librqbit::ManagedTorrent>)> = BTreeMap::new();
+    // Files that failed once are not retried on every scan.
     let mut skipped: BTreeMap<PathBuf, ()> = BTreeMap::new();
     let mut tick = tokio::time::interval(opts.poll);
+    let mut uploaded = 0u64;
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = tick.tick() => {}
         }
-        let now = super::cached(store)?;
-        for c in &now {
+        let mut now: Vec<(Cached, String)> = super::cached(store)?
+            .into_iter()
+            .map(|c| {
+                let label = c.filename.clone();
+                (c, label)
+            })
+            .collect();
+        if let Some(extra) = &opts.extra {
+            let extra = extra.clone();
+            now.extend(tokio::task::spawn_blocking(move || extra()).await.expect("scan task"));
+        }
+        for (c, label) in &now {
             if seeding.contains_key(&c.path) || skipped.contains_key(&c.path) {
                 continue;
             }
@@ -104,18 +141,20 @@ async fn run(
                     skipped.insert(c.path.clone(), ());
                     on_event(SeedEvent::Skipped {
                         source: c.clone(),
+                        label: label.clone(),
                         reason: e.to_string(),
                     });
                     continue;
                 }
             };
-            let dir = c.path.parent().expect("a source file has a directory");
+            let dir = c.path.parent().expect("a seeded file has a directory");
             let trackers: Vec<String> = settings.trackers.iter().chain(&opts.trackers).cloned().collect();
             match bt::seed(&session, meta.torrent_file(&trackers), dir).await {
                 Ok(handle) => {
-                    seeding.insert(c.path.clone(), (c.clone(), handle));
+                    seeding.insert(c.path.clone(), (c.clone(), label.clone(), handle));
                     on_event(SeedEvent::Seeding {
                         source: c.clone(),
+                        label: label.clone(),
                         magnet: meta.magnet(&[]),
                     });
                 }
@@ -123,6 +162,7 @@ async fn run(
                     skipped.insert(c.path.clone(), ());
                     on_event(SeedEvent::Skipped {
                         source: c.clone(),
+                        label: label.clone(),
                         reason,
                     });
                 }
@@ -130,17 +170,19 @@ async fn run(
         }
         let gone: Vec<PathBuf> = seeding
             .keys()
-            .filter(|p| !now.iter().any(|c| &c.path == *p))
+            .filter(|p| !now.iter().any(|(c, _)| &c.path == *p))
             .cloned()
             .collect();
         for p in gone {
-            if let Some((c, h)) = seeding.remove(&p) {
+            if let Some((c, label, h)) = seeding.remove(&p) {
+                uploaded += h.stats().uploaded_bytes;
                 bt::unseed(&session, &h).await;
-                on_event(SeedEvent::Removed { source: c });
+                on_event(SeedEvent::Removed { source: c, label });
             }
         }
     }
+    uploaded += seeding.values().map(|(_, _, h)| h.stats().uploaded_bytes).sum::<u64>();
     session.stop().await;
-    on_event(SeedEvent::Stopped);
+    on_event(SeedEvent::Stopped { uploaded });
     Ok(())
 }

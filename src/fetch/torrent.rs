@@ -146,6 +146,8 @@ pub struct MagnetInfo {
     /// BitTorrent v1 info-hash, lowercase hex.
     pub info_hash: String,
     pub name: Option<String>,
+    /// `xl`: the file's size in bytes.
+    pub size: Option<u64>,
     /// `x.pe` peers as written (`host:port`, `[v6]:port`).
     pub peers: Vec<String>,
     pub trackers: Vec<String>,
@@ -160,6 +162,7 @@ pub fn parse_magnet(link: &str) -> Result<MagnetInfo, String> {
     let mut info = MagnetInfo {
         info_hash: String::new(),
         name: None,
+        size: None,
         peers: Vec::new(),
         trackers: Vec::new(),
     };
@@ -171,6 +174,7 @@ pub fn parse_magnet(link: &str) -> Result<MagnetInfo, String> {
                 }
             }
             "dn" => info.name = Some(v.into_owned()),
+            "xl" => info.size = Some(v.parse().map_err(|_| format!("bad size xl={v}"))?),
             "x.pe" => info.peers.push(v.into_owned()),
             "tr" => info.trackers.push(v.into_owned()),
             _ => {}
@@ -208,6 +212,52 @@ fn normalise_btih(h: &str) -> Result<String, String> {
         return Ok(hex::encode(out));
     }
     Err(format!("bad info-hash {h:?}"))
+}
+
+/// A source's `urls` compared with the deterministic torrent of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListedMagnet {
+    /// The URLs have a magnet for the file and every such magnet matches.
+    Matches,
+    /// No magnet of the URLs names the file (`dn=` its file name, or no `dn`).
+    Missing,
+    /// A magnet for the file whose info-hash or size is not the bytes'.
+    Wrong { magnet: String, why: String },
+}
+
+/// Check the magnets of `urls` that stand for `meta`'s file (their `dn` is
+/// its name, or they have none) against it. Magnets naming another file
+/// (a multi-file torrent holding it, say) are not magpkg's deterministic
+/// magnet and are left alone.
+pub fn check_listed(urls: &[String], meta: &TorrentMeta) -> ListedMagnet {
+    let mut found = false;
+    for u in urls.iter().filter(|u| u.starts_with("magnet:")) {
+        let m = match parse_magnet(u) {
+            Ok(m) => m,
+            Err(why) => return ListedMagnet::Wrong { magnet: u.clone(), why },
+        };
+        if m.name.as_ref().is_some_and(|n| *n != meta.name) {
+            continue;
+        }
+        found = true;
+        if m.info_hash != meta.info_hash {
+            return ListedMagnet::Wrong {
+                magnet: u.clone(),
+                why: format!("info-hash {}, the file's is {}", m.info_hash, meta.info_hash),
+            };
+        }
+        if let Some(size) = m.size.filter(|&s| s != meta.length) {
+            return ListedMagnet::Wrong {
+                magnet: u.clone(),
+                why: format!("size xl={size}, the file has {} bytes", meta.length),
+            };
+        }
+    }
+    if found {
+        ListedMagnet::Matches
+    } else {
+        ListedMagnet::Missing
+    }
 }
 
 /// Resolve `x.pe` peers to socket addresses (host names are looked up; a
@@ -284,6 +334,29 @@ mod tests {
         assert_eq!(p.name.as_deref(), Some("hello 2.10.tar.gz"));
         assert_eq!(p.peers, vec!["127.0.0.1:6881"]);
         assert_eq!(resolve_peers(&p.peers), vec!["127.0.0.1:6881".parse().unwrap()]);
+    }
+
+    #[test]
+    fn listed_magnets_are_checked_against_the_bytes() {
+        let t = from_reader("a.tar.gz", &b"abc"[..]).unwrap();
+        let http = "https://example.org/a.tar.gz".to_string();
+        assert_eq!(check_listed(std::slice::from_ref(&http), &t), ListedMagnet::Missing);
+        assert_eq!(check_listed(&[http.clone(), t.magnet(&[])], &t), ListedMagnet::Matches);
+        // Another file's magnet is not this file's deterministic one.
+        let other = from_reader("b.tar.gz", &b"abc"[..]).unwrap();
+        assert_eq!(check_listed(&[other.magnet(&[])], &t), ListedMagnet::Missing);
+        // Same name, other bytes: wrong.
+        let wrong = from_reader("a.tar.gz", &b"abd"[..]).unwrap();
+        assert!(matches!(
+            check_listed(&[wrong.magnet(&[])], &t),
+            ListedMagnet::Wrong { .. }
+        ));
+        // Right hash, wrong size.
+        let m = format!("magnet:?xt=urn:btih:{}&dn=a.tar.gz&xl=4", t.info_hash);
+        match check_listed(&[m], &t) {
+            ListedMagnet::Wrong { why, .. } => assert!(why.contains("xl=4"), "{why}"),
+            r => panic!("{r:?}"),
+        }
     }
 
     #[test]

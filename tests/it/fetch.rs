@@ -267,22 +267,22 @@ fn deterministic_torrent_matches_mktorrent() {
 }
 
 /// A running `magpkg seed`, its stdout lines arriving on a channel.
-struct Seeder {
+pub(crate) struct Seeder {
     child: Child,
     lines: mpsc::Receiver<String>,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Seeder {
     fn start(env: &TestContext, extra: &[&str]) -> Seeder {
-        let mut child = env
-            .cmd()
-            .args(["seed", "--port", "0", "--poll", "1"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let mut c = env.cmd();
+        c.args(["seed", "--port", "0", "--poll", "1"]).args(extra);
+        Seeder::spawn(c)
+    }
+
+    /// `magpkg seed` as `cmd` says (which prints "listening on port N").
+    pub(crate) fn spawn(mut cmd: Command) -> Seeder {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
         let (tx, rx) = mpsc::channel();
         let out = child.stdout.take().unwrap();
         std::thread::spawn(move || {
@@ -308,7 +308,7 @@ impl Seeder {
         s
     }
 
-    fn wait_for(&mut self, pred: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&mut self, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -321,7 +321,7 @@ impl Seeder {
     }
 
     /// SIGTERM, then the exit status and the remaining lines.
-    fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
+    pub(crate) fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(self.child.id() as i32),
             nix::sys::signal::SIGTERM,
@@ -402,7 +402,18 @@ fn magpkg_seed_serves_magpkg_fetch_by_magnet_with_x_pe() {
     );
     let (st, rest) = seeder.stop();
     assert!(st.success(), "{st:?}");
-    assert!(rest.iter().any(|l| l == "stopped"), "{rest:?}");
+    // Both files (1.5 MB and 0.3 MB) went to the leecher, and it says so.
+    let stopped = rest
+        .iter()
+        .find(|l| l.starts_with("stopped (uploaded "))
+        .expect("a stopped line");
+    let uploaded: u64 = stopped["stopped (uploaded ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(uploaded >= 1_800_000, "{stopped}");
 }
 
 #[test]
@@ -464,7 +475,7 @@ fn aria2c_downloads_a_source_seeded_by_magpkg() {
 }
 
 /// Wait until something accepts TCP connections on the port.
-fn wait_listening(port: u16) {
+pub(crate) fn wait_listening(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "nothing listens on {port}");

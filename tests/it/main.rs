@@ -25,4 +25,5 @@ mod fetch;
 mod hook;
 mod oci;
 mod remote;
+mod swarm;
 mod tree;

@@ -75,12 +75,15 @@ fn every_tree_package_has_pinned_sources_with_every_origin() {
                 sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
                 "{name}: sha256 {sha}"
             );
-            let urls: Vec<&str> = s["urls"]
+            let all_urls: Vec<&str> = s["urls"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|u| u.as_str().unwrap())
                 .collect();
+            // The magnet comes last (tree_sources_list_their_magnet checks
+            // it); the other origins are checked here.
+            let urls: Vec<&str> = all_urls.iter().copied().filter(|u| !u.starts_with("magnet:")).collect();
             let debian: Vec<&&str> = urls.iter().filter(|u| u.starts_with("mirror://debian/pool/")).collect();
             assert_eq!(debian.len(), 1, "{name}: one Debian archive mirror in {urls:?}");
             // Registry hosts are only ever named through mirror://.
@@ -118,6 +121,59 @@ fn every_tree_package_has_pinned_sources_with_every_origin() {
             }
         }
     }
+}
+
+/// Every source of the tree (bootstrap and hello included) lists one
+/// magnet, last, naming its file and a size, as `magpkg source magnets`
+/// writes them into packages/magnets.libsonnet.
+#[test]
+fn every_tree_source_lists_its_magnet_last() {
+    let env = TestContext::new();
+    let all = eval_json(&env, "import 'magnet/packages.jsonnet'");
+    let mut n = 0;
+    for (name, p) in all.as_object().unwrap() {
+        for s in p["sources"].as_array().unwrap() {
+            let filename = s["filename"].as_str().unwrap();
+            let urls = s["urls"].as_array().unwrap();
+            let magnets: Vec<&str> = urls
+                .iter()
+                .filter_map(|u| u.as_str().filter(|u| u.starts_with("magnet:")))
+                .collect();
+            assert_eq!(magnets.len(), 1, "{name}: {filename}: one magnet in {urls:?}");
+            assert_eq!(
+                urls.last().unwrap().as_str().unwrap(),
+                magnets[0],
+                "{name}: the magnet is last"
+            );
+            let m = magpkg::fetch::torrent::parse_magnet(magnets[0]).unwrap();
+            assert_eq!(m.name.as_deref(), Some(filename), "{name}: {}", magnets[0]);
+            assert!(m.size.is_some_and(|s| s > 0), "{name}: {}", magnets[0]);
+            n += 1;
+        }
+    }
+    assert!(n >= 50, "{n} sources");
+}
+
+/// Slow (every source of the tree through the Debian mirror, the bootstrap's
+/// from the run's shared download): each listed magnet is the one the
+/// pinned bytes give. A magnet that does not match is an error of the tree.
+#[test]
+#[ignore]
+fn tree_magnets_are_the_pinned_bytes_magnets() {
+    let env = TestContext::new();
+    env.seed_bootstrap();
+    // The mirrors only: this is about the bytes, not about finding peers.
+    let mut c = env.cmd();
+    real_network(&mut c).env("MAGPKG_DHT", "0");
+    let out = c.args(["--quiet", "source", "magnets", "--check"]).output().unwrap();
+    assert!(out.status.success(), "{}", crate::support::show(&out));
+    // Without --check it prints the file the tree holds, byte for byte.
+    let mut c = env.cmd();
+    real_network(&mut c).env("MAGPKG_DHT", "0");
+    let out = c.args(["--quiet", "source", "magnets"]).output().unwrap();
+    assert!(out.status.success(), "{}", crate::support::show(&out));
+    let file = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/packages/magnets.libsonnet")).unwrap();
+    assert_eq!(crate::support::stdout(&out), file);
 }
 
 #[test]
