@@ -250,11 +250,11 @@ fn from_archive(spec: &str, file: &Path, tag: Option<&str>, layout: &Layout) -> 
         .map_err(io_err(layout.dir()))?;
     let f = fs::File::open(file).map_err(io_err(file))?;
     let mut ar = tar::Archive::new(f);
+    // Older `docker save` archives link a layer shared by two images:
+    // copied once the files are out.
+    let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
     for entry in ar.entries().map_err(io_err(file))? {
         let mut entry = entry.map_err(io_err(file))?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
         let rel: PathBuf = entry.path().map_err(io_err(file))?.into_owned();
         // Only plain relative names: nothing may land outside the scratch.
         if rel
@@ -263,12 +263,46 @@ fn from_archive(spec: &str, file: &Path, tag: Option<&str>, layout: &Layout) -> 
         {
             return Err(bad(spec, format!("holds an unsafe name {}", rel.display())));
         }
+        let kind = entry.header().entry_type();
+        if kind.is_symlink() || kind.is_hard_link() {
+            if let Some(target) = entry.link_name().map_err(io_err(file))? {
+                let target = if kind.is_symlink() {
+                    rel.parent().unwrap_or(Path::new("")).join(target)
+                } else {
+                    target.into_owned()
+                };
+                links.push((rel, target));
+            }
+            continue;
+        }
+        if !kind.is_file() {
+            continue;
+        }
         let dest = scratch.path().join(&rel);
         if let Some(p) = dest.parent() {
             fs::create_dir_all(p).map_err(io_err(p))?;
         }
         let mut out = fs::File::create(&dest).map_err(io_err(&dest))?;
         io::copy(&mut entry, &mut out).map_err(io_err(&dest))?;
+    }
+    for (rel, target) in links {
+        // `a/../b` resolved by hand, never outside the scratch.
+        let mut resolved = PathBuf::new();
+        for c in target.components() {
+            match c {
+                std::path::Component::Normal(n) => resolved.push(n),
+                std::path::Component::ParentDir if resolved.pop() => {}
+                std::path::Component::CurDir => {}
+                _ => return Err(bad(spec, format!("links {} outside the archive", rel.display()))),
+            }
+        }
+        let (from, to) = (scratch.path().join(&resolved), scratch.path().join(&rel));
+        if from.is_file() {
+            if let Some(p) = to.parent() {
+                fs::create_dir_all(p).map_err(io_err(p))?;
+            }
+            fs::copy(&from, &to).map_err(io_err(&from))?;
+        }
     }
     let dir = scratch.path();
     if dir.join("index.json").is_file() && (tag.is_some() || !dir.join("manifest.json").is_file()) {

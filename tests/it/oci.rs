@@ -1961,6 +1961,46 @@ fn an_image_from_a_busybox_base_runs_sh_with_the_environments_tools() {
         ],
     ));
     assert_eq!(crate::support::stdout(&out).split_whitespace().nth(1).unwrap(), digest);
+
+    // A Docker archive whose layer file is a symlink (as older `docker
+    // save` writes shared layers): the same layer contents below ours.
+    let dock = t.home().join("dock");
+    run(Command::new(require("skopeo")).args([
+        "copy",
+        &from_archive,
+        &format!("docker-archive:{}", t.home().join("base-docker.tar").display()),
+    ]));
+    fs::create_dir_all(&dock).unwrap();
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(t.home().join("base-docker.tar"))
+        .arg("-C")
+        .arg(&dock));
+    let m = read_json(&dock.join("manifest.json"));
+    let layer = m[0]["Layers"][0].as_str().unwrap().to_string();
+    fs::create_dir_all(dock.join("shared")).unwrap();
+    fs::rename(dock.join(&layer), dock.join("shared/layer.tar")).unwrap();
+    std::os::unix::fs::symlink("shared/layer.tar", dock.join(&layer)).unwrap();
+    let linked = t.home().join("base-linked.tar");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&dock)
+        .arg("-cf")
+        .arg(&linked)
+        .arg("."));
+    ok(t.run_in(
+        &proj,
+        &[
+            "oci",
+            "--env",
+            "--from",
+            &format!("docker-archive:{}", linked.display()),
+            "-o",
+            "d.tar",
+        ],
+    ));
+    let via_docker = read_json(&unpacked_config(&proj.join("d.tar"), &t.home().join("d")));
+    assert_eq!(via_docker["rootfs"]["diff_ids"], cfg["rootfs"]["diff_ids"]);
 }
 
 /// A base that does not exist, or is for another architecture, is a user
