@@ -215,6 +215,21 @@ fn find_icon(app: &App, variant_dir: Option<&Path>, desktop: &[(String, String)]
 /// Write or refresh the launchers and menu entries of one app, and remove
 /// its old ones that its settings no longer ask for.
 pub fn integrate(app: &App, t: &Targets, host: &Host) -> Result<Report, AppError> {
+    let owned = Owners {
+        launchers: owned_launchers(&t.bin_dir)?,
+        desktop: owned_desktop_files(&t.applications_dir)?,
+    };
+    integrate_with(app, t, host, &owned)
+}
+
+/// The files magpkg wrote in the targets, read once for a pass over every
+/// app (reading them again for each app made that quadratic).
+struct Owners {
+    launchers: Vec<Owned>,
+    desktop: Vec<Owned>,
+}
+
+fn integrate_with(app: &App, t: &Targets, host: &Host, owned: &Owners) -> Result<Report, AppError> {
     let mut rep = Report::default();
     let s = &app.settings;
     let all_entries: Vec<&str> = app
@@ -232,10 +247,10 @@ pub fn integrate(app: &App, t: &Targets, host: &Host) -> Result<Report, AppError
     }
 
     // Launchers.
-    for (owner, path) in owned_launchers(&t.bin_dir)? {
-        if owner.0 == app.name && !s.add_to_path.contains(&owner.1) {
-            fs::remove_file(&path).map_err(io_err(&path))?;
-            rep.removed.push(path);
+    for (owner, path) in &owned.launchers {
+        if owner.0 == app.name && !s.add_to_path.contains(&owner.1) && path.exists() {
+            fs::remove_file(path).map_err(io_err(path))?;
+            rep.removed.push(path.clone());
         }
     }
     for entry in &s.add_to_path {
@@ -265,10 +280,10 @@ pub fn integrate(app: &App, t: &Targets, host: &Host) -> Result<Report, AppError
     }
 
     // Menu entries.
-    for (owner, path) in owned_desktop_files(&t.applications_dir)? {
-        if owner.0 == app.name && !s.add_to_apps.contains(&owner.1) {
-            fs::remove_file(&path).map_err(io_err(&path))?;
-            rep.removed.push(path);
+    for (owner, path) in &owned.desktop {
+        if owner.0 == app.name && !s.add_to_apps.contains(&owner.1) && path.exists() {
+            fs::remove_file(path).map_err(io_err(path))?;
+            rep.removed.push(path.clone());
         }
     }
     for entry in &s.add_to_apps {
@@ -432,10 +447,14 @@ pub fn unintegrate(app: &str, t: &Targets) -> Result<Report, AppError> {
 pub fn integrate_all(apps: &Apps, t: &Targets, host: &Host) -> Result<Report, AppError> {
     let mut rep = Report::default();
     let names = apps.names()?;
+    let owned = Owners {
+        launchers: owned_launchers(&t.bin_dir)?,
+        desktop: owned_desktop_files(&t.applications_dir)?,
+    };
     for name in &names {
         match apps.open(name) {
             Ok(app) => {
-                let r = integrate(&app, t, host)?;
+                let r = integrate_with(&app, t, host, &owned)?;
                 rep.written.extend(r.written);
                 rep.removed.extend(r.removed);
                 rep.warnings.extend(r.warnings);

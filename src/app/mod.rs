@@ -23,6 +23,7 @@ pub mod appimage;
 pub mod bridge;
 pub mod detect;
 pub mod expand;
+pub mod fields;
 pub mod integrate;
 pub mod model;
 pub mod pylit;
@@ -205,6 +206,9 @@ impl Classify for AppError {
                 suggestion: Some(s), ..
             } => Some(format!("did you mean `{s}`?")),
             AppError::NotFound { .. } => Some("`magpkg app list` shows the installed apps".into()),
+            AppError::Malformed { path, .. } if path.extension().is_some_and(|e| e == "jsonnet") => Some(
+                "the Jsonnet form holds the same keys as the Python one (see doc/apps.md)".into(),
+            ),
             AppError::Malformed { .. } => Some(
                 "MPKG and .mpkg files hold Python literals: `key = 'text'`, lists `[...]`, dicts `{'k': 'v'}`, True/False/None"
                     .into(),

@@ -8,30 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::pylit::{self, Node, Value};
-use super::{io_err, AppError};
 
-/// Keys an `MPKG` file may have. `origin` is magpkg's own addition: where
-/// the variant came from (an AppImage, a store package), written by the
-/// install commands.
-pub const MPKG_KEYS: &[&str] = &["version", "compatible_100", "content", "origin"];
-/// Keys of one `content` entry.
-pub const ENTRY_KEYS: &[&str] = &["name", "file", "args", "type", "os", "architecture"];
-/// Keys of a `.mpkg` settings file. `preferred_variants` is accepted as the
-/// correctly spelled alias of the seed's `prefered_variants`.
-pub const SETTINGS_KEYS: &[&str] = &[
-    "run_default",
-    "prefered_variants",
-    "preferred_variants",
-    "disabled_variants",
-    "add_to_path",
-    "add_to_apps",
-    "notes",
-    "display_name",
-    "icon",
-    "sandbox",
-    "sandbox_read",
-    "sandbox_write",
-];
+use super::{io_err, AppError};
 
 /// One `content` entry of an `MPKG` file, as written (nothing expanded or
 /// detected yet).
@@ -428,121 +406,111 @@ fn at(path: &Path, line: Option<usize>) -> String {
     }
 }
 
-fn unknown_key_warning(path: &Path, line: Option<usize>, key: &str, known: &[&str], what: &str) -> String {
-    let hint = crate::util::closest(key, known.iter().copied())
-        .map(|s| format!("; did you mean `{s}`?"))
-        .unwrap_or_default();
-    format!("{}: unknown {what} `{key}` (kept, not used{hint})", at(path, line))
+/// A file's items as one JSON object (the last assignment of a name wins).
+fn as_object(items: &[Item]) -> serde_json::Value {
+    serde_json::Value::Object(items.iter().map(|(k, n, _)| (k.clone(), n.value.to_json())).collect())
 }
 
-struct Ctx<'a> {
-    path: &'a Path,
-}
-
-impl Ctx<'_> {
-    fn bad(&self, line: Option<usize>, message: String) -> AppError {
-        AppError::Malformed {
-            path: self.path.into(),
-            line,
-            message,
-        }
-    }
-
-    /// A text value; numbers are accepted and written as text (`version = 1`).
-    fn text(&self, key: &str, n: &Node, line: Option<usize>) -> Result<Option<String>, AppError> {
-        match &n.value {
-            Value::Str(s) => Ok(Some(s.clone())),
-            Value::Int(i) => Ok(Some(i.to_string())),
-            Value::Float(f) => Ok(Some(f.to_string())),
-            Value::None => Ok(None),
-            other => Err(self.bad(
-                n.line.or(line),
-                format!("`{key}` must be a string, not {}", other.kind()),
-            )),
-        }
-    }
-
-    /// A comma-separated string (the seed's form) or a list of strings.
-    fn names(&self, key: &str, n: &Node, line: Option<usize>) -> Result<Vec<String>, AppError> {
-        let split = |s: &str| -> Vec<String> {
-            s.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect()
-        };
-        match &n.value {
-            Value::Str(s) => Ok(split(s)),
-            Value::None => Ok(Vec::new()),
-            Value::List(items) => {
-                let mut out = Vec::new();
-                for it in items {
-                    match &it.value {
-                        Value::Str(s) => out.extend(split(s)),
-                        other => {
-                            return Err(self.bad(
-                                it.line.or(line),
-                                format!("`{key}` must list names as strings, found {}", other.kind()),
-                            ))
-                        }
-                    }
-                }
-                Ok(out)
-            }
-            other => Err(self.bad(
-                n.line.or(line),
-                format!(
-                    "`{key}` must be a comma-separated string or a list, not {}",
-                    other.kind()
-                ),
-            )),
-        }
-    }
-
-    /// Like [`Ctx::names`], but a list's items are taken whole (a path may
-    /// hold a comma).
-    fn paths(&self, key: &str, n: &Node, line: Option<usize>) -> Result<Vec<String>, AppError> {
-        match &n.value {
-            Value::List(items) => items
-                .iter()
-                .map(|it| match &it.value {
-                    Value::Str(s) => Ok(s.trim().to_string()),
-                    other => Err(self.bad(
-                        it.line.or(line),
-                        format!("`{key}` must list paths as strings, found {}", other.kind()),
-                    )),
-                })
-                .filter(|p| p.as_ref().map_or(true, |p| !p.is_empty()))
-                .collect(),
-            _ => self.names(key, n, line),
-        }
-    }
-
-    fn flag(&self, key: &str, n: &Node, line: Option<usize>) -> Result<bool, AppError> {
-        let v = match &n.value {
-            Value::Bool(b) => Some(*b),
-            Value::Int(i) => Some(*i != 0),
-            Value::None => Some(false),
-            Value::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => Some(true),
-                "0" | "false" | "no" | "off" | "" => Some(false),
+/// The line of a field (`version`, `content[1].args`) in the items: the
+/// deepest part of the path that has one.
+fn line_of(items: &[Item], path: &str) -> Option<usize> {
+    let end = path.find(['.', '[']).unwrap_or(path.len());
+    let (_, node, line) = items.iter().rev().find(|(k, _, _)| k == &path[..end])?;
+    let mut best = node.line.or(*line);
+    let mut cur = node;
+    let mut rest = &path[end..];
+    loop {
+        let next = if let Some(r) = rest.strip_prefix('[') {
+            let Some((idx, after)) = r.split_once(']') else { break };
+            rest = after;
+            match (&cur.value, idx.parse::<usize>()) {
+                (Value::List(l), Ok(i)) => l.get(i),
+                // `content` written as one dict is item 0.
+                (Value::Dict(_), Ok(0)) => Some(cur),
                 _ => None,
-            },
-            _ => None,
+            }
+        } else if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            let key = &r[..end];
+            rest = &r[end..];
+            match &cur.value {
+                Value::Dict(d) => d.iter().rev().find(|(k, _)| k == key).map(|(_, n)| n),
+                _ => None,
+            }
+        } else {
+            break;
         };
-        v.ok_or_else(|| {
-            self.bad(
-                n.line.or(line),
-                format!("`{key}` must be '1' or '0' (or True/False), not {}", show(&n.value)),
-            )
-        })
+        let Some(n) = next else { break };
+        cur = n;
+        best = cur.line.or(best);
     }
+    best
 }
 
-fn show(v: &Value) -> String {
-    match v {
-        Value::Str(s) => format!("{s:?}"),
-        other => other.kind().into(),
+/// Read a file's items as `T` (see [`super::fields::read`]): unknown keys
+/// become warnings naming the file, line and closest known key, and are
+/// returned to be kept; a wrong value is an error at its line.
+fn read_typed<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    items: &[Item],
+    warnings: &mut Vec<String>,
+) -> Result<(T, Vec<super::fields::Unknown>), AppError> {
+    let jsonnet = path.extension().is_some_and(|e| e == "jsonnet");
+    let files = if jsonnet {
+        crate::jsonnet::typed::file_at(path)
+    } else {
+        Vec::new()
+    };
+    let (t, unknown) = super::fields::read::<T>(as_object(items), &files).map_err(|w| {
+        // Jsonnet: `file:line:col` from the source; Python: the parser's lines.
+        // For Jsonnet the field itself is searched for (the deepest name of
+        // its path: `args` of `content[0].args`), else where serde stopped.
+        let last = w.path.rsplit(['.', ']']).next().unwrap_or(&w.path);
+        let found = (jsonnet && !last.is_empty())
+            .then(|| {
+                let q = crate::jsonnet::locate::Query {
+                    field: last,
+                    package: None,
+                    kind: None,
+                    sibling: None,
+                };
+                crate::jsonnet::locate::find(&files, &q).map(|f| f.location)
+            })
+            .flatten()
+            .or(w.location.clone());
+        let line = match &found {
+            Some(loc) => loc.rsplit(':').nth(1).and_then(|l| l.parse().ok()),
+            None => line_of(items, &w.path),
+        };
+        AppError::Malformed {
+            path: path.into(),
+            line,
+            message: format!("`{}` {}", w.path, w.message),
+        }
+    })?;
+    for u in &unknown {
+        let (what, name) = match u.path.rsplit_once('.') {
+            Some((_, k)) => ("entry key", k),
+            None => ("key", u.path.as_str()),
+        };
+        let hint = u
+            .suggestion
+            .as_ref()
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        warnings.push(format!(
+            "{}: unknown {what} `{name}` (kept, not used{hint})",
+            at(path, line_of(items, &u.path))
+        ));
+    }
+    Ok((t, unknown))
+}
+
+fn bad(path: &Path, line: Option<usize>, message: String) -> AppError {
+    AppError::Malformed {
+        path: path.into(),
+        line,
+        message,
     }
 }
 
@@ -622,45 +590,69 @@ pub fn read_manifest(app: &str, vdir: &Path) -> Result<Manifest, AppError> {
         }
     };
     let (items, mut warnings) = read_assignments(&path)?;
-    let cx = Ctx { path: &path };
+    let (file, unknown) = read_typed::<super::fields::MpkgFile>(&path, &items, &mut warnings)?;
+    let text = |t: Option<super::fields::Text>| t.map(|t| t.0);
     let mut m = Manifest {
         path: path.clone(),
-        version: None,
-        compatible_100: false,
+        version: text(file.version),
+        compatible_100: file.compatible_100.is_some_and(|f| f.0),
         content: Vec::new(),
-        origin: None,
+        origin: text(file.origin),
         extra: Vec::new(),
         warnings: Vec::new(),
     };
-    for (key, node, line) in items {
-        match key.as_str() {
-            "version" => m.version = cx.text(&key, &node, line)?,
-            "compatible_100" => m.compatible_100 = cx.flag(&key, &node, line)?,
-            "origin" => m.origin = cx.text(&key, &node, line)?,
-            "content" => {
-                let items = match &node.value {
-                    Value::List(items) => items.clone(),
-                    Value::Dict(_) => vec![node.clone()],
-                    Value::None => Vec::new(),
-                    other => {
-                        return Err(cx.bad(
-                            node.line.or(line),
-                            format!("`content` must be a list of dicts, not {}", other.kind()),
-                        ))
-                    }
-                };
-                for it in &items {
-                    let e = read_entry(&cx, it, line, &mut warnings)?;
-                    if m.content.iter().any(|x| x.name == e.name) {
-                        return Err(cx.bad(it.line.or(line), format!("two content entries are named `{}`", e.name)));
-                    }
-                    m.content.push(e);
-                }
-            }
-            _ => {
-                warnings.push(unknown_key_warning(&path, line, &key, MPKG_KEYS, "key"));
-                m.extra.push((key, node.value.to_json()));
-            }
+    let content_line = |i: usize| line_of(&items, &format!("content[{i}]"));
+    for (i, e) in file.content.map(|c| c.0).unwrap_or_default().into_iter().enumerate() {
+        let line = content_line(i);
+        let nonblank = |t: Option<super::fields::Text>| t.map(|t| t.0).filter(|s| !s.trim().is_empty());
+        // Blank means any (the seed's "or blank"); only a missing value is
+        // detected.
+        let any_if_blank =
+            |t: Option<super::fields::Text>| t.map(|t| if t.0.trim().is_empty() { "any".into() } else { t.0 });
+        let mut entry = Entry {
+            name: nonblank(e.name).unwrap_or_default(),
+            file: nonblank(e.file).unwrap_or_default(),
+            args: text(e.args),
+            kind: nonblank(e.kind),
+            os: any_if_blank(e.os),
+            architecture: any_if_blank(e.architecture),
+            line,
+            extra: Vec::new(),
+        };
+        if entry.file.is_empty() {
+            return Err(bad(&path, line, "a `content` entry has no `file`".into()));
+        }
+        if entry.name.is_empty() {
+            // The seed calls `name` the invocation name; without one, the
+            // file's name (without extension) is what a user would type.
+            let base = entry.file.rsplit(['/', '\\']).next().unwrap_or(&entry.file);
+            entry.name = base.split('.').next().unwrap_or(base).to_string();
+            warnings.push(format!(
+                "{}: entry for `{}` has no `name`; using `{}`",
+                at(&path, line),
+                entry.file,
+                entry.name
+            ));
+        }
+        super::validate_name(&entry.name).map_err(|err| bad(&path, line, err.to_string()))?;
+        if m.content.iter().any(|x| x.name == entry.name) {
+            return Err(bad(
+                &path,
+                line,
+                format!("two content entries are named `{}`", entry.name),
+            ));
+        }
+        m.content.push(entry);
+    }
+    for u in unknown {
+        let in_entry = u
+            .path
+            .strip_prefix("content[")
+            .and_then(|r| r.split_once("]."))
+            .and_then(|(i, k)| Some((i.parse::<usize>().ok()?, k.to_string())));
+        match in_entry {
+            Some((i, k)) if i < m.content.len() => m.content[i].extra.push((k, u.value)),
+            _ => m.extra.push((u.path, u.value)),
         }
     }
     if m.version.is_none() {
@@ -670,123 +662,60 @@ pub fn read_manifest(app: &str, vdir: &Path) -> Result<Manifest, AppError> {
     Ok(m)
 }
 
-fn read_entry(cx: &Ctx, node: &Node, outer: Option<usize>, warnings: &mut Vec<String>) -> Result<Entry, AppError> {
-    let line = node.line.or(outer);
-    let Value::Dict(d) = &node.value else {
-        return Err(cx.bad(
-            line,
-            format!(
-                "each `content` item must be a dict like {{'name': ..., 'file': ...}}, not {}",
-                node.value.kind()
-            ),
-        ));
-    };
-    let mut e = Entry {
-        name: String::new(),
-        file: String::new(),
-        args: None,
-        kind: None,
-        os: None,
-        architecture: None,
-        line,
-        extra: Vec::new(),
-    };
-    for (k, v) in d {
-        let vl = v.line.or(line);
-        let text = || cx.text(k, v, vl).map(|t| t.filter(|s| !s.trim().is_empty()));
-        match k.as_str() {
-            "name" => e.name = text()?.unwrap_or_default(),
-            "file" => e.file = text()?.unwrap_or_default(),
-            "args" => e.args = cx.text(k, v, vl)?,
-            "type" => e.kind = text()?,
-            // Blank means any (the seed's "or blank"); only a missing
-            // value is detected.
-            "os" | "architecture" => {
-                let v = cx
-                    .text(k, v, vl)?
-                    .map(|t| if t.trim().is_empty() { "any".into() } else { t });
-                if k == "os" {
-                    e.os = v
-                } else {
-                    e.architecture = v
-                }
-            }
-            _ => {
-                warnings.push(unknown_key_warning(cx.path, vl, k, ENTRY_KEYS, "entry key"));
-                e.extra.push((k.clone(), v.value.to_json()));
-            }
-        }
-    }
-    if e.file.is_empty() {
-        return Err(cx.bad(line, "a `content` entry has no `file`".into()));
-    }
-    if e.name.is_empty() {
-        // The seed calls `name` the invocation name; without one, the
-        // file's name (without extension) is what a user would type.
-        let base = e.file.rsplit(['/', '\\']).next().unwrap_or(&e.file);
-        let stem = base.split('.').next().unwrap_or(base);
-        e.name = stem.to_string();
-        warnings.push(format!(
-            "{}: entry for `{}` has no `name`; using `{}`",
-            at(cx.path, line),
-            e.file,
-            e.name
-        ));
-    }
-    super::validate_name(&e.name).map_err(|err| cx.bad(line, err.to_string()))?;
-    Ok(e)
-}
-
 /// Read the settings of an app (empty settings if it has no `.mpkg`).
 pub fn read_settings(app: &str, dir: &Path) -> Result<Settings, AppError> {
     let Some(path) = settings_path(app, dir)? else {
         return Ok(Settings::default());
     };
     let (items, mut warnings) = read_assignments(&path)?;
-    let cx = Ctx { path: &path };
-    let mut s = Settings {
-        path: Some(path.clone()),
-        ..Default::default()
+    let (f, unknown) = read_typed::<super::fields::SettingsFile>(&path, &items, &mut warnings)?;
+    let text = |t: Option<super::fields::Text>| t.map(|t| t.0);
+    let nonblank = |t: Option<super::fields::Text>| t.map(|t| t.0).filter(|s| !s.trim().is_empty());
+    let names = |n: Option<super::fields::Names>| n.map(|n| n.0).unwrap_or_default();
+    let paths = |p: Option<super::fields::Paths>| p.map(|p| p.0).unwrap_or_default();
+    // Both spellings: the one written last wins, as for any name.
+    let preferred_last = items
+        .iter()
+        .rev()
+        .find(|(k, _, _)| k == "prefered_variants" || k == "preferred_variants")
+        .map(|(k, _, _)| k.as_str());
+    let preferred = match preferred_last {
+        Some("preferred_variants") => f.preferred_variants.or(f.prefered_variants),
+        _ => f.prefered_variants.or(f.preferred_variants),
     };
-    for (key, node, line) in items {
-        s.keys.push((key.clone(), line));
-        match key.as_str() {
-            "run_default" => s.run_default = cx.text(&key, &node, line)?.filter(|t| !t.trim().is_empty()),
-            "prefered_variants" | "preferred_variants" => s.preferred_variants = cx.names(&key, &node, line)?,
-            "disabled_variants" => s.disabled_variants = cx.names(&key, &node, line)?,
-            "add_to_path" => s.add_to_path = cx.names(&key, &node, line)?,
-            "add_to_apps" => s.add_to_apps = cx.names(&key, &node, line)?,
-            "notes" => s.notes = cx.text(&key, &node, line)?,
-            "display_name" => s.display_name = cx.text(&key, &node, line)?.filter(|t| !t.trim().is_empty()),
-            "icon" => s.icon = cx.text(&key, &node, line)?.filter(|t| !t.trim().is_empty()),
-            "sandbox" => s.sandbox = Some(cx.flag(&key, &node, line)?),
-            "sandbox_read" | "sandbox_write" => {
-                let paths = cx.paths(&key, &node, line)?;
-                for p in &paths {
-                    if !(matches!(p.as_str(), "cwd" | "tmp") || p.starts_with('/') || p == "~" || p.starts_with("~/")) {
-                        return Err(cx.bad(
-                            node.line.or(line),
-                            format!("`{key}` names `{p}`: give an absolute path, `~/...`, `cwd` or `tmp`"),
-                        ));
-                    }
-                }
-                if key == "sandbox_read" {
-                    s.sandbox_read = paths
-                } else {
-                    s.sandbox_write = paths
-                }
-            }
-            _ => {
-                warnings.push(unknown_key_warning(&path, line, &key, SETTINGS_KEYS, "key"));
-                s.extra.push((key, node.value.to_json()));
+    let s = Settings {
+        path: Some(path.clone()),
+        run_default: nonblank(f.run_default),
+        preferred_variants: names(preferred),
+        disabled_variants: names(f.disabled_variants),
+        add_to_path: names(f.add_to_path),
+        add_to_apps: names(f.add_to_apps),
+        notes: text(f.notes),
+        display_name: nonblank(f.display_name),
+        icon: nonblank(f.icon),
+        sandbox: f.sandbox.map(|b| b.0),
+        sandbox_read: paths(f.sandbox_read),
+        sandbox_write: paths(f.sandbox_write),
+        extra: unknown.into_iter().map(|u| (u.path, u.value)).collect(),
+        keys: items.iter().map(|(k, _, l)| (k.clone(), *l)).collect(),
+        warnings: Vec::new(),
+    };
+    for (key, list) in [("sandbox_read", &s.sandbox_read), ("sandbox_write", &s.sandbox_write)] {
+        for p in list {
+            let ok = matches!(p.as_str(), "cwd" | "tmp") || p.starts_with('/') || p == "~" || p.starts_with("~/");
+            if !ok {
+                return Err(bad(
+                    &path,
+                    line_of(&items, key),
+                    format!("`{key}` names `{p}`: give an absolute path, `~/...`, `cwd` or `tmp`"),
+                ));
             }
         }
     }
     for n in s.add_to_path.iter().chain(&s.add_to_apps) {
-        super::validate_name(n).map_err(|e| cx.bad(None, e.to_string()))?;
+        super::validate_name(n).map_err(|e| bad(&path, None, e.to_string()))?;
     }
-    s.warnings = warnings;
-    Ok(s)
+    Ok(Settings { warnings, ..s })
 }
 
 /// Quote a string as a Python literal (for the files magpkg writes).

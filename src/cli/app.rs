@@ -595,7 +595,10 @@ fn remove(apps: &Apps, ctx: &Ctx, a: RemoveArgs) -> anyhow::Result<i32> {
     let t = targets(apps, ctx)?;
     let dir = apps.dir(&a.name);
     if !a.purge && dir.exists() {
-        turn_off_integration(apps, &a.name)?;
+        // An app whose settings cannot be read still loses its files.
+        if let Err(e) = turn_off_integration(apps, &a.name) {
+            warn_all([format!("could not turn integration off in the app's settings: {e:#}")]);
+        }
     }
     let rep = integrate::unintegrate(&a.name, &t)?;
     print_report(&rep);

@@ -1797,3 +1797,72 @@ fn smaller_points_of_the_app_audit() {
     let j = w.show_json("plain");
     assert_eq!(j["display_name"], "Plain Notes", "{j}");
 }
+
+/// Issue 11 (typed app files): MPKG and .mpkg are read through typed
+/// structs; a wrong value names the field's path and its line (Python and
+/// Jsonnet forms), an unknown entry key gets the closest known one.
+#[test]
+fn wrong_values_name_the_field_path_and_line() {
+    let w = world();
+    let d = w.app("typed").join("package/typed-1");
+    write_exec(&d.join("run.sh"), ARGS_SH);
+    let mpkg = d.join("MPKG");
+    write(
+        &mpkg,
+        "version = '1'\ncontent = [\n  {'name': 'typed', 'file': 'run.sh', 'architecure': 'x64'},\n  {'name': 'other',\n   'file': 'run.sh',\n   'args': ['x']},\n]\n",
+    );
+    let o = w.magpkg(&["app", "show", "typed"]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "{}:6: `content[1].args` must be a string, not a list",
+            mpkg.display()
+        )),
+        "{}",
+        show(&o)
+    );
+    write(
+        &mpkg,
+        "version = '1'\ncontent = [\n  {'name': 'typed', 'file': 'run.sh', 'architecure': 'x64'},\n]\n",
+    );
+    let o = w.magpkg(&["app", "run", "typed", "--", "a"]);
+    assert_eq!(stdout(&o), "SH\n[a]\n", "{}", show(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "warning: {}:3: unknown entry key `architecure` (kept, not used; did you mean `architecture`?)",
+            mpkg.display()
+        )),
+        "{}",
+        show(&o)
+    );
+    let settings = w.app("typed").join("typed.mpkg");
+    write(&settings, "notes = 'fine'\nsandbox = 'maybe'\n");
+    let o = w.magpkg(&["app", "run", "typed"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "{}:2: `sandbox` must be '1' or '0' (or True/False), not \"maybe\"",
+            settings.display()
+        )),
+        "{}",
+        show(&o)
+    );
+    fs::remove_file(&settings).unwrap();
+    // The Jsonnet form: the line comes from the source.
+    fs::remove_file(&mpkg).unwrap();
+    let js = d.join("MPKG.jsonnet");
+    write(
+        &js,
+        "{\n  version: '1',\n  content: [\n    { name: 'typed', file: 'run.sh',\n      args: { a: 1 } },\n  ],\n}\n",
+    );
+    let o = w.magpkg(&["app", "run", "--variant", "typed-1", "typed"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "{}:5: `content[0].args` must be a string, not a dict",
+            js.display()
+        )),
+        "{}",
+        show(&o)
+    );
+}
