@@ -264,7 +264,7 @@ fn repair_sources(store: &crate::store::Store, bad: &[String], ctx: &Ctx) -> usi
             0
         }
         Err(e) => {
-            super::report::report(&&anyhow::Error::new(e));
+            super::report::report(&anyhow::Error::new(e));
             wanted.len()
         }
     }
@@ -354,7 +354,7 @@ fn repair_packages(store: &crate::store::Store, damaged: &[crate::store::Package
             }
             Err(e) => {
                 failed += 1;
-                super::report::report(&&anyhow::Error::new(e).context(format!("cannot repair {name} {id}")));
+                super::report::report(&anyhow::Error::new(e).context(format!("cannot repair {name} {id}")));
                 if let Err(e) = a.restore(store) {
                     eprintln!("error: cannot put {name} {id} back: {e}");
                 }
