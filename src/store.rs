@@ -1378,6 +1378,43 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_package_is_refused_and_set_aside_whole_or_dropped() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let id = PackageId::from_string("e".repeat(32));
+        let t = fill(&store);
+        store.add_package(&t.keep(), record(id.as_str())).unwrap();
+        assert!(store.usable_package(&id).is_ok());
+        store.set_damaged(&id, Some("found broken")).unwrap();
+        let err = store.usable_package(&id).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Damaged { why, .. } if why == "found broken"),
+            "{err}"
+        );
+        assert!(err
+            .hint()
+            .unwrap()
+            .contains("`magpkg store verify --repair eeeeeeeeeeee`"));
+        // Taken out: absent (no record, no files), then put back as it was.
+        let aside = store.set_aside(&id).unwrap().unwrap();
+        assert!(store.package(&id).unwrap().is_none());
+        assert!(!store.package_dir(&id, "demo").exists());
+        aside.restore(&store).unwrap();
+        assert_eq!(
+            store.package(&id).unwrap().unwrap().damaged.as_deref(),
+            Some("found broken")
+        );
+        store.verify_package(&id).unwrap();
+        store.set_damaged(&id, None).unwrap();
+        assert!(store.usable_package(&id).is_ok());
+        // Taken out and dropped (what a repair that replaced it does, or a
+        // crash): gone, and nothing left in the scratch space.
+        drop(store.set_aside(&id).unwrap().unwrap());
+        assert!(store.package(&id).unwrap().is_none());
+        assert_eq!(fs::read_dir(root.path().join(TMP)).unwrap().count(), 0);
+    }
+
+    #[test]
     fn add_package_is_atomic_normalised_and_read_only() {
         let root = tempfile::tempdir().unwrap();
         let store = Store::open(root.path()).unwrap();

@@ -264,7 +264,7 @@ fn repair_sources(store: &crate::store::Store, bad: &[String], ctx: &Ctx) -> usi
             0
         }
         Err(e) => {
-            super::report::report(&&anyhow::Error::new(e));
+            super::report::report(&anyhow::Error::new(e));
             wanted.len()
         }
     }
@@ -298,12 +298,15 @@ fn recipe_source(store: &crate::store::Store, sha: &str) -> Option<crate::model:
 /// are put back, still marked damaged.
 fn repair_packages(store: &crate::store::Store, damaged: &[crate::store::PackageRecord], ctx: &Ctx) -> usize {
     let mut aside = Vec::new();
+    let mut failed = 0;
     for rec in damaged {
         let id = PackageId::from_string(rec.id.clone());
         match store.set_aside(&id) {
             Ok(Some(a)) => aside.push((id, a)),
+            // Removed meanwhile (a concurrent gc): nothing to repair.
             Ok(None) => {}
             Err(e) => {
+                failed += 1;
                 eprintln!("error: cannot take {} {} out of the store: {e}", rec.name, rec.id);
             }
         }
@@ -314,7 +317,6 @@ fn repair_packages(store: &crate::store::Store, damaged: &[crate::store::Package
         progress: ctx.progress(),
         remote_only: false,
     };
-    let mut failed = damaged.len() - aside.len();
     for (id, a) in aside {
         let name = a.record.name.clone();
         let recipe = match store.recipe(&id) {
@@ -354,7 +356,7 @@ fn repair_packages(store: &crate::store::Store, damaged: &[crate::store::Package
             }
             Err(e) => {
                 failed += 1;
-                super::report::report(&&anyhow::Error::new(e).context(format!("cannot repair {name} {id}")));
+                super::report::report(&anyhow::Error::new(e).context(format!("cannot repair {name} {id}")));
                 if let Err(e) = a.restore(store) {
                     eprintln!("error: cannot put {name} {id} back: {e}");
                 }
