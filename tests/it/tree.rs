@@ -524,7 +524,8 @@ fn list_and_search_show_the_trees_packages() {
 #[test]
 #[ignore]
 fn go_from_source_builds_a_module_in_a_pure_shell() {
-    let env = TestContext::new();
+    // Not a test of trust: the project is this test's own.
+    let env = TestContext::new().trusting();
     env.seed_bootstrap();
     let root = env.project("gomod");
     // A module: `magpkg init` detects it by its go.mod.
