@@ -209,6 +209,8 @@ fn env_closure(dir: &Path, ctx: &Ctx, store: &crate::store::Store) -> anyhow::Re
         ));
     }
     closure.add_project_paths(&project.manifest, &project.root, &resolved.manifest.path)?;
+    let copies = closure.oci.copy.clone();
+    closure.add_project_copies(&project.manifest, &project.root, &copies)?;
     closure.env_id = Some(resolved.env_id().to_string());
     Ok(closure)
 }

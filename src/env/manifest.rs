@@ -428,7 +428,7 @@ fn script_text(v: &Value) -> Result<String, &'static str> {
 }
 
 /// `./scripts/` → `scripts`, `a/./b` → `a/b`; `None` for an absolute path.
-fn normalize_relative(p: &str) -> Option<String> {
+pub fn normalize_relative(p: &str) -> Option<String> {
     let path = Path::new(p);
     if path.is_absolute() || p.starts_with('~') {
         return None;

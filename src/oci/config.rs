@@ -9,6 +9,7 @@
 //!   workdir: "/work",
 //!   user: "app",                    // NAME[:GROUP] or UID[:GID]: /etc/passwd and /etc/group made
 //!   volumes: ["/data"],
+//!   copy: ["config", "static/index.html"], // project files, at /magpkg/project/<entry> (--env)
 //!   caCertificates: true,           // the host's CA bundle, or a file's path
 //!   exposedPorts: [8080, "53/udp"],
 //!   labels: { "org.example.team": "infra" },
@@ -32,6 +33,7 @@ pub const KEYS: &[&str] = &[
     "labels",
     "volumes",
     "caCertificates",
+    "copy",
 ];
 
 /// The fields `oci` may have (their values are checked one by one below).
@@ -48,6 +50,7 @@ struct Fields {
     labels: Option<Value>,
     volumes: Option<Value>,
     ca_certificates: Option<Value>,
+    copy: Option<Value>,
 }
 
 /// Parsed `oci` settings. Every field is optional.
@@ -64,6 +67,9 @@ pub struct OciSettings {
     /// Absolute paths, sorted.
     pub volumes: Vec<String>,
     pub ca_certificates: Option<CaCertificates>,
+    /// Project files and directories (relative to the project root, as
+    /// written) copied into an image of a project's environment.
+    pub copy: Vec<String>,
 }
 
 /// Where the image's CA bundle comes from.
@@ -230,6 +236,9 @@ impl OciSettings {
                     vols.sort();
                     vols.dedup();
                     s.volumes = vols;
+                }
+                "copy" => {
+                    s.copy = string_list(v).ok_or_else(|| bad(key, list_problem()))?;
                 }
                 "caCertificates" => {
                     s.ca_certificates = match v {

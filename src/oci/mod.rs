@@ -104,9 +104,11 @@ pub enum OciError {
         .0.name, .0.id, .0.path.display(), .0.actual, .0.expected
     )]
     Corrupt(Box<CorruptEntry>),
-    #[error("{manifest}: `path` entry {entry:?} {problem}; an image holds the project's `path` directories")]
+    #[error("{manifest}: `{field}` entry {entry:?} {problem}")]
     ProjectPath {
         manifest: PathBuf,
+        /// `path` or `oci.copy`.
+        field: &'static str,
         entry: String,
         problem: String,
     },
@@ -182,8 +184,14 @@ impl Classify for OciError {
             OciError::NotALayout { .. } => {
                 Some("give --layout an empty or new directory, or an existing layout".into())
             }
+            OciError::ProjectPath { field: "path", .. } => Some(
+                "an image holds the project's `path` directories: list directories inside the project (e.g. \
+                 `path: [\"./scripts\"]`), or put tools in `packages`"
+                    .into(),
+            ),
             OciError::ProjectPath { .. } => Some(
-                "list directories inside the project (e.g. `path: [\"./scripts\"]`), or put tools in `packages`".into(),
+                "`oci.copy` lists files and directories inside the project, e.g. `copy: [\"config/app.toml\", \"static\"]`"
+                    .into(),
             ),
             OciError::Changed { .. } => Some("store entries must not change; `magpkg store verify` checks them".into()),
             OciError::BadReference { .. } => {
@@ -278,6 +286,10 @@ pub struct Closure {
     /// A project's `path` directories: (entry relative to the project, its
     /// directory), in the manifest's order; see [`Closure::add_project_paths`].
     pub project_paths: Vec<(String, PathBuf)>,
+    /// Project files and directories of `oci.copy`, shipped beside the
+    /// `path` directories but not put on `PATH`; see
+    /// [`Closure::add_project_copies`].
+    pub project_copies: Vec<(String, PathBuf)>,
 }
 
 impl Closure {
@@ -385,6 +397,7 @@ impl Closure {
             oci,
             env: Vec::new(),
             project_paths: Vec::new(),
+            project_copies: Vec::new(),
         })
     }
 
@@ -394,28 +407,46 @@ impl Closure {
     /// project (`..`), the whole project (`.`) or one that is not a
     /// directory is refused, naming it, rather than dropped.
     pub fn add_project_paths(&mut self, manifest: &Path, root: &Path, entries: &[String]) -> Result<(), OciError> {
-        let refuse = |entry: &str, problem: &str| OciError::ProjectPath {
-            manifest: manifest.into(),
-            entry: entry.into(),
-            problem: problem.into(),
-        };
         for entry in entries {
-            if entry == "." {
-                return Err(refuse(entry, "is the whole project, which is not copied into an image"));
-            }
-            if Path::new(entry)
-                .components()
-                .any(|c| !matches!(c, std::path::Component::Normal(_)))
-            {
-                return Err(refuse(entry, "is outside the project"));
-            }
-            let dir = root.join(entry);
+            let dir = project_entry(manifest, root, entry, "path")?;
             if !dir.is_dir() {
-                return Err(refuse(entry, "is not a directory of the project"));
+                return Err(OciError::ProjectPath {
+                    manifest: manifest.into(),
+                    field: "path",
+                    entry: entry.clone(),
+                    problem: "is not a directory of the project".into(),
+                });
             }
             self.project_paths.push((entry.clone(), dir));
         }
         Ok(())
+    }
+
+    /// Ship `oci.copy`'s project files and directories at
+    /// `/magpkg/project/<entry>` (not on `PATH`). The same entries as
+    /// `path` are refused: outside the project, the whole project, or
+    /// missing.
+    pub fn add_project_copies(&mut self, manifest: &Path, root: &Path, entries: &[String]) -> Result<(), OciError> {
+        for entry in entries {
+            let norm = crate::env::manifest::normalize_relative(entry).unwrap_or_else(|| entry.clone());
+            let src = project_entry(manifest, root, &norm, "oci.copy")?;
+            if std::fs::symlink_metadata(&src).is_err() {
+                return Err(OciError::ProjectPath {
+                    manifest: manifest.into(),
+                    field: "oci.copy",
+                    entry: entry.clone(),
+                    problem: "does not exist in the project".into(),
+                });
+            }
+            self.project_copies.push((norm, src));
+        }
+        Ok(())
+    }
+
+    /// Everything shipped under `/magpkg/project`: the `path` directories
+    /// and the `oci.copy` entries.
+    pub fn project_entries(&self) -> Vec<(String, PathBuf)> {
+        self.project_paths.iter().chain(&self.project_copies).cloned().collect()
     }
 
     fn root_packages(&self) -> impl Iterator<Item = &ClosurePackage> {
@@ -782,6 +813,28 @@ fn write_packages<W: Write>(t: &mut tar::TarWriter<W>, packages: &[&ClosurePacka
 /// Write `magpkg/project/<entry>/...` for the project's `path` entries
 /// (parent directories included, each once; an entry inside another is
 /// already written with it), in byte-wise order of the entries.
+/// `root/entry` for an entry of the project shipped in an image; an entry
+/// outside the project (`..`, absolute) or the whole project (`.`) is
+/// refused, naming it.
+fn project_entry(manifest: &Path, root: &Path, entry: &str, field: &'static str) -> Result<PathBuf, OciError> {
+    let refuse = |problem: &str| OciError::ProjectPath {
+        manifest: manifest.into(),
+        field,
+        entry: entry.into(),
+        problem: problem.into(),
+    };
+    if entry == "." {
+        return Err(refuse("is the whole project, which is not copied into an image"));
+    }
+    if Path::new(entry)
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(refuse("is outside the project"));
+    }
+    Ok(root.join(entry))
+}
+
 fn write_project<W: Write>(t: &mut tar::TarWriter<W>, paths: &[(String, PathBuf)]) -> Result<(), OciError> {
     let err = |e| OciError::Io {
         path: PathBuf::from(PROJECT_PATH),
@@ -1103,12 +1156,13 @@ fn write_image(
     let sbom = layout.put(sbom::MEDIA_TYPE, &sboms.spdx)?;
     let cyclonedx = layout.put(sbom::CYCLONEDX_MEDIA_TYPE, &sboms.cyclonedx)?;
     let groups = plan_layers(&closure.packages, opts.max_layers.max(2) - 1);
+    let project = closure.project_entries();
     let mut jobs: Vec<LayerJob> = groups
         .iter()
         .map(|g| LayerJob::Packages(g.iter().map(|&i| &closure.packages[i]).collect()))
         .collect();
-    if !closure.project_paths.is_empty() {
-        jobs.push(LayerJob::Project(&closure.project_paths));
+    if !project.is_empty() {
+        jobs.push(LayerJob::Project(&project));
     }
     jobs.push(LayerJob::Top {
         profile: &profile,

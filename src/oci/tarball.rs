@@ -35,8 +35,9 @@ pub fn write(closure: &Closure, out: &Path, created: &str) -> Result<String, Oci
     let mut pkgs: Vec<&ClosurePackage> = closure.packages.iter().collect();
     pkgs.sort_by(|a, b| a.id.cmp(&b.id));
     super::write_packages(&mut t, &pkgs)?;
-    if !closure.project_paths.is_empty() {
-        super::write_project(&mut t, &closure.project_paths)?;
+    let project = closure.project_entries();
+    if !project.is_empty() {
+        super::write_project(&mut t, &project)?;
     }
     super::write_profile_and_sbom(&mut t, &profile, &sbom).map_err(err)?;
     let z = t.finish().map_err(err)?;

@@ -1372,6 +1372,78 @@ fn a_path_entry_outside_the_project_or_missing_is_refused() {
     }
 }
 
+/// Issue 18: `oci.copy` puts project files and directories into the image
+/// at /magpkg/project/<entry> (off PATH, unlike `path`), in images and
+/// tarballs alike; an entry the image cannot hold is refused, naming it.
+#[test]
+fn oci_copy_ships_project_files_beside_the_path_directories() {
+    let t = TestContext::new();
+    let hello = fs::read_to_string(hello_definition(t.home())).unwrap();
+    let proj = project_with_script(
+        &t,
+        &[&hello],
+        "['./scripts']",
+        "{ copy: ['config/app.toml', './static/'] }",
+    );
+    crate::support::write(&proj.join("config/app.toml"), "port = 8080\n");
+    crate::support::write(&proj.join("config/secret.toml"), "not shipped\n");
+    crate::support::write(&proj.join("static/css/site.css"), "body {}\n");
+    ok(t.run_in(&proj, &["oci", "--env", "-o", "app.tar", "--tag", "app:copy"]));
+    let cfg = json_of(&run(Command::new(require("skopeo")).args([
+        "inspect",
+        "--config",
+        &format!("oci-archive:{}", proj.join("app.tar").display()),
+    ])));
+    assert_eq!(
+        cfg["config"]["Env"][0],
+        format!("PATH=/magpkg/project/scripts:{}", oci::IMAGE_PATH),
+        "copied entries are not on PATH"
+    );
+    // The same project files in the tarball export.
+    ok(t.run_in(&proj, &["export", "--env", "-o", "app.tar.zst"]));
+    let dest = t.home().join("unpacked");
+    fs::create_dir_all(&dest).unwrap();
+    run(Command::new("tar")
+        .args(["--zstd", "-xf"])
+        .arg(proj.join("app.tar.zst"))
+        .arg("-C")
+        .arg(&dest));
+    let project = dest.join("magpkg/project");
+    assert_eq!(
+        fs::read_to_string(project.join("config/app.toml")).unwrap(),
+        "port = 8080\n"
+    );
+    assert!(
+        !project.join("config/secret.toml").exists(),
+        "only the named file of config/"
+    );
+    assert_eq!(
+        fs::read_to_string(project.join("static/css/site.css")).unwrap(),
+        "body {}\n"
+    );
+    assert!(project.join("scripts/greet").is_file());
+
+    for (copy, problem) in [
+        (
+            "['../elsewhere']",
+            "`oci.copy` entry \"../elsewhere\" is outside the project",
+        ),
+        (
+            "['missing.txt']",
+            "`oci.copy` entry \"missing.txt\" does not exist in the project",
+        ),
+        ("['.']", "`oci.copy` entry \".\" is the whole project"),
+    ] {
+        let proj = project_with_script(&t, &[&hello], "[]", &format!("{{ copy: {copy} }}"));
+        let _ = fs::remove_file(proj.join("bad.tar"));
+        let out = t.run_in(&proj, &["oci", "--env", "-o", "bad.tar"]);
+        let err = crate::support::stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{copy}: {err}");
+        assert!(err.contains(problem) && err.contains("magnet.jsonnet"), "{copy}: {err}");
+        assert!(!proj.join("bad.tar").exists());
+    }
+}
+
 /// Issue 18: a file with two names in a package is one file and one hard
 /// link in its layer (it was written twice), and umoci unpacks it as one
 /// inode with two names.
