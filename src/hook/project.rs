@@ -40,7 +40,13 @@ pub enum Verdict {
     /// Trusted, but no environment was realised for it yet.
     NotBuilt,
     /// Trusted, but the realised environment is for other file contents.
-    OutOfDate { files: Vec<String> },
+    /// `previous`: that environment, when it was realised from content
+    /// trusted before the last `magpkg allow` (and is still in the store):
+    /// it may stay loaded until the new one is built.
+    OutOfDate {
+        files: Vec<String>,
+        previous: Option<Box<ProjectState>>,
+    },
     /// Trusted and realised: activate this.
     Ready(Box<ProjectState>),
 }
@@ -188,8 +194,10 @@ pub fn inspect(state_dir: &Path, project: Project, stamps: Option<&Path>) -> Ins
                     // from the store: as good as never built.
                     (Some(s), _) if !s.profile.is_dir() => Verdict::NotBuilt,
                     (Some(s), Some(f)) if f.is_empty() => Verdict::Ready(Box::new(s)),
-                    (Some(_), f) => Verdict::OutOfDate {
+                    (Some(s), f) => Verdict::OutOfDate {
                         files: f.unwrap_or_default(),
+                        previous: (!s.files.is_empty() && s.files.iter().all(|f| t.previous.contains(f)))
+                            .then(|| Box::new(s)),
                     },
                 }
             }
