@@ -4,20 +4,128 @@
 # Runs before each prompt (precmd) and right after each directory change
 # (chpwd), so `cd project && make` already sees the project's environment.
 # It finds the nearest magnet.jsonnet above $PWD and compares the watched
-# files with their stamps using builtins only; only when something changed
-# does it run `magpkg hook-env zsh`. An unchanged prompt spawns nothing.
+# files with their stamps using builtins only: an unchanged prompt spawns
+# nothing. When the project changed, `_magpkg_switch` does with builtins
+# what magpkg would (undo the active environment from its pre-rendered
+# reverse, apply the new project's pre-rendered activation), each only
+# after its checks hold; only when one fails does it run `magpkg hook-env
+# zsh`.
 #
 # State: `_magpkg_root` (the project found at the last check, empty for
-# none, unset before the first check) and `_magpkg_watch` (pairs of a watched
+# none, unset before the first check), `_magpkg_watch` (pairs of a watched
 # path and a stamp file carrying the mtime it had; an empty stamp means the
-# path must not exist). The active environment's reversible diff is the
+# path must not exist), `_magpkg_active` (the entry of the active
+# environment, see `_magpkg_switch`) and `_magpkg_enter` (the directory of
+# pre-rendered entries). The active environment's reversible diff is the
 # exported MAGPKG_DIFF.
+
+# Whether none of the watched files (pairs: path, stamp) changed.
+_magpkg_unchanged() {
+  emulate -L zsh
+  while (( $# >= 2 )); do
+    if [[ -z $2 ]]; then
+      [[ ! -e $1 ]] || return 1
+    elif [[ ! -e $1 || $1 -nt $2 || $1 -ot $2 ]]; then
+      return 1
+    fi
+    shift 2
+  done
+  return 0
+}
+
+# Whether the variables hold what an entry's groups (NAME KIND PREV NEXT)
+# say. KIND: `s` set or `p` prepended by the activation, `=` a condition
+# only; then `1` (was set and exported, to PREV) or `0` (was unset).
+# MODE `before`: every variable as before the activation; `after`: the
+# conditions as before, the prepended lists as the activation left them.
+_magpkg_holds() {
+  emulate -L zsh
+  local _magpkg_m=$1
+  shift
+  while (( $# >= 4 )); do
+    case $_magpkg_m$2 in
+      (before?0|after=0)
+        [[ ! -v $1 ]] || return 1
+        ;;
+      (before?1|after=1)
+        [[ -v $1 && ${(Pt)1} == *-export* && ${(P)1} == "$3" ]] || return 1
+        ;;
+      (afterp?)
+        [[ -v $1 && ${(Pt)1} == *-export* && ${(P)1} == "$4" ]] || return 1
+        ;;
+    esac
+    shift 4
+  done
+  return 0
+}
+
+# Apply an entry's groups: MODE `undo` (the previous values back) or
+# `enter` (the activation's values).
+_magpkg_apply() {
+  local _magpkg_m=$1
+  shift
+  while (( $# >= 4 )); do
+    case $_magpkg_m$2 in
+      (undo[sp]0) unset $1 ;;
+      (undo[sp]1) export "$1=$3" ;;
+      (enter[sp]?) export "$1=$4" ;;
+    esac
+    shift 4
+  done
+}
+
+# Go from the active environment to the one of the project $1 ('' for none)
+# with builtins only, as `magpkg hook-env` would. An entry (`_magpkg_active`,
+# or the file magpkg wrote for a project) is a list: format version,
+# canonical root, MAGPKG_DIFF, the loaded and the unloaded line, the number
+# W of watch items, the W items, then groups of four (see `_magpkg_holds`).
+# Fails before changing anything when magpkg must decide (no entry, a
+# watched file changed, a variable not as the entry expects, the same root
+# reached another way); after undoing the active environment only when the
+# new entry does not fit the environment left, which magpkg then takes on.
+_magpkg_switch() {
+  emulate -L zsh
+  local _magpkg_name
+  integer _magpkg_w=0
+  local -a _magpkg_e
+  _magpkg_e=()
+  if [[ -n $1 ]]; then
+    [[ -n ${_magpkg_enter-} ]] || return 1
+    _magpkg_name=${1//\%/%25}
+    _magpkg_name=$_magpkg_enter/${_magpkg_name//\//%2F}.zsh
+    [[ -f $_magpkg_name ]] || return 1
+    _magpkg_entry=()
+    source $_magpkg_name || return 1
+    _magpkg_e=("${(@)_magpkg_entry}")
+    # The entry is for this directory: the path may lead elsewhere now.
+    [[ ${_magpkg_e[1]-} == 1 && $1 -ef $_magpkg_e[2] ]] || return 1
+    _magpkg_w=$_magpkg_e[6]
+    _magpkg_unchanged "${(@)_magpkg_e[7,6+_magpkg_w]}" || return 1
+  fi
+  if [[ -v MAGPKG_DIFF ]]; then
+    [[ ${_magpkg_active[1]-} == 1 && $_magpkg_active[3] == "$MAGPKG_DIFF" ]] || return 1
+    [[ ${_magpkg_e[2]-} != "$_magpkg_active[2]" ]] || return 1
+    _magpkg_holds after "${(@)_magpkg_active[7+_magpkg_active[6],-1]}" || return 1
+    _magpkg_apply undo "${(@)_magpkg_active[7+_magpkg_active[6],-1]}"
+    unset MAGPKG_DIFF
+    print -r -- "$_magpkg_active[5]" >&2
+    _magpkg_active=()
+  fi
+  _magpkg_watch=()
+  (( $#_magpkg_e )) || return 0
+  _magpkg_holds before "${(@)_magpkg_e[7+_magpkg_w,-1]}" || return 1
+  _magpkg_apply enter "${(@)_magpkg_e[7+_magpkg_w,-1]}"
+  export MAGPKG_DIFF="$_magpkg_e[3]"
+  _magpkg_active=("${(@)_magpkg_e}")
+  _magpkg_watch=("${(@)_magpkg_e[7,6+_magpkg_w]}")
+  print -r -- "$_magpkg_e[4]" >&2
+  return 0
+}
 
 _magpkg_hook() {
   local _magpkg_status=$?
   emulate -L zsh
-  local _magpkg_dir=$PWD _magpkg_found='' _magpkg_f _magpkg_s
-  integer _magpkg_i=1
+  local _magpkg_dir=$PWD _magpkg_found=''
   while :; do
     if [[ -f $_magpkg_dir/magnet.jsonnet ]]; then
       _magpkg_found=${_magpkg_dir:-/}
@@ -28,22 +136,15 @@ _magpkg_hook() {
   done
   if (( ${+_magpkg_root} )) && [[ $_magpkg_found == "$_magpkg_root" ]]; then
     # Same project as last time: has any watched file changed?
-    while (( _magpkg_i <= $#_magpkg_watch )); do
-      _magpkg_f=$_magpkg_watch[_magpkg_i]
-      _magpkg_s=$_magpkg_watch[_magpkg_i+1]
-      if [[ -z $_magpkg_s ]]; then
-        [[ ! -e $_magpkg_f ]] || break
-      elif [[ ! -e $_magpkg_f || $_magpkg_f -nt $_magpkg_s || $_magpkg_f -ot $_magpkg_s ]]; then
-        break
-      fi
-      _magpkg_i+=2
-    done
-    if (( _magpkg_i > $#_magpkg_watch )); then
+    if _magpkg_unchanged "${(@)_magpkg_watch}"; then
       return $_magpkg_status
     fi
   elif (( ! ${+_magpkg_root} )) && [[ -z $_magpkg_found && -z ${MAGPKG_DIFF-} ]]; then
     # First check, outside any project, nothing inherited: nothing to do.
     typeset -g _magpkg_root=''
+    return $_magpkg_status
+  elif _magpkg_switch "$_magpkg_found"; then
+    typeset -g _magpkg_root=$_magpkg_found
     return $_magpkg_status
   fi
   eval "$(@HOOK_ENV@ zsh)"
@@ -52,8 +153,10 @@ _magpkg_hook() {
 }
 
 # (Re)start from a clean state: the next prompt asks magpkg once.
-typeset -ga _magpkg_watch
+typeset -ga _magpkg_watch _magpkg_active _magpkg_entry
 _magpkg_watch=()
+_magpkg_active=()
+_magpkg_entry=()
 unset _magpkg_root
 # add-zsh-hook never adds a function twice, so sourcing the rc file again is
 # harmless.

@@ -6,16 +6,15 @@ use std::path::Path;
 
 use super::{posix, Dialect, Launch};
 
-/// The hook's watch list as a bash (and zsh) array assignment.
-pub(super) fn watch_array(out: &mut Vec<u8>, watch: &[(Vec<u8>, Vec<u8>)]) {
-    out.extend_from_slice(b"_magpkg_watch=(");
-    for (i, (path, stamp)) in watch.iter().enumerate() {
+/// A list of the hook as a bash (and zsh) array assignment.
+pub(super) fn array(out: &mut Vec<u8>, name: &str, items: &[&[u8]]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"=(");
+    for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(b' ');
         }
-        out.extend(posix::quote(path));
-        out.push(b' ');
-        out.extend(posix::quote(stamp));
+        out.extend(posix::quote(item));
     }
     out.extend_from_slice(b");\n");
 }
@@ -43,8 +42,14 @@ impl Dialect for Bash {
     fn hook_template(&self) -> Option<&'static str> {
         Some(include_str!("../../shell-hooks/magpkg.bash"))
     }
-    fn set_watch(&self, out: &mut Vec<u8>, watch: &[(Vec<u8>, Vec<u8>)]) {
-        watch_array(out, watch)
+    fn set_list(&self, out: &mut Vec<u8>, name: &str, items: &[&[u8]]) {
+        array(out, name, items)
+    }
+    fn set_var(&self, out: &mut Vec<u8>, name: &str, value: &[u8]) {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'=');
+        out.extend(posix::quote(value));
+        out.push(b'\n');
     }
     fn rc_files(&self, shell_hook: Option<&str>) -> Vec<(&'static str, String)> {
         vec![("bashrc", posix::with_hook(BASHRC, shell_hook))]

@@ -65,15 +65,20 @@ impl Dialect for Fish {
     fn hook_template(&self) -> Option<&'static str> {
         Some(include_str!("../../shell-hooks/magpkg.fish"))
     }
-    fn set_watch(&self, out: &mut Vec<u8>, watch: &[(Vec<u8>, Vec<u8>)]) {
-        out.extend_from_slice(b"set -g _magpkg_watch");
-        for (path, stamp) in watch {
+    fn set_list(&self, out: &mut Vec<u8>, name: &str, items: &[&[u8]]) {
+        out.extend_from_slice(b"set -g ");
+        out.extend_from_slice(name.as_bytes());
+        for item in items {
             out.push(b' ');
-            out.extend(quote(path));
-            out.push(b' ');
-            out.extend(quote(stamp));
+            out.extend(quote(item));
         }
         out.extend_from_slice(b";\n");
+    }
+    fn set_var(&self, out: &mut Vec<u8>, name: &str, value: &[u8]) {
+        // No `;`: the line ends the printed hook, which fish_indent checks.
+        self.set_list(out, name, &[value]);
+        out.truncate(out.len() - 2);
+        out.push(b'\n');
     }
     fn rc_files(&self, shell_hook: Option<&str>) -> Vec<(&'static str, String)> {
         // fish cannot source POSIX sh: the hook runs in sh, so its output

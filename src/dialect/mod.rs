@@ -124,7 +124,17 @@ pub trait Dialect: Sync {
     }
     /// Replace the hook's watch list: (path, stamp or empty) pairs.
     fn set_watch(&self, out: &mut Vec<u8>, watch: &[(Vec<u8>, Vec<u8>)]) {
-        let _ = (out, watch);
+        let flat: Vec<&[u8]> = watch.iter().flat_map(|(p, s)| [&p[..], &s[..]]).collect();
+        self.set_list(out, "_magpkg_watch", &flat);
+    }
+    /// Set the hook's global list `name` (not exported) to `items`; for
+    /// dialects with a prompt hook.
+    fn set_list(&self, out: &mut Vec<u8>, name: &str, items: &[&[u8]]) {
+        let _ = (out, name, items);
+    }
+    /// Set the hook's global variable `name` (not exported).
+    fn set_var(&self, out: &mut Vec<u8>, name: &str, value: &[u8]) {
+        let _ = (out, name, value);
     }
     /// The startup files (name under the rc directory, content) that an
     /// interactive `magpkg shell` of this dialect reads: the user's own

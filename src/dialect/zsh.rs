@@ -38,11 +38,18 @@ impl Dialect for Zsh {
     fn hook_template(&self) -> Option<&'static str> {
         Some(include_str!("../../shell-hooks/magpkg.zsh"))
     }
-    fn set_watch(&self, out: &mut Vec<u8>, watch: &[(Vec<u8>, Vec<u8>)]) {
+    fn set_list(&self, out: &mut Vec<u8>, name: &str, items: &[&[u8]]) {
         // The hook evaluates this inside its function: make sure the
         // assignment reaches the global array.
         out.extend_from_slice(b"typeset -ga ");
-        bash::watch_array(out, watch)
+        bash::array(out, name, items)
+    }
+    fn set_var(&self, out: &mut Vec<u8>, name: &str, value: &[u8]) {
+        out.extend_from_slice(b"typeset -g ");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'=');
+        out.extend(posix::quote(value));
+        out.push(b'\n');
     }
     fn rc_files(&self, shell_hook: Option<&str>) -> Vec<(&'static str, String)> {
         vec![

@@ -21,6 +21,7 @@ explains what the hook would do here.
 */
 
 pub mod background;
+pub mod entry;
 pub mod project;
 pub mod trust;
 pub mod watch;
@@ -144,9 +145,7 @@ pub fn hook_env(sh: &dyn Dialect, magpkg: Option<&Path>) -> HookEnv {
     // is not built yet, the one realised from the content trusted before.
     let (desired, previous) = match inspection.as_ref().map(|i| &i.verdict) {
         Some(Verdict::Ready(s)) => (Some(s.as_ref()), false),
-        Some(Verdict::OutOfDate {
-            previous: Some(s), ..
-        }) => (Some(s.as_ref()), true),
+        Some(Verdict::OutOfDate { previous: Some(s), .. }) => (Some(s.as_ref()), true),
         _ => (None, false),
     };
 
@@ -219,6 +218,40 @@ pub fn hook_env(sh: &dyn Dialect, magpkg: Option<&Path>) -> HookEnv {
         .map(|(p, s)| (bytes(p), bytes(s)))
         .collect();
     sh.set_watch(&mut code, &watch);
+
+    // The entry of the environment active after this run (the shell leaves
+    // it with builtins), and for a ready project the same entry kept for
+    // the next shell entering it ([`entry`]).
+    let active = match (&new_diff, keep) {
+        (Some(d), _) => Some((d, d.encode().into_bytes())),
+        (None, true) => current
+            .as_ref()
+            .map(|c| (c, env.get(DIFF_VAR).map(|v| v.0.clone()).unwrap_or_default())),
+        _ => None,
+    };
+    let mut active_words = Vec::new();
+    if let (Some((d, text)), Some(i)) = (&active, &inspection) {
+        let e = entry::Entry {
+            diff: d,
+            diff_text: text,
+            loaded: format!(
+                "magpkg: loaded {}{}",
+                display(&i.project.found),
+                loaded_detail(d, Some(i))
+            ),
+            unloaded: format!("magpkg: unloaded {}", display(&d.root)),
+            watch: &watch,
+        };
+        active_words = e.words(&env);
+        if let (Some(sd), Verdict::Ready(_), false, true) = (&state_dir, &i.verdict, previous, i.problems.is_empty()) {
+            entry::write(sd, &i.project.found, sh, &active_words);
+        }
+    }
+    let items: Vec<&[u8]> = active_words.iter().map(Vec::as_slice).collect();
+    sh.set_list(&mut code, "_magpkg_active", &items);
+    if let Some(sd) = &state_dir {
+        sh.set_var(&mut code, "_magpkg_enter", bytes(&sd.join(entry::ENTER_DIR)).as_slice());
+    }
 
     if let Some(i) = &inspection {
         messages.extend(i.problems.iter().map(|p| format!("magpkg: {p}")));

@@ -136,6 +136,8 @@ pub fn inspect(state_dir: &Path, project: Project, stamps: Option<&Path>) -> Ins
         watched.push(super::background::paths(state_dir, &project.root).job);
         if let Some(s) = &state {
             watched.extend(s.files.iter().map(|f| f.path.clone()));
+            // Removed by `store gc`: the environment is no longer there.
+            watched.push(s.profile.clone());
         }
         // The shell's tests follow links, so a link retargeted to a file of
         // the same mtime would go unseen; replacing a link always changes

@@ -747,7 +747,11 @@ fn the_previous_environment_stays_loaded_while_an_allowed_edit_builds() {
     let next = fx.t.join("next");
     std::fs::create_dir_all(&next).unwrap();
     slow_version(&next, 6, "2");
-    let (t, m, r) = (fx.t.display().to_string(), fx.magpkg.display().to_string(), root.display().to_string());
+    let (t, m, r) = (
+        fx.t.display().to_string(),
+        fx.magpkg.display().to_string(),
+        root.display().to_string(),
+    );
     let shells = three_shells(&fx, "keep");
     let tag = |tm: &Tmux, n: usize, want: &str, name: &str| {
         let out = tm.run("printf 'TAG=[%s]\\n' \"$SLOW_TAG\"; slow-tool", n, "PROMPT[");
@@ -766,11 +770,18 @@ fn the_previous_environment_stays_loaded_while_an_allowed_edit_builds() {
     let (_, bash) = &shells[0];
     let start = std::time::Instant::now();
     let out = bash.run(
-        &format!("cp '{}' slow.libsonnet && '{m}' allow 2>/dev/null", next.join("slow.libsonnet").display()),
+        &format!(
+            "cp '{}' slow.libsonnet && '{m}' allow 2>/dev/null",
+            next.join("slow.libsonnet").display()
+        ),
         4,
         "PROMPT[",
     );
-    assert!(start.elapsed() < std::time::Duration::from_secs(3), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(!out.contains("unloaded"), "{out}");
     assert!(
         out.contains("building the environment in the background (log: ")
@@ -815,7 +826,10 @@ fn the_previous_environment_stays_loaded_while_an_allowed_edit_builds() {
         out.contains("magpkg: loaded ") && out.contains("(the previous environment)"),
         "{out}"
     );
-    assert!(out.contains("the previous environment stays loaded until then"), "{out}");
+    assert!(
+        out.contains("the previous environment stays loaded until then"),
+        "{out}"
+    );
     tag(zsh, 11, "2", "zsh");
     assert_eq!(background_starts(&fx), 2);
     assert_eq!(wait_for_job(&fx, &root), "done");
@@ -937,7 +951,11 @@ fn a_twenty_second_build_runs_once_in_the_background_for_three_shells() {
         let n = 10 + i;
         let out = tm.run("true", n, "PROMPT[");
         let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("magpkg:")).collect();
-        assert_eq!(lines.len(), 1, "{name}: not one line at the first prompt after the build: {out}");
+        assert_eq!(
+            lines.len(),
+            1,
+            "{name}: not one line at the first prompt after the build: {out}"
+        );
         assert!(lines[0].starts_with("magpkg: loaded "), "{name}: {out}");
         told += usize::from(lines[0].ends_with("(built in the background)"));
         let out = tm.run("printf 'TAG=[%s]\\n' \"$SLOW_TAG\"; slow-tool", n + 10, "PROMPT[");
@@ -1132,6 +1150,238 @@ fn zsh_interactive() {
 #[test]
 fn fish_interactive() {
     interactive("fish");
+}
+
+// ---------------------------------------------------------------------------
+// Activation with no process: pre-rendered entries.
+
+/// Processes a traced shell started (besides itself): `execve` calls after
+/// the first, and `clone`/`fork`/`vfork` that make a process (fish's own
+/// threads, `CLONE_THREAD`, are not processes).
+fn processes_in(trace: &str) -> Vec<String> {
+    let mut execs = 0;
+    let mut out = Vec::new();
+    for l in trace.lines() {
+        let call = l.split_once(' ').map_or(l, |(_, rest)| rest.trim_start());
+        let spawn = (call.starts_with("clone(") || call.starts_with("clone3(")) && !call.contains("CLONE_THREAD")
+            || call.starts_with("fork(")
+            || call.starts_with("vfork(");
+        if call.starts_with("execve(") {
+            execs += 1;
+            if execs > 1 {
+                out.push(l.to_string());
+            }
+        } else if spawn {
+            out.push(l.to_string());
+        }
+    }
+    out
+}
+
+/// A shell's exported variables as it lists them with a builtin, without
+/// those that move by themselves.
+fn exported(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            let l = l.trim_start_matches("declare -x ").trim_start_matches("export ");
+            !["PWD", "OLDPWD", "_", "SHLVL"]
+                .iter()
+                .any(|v| l.starts_with(&format!("{v}=")) || l.starts_with(&format!("{v} ")) || l == *v)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Issue 17, "go beyond": `cd` into a built, trusted, unchanged project
+/// spawns no process in bash, zsh and fish: the hook applies the activation
+/// `hook-env` pre-rendered the last time it loaded the project (and undoes
+/// it on leaving) with builtins, after the no-op prompt's stamp checks.
+/// Counted with strace (every execve, fork, vfork and clone that is not a
+/// thread); the variables are those of the process path, and leaving
+/// restores every exported variable as it was.
+#[test]
+fn entering_a_built_project_spawns_no_process() {
+    require("strace");
+    let fx = Fx::new();
+    fx.standard();
+    let t = fx.t.display().to_string();
+    for shell in ["bash", "zsh", "fish"] {
+        let hook = fx.t.join(format!("hook.{shell}"));
+        let out = fx.cmd(&fx.magpkg).args(["hook", shell]).output_retry();
+        std::fs::write(&hook, &out.stdout).unwrap();
+        let h = hook.display();
+        let (prime, traced) = match shell {
+            "fish" => (
+                format!("source '{h}'; cd '{t}/proj'; _magpkg_hook; cd '{t}/proj/nested'; _magpkg_hook; cd '{t}/outside'; _magpkg_hook"),
+                format!(
+                    "source '{h}'; cd '{t}/outside'; set -x >'{t}/x-before'; cd '{t}/proj/sub'; _magpkg_hook; printf '%s|%s|' \"$LIBVAL\" \"$FOO\" >'{t}/x-in'; command -q proj-tool; and printf tool >>'{t}/x-in'; cd '{t}/proj/nested'; _magpkg_hook; printf '|%s' \"$BAR\" >>'{t}/x-in'; cd '{t}/outside'; _magpkg_hook; set -x >'{t}/x-after'"
+                ),
+            ),
+            _ => (
+                format!("source '{h}'; cd '{t}/proj'; _magpkg_hook; cd '{t}/proj/nested'; _magpkg_hook; cd '{t}/outside'; _magpkg_hook"),
+                format!(
+                    "source '{h}'; cd '{t}/outside'; export -p >'{t}/x-before'; cd '{t}/proj/sub'; _magpkg_hook; printf '%s|%s|' \"$LIBVAL\" \"$FOO\" >'{t}/x-in'; command -v proj-tool >/dev/null && printf tool >>'{t}/x-in'; cd '{t}/proj/nested'; _magpkg_hook; printf '|%s' \"$BAR\" >>'{t}/x-in'; cd '{t}/outside'; _magpkg_hook; export -p >'{t}/x-after'"
+                ),
+            ),
+        };
+        let args: &[&str] = match shell {
+            "bash" => &["--noprofile", "--norc", "-c"],
+            "zsh" => &["--no-rcs", "-c"],
+            _ => &["--no-config", "-c"],
+        };
+        // The first visit asks magpkg, which leaves the entries.
+        let out = fx.cmd(require(shell)).args(args).arg(&prime).output_retry();
+        assert!(
+            text(&out.stderr).contains("magpkg: loaded"),
+            "{shell}: {}",
+            text(&out.stderr)
+        );
+        let calls = fx.calls();
+        let trace = fx.t.join(format!("trace-{shell}"));
+        let out = fx
+            .cmd(require("strace"))
+            .args(["-f", "-qq", "-e", "trace=execve,clone,clone3,fork,vfork", "-o"])
+            .arg(&trace)
+            .arg(require(shell))
+            .args(args)
+            .arg(&traced)
+            .output_retry();
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{shell}: {err}");
+        let spawned = processes_in(&std::fs::read_to_string(&trace).unwrap());
+        assert_eq!(spawned, Vec::<String>::new(), "{shell} started processes: {err}");
+        assert_eq!(fx.calls(), calls, "{shell}: magpkg ran");
+        assert_eq!(
+            std::fs::read_to_string(fx.t.join("x-in")).unwrap(),
+            format!("one|{FOO}|tool|nested-bar"),
+            "{shell}: {err}"
+        );
+        // One line per event, as the process path prints them.
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 4, "{shell}: {err}");
+        assert!(
+            lines[0].starts_with("magpkg: loaded ") && lines[0].contains("/proj ("),
+            "{shell}: {err}"
+        );
+        assert!(
+            lines[1].starts_with("magpkg: unloaded ") && lines[1].ends_with("/proj"),
+            "{shell}: {err}"
+        );
+        assert!(
+            lines[2].starts_with("magpkg: loaded ") && lines[2].contains("/proj/nested"),
+            "{shell}: {err}"
+        );
+        assert!(
+            lines[3].starts_with("magpkg: unloaded ") && lines[3].ends_with("/nested"),
+            "{shell}: {err}"
+        );
+        let before = exported(&fx.t.join("x-before"));
+        assert!(before.contains("PATH"), "{shell}: {before}");
+        assert_eq!(
+            exported(&fx.t.join("x-after")),
+            before,
+            "{shell}: leaving did not restore"
+        );
+    }
+}
+
+/// The zero-process entry never weakens trust or exactness: whenever a check
+/// fails, the hook asks magpkg (one process) and gets its answer. After the
+/// entries exist, in bash, zsh and fish: an edited manifest is blocked, a
+/// denied project stays unloaded, an untrusted one is refused, and a shell
+/// whose PATH differs from the one the entry was made for gets its own
+/// exact activation.
+#[test]
+fn entering_falls_back_to_magpkg_when_a_check_fails() {
+    let fx = Fx::new();
+    fx.standard();
+    let t = fx.t.display().to_string();
+    let manifest = fx.t.join("proj/magnet.jsonnet");
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let hook = fx.t.join(format!("hook.{shell}"));
+        let out = fx.cmd(&fx.magpkg).args(["hook", shell]).output_retry();
+        std::fs::write(&hook, &out.stdout).unwrap();
+        let h = hook.display();
+        let args: &[&str] = match shell {
+            "bash" => &["--noprofile", "--norc", "-c"],
+            "zsh" => &["--no-rcs", "-c"],
+            _ => &["--no-config", "-c"],
+        };
+        // One visit: `STEP` runs first (outside), then cd into DIR and a
+        // prompt; prints the magpkg calls made, FOO, and the messages.
+        let visit = |step: &str, dir: &str| -> (usize, String, String) {
+            let before = fx.calls();
+            let script = match shell {
+                "fish" => format!(
+                    "source '{h}'; cd '{t}/outside'; _magpkg_hook; {step}; cd '{dir}'; _magpkg_hook; set -q FOO; and printf 'FOO=%s' \"$FOO\"; or printf unset; cd '{t}/outside'; _magpkg_hook"
+                ),
+                _ => format!(
+                    "source '{h}'; cd '{t}/outside'; _magpkg_hook; {step}; cd '{dir}'; _magpkg_hook; printf '%s' \"${{FOO+FOO=$FOO}}\"; [ -n \"${{FOO+x}}\" ] || printf unset; cd '{t}/outside'; _magpkg_hook"
+                ),
+            };
+            let out = fx.cmd(require(shell)).args(args).arg(&script).output_retry();
+            assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+            (fx.calls() - before, text(&out.stdout), text(&out.stderr))
+        };
+        let proj = format!("{t}/proj");
+        // Prime the entry; then the cached way costs no magpkg call.
+        visit(":", &proj);
+        let (calls, foo, _) = visit(":", &proj);
+        assert_eq!(
+            (calls, foo.as_str()),
+            (0, format!("FOO={FOO}").as_str()),
+            "{shell}: cached entry"
+        );
+
+        // An edited manifest: blocked, by magpkg.
+        std::fs::write(&manifest, format!("{original}\n")).unwrap();
+        let (calls, foo, err) = visit(":", &proj);
+        assert_eq!(calls, 1, "{shell}: {err}");
+        assert_eq!(foo, "unset", "{shell}: {err}");
+        assert!(err.contains("is blocked: magnet.jsonnet changed"), "{shell}: {err}");
+        std::fs::write(&manifest, &original).unwrap();
+
+        // Denied: magpkg decides, nothing loads.
+        fx.magpkg(&fx.t.join("proj"), &["deny"]);
+        let (calls, foo, err) = visit(":", &proj);
+        assert_eq!((calls, foo.as_str()), (1, "unset"), "{shell}: {err}");
+        fx.allow(&fx.t.join("proj"));
+
+        // Untrusted (realised, never allowed): refused by magpkg.
+        let (calls, _, err) = visit(":", &format!("{t}/untrusted"));
+        assert_eq!(calls, 1, "{shell}: {err}");
+        assert!(err.contains("is not trusted"), "{shell}: {err}");
+
+        // A path through a link, retargeted to an untrusted project: the
+        // entry made for that path is not used.
+        let link = fx.t.join(format!("link-{shell}"));
+        std::os::unix::fs::symlink(fx.t.join("proj"), &link).unwrap();
+        let l = link.display().to_string();
+        let (calls, foo, err) = visit(":", &l);
+        assert_eq!((calls, foo), (1, format!("FOO={FOO}")), "{shell}: {err}");
+        let (calls, foo, err) = visit(":", &l);
+        assert_eq!((calls, foo), (0, format!("FOO={FOO}")), "{shell}: {err}");
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(fx.t.join("untrusted"), &link).unwrap();
+        let (calls, foo, err) = visit(":", &l);
+        assert_eq!((calls, foo.as_str()), (1, "unset"), "{shell}: {err}");
+        assert!(err.contains("is not trusted"), "{shell}: {err}");
+
+        // Another PATH than the entry's: magpkg activates it, exactly.
+        let step = match shell {
+            "fish" => format!("set -gx PATH '{t}/mybin' $PATH"),
+            _ => format!("export PATH='{t}/mybin':\"$PATH\""),
+        };
+        let (calls, foo, err) = visit(&step, &proj);
+        assert!(calls >= 1, "{shell}: {err}");
+        assert_eq!(foo, format!("FOO={FOO}"), "{shell}: {err}");
+        // ...and that entry is then the cached one for this PATH.
+        let (calls, foo, err) = visit(&step, &proj);
+        assert_eq!((calls, foo), (0, format!("FOO={FOO}")), "{shell}: {err}");
+    }
 }
 
 // ---------------------------------------------------------------------------
