@@ -1135,6 +1135,18 @@ fn interactive(shell: &str) {
     assert!(out.contains("magpkg: unloaded"), "{shell}: no unloaded message:\n{out}");
     let out = tm.run("printf 'LIB=[%s]\\n' \"$LIBVAL\"", 8, "PROMPT[");
     assert!(out.contains("LIB=[]"), "{shell}: still active after leaving:\n{out}");
+
+    // Leaving and entering again at real prompts: the pre-rendered entry,
+    // no magpkg process.
+    let n = fx.calls();
+    let out = tm.run(&format!("cd '{t}/proj'"), 9, "PROMPT[");
+    assert!(out.contains("magpkg: loaded"), "{shell}: {out}");
+    let out = tm.run("printf 'LIB=%s\\n' \"$LIBVAL\"; proj-tool; cd ..", 10, "PROMPT[");
+    assert!(
+        out.contains("LIB=one") && out.contains("proj-tool ran") && out.contains("magpkg: unloaded"),
+        "{shell}: {out}"
+    );
+    assert_eq!(fx.calls(), n, "{shell}: magpkg ran to enter or leave a built project");
 }
 
 #[test]
