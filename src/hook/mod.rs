@@ -587,6 +587,9 @@ pub fn status(dir: Option<&Path>, settings: &Settings) -> Result<String, HookErr
         (Some(a), Verdict::Ready(s)) if a.root == i.project.root && a.is_activation_of(s) => {
             "yes, in this shell".to_string()
         }
+        (Some(a), Verdict::OutOfDate { previous: Some(s), .. }) if a.is_activation_of(s) => {
+            "the previous environment, in this shell (kept until the new one is built)".into()
+        }
         (Some(a), _) if a.root == i.project.root => {
             "an older state of this project (the hook reloads or unloads it at the next prompt)".into()
         }

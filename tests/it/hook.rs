@@ -789,6 +789,11 @@ fn the_previous_environment_stays_loaded_while_an_allowed_edit_builds() {
         "{out}"
     );
     tag(bash, 5, "1", "bash");
+    let out = bash.run(&format!("'{m}' status"), 55, "PROMPT[");
+    assert!(
+        out.contains("the previous environment, in this shell (kept until the new one is built)"),
+        "{out}"
+    );
     for (name, tm) in &shells[1..] {
         let out = tm.run("true", 4, "PROMPT[");
         assert!(
