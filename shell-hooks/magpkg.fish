@@ -30,97 +30,44 @@ function _magpkg_unchanged
     return 0
 end
 
-# Whether the variables hold what an entry's groups (NAME KIND PREV NEXT)
-# say. KIND: `s` set or `p` prepended by the activation, `=` a condition
-# only; then `1` (was set and exported, to PREV) or `0` (was unset).
-# MODE `before`: every variable as before the activation; `after`: the
-# conditions as before, the prepended lists as the activation left them.
-function _magpkg_holds
-    set -l _magpkg_m $argv[1]
-    set -e argv[1]
-    while test (count $argv) -ge 4
-        switch $_magpkg_m$argv[2]
-            case befores0 beforep0 'after=0'
-                set -q $argv[1]; and return 1
-            case befores1 beforep1 'after=1'
-                set -qx $argv[1]; or return 1
-                test "$$argv[1]" = "$argv[3]"; or return 1
-            case afterp0 afterp1
-                set -qx $argv[1]; or return 1
-                test "$$argv[1]" = "$argv[4]"; or return 1
-        end
-        set -e argv[1..4]
-    end
-    return 0
-end
-
-# Apply an entry's groups: MODE `undo` (the previous values back) or
-# `enter` (the activation's values).
-function _magpkg_apply
-    set -l _magpkg_m $argv[1]
-    set -e argv[1]
-    while test (count $argv) -ge 4
-        switch $_magpkg_m$argv[2]
-            case undos0 undop0
-                set -e -g $argv[1]
-            case undos1 undop1
-                set -gx $argv[1] $argv[3]
-            case enters0 enters1 enterp0 enterp1
-                set -gx $argv[1] $argv[4]
-        end
-        set -e argv[1..4]
-    end
-end
-
 # Go from the active environment to the one of the project $argv[1] (''
 # for none) with builtins only, as `magpkg hook-env` would. An entry
-# (`_magpkg_active`, or the file magpkg wrote for a project) is a list:
-# format version, canonical root, MAGPKG_DIFF, the loaded and the unloaded
-# line, the number W of watch items, the W items, then groups of four (see
-# `_magpkg_holds`). Fails before changing anything when magpkg must decide
-# (no entry, a watched file changed, a variable not as the entry expects,
-# the same root reached another way); after undoing the active environment
-# only when the new entry does not fit the environment left, which magpkg
-# then takes on.
+# (`_magpkg_active`, or the file magpkg wrote for a project: its words, each
+# ended by a NUL) is a list: format, canonical root, MAGPKG_DIFF, the
+# loaded and the unloaded line, the code that checks the variables allow
+# leaving, the leaving, the check for entering, the entering, then the
+# watch items. Fails before changing anything when magpkg must decide (no
+# entry, not this directory, a watched file changed, a variable not as the
+# entry expects, the same root reached another way); after leaving only
+# when the new entry does not fit the environment left, which magpkg then
+# takes on.
 function _magpkg_switch
-    set -l _magpkg_e
-    set -l _magpkg_w 0
+    set -g _magpkg_entry
     if test -n "$argv[1]"
         set -q _magpkg_enter; or return 1
         set -l _magpkg_name (string replace -a -- % %25 "$argv[1]" | string collect)
         set _magpkg_name "$_magpkg_enter/"(string replace -a -- / %2F "$_magpkg_name" | string collect)".fish"
         test -f "$_magpkg_name"; or return 1
-        set -g _magpkg_entry
-        source "$_magpkg_name"; or return 1
-        set _magpkg_e $_magpkg_entry
+        set -g _magpkg_entry (string split0 <"$_magpkg_name")
         # The entry is for this directory: the path may lead elsewhere now.
-        test "$_magpkg_e[1]" = 1; and test "$argv[1]" -ef "$_magpkg_e[2]"; or return 1
-        set _magpkg_w $_magpkg_e[6]
-        if test $_magpkg_w -gt 0
-            _magpkg_unchanged $_magpkg_e[7..(math 6 + $_magpkg_w)]; or return 1
-        end
+        test "$_magpkg_entry[1]" = 2; and test "$argv[1]" -ef "$_magpkg_entry[2]"; or return 1
+        _magpkg_unchanged $_magpkg_entry[10..-1]; or return 1
     end
     if set -q MAGPKG_DIFF
-        test "$_magpkg_active[1]" = 1; and test "$_magpkg_active[3]" = "$MAGPKG_DIFF"; or return 1
-        test "$_magpkg_e[2]" != "$_magpkg_active[2]"; or return 1
-        set -l _magpkg_groups $_magpkg_active[(math 7 + $_magpkg_active[6])..-1]
-        _magpkg_holds after $_magpkg_groups; or return 1
-        _magpkg_apply undo $_magpkg_groups
-        set -e -g MAGPKG_DIFF
+        test "$_magpkg_active[1]" = 2; and test "$_magpkg_active[3]" = "$MAGPKG_DIFF"; or return 1
+        test "$_magpkg_entry[2]" != "$_magpkg_active[2]"; or return 1
+        eval $_magpkg_active[6]; or return 1
+        eval $_magpkg_active[7]
         printf '%s\n' "$_magpkg_active[5]" >&2
         set -g _magpkg_active
     end
     set -g _magpkg_watch
-    test (count $_magpkg_e) -gt 0; or return 0
-    set -l _magpkg_groups $_magpkg_e[(math 7 + $_magpkg_w)..-1]
-    _magpkg_holds before $_magpkg_groups; or return 1
-    _magpkg_apply enter $_magpkg_groups
-    set -gx MAGPKG_DIFF "$_magpkg_e[3]"
-    set -g _magpkg_active $_magpkg_e
-    if test $_magpkg_w -gt 0
-        set -g _magpkg_watch $_magpkg_e[7..(math 6 + $_magpkg_w)]
-    end
-    printf '%s\n' "$_magpkg_e[4]" >&2
+    test -n "$argv[1]"; or return 0
+    eval $_magpkg_entry[8]; or return 1
+    eval $_magpkg_entry[9]
+    set -g _magpkg_active $_magpkg_entry[1..7]
+    set -g _magpkg_watch $_magpkg_entry[10..-1]
+    printf '%s\n' "$_magpkg_entry[4]" >&2
     return 0
 end
 

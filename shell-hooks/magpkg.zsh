@@ -33,92 +33,47 @@ _magpkg_unchanged() {
   return 0
 }
 
-# Whether the variables hold what an entry's groups (NAME KIND PREV NEXT)
-# say. KIND: `s` set or `p` prepended by the activation, `=` a condition
-# only; then `1` (was set and exported, to PREV) or `0` (was unset).
-# MODE `before`: every variable as before the activation; `after`: the
-# conditions as before, the prepended lists as the activation left them.
-_magpkg_holds() {
-  emulate -L zsh
-  local _magpkg_m=$1
-  shift
-  while (( $# >= 4 )); do
-    case $_magpkg_m$2 in
-      (before?0|after=0)
-        [[ ! -v $1 ]] || return 1
-        ;;
-      (before?1|after=1)
-        [[ -v $1 && ${(Pt)1} == *-export* && ${(P)1} == "$3" ]] || return 1
-        ;;
-      (afterp?)
-        [[ -v $1 && ${(Pt)1} == *-export* && ${(P)1} == "$4" ]] || return 1
-        ;;
-    esac
-    shift 4
-  done
-  return 0
-}
-
-# Apply an entry's groups: MODE `undo` (the previous values back) or
-# `enter` (the activation's values).
-_magpkg_apply() {
-  local _magpkg_m=$1
-  shift
-  while (( $# >= 4 )); do
-    case $_magpkg_m$2 in
-      (undo[sp]0) unset $1 ;;
-      (undo[sp]1) export "$1=$3" ;;
-      (enter[sp]?) export "$1=$4" ;;
-    esac
-    shift 4
-  done
-}
-
 # Go from the active environment to the one of the project $1 ('' for none)
 # with builtins only, as `magpkg hook-env` would. An entry (`_magpkg_active`,
-# or the file magpkg wrote for a project) is a list: format version,
-# canonical root, MAGPKG_DIFF, the loaded and the unloaded line, the number
-# W of watch items, the W items, then groups of four (see `_magpkg_holds`).
-# Fails before changing anything when magpkg must decide (no entry, a
+# or the file magpkg wrote for a project: its words, each ended by a NUL) is a
+# list: format, canonical root, MAGPKG_DIFF, the loaded and the unloaded
+# line, the code that checks the variables allow leaving, the leaving, the
+# check for entering, the entering, then the watch items. Fails before
+# changing anything when magpkg must decide (no entry, not this directory, a
 # watched file changed, a variable not as the entry expects, the same root
-# reached another way); after undoing the active environment only when the
-# new entry does not fit the environment left, which magpkg then takes on.
+# reached another way); after leaving only when the new entry does not fit
+# the environment left, which magpkg then takes on.
 _magpkg_switch() {
   emulate -L zsh
   local _magpkg_name
-  integer _magpkg_w=0
-  local -a _magpkg_e
-  _magpkg_e=()
+  _magpkg_entry=()
   if [[ -n $1 ]]; then
     [[ -n ${_magpkg_enter-} ]] || return 1
     _magpkg_name=${1//\%/%25}
     _magpkg_name=$_magpkg_enter/${_magpkg_name//\//%2F}.zsh
     [[ -f $_magpkg_name ]] || return 1
-    _magpkg_entry=()
-    source $_magpkg_name || return 1
-    _magpkg_e=("${(@)_magpkg_entry}")
+    # `$(<file)` reads without a process; the last NUL ends the last word.
+    _magpkg_entry=("${(@0)$(<$_magpkg_name)}")
+    _magpkg_entry[-1]=()
     # The entry is for this directory: the path may lead elsewhere now.
-    [[ ${_magpkg_e[1]-} == 1 && $1 -ef $_magpkg_e[2] ]] || return 1
-    _magpkg_w=$_magpkg_e[6]
-    _magpkg_unchanged "${(@)_magpkg_e[7,6+_magpkg_w]}" || return 1
+    [[ ${_magpkg_entry[1]-} == 2 && $1 -ef $_magpkg_entry[2] ]] || return 1
+    _magpkg_unchanged "${(@)_magpkg_entry[10,-1]}" || return 1
   fi
   if [[ -v MAGPKG_DIFF ]]; then
-    [[ ${_magpkg_active[1]-} == 1 && $_magpkg_active[3] == "$MAGPKG_DIFF" ]] || return 1
-    [[ ${_magpkg_e[2]-} != "$_magpkg_active[2]" ]] || return 1
-    _magpkg_holds after "${(@)_magpkg_active[7+_magpkg_active[6],-1]}" || return 1
-    _magpkg_apply undo "${(@)_magpkg_active[7+_magpkg_active[6],-1]}"
-    unset MAGPKG_DIFF
+    [[ ${_magpkg_active[1]-} == 2 && $_magpkg_active[3] == "$MAGPKG_DIFF" ]] || return 1
+    [[ ${_magpkg_entry[2]-} != "$_magpkg_active[2]" ]] || return 1
+    eval "$_magpkg_active[6]" || return 1
+    eval "$_magpkg_active[7]"
     print -r -- "$_magpkg_active[5]" >&2
     _magpkg_active=()
   fi
   _magpkg_watch=()
-  (( $#_magpkg_e )) || return 0
-  _magpkg_holds before "${(@)_magpkg_e[7+_magpkg_w,-1]}" || return 1
-  _magpkg_apply enter "${(@)_magpkg_e[7+_magpkg_w,-1]}"
-  export MAGPKG_DIFF="$_magpkg_e[3]"
-  _magpkg_active=("${(@)_magpkg_e}")
-  _magpkg_watch=("${(@)_magpkg_e[7,6+_magpkg_w]}")
-  print -r -- "$_magpkg_e[4]" >&2
+  [[ -n $1 ]] || return 0
+  eval "$_magpkg_entry[8]" || return 1
+  eval "$_magpkg_entry[9]"
+  _magpkg_active=("${(@)_magpkg_entry[1,7]}")
+  _magpkg_watch=("${(@)_magpkg_entry[10,-1]}")
+  print -r -- "$_magpkg_entry[4]" >&2
   return 0
 }
 

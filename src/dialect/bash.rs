@@ -45,6 +45,24 @@ impl Dialect for Bash {
     fn set_list(&self, out: &mut Vec<u8>, name: &str, items: &[&[u8]]) {
         array(out, name, items)
     }
+    fn test_env(&self, vars: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+        // `${X+x}` first: under `set -u` nothing else is expanded for an
+        // unset variable (`&&` stops there).
+        let mut out = b"[[ 1".to_vec();
+        for (name, value) in vars {
+            match value {
+                None => out.extend_from_slice(format!(" && -z ${{{name}+x}}").as_bytes()),
+                Some(v) => {
+                    out.extend_from_slice(
+                        format!(" && -n ${{{name}+x}} && ${{{name}@a}} == *x* && ${name} == ").as_bytes(),
+                    );
+                    out.extend(posix::quote(v));
+                }
+            }
+        }
+        out.extend_from_slice(b" ]]");
+        out
+    }
     fn set_var(&self, out: &mut Vec<u8>, name: &str, value: &[u8]) {
         out.extend_from_slice(name.as_bytes());
         out.push(b'=');

@@ -74,6 +74,21 @@ impl Dialect for Fish {
         }
         out.extend_from_slice(b";\n");
     }
+    fn test_env(&self, vars: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+        // Quoted, a path variable (`*PATH`) expands joined with `:`, as it
+        // is exported.
+        let mut out = b"true".to_vec();
+        for (name, value) in vars {
+            match value {
+                None => out.extend_from_slice(format!("; and not set -q {name}").as_bytes()),
+                Some(v) => {
+                    out.extend_from_slice(format!("; and set -qx {name}; and test \"${name}\" = ").as_bytes());
+                    out.extend(quote(v));
+                }
+            }
+        }
+        out
+    }
     fn set_var(&self, out: &mut Vec<u8>, name: &str, value: &[u8]) {
         // No `;`: the line ends the printed hook, which fish_indent checks.
         self.set_list(out, name, &[value]);

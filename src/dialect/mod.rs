@@ -132,6 +132,13 @@ pub trait Dialect: Sync {
     fn set_list(&self, out: &mut Vec<u8>, name: &str, items: &[&[u8]]) {
         let _ = (out, name, items);
     }
+    /// One command that succeeds exactly when every variable of `vars` is
+    /// exported with that value (`None`: is not set at all); for dialects
+    /// with a prompt hook.
+    fn test_env(&self, vars: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+        let _ = vars;
+        b"false".to_vec()
+    }
     /// Set the hook's global variable `name` (not exported).
     fn set_var(&self, out: &mut Vec<u8>, name: &str, value: &[u8]) {
         let _ = (out, name, value);

@@ -44,6 +44,22 @@ impl Dialect for Zsh {
         out.extend_from_slice(b"typeset -ga ");
         bash::array(out, name, items)
     }
+    fn test_env(&self, vars: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+        let mut out = b"[[ 1 == 1".to_vec();
+        for (name, value) in vars {
+            match value {
+                None => out.extend_from_slice(format!(" && ! -v {name}").as_bytes()),
+                Some(v) => {
+                    out.extend_from_slice(
+                        format!(" && -v {name} && ${{(t){name}}} == *-export* && ${name} == ").as_bytes(),
+                    );
+                    out.extend(posix::quote(v));
+                }
+            }
+        }
+        out.extend_from_slice(b" ]]");
+        out
+    }
     fn set_var(&self, out: &mut Vec<u8>, name: &str, value: &[u8]) {
         out.extend_from_slice(b"typeset -g ");
         out.extend_from_slice(name.as_bytes());

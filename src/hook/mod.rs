@@ -242,12 +242,13 @@ pub fn hook_env(sh: &dyn Dialect, magpkg: Option<&Path>) -> HookEnv {
             unloaded: format!("magpkg: unloaded {}", display(&d.root)),
             watch: &watch,
         };
-        active_words = e.words(&env);
+        active_words = e.words(sh, &env);
         if let (Some(sd), Verdict::Ready(_), false, true) = (&state_dir, &i.verdict, previous, i.problems.is_empty()) {
             entry::write(sd, &i.project.found, sh, &active_words);
         }
     }
-    let items: Vec<&[u8]> = active_words.iter().map(Vec::as_slice).collect();
+    // What leaving needs: the words up to the leaving code.
+    let items: Vec<&[u8]> = active_words.iter().take(7).map(Vec::as_slice).collect();
     sh.set_list(&mut code, "_magpkg_active", &items);
     if let Some(sd) = &state_dir {
         sh.set_var(&mut code, "_magpkg_enter", bytes(&sd.join(entry::ENTER_DIR)).as_slice());
