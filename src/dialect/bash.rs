@@ -113,6 +113,30 @@ mod tests {
     }
 
     #[test]
+    fn test_env_is_exact_under_set_u() {
+        // A: exported with that value; B: unset; C: set but not exported
+        // (not what hook-env sees).
+        let cases: &[(&[(&str, Option<&[u8]>)], bool)] = &[
+            (&[("A", Some(b"it's $x\n")), ("B", None)], true),
+            (&[("A", Some(b"it's $x"))], false),
+            (&[("B", Some(b""))], false),
+            (&[("A", None)], false),
+            (&[("C", Some(b"c"))], false),
+            (&[], true),
+        ];
+        for (vars, want) in cases {
+            let mut code = b"export A=\"it's \\$x\n\"; unset B; C=c; ".to_vec();
+            code.extend(Bash.test_env(vars));
+            let st = std::process::Command::new(require("bash"))
+                .args(["--noprofile", "--norc", "-uc"])
+                .arg(std::str::from_utf8(&code).unwrap())
+                .status()
+                .unwrap();
+            assert_eq!(st.success(), *want, "{}", String::from_utf8_lossy(&code));
+        }
+    }
+
+    #[test]
     fn rc_file_parses_in_bash() {
         let t = tempfile::tempdir().unwrap();
         let (name, text) = Bash.rc_files(Some("echo 'hi there'")).remove(0);

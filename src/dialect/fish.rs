@@ -156,6 +156,27 @@ mod tests {
     }
 
     #[test]
+    fn test_env_is_exact() {
+        let cases: &[(&[(&str, Option<&[u8]>)], bool)] = &[
+            (&[("A", Some(b"it's $x\n")), ("B", None), ("MYPATH", Some(b"/a b:/c"))], true),
+            (&[("A", Some(b"it's $x"))], false),
+            (&[("A", None)], false),
+            (&[("C", Some(b"c"))], false),
+            (&[], true),
+        ];
+        for (vars, want) in cases {
+            let mut code = b"set -gx A \"it's \\$x\n\"; set -e B; set -g C c; set -gx MYPATH '/a b:/c'; ".to_vec();
+            code.extend(Fish.test_env(vars));
+            let st = std::process::Command::new(require("fish"))
+                .args(["--no-config", "-c"])
+                .arg(std::str::from_utf8(&code).unwrap())
+                .status()
+                .unwrap();
+            assert_eq!(st.success(), *want, "{}", String::from_utf8_lossy(&code));
+        }
+    }
+
+    #[test]
     fn rc_file_parses_in_fish() {
         let t = tempfile::tempdir().unwrap();
         let (name, text) = Fish.rc_files(Some("echo 'hi there'")).remove(0);

@@ -115,6 +115,27 @@ mod tests {
     }
 
     #[test]
+    fn test_env_is_exact_under_nounset() {
+        let cases: &[(&[(&str, Option<&[u8]>)], bool)] = &[
+            (&[("A", Some(b"it's $x\n")), ("B", None)], true),
+            (&[("A", Some(b"it's $x"))], false),
+            (&[("A", None)], false),
+            (&[("C", Some(b"c"))], false),
+            (&[], true),
+        ];
+        for (vars, want) in cases {
+            let mut code = b"export A=\"it's \\$x\n\"; unset B; C=c; ".to_vec();
+            code.extend(Zsh.test_env(vars));
+            let st = std::process::Command::new(require("zsh"))
+                .args(["--no-rcs", "-uc"])
+                .arg(std::str::from_utf8(&code).unwrap())
+                .status()
+                .unwrap();
+            assert_eq!(st.success(), *want, "{}", String::from_utf8_lossy(&code));
+        }
+    }
+
+    #[test]
     fn rc_files_parse_in_zsh() {
         let t = tempfile::tempdir().unwrap();
         let files = Zsh.rc_files(Some("echo 'hi there'"));
