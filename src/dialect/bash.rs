@@ -83,7 +83,7 @@ impl Dialect for Bash {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dialect::testing::{require, round_trip};
+    use crate::dialect::testing::{check_test_env, require, round_trip, EnvCase};
 
     #[test]
     fn quote_round_trips_in_bash() {
@@ -116,7 +116,7 @@ mod tests {
     fn test_env_is_exact_under_set_u() {
         // A: exported with that value; B: unset; C: set but not exported
         // (not what hook-env sees).
-        let cases: &[(&[(&str, Option<&[u8]>)], bool)] = &[
+        let cases: &[EnvCase] = &[
             (&[("A", Some(b"it's $x\n")), ("B", None)], true),
             (&[("A", Some(b"it's $x"))], false),
             (&[("B", Some(b""))], false),
@@ -124,16 +124,13 @@ mod tests {
             (&[("C", Some(b"c"))], false),
             (&[], true),
         ];
-        for (vars, want) in cases {
-            let mut code = b"export A=\"it's \\$x\n\"; unset B; C=c; ".to_vec();
-            code.extend(Bash.test_env(vars));
-            let st = std::process::Command::new(require("bash"))
-                .args(["--noprofile", "--norc", "-uc"])
-                .arg(std::str::from_utf8(&code).unwrap())
-                .status()
-                .unwrap();
-            assert_eq!(st.success(), *want, "{}", String::from_utf8_lossy(&code));
-        }
+        check_test_env(
+            &Bash,
+            "bash",
+            &["--noprofile", "--norc", "-uc"],
+            b"export A=\"it's \\$x\n\"; unset B; C=c; ",
+            cases,
+        );
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl Dialect for Fish {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dialect::testing::{require, round_trip};
+    use crate::dialect::testing::{check_test_env, require, round_trip, EnvCase};
 
     #[test]
     fn quote_round_trips_in_fish() {
@@ -157,23 +157,23 @@ mod tests {
 
     #[test]
     fn test_env_is_exact() {
-        let cases: &[(&[(&str, Option<&[u8]>)], bool)] = &[
-            (&[("A", Some(b"it's $x\n")), ("B", None), ("MYPATH", Some(b"/a b:/c"))], true),
+        let cases: &[EnvCase] = &[
+            (
+                &[("A", Some(b"it's $x\n")), ("B", None), ("MYPATH", Some(b"/a b:/c"))],
+                true,
+            ),
             (&[("A", Some(b"it's $x"))], false),
             (&[("A", None)], false),
             (&[("C", Some(b"c"))], false),
             (&[], true),
         ];
-        for (vars, want) in cases {
-            let mut code = b"set -gx A \"it's \\$x\n\"; set -e B; set -g C c; set -gx MYPATH '/a b:/c'; ".to_vec();
-            code.extend(Fish.test_env(vars));
-            let st = std::process::Command::new(require("fish"))
-                .args(["--no-config", "-c"])
-                .arg(std::str::from_utf8(&code).unwrap())
-                .status()
-                .unwrap();
-            assert_eq!(st.success(), *want, "{}", String::from_utf8_lossy(&code));
-        }
+        check_test_env(
+            &Fish,
+            "fish",
+            &["--no-config", "-c"],
+            b"set -gx A \"it's \\$x\n\"; set -e B; set -g C c; set -gx MYPATH '/a b:/c'; ",
+            cases,
+        );
     }
 
     #[test]

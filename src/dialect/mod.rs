@@ -239,6 +239,25 @@ pub(crate) mod testing {
         which::which(tool).unwrap_or_else(|_| panic!("required tool {tool} is missing: run bash .ci/setup"))
     }
 
+    /// Variables to check with [`super::Dialect::test_env`] and whether the
+    /// check must hold.
+    pub type EnvCase<'a> = (&'a [(&'a str, Option<&'a [u8]>)], bool);
+
+    /// Run `setup` then `d`'s `test_env` for each case in `shell ARGS`, and
+    /// check its status.
+    pub fn check_test_env(d: &dyn super::Dialect, shell: &str, args: &[&str], setup: &[u8], cases: &[EnvCase]) {
+        for (vars, want) in cases {
+            let mut code = setup.to_vec();
+            code.extend(d.test_env(vars));
+            let st = Command::new(require(shell))
+                .args(args)
+                .arg(OsStr::from_bytes(&code))
+                .status()
+                .unwrap();
+            assert_eq!(st.success(), *want, "{shell}: {}", String::from_utf8_lossy(&code));
+        }
+    }
+
     /// Run `shell ARGS script` where the script prints each of `words`
     /// (already quoted) NUL-terminated with `printf '%s\0'`, and check that
     /// each comes back as `values`.

@@ -88,7 +88,7 @@ impl Dialect for Zsh {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dialect::testing::{require, round_trip};
+    use crate::dialect::testing::{check_test_env, require, round_trip, EnvCase};
 
     #[test]
     fn quote_round_trips_in_zsh() {
@@ -116,23 +116,20 @@ mod tests {
 
     #[test]
     fn test_env_is_exact_under_nounset() {
-        let cases: &[(&[(&str, Option<&[u8]>)], bool)] = &[
+        let cases: &[EnvCase] = &[
             (&[("A", Some(b"it's $x\n")), ("B", None)], true),
             (&[("A", Some(b"it's $x"))], false),
             (&[("A", None)], false),
             (&[("C", Some(b"c"))], false),
             (&[], true),
         ];
-        for (vars, want) in cases {
-            let mut code = b"export A=\"it's \\$x\n\"; unset B; C=c; ".to_vec();
-            code.extend(Zsh.test_env(vars));
-            let st = std::process::Command::new(require("zsh"))
-                .args(["--no-rcs", "-uc"])
-                .arg(std::str::from_utf8(&code).unwrap())
-                .status()
-                .unwrap();
-            assert_eq!(st.success(), *want, "{}", String::from_utf8_lossy(&code));
-        }
+        check_test_env(
+            &Zsh,
+            "zsh",
+            &["--no-rcs", "-uc"],
+            b"export A=\"it's \\$x\n\"; unset B; C=c; ",
+            cases,
+        );
     }
 
     #[test]
