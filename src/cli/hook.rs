@@ -94,7 +94,13 @@ pub fn run_hook(a: HookArgs, _ctx: &Ctx) -> anyhow::Result<i32> {
     let sh = hook::for_name(&a.shell)?;
     let cmd = hook_env_command();
     let words: Vec<&[u8]> = cmd.iter().map(|w| w.as_encoded_bytes()).collect();
-    let script = sh.hook_script(&words).expect("hook shells have a hook script");
+    let mut script = sh.hook_script(&words).expect("hook shells have a hook script");
+    // Where magpkg keeps the pre-rendered activations, so that even the
+    // first `cd` into a built project needs no process.
+    if let Some(sd) = crate::settings::state_dir() {
+        let dir = sd.join(hook::entry::ENTER_DIR);
+        sh.set_var(&mut script, "_magpkg_enter", dir.as_os_str().as_encoded_bytes());
+    }
     std::io::stdout().lock().write_all(&script)?;
     Ok(0)
 }

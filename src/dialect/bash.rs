@@ -6,16 +6,15 @@ use std::path::Path;
 
 use super::{posix, Dialect, Launch};
 
-/// The hook's watch list as a bash (and zsh) array assignment.
-pub(super) fn watch_array(out: &mut Vec<u8>, watch: &[(Vec<u8>, Vec<u8>)]) {
-    out.extend_from_slice(b"_magpkg_watch=(");
-    for (i, (path, stamp)) in watch.iter().enumerate() {
+/// A list of the hook as a bash (and zsh) array assignment.
+pub(super) fn array(out: &mut Vec<u8>, name: &str, items: &[&[u8]]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"=(");
+    for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(b' ');
         }
-        out.extend(posix::quote(path));
-        out.push(b' ');
-        out.extend(posix::quote(stamp));
+        out.extend(posix::quote(item));
     }
     out.extend_from_slice(b");\n");
 }
@@ -43,8 +42,32 @@ impl Dialect for Bash {
     fn hook_template(&self) -> Option<&'static str> {
         Some(include_str!("../../shell-hooks/magpkg.bash"))
     }
-    fn set_watch(&self, out: &mut Vec<u8>, watch: &[(Vec<u8>, Vec<u8>)]) {
-        watch_array(out, watch)
+    fn set_list(&self, out: &mut Vec<u8>, name: &str, items: &[&[u8]]) {
+        array(out, name, items)
+    }
+    fn test_env(&self, vars: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+        // `${X+x}` first: under `set -u` nothing else is expanded for an
+        // unset variable (`&&` stops there).
+        let mut out = b"[[ 1".to_vec();
+        for (name, value) in vars {
+            match value {
+                None => out.extend_from_slice(format!(" && -z ${{{name}+x}}").as_bytes()),
+                Some(v) => {
+                    out.extend_from_slice(
+                        format!(" && -n ${{{name}+x}} && ${{{name}@a}} == *x* && ${name} == ").as_bytes(),
+                    );
+                    out.extend(posix::quote(v));
+                }
+            }
+        }
+        out.extend_from_slice(b" ]]");
+        out
+    }
+    fn set_var(&self, out: &mut Vec<u8>, name: &str, value: &[u8]) {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'=');
+        out.extend(posix::quote(value));
+        out.push(b'\n');
     }
     fn rc_files(&self, shell_hook: Option<&str>) -> Vec<(&'static str, String)> {
         vec![("bashrc", posix::with_hook(BASHRC, shell_hook))]
@@ -60,7 +83,7 @@ impl Dialect for Bash {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dialect::testing::{require, round_trip};
+    use crate::dialect::testing::{check_test_env, require, round_trip, EnvCase};
 
     #[test]
     fn quote_round_trips_in_bash() {
@@ -86,6 +109,27 @@ mod tests {
             "it's $x\n|unset|2|/p/magnet.jsonnet",
             "{}",
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn test_env_is_exact_under_set_u() {
+        // A: exported with that value; B: unset; C: set but not exported
+        // (not what hook-env sees).
+        let cases: &[EnvCase] = &[
+            (&[("A", Some(b"it's $x\n")), ("B", None)], true),
+            (&[("A", Some(b"it's $x"))], false),
+            (&[("B", Some(b""))], false),
+            (&[("A", None)], false),
+            (&[("C", Some(b"c"))], false),
+            (&[], true),
+        ];
+        check_test_env(
+            &Bash,
+            "bash",
+            &["--noprofile", "--norc", "-uc"],
+            b"export A=\"it's \\$x\n\"; unset B; C=c; ",
+            cases,
         );
     }
 

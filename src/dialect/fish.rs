@@ -65,15 +65,35 @@ impl Dialect for Fish {
     fn hook_template(&self) -> Option<&'static str> {
         Some(include_str!("../../shell-hooks/magpkg.fish"))
     }
-    fn set_watch(&self, out: &mut Vec<u8>, watch: &[(Vec<u8>, Vec<u8>)]) {
-        out.extend_from_slice(b"set -g _magpkg_watch");
-        for (path, stamp) in watch {
+    fn set_list(&self, out: &mut Vec<u8>, name: &str, items: &[&[u8]]) {
+        out.extend_from_slice(b"set -g ");
+        out.extend_from_slice(name.as_bytes());
+        for item in items {
             out.push(b' ');
-            out.extend(quote(path));
-            out.push(b' ');
-            out.extend(quote(stamp));
+            out.extend(quote(item));
         }
         out.extend_from_slice(b";\n");
+    }
+    fn test_env(&self, vars: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+        // Quoted, a path variable (`*PATH`) expands joined with `:`, as it
+        // is exported.
+        let mut out = b"true".to_vec();
+        for (name, value) in vars {
+            match value {
+                None => out.extend_from_slice(format!("; and not set -q {name}").as_bytes()),
+                Some(v) => {
+                    out.extend_from_slice(format!("; and set -qx {name}; and test \"${name}\" = ").as_bytes());
+                    out.extend(quote(v));
+                }
+            }
+        }
+        out
+    }
+    fn set_var(&self, out: &mut Vec<u8>, name: &str, value: &[u8]) {
+        // No `;`: the line ends the printed hook, which fish_indent checks.
+        self.set_list(out, name, &[value]);
+        out.truncate(out.len() - 2);
+        out.push(b'\n');
     }
     fn rc_files(&self, shell_hook: Option<&str>) -> Vec<(&'static str, String)> {
         // fish cannot source POSIX sh: the hook runs in sh, so its output
@@ -99,7 +119,7 @@ impl Dialect for Fish {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dialect::testing::{require, round_trip};
+    use crate::dialect::testing::{check_test_env, require, round_trip, EnvCase};
 
     #[test]
     fn quote_round_trips_in_fish() {
@@ -132,6 +152,27 @@ mod tests {
             "it's $x\n|2|unset|2|exported\n",
             "{}",
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn test_env_is_exact() {
+        let cases: &[EnvCase] = &[
+            (
+                &[("A", Some(b"it's $x\n")), ("B", None), ("MYPATH", Some(b"/a b:/c"))],
+                true,
+            ),
+            (&[("A", Some(b"it's $x"))], false),
+            (&[("A", None)], false),
+            (&[("C", Some(b"c"))], false),
+            (&[], true),
+        ];
+        check_test_env(
+            &Fish,
+            "fish",
+            &["--no-config", "-c"],
+            b"set -gx A \"it's \\$x\n\"; set -e B; set -g C c; set -gx MYPATH '/a b:/c'; ",
+            cases,
         );
     }
 

@@ -124,7 +124,24 @@ pub trait Dialect: Sync {
     }
     /// Replace the hook's watch list: (path, stamp or empty) pairs.
     fn set_watch(&self, out: &mut Vec<u8>, watch: &[(Vec<u8>, Vec<u8>)]) {
-        let _ = (out, watch);
+        let flat: Vec<&[u8]> = watch.iter().flat_map(|(p, s)| [&p[..], &s[..]]).collect();
+        self.set_list(out, "_magpkg_watch", &flat);
+    }
+    /// Set the hook's global list `name` (not exported) to `items`; for
+    /// dialects with a prompt hook.
+    fn set_list(&self, out: &mut Vec<u8>, name: &str, items: &[&[u8]]) {
+        let _ = (out, name, items);
+    }
+    /// One command that succeeds exactly when every variable of `vars` is
+    /// exported with that value (`None`: is not set at all); for dialects
+    /// with a prompt hook.
+    fn test_env(&self, vars: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+        let _ = vars;
+        b"false".to_vec()
+    }
+    /// Set the hook's global variable `name` (not exported).
+    fn set_var(&self, out: &mut Vec<u8>, name: &str, value: &[u8]) {
+        let _ = (out, name, value);
     }
     /// The startup files (name under the rc directory, content) that an
     /// interactive `magpkg shell` of this dialect reads: the user's own
@@ -220,6 +237,25 @@ pub(crate) mod testing {
     /// passes because its tool is missing proves nothing.
     pub fn require(tool: &str) -> std::path::PathBuf {
         which::which(tool).unwrap_or_else(|_| panic!("required tool {tool} is missing: run bash .ci/setup"))
+    }
+
+    /// Variables to check with [`super::Dialect::test_env`] and whether the
+    /// check must hold.
+    pub type EnvCase<'a> = (&'a [(&'a str, Option<&'a [u8]>)], bool);
+
+    /// Run `setup` then `d`'s `test_env` for each case in `shell ARGS`, and
+    /// check its status.
+    pub fn check_test_env(d: &dyn super::Dialect, shell: &str, args: &[&str], setup: &[u8], cases: &[EnvCase]) {
+        for (vars, want) in cases {
+            let mut code = setup.to_vec();
+            code.extend(d.test_env(vars));
+            let st = Command::new(require(shell))
+                .args(args)
+                .arg(OsStr::from_bytes(&code))
+                .status()
+                .unwrap();
+            assert_eq!(st.success(), *want, "{shell}: {}", String::from_utf8_lossy(&code));
+        }
     }
 
     /// Run `shell ARGS script` where the script prints each of `words`

@@ -38,11 +38,34 @@ impl Dialect for Zsh {
     fn hook_template(&self) -> Option<&'static str> {
         Some(include_str!("../../shell-hooks/magpkg.zsh"))
     }
-    fn set_watch(&self, out: &mut Vec<u8>, watch: &[(Vec<u8>, Vec<u8>)]) {
+    fn set_list(&self, out: &mut Vec<u8>, name: &str, items: &[&[u8]]) {
         // The hook evaluates this inside its function: make sure the
         // assignment reaches the global array.
         out.extend_from_slice(b"typeset -ga ");
-        bash::watch_array(out, watch)
+        bash::array(out, name, items)
+    }
+    fn test_env(&self, vars: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+        let mut out = b"[[ 1 == 1".to_vec();
+        for (name, value) in vars {
+            match value {
+                None => out.extend_from_slice(format!(" && ! -v {name}").as_bytes()),
+                Some(v) => {
+                    out.extend_from_slice(
+                        format!(" && -v {name} && ${{(t){name}}} == *-export* && ${name} == ").as_bytes(),
+                    );
+                    out.extend(posix::quote(v));
+                }
+            }
+        }
+        out.extend_from_slice(b" ]]");
+        out
+    }
+    fn set_var(&self, out: &mut Vec<u8>, name: &str, value: &[u8]) {
+        out.extend_from_slice(b"typeset -g ");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'=');
+        out.extend(posix::quote(value));
+        out.push(b'\n');
     }
     fn rc_files(&self, shell_hook: Option<&str>) -> Vec<(&'static str, String)> {
         vec![
@@ -65,7 +88,7 @@ impl Dialect for Zsh {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dialect::testing::{require, round_trip};
+    use crate::dialect::testing::{check_test_env, require, round_trip, EnvCase};
 
     #[test]
     fn quote_round_trips_in_zsh() {
@@ -88,6 +111,24 @@ mod tests {
             "=ls it's|/s/y",
             "{}",
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn test_env_is_exact_under_nounset() {
+        let cases: &[EnvCase] = &[
+            (&[("A", Some(b"it's $x\n")), ("B", None)], true),
+            (&[("A", Some(b"it's $x"))], false),
+            (&[("A", None)], false),
+            (&[("C", Some(b"c"))], false),
+            (&[], true),
+        ];
+        check_test_env(
+            &Zsh,
+            "zsh",
+            &["--no-rcs", "-uc"],
+            b"export A=\"it's \\$x\n\"; unset B; C=c; ",
+            cases,
         );
     }
 

@@ -21,6 +21,7 @@ explains what the hook would do here.
 */
 
 pub mod background;
+pub mod entry;
 pub mod project;
 pub mod trust;
 pub mod watch;
@@ -140,12 +141,12 @@ pub fn hook_env(sh: &dyn Dialect, magpkg: Option<&Path>) -> HookEnv {
         }
         _ => None,
     };
-    let desired = match &inspection {
-        Some(Inspection {
-            verdict: Verdict::Ready(s),
-            ..
-        }) => Some(s.as_ref()),
-        _ => None,
+    // What belongs here: a ready environment, or while the trusted content
+    // is not built yet, the one realised from the content trusted before.
+    let (desired, previous) = match inspection.as_ref().map(|i| &i.verdict) {
+        Some(Verdict::Ready(s)) => (Some(s.as_ref()), false),
+        Some(Verdict::OutOfDate { previous: Some(s), .. }) => (Some(s.as_ref()), true),
+        _ => (None, false),
     };
 
     let keep = matches!((&current, desired), (Some(c), Some(s)) if c.is_activation_of(s));
@@ -199,9 +200,9 @@ pub fn hook_env(sh: &dyn Dialect, magpkg: Option<&Path>) -> HookEnv {
     let mut built_in_background = false;
     if let (Some(i), Some(sd)) = (&mut inspection, &state_dir) {
         let mut touched = false;
-        if new_diff.is_some() {
+        if new_diff.is_some() && !previous {
             built_in_background = background::just_built(sd, i, &mut touched);
-        } else if !keep {
+        } else if !keep || previous {
             pending = background::at_prompt(sd, i, magpkg, &mut touched);
         }
         if touched {
@@ -218,10 +219,61 @@ pub fn hook_env(sh: &dyn Dialect, magpkg: Option<&Path>) -> HookEnv {
         .collect();
     sh.set_watch(&mut code, &watch);
 
+    // The entry of the environment active after this run (the shell leaves
+    // it with builtins), and for a ready project the same entry kept for
+    // the next shell entering it ([`entry`]).
+    let active = match (&new_diff, keep) {
+        (Some(d), _) => Some((d, d.encode().into_bytes())),
+        (None, true) => current
+            .as_ref()
+            .map(|c| (c, env.get(DIFF_VAR).map(|v| v.0.clone()).unwrap_or_default())),
+        _ => None,
+    };
+    let mut active_words = Vec::new();
+    if let (Some((d, text)), Some(i)) = (&active, &inspection) {
+        let e = entry::Entry {
+            diff: d,
+            diff_text: text,
+            loaded: format!(
+                "magpkg: loaded {}{}",
+                display(&i.project.found),
+                loaded_detail(d, Some(i))
+            ),
+            unloaded: format!("magpkg: unloaded {}", display(&d.root)),
+            watch: &watch,
+        };
+        active_words = e.words(sh, &env);
+        if let (Some(sd), Verdict::Ready(_), false, true) = (&state_dir, &i.verdict, previous, i.problems.is_empty()) {
+            entry::write(sd, &i.project.found, sh, &active_words);
+        }
+    }
+    // What leaving needs: the words up to the leaving code.
+    let items: Vec<&[u8]> = active_words.iter().take(7).map(Vec::as_slice).collect();
+    sh.set_list(&mut code, "_magpkg_active", &items);
+    if let Some(sd) = &state_dir {
+        sh.set_var(&mut code, "_magpkg_enter", bytes(&sd.join(entry::ENTER_DIR)).as_slice());
+    }
+
     if let Some(i) = &inspection {
         messages.extend(i.problems.iter().map(|p| format!("magpkg: {p}")));
     }
-    if !keep {
+    if previous {
+        // The previous environment stays (or is) loaded: say so with why
+        // the new one is not, once it is started or fails.
+        if !keep {
+            let mut lines = transition_messages(current.as_ref(), inspection.as_ref(), new_diff.as_ref(), None);
+            if let Some(last) = lines.last_mut() {
+                last.push_str(" (the previous environment)");
+            }
+            messages.extend(lines);
+        }
+        let why = match (pending, &inspection) {
+            (Some(p), _) => Some(p + PREVIOUS_STAYS),
+            (None, Some(i)) if !keep => verdict_line(&display(&i.project.found), &i.verdict),
+            _ => None,
+        };
+        messages.extend(why);
+    } else if !keep {
         let mut lines = transition_messages(current.as_ref(), inspection.as_ref(), new_diff.as_ref(), pending);
         if built_in_background {
             if let Some(last) = lines.last_mut() {
@@ -232,6 +284,10 @@ pub fn hook_env(sh: &dyn Dialect, magpkg: Option<&Path>) -> HookEnv {
     }
     HookEnv { code, messages }
 }
+
+/// The end of a line telling why a project's new environment is not loaded
+/// while its previous one is.
+const PREVIOUS_STAYS: &str = "; the previous environment stays loaded until then";
 
 /// A watched file this run wrote: its stamp again, or the next prompt would
 /// ask magpkg once more.
@@ -307,9 +363,10 @@ pub fn verdict_line(shown: &str, verdict: &Verdict) -> Option<String> {
         Verdict::NotBuilt => format!(
             "magpkg: {shown}: environment not built yet; `magpkg shell` builds it, then it loads at the next prompt"
         ),
-        Verdict::OutOfDate { files } => format!(
-            "magpkg: {shown}: environment out of date ({} changed); `magpkg shell` rebuilds it",
-            files.join(", ")
+        Verdict::OutOfDate { files, previous } => format!(
+            "magpkg: {shown}: environment out of date ({} changed); `magpkg shell` rebuilds it{}",
+            files.join(", "),
+            if previous.is_some() { PREVIOUS_STAYS } else { "" }
         ),
         Verdict::Damaged { packages } => format!(
             "magpkg: {shown}: not activated: its environment uses damaged store entries ({packages}); \
@@ -415,9 +472,16 @@ pub fn allow(dir: Option<&Path>, settings: &Settings) -> Result<Allowed, HookErr
     let mut record = TrustRecord::new(project.root.clone(), Status::Allowed, files);
     // Already realised for exactly this content: remember its packages and
     // variables, so a later change can be described in those terms.
+    // Realised from content trusted until now: remember it as the previous
+    // environment, which the hook keeps loaded while the new one builds.
     if let Ok(Some(s)) = project::read_state(&settings.state_dir, &project.root) {
         if s.files.iter().all(|f| record.files.contains(f)) {
             record.summary = Some(Summary::of(&s));
+        } else if let Ok(Some(old)) = trust::read(&settings.state_dir, &project.root) {
+            let trusted = |f: &crate::env::state::FileStamp| old.files.contains(f) || old.previous.contains(f);
+            if old.status == Status::Allowed && !s.files.is_empty() && s.files.iter().all(trusted) {
+                record.previous = s.files.clone();
+            }
         }
     }
     trust::write(&settings.state_dir, &record)?;
@@ -503,7 +567,7 @@ pub fn status(dir: Option<&Path>, settings: &Settings) -> Result<String, HookErr
     line("trust", trust_text);
     let env_text = match (&i.verdict, &i.state) {
         (Verdict::NotBuilt, _) => "not built: `magpkg shell` builds it".into(),
-        (Verdict::OutOfDate { files }, _) => {
+        (Verdict::OutOfDate { files, .. }, _) => {
             format!("out of date ({} changed): `magpkg shell` rebuilds it", files.join(", "))
         }
         (Verdict::Ready(s), _) => format!(
@@ -530,6 +594,9 @@ pub fn status(dir: Option<&Path>, settings: &Settings) -> Result<String, HookErr
     let active_text = match (&active, &i.verdict) {
         (Some(a), Verdict::Ready(s)) if a.root == i.project.root && a.is_activation_of(s) => {
             "yes, in this shell".to_string()
+        }
+        (Some(a), Verdict::OutOfDate { previous: Some(s), .. }) if a.is_activation_of(s) => {
+            "the previous environment, in this shell (kept until the new one is built)".into()
         }
         (Some(a), _) if a.root == i.project.root => {
             "an older state of this project (the hook reloads or unloads it at the next prompt)".into()

@@ -40,7 +40,13 @@ pub enum Verdict {
     /// Trusted, but no environment was realised for it yet.
     NotBuilt,
     /// Trusted, but the realised environment is for other file contents.
-    OutOfDate { files: Vec<String> },
+    /// `previous`: that environment, when it was realised from content
+    /// trusted before the last `magpkg allow` (and is still in the store):
+    /// it may stay loaded until the new one is built.
+    OutOfDate {
+        files: Vec<String>,
+        previous: Option<Box<ProjectState>>,
+    },
     /// Trusted and realised, but a package of its environment was found
     /// damaged in the store (the names): not activated until repaired.
     Damaged { packages: String },
@@ -134,6 +140,8 @@ pub fn inspect(state_dir: &Path, project: Project, stamps: Option<&Path>) -> Ins
         if let Some(s) = &state {
             watched.extend(s.files.iter().map(|f| f.path.clone()));
             watched.push(crate::env::profile::damage_mark(&s.profile));
+            // Removed by `store gc`: the environment is no longer there.
+            watched.push(s.profile.clone());
         }
         // The shell's tests follow links, so a link retargeted to a file of
         // the same mtime would go unseen; replacing a link always changes
@@ -199,8 +207,10 @@ pub fn inspect(state_dir: &Path, project: Project, stamps: Option<&Path>) -> Ins
                             Err(_) => Verdict::Ready(Box::new(s)),
                         }
                     }
-                    (Some(_), f) => Verdict::OutOfDate {
+                    (Some(s), f) => Verdict::OutOfDate {
                         files: f.unwrap_or_default(),
+                        previous: (!s.files.is_empty() && s.files.iter().all(|f| t.previous.contains(f)))
+                            .then(|| Box::new(s)),
                     },
                 }
             }

@@ -119,6 +119,12 @@ pub struct TrustRecord {
     /// The environment last activated from this trusted content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<Summary>,
+    /// The files (with their contents' hashes) of the environment realised
+    /// from content trusted before this `magpkg allow`: while the newly
+    /// trusted content is not built yet, the hook may keep that environment
+    /// loaded (lorri's rule), and only that one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous: Vec<FileStamp>,
 }
 
 impl TrustRecord {
@@ -134,6 +140,7 @@ impl TrustRecord {
             files,
             time,
             summary: None,
+            previous: Vec::new(),
         }
     }
 }

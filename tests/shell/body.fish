@@ -37,7 +37,9 @@ function dump --argument-names name
     cd $T/outside 2>/dev/null
     cd $T/outside 2>/dev/null
     _magpkg_hook 2>/dev/null
-    env >$T/env.$name
+    # Sorted (NUL-separated entries): fish exports its variables in an
+    # order of its own, which new globals can change.
+    env -0 | sort -z | tr '\0' '\n' >$T/env.$name
 end
 function same_env --argument-names name what
     dump $name
