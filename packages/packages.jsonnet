@@ -1,10 +1,12 @@
 // The package tree's entry point: every package by name.
 // `magpkg eval NAME` / `magpkg build NAME` look names up here.
 {
+  bash: import 'bash.jsonnet',
   bootstrap: import 'bootstrap.jsonnet',
   busybox: import 'busybox.jsonnet',
   bzip2: import 'bzip2.jsonnet',
   coreutils: import 'coreutils.jsonnet',
+  curl: import 'curl.jsonnet',
   diffutils: import 'diffutils.jsonnet',
   file: import 'file.jsonnet',
   findutils: import 'findutils.jsonnet',
@@ -18,8 +20,15 @@
   m4: import 'm4.jsonnet',
   make: import 'make.jsonnet',
   ncurses: import 'ncurses.jsonnet',
+  openssl: import 'openssl.jsonnet',
   patch: import 'patch.jsonnet',
+  perl: import 'perl.jsonnet',
+  pkgconf: import 'pkgconf.jsonnet',
+  python3: import 'python3.jsonnet',
+  readline: import 'readline.jsonnet',
   sed: import 'sed.jsonnet',
+  sqlite: import 'sqlite.jsonnet',
+  tcl: import 'tcl.jsonnet',
   tree: import 'tree.jsonnet',
   xz: import 'xz.jsonnet',
   zlib: import 'zlib.jsonnet',
