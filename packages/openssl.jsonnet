@@ -39,7 +39,9 @@ tree.package {
     perl ./Configure linux-x86_64 --prefix=/ --openssldir=/etc/ssl --libdir=lib \
       no-shared no-module no-tests no-afalgeng %(flags)s \
       CC="%(cc)s"
-    make -j%(jobs)s build_libs build_programs
+    # build_sw, not build_libs build_programs: each of those runs its own
+    # sub-make, and two at once compile the same objects.
+    make -j%(jobs)s build_sw
     make install_sw install_ssldirs DESTDIR="$out"
     # The sample configuration installed into $out/etc/ssl is not used
     # (OPENSSLDIR is the host's /etc/ssl); keep it as documentation.

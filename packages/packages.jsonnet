@@ -12,6 +12,7 @@
   findutils: import 'findutils.jsonnet',
   flex: import 'flex.jsonnet',
   grep: import 'grep.jsonnet',
+  git: import 'git.jsonnet',
   gzip: import 'gzip.jsonnet',
   hello: import 'hello.jsonnet',
   less: import 'less.jsonnet',

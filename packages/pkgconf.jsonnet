@@ -39,6 +39,6 @@ tree.autotools {
   meta: {
     description: "pkg-config implementation: compiler and linker flags of installed libraries (Debian's tarball of pkgconf 1.8.1)",
     license: 'ISC',
-    homepage: 'http://pkgconf.org/',
+    homepage: 'https://github.com/pkgconf/pkgconf',
   },
 }

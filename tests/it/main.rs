@@ -25,4 +25,5 @@ mod fetch;
 mod hook;
 mod oci;
 mod remote;
+mod toolchains;
 mod tree;
