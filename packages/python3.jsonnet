@@ -71,7 +71,9 @@ tree.package {
     export LIBFFI_CFLAGS=-I/deps/include LIBFFI_LIBS="-L/deps/lib -lffi"
     export CURSES_CFLAGS="-I/deps/include -D_XOPEN_SOURCE_EXTENDED" CURSES_LIBS="-L/deps/lib -lncursesw"
     export PANEL_CFLAGS="-I/deps/include -D_XOPEN_SOURCE_EXTENDED" PANEL_LIBS="-L/deps/lib -lpanelw"
-    ./configure --prefix=/ CC="%(cc)s" CPPFLAGS="-I/deps/include" LDFLAGS="-L/deps/lib" \
+    # LIBS: configure's link checks put LIBSQLITE3_LIBS before -lsqlite3,
+    # so the static library's math functions need -lm after it.
+    ./configure --prefix=/ CC="%(cc)s" CPPFLAGS="-I/deps/include" LDFLAGS="-L/deps/lib" LIBS=-lm \
       --with-openssl=/deps --with-openssl-rpath=no --with-readline=readline \
       --with-ensurepip=no --disable-test-modules --without-static-libpython \
       --with-lto=no --enable-ipv6
@@ -79,7 +81,15 @@ tree.package {
     # Every module the package promises must have been built: `make` only
     # lists the missing ones.
     ./python -c 'import ssl, _hashlib, sqlite3, ctypes, lzma, bz2, zlib, readline, curses, _curses_panel, _decimal, pyexpat'
-    sed -i 's/ -j0 / -j1 /' Makefile
+    sed -i 's/-j0 -d/-j1 -d/' Makefile
+    ! grep -n -- '-j0' Makefile
+    # setup.py installs the extension modules under --root=$DESTDIR, but
+    # distutils joins the root and a path starting with `//` (prefix /)
+    # into that absolute path, outside DESTDIR: `/.//lib` keeps it relative.
+    sed -i -e 's|--prefix=$(prefix)|--prefix=/.$(prefix)|' \
+      -e 's|--install-scripts=$(BINDIR)|--install-scripts=/.$(BINDIR)|' \
+      -e 's|--install-platlib=$(DESTSHARED)|--install-platlib=/.$(DESTSHARED)|' Makefile
+    grep -q -- '--install-platlib=/.$(DESTSHARED)' Makefile
     PYTHONHASHSEED=0 make install DESTDIR="$out"
     ln -s python3 "$out/bin/python"
   ||| % { cc: pkg.cc, jobs: pkg.jobs },

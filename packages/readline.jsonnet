@@ -20,6 +20,8 @@ tree.autotools {
   )],
   buildDeps+: [ncurses { static: pkg.static }],
   runDeps: [ncurses { static: pkg.static }],
+  // The release's install script is not executable.
+  preConfigure:: 'chmod +x support/install.sh',
   configureFlags:: [
     'CPPFLAGS="%s"' % pkg.depCppflags,
     'LDFLAGS="%s"' % pkg.depLdflags,

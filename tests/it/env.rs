@@ -109,7 +109,11 @@ fn init_in_python_and_perl_projects_picks_their_templates() {
     std::fs::write(py.join("Makefile"), "test:\n\tpytest\n").unwrap();
     let out = w.run_in(&py, &["init"]);
     ok(&out);
-    assert!(text(&out.stderr).contains("template `python` (detected)"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("template `python` (detected)"),
+        "{}",
+        text(&out.stderr)
+    );
     let manifest = std::fs::read_to_string(py.join("magnet.jsonnet")).unwrap();
     assert!(manifest.contains("pkgs.python3"), "{manifest}");
     assert!(manifest.contains("python3 -m venv .venv"), "{manifest}");
@@ -131,9 +135,16 @@ fn init_in_python_and_perl_projects_picks_their_templates() {
     std::fs::write(pl.join("t/basic.t"), "use Test::More; ok 1; done_testing;\n").unwrap();
     let out = w.run_in(&pl, &["init"]);
     ok(&out);
-    assert!(text(&out.stderr).contains("template `perl` (detected)"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("template `perl` (detected)"),
+        "{}",
+        text(&out.stderr)
+    );
     let manifest = std::fs::read_to_string(pl.join("magnet.jsonnet")).unwrap();
-    assert!(manifest.contains("pkgs.perl") && manifest.contains("PERL5LIB"), "{manifest}");
+    assert!(
+        manifest.contains("pkgs.perl") && manifest.contains("PERL5LIB"),
+        "{manifest}"
+    );
 }
 
 #[test]

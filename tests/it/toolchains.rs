@@ -66,7 +66,10 @@ fn small_toolchain_packages_build_and_run_on_the_host() {
     assert!(!has_interpreter(&bash), "bash is statically linked");
     let out = run(
         &bash,
-        &["-c", "a=(x y z); declare -A h=([k]=v); echo \"${BASH_VERSION%%(*} ${#a[@]} ${h[k]} ${a[2]^^}\""],
+        &[
+            "-c",
+            "a=(x y z); declare -A h=([k]=v); echo \"${BASH_VERSION%%(*} ${#a[@]} ${h[k]} ${a[2]^^}\"",
+        ],
     );
     assert_eq!(out, "5.2.15 3 v Z\n");
 
@@ -130,7 +133,12 @@ mod conformance {
         let tls = env.path("tls");
         std::fs::create_dir_all(&tls).unwrap();
         let sh = |script: &str| {
-            let o = Command::new("sh").arg("-ec").arg(script).current_dir(&tls).output().unwrap();
+            let o = Command::new("sh")
+                .arg("-ec")
+                .arg(script)
+                .current_dir(&tls)
+                .output()
+                .unwrap();
             assert!(o.status.success(), "{script}: {}", stderr(&o));
         };
         sh(&format!(
