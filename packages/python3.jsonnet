@@ -13,7 +13,7 @@
 // xz, bzip2, zlib, readline and ncurses are the tree's glibc variants
 // (`{ static: false }`, position-independent static libraries), so the
 // program and its extension modules need nothing from the store at run
-// time, only the host's C library (glibc 2.34 or newer: the symbol
+// time, only the host's C library (glibc 2.35 or newer: the symbol
 // versions this build uses). The extension modules are shared objects
 // in lib/python3.11/lib-dynload, as on any distribution.
 //
