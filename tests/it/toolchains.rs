@@ -169,12 +169,12 @@ mod conformance {
             git clone -q src local-clone && test "$(cat local-clone/README)" = magnet
             mkdir www && git clone -q --bare src www/repo.git && git -C www/repo.git update-server-info
             echo hello-tls >www/file
-            (cd www && exec python3 -m http.server {http} --bind 127.0.0.1 >/dev/null 2>&1) &
+            (cd www && exec python3 -m http.server {http} --bind 127.0.0.1 >/dev/null 2>&1) & servers="${{servers:-}} $!"
             (cd www && exec python3 -c '
 import http.server, ssl
 s = http.server.ThreadingHTTPServer(("127.0.0.1", {https}), http.server.SimpleHTTPRequestHandler)
 c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain("{tls}/server.pem", "{tls}/server.key")
-s.socket = c.wrap_socket(s.socket, server_side=True); s.serve_forever()' >/dev/null 2>&1) &
+s.socket = c.wrap_socket(s.socket, server_side=True); s.serve_forever()' >/dev/null 2>&1) & servers="${{servers:-}} $!"
             for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:{http}/ && break; sleep 0.2; done
             git clone -q http://127.0.0.1:{http}/repo.git http-clone && test "$(cat http-clone/README)" = magnet
             for i in $(seq 50); do curl -s -o /dev/null --cacert {tls}/ca.pem https://localhost:{https}/ && break; sleep 0.2; done
@@ -182,7 +182,7 @@ s.socket = c.wrap_socket(s.socket, server_side=True); s.serve_forever()' >/dev/n
             ! curl -sS https://localhost:{https}/file 2>/dev/null
             GIT_SSL_CAINFO={tls}/ca.pem git clone -q https://localhost:{https}/repo.git https-clone
             test "$(cat https-clone/README)" = magnet
-            kill $(jobs -p)
+            kill $servers
             echo conformance-ok
             "#,
             tls = tls.display(),
