@@ -4,8 +4,9 @@
 // every core XS module (Digest::SHA, Storable, POSIX, List::Util...) is
 // linked into the one `perl` binary and nothing is loaded at run time.
 // Modules installed later from CPAN that need a C compiler cannot be loaded
-// by it; pure-Perl modules work. `{ static: false }` builds a glibc perl
-// with dynamic loading, for XS modules built on the host.
+// by it; pure-Perl modules work. `{ static: false }` is meant to build a
+// glibc perl with dynamic loading, for XS modules built on the host (that
+// variant has not been built yet).
 //
 // @INC is relocatable (`-Duserelocatableinc`): every library path is
 // ".../../lib/perl5/...", relative to the directory of the running perl,
