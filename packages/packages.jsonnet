@@ -8,6 +8,7 @@
   coreutils: import 'coreutils.jsonnet',
   curl: import 'curl.jsonnet',
   diffutils: import 'diffutils.jsonnet',
+  expat: import 'expat.jsonnet',
   file: import 'file.jsonnet',
   findutils: import 'findutils.jsonnet',
   flex: import 'flex.jsonnet',

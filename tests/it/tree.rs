@@ -22,6 +22,7 @@ const TREE: &[(&str, bool)] = &[
     ("coreutils", false),
     ("curl", false),
     ("diffutils", false),
+    ("expat", true),
     ("file", false),
     ("findutils", false),
     ("flex", false),
