@@ -3,14 +3,13 @@
 //!
 //! - `small_toolchain_packages_build_and_run_on_the_host` (#[ignore]d, in
 //!   CI): pkgconf, readline and bash on the bootstrap root, a few minutes.
-//! - `conformance::a_python_git_curl_perl_project_enters_with_numpy_from_pypi`:
-//!   the check, in a fresh store: python3 (with its whole library
-//!   chain), git, curl and perl built from source, then `magpkg shell` runs
-//!   a venv with numpy from PyPI, git clones over http:// and https:// on
-//!   loopback, curl over HTTPS with a test CA, perl's core modules. Too long
-//!   for CI's budget (see doc/package-tree.md for the figures): compiled
-//!   only with `--features toolchain-tests`:
-//!   `cargo test --features toolchain-tests --test it toolchains:: -- --include-ignored`
+//! - `conformance::a_python_git_curl_perl_project_enters_with_numpy_from_pypi`
+//!   (#[ignore]d, in CI): the check, in a fresh store: python3 (with
+//!   its whole library chain), git, curl and perl built from source, then
+//!   `magpkg shell` runs a venv with numpy from PyPI, git clones over
+//!   http:// and https:// on loopback, curl over HTTPS with a test CA,
+//!   perl's core modules. About 9 minutes on 2 cores (figures in
+//!   doc/package-tree.md), the longest test of the suite.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -102,7 +101,6 @@ fn small_toolchain_packages_build_and_run_on_the_host() {
     }
 }
 
-#[cfg(feature = "toolchain-tests")]
 mod conformance {
     use std::io::{BufRead, BufReader};
     use std::net::TcpListener;
@@ -118,6 +116,7 @@ mod conformance {
     /// root's .debs are seeded): everything from source, then the project's
     /// shell.
     #[test]
+    #[ignore]
     fn a_python_git_curl_perl_project_enters_with_numpy_from_pypi() {
         let env = TestContext::new();
         env.seed_bootstrap();
