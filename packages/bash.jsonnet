@@ -26,6 +26,10 @@ tree.autotools {
     '--without-bash-malloc',
     '--with-curses',
     '--disable-nls',
+    // bash 5.2's m4/strtoimax.m4 is reversed: it compiles its own strtoimax
+    // when the C library has a usable one, which clashes with musl's in a
+    // static link. `no` (the cached answer) leaves it out.
+    'bash_cv_func_strtoimax=no',
   ] + (if pkg.static then ['--enable-static-link'] else []),
   postInstall:: |||
     rm -rf "$out/share/doc" "$out/share/info" "$out/share/locale"
