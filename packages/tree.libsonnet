@@ -70,6 +70,37 @@ local magnets = import 'magnets.libsonnet';
   |||,
   kernelCflags:: '-isystem /build/kernel-headers',
 
+  // For `tests::` of TLS clients: a test CA and a certificate it signed for
+  // localhost and 127.0.0.1 (in /tmp/tls: ca.pem, server.pem, server.key),
+  // and a second CA that signed nothing (other-ca.pem). Needs an `openssl`
+  // program on PATH (the package itself or the tree's openssl as a build
+  // dependency).
+  testCA:: |||
+    mkdir -p /tmp/tls && (cd /tmp/tls && {
+      printf '%s\n' '[req]' 'distinguished_name = dn' '[dn]' '[server]' \
+        'subjectAltName = DNS:localhost,IP:127.0.0.1' 'basicConstraints = CA:FALSE' >tls.cnf
+      for ca in ca other-ca; do
+        openssl req -x509 -config tls.cnf -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+          -keyout $ca.key -out $ca.pem -days 3650 -subj "/CN=magpkg $ca" \
+          -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign 2>/dev/null
+      done
+      openssl req -new -config tls.cnf -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+        -extfile tls.cnf -extensions server -out server.pem 2>/dev/null
+    })
+  |||,
+  // An HTTPS server on 127.0.0.1:4433 with that certificate (`openssl
+  // s_server -www`: a GET returns a status page starting with `<HTML>`),
+  // left running in the background; returns once it accepts connections.
+  tlsServer:: |||
+    openssl s_server -quiet -accept 127.0.0.1:4433 -cert /tmp/tls/server.pem -key /tmp/tls/server.key -www >/dev/null 2>&1 &
+    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+      echo Q | openssl s_client -connect 127.0.0.1:4433 >/dev/null 2>&1 && break
+      sleep 0.5
+    done
+  |||,
+
   // Shell steps appended to every build (they only look at $out).
   local finish = |||
     # Absolute symlinks into the output (made by `ln -s $(PREFIX)/...`)
@@ -106,7 +137,10 @@ local magnets = import 'magnets.libsonnet';
     // `--static`, not `-static`: libtool takes a `-static` on its command
     // line (where CC ends up) as its own option and drops it, silently
     // linking the programs dynamically against musl; gcc reads both alike.
-    cc:: if pkg.static then 'musl-gcc --static' else 'gcc',
+    // The glibc variant is position-independent code throughout, so its
+    // static libraries can go into shared objects (Python's extension
+    // modules link libssl.a, libz.a, libffi.a...).
+    cc:: if pkg.static then 'musl-gcc --static' else 'gcc -fPIC',
     // Flags pointing the compiler at the merged build dependencies.
     depCppflags:: '-I/deps/include',
     depLdflags:: '-L/deps/lib',

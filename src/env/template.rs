@@ -31,6 +31,8 @@ templates! {
     "c": "C with make: make and zlib from the tree (headers and libraries on the search paths); cc from the host";
     "go": "Go modules: the go toolchain from the tree (pure Go, no C compiler); caches in the project";
     "lua": "Lua: the interpreter, and the project's modules on LUA_PATH";
+    "python": "Python 3.11: a virtual environment in .venv (made on entry) for pip, binary wheels included";
+    "perl": "Perl 5.36 with its core modules; the project's lib/ on PERL5LIB, tests with prove";
     "shell": "shell scripts: pinned GNU coreutils, sed, grep, findutils, diffutils, gzip; ./scripts on PATH";
 }
 
@@ -52,6 +54,8 @@ pub fn detect(dir: &Path) -> &'static Template {
     let mut lua = 0usize;
     let mut go = 0usize;
     let mut sh = 0usize;
+    let mut python = 0usize;
+    let mut perl = 0usize;
     let walk = walkdir::WalkDir::new(dir).max_depth(3).into_iter().filter_entry(|e| {
         e.depth() == 0
             || !(e.file_name().to_string_lossy().starts_with('.')
@@ -74,16 +78,22 @@ pub fn detect(dir: &Path) -> &'static Template {
             ("go.mod" | "go.work", _) => go += 100,
             (_, "go") => go += 1,
             (_, "lua" | "rockspec") => lua += 1,
+            // A Python project's own files say so more than its scripts.
+            ("pyproject.toml" | "requirements.txt" | "setup.py" | "setup.cfg" | "Pipfile", _) => python += 3,
+            (_, "py") => python += 1,
+            ("Makefile.PL" | "Build.PL" | "cpanfile" | "META.json", _) => perl += 3,
+            (_, "pl" | "pm" | "t") => perl += 1,
             (_, "sh" | "bash") => sh += 1,
             _ => {}
         }
     }
-    let pick = if go > 0 && go >= c && go >= lua {
-        "go"
-    } else if c > 0 && c >= lua {
-        "c"
-    } else if lua > 0 {
-        "lua"
+    // The language with the most evidence; C wins ties (its Makefile is
+    // often the build of a project in another language's extension).
+    let best = [("c", c), ("go", go), ("python", python), ("perl", perl), ("lua", lua)]
+        .into_iter()
+        .fold(("", 0), |best, lang| if lang.1 > best.1 { lang } else { best });
+    let pick = if best.1 > 0 {
+        best.0
     } else if sh > 0 {
         "shell"
     } else {
@@ -121,7 +131,13 @@ pub fn init(dir: &Path, name: Option<&str>, force: bool) -> Result<InitReport, E
         path: manifest.clone(),
         source,
     })?;
-    let gitignore_added = add_to_gitignore(dir, &[&format!("/{LOCAL_DIR}/")])?;
+    let local = format!("/{LOCAL_DIR}/");
+    let mut ignored = vec![local.as_str()];
+    // The python template's virtual environment is per machine too.
+    if tpl.name == "python" {
+        ignored.push("/.venv/");
+    }
+    let gitignore_added = add_to_gitignore(dir, &ignored)?;
     Ok(InitReport {
         manifest,
         template: tpl.name,
@@ -197,6 +213,22 @@ mod tests {
         assert_eq!(detect(t.path()).name, "lua");
         fs::write(t.path().join("Makefile"), "").unwrap();
         assert_eq!(detect(t.path()).name, "c");
+        // Python: its project files outweigh a Makefile and a few C files.
+        fs::write(t.path().join("requirements.txt"), "").unwrap();
+        fs::write(t.path().join("src/app.py"), "").unwrap();
+        assert_eq!(detect(t.path()).name, "python");
+        let py = tempfile::tempdir().unwrap();
+        fs::write(py.path().join("pyproject.toml"), "").unwrap();
+        assert_eq!(detect(py.path()).name, "python");
+        let script = tempfile::tempdir().unwrap();
+        fs::write(script.path().join("tool.py"), "").unwrap();
+        fs::write(script.path().join("run.sh"), "").unwrap();
+        assert_eq!(detect(script.path()).name, "python");
+        let perl = tempfile::tempdir().unwrap();
+        fs::write(perl.path().join("Makefile.PL"), "").unwrap();
+        fs::create_dir(perl.path().join("lib")).unwrap();
+        fs::write(perl.path().join("lib/App.pm"), "").unwrap();
+        assert_eq!(detect(perl.path()).name, "perl");
         fs::write(t.path().join("go.mod"), "module x\n").unwrap();
         assert_eq!(detect(t.path()).name, "go", "a module file decides over a Makefile");
         let hidden = tempfile::tempdir().unwrap();

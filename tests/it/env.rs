@@ -104,6 +104,56 @@ fn init_in_a_c_project_picks_the_c_template() {
 }
 
 #[test]
+fn init_in_python_and_perl_projects_picks_their_templates() {
+    let w = world();
+    // A Python project with a Makefile and a C extension is still Python.
+    let py = w.project("pyproj");
+    std::fs::create_dir(py.join("pkg")).unwrap();
+    std::fs::write(py.join("pyproject.toml"), "[project]\nname = \"pkg\"\n").unwrap();
+    std::fs::write(py.join("pkg/__init__.py"), "").unwrap();
+    std::fs::write(py.join("pkg/_speed.c"), "").unwrap();
+    std::fs::write(py.join("Makefile"), "test:\n\tpytest\n").unwrap();
+    let out = w.run_in(&py, &["init"]);
+    ok(&out);
+    assert!(
+        text(&out.stderr).contains("template `python` (detected)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let manifest = std::fs::read_to_string(py.join("magnet.jsonnet")).unwrap();
+    assert!(manifest.contains("pkgs.python3"), "{manifest}");
+    assert!(manifest.contains("python3 -m venv .venv"), "{manifest}");
+    let gi = std::fs::read_to_string(py.join(".gitignore")).unwrap();
+    assert!(gi.contains("/.magpkg/") && gi.contains("/.venv/"), "{gi}");
+    // requirements.txt alone, and a lone script, are Python too.
+    let req = w.project("reqproj");
+    std::fs::write(req.join("requirements.txt"), "numpy\n").unwrap();
+    assert!(text(&w.run_in(&req, &["init"]).stderr).contains("template `python` (detected)"));
+    let script = w.project("scriptproj");
+    std::fs::write(script.join("tool.py"), "print(1)\n").unwrap();
+    assert!(text(&w.run_in(&script, &["init"]).stderr).contains("template `python` (detected)"));
+
+    let pl = w.project("plproj");
+    std::fs::create_dir_all(pl.join("lib/App")).unwrap();
+    std::fs::create_dir(pl.join("t")).unwrap();
+    std::fs::write(pl.join("Makefile.PL"), "use ExtUtils::MakeMaker;\n").unwrap();
+    std::fs::write(pl.join("lib/App/Tool.pm"), "package App::Tool; 1;\n").unwrap();
+    std::fs::write(pl.join("t/basic.t"), "use Test::More; ok 1; done_testing;\n").unwrap();
+    let out = w.run_in(&pl, &["init"]);
+    ok(&out);
+    assert!(
+        text(&out.stderr).contains("template `perl` (detected)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let manifest = std::fs::read_to_string(pl.join("magnet.jsonnet")).unwrap();
+    assert!(
+        manifest.contains("pkgs.perl") && manifest.contains("PERL5LIB"),
+        "{manifest}"
+    );
+}
+
+#[test]
 fn init_refuses_to_overwrite_without_force() {
     let w = world();
     let root = w.project("p");
@@ -127,7 +177,7 @@ fn init_lists_templates_and_suggests_on_typos() {
     let w = world();
     let root = w.project("p");
     let list = ok(&w.run_in(&root, &["init", "--list"]));
-    for t in ["minimal", "c", "lua", "shell"] {
+    for t in ["minimal", "c", "lua", "shell", "python", "perl"] {
         assert!(list.lines().any(|l| l.starts_with(t)), "{list}");
     }
     let out = w.run_in(&root, &["init", "-t", "lau"]);

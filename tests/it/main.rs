@@ -26,4 +26,5 @@ mod hook;
 mod oci;
 mod remote;
 mod swarm;
+mod toolchains;
 mod tree;
