@@ -46,5 +46,8 @@ use magpkg::jsonnet::limits::ALLOCATED;
 use std::sync::atomic::Ordering::Relaxed;
 
 fn main() {
-    std::process::exit(magpkg::cli::main());
+    let code = magpkg::cli::main();
+    // Interrupted: the cleaner thread ends the process by the signal.
+    magpkg::store::scratch::wait_if_interrupted();
+    std::process::exit(code);
 }

@@ -157,7 +157,26 @@ impl Drop for Writer {
 /// Write end of the pipe the signal handler wakes the cleaner with.
 static WAKE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
 
+/// Set by the signal handler: the process is going down by a signal, and
+/// only the cleaner thread may end it (see [`wait_if_interrupted`]).
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Called by `main` before it exits: once a SIGINT/SIGTERM was caught, the
+/// cleaner thread kills the sandboxes, removes the scratch directories and
+/// dies of the signal. The main thread, which may see its build fail
+/// because the cleaner killed the sandbox, must not exit first with an
+/// ordinary status (the caller expects death by the signal), so it waits.
+pub fn wait_if_interrupted() {
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 extern "C" fn on_signal(sig: nix::libc::c_int) {
+    // An atomic store is async-signal-safe.
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
     let byte = sig as u8;
     // SAFETY: write(2) is async-signal-safe; the descriptor stays open for
     // the life of the process.

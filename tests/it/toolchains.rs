@@ -118,7 +118,8 @@ mod conformance {
     #[test]
     #[ignore]
     fn a_python_git_curl_perl_project_enters_with_numpy_from_pypi() {
-        let env = TestContext::new();
+        // Not a test of trust: the project is this test's own.
+        let env = TestContext::new().trusting();
         env.seed_bootstrap();
         let proj = env.project("app");
         std::fs::write(
