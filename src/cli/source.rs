@@ -146,10 +146,8 @@ fn magnets(
     use crate::fetch::torrent::{self, ListedMagnet};
     use std::collections::BTreeMap;
     let input = match (&input.expr, &input.file, &input.attr) {
-        (Some(e), _, _) => crate::eval::Input::Expr(e.clone()),
-        (_, Some(f), _) => crate::eval::Input::File(f.clone()),
-        (_, _, Some(a)) => crate::eval::Input::positional(a),
-        _ => crate::eval::Input::Expr("import 'magnet/packages.jsonnet'".into()),
+        (None, None, None) => crate::eval::Input::Expr("import 'magnet/packages.jsonnet'".into()),
+        (expr, file, attr) => super::input_of(expr, file, attr),
     };
     let graph = crate::eval::evaluate(&input, ctx.settings.packages_dir.as_deref())?;
     // (sha256, file name) -> the source and the packages listing it.

@@ -249,6 +249,22 @@ pub struct ClosurePackage {
 }
 
 impl ClosurePackage {
+    /// The package `p` (of id `id`) with its store directory `dir`.
+    fn of(id: PackageId, p: &crate::model::Package, dir: PathBuf, static_exe: bool) -> ClosurePackage {
+        ClosurePackage {
+            id,
+            name: p.name.clone(),
+            version: p.version.clone(),
+            dir,
+            run_deps: p.run_deps.clone(),
+            env: p.env.clone(),
+            meta: p.meta.clone(),
+            sources: p.sources.clone(),
+            build_deps: p.build_deps.clone(),
+            static_exe,
+        }
+    }
+
     /// `<id>-<name>`: its directory name in the store and in the image.
     pub fn dir_name(&self) -> String {
         format!("{}-{}", self.id.as_str(), self.name)
@@ -337,18 +353,7 @@ impl Closure {
             }
             let dir = store.package_dir(&id, &p.name);
             let static_exe = has_static_executable(&dir).map_err(io_err(&dir))?;
-            packages.push(ClosurePackage {
-                dir,
-                id,
-                name: p.name.clone(),
-                version: p.version.clone(),
-                run_deps: p.run_deps.clone(),
-                env: p.env.clone(),
-                meta: p.meta.clone(),
-                sources: p.sources.clone(),
-                build_deps: p.build_deps.clone(),
-                static_exe,
-            });
+            packages.push(ClosurePackage::of(id, p, dir, static_exe));
         }
         let shipped: std::collections::BTreeSet<&PackageId> = packages.iter().map(|p| &p.id).collect();
         let build_inputs = graph
@@ -357,18 +362,8 @@ impl Closure {
             .filter(|id| !shipped.contains(id))
             .map(|id| {
                 let p = graph.get(&id);
-                ClosurePackage {
-                    dir: PathBuf::new(),
-                    name: p.name.clone(),
-                    version: p.version.clone(),
-                    run_deps: p.run_deps.clone(),
-                    env: p.env.clone(),
-                    meta: p.meta.clone(),
-                    sources: p.sources.clone(),
-                    build_deps: p.build_deps.clone(),
-                    static_exe: false,
-                    id,
-                }
+                // Not shipped: no directory in the image.
+                ClosurePackage::of(id, p, PathBuf::new(), false)
             })
             .collect();
         let mut oci = OciSettings::default();
