@@ -21,16 +21,6 @@ use crate::support::{
     TestContext,
 };
 
-/// A free UDP port on loopback (for a DHT node).
-fn free_udp_port() -> u16 {
-    loop {
-        let p = free_port();
-        if std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok() && std::net::UdpSocket::bind(("::", p)).is_ok() {
-            return p;
-        }
-    }
-}
-
 /// The magnet of a file as `magpkg source magnet` prints it (computed in a
 /// throwaway store).
 fn magnet_of(file: &Path) -> String {
@@ -152,7 +142,7 @@ fn five_nodes_on_a_private_dht_share_a_source_and_a_package() {
     // Five nodes, each a `magpkg seed` whose DHT node has a fixed port (its
     // peer port too) and knows only the four others. No tracker, no x.pe:
     // the leechers know the DHT's nodes, nothing else.
-    let ports: Vec<u16> = (0..5).map(|_| free_udp_port()).collect();
+    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
     let others: Vec<Machine> = (0..4).map(|_| Machine::new()).collect();
     let ctxs: Vec<&TestContext> = std::iter::once(&first.ctx)
         .chain(others.iter().map(|m| &m.ctx))

@@ -103,14 +103,11 @@ fn small_toolchain_packages_build_and_run_on_the_host() {
 
 mod conformance {
     use std::io::{BufRead, BufReader};
-    use std::net::TcpListener;
     use std::process::{Command, Stdio};
 
     use crate::support::{real_network, require, stderr, stdout, TestContext};
 
-    fn free_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-    }
+    use crate::support::net::free_port;
 
     /// The check, verbatim, in a fresh store (only the bootstrap
     /// root's .debs are seeded): everything from source, then the project's

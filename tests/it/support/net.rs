@@ -352,7 +352,37 @@ pub fn closed_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// A port that was free a moment ago, for tools that need one given.
+/// A port that was free a moment ago (TCP and UDP, IPv4 and IPv6), for
+/// tools that need one given.
+///
+/// Taken below the kernel's ephemeral range (32768-60999 by default) and
+/// never twice in one run: a port the kernel handed out with `bind(0)` and
+/// released is soon handed out again, to an outgoing connection or another
+/// test's listener, and a daemon started on it fails with "Address already in
+/// use" (a swarm test failed in CI that way).
 pub fn free_port() -> u16 {
-    closed_port()
+    use std::net::UdpSocket;
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Start at a place that depends on the process, so two test runs on one
+    // machine do not walk the same ports in step.
+    let _ = NEXT.compare_exchange(
+        0,
+        1 + (std::process::id() % SPAN as u32) as u16,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let p = LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN;
+        let free = TcpListener::bind(("0.0.0.0", p)).is_ok()
+            && TcpListener::bind(("::", p)).is_ok()
+            && UdpSocket::bind(("0.0.0.0", p)).is_ok()
+            && UdpSocket::bind(("::", p)).is_ok();
+        if free {
+            return p;
+        }
+    }
+    panic!("no free port between {LOW} and {}", LOW + SPAN)
 }
