@@ -54,6 +54,7 @@ vars! {
     MAGPKG_APPS = "MAGPKG_APPS": "Root of the portable apps (`magpkg app`). Default: `$XDG_DATA_HOME/magpkg/apps`.";
     MAGPKG_BIN_DIR = "MAGPKG_BIN_DIR": "Where `add_to_path` launchers of apps are written. Default: `~/.local/bin`.";
     MAGPKG_APPLICATIONS_DIR = "MAGPKG_APPLICATIONS_DIR": "Where `add_to_apps` desktop entries are written. Default: `$XDG_DATA_HOME/applications`.";
+    MAGPKG_GITHUB_API = "MAGPKG_GITHUB_API": "Base URL of the GitHub REST API that `magpkg app update` asks for the releases named by `gh-releases-zsync` update information. Default: `https://api.github.com`.";
     MAGPKG_STATE = "MAGPKG_STATE": "Directory of magpkg's per-user state (trusted projects, project states, signing keys under `keys/`, the apps root's fingerprint `apps-integration`). Default: `$XDG_STATE_HOME/magpkg`.";
     MAGPKG_LOG = "MAGPKG_LOG": "`debug` (or `trace`, `info`, `warn`) prints what magpkg decides and why on stderr: what is in the store, what is built, which origin a source comes from and why the others failed.";
     MAGPKG_SUBSTITUTERS = "MAGPKG_SUBSTITUTERS": "Binary caches asked for a package before it is built, in order, separated by spaces: `https://...`, `http://...`, `file:///DIR`, `s3://BUCKET/PREFIX`. Replaces the config file's `substituters`. Default: none.";
@@ -147,6 +148,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "apps",
     "binDir",
     "applicationsDir",
+    "githubApi",
     "seedPort",
     "substituters",
     "trustedKeys",
@@ -186,6 +188,7 @@ struct ConfigFile {
     apps: Option<String>,
     bin_dir: Option<String>,
     applications_dir: Option<String>,
+    github_api: Option<String>,
     seed_port: Option<u16>,
     substituters: Option<Vec<String>>,
     trusted_keys: Option<Vec<String>>,
@@ -317,6 +320,8 @@ pub struct Settings {
     pub apps_dir: PathBuf,
     pub bin_dir: PathBuf,
     pub applications_dir: PathBuf,
+    /// Base URL of the GitHub REST API (`gh-releases-zsync` app updates).
+    pub github_api: String,
     pub state_dir: PathBuf,
     pub home_dir: PathBuf,
     /// `SOURCE_DATE_EPOCH`, the date OCI images and exports carry.
@@ -621,6 +626,9 @@ impl Settings {
             .map(PathBuf::from)
             .or_else(|| cfg_path(&file.applications_dir))
             .unwrap_or_else(|| dirs.data_dir().join("applications"));
+        let github_api = env_var(MAGPKG_GITHUB_API)
+            .or(file.github_api.take())
+            .unwrap_or_else(|| "https://api.github.com".into());
         let state_dir = state_dir().unwrap_or_else(|| state_base.join("magpkg"));
         let source_date_epoch = source_date_epoch()?;
         let mut cache = CacheSettings::resolve(
@@ -672,6 +680,7 @@ impl Settings {
             apps_dir: absolute(apps_dir),
             bin_dir: absolute(bin_dir),
             applications_dir: absolute(applications_dir),
+            github_api,
             state_dir: absolute(state_dir),
             home_dir,
             source_date_epoch,

@@ -14,6 +14,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use super::detect::{self, ElfHeader};
+use super::embedded::{self, Signature};
 use super::integrate::parse_desktop;
 use super::model::{self, Apps, Entry};
 use super::{io_err, AppError};
@@ -27,6 +28,9 @@ pub struct InstallOptions {
     pub variant: Option<String>,
     /// Whether a new app's settings ask for a launcher and a menu entry.
     pub integrate: bool,
+    /// Install an AppImage whose embedded signature is invalid (with a
+    /// warning) instead of refusing it.
+    pub allow_invalid_signature: bool,
 }
 
 /// What was installed.
@@ -36,6 +40,8 @@ pub struct Installed {
     pub variant: String,
     pub dir: PathBuf,
     pub warnings: Vec<String>,
+    /// The AppImage's embedded signature (`None` for an AppDir).
+    pub signature: Option<Signature>,
 }
 
 /// The offset of the SquashFS image of an AppImage, checked.
@@ -389,7 +395,41 @@ fn name_version_from_filename(file: &Path) -> (String, Option<String>) {
 
 /// Install an AppImage as a new variant of an app.
 pub fn install_appimage(apps: &Apps, file: &Path, opts: &InstallOptions) -> Result<Installed, AppError> {
+    install_appimage_as(apps, file, None, opts)
+}
+
+/// [`install_appimage`], with the file name the AppImage is published
+/// under when `file` is a download with another name.
+pub fn install_appimage_as(
+    apps: &Apps,
+    file: &Path,
+    published: Option<&str>,
+    opts: &InstallOptions,
+) -> Result<Installed, AppError> {
     let offset = payload_offset(file)?;
+    let signature = embedded::verify(file).map_err(|reason| AppError::NotAppImage {
+        path: file.into(),
+        reason: format!("its ELF sections cannot be read: {reason}"),
+    })?;
+    let mut sig_warnings = Vec::new();
+    match &signature {
+        Signature::Invalid { reason } if !opts.allow_invalid_signature => {
+            return Err(AppError::BadSignature {
+                path: file.into(),
+                reason: reason.clone(),
+            })
+        }
+        Signature::Invalid { reason } => sig_warnings.push(format!(
+            "{}: its embedded signature is INVALID ({reason}); installed anyway (--allow-invalid-signature)",
+            file.display()
+        )),
+        Signature::Unchecked { reason } => sig_warnings.push(format!(
+            "{}: its embedded signature was not checked: {reason}",
+            file.display()
+        )),
+        Signature::Unsigned | Signature::Valid { .. } => {}
+    }
+    let update_info = embedded::update_info(file).ok().flatten();
     let arch = detect::detect(file).arch.unwrap_or_else(|| "any".into());
     let staging = staging_dir(apps)?;
     let tree = staging.path().join("tree");
@@ -401,13 +441,20 @@ pub fn install_appimage(apps: &Apps, file: &Path, opts: &InstallOptions) -> Resu
         });
     }
     let sha = crate::util::sha256_file(file).map_err(io_err(file))?;
-    let origin = format!(
-        "appimage {} sha256:{sha}",
+    let sha1 = sha1_file(file).map_err(io_err(file))?;
+    let fname = published.map(String::from).unwrap_or_else(|| {
         file.file_name()
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default()
-    );
-    let (fname, fversion) = name_version_from_filename(file);
+    });
+    let origin = format!("appimage {fname} sha256:{sha}");
+    let (fname, fversion) = name_version_from_filename(Path::new(&fname));
+    let mut keys = vec![("appimage_sha1", sha1)];
+    if let Some(u) = update_info {
+        keys.push(("update_info", u));
+    }
+    keys.push(("signature", signature.record()));
+    warnings.extend(sig_warnings);
     let installed = finish_install(
         apps,
         staging,
@@ -417,9 +464,30 @@ pub fn install_appimage(apps: &Apps, file: &Path, opts: &InstallOptions) -> Resu
         fname,
         fversion,
         &origin,
+        &keys,
         &mut warnings,
     )?;
-    Ok(Installed { warnings, ..installed })
+    Ok(Installed {
+        warnings,
+        signature: Some(signature),
+        ..installed
+    })
+}
+
+/// The lowercase hex SHA-1 of a file (what zsync control files name).
+pub fn sha1_file(path: &Path) -> std::io::Result<String> {
+    use sha1::Digest as _;
+    let mut f = File::open(path)?;
+    let mut h = sha1::Sha1::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
 }
 
 /// Install an AppDir (a directory with `AppRun`) as a new variant; the
@@ -455,6 +523,7 @@ pub fn install_appdir(apps: &Apps, dir: &Path, opts: &InstallOptions) -> Result<
         slug(&dname),
         None,
         &origin,
+        &[],
         &mut warnings,
     )?;
     Ok(Installed { warnings, ..installed })
@@ -490,7 +559,7 @@ fn appdir_arch(dir: &Path, apprun: &Path) -> String {
 
 /// Scratch space inside the apps root, so the final rename stays on one
 /// file system and a failed install leaves nothing behind.
-fn staging_dir(apps: &Apps) -> Result<tempfile::TempDir, AppError> {
+pub(crate) fn staging_dir(apps: &Apps) -> Result<tempfile::TempDir, AppError> {
     fs::create_dir_all(&apps.root).map_err(io_err(&apps.root))?;
     tempfile::Builder::new()
         .prefix(".magpkg-tmp-")
@@ -543,6 +612,7 @@ fn finish_install(
     fallback_name: String,
     fallback_version: Option<String>,
     origin: &str,
+    keys: &[(&str, String)],
     warnings: &mut Vec<String>,
 ) -> Result<Installed, AppError> {
     let desktop = find_desktop(tree);
@@ -579,7 +649,7 @@ fn finish_install(
         line: None,
         extra: Vec::new(),
     };
-    let mpkg = model::render_manifest(&version, false, Some(origin), &[entry]);
+    let mpkg = model::render_manifest_with(&version, false, Some(origin), keys, &[entry]);
     fs::write(tree.join("MPKG"), mpkg).map_err(io_err(tree.join("MPKG")))?;
     make_files_read_only(tree)?;
     fs::create_dir_all(&pkg).map_err(io_err(&pkg))?;
@@ -612,6 +682,7 @@ fn finish_install(
         variant,
         dir: dest,
         warnings: Vec::new(),
+        signature: None,
     })
 }
 

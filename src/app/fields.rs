@@ -49,6 +49,18 @@ pub struct MpkgFile {
     /// Written by magpkg: where the variant came from.
     #[serde(default)]
     pub origin: Option<Text>,
+    /// Written by magpkg for an AppImage: its update information
+    /// (`zsync|URL`, `gh-releases-zsync|...`).
+    #[serde(default)]
+    pub update_info: Option<Text>,
+    /// Written by magpkg for an AppImage: the SHA-1 of the file (what a
+    /// zsync control file names).
+    #[serde(default)]
+    pub appimage_sha1: Option<Text>,
+    /// Written by magpkg for an AppImage: its embedded signature as checked
+    /// at install (`valid FINGERPRINT SIGNER`, `invalid REASON`, ...).
+    #[serde(default)]
+    pub signature: Option<Text>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

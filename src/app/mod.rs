@@ -22,6 +22,7 @@ use crate::error::Classify;
 pub mod appimage;
 pub mod bridge;
 pub mod detect;
+pub mod embedded;
 pub mod expand;
 pub mod fields;
 pub mod integrate;
@@ -30,6 +31,7 @@ pub mod pylit;
 pub mod run;
 pub mod select;
 pub mod sync;
+pub mod update;
 
 pub use model::{App, Apps, Entry, Manifest, Settings as AppSettings, Variant};
 
@@ -142,6 +144,36 @@ pub enum AppError {
     NoDefinition { app: String, dir: PathBuf },
     #[error("{path} defines {count} packages; `magpkg app build` needs exactly one (or one named `{app}`)")]
     SeveralDefinitions { path: PathBuf, app: String, count: usize },
+    #[error("{path}: its embedded signature is invalid: {reason}")]
+    BadSignature { path: PathBuf, reason: String },
+    #[error("app `{app}` has no variant with update information{}", if variants.is_empty() { String::new() } else { format!(" (its variants: {})", variants.join(", ")) })]
+    NoUpdateInfo { app: String, variants: Vec<String> },
+    #[error("variant `{variant}` of `{app}`: cannot use the update information `{info}`: {reason}")]
+    BadUpdateInfo {
+        app: String,
+        variant: String,
+        info: String,
+        reason: String,
+    },
+    #[error("cannot download {url}")]
+    Download {
+        url: String,
+        #[source]
+        source: crate::fetch::OriginError,
+    },
+    #[error("{url}: {reason}")]
+    BadUpdateServer { url: String, reason: String },
+    #[error("the file downloaded from {url} is not the one {zsync} announces: {what}")]
+    UpdateMismatch { url: String, zsync: String, what: String },
+    #[error("the update of `{app}` from {url} is {new}, but the installed variant was signed by {old}")]
+    SignerChanged {
+        app: String,
+        url: String,
+        old: String,
+        new: String,
+    },
+    #[error("app `{app}` has no update waiting for its first run")]
+    NoPendingUpdate { app: String },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
@@ -241,6 +273,35 @@ impl Classify for AppError {
             AppError::NoDefinition { .. } => {
                 Some("put a package definition in <app>/src/package.jsonnet (see doc/apps.md)".into())
             }
+            AppError::BadSignature { .. } => Some(
+                "the AppImage was changed after it was signed, or the signature is not its publisher's: get it again from the publisher; \
+                 `--allow-invalid-signature` installs it anyway"
+                    .into(),
+            ),
+            AppError::NoUpdateInfo { .. } => Some(
+                "only AppImages carrying update information (`.upd_info`, e.g. `zsync|URL`), installed with `magpkg app install-appimage`, \
+                 can be updated; install a newer AppImage with `magpkg app install-appimage FILE` instead"
+                    .into(),
+            ),
+            AppError::BadUpdateInfo { .. } => Some(
+                "magpkg understands `zsync|URL` and `gh-releases-zsync|OWNER|REPO|TAG|FILENAME`; install newer versions by hand with \
+                 `magpkg app install-appimage FILE`"
+                    .into(),
+            ),
+            AppError::Download { .. } | AppError::BadUpdateServer { .. } => Some(
+                "check the network and the URL (it comes from the AppImage's update information; for GitHub releases, \
+                 MAGPKG_GITHUB_API or config `githubApi` names the API server); nothing was installed"
+                    .into(),
+            ),
+            AppError::UpdateMismatch { .. } => Some(
+                "the server may be in the middle of a release, or the file was tampered with; nothing was installed: try again later"
+                    .into(),
+            ),
+            AppError::SignerChanged { .. } => Some(
+                "an update must be signed by the key of the installed variant; nothing was installed. If the publisher really \
+                 changed keys, check the new key and install the file with `magpkg app install-appimage`"
+                    .into(),
+            ),
             AppError::Store(e) => e.hint(),
             AppError::Eval(e) => e.hint(),
             AppError::Build(e) => e.hint(),

@@ -34,6 +34,10 @@ pub struct Manifest {
     pub compatible_100: bool,
     pub content: Vec<Entry>,
     pub origin: Option<String>,
+    /// The AppImage facts magpkg recorded at install ([`super::embedded`]).
+    pub update_info: Option<String>,
+    pub appimage_sha1: Option<String>,
+    pub signature: Option<String>,
     pub extra: Vec<(String, serde_json::Value)>,
     /// Non-fatal remarks (unknown keys...), already prefixed with file:line.
     pub warnings: Vec<String>,
@@ -584,6 +588,9 @@ pub fn read_manifest(app: &str, vdir: &Path) -> Result<Manifest, AppError> {
                 compatible_100: false,
                 content,
                 origin: None,
+                update_info: None,
+                appimage_sha1: None,
+                signature: None,
                 extra: Vec::new(),
                 warnings,
             });
@@ -598,6 +605,9 @@ pub fn read_manifest(app: &str, vdir: &Path) -> Result<Manifest, AppError> {
         compatible_100: file.compatible_100.is_some_and(|f| f.0),
         content: Vec::new(),
         origin: text(file.origin),
+        update_info: text(file.update_info),
+        appimage_sha1: text(file.appimage_sha1),
+        signature: text(file.signature),
         extra: Vec::new(),
         warnings: Vec::new(),
     };
@@ -738,6 +748,18 @@ pub fn py_str(s: &str) -> String {
 
 /// Render an `MPKG` file in the Python-literal format.
 pub fn render_manifest(version: &str, compatible_100: bool, origin: Option<&str>, entries: &[Entry]) -> String {
+    render_manifest_with(version, compatible_100, origin, &[], entries)
+}
+
+/// [`render_manifest`] with more top-level keys (`update_info`...), written
+/// after `origin` in the order given.
+pub fn render_manifest_with(
+    version: &str,
+    compatible_100: bool,
+    origin: Option<&str>,
+    keys: &[(&str, String)],
+    entries: &[Entry],
+) -> String {
     let mut out = String::from("# Written by magpkg; edit freely (see doc/apps.md).\n");
     out.push_str(&format!("version = {}\n", py_str(version)));
     if compatible_100 {
@@ -745,6 +767,9 @@ pub fn render_manifest(version: &str, compatible_100: bool, origin: Option<&str>
     }
     if let Some(o) = origin {
         out.push_str(&format!("origin = {}\n", py_str(o)));
+    }
+    for (k, v) in keys {
+        out.push_str(&format!("{k} = {}\n", py_str(v)));
     }
     out.push_str("content = [");
     for (i, e) in entries.iter().enumerate() {

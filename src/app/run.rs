@@ -410,16 +410,44 @@ pub fn exec(plan: &Plan) -> AppError {
 
 /// Run the plan as a child and return its exit status (128 + signal when
 /// it was killed), for callers that must outlive the app.
+/// Like system(3), magpkg ignores SIGINT and SIGQUIT while it waits: the
+/// terminal's Ctrl-C is the app's to handle, and magpkg must live to see
+/// how the app ended.
 pub fn spawn_and_wait(plan: &Plan) -> Result<i32, AppError> {
-    use std::os::unix::process::ExitStatusExt;
-    let status = std::process::Command::new(&plan.program)
-        .args(&plan.args)
-        .envs(plan.env.iter().map(|(k, v)| (k, v)))
-        .status()
-        .map_err(|source| AppError::Spawn {
-            program: plan.program.clone(),
-            source,
-        })?;
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let mut cmd = std::process::Command::new(&plan.program);
+    cmd.args(&plan.args).envs(plan.env.iter().map(|(k, v)| (k, v)));
+    let sandboxed = plan.sandboxed;
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // SAFETY: the child only restores default signal actions and closes
+    // descriptors, both async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            let _ = sigaction(Signal::SIGINT, &default);
+            let _ = sigaction(Signal::SIGQUIT, &default);
+            if sandboxed {
+                crate::util::close_fds_from(3)?;
+            }
+            Ok(())
+        });
+    }
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: installing SIG_IGN runs no code in a handler.
+    let saved = unsafe { [sigaction(Signal::SIGINT, &ignore), sigaction(Signal::SIGQUIT, &ignore)] };
+    let status = cmd.status();
+    for (sig, old) in [Signal::SIGINT, Signal::SIGQUIT].into_iter().zip(saved) {
+        if let Ok(old) = old {
+            // SAFETY: restores the action that was installed before.
+            unsafe {
+                let _ = sigaction(sig, &old);
+            }
+        }
+    }
+    let status = status.map_err(|source| AppError::Spawn {
+        program: plan.program.clone(),
+        source,
+    })?;
     Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }
 

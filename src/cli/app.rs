@@ -10,6 +10,8 @@ use crate::app::model::{App, Apps};
 use crate::app::run::{self, Options};
 use crate::app::run::{Grant, GrantPath};
 use crate::app::select::{self, Host, Status};
+use crate::app::embedded::Signature;
+use crate::app::update::{self, Outcome, UpdateOptions};
 use crate::app::{bridge, sync, AppError};
 
 use super::Ctx;
@@ -37,6 +39,20 @@ pub enum Command {
     Build(BuildArgs),
     /// Keep launchers and menu entries in step with the apps root as it changes (inotify), until killed
     Watch(WatchArgs),
+    /// Update AppImages that carry update information (zsync, GitHub releases); the old variant stays until the new one has run once
+    Update(UpdateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpdateArgs {
+    /// The app (default: every app with update information)
+    pub name: Option<String>,
+    /// Only say what would be downloaded and installed
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove the variant of the app's last update, which has not run successfully yet, and go back to the old one
+    #[arg(long, requires = "name", conflicts_with = "dry_run")]
+    pub rollback: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -122,6 +138,9 @@ pub struct InstallArgs {
     /// Leave add_to_path and add_to_apps out of a new app's .mpkg: no launchers or menu entries
     #[arg(long)]
     pub no_integrate: bool,
+    /// Install an AppImage whose embedded signature is invalid (it is refused otherwise); it stays flagged
+    #[arg(long)]
+    pub allow_invalid_signature: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -164,6 +183,7 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
         Command::Export(a) => export(&apps, ctx, a),
         Command::Build(a) => build(&apps, ctx, a),
         Command::Watch(a) => watch(&apps, ctx, a),
+        Command::Update(a) => update_cmd(&apps, ctx, a),
     }
 }
 
@@ -288,8 +308,139 @@ fn run_app(apps: &Apps, a: RunArgs) -> anyhow::Result<i32> {
             "--sandbox-read/--sandbox-write do nothing without the sandbox (this run is not sandboxed)".to_string(),
         ]);
     }
+    if let Some(v) = app.variant(&plan.variant) {
+        if let Some(s @ Signature::Invalid { .. }) = v.manifest.signature.as_deref().map(Signature::parse) {
+            warn_all([format!(
+                "variant `{}` of `{}` came from an AppImage whose {}",
+                v.name,
+                app.name,
+                s.describe().to_lowercase()
+            )]);
+        }
+    }
+    // The first run of an update's new variant decides whether the old
+    // one can go: it runs as a child, so magpkg sees how it ended.
+    if let Some(p) = update::pending(&app).filter(|p| p.new == plan.variant) {
+        return first_run_of_update(&app, &p, &plan);
+    }
     // exec: on success this never returns and the app's status is ours.
     Err(run::exec(&plan).into())
+}
+
+/// Run the new variant of an update as a child; remove the old variant when
+/// it exits with status 0, keep both (and say how to go back) otherwise.
+fn first_run_of_update(app: &App, p: &update::Pending, plan: &run::Plan) -> anyhow::Result<i32> {
+    let status = run::spawn_and_wait(plan)?;
+    if status == 0 {
+        if let Err(e) = update::confirm(app, p) {
+            warn_all([format!(
+                "the update of `{}` ran, but its old variant `{}` could not be removed: {}",
+                app.name,
+                p.old,
+                crate::error::one_line(&e)
+            )]);
+        }
+    } else {
+        warn_all([format!(
+            "the updated variant `{}` of `{}` exited with status {status} on its first run; the previous variant `{}` is kept \
+             (`magpkg app update --rollback {}` removes the update, `magpkg app run --variant {} {}` runs the old one)",
+            p.new, app.name, p.old, app.name, p.old, app.name
+        )]);
+    }
+    Ok(status)
+}
+
+fn update_cmd(apps: &Apps, ctx: &Ctx, a: UpdateArgs) -> anyhow::Result<i32> {
+    let host = Host::current();
+    let mut out = std::io::stdout().lock();
+    if a.rollback {
+        let name = a.name.as_deref().expect("clap requires a name with --rollback");
+        let app = apps.open(name)?;
+        let p = update::rollback(&app)?;
+        writeln!(
+            out,
+            "{name}: removed the update's variant {}; {} runs again",
+            p.new, p.old
+        )?;
+        drop(out);
+        auto_sync(apps, ctx, true);
+        return Ok(0);
+    }
+    let names = match &a.name {
+        Some(n) => vec![n.clone()],
+        None => apps.names()?,
+    };
+    let opts = UpdateOptions { dry_run: a.dry_run };
+    let mut failed = 0;
+    let mut last_err = None;
+    let mut checked = 0;
+    for name in &names {
+        let app = match apps.open(name) {
+            Ok(app) => app,
+            Err(e) if a.name.is_none() => {
+                warn_all([format!("skipping `{name}`: {}", crate::error::one_line(&e))]);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if a.name.is_none() && !update::has_update_info(&app) {
+            continue;
+        }
+        checked += 1;
+        match update::update(apps, &app, &ctx.settings, &host, &opts) {
+            Ok(c) => print_update(&mut out, &c)?,
+            Err(e) if a.name.is_some() => return Err(e.into()),
+            Err(e) => {
+                failed += 1;
+                writeln!(out, "{name}: failed")?;
+                let err = anyhow::Error::from(e);
+                warn_all([format!("{name}: {err:#}")]);
+                last_err = Some(err);
+            }
+        }
+    }
+    if a.name.is_none() && checked == 0 {
+        writeln!(out, "no app in {} has update information", apps.root.display())?;
+    }
+    drop(out);
+    if !a.dry_run {
+        auto_sync(apps, ctx, true);
+    }
+    match last_err {
+        Some(e) if failed == 1 => Err(e),
+        Some(e) => Err(e.context(format!("{failed} of {checked} apps could not be updated"))),
+        None => Ok(0),
+    }
+}
+
+fn print_update(out: &mut impl Write, c: &update::Checked) -> std::io::Result<()> {
+    match &c.outcome {
+        Outcome::UpToDate { variant } => writeln!(out, "{}: up to date ({variant})", c.app),
+        Outcome::Available { file, url, size } => writeln!(
+            out,
+            "{}: would update {} to {file} ({size} bytes from {url}; the old variant stays until the new one has run once)",
+            c.app, c.variant
+        ),
+        Outcome::Installed {
+            file,
+            url,
+            downloaded,
+            installed,
+        } => {
+            for w in &installed.warnings {
+                writeln!(std::io::stderr().lock(), "warning: {w}")?;
+            }
+            let signed = match &installed.signature {
+                Some(s @ Signature::Valid { .. }) => format!(", {}", s.describe()),
+                _ => String::new(),
+            };
+            writeln!(
+                out,
+                "{}: updated {} to {} ({file}, {downloaded} bytes downloaded from {url}, whole file{signed}); {} stays until {} has run once successfully",
+                c.app, c.variant, installed.variant, c.variant, installed.variant
+            )
+        }
+    }
 }
 
 fn list(apps: &Apps, a: ListArgs) -> anyhow::Result<i32> {
@@ -398,6 +549,12 @@ fn show(apps: &Apps, ctx: &Ctx, a: ShowArgs) -> anyhow::Result<i32> {
                         resolved.as_ref()
                     }
                 };
+                if let Some(sig) = variant_signature(v, resolved.map(|r| &**r)) {
+                    j["signature"] = signature_json(&sig);
+                }
+                if let Some(u) = &v.manifest.update_info {
+                    j["update_info"] = u.clone().into();
+                }
                 if let Some(r) = resolved {
                     j["entry"] = serde_json::json!({
                         "name": r.entry.name,
@@ -431,6 +588,7 @@ fn show(apps: &Apps, ctx: &Ctx, a: ShowArgs) -> anyhow::Result<i32> {
             "unknown_keys": s.extra.iter().cloned().collect::<serde_json::Map<_, _>>(),
             "variants": variants,
             "integration": integrated,
+            "pending_update": update::pending(&app),
             "broken_variants": app.broken.iter().map(|b| serde_json::json!({
                 "name": b.name,
                 "dir": b.dir,
@@ -541,6 +699,23 @@ fn show_text(
                 entries.join(", ")
             }
         )?;
+        let resolved = match st {
+            Status::Candidate { resolved, .. } => Some(resolved),
+            Status::Rejected { resolved, .. } => resolved.as_ref(),
+        };
+        if let Some(sig) = variant_signature(v, resolved.map(|r| &**r)) {
+            writeln!(out, "       signature: {}", sig.describe())?;
+        }
+        if let Some(u) = &v.manifest.update_info {
+            writeln!(out, "       updates from: {u}")?;
+        }
+    }
+    if let Some(p) = update::pending(app) {
+        writeln!(
+            out,
+            "update: {} replaces {} once it has run successfully (`magpkg app update --rollback {}` goes back)",
+            p.new, p.old, app.name
+        )?;
     }
     if integrated.is_empty() {
         writeln!(out, "integration: none")?;
@@ -551,6 +726,30 @@ fn show_text(
         }
     }
     Ok(())
+}
+
+/// The signature of a variant: recorded at install for an extracted
+/// AppImage, checked now for an AppImage kept as a file (its entry's file).
+fn variant_signature(v: &crate::app::Variant, resolved: Option<&select::Resolved>) -> Option<Signature> {
+    if let Some(s) = &v.manifest.signature {
+        return Some(Signature::parse(s));
+    }
+    let r = resolved.filter(|r| r.appimage == Some(2))?;
+    Some(
+        crate::app::embedded::verify(&r.file)
+            .unwrap_or_else(|reason| Signature::Invalid { reason: format!("cannot read it: {reason}") }),
+    )
+}
+
+fn signature_json(s: &Signature) -> serde_json::Value {
+    match s {
+        Signature::Unsigned => serde_json::json!({"status": "unsigned"}),
+        Signature::Valid { fingerprint, signer } => {
+            serde_json::json!({"status": "valid", "fingerprint": fingerprint, "signer": signer})
+        }
+        Signature::Invalid { reason } => serde_json::json!({"status": "invalid", "reason": reason}),
+        Signature::Unchecked { reason } => serde_json::json!({"status": "unchecked", "reason": reason}),
+    }
 }
 
 fn print_report(r: &integrate::Report) {
@@ -708,6 +907,7 @@ fn install(apps: &Apps, ctx: &Ctx, a: InstallArgs, appimage: bool) -> anyhow::Re
         name: a.name,
         variant: a.variant,
         integrate: !a.no_integrate,
+        allow_invalid_signature: a.allow_invalid_signature,
     };
     let inst = if appimage {
         appimage::install_appimage(apps, &a.path, &opts)?
@@ -715,9 +915,13 @@ fn install(apps: &Apps, ctx: &Ctx, a: InstallArgs, appimage: bool) -> anyhow::Re
         appimage::install_appdir(apps, &a.path, &opts)?
     };
     warn_all(inst.warnings.iter().cloned());
+    let signed = match &inst.signature {
+        Some(s @ Signature::Valid { .. }) => format!(" ({})", s.describe()),
+        _ => String::new(),
+    };
     writeln!(
         std::io::stderr().lock(),
-        "installed {} as variant {} of app `{}`",
+        "installed {} as variant {} of app `{}`{signed}",
         a.path.display(),
         inst.variant,
         inst.app
