@@ -165,7 +165,7 @@ impl Signature {
             Signature::Unsigned => "unsigned".into(),
             Signature::Valid { fingerprint, signer } if signer.is_empty() => format!("signed by {fingerprint}"),
             Signature::Valid { fingerprint, signer } => format!("signed by {fingerprint} ({signer})"),
-            Signature::Invalid { reason } => format!("SIGNATURE INVALID: {reason}"),
+            Signature::Invalid { reason } => format!("INVALID: {reason}"),
             Signature::Unchecked { reason } => format!("signed, not checked: {reason}"),
         }
     }

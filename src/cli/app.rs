@@ -309,12 +309,10 @@ fn run_app(apps: &Apps, a: RunArgs) -> anyhow::Result<i32> {
         ]);
     }
     if let Some(v) = app.variant(&plan.variant) {
-        if let Some(s @ Signature::Invalid { .. }) = v.manifest.signature.as_deref().map(Signature::parse) {
+        if let Some(Signature::Invalid { reason }) = v.manifest.signature.as_deref().map(Signature::parse) {
             warn_all([format!(
-                "variant `{}` of `{}` came from an AppImage whose {}",
-                v.name,
-                app.name,
-                s.describe().to_lowercase()
+                "variant `{}` of `{}` came from an AppImage with an INVALID signature ({reason}); it may not be what its publisher released",
+                v.name, app.name,
             )]);
         }
     }

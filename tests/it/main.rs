@@ -14,6 +14,7 @@
 mod support;
 
 mod app;
+mod app_update;
 mod build;
 mod cache;
 mod cli;
