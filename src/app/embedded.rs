@@ -204,8 +204,16 @@ pub fn verify(path: &Path) -> Result<Signature, String> {
         .prefix("magpkg-sig-")
         .tempdir()
         .map_err(|e| e.to_string())?;
-    let (ring, sigf, data) = (t.path().join("key.gpg"), t.path().join("sig.asc"), t.path().join("digest"));
-    for (p, b) in [(&ring, keyring.as_slice()), (&sigf, sig.as_slice()), (&data, digest.as_bytes())] {
+    let (ring, sigf, data) = (
+        t.path().join("key.gpg"),
+        t.path().join("sig.asc"),
+        t.path().join("digest"),
+    );
+    for (p, b) in [
+        (&ring, keyring.as_slice()),
+        (&sigf, sig.as_slice()),
+        (&data, digest.as_bytes()),
+    ] {
         std::fs::write(p, b).map_err(|e| format!("{}: {e}", p.display()))?;
     }
     let out = std::process::Command::new(&gpgv)
@@ -229,7 +237,9 @@ fn read_status(status: &str, success: bool) -> Signature {
     let mut signer = String::new();
     let mut bad = None;
     for line in status.lines() {
-        let Some(rest) = line.strip_prefix("[GNUPG:] ") else { continue };
+        let Some(rest) = line.strip_prefix("[GNUPG:] ") else {
+            continue;
+        };
         let mut words = rest.split(' ');
         match words.next() {
             Some("VALIDSIG") => fingerprint = words.next().map(String::from),
@@ -335,7 +345,8 @@ mod tests {
 
     #[test]
     fn gpgv_status_lines() {
-        let good = "[GNUPG:] NEWSIG\n[GNUPG:] GOODSIG 1122334455667788 Test <t@x>\n[GNUPG:] VALIDSIG AABB 2026-01-01 0\n";
+        let good =
+            "[GNUPG:] NEWSIG\n[GNUPG:] GOODSIG 1122334455667788 Test <t@x>\n[GNUPG:] VALIDSIG AABB 2026-01-01 0\n";
         assert_eq!(
             read_status(good, true),
             Signature::Valid {

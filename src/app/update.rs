@@ -224,12 +224,15 @@ pub fn update(
         zsync_url: zsync_url.clone(),
         outcome,
     };
-    if let Some(v) = app
-        .variants
-        .iter()
-        .find(|v| v.manifest.appimage_sha1.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(&z.sha1)))
-    {
-        return Ok(checked(Outcome::UpToDate { variant: v.name.clone() }));
+    if let Some(v) = app.variants.iter().find(|v| {
+        v.manifest
+            .appimage_sha1
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case(&z.sha1))
+    }) {
+        return Ok(checked(Outcome::UpToDate {
+            variant: v.name.clone(),
+        }));
     }
     let file = z
         .filename
@@ -270,7 +273,10 @@ pub fn update(
     let installed = match appimage::install_appimage_as(apps, &dest, Some(&file), &iopts) {
         // The same version published again as another file.
         Err(AppError::VariantExists { path }) => {
-            let base = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let base = path
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             iopts.variant = Some(format!("{base}-{}", &sha1[..8]));
             appimage::install_appimage_as(apps, &dest, Some(&file), &iopts)?
         }
@@ -378,7 +384,12 @@ pub fn parse_zsync(bytes: &[u8], zsync_url: &str) -> Result<Zsync, String> {
         let v = v.trim();
         match k {
             "Filename" => filename = Some(v.to_string()),
-            "Length" => length = Some(v.parse::<u64>().map_err(|_| format!("its Length `{v}` is not a number"))?),
+            "Length" => {
+                length = Some(
+                    v.parse::<u64>()
+                        .map_err(|_| format!("its Length `{v}` is not a number"))?,
+                )
+            }
             "URL" if url.is_none() => url = Some(v.to_string()),
             "SHA-1" => {
                 if v.len() != 40 || !v.bytes().all(|c| c.is_ascii_hexdigit()) {
@@ -390,7 +401,9 @@ pub fn parse_zsync(bytes: &[u8], zsync_url: &str) -> Result<Zsync, String> {
         }
     }
     let base = reqwest::Url::parse(zsync_url).map_err(|e| e.to_string())?;
-    let rel = url.or(filename.clone()).ok_or("its header has no URL and no Filename")?;
+    let rel = url
+        .or(filename.clone())
+        .ok_or("its header has no URL and no Filename")?;
     let url = base
         .join(&rel)
         .map_err(|e| format!("its URL `{rel}` is not a URL: {e}"))?;
@@ -440,7 +453,12 @@ fn gh_release_asset(
     };
     let dest = scratch.join("release.json");
     download(settings, &url, &dest).map_err(Gh::Err)?;
-    let server = |reason: String| Gh::Err(AppError::BadUpdateServer { url: url.clone(), reason });
+    let server = |reason: String| {
+        Gh::Err(AppError::BadUpdateServer {
+            url: url.clone(),
+            reason,
+        })
+    };
     let text = fs::read(&dest).map_err(|e| server(e.to_string()))?;
     let v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| server(format!("not JSON: {e}")))?;
     let release = match tag {
@@ -465,7 +483,11 @@ fn gh_release_asset(
             server(format!(
                 "release `{}` has no asset matching `{pattern}` (it has: {})",
                 release["tag_name"].as_str().unwrap_or("?"),
-                if names.is_empty() { "none".into() } else { names.join(", ") }
+                if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                }
             ))
         })
         .and_then(|u| http_url(&u).map_err(server))

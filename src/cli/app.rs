@@ -5,12 +5,12 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use crate::app::appimage::{self, InstallOptions};
+use crate::app::embedded::Signature;
 use crate::app::integrate::{self, Targets};
 use crate::app::model::{App, Apps};
 use crate::app::run::{self, Options};
 use crate::app::run::{Grant, GrantPath};
 use crate::app::select::{self, Host, Status};
-use crate::app::embedded::Signature;
 use crate::app::update::{self, Outcome, UpdateOptions};
 use crate::app::{bridge, sync, AppError};
 
@@ -734,8 +734,9 @@ fn variant_signature(v: &crate::app::Variant, resolved: Option<&select::Resolved
     }
     let r = resolved.filter(|r| r.appimage == Some(2))?;
     Some(
-        crate::app::embedded::verify(&r.file)
-            .unwrap_or_else(|reason| Signature::Invalid { reason: format!("cannot read it: {reason}") }),
+        crate::app::embedded::verify(&r.file).unwrap_or_else(|reason| Signature::Invalid {
+            reason: format!("cannot read it: {reason}"),
+        }),
     )
 }
 

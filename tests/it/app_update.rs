@@ -27,7 +27,11 @@ int main(void){FILE*f=fopen("RUNTIME-RAN","w");if(f)fclose(f);return 0;}
 
 /// Where a section's bytes are in an ELF file (`readelf -S`).
 fn section(file: &Path, name: &str) -> (usize, usize) {
-    let o = Command::new(require("readelf")).args(["-W", "-S"]).arg(file).output().unwrap();
+    let o = Command::new(require("readelf"))
+        .args(["-W", "-S"])
+        .arg(file)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", show(&o));
     let text = stdout(&o);
     let line = text
@@ -129,7 +133,14 @@ impl Signer {
         let d = self.home.path().join("digest");
         fs::write(&d, &digest).unwrap();
         let sig = self.home.path().join("digest.asc");
-        let o = self.gpg(&["--armor", "--textmode", "--detach-sign", "-o", sig.to_str().unwrap(), d.to_str().unwrap()]);
+        let o = self.gpg(&[
+            "--armor",
+            "--textmode",
+            "--detach-sign",
+            "-o",
+            sig.to_str().unwrap(),
+            d.to_str().unwrap(),
+        ]);
         assert!(o.status.success(), "gpg: {}", show(&o));
         let key = self.gpg(&["--armor", "--export", &self.fingerprint]);
         assert!(key.status.success() && !key.stdout.is_empty(), "{}", show(&key));
@@ -218,12 +229,18 @@ fn zsync_update_is_installed_and_the_old_variant_kept_until_the_new_one_runs() {
     ok(&w, &install_args("hello", &v1));
     let mpkg = fs::read_to_string(w.apps_dir().join("hello/package/hello-1.2.3-amd64/MPKG")).unwrap();
     assert!(mpkg.contains(&format!("update_info = '{upd}'\n")), "{mpkg}");
-    assert!(mpkg.contains(&format!("appimage_sha1 = '{}'\n", sha1_hex(&v1))), "{mpkg}");
+    assert!(
+        mpkg.contains(&format!("appimage_sha1 = '{}'\n", sha1_hex(&v1))),
+        "{mpkg}"
+    );
     assert!(mpkg.contains("signature = 'unsigned'\n"), "{mpkg}");
 
     // The server offers the installed file: up to date, by name and for all apps.
     publish(&server, &v1);
-    assert_eq!(ok(&w, &["app", "update", "hello"]), "hello: up to date (hello-1.2.3-amd64)\n");
+    assert_eq!(
+        ok(&w, &["app", "update", "hello"]),
+        "hello: up to date (hello-1.2.3-amd64)\n"
+    );
     assert_eq!(ok(&w, &["app", "update"]), "hello: up to date (hello-1.2.3-amd64)\n");
 
     // A new release: --dry-run says so and changes nothing.
@@ -239,7 +256,10 @@ fn zsync_update_is_installed_and_the_old_variant_kept_until_the_new_one_runs() {
         )
     );
     assert_eq!(variants(&w, "hello"), ["hello-1.2.3-amd64"]);
-    assert!(!server.requests().iter().any(|r| r.path.ends_with("1.2.4-x86_64.AppImage")));
+    assert!(!server
+        .requests()
+        .iter()
+        .any(|r| r.path.ends_with("1.2.4-x86_64.AppImage")));
 
     // The update: downloaded whole, checked, installed next to the old one.
     let out = ok(&w, &["app", "update", "hello"]);
@@ -247,12 +267,27 @@ fn zsync_update_is_installed_and_the_old_variant_kept_until_the_new_one_runs() {
         out.starts_with("hello: updated hello-1.2.3-amd64 to hello-1.2.4-amd64 (Hello-1.2.4-x86_64.AppImage, "),
         "{out}"
     );
-    assert!(out.contains(&format!("{size} bytes downloaded")) && out.contains("whole file"), "{out}");
-    assert!(!src.path().join("RUNTIME-RAN").exists(), "the AppImage is never executed");
-    assert_eq!(variants(&w, "hello"), [".magpkg-update.json", "hello-1.2.3-amd64", "hello-1.2.4-amd64"]);
+    assert!(
+        out.contains(&format!("{size} bytes downloaded")) && out.contains("whole file"),
+        "{out}"
+    );
+    assert!(
+        !src.path().join("RUNTIME-RAN").exists(),
+        "the AppImage is never executed"
+    );
+    assert_eq!(
+        variants(&w, "hello"),
+        [".magpkg-update.json", "hello-1.2.3-amd64", "hello-1.2.4-amd64"]
+    );
     let mpkg = fs::read_to_string(w.apps_dir().join("hello/package/hello-1.2.4-amd64/MPKG")).unwrap();
-    assert!(mpkg.contains(&format!("appimage_sha1 = '{}'\n", sha1_hex(&v2))), "{mpkg}");
-    assert!(mpkg.contains("origin = 'appimage Hello-1.2.4-x86_64.AppImage sha256:"), "{mpkg}");
+    assert!(
+        mpkg.contains(&format!("appimage_sha1 = '{}'\n", sha1_hex(&v2))),
+        "{mpkg}"
+    );
+    assert!(
+        mpkg.contains("origin = 'appimage Hello-1.2.4-x86_64.AppImage sha256:"),
+        "{mpkg}"
+    );
     let text = ok(&w, &["app", "show", "hello"]);
     assert!(
         text.contains("update: hello-1.2.4-amd64 replaces hello-1.2.3-amd64 once it has run successfully"),
@@ -274,20 +309,29 @@ fn zsync_update_is_installed_and_the_old_variant_kept_until_the_new_one_runs() {
     );
     assert_eq!(variants(&w, "hello").len(), 3);
     // The old one can still be run by name, which confirms nothing.
-    assert_eq!(ok(&w, &["app", "run", "--variant", "hello-1.2.3-amd64", "hello"]), "hello 1.2.3\n");
+    assert_eq!(
+        ok(&w, &["app", "run", "--variant", "hello-1.2.3-amd64", "hello"]),
+        "hello 1.2.3\n"
+    );
     assert_eq!(variants(&w, "hello").len(), 3);
     // A successful run of the new one: the old variant goes.
     let o = magpkg(&w, &["app", "run", "hello"]);
     assert!(o.status.success(), "{}", show(&o));
     assert_eq!(stdout(&o), "hello 1.2.4\n");
     assert_eq!(variants(&w, "hello"), ["hello-1.2.4-amd64"]);
-    assert_eq!(ok(&w, &["app", "update", "hello"]), "hello: up to date (hello-1.2.4-amd64)\n");
+    assert_eq!(
+        ok(&w, &["app", "update", "hello"]),
+        "hello: up to date (hello-1.2.4-amd64)\n"
+    );
 
     // Another update, rolled back: the new variant goes, the old one runs.
     let v3 = hello_appimage(src.path(), "1.3", Some(&upd));
     publish(&server, &v3);
     ok(&w, &["app", "update"]);
-    assert_eq!(variants(&w, "hello"), [".magpkg-update.json", "hello-1.2.4-amd64", "hello-1.3-amd64"]);
+    assert_eq!(
+        variants(&w, "hello"),
+        [".magpkg-update.json", "hello-1.2.4-amd64", "hello-1.3-amd64"]
+    );
     assert_eq!(
         ok(&w, &["app", "update", "--rollback", "hello"]),
         "hello: removed the update's variant hello-1.3-amd64; hello-1.2.4-amd64 runs again\n"
@@ -296,7 +340,23 @@ fn zsync_update_is_installed_and_the_old_variant_kept_until_the_new_one_runs() {
     assert_eq!(ok(&w, &["app", "run", "hello"]), "hello 1.2.4\n");
     let o = magpkg(&w, &["app", "update", "--rollback", "hello"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    assert!(stderr(&o).contains("no update waiting for its first run"), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("no update waiting for its first run"),
+        "{}",
+        show(&o)
+    );
+
+    // The same version published again as another file: a variant of its own.
+    let again = src.path().join("again/Hello-1.2.4-x86_64.AppImage");
+    write(&again, [fs::read(&v2).unwrap(), b"re-release".to_vec()].concat());
+    publish(&server, &again);
+    let out = ok(&w, &["app", "update", "hello"]);
+    let renamed = format!("hello-1.2.4-amd64-{}", &sha1_hex(&again)[..8]);
+    assert!(out.contains(&format!("to {renamed} ")), "{out}");
+    assert_eq!(
+        variants(&w, "hello"),
+        [".magpkg-update.json", "hello-1.2.4-amd64", &renamed]
+    );
     // Every AppImage download was one whole-file GET.
     assert!(server.requests().iter().all(|r| r.range.is_none()));
 }
@@ -335,14 +395,22 @@ fn updates_that_cannot_be_trusted_or_reached_install_nothing() {
     no_scratch_left(&w);
 
     // A file cut short.
-    server.serve("/rel/Hello-2.0-x86_64.AppImage", wrong[..1000].to_vec(), Behaviour::Normal);
+    server.serve(
+        "/rel/Hello-2.0-x86_64.AppImage",
+        wrong[..1000].to_vec(),
+        Behaviour::Normal,
+    );
     let o = magpkg(&w, &["app", "update", "hello"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert!(stderr(&o).contains("1000 bytes instead of"), "{}", show(&o));
     assert_eq!(variants(&w, "hello"), ["hello-1.0-amd64"]);
 
     // Not a control file (a 404 page served as 200 would be one).
-    server.serve("/rel/Hello.AppImage.zsync", b"<html>\n\nnot here</html>".to_vec(), Behaviour::Normal);
+    server.serve(
+        "/rel/Hello.AppImage.zsync",
+        b"<html>\n\nnot here</html>".to_vec(),
+        Behaviour::Normal,
+    );
     let o = magpkg(&w, &["app", "update", "hello"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert!(stderr(&o).contains("it is not a zsync control file"), "{}", show(&o));
@@ -362,7 +430,11 @@ fn updates_that_cannot_be_trusted_or_reached_install_nothing() {
     ok(&w, &install_args("missing", &v404));
     let o = magpkg(&w, &["app", "update", "missing"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    assert!(stderr(&o).contains(&format!("cannot download {missing}")) && stderr(&o).contains("404"), "{}", show(&o));
+    assert!(
+        stderr(&o).contains(&format!("cannot download {missing}")) && stderr(&o).contains("404"),
+        "{}",
+        show(&o)
+    );
 
     // No update information at all, and a kind magpkg does not know.
     let plain_dir = src.path().join("plain");
@@ -382,7 +454,9 @@ fn updates_that_cannot_be_trusted_or_reached_install_nothing() {
     let o = magpkg(&w, &["app", "update", "odd"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert!(
-        stderr(&o).contains("cannot use the update information `bintray-zsync|a|b|c|d`: the transport `bintray-zsync` is not supported"),
+        stderr(&o).contains(
+            "cannot use the update information `bintray-zsync|a|b|c|d`: the transport `bintray-zsync` is not supported"
+        ),
         "{}",
         show(&o)
     );
@@ -391,8 +465,15 @@ fn updates_that_cannot_be_trusted_or_reached_install_nothing() {
     let o = magpkg(&w, &["app", "update"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     let out = stdout(&o);
-    assert!(out.contains("gone: failed\n") && out.contains("hello: failed\n"), "{}", show(&o));
-    assert!(!out.contains("plain"), "apps without update information are not checked: {out}");
+    assert!(
+        out.contains("gone: failed\n") && out.contains("hello: failed\n"),
+        "{}",
+        show(&o)
+    );
+    assert!(
+        !out.contains("plain"),
+        "apps without update information are not checked: {out}"
+    );
     assert!(stderr(&o).contains("could not be updated"), "{}", show(&o));
     assert!(!w.apps_dir().join("hello/package/.magpkg-update.json").exists());
     no_scratch_left(&w);
@@ -408,7 +489,11 @@ fn gh_releases_update_information_asks_the_configured_api() {
     ok(&w, &install_args("hello", &v1));
     let v2 = hello_appimage(src.path(), "1.1", Some(upd));
     let dl = |n: &str| server.url(&format!("/download/v1.1/{n}"));
-    server.serve("/download/v1.1/Hello-1.1-x86_64.AppImage", fs::read(&v2).unwrap(), Behaviour::Normal);
+    server.serve(
+        "/download/v1.1/Hello-1.1-x86_64.AppImage",
+        fs::read(&v2).unwrap(),
+        Behaviour::Normal,
+    );
     server.serve(
         "/download/v1.1/Hello-1.1-x86_64.AppImage.zsync",
         zsync(&v2, &dl("Hello-1.1-x86_64.AppImage")),
@@ -434,19 +519,67 @@ fn gh_releases_update_information_asks_the_configured_api() {
         "{out}"
     );
     let out = ok(&w, &["app", "update", "hello"]);
-    assert!(out.starts_with("hello: updated hello-1.0-amd64 to hello-1.1-amd64 "), "{out}");
+    assert!(
+        out.starts_with("hello: updated hello-1.0-amd64 to hello-1.1-amd64 "),
+        "{out}"
+    );
     assert_eq!(ok(&w, &["app", "run", "hello"]), "hello 1.1\n");
     assert_eq!(variants(&w, "hello"), ["hello-1.1-amd64"]);
     let paths: Vec<String> = server.requests().iter().map(|r| r.path.clone()).collect();
-    assert!(paths.contains(&"/api/repos/someone/hello/releases/latest".to_string()), "{paths:?}");
-    assert_eq!(ok(&w, &["app", "update", "hello"]), "hello: up to date (hello-1.1-amd64)\n");
+    assert!(
+        paths.contains(&"/api/repos/someone/hello/releases/latest".to_string()),
+        "{paths:?}"
+    );
+    assert_eq!(
+        ok(&w, &["app", "update", "hello"]),
+        "hello: up to date (hello-1.1-amd64)\n"
+    );
+
+    // The newest pre-release, from the list of releases.
+    let v4 = hello_appimage(src.path(), "1.2b", Some(upd));
+    server.serve(
+        "/download/pre/Hello-1.2b-x86_64.AppImage.zsync",
+        zsync(&v4, "Hello-1.2b-x86_64.AppImage"),
+        Behaviour::Normal,
+    );
+    let list = serde_json::json!([
+        {"tag_name": "v1.3", "prerelease": false, "assets": []},
+        {"tag_name": "v1.2b", "prerelease": true, "assets": [
+            {"name": "Hello-1.2b-x86_64.AppImage.zsync", "browser_download_url": server.url("/download/pre/Hello-1.2b-x86_64.AppImage.zsync")},
+        ]},
+    ]);
+    server.serve(
+        "/api/repos/someone/pre/releases",
+        serde_json::to_vec(&list).unwrap(),
+        Behaviour::Normal,
+    );
+    let pre = hello_appimage(
+        &src.path().join("pre"),
+        "1.0",
+        Some("gh-releases-zsync|someone|pre|latest-pre|Hello-*-x86_64.AppImage.zsync"),
+    );
+    ok(&w, &install_args("pre", &pre));
+    let out = ok(&w, &["app", "update", "--dry-run", "pre"]);
+    assert!(
+        out.contains(&format!(
+            "to Hello-1.2b-x86_64.AppImage ({} bytes from {};",
+            fs::metadata(&v4).unwrap().len(),
+            server.url("/download/pre/Hello-1.2b-x86_64.AppImage")
+        )),
+        "{out}"
+    );
 
     // A release without a matching asset names what it has.
-    let v3 = hello_appimage(src.path(), "1.2", Some("gh-releases-zsync|someone|other|v9|Other-*.zsync"));
+    let v3 = hello_appimage(
+        src.path(),
+        "1.2",
+        Some("gh-releases-zsync|someone|other|v9|Other-*.zsync"),
+    );
     ok(&w, &install_args("other", &v3));
     server.serve(
         "/api/repos/someone/other/releases/tags/v9",
-        br#"{"tag_name": "v9", "assets": [{"name": "x.zsync", "browser_download_url": "http://127.0.0.1:1/x"}]}"#.to_vec(),
+        br#"{"tag_name": "v9", "assets": [{"name": "x.zsync", "browser_download_url": "http://127.0.0.1:1/x"}]}"#
+            .to_vec(),
         Behaviour::Normal,
     );
     let o = magpkg(&w, &["app", "update", "other"]);
@@ -490,7 +623,11 @@ fn signed_appimages_are_checked_and_shown() {
     let tampered = hello_appimage(&src.path().join("tampered"), "1.0", Some(&upd));
     signer.sign(&tampered);
     let mut bytes = fs::read(&tampered).unwrap();
-    put(&mut bytes, section(&tampered, ".upd_info"), b"zsync|http://attacker.invalid/x.zsync");
+    put(
+        &mut bytes,
+        section(&tampered, ".upd_info"),
+        b"zsync|http://attacker.invalid/x.zsync",
+    );
     fs::write(&tampered, bytes).unwrap();
     let o = magpkg(&w, &install_args("tampered", &tampered));
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
@@ -509,7 +646,11 @@ fn signed_appimages_are_checked_and_shown() {
     args.insert(2, "--allow-invalid-signature");
     let o = magpkg(&w, &args);
     assert!(o.status.success(), "{}", show(&o));
-    assert!(stderr(&o).contains("warning: ") && stderr(&o).contains("its embedded signature is INVALID"), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("warning: ") && stderr(&o).contains("its embedded signature is INVALID"),
+        "{}",
+        show(&o)
+    );
     let o = magpkg(&w, &["app", "run", "tampered"]);
     assert!(o.status.success(), "{}", show(&o));
     assert!(
@@ -528,14 +669,25 @@ fn signed_appimages_are_checked_and_shown() {
     assert_snapshot!(&w, "app_show_signatures", &shown);
     let j: Value = serde_json::from_str(&ok(&w, &["app", "show", "--json", "signed"])).unwrap();
     assert_eq!(j["variants"][0]["signature"]["status"], "valid");
-    assert_eq!(j["variants"][0]["signature"]["fingerprint"], signer.fingerprint.as_str());
+    assert_eq!(
+        j["variants"][0]["signature"]["fingerprint"],
+        signer.fingerprint.as_str()
+    );
 
     // An AppImage kept as a file in a variant is checked when shown.
     let raw = w.apps_dir().join("unsigned/package/raw");
-    write(&raw.join("MPKG"), "version = '9'\ncontent = [{'name': 'unsigned', 'file': 'hello.AppImage'}]\n");
+    write(
+        &raw.join("MPKG"),
+        "version = '9'\ncontent = [{'name': 'unsigned', 'file': 'hello.AppImage'}]\n",
+    );
     fs::copy(&signed, raw.join("hello.AppImage")).unwrap();
     let j: Value = serde_json::from_str(&ok(&w, &["app", "show", "--json", "unsigned"])).unwrap();
-    let rawj = j["variants"].as_array().unwrap().iter().find(|v| v["name"] == "raw").unwrap();
+    let rawj = j["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "raw")
+        .unwrap();
     assert_eq!(rawj["signature"]["status"], "valid", "{rawj}");
 
     // Updates of a signed app must carry the same key's signature.
@@ -557,7 +709,11 @@ fn signed_appimages_are_checked_and_shown() {
     publish(&server, &v2);
     let o = magpkg(&w, &["app", "update", "signed"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    assert!(stderr(&o).contains(&format!("is signed by {}", other.fingerprint)), "{}", show(&o));
+    assert!(
+        stderr(&o).contains(&format!("is signed by {}", other.fingerprint)),
+        "{}",
+        show(&o)
+    );
     assert_eq!(variants(&w, "signed"), ["signed-1.0-amd64"]);
     let v2 = hello_appimage(&src.path().join("v2b"), "2.0", Some(&upd));
     signer.sign(&v2);
