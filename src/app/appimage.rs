@@ -440,6 +440,9 @@ pub fn install_appimage_as(
             reason: "its image has no AppRun at the top".into(),
         });
     }
+    if update_info.is_some() {
+        keep_appimage(file, &tree)?;
+    }
     let sha = crate::util::sha256_file(file).map_err(io_err(file))?;
     let sha1 = sha1_file(file).map_err(io_err(file))?;
     let fname = published.map(String::from).unwrap_or_else(|| {
@@ -472,6 +475,29 @@ pub fn install_appimage_as(
         signature: Some(signature),
         ..installed
     })
+}
+
+/// The copy of the AppImage an updatable variant keeps, so that an update
+/// can take the blocks that did not change from it ([`super::zsync`]).
+pub const KEPT_APPIMAGE: &str = ".magpkg-source.AppImage";
+
+/// Copy the AppImage into the extracted tree as [`KEPT_APPIMAGE`]; whatever
+/// the image put under that name is replaced, never written through.
+fn keep_appimage(file: &Path, tree: &Path) -> Result<(), AppError> {
+    let dest = tree.join(KEPT_APPIMAGE);
+    if dest.symlink_metadata().is_ok() {
+        crate::store::remove_tree(&dest)?;
+    }
+    let mut out = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .mode(0o644)
+        .open(&dest)
+        .map_err(io_err(&dest))?;
+    let mut input = File::open(file).map_err(io_err(file))?;
+    std::io::copy(&mut input, &mut out).map_err(io_err(&dest))?;
+    Ok(())
 }
 
 /// The lowercase hex SHA-1 of a file (what zsync control files name).

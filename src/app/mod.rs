@@ -32,6 +32,7 @@ pub mod run;
 pub mod select;
 pub mod sync;
 pub mod update;
+pub mod zsync;
 
 pub use model::{App, Apps, Entry, Manifest, Settings as AppSettings, Variant};
 

@@ -8,10 +8,10 @@
 //! (`gh-releases-zsync|OWNER|REPO|TAG|FILENAME`, asked of the API at
 //! `githubApi`). Its header says which file is current (`SHA-1`, `Length`)
 //! and where it is (`URL`, relative to the control file). When the SHA-1 is
-//! not the installed one, the whole file is downloaded through the
-//! fetcher's HTTP client (no block reuse: the installed variant is an
-//! extracted AppDir, not the old AppImage), checked against the SHA-1 and
-//! the length, its signature checked (it must be signed by the installed
+//! not the installed one, the new file is made from the blocks the old
+//! variant's kept AppImage shares with it ([`super::zsync`]) and HTTP range
+//! requests for the rest, or else downloaded whole through the fetcher's
+//! HTTP client; it is checked against the SHA-1 and the length, its signature checked (it must be signed by the installed
 //! variant's key when that one was signed), and installed as a new variant
 //! next to the old one. Everything happens in a scratch directory of the
 //! apps root; a failure leaves nothing.
@@ -30,6 +30,7 @@ use super::appimage::{self, InstallOptions, Installed};
 use super::embedded::{self, Signature};
 use super::model::{App, Apps, Variant};
 use super::select::{self, Host};
+use super::zsync::{self, Zsync};
 use super::{io_err, AppError};
 use crate::fetch::http;
 use crate::settings::Settings;
@@ -62,21 +63,20 @@ pub enum Outcome {
     Installed {
         file: String,
         url: String,
-        /// Bytes downloaded (the whole file: no block reuse).
-        downloaded: u64,
+        transfer: Transfer,
         installed: Box<Installed>,
     },
 }
 
-/// The header of a zsync control file.
+/// How the new file came.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Zsync {
-    pub filename: Option<String>,
-    pub length: u64,
-    /// Where the file is, resolved against the control file's URL.
-    pub url: String,
-    /// Lowercase hex.
-    pub sha1: String,
+pub struct Transfer {
+    /// Bytes downloaded.
+    pub downloaded: u64,
+    /// Bytes taken from the AppImage the old variant keeps.
+    pub reused: u64,
+    /// That variant (`None`: the whole file was downloaded).
+    pub reused_from: Option<String>,
 }
 
 /// An update that waits for the new variant's first successful run.
@@ -214,7 +214,7 @@ pub fn update(
     let control = staging.path().join("control.zsync");
     download(settings, &zsync_url, &control)?;
     let text = fs::read(&control).map_err(io_err(&control))?;
-    let z = parse_zsync(&text, &zsync_url).map_err(|reason| AppError::BadUpdateServer {
+    let z = zsync::parse(&text, &zsync_url).map_err(|reason| AppError::BadUpdateServer {
         url: zsync_url.clone(),
         reason,
     })?;
@@ -250,7 +250,38 @@ pub fn update(
     let dl_dir = staging.path().join("download");
     fs::create_dir(&dl_dir).map_err(io_err(&dl_dir))?;
     let dest = dl_dir.join(&file);
-    let (size, _) = download(settings, &z.url, &dest)?;
+    // The blocks the installed AppImage already has are taken from it; the
+    // whole file is downloaded when there is none or that does not work out.
+    let seed = from.dir.join(appimage::KEPT_APPIMAGE);
+    let mut transfer = None;
+    if seed.is_file() && z.blocksize.is_some() {
+        match reuse_blocks(settings, &seed, &text, &z, &dest) {
+            Ok(downloaded) if appimage::sha1_file(&dest).is_ok_and(|s| s == z.sha1) => {
+                transfer = Some(Transfer {
+                    downloaded,
+                    reused: z.length - downloaded,
+                    reused_from: Some(from.name.clone()),
+                })
+            }
+            Ok(_) => tracing::debug!(url = %z.url, "the file made from reused blocks is not the announced one"),
+            Err(e) => tracing::debug!(url = %z.url, error = %e, "no block reuse"),
+        }
+    }
+    let transfer = match transfer {
+        Some(t) => t,
+        None => {
+            if dest.exists() {
+                fs::remove_file(&dest).map_err(io_err(&dest))?;
+            }
+            let (size, _) = download(settings, &z.url, &dest)?;
+            Transfer {
+                downloaded: size,
+                reused: 0,
+                reused_from: None,
+            }
+        }
+    };
+    let size = fs::metadata(&dest).map_err(io_err(&dest))?.len();
     let mismatch = |what: String| AppError::UpdateMismatch {
         url: z.url.clone(),
         zsync: zsync_url.clone(),
@@ -303,9 +334,115 @@ pub fn update(
     Ok(checked(Outcome::Installed {
         file,
         url: z.url.clone(),
-        downloaded: size,
+        transfer,
         installed: Box::new(installed),
     }))
+}
+
+/// Make the new file at `dest` from the blocks of `seed` it shares and
+/// HTTP range requests for the rest. Returns the bytes downloaded.
+fn reuse_blocks(settings: &Settings, seed: &Path, control: &[u8], z: &Zsync, dest: &Path) -> Result<u64, String> {
+    use std::io::{Seek, SeekFrom, Write};
+    let old = fs::read(seed).map_err(|e| format!("{}: {e}", seed.display()))?;
+    let blocks = zsync::find_blocks(&old, control, z)?;
+    let bs = z.blocksize.ok_or("no block size")? as u64;
+    let mut f = fs::File::create(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    let io = |e: std::io::Error| format!("{}: {e}", dest.display());
+    f.set_len(z.length).map_err(io)?;
+    for (i, b) in blocks.iter().enumerate() {
+        let Some(off) = *b else { continue };
+        let (s, e) = (i as u64 * bs, ((i as u64 + 1) * bs).min(z.length));
+        // A match may run into the zeros zsync pads the last block with.
+        let mut block = old
+            .get(off..)
+            .unwrap_or_default()
+            .iter()
+            .take((e - s) as usize)
+            .copied()
+            .collect::<Vec<_>>();
+        block.resize((e - s) as usize, 0);
+        f.seek(SeekFrom::Start(s)).map_err(io)?;
+        f.write_all(&block).map_err(io)?;
+    }
+    // Few requests: gaps of up to 16 KiB between missing parts are fetched too.
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    for r in zsync::missing_ranges(&blocks, z) {
+        match ranges.last_mut() {
+            Some(last) if r.0 - last.1 <= 16 << 10 => last.1 = r.1,
+            _ => ranges.push(r),
+        }
+    }
+    let downloaded = fetch_ranges(settings, &z.url, &ranges, &mut f)?;
+    f.sync_all().map_err(io)?;
+    Ok(downloaded)
+}
+
+/// Fetch byte ranges of `url` into `f` at their offsets, with the timeouts
+/// of downloads. A server that does not answer a range with 206 and the
+/// range asked for is an error (the caller then downloads the whole file).
+fn fetch_ranges(settings: &Settings, url: &str, ranges: &[(u64, u64)], f: &mut fs::File) -> Result<u64, String> {
+    use std::io::{Seek, SeekFrom, Write};
+    if ranges.is_empty() {
+        return Ok(0);
+    }
+    let limits = limits(settings);
+    let client = http::client(&limits)?;
+    let run = async {
+        let mut total = 0u64;
+        for &(s, e) in ranges {
+            let want = format!("bytes {s}-{}/", e - 1);
+            let req = client
+                .get(url)
+                .header(reqwest::header::RANGE, format!("bytes={s}-{}", e - 1));
+            let mut resp = tokio::time::timeout(limits.timeout, req.send())
+                .await
+                .map_err(|_| format!("no answer within {}s", limits.timeout.as_secs()))?
+                .map_err(|e| e.to_string())?;
+            let range = resp
+                .headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if resp.status() != reqwest::StatusCode::PARTIAL_CONTENT || !range.starts_with(&want) {
+                return Err(format!(
+                    "HTTP {} (Content-Range `{range}`) to a request for {want}",
+                    resp.status()
+                ));
+            }
+            f.seek(SeekFrom::Start(s)).map_err(|e| e.to_string())?;
+            let mut got = 0u64;
+            loop {
+                match tokio::time::timeout(limits.stall, resp.chunk()).await {
+                    Err(_) => return Err(format!("no progress for {}s", limits.stall.as_secs())),
+                    Ok(Err(e)) => return Err(e.to_string()),
+                    Ok(Ok(None)) => break,
+                    Ok(Ok(Some(c))) => {
+                        got += c.len() as u64;
+                        if got > e - s {
+                            return Err(format!("more than the {} bytes of {want}", e - s));
+                        }
+                        f.write_all(&c).map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+            if got != e - s {
+                return Err(format!("{got} bytes for {want}"));
+            }
+            total += got;
+        }
+        Ok(total)
+    };
+    crate::fetch::block_on(run).map_err(|e| e.to_string())?
+}
+
+fn limits(settings: &Settings) -> http::HttpLimits {
+    http::HttpLimits {
+        timeout: settings.http_timeout,
+        stall: settings.stall_timeout,
+        retries: settings.retries,
+        max_size: settings.max_download_size,
+        min_rate: settings.min_rate,
+    }
 }
 
 /// An update of a signed variant must be signed by the same key.
@@ -345,13 +482,7 @@ fn http_url(u: &str) -> Result<String, String> {
 
 /// Download `url` into `dest` with the fetcher's HTTP client and limits.
 fn download(settings: &Settings, url: &str, dest: &Path) -> Result<(u64, String), AppError> {
-    let limits = http::HttpLimits {
-        timeout: settings.http_timeout,
-        stall: settings.stall_timeout,
-        retries: settings.retries,
-        max_size: settings.max_download_size,
-        min_rate: settings.min_rate,
-    };
+    let limits = limits(settings);
     let server = |reason: String| AppError::BadUpdateServer {
         url: url.into(),
         reason,
@@ -364,58 +495,6 @@ fn download(settings: &Settings, url: &str, dest: &Path) -> Result<(u64, String)
             url: url.into(),
             source,
         })
-}
-
-/// Read the header of a zsync control file (`Key: value` lines up to the
-/// first blank line; the block checksums after it are not needed).
-pub fn parse_zsync(bytes: &[u8], zsync_url: &str) -> Result<Zsync, String> {
-    let end = bytes
-        .windows(2)
-        .position(|w| w == b"\n\n")
-        .ok_or("it is not a zsync control file (no header)")?;
-    let head = String::from_utf8_lossy(&bytes[..end]);
-    let mut lines = head.lines();
-    if !lines.next().is_some_and(|l| l.starts_with("zsync:")) {
-        return Err("it is not a zsync control file (it does not start with `zsync:`)".into());
-    }
-    let (mut filename, mut length, mut url, mut sha1) = (None, None, None, None);
-    for l in lines {
-        let Some((k, v)) = l.split_once(':') else { continue };
-        let v = v.trim();
-        match k {
-            "Filename" => filename = Some(v.to_string()),
-            "Length" => {
-                length = Some(
-                    v.parse::<u64>()
-                        .map_err(|_| format!("its Length `{v}` is not a number"))?,
-                )
-            }
-            "URL" if url.is_none() => url = Some(v.to_string()),
-            "SHA-1" => {
-                if v.len() != 40 || !v.bytes().all(|c| c.is_ascii_hexdigit()) {
-                    return Err(format!("its SHA-1 `{v}` is not 40 hex digits"));
-                }
-                sha1 = Some(v.to_ascii_lowercase());
-            }
-            _ => {}
-        }
-    }
-    let base = reqwest::Url::parse(zsync_url).map_err(|e| e.to_string())?;
-    let rel = url
-        .or(filename.clone())
-        .ok_or("its header has no URL and no Filename")?;
-    let url = base
-        .join(&rel)
-        .map_err(|e| format!("its URL `{rel}` is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("its URL `{url}` is not http or https"));
-    }
-    Ok(Zsync {
-        filename,
-        length: length.ok_or("its header has no Length")?,
-        url: url.to_string(),
-        sha1: sha1.ok_or("its header has no SHA-1")?,
-    })
 }
 
 enum Gh {
@@ -531,26 +610,6 @@ fn glob(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn zsync_headers() {
-        let text = b"zsync: 0.6.2\nFilename: App-2.AppImage\nMTime: x\nBlocksize: 2048\nLength: 1234\nHash-Lengths: 2,2,5\nURL: App-2.AppImage\nSHA-1: 0123456789ABCDEF0123456789abcdef01234567\n\n\x00\x01binary";
-        let z = parse_zsync(text, "http://h/dir/App.zsync").unwrap();
-        assert_eq!(z.url, "http://h/dir/App-2.AppImage");
-        assert_eq!(z.length, 1234);
-        assert_eq!(z.sha1, "0123456789abcdef0123456789abcdef01234567");
-        assert_eq!(z.filename.as_deref(), Some("App-2.AppImage"));
-        assert!(parse_zsync(b"<html>\n\n", "http://h/x").unwrap_err().contains("zsync:"));
-        assert!(parse_zsync(b"zsync: 1\nLength: 1\nURL: x\n\n", "http://h/x")
-            .unwrap_err()
-            .contains("SHA-1"));
-        let abs = parse_zsync(
-            b"zsync: 1\nLength: 1\nURL: https://o/f\nSHA-1: 0123456789abcdef0123456789abcdef01234567\n\n",
-            "http://h/x",
-        )
-        .unwrap();
-        assert_eq!(abs.url, "https://o/f");
-    }
 
     #[test]
     fn asset_patterns() {

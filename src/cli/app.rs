@@ -422,7 +422,7 @@ fn print_update(out: &mut impl Write, c: &update::Checked) -> std::io::Result<()
         Outcome::Installed {
             file,
             url,
-            downloaded,
+            transfer,
             installed,
         } => {
             for w in &installed.warnings {
@@ -432,9 +432,16 @@ fn print_update(out: &mut impl Write, c: &update::Checked) -> std::io::Result<()
                 Some(s @ Signature::Valid { .. }) => format!(", {}", s.describe()),
                 _ => String::new(),
             };
+            let how = match &transfer.reused_from {
+                Some(v) => format!(
+                    "{} bytes downloaded from {url}, {} bytes reused from the AppImage of {v}",
+                    transfer.downloaded, transfer.reused
+                ),
+                None => format!("{} bytes downloaded from {url}, whole file", transfer.downloaded),
+            };
             writeln!(
                 out,
-                "{}: updated {} to {} ({file}, {downloaded} bytes downloaded from {url}, whole file{signed}); {} stays until {} has run once successfully",
+                "{}: updated {} to {} ({file}, {how}{signed}); {} stays until {} has run once successfully",
                 c.app, c.variant, installed.variant, c.variant, installed.variant
             )
         }
