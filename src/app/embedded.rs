@@ -153,6 +153,7 @@ impl Signature {
                 }
             }
             "invalid" => Signature::Invalid { reason: rest.into() },
+            "unchecked" => Signature::Unchecked { reason: rest.into() },
             _ => Signature::Unchecked {
                 reason: format!("unreadable record `{s}`"),
             },
@@ -336,6 +337,9 @@ mod tests {
             },
             Signature::Invalid {
                 reason: "the file changed".into(),
+            },
+            Signature::Unchecked {
+                reason: "no gpgv".into(),
             },
         ] {
             assert_eq!(Signature::parse(&s.record()), s);

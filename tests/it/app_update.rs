@@ -15,7 +15,7 @@ use crate::support::appimage::{build_appimage, compile, install_args};
 use crate::support::net::{closed_port, Behaviour, HttpServer};
 use crate::support::servers::Nginx;
 use crate::support::snapshot::assert_snapshot;
-use crate::support::{require, show, stderr, stdout, write, write_exe, TestContext};
+use crate::support::{path_without, require, show, stderr, stdout, write, write_exe, TestContext};
 
 /// A runtime with the sections appimagetool writes into, zero-filled and
 /// with file contents (as in the real runtime).
@@ -409,6 +409,18 @@ fn zsync_update_is_installed_and_the_old_variant_kept_until_the_new_one_runs() {
         variants(&w, "hello"),
         [".magpkg-update.json", "hello-1.2.4-amd64", &renamed]
     );
+    // An update on top of one that never ran: the first successful run
+    // removes the last confirmed variant and the unconfirmed one.
+    let v4 = hello_appimage(src.path(), "1.4", Some(&upd));
+    publish_to(&site, &v4);
+    ok(&w, &["app", "update", "hello"]);
+    let j: Value = serde_json::from_str(&ok(&w, &["app", "show", "--json", "hello"])).unwrap();
+    assert_eq!(
+        j["pending_update"],
+        serde_json::json!({"new": "hello-1.4-amd64", "old": "hello-1.2.4-amd64", "unconfirmed": [renamed]})
+    );
+    assert_eq!(ok(&w, &["app", "run", "hello"]), "hello 1.4\n");
+    assert_eq!(variants(&w, "hello"), ["hello-1.4-amd64"]);
 }
 
 #[test]
@@ -464,6 +476,16 @@ fn updates_that_cannot_be_trusted_or_reached_install_nothing() {
     let o = magpkg(&w, &["app", "update", "hello"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert!(stderr(&o).contains("it is not a zsync control file"), "{}", show(&o));
+
+    // Offline, nothing is asked.
+    let o = w
+        .cmd()
+        .args(["app", "update", "hello"])
+        .env("MAGPKG_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stderr(&o).contains("magpkg is offline"), "{}", show(&o));
 
     // An unreachable server: the URL is named.
     let gone = format!("http://127.0.0.1:{}/rel/Hello.AppImage.zsync", closed_port());
@@ -534,6 +556,10 @@ fn gh_releases_update_information_asks_the_configured_api() {
     let server = HttpServer::start();
     let w = TestContext::new().with_env("MAGPKG_GITHUB_API", server.url("/api"));
     let src = tempfile::tempdir().unwrap();
+    assert_eq!(
+        ok(&w, &["app", "update"]),
+        format!("no app in {} has update information\n", w.apps_dir().display())
+    );
     let upd = "gh-releases-zsync|someone|hello|latest|Hello-*-x86_64.AppImage.zsync";
     let v1 = hello_appimage(src.path(), "1.0", Some(upd));
     ok(&w, &install_args("hello", &v1));
@@ -664,6 +690,26 @@ fn signed_appimages_are_checked_and_shown() {
         "{}",
         show(&o)
     );
+
+    // Without gpgv the signature cannot be checked: said on install and by show.
+    let o = w
+        .cmd()
+        .args(install_args("unchecked", &signed))
+        .env("PATH", path_without(&["gpgv"]))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("its embedded signature was not checked: gpgv is not installed"),
+        "{}",
+        show(&o)
+    );
+    let text = ok(&w, &["app", "show", "unchecked"]);
+    assert!(
+        text.contains("signature: signed, not checked: gpgv is not installed (apt-get install gpgv)"),
+        "{text}"
+    );
+    fs::remove_dir_all(w.apps_dir().join("unchecked")).unwrap();
 
     let unsigned = hello_appimage(&src.path().join("unsigned"), "1.0", None);
     ok(&w, &install_args("unsigned", &unsigned));
