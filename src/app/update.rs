@@ -98,10 +98,12 @@ fn pending_path(app: &App) -> PathBuf {
     app.package_dir().join(PENDING)
 }
 
-/// The update of `app` waiting for its first successful run, if any.
+/// The update of `app` waiting for its first successful run, if any (a
+/// record whose new variant was deleted by hand is none).
 pub fn pending(app: &App) -> Option<Pending> {
     let text = fs::read(pending_path(app)).ok()?;
-    serde_json::from_slice(&text).ok()
+    let p: Pending = serde_json::from_slice(&text).ok()?;
+    (super::validate_name(&p.new).is_ok() && app.package_dir().join(&p.new).is_dir()).then_some(p)
 }
 
 /// The new variant ran successfully: remove the old one(s) and the record.
