@@ -203,7 +203,7 @@ impl Classify for BuildError {
                 }
                 _ => None,
             },
-            BuildError::Io { path, source, .. } => crate::store::full_disk_hint(path, source),
+            BuildError::Io { path, source, .. } => crate::store::full_disk_hint(Some(path), source),
             BuildError::NoShell { .. } => {
                 Some("add a root filesystem (e.g. `bootstrap`) or a package with bin/sh to its buildDeps".into())
             }

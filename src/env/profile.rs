@@ -176,7 +176,7 @@ pub fn ensure(store: &Store, id: &str, packages: &[(&Package, PathBuf)]) -> Resu
     }
     let tmp = store.tempdir("env-")?;
     let tree = tmp.path().join("profile");
-    fs::create_dir(&tree).map_err(store::io_err(&tree))?;
+    fs_err::create_dir(&tree).map_err(StoreError::from)?;
     let conflicts = merge(&tree, packages)?;
     let prepend = implied_prepend(&tree);
     let mut set = BTreeMap::new();
@@ -209,10 +209,10 @@ pub fn ensure(store: &Store, id: &str, packages: &[(&Package, PathBuf)]) -> Resu
     }
     // Read-only only after the rename: moving a directory to another parent
     // needs write permission on it (to update its `..`) when not root.
-    fs::rename(&tree, &dest).map_err(store::io_err(&dest))?;
+    fs_err::rename(&tree, &dest).map_err(StoreError::from)?;
     store::make_read_only(&dest)?;
     let envs = store.bucket(ENVS);
-    crate::util::fsync_dir(&envs).map_err(store::io_err(&envs))?;
+    crate::util::fsync_dir(&envs).map_err(StoreError::from)?;
     store::fail_point("env-after-rename");
     let json = serde_json::to_vec_pretty(&record).expect("an env record serialises");
     store::write_file(&record_path(store.root(), id), &json)?;
@@ -235,17 +235,14 @@ fn merge(out: &Path, packages: &[(&Package, PathBuf)]) -> Result<Vec<Conflict>, 
     for (pkg, dir) in packages {
         let mut walk = walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name().into_iter();
         while let Some(ent) = walk.next() {
-            let ent = ent.map_err(|e| StoreError::Io {
-                path: dir.clone(),
-                source: e.into(),
-            })?;
+            let ent = ent.map_err(|e| StoreError::Io(e.into()))?;
             let rel = ent.path().strip_prefix(dir).expect("walk stays under its root");
             let dest = out.join(rel);
             let existing = dest.symlink_metadata().ok();
             if ent.file_type().is_dir() {
                 match existing {
                     None => {
-                        fs::create_dir(&dest).map_err(store::io_err(&dest))?;
+                        fs_err::create_dir(&dest).map_err(StoreError::from)?;
                         owner.insert(rel.to_path_buf(), pkg.name.clone());
                     }
                     // Both have this directory: merge into it.
@@ -266,7 +263,7 @@ fn merge(out: &Path, packages: &[(&Package, PathBuf)]) -> Result<Vec<Conflict>, 
                     hidden: pkg.name.clone(),
                 });
             } else {
-                std::os::unix::fs::symlink(ent.path(), &dest).map_err(store::io_err(&dest))?;
+                fs_err::os::unix::fs::symlink(ent.path(), &dest).map_err(StoreError::from)?;
                 owner.insert(rel.to_path_buf(), pkg.name.clone());
             }
         }
