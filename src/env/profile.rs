@@ -77,11 +77,7 @@ pub fn mark_damaged(store: &Store, damaged: &[(String, String)]) -> Result<Vec<S
     if damaged.is_empty() {
         return Ok(marked);
     }
-    let entries = fs::read_dir(&dir).map_err(|source| EnvError::Io {
-        action: "read",
-        path: dir.clone(),
-        source,
-    })?;
+    let entries = fs_err::read_dir(&dir)?;
     for ent in entries.flatten() {
         let name = ent.file_name().to_string_lossy().to_string();
         let Some(env) = name.strip_suffix(".json") else {
@@ -108,12 +104,8 @@ pub fn mark_damaged(store: &Store, damaged: &[(String, String)]) -> Result<Vec<S
 /// Remove the damage mark of environment `id`, if it has one.
 pub fn clear_damage(store: &Store, id: &str) -> Result<(), EnvError> {
     let mark = damage_mark(&profile_dir(store.root(), id));
-    match fs::remove_file(&mark) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(EnvError::Io {
-            action: "remove",
-            path: mark,
-            source: e,
-        }),
+    match fs_err::remove_file(&mark) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
         _ => Ok(()),
     }
 }
@@ -146,7 +138,7 @@ pub fn clear_repaired(store: &Store) -> Result<(), EnvError> {
 /// Read the record of a realised environment, if it is in the store.
 pub fn read_record(store_root: &Path, id: &str) -> Result<Option<EnvRecord>, EnvError> {
     let path = record_path(store_root, id);
-    match fs::read(&path) {
+    match fs_err::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| EnvError::BadRecord {
@@ -154,11 +146,7 @@ pub fn read_record(store_root: &Path, id: &str) -> Result<Option<EnvRecord>, Env
                 problem: e.to_string(),
             }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(EnvError::Io {
-            action: "read",
-            path,
-            source,
-        }),
+        Err(e) => Err(e.into()),
     }
 }
 
