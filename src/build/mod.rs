@@ -152,7 +152,7 @@ impl Classify for BuildError {
             | BuildError::TwoRoots { .. }
             | BuildError::NoShell { .. }
             | BuildError::MissingSource { .. } => true,
-            BuildError::Builtin { source, .. } => !matches!(source.as_ref(), BuiltinError::Io { .. }),
+            BuildError::Builtin { source, .. } => !matches!(source.as_ref(), BuiltinError::Io(_)),
             BuildError::BadOutput { source, .. } => source.is_user_error(),
             BuildError::NoBwrap { .. } | BuildError::Sandbox { .. } | BuildError::Io { .. } => false,
             BuildError::Plan(e) => e.is_user_error(),
@@ -605,10 +605,11 @@ impl Builder<'_> {
                     builtins::name_of(args).unwrap_or("?"),
                     sources.len()
                 ));
+                let mut named_log = fs_err::File::from_parts(log.try_clone().map_err(io(log_path))?, log_path);
                 let mut ctx = builtins::Ctx {
                     sources: &sources,
                     out: &out,
-                    log: &mut log,
+                    log: &mut named_log,
                     unpack_limits: unpack::Limits {
                         size: self.settings.max_unpack_size,
                         ratio: self.settings.max_unpack_ratio,
