@@ -1544,9 +1544,9 @@ mod tests {
     /// survives the wrapping. `/dev/full` fails every write with ENOSPC.
     #[test]
     fn file_errors_name_their_path_and_a_full_disk_keeps_its_hint() {
-        let e = StoreError::from(write_file(Path::new("/dev/full/x"), b"x").unwrap_err());
+        let e = write_file(Path::new("/dev/full/x"), b"x").unwrap_err();
         assert!(e.to_string().contains("`/dev/full`"), "{e}");
-        let e = StoreError::from(append(Path::new("/dev/full"), b"x").unwrap_err());
+        let e = append(Path::new("/dev/full"), b"x").unwrap_err();
         assert!(
             e.to_string()
                 .starts_with("failed to write to file `/dev/full`: No space left on device"),
