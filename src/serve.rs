@@ -261,7 +261,6 @@ fn build(
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                         return Ok(Err(BuildError::Io {
                             name: root.to_string(),
-                            path: log_path.clone(),
                             source: std::io::Error::other("the build thread panicked"),
                         }))
                     }
