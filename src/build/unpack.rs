@@ -168,20 +168,20 @@ fn tar_checksum_ok(h: &[u8]) -> bool {
 /// Unpack `archive` (any supported format) into the directory `dest`,
 /// which must exist.
 pub fn unpack(archive: &Path, dest: &Path, opts: &UnpackOptions) -> Result<UnpackStats, UnpackError> {
-    let io_err = |source| UnpackError::Io {
+    let in_archive = |source| UnpackError::Io {
         archive: archive.to_path_buf(),
         source,
     };
-    let mut f = File::open(archive).map_err(io_err)?;
+    let mut f = File::open(archive).map_err(in_archive)?;
     let mut head = Vec::with_capacity(512);
-    (&mut f).take(512).read_to_end(&mut head).map_err(io_err)?;
+    (&mut f).take(512).read_to_end(&mut head).map_err(in_archive)?;
     let format = detect(&head).ok_or_else(|| UnpackError::Format {
         archive: archive.into(),
         message: "not a tar archive (plain, gzip, xz, bzip2 or zstd) or a .deb".into(),
     })?;
-    let len = f.metadata().map_err(io_err)?.len();
+    let len = f.metadata().map_err(in_archive)?.len();
     drop(f);
-    let f = BufReader::new(File::open(archive).map_err(io_err)?);
+    let f = BufReader::new(File::open(archive).map_err(in_archive)?);
     let mut x = Extractor::new(archive, dest, opts)?;
     (x.allowed, x.why) = opts.limits.allowed(len);
     match format {
