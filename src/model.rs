@@ -100,51 +100,42 @@ impl Graph {
     /// The runtime closure of `ids`: them and their `run_deps`, recursively,
     /// in dependency order (dependencies before dependents), each once.
     pub fn runtime_closure(&self, ids: &[PackageId]) -> Vec<PackageId> {
-        let mut out = Vec::new();
-        let mut seen = std::collections::BTreeSet::new();
-        fn visit(
-            g: &Graph,
-            id: &PackageId,
-            seen: &mut std::collections::BTreeSet<PackageId>,
-            out: &mut Vec<PackageId>,
-        ) {
-            if !seen.insert(id.clone()) {
-                return;
-            }
-            for d in &g.packages[id].run_deps {
-                visit(g, d, seen, out);
-            }
-            out.push(id.clone());
-        }
-        for id in ids {
-            visit(self, id, &mut seen, &mut out);
-        }
-        out
+        self.post_order(ids, &|p| p.run_deps.iter())
     }
 
     /// Everything needed to build `ids`: the packages, their build
     /// dependencies' runtime closures and their runtime dependencies,
     /// recursively, dependencies first.
     pub fn build_order(&self, ids: &[PackageId]) -> Vec<PackageId> {
-        let mut out = Vec::new();
-        let mut seen = std::collections::BTreeSet::new();
-        fn visit(
-            g: &Graph,
+        self.post_order(ids, &|p| p.build_deps.iter().chain(&p.run_deps))
+    }
+
+    /// `ids` and what `deps` leads to from them, recursively, each once,
+    /// dependencies before dependents.
+    fn post_order<'g, I: Iterator<Item = &'g PackageId>>(
+        &'g self,
+        ids: &[PackageId],
+        deps: &dyn Fn(&'g Package) -> I,
+    ) -> Vec<PackageId> {
+        fn visit<'g, I: Iterator<Item = &'g PackageId>>(
+            g: &'g Graph,
             id: &PackageId,
+            deps: &dyn Fn(&'g Package) -> I,
             seen: &mut std::collections::BTreeSet<PackageId>,
             out: &mut Vec<PackageId>,
         ) {
             if !seen.insert(id.clone()) {
                 return;
             }
-            let p = &g.packages[id];
-            for d in p.build_deps.iter().chain(&p.run_deps) {
-                visit(g, d, seen, out);
+            for d in deps(&g.packages[id]) {
+                visit(g, d, deps, seen, out);
             }
             out.push(id.clone());
         }
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
         for id in ids {
-            visit(self, id, &mut seen, &mut out);
+            visit(self, id, deps, &mut seen, &mut out);
         }
         out
     }

@@ -122,7 +122,6 @@ fn receive_package(
     size: u64,
 ) -> Result<Result<(), String>, ServeError> {
     let (tmp, mut f) = store.scratch_file("serve-")?;
-    let archive = tmp.path().to_path_buf();
     let mut w = BufWriter::new(&mut f);
     proto::copy_payload(rx, &mut w, size)
         .and_then(|_| w.flush())
@@ -135,9 +134,9 @@ fn receive_package(
     if store.has_package(&id) {
         return Ok(Ok(()));
     }
-    f.seek(SeekFrom::Start(0)).map_err(crate::store::io_err(&archive))?;
+    f.seek(SeekFrom::Start(0)).map_err(StoreError::from)?;
     let out = tmp.path().join("out");
-    fs::create_dir(&out).map_err(crate::store::io_err(&out))?;
+    fs_err::create_dir(&out).map_err(StoreError::from)?;
     use crate::cache::archive::Refusal;
     match crate::cache::archive::unpack_checked(BufReader::new(f), &out, &record.digest) {
         Ok(()) => {}
@@ -171,14 +170,14 @@ fn receive_source(
     // The file name is checked by the store's commit; until then it is
     // written under a fixed name.
     let staged = tmp.path().join("incoming");
-    let mut f = File::create(&staged).map_err(crate::store::io_err(&staged))?;
+    let mut f = fs_err::File::create(&staged).map_err(StoreError::from)?;
     proto::copy_payload(rx, &mut BufWriter::new(&mut f), size).map_err(ServeError::Wire)?;
     drop(f);
     let dir = store.tempdir("serve-")?;
     if filename.is_empty() || filename.contains('/') || filename == "." || filename == ".." {
         return Ok(Err(format!("`{filename}` is not a source file name")));
     }
-    fs::rename(&staged, dir.path().join(filename)).map_err(crate::store::io_err(dir.path()))?;
+    fs_err::rename(&staged, dir.path().join(filename)).map_err(StoreError::from)?;
     match store.commit_source(dir, filename, Some(sha256), "the magpkg client") {
         Ok(_) => Ok(Ok(())),
         Err(e @ StoreError::HashMismatch { .. }) => Ok(Err(e.to_string())),
@@ -262,7 +261,6 @@ fn build(
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                         return Ok(Err(BuildError::Io {
                             name: root.to_string(),
-                            path: log_path.clone(),
                             source: std::io::Error::other("the build thread panicked"),
                         }))
                     }
@@ -289,13 +287,12 @@ fn build(
         return fail(tx, format!("{root} is not in the store after its build"));
     };
     let dir = store.package_dir(&root, &record.name);
-    let (tmp, mut f) = store.scratch_file("serve-")?;
-    let archive = tmp.path().to_path_buf();
+    let (_tmp, mut f) = store.scratch_file("serve-")?;
     let size = match crate::cache::archive::pack_at_level(&dir, BufWriter::new(&mut f), proto::WIRE_ZSTD_LEVEL) {
         Ok((size, _)) => size,
         Err(e) => return fail(tx, format!("cannot pack {}: {e}", dir.display())),
     };
-    f.seek(SeekFrom::Start(0)).map_err(crate::store::io_err(&archive))?;
+    f.seek(SeekFrom::Start(0)).map_err(StoreError::from)?;
     proto::write_msg(
         tx,
         &Msg::Built {

@@ -536,30 +536,9 @@ impl Settings {
     /// and defaults.
     pub fn resolve(flags: &Overrides) -> Result<Settings, SettingsError> {
         let dirs = directories::BaseDirs::new().ok_or(SettingsError::NoHome)?;
-        let home_dir = dirs.home_dir().to_path_buf();
-        let data_dir = dirs.data_dir().join("magpkg");
-        let state_base = dirs
-            .state_dir()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| home_dir.join(".local/state"));
 
         let (config_path, config_file, config, mut file) = read_config_file(flags, &dirs)?;
-        // Relative paths in the config file are relative to the file.
-        let cfg_dir = config_path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let cfg_path = |v: &Option<String>| v.as_deref().map(|s| cfg_dir.join(expand_home(s, &home_dir)));
-
-        let store_dir = flags
-            .store
-            .clone()
-            .or_else(|| env_var(MAGPKG_STORE).map(PathBuf::from))
-            .or_else(|| cfg_path(&file.store))
-            .unwrap_or_else(|| data_dir.join("store"));
-        let packages_dir = flags
-            .packages
-            .clone()
-            .or_else(|| env_var(MAGPKG_PACKAGES).map(PathBuf::from))
-            .or_else(|| cfg_path(&file.packages));
-
+        let places = Places::resolve(flags, &file, &config_path, &dirs);
         let mirrors = resolve_mirrors(file.mirrors.take())?;
 
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -572,23 +551,7 @@ impl Settings {
             .or(file.build_timeout)
             .filter(|&s: &u64| s > 0)
             .map(Duration::from_secs);
-        let default = crate::jsonnet::limits::DEFAULT;
-        let eval_limits = crate::jsonnet::limits::Limits {
-            timeout: match parse_env(MAGPKG_EVAL_TIMEOUT)?.or(file.eval_timeout) {
-                Some(0) => None,
-                Some(s) => Some(Duration::from_secs(s)),
-                None => default.timeout,
-            },
-            max_memory: match parse_env(MAGPKG_EVAL_MAX_MEMORY)?.or(file.eval_max_memory) {
-                Some(0) => None,
-                Some(b) => Some(b),
-                None => default.max_memory,
-            },
-            max_stack: parse_env(MAGPKG_EVAL_MAX_STACK)?
-                .or(file.eval_max_stack)
-                .unwrap_or(default.max_stack)
-                .max(1),
-        };
+        let eval_limits = resolve_eval_limits(&file)?;
         let fetch_jobs = parse_env(MAGPKG_FETCH_JOBS)?.or(file.fetch_jobs).unwrap_or(4).max(1);
         let dht = parse_bool_env(MAGPKG_DHT)?.or(file.dht).unwrap_or(true);
         let dht_bootstrap = env_var(MAGPKG_DHT_BOOTSTRAP)
@@ -614,22 +577,9 @@ impl Settings {
         let trust_projects =
             parse_bool_env(MAGPKG_TRUST)?.unwrap_or(false) || matches!(env_var("CI").as_deref(), Some("true" | "1"));
         let seed_port = file.seed_port;
-        let apps_dir = env_var(MAGPKG_APPS)
-            .map(PathBuf::from)
-            .or_else(|| cfg_path(&file.apps))
-            .unwrap_or_else(|| data_dir.join("apps"));
-        let bin_dir = env_var(MAGPKG_BIN_DIR)
-            .map(PathBuf::from)
-            .or_else(|| cfg_path(&file.bin_dir))
-            .unwrap_or_else(|| home_dir.join(".local/bin"));
-        let applications_dir = env_var(MAGPKG_APPLICATIONS_DIR)
-            .map(PathBuf::from)
-            .or_else(|| cfg_path(&file.applications_dir))
-            .unwrap_or_else(|| dirs.data_dir().join("applications"));
         let github_api = env_var(MAGPKG_GITHUB_API)
             .or(file.github_api.take())
             .unwrap_or_else(|| "https://api.github.com".into());
-        let state_dir = state_dir().unwrap_or_else(|| state_base.join("magpkg"));
         let source_date_epoch = source_date_epoch()?;
         let mut cache = CacheSettings::resolve(
             CacheFields {
@@ -652,8 +602,8 @@ impl Settings {
             .unwrap_or_else(|| PathBuf::from("/etc/apt"));
 
         Ok(Settings {
-            store_dir: absolute(store_dir),
-            packages_dir: packages_dir.map(absolute),
+            store_dir: absolute(places.store),
+            packages_dir: places.packages.map(absolute),
             config_file,
             mirrors,
             apt_dir,
@@ -677,12 +627,12 @@ impl Settings {
             offline,
             trust_projects,
             seed_port,
-            apps_dir: absolute(apps_dir),
-            bin_dir: absolute(bin_dir),
-            applications_dir: absolute(applications_dir),
+            apps_dir: absolute(places.apps),
+            bin_dir: absolute(places.bin),
+            applications_dir: absolute(places.applications),
             github_api,
-            state_dir: absolute(state_dir),
-            home_dir,
+            state_dir: absolute(places.state),
+            home_dir: dirs.home_dir().to_path_buf(),
             source_date_epoch,
             cache,
             config,
@@ -727,6 +677,78 @@ fn read_config_file(
 
 /// `mirrors` of the config file, with `MAGPKG_MIRRORS`' URLs of a mirror
 /// tried before the file's.
+/// The directories magpkg keeps things in: flag > variable > config file
+/// (a relative path there is relative to the file) > default.
+struct Places {
+    store: PathBuf,
+    packages: Option<PathBuf>,
+    apps: PathBuf,
+    bin: PathBuf,
+    applications: PathBuf,
+    state: PathBuf,
+}
+
+impl Places {
+    fn resolve(flags: &Overrides, file: &ConfigFile, config_path: &Path, dirs: &directories::BaseDirs) -> Places {
+        let home_dir = dirs.home_dir();
+        let data_dir = dirs.data_dir().join("magpkg");
+        let cfg_dir = config_path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let cfg_path = |v: &Option<String>| v.as_deref().map(|s| cfg_dir.join(expand_home(s, home_dir)));
+        let state_base = dirs
+            .state_dir()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| home_dir.join(".local/state"));
+        Places {
+            store: flags
+                .store
+                .clone()
+                .or_else(|| env_var(MAGPKG_STORE).map(PathBuf::from))
+                .or_else(|| cfg_path(&file.store))
+                .unwrap_or_else(|| data_dir.join("store")),
+            packages: flags
+                .packages
+                .clone()
+                .or_else(|| env_var(MAGPKG_PACKAGES).map(PathBuf::from))
+                .or_else(|| cfg_path(&file.packages)),
+            apps: env_var(MAGPKG_APPS)
+                .map(PathBuf::from)
+                .or_else(|| cfg_path(&file.apps))
+                .unwrap_or_else(|| data_dir.join("apps")),
+            bin: env_var(MAGPKG_BIN_DIR)
+                .map(PathBuf::from)
+                .or_else(|| cfg_path(&file.bin_dir))
+                .unwrap_or_else(|| home_dir.join(".local/bin")),
+            applications: env_var(MAGPKG_APPLICATIONS_DIR)
+                .map(PathBuf::from)
+                .or_else(|| cfg_path(&file.applications_dir))
+                .unwrap_or_else(|| dirs.data_dir().join("applications")),
+            state: state_dir().unwrap_or_else(|| state_base.join("magpkg")),
+        }
+    }
+}
+
+/// The evaluator's limits: variable > config file > default; 0 turns the
+/// time and memory limits off.
+fn resolve_eval_limits(file: &ConfigFile) -> Result<crate::jsonnet::limits::Limits, SettingsError> {
+    let default = crate::jsonnet::limits::DEFAULT;
+    Ok(crate::jsonnet::limits::Limits {
+        timeout: match parse_env(MAGPKG_EVAL_TIMEOUT)?.or(file.eval_timeout) {
+            Some(0) => None,
+            Some(s) => Some(Duration::from_secs(s)),
+            None => default.timeout,
+        },
+        max_memory: match parse_env(MAGPKG_EVAL_MAX_MEMORY)?.or(file.eval_max_memory) {
+            Some(0) => None,
+            Some(b) => Some(b),
+            None => default.max_memory,
+        },
+        max_stack: parse_env(MAGPKG_EVAL_MAX_STACK)?
+            .or(file.eval_max_stack)
+            .unwrap_or(default.max_stack)
+            .max(1),
+    })
+}
+
 fn resolve_mirrors(
     from_file: Option<BTreeMap<String, OneOrMany>>,
 ) -> Result<BTreeMap<String, Vec<String>>, SettingsError> {

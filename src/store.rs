@@ -22,11 +22,12 @@
 //! the whole entry visible. Directory renames are atomic only within one file
 //! system, which is why the scratch space lives inside the root.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::Permissions;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use fs_err::{self as fs, File, OpenOptions};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
@@ -49,8 +50,15 @@ pub const ARCHIVES: &str = "archives-v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store I/O error on {path}")]
-    Io {
+    /// A file operation failed. The error comes from `fs_err` (or
+    /// [`crate::util::at`]), so its text names the operation and the path.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A system call of a descriptor walk ([`walk_fd`]) failed; `path` is
+    /// filled in by the walk once it knows where it was.
+    #[error("failed to {op} `{}`", path.display())]
+    Walk {
+        op: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -90,17 +98,21 @@ pub enum StoreError {
 
 /// The hint for an I/O error that is a full file system (or quota), if it
 /// is one: nothing was half-written, so freeing space and running again is
-/// all there is to do.
-pub fn full_disk_hint(path: &Path, e: &std::io::Error) -> Option<String> {
+/// all there is to do. `path` names the file system when the caller knows
+/// it; an error from `fs_err` names its path in its own text.
+pub fn full_disk_hint(path: Option<&Path>, e: &std::io::Error) -> Option<String> {
     matches!(
         e.kind(),
         std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
     )
     .then(|| {
+        let which = match path {
+            Some(p) => format!("the file system holding {}", p.display()),
+            None => "the file system".into(),
+        };
         format!(
-            "the file system holding {} is full: free some space (`magpkg store gc` removes what no \
-             project uses) and run the command again; nothing half-written was kept",
-            path.display()
+            "{which} is full: free some space (`magpkg store gc` removes what no \
+             project uses) and run the command again; nothing half-written was kept"
         )
     })
 }
@@ -119,7 +131,8 @@ impl Classify for StoreError {
     }
     fn hint(&self) -> Option<String> {
         match self {
-            StoreError::Io { path, source } => full_disk_hint(path, source),
+            StoreError::Io(source) => full_disk_hint(None, source),
+            StoreError::Walk { path, source, .. } => full_disk_hint(Some(path), source),
             StoreError::HashMismatch { .. } => {
                 Some("the file is not the one the definition pins; check the URL or the sha256".into())
             }
@@ -142,11 +155,6 @@ impl Classify for StoreError {
             _ => None,
         }
     }
-}
-
-pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
-    let path = path.into();
-    move |source| StoreError::Io { path, source }
 }
 
 /// What the store knows about a package entry besides its files.
@@ -222,7 +230,7 @@ impl SetAside {
             if dir.symlink_metadata().is_ok() {
                 remove_tree(&dir)?;
             }
-            fs::rename(&tree, &dir).map_err(io_err(&dir))?;
+            fs::rename(&tree, &dir)?;
             make_read_only(&dir)?;
         }
         let json = serde_json::to_vec_pretty(&self.record).expect("record serialises");
@@ -238,12 +246,12 @@ pub struct SourceRef {
 
 /// An exclusive lock on one store entry; released on drop.
 pub struct EntryLock {
-    _lock: Flock<File>,
+    _lock: Flock<std::fs::File>,
 }
 
 /// Open (creating it) and lock the lock file at `path`.
-fn lock_file(path: &Path, how: FlockArg) -> Result<Flock<File>, StoreError> {
-    crate::util::lock_with(path, how).map_err(io_err(path))
+fn lock_file(path: &Path, how: FlockArg) -> Result<Flock<std::fs::File>, StoreError> {
+    Ok(crate::util::lock_with(path, how)?)
 }
 
 /// A store root. Cheap to clone.
@@ -257,7 +265,7 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         for bucket in [PKGS, SOURCES, ENVS, LOGS, GCROOTS, LOCKS, TMP, RECIPES] {
             let p = root.join(bucket);
-            fs::create_dir_all(&p).map_err(io_err(&p))?;
+            fs::create_dir_all(&p)?;
         }
         Ok(Store {
             root: root.to_path_buf(),
@@ -293,7 +301,7 @@ impl Store {
             .prefix(prefix)
             .suffix(&suffix)
             .tempdir_in(&tmp)
-            .map_err(io_err(&tmp))
+            .map_err(StoreError::from)
     }
 
     /// A new empty file, open for reading and writing, alone in a fresh
@@ -302,12 +310,7 @@ impl Store {
     pub fn scratch_file(&self, prefix: &str) -> Result<(tempfile::TempDir, File), StoreError> {
         let dir = self.tempdir(prefix)?;
         let path = dir.path().join("file");
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        let f = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
         Ok((dir, f))
     }
 
@@ -338,7 +341,7 @@ impl Store {
         let text = match fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(&path)(e)),
+            Err(e) => return Err(e.into()),
         };
         let rec: PackageRecord = serde_json::from_slice(&text).map_err(|source| StoreError::CorruptRecord {
             path: path.clone(),
@@ -364,8 +367,8 @@ impl Store {
     pub fn packages(&self) -> Result<Vec<PackageRecord>, StoreError> {
         let dir = self.root.join(PKGS);
         let mut out = Vec::new();
-        for ent in fs::read_dir(&dir).map_err(io_err(&dir))? {
-            let ent = ent.map_err(io_err(&dir))?;
+        for ent in fs::read_dir(&dir)? {
+            let ent = ent?;
             let name = ent.file_name().to_string_lossy().to_string();
             if let Some(id) = name.strip_suffix(".json") {
                 if let Some(rec) = self.record_by_str(id)? {
@@ -409,13 +412,13 @@ impl Store {
         if dest.symlink_metadata().is_ok() {
             remove_tree(&dest)?;
         }
-        fs::rename(tree, &dest).map_err(io_err(&dest))?;
+        fs::rename(tree, &dest)?;
         make_read_only(&dest)?;
-        crate::util::fsync_dir(&self.root.join(PKGS)).map_err(io_err(self.root.join(PKGS)))?;
+        crate::util::fsync_dir(&self.root.join(PKGS))?;
         fail_point("store-after-rename");
         let json = serde_json::to_vec_pretty(&record).expect("record serialises");
         let rp = self.record_path_str(&record.id);
-        crate::util::write_atomic(&rp, &json).map_err(io_err(&rp))?;
+        crate::util::write_atomic(&rp, &json)?;
         Ok(record)
     }
 
@@ -442,12 +445,12 @@ impl Store {
         let _lock = self.lock(PKGS, id.as_str())?;
         let Some(rec) = self.package(id)? else { return Ok(false) };
         let rp = self.record_path_str(id.as_str());
-        fs::remove_file(&rp).map_err(io_err(&rp))?;
+        fs::remove_file(&rp)?;
         remove_tree(&self.package_dir(id, &rec.name))?;
         let recipe = self.recipe_path(id);
         if let Err(e) = fs::remove_file(&recipe) {
             if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(io_err(&recipe)(e));
+                return Err(e.into());
             }
         }
         Ok(true)
@@ -510,7 +513,7 @@ impl Store {
         };
         let tmp = self.tempdir("repair-")?;
         let rp = self.record_path(id);
-        fs::rename(&rp, tmp.path().join("record.json")).map_err(io_err(&rp))?;
+        fs::rename(&rp, tmp.path().join("record.json"))?;
         let dir = self.package_dir(id, &record.name);
         // Renaming a read-only directory to another parent needs write
         // permission on it (its `..` changes) when not root.
@@ -518,9 +521,9 @@ impl Store {
             let mut perm = m.permissions();
             perm.set_mode(perm.mode() | 0o700);
             let _ = fs::set_permissions(&dir, perm);
-            fs::rename(&dir, tmp.path().join("tree")).map_err(io_err(&dir))?;
+            fs::rename(&dir, tmp.path().join("tree"))?;
         }
-        crate::util::fsync_dir(&self.root.join(PKGS)).map_err(io_err(self.root.join(PKGS)))?;
+        crate::util::fsync_dir(&self.root.join(PKGS))?;
         Ok(Some(SetAside { tmp, record }))
     }
 
@@ -549,7 +552,7 @@ impl Store {
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(&path)(e)),
+            Err(e) => return Err(e.into()),
         };
         serde_json::from_slice(&bytes)
             .map(Some)
@@ -582,9 +585,7 @@ impl Store {
         let Some(other) = other else { return Ok(None) };
         let _lock = self.lock(SOURCES, sha256)?;
         if !want.exists() {
-            fs::hard_link(&other, &want)
-                .or_else(|_| fs::copy(&other, &want).map(|_| ()))
-                .map_err(io_err(&want))?;
+            fs::hard_link(&other, &want).or_else(|_| fs::copy(&other, &want).map(|_| ()))?;
         }
         Ok(Some(want))
     }
@@ -601,14 +602,14 @@ impl Store {
     pub fn sources(&self) -> Result<Vec<(String, PathBuf)>, StoreError> {
         let dir = self.root.join(SOURCES);
         let mut out = Vec::new();
-        for ent in fs::read_dir(&dir).map_err(io_err(&dir))? {
-            let ent = ent.map_err(io_err(&dir))?;
+        for ent in fs::read_dir(&dir)? {
+            let ent = ent?;
             let sha = ent.file_name().to_string_lossy().to_string();
             if sha.len() != 64 || !ent.path().is_dir() {
                 continue;
             }
-            for f in fs::read_dir(ent.path()).map_err(io_err(ent.path()))? {
-                let f = f.map_err(io_err(ent.path()))?;
+            for f in fs::read_dir(ent.path())? {
+                let f = f?;
                 out.push((sha.clone(), f.path()));
             }
         }
@@ -619,7 +620,7 @@ impl Store {
     /// Recompute the sha256 of a cached source file (`path`, one name of
     /// the bytes `sha256`) and compare.
     pub fn verify_source(&self, sha256: &str, path: &Path) -> Result<(), StoreError> {
-        let actual = crate::util::sha256_file(path).map_err(io_err(path))?;
+        let actual = crate::util::sha256_file(path)?;
         if !actual.eq_ignore_ascii_case(sha256) {
             return Err(StoreError::DigestMismatch {
                 path: path.to_path_buf(),
@@ -638,7 +639,7 @@ impl Store {
         match fs::symlink_metadata(&dir) {
             Ok(_) => remove_tree(&dir),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err(&dir)(e)),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -658,9 +659,9 @@ impl Store {
         // Copy (not move): the caller's file is theirs. Hard-link when we can
         // and the file is already inside the store's tmp (fetch downloads).
         if file.starts_with(self.root.join(TMP)) {
-            fs::rename(file, &staged).map_err(io_err(&staged))?;
+            fs::rename(file, &staged)?;
         } else {
-            fs::copy(file, &staged).map_err(io_err(file))?;
+            fs::copy(file, &staged)?;
         }
         self.commit_source(tmp, filename, expected, origin)
     }
@@ -676,7 +677,7 @@ impl Store {
     ) -> Result<(String, PathBuf), StoreError> {
         validate_filename(filename, tmp.path())?;
         let staged = tmp.path().join(filename);
-        let actual = crate::util::sha256_file(&staged).map_err(io_err(&staged))?;
+        let actual = crate::util::sha256_file(&staged)?;
         self.commit_source_hashed(tmp, filename, expected, &actual, origin)
     }
 
@@ -704,12 +705,10 @@ impl Store {
                 });
             }
         }
-        File::open(&staged)
-            .and_then(|f| f.sync_all())
-            .map_err(io_err(&staged))?;
-        let mut perm = fs::metadata(&staged).map_err(io_err(&staged))?.permissions();
+        File::open(&staged).and_then(|f| f.sync_all())?;
+        let mut perm = fs::metadata(&staged)?.permissions();
         perm.set_mode(0o444);
-        fs::set_permissions(&staged, perm).map_err(io_err(&staged))?;
+        fs::set_permissions(&staged, perm)?;
         let _lock = self.lock(SOURCES, &actual)?;
         let dir = self.root.join(SOURCES).join(&actual);
         let dest = dir.join(filename);
@@ -718,25 +717,26 @@ impl Store {
         }
         if dir.is_dir() {
             // Same bytes under another name: move just this name in.
-            fs::rename(&staged, &dest).map_err(io_err(&dest))?;
+            fs::rename(&staged, &dest)?;
         } else {
             let tmp_path = tmp.keep();
-            fs::rename(&tmp_path, &dir).map_err(io_err(&dir))?;
+            fs::rename(&tmp_path, &dir)?;
         }
-        crate::util::fsync_dir(&self.root.join(SOURCES)).map_err(io_err(self.root.join(SOURCES)))?;
+        crate::util::fsync_dir(&self.root.join(SOURCES))?;
         Ok((actual, dest))
     }
 }
 
 fn validate_filename(filename: &str, at: &Path) -> Result<(), StoreError> {
     if filename.is_empty() || filename.contains('/') || filename == "." || filename == ".." {
-        return Err(StoreError::Io {
-            path: at.join(filename),
-            source: std::io::Error::new(
+        return Err(StoreError::Io(crate::util::at(
+            "store source",
+            &at.join(filename),
+            std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "a source filename must be a plain name",
             ),
-        });
+        )));
     }
     Ok(())
 }
@@ -755,16 +755,11 @@ pub fn fail_point(name: &str) {
 /// store, so the rename never publishes data still in the page cache).
 pub fn sync_tree(root: &Path) -> Result<(), StoreError> {
     for ent in walkdir::WalkDir::new(root).contents_first(true) {
-        let ent = ent.map_err(|e| StoreError::Io {
-            path: root.into(),
-            source: e.into(),
-        })?;
+        let ent = ent.map_err(std::io::Error::from)?;
         if ent.file_type().is_symlink() {
             continue;
         }
-        File::open(ent.path())
-            .and_then(|f| f.sync_all())
-            .map_err(io_err(ent.path()))?;
+        File::open(ent.path()).and_then(|f| f.sync_all())?;
     }
     Ok(())
 }
@@ -775,20 +770,17 @@ pub fn sync_tree(root: &Path) -> Result<(), StoreError> {
 /// set every mtime to the epoch + 1 s (like Nix), symlinks included.
 pub fn normalize_tree(root: &Path) -> Result<(), StoreError> {
     for ent in walkdir::WalkDir::new(root).contents_first(true) {
-        let ent = ent.map_err(|e| StoreError::Io {
-            path: root.into(),
-            source: e.into(),
-        })?;
+        let ent = ent.map_err(std::io::Error::from)?;
         let path = ent.path();
         let ft = ent.file_type();
-        let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
+        let meta = fs::symlink_metadata(path)?;
         if ft.is_symlink() {
             // Fall through to the timestamp.
         } else if ft.is_dir() {
-            fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(io_err(path))?;
+            fs::set_permissions(path, Permissions::from_mode(0o755))?;
         } else if ft.is_file() {
             let mode = if meta.mode() & 0o111 != 0 { 0o755 } else { 0o644 };
-            fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(path))?;
+            fs::set_permissions(path, Permissions::from_mode(mode))?;
         } else {
             return Err(StoreError::BadFileType {
                 path: path.to_path_buf(),
@@ -802,10 +794,7 @@ pub fn normalize_tree(root: &Path) -> Result<(), StoreError> {
             &t,
             nix::sys::stat::UtimensatFlags::NoFollowSymlink,
         )
-        .map_err(|e| StoreError::Io {
-            path: path.into(),
-            source: e.into(),
-        })?;
+        .map_err(|e| crate::util::at("set the times of", path, e.into()))?;
     }
     Ok(())
 }
@@ -813,19 +802,13 @@ pub fn normalize_tree(root: &Path) -> Result<(), StoreError> {
 /// Remove write permission everywhere in a tree (store entries are read-only).
 pub fn make_read_only(root: &Path) -> Result<(), StoreError> {
     for ent in walkdir::WalkDir::new(root) {
-        let ent = ent.map_err(|e| StoreError::Io {
-            path: root.into(),
-            source: e.into(),
-        })?;
+        let ent = ent.map_err(std::io::Error::from)?;
         if ent.file_type().is_symlink() {
             continue;
         }
-        let meta = ent.metadata().map_err(|e| StoreError::Io {
-            path: ent.path().into(),
-            source: e.into(),
-        })?;
+        let meta = ent.metadata().map_err(std::io::Error::from)?;
         let mode = meta.mode() & 0o555;
-        fs::set_permissions(ent.path(), fs::Permissions::from_mode(mode)).map_err(io_err(ent.path()))?;
+        fs::set_permissions(ent.path(), Permissions::from_mode(mode))?;
     }
     Ok(())
 }
@@ -893,8 +876,12 @@ fn fd_rel(stack: &[FdLevel], name: &std::ffi::CStr) -> String {
     }
 }
 
-fn errno_at(path: PathBuf) -> impl FnOnce(nix::errno::Errno) -> StoreError {
-    move |e| StoreError::Io { path, source: e.into() }
+fn errno_at(op: &'static str, path: PathBuf) -> impl FnOnce(nix::errno::Errno) -> StoreError {
+    move |e| StoreError::Walk {
+        op,
+        path,
+        source: e.into(),
+    }
 }
 
 /// Walk the directory tree at `root` without building a single path: each
@@ -913,8 +900,8 @@ fn walk_fd(
     use std::os::fd::AsFd;
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let id = |st: &nix::sys::stat::FileStat| (st.st_dev, st.st_ino);
-    let root_fd = nix::fcntl::open(root, flags, Mode::empty()).map_err(errno_at(root.into()))?;
-    let root_id = id(&fstat(&root_fd).map_err(errno_at(root.into()))?);
+    let root_fd = nix::fcntl::open(root, flags, Mode::empty()).map_err(errno_at("open directory", root.into()))?;
+    let root_id = id(&fstat(&root_fd).map_err(errno_at("query metadata", root.into()))?);
     let mut stack = vec![FdLevel {
         fd: Some(root_fd),
         id: root_id,
@@ -929,19 +916,20 @@ fn walk_fd(
         let top = stack.last().expect("a level");
         let fd = top.fd.as_ref().expect("the top level is open");
         let at = |stack: &[FdLevel], name: &std::ffi::CStr| root.join(fd_rel(stack, name));
-        let mut dir = nix::dir::Dir::openat(fd, ".", flags, Mode::empty()).map_err(|e| errno_at(at(stack, c""))(e))?;
+        let mut dir = nix::dir::Dir::openat(fd, ".", flags, Mode::empty())
+            .map_err(|e| errno_at("read directory", at(stack, c""))(e))?;
         let names: Vec<std::ffi::CString> = dir
             .iter()
             .map(|e| e.map(|e| e.file_name().to_owned()))
             .collect::<Result<_, _>>()
-            .map_err(|e| errno_at(at(stack, c""))(e))?;
+            .map_err(|e| errno_at("read directory", at(stack, c""))(e))?;
         let mut todo = Vec::new();
         for name in names {
             if name.as_bytes() == b"." || name.as_bytes() == b".." {
                 continue;
             }
             let stat = fstatat(fd, name.as_c_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-                .map_err(|e| errno_at(at(stack, &name))(e))?;
+                .map_err(|e| errno_at("query metadata", at(stack, &name))(e))?;
             let entry = FdEntry {
                 dir: fd.as_fd(),
                 name: &name,
@@ -964,8 +952,8 @@ fn walk_fd(
             let top = stack.last().expect("a level");
             let parent = top.fd.as_ref().expect("the top level is open");
             let fd = openat(parent, name.as_c_str(), flags, Mode::empty())
-                .map_err(|e| errno_at(root.join(fd_rel(&stack, &name)))(e))?;
-            let st = fstat(&fd).map_err(|e| errno_at(root.join(fd_rel(&stack, &name)))(e))?;
+                .map_err(|e| errno_at("open directory", root.join(fd_rel(&stack, &name)))(e))?;
+            let st = fstat(&fd).map_err(|e| errno_at("query metadata", root.join(fd_rel(&stack, &name)))(e))?;
             let (depth, rel_len) = (
                 top.depth + 1,
                 top.rel_len + usize::from(top.depth > 0) + name.as_bytes().len(),
@@ -989,8 +977,8 @@ fn walk_fd(
         let Some(parent) = stack.last_mut() else { break };
         if parent.fd.is_none() {
             let child = done.fd.as_ref().expect("the top level is open");
-            let fd = openat(child, "..", flags, Mode::empty()).map_err(errno_at(root.into()))?;
-            let st = fstat(&fd).map_err(errno_at(root.into()))?;
+            let fd = openat(child, "..", flags, Mode::empty()).map_err(errno_at("open directory", root.into()))?;
+            let st = fstat(&fd).map_err(errno_at("query metadata", root.into()))?;
             if id(&st) != parent.id {
                 return Err(StoreError::Moved {
                     root: root.into(),
@@ -1020,7 +1008,8 @@ fn with_rel(e: StoreError, root: &Path, rel: &str) -> StoreError {
             limit,
             at: rel.into(),
         },
-        StoreError::Io { path, source } if path.as_os_str().is_empty() => StoreError::Io {
+        StoreError::Walk { op, path, source } if path.as_os_str().is_empty() => StoreError::Walk {
+            op,
             path: root.join(rel),
             source,
         },
@@ -1043,7 +1032,7 @@ fn add_mode(e: &FdEntry, bits: u32) -> Result<(), StoreError> {
         nix::sys::stat::Mode::from_bits_truncate(mode | bits),
         nix::sys::stat::FchmodatFlags::FollowSymlink,
     )
-    .map_err(errno_at(PathBuf::new()))
+    .map_err(errno_at("set permissions for", PathBuf::new()))
 }
 
 /// Make a tree the store is about to take fit for it, or refuse it: every
@@ -1053,12 +1042,12 @@ fn add_mode(e: &FdEntry, bits: u32) -> Result<(), StoreError> {
 /// [`MAX_TREE_DEPTH`] nor any path longer than [`MAX_TREE_PATH`]. Walks
 /// with [`walk_fd`], so a tree of any depth gets a clear error.
 pub fn prepare_tree(root: &Path) -> Result<(), StoreError> {
-    if !fs::symlink_metadata(root).map_err(io_err(root))?.is_dir() {
+    if !fs::symlink_metadata(root)?.is_dir() {
         return Ok(());
     }
-    let mode = fs::metadata(root).map_err(io_err(root))?.permissions().mode();
+    let mode = fs::metadata(root)?.permissions().mode();
     if mode & 0o700 != 0o700 {
-        fs::set_permissions(root, fs::Permissions::from_mode(mode | 0o700)).map_err(io_err(root))?;
+        fs::set_permissions(root, Permissions::from_mode(mode | 0o700))?;
     }
     walk_fd(
         root,
@@ -1095,13 +1084,13 @@ pub fn remove_tree(root: &Path) -> Result<(), StoreError> {
     let meta = match fs::symlink_metadata(root) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_err(root)(e)),
+        Err(e) => return Err(e.into()),
     };
     if !meta.is_dir() {
-        return fs::remove_file(root).map_err(io_err(root));
+        return Ok(fs::remove_file(root)?);
     }
     if meta.permissions().mode() & 0o700 != 0o700 {
-        fs::set_permissions(root, fs::Permissions::from_mode(0o755)).map_err(io_err(root))?;
+        fs::set_permissions(root, Permissions::from_mode(0o755))?;
     }
     walk_fd(
         root,
@@ -1110,13 +1099,13 @@ pub fn remove_tree(root: &Path) -> Result<(), StoreError> {
                 add_mode(e, 0o700)?;
                 Ok(true)
             } else {
-                unlinkat(e.dir, e.name, UnlinkatFlags::NoRemoveDir).map_err(errno_at(PathBuf::new()))?;
+                unlinkat(e.dir, e.name, UnlinkatFlags::NoRemoveDir).map_err(errno_at("remove file", PathBuf::new()))?;
                 Ok(false)
             }
         },
-        |dir, name| unlinkat(dir, name, UnlinkatFlags::RemoveDir).map_err(errno_at(PathBuf::new())),
+        |dir, name| unlinkat(dir, name, UnlinkatFlags::RemoveDir).map_err(errno_at("remove directory", PathBuf::new())),
     )?;
-    fs::remove_dir(root).map_err(io_err(root))
+    Ok(fs::remove_dir(root)?)
 }
 
 /// BLAKE3 digest of a tree in a canonical, NAR-like serialisation: entries
@@ -1142,14 +1131,14 @@ fn digest_into(root: &Path, path: &Path, depth: usize, h: &mut blake3::Hasher) -
         });
     }
     let rel_bytes = std::os::unix::ffi::OsStrExt::as_bytes(rel.as_os_str());
-    let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
+    let meta = fs::symlink_metadata(path)?;
     let ft = meta.file_type();
     let put = |h: &mut blake3::Hasher, bytes: &[u8]| {
         h.update(&(bytes.len() as u64).to_le_bytes());
         h.update(bytes);
     };
     if ft.is_symlink() {
-        let target = fs::read_link(path).map_err(io_err(path))?;
+        let target = fs::read_link(path)?;
         h.update(b"L");
         put(h, rel_bytes);
         put(h, std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str()));
@@ -1157,10 +1146,10 @@ fn digest_into(root: &Path, path: &Path, depth: usize, h: &mut blake3::Hasher) -
         h.update(if meta.mode() & 0o111 != 0 { b"X" } else { b"F" });
         put(h, rel_bytes);
         h.update(&meta.len().to_le_bytes());
-        let mut f = File::open(path).map_err(io_err(path))?;
+        let mut f = File::open(path)?;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = f.read(&mut buf).map_err(io_err(path))?;
+            let n = f.read(&mut buf)?;
             if n == 0 {
                 break;
             }
@@ -1169,11 +1158,9 @@ fn digest_into(root: &Path, path: &Path, depth: usize, h: &mut blake3::Hasher) -
     } else if ft.is_dir() {
         h.update(b"D");
         put(h, rel_bytes);
-        let mut names: Vec<_> = fs::read_dir(path)
-            .map_err(io_err(path))?
+        let mut names: Vec<_> = fs::read_dir(path)?
             .map(|e| e.map(|e| e.file_name()))
-            .collect::<Result<_, _>>()
-            .map_err(io_err(path))?;
+            .collect::<Result<_, _>>()?;
         names.sort_by(|a, b| {
             std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())
                 .cmp(std::os::unix::ffi::OsStrExt::as_bytes(b.as_os_str()))
@@ -1237,8 +1224,8 @@ impl Store {
         // Live environments: the targets of the roots.
         let mut live_envs = std::collections::BTreeSet::new();
         let roots_dir = self.root.join(GCROOTS);
-        for ent in fs::read_dir(&roots_dir).map_err(io_err(&roots_dir))? {
-            let ent = ent.map_err(io_err(&roots_dir))?;
+        for ent in fs::read_dir(&roots_dir)? {
+            let ent = ent?;
             let link = ent.path();
             let target = match fs::read_link(&link) {
                 Ok(t) => t,
@@ -1252,7 +1239,7 @@ impl Store {
                 live_envs.insert(id);
             } else {
                 if !dry_run {
-                    fs::remove_file(&link).map_err(io_err(&link))?;
+                    fs::remove_file(&link)?;
                 }
                 report.stale_roots.push(link);
             }
@@ -1281,8 +1268,8 @@ impl Store {
         // Environments first (they link into packages), then packages.
         let envs_dir = self.root.join(ENVS);
         let mut env_ids = std::collections::BTreeSet::new();
-        for ent in fs::read_dir(&envs_dir).map_err(io_err(&envs_dir))? {
-            let ent = ent.map_err(io_err(&envs_dir))?;
+        for ent in fs::read_dir(&envs_dir)? {
+            let ent = ent?;
             let name = ent.file_name().to_string_lossy().to_string();
             let id = name
                 .strip_suffix(".json")
@@ -1299,7 +1286,7 @@ impl Store {
             if !dry_run {
                 let _lock = self.lock(ENVS, &id)?;
                 if rec.exists() {
-                    fs::remove_file(&rec).map_err(io_err(&rec))?;
+                    fs::remove_file(&rec)?;
                 }
                 let _ = fs::remove_file(envs_dir.join(format!("{id}.damaged")));
                 if dir.symlink_metadata().is_ok() {
@@ -1336,17 +1323,13 @@ fn tree_size(root: &Path) -> u64 {
 
 /// Write a text file into the store atomically (temp, fsync, rename).
 pub fn write_file(path: &Path, data: &[u8]) -> Result<(), StoreError> {
-    crate::util::write_atomic(path, data).map_err(io_err(path))
+    Ok(crate::util::write_atomic(path, data)?)
 }
 
 /// Append to a log file, creating it.
 pub fn append(path: &Path, data: &[u8]) -> Result<(), StoreError> {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(io_err(path))?;
-    f.write_all(data).map_err(io_err(path))
+    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    Ok(f.write_all(data)?)
 }
 
 #[cfg(test)]
@@ -1371,7 +1354,7 @@ mod tests {
         let t = store.tempdir("build-").unwrap();
         fs::create_dir_all(t.path().join("bin")).unwrap();
         fs::write(t.path().join("bin/tool"), b"#!/bin/sh\necho hi\n").unwrap();
-        fs::set_permissions(t.path().join("bin/tool"), fs::Permissions::from_mode(0o4777)).unwrap();
+        fs::set_permissions(t.path().join("bin/tool"), Permissions::from_mode(0o4777)).unwrap();
         std::os::unix::fs::symlink("tool", t.path().join("bin/alias")).unwrap();
         fs::write(t.path().join("README"), b"doc").unwrap();
         t
@@ -1449,7 +1432,7 @@ mod tests {
         let d1 = tree_digest(a.path()).unwrap();
         filetime_touch(&a.path().join("f"));
         assert_eq!(d1, tree_digest(a.path()).unwrap());
-        fs::set_permissions(a.path().join("f"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(a.path().join("f"), Permissions::from_mode(0o755)).unwrap();
         let d2 = tree_digest(a.path()).unwrap();
         assert_ne!(d1, d2);
         fs::write(a.path().join("f"), b"two").unwrap();
@@ -1518,9 +1501,9 @@ mod tests {
         fs::write(tree.join("a/locked/inner/f"), b"x").unwrap();
         fs::write(tree.join("a/secret"), b"y").unwrap();
         std::os::unix::fs::symlink("/etc", tree.join("a/link")).unwrap();
-        fs::set_permissions(tree.join("a/secret"), fs::Permissions::from_mode(0o000)).unwrap();
-        fs::set_permissions(tree.join("a/locked/inner"), fs::Permissions::from_mode(0o000)).unwrap();
-        fs::set_permissions(tree.join("a/locked"), fs::Permissions::from_mode(0o000)).unwrap();
+        fs::set_permissions(tree.join("a/secret"), Permissions::from_mode(0o000)).unwrap();
+        fs::set_permissions(tree.join("a/locked/inner"), Permissions::from_mode(0o000)).unwrap();
+        fs::set_permissions(tree.join("a/locked"), Permissions::from_mode(0o000)).unwrap();
         prepare_tree(&tree).unwrap();
         assert_eq!(fs::read(tree.join("a/locked/inner/f")).unwrap(), b"x");
         assert_eq!(fs::metadata(tree.join("a/secret")).unwrap().mode() & 0o600, 0o600);
@@ -1554,6 +1537,29 @@ mod tests {
         let t = fill(&store);
         store.add_package(&t.keep(), record(id.as_str())).unwrap();
         assert!(!store.package_path(&id).unwrap().join("junk").exists());
+    }
+
+    /// A file error reaches the user with its operation and path (from
+    /// `fs_err`), and a full file system still gets its hint: the kind
+    /// survives the wrapping. `/dev/full` fails every write with ENOSPC.
+    #[test]
+    fn file_errors_name_their_path_and_a_full_disk_keeps_its_hint() {
+        let e = write_file(Path::new("/dev/full/x"), b"x").unwrap_err();
+        assert!(e.to_string().contains("`/dev/full`"), "{e}");
+        let e = append(Path::new("/dev/full"), b"x").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("failed to write to file `/dev/full`: No space left on device"),
+            "{e}"
+        );
+        let hint = e.hint().expect("a full disk has a hint");
+        assert!(hint.starts_with("the file system is full: free some space"), "{hint}");
+        let walk = errno_at("open directory", "/s/pkgs-v1/x".into())(nix::errno::Errno::ENOSPC);
+        assert_eq!(walk.to_string(), "failed to open directory `/s/pkgs-v1/x`");
+        assert!(walk
+            .hint()
+            .unwrap()
+            .starts_with("the file system holding /s/pkgs-v1/x is full"));
     }
 
     #[test]

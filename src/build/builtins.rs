@@ -37,12 +37,10 @@ pub enum BuiltinError {
     },
     #[error(transparent)]
     Unpack(#[from] UnpackError),
-    #[error("I/O error on {path}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file operation failed; the error (from `fs_err`) names the
+    /// operation and the path (the build log's too: it is an `fs_err` file).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 /// The arguments of `unpack`.
@@ -73,7 +71,8 @@ pub struct Ctx<'a> {
     pub sources: &'a [(String, PathBuf)],
     /// The output directory (empty, exists).
     pub out: &'a Path,
-    pub log: &'a mut dyn Write,
+    /// The build log; writing to it names it when it fails.
+    pub log: &'a mut fs_err::File,
     /// How much an archive may unpack to.
     pub unpack_limits: unpack::Limits,
 }
@@ -126,11 +125,11 @@ pub fn run(args: &BTreeMap<String, Value>, ctx: &mut Ctx) -> Result<(), BuiltinE
                 return Err(bad("`applets` needs `busybox` (the path of the busybox binary)".into()));
             }
             unpack_all(ctx, 0)?;
-            let root = ctx.out.canonicalize().map_err(io_err(ctx.out))?;
+            let root = fs_err::canonicalize(ctx.out)?;
             for (path, target) in &links {
                 let made = make_link(&root, path, target, false).map_err(&bad)?;
                 assert!(made, "strict links are made or fail");
-                writeln!(ctx.log, "link /{} -> {target}", path.trim_start_matches('/')).map_err(io_err(ctx.out))?;
+                writeln!(ctx.log, "link /{} -> {target}", path.trim_start_matches('/'))?;
             }
             if let Some(busybox) = busybox {
                 busybox_links(&root, &busybox, &applets, ctx.log).map_err(bad)?;
@@ -139,11 +138,6 @@ pub fn run(args: &BTreeMap<String, Value>, ctx: &mut Ctx) -> Result<(), BuiltinE
         }
         _ => unreachable!("checked against BUILTINS"),
     }
-}
-
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuiltinError {
-    let path = path.to_path_buf();
-    move |source| BuiltinError::Io { path, source }
 }
 
 fn unpack_all(ctx: &mut Ctx, strip: usize) -> Result<(), BuiltinError> {
@@ -157,10 +151,9 @@ fn unpack_all(ctx: &mut Ctx, strip: usize) -> Result<(), BuiltinError> {
             ctx.log,
             "unpacked {name}: {} files, {} directories, {} symlinks, {} hard links",
             stats.files, stats.dirs, stats.symlinks, stats.hardlinks
-        )
-        .map_err(io_err(ctx.out))?;
+        )?;
         for s in &stats.skipped {
-            writeln!(ctx.log, "  skipped {s} (device node or fifo)").map_err(io_err(ctx.out))?;
+            writeln!(ctx.log, "  skipped {s} (device node or fifo)")?;
         }
     }
     Ok(())
@@ -180,7 +173,7 @@ fn make_link(root: &Path, path: &str, target: &str, if_missing: bool) -> Result<
         return Err(format!("link `{path}` has an empty target"));
     }
     let dir = unpack::safe_dir(root, parent).map_err(|e| match e {
-        DirProblem::Io(p, e) => format!("link `{path}`: {}: {e}", p.display()),
+        DirProblem::Io(e) => format!("link `{path}`: {e}"),
         DirProblem::Unsafe(r) => format!("link `{path}` {r}"),
     })?;
     let dest = dir.join(name);

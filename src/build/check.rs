@@ -2,10 +2,11 @@
 //! sandbox and compare the result bit for bit with the stored entry.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use fs_err as fs;
 
 use super::{build, sandbox_closure, BuildError, BuildOptions, Builder, Progress, Scratch};
 use crate::model::{Build, Graph, PackageId};
@@ -99,9 +100,8 @@ impl Builder<'_> {
         let mut bar = self.progress.start(&format!("{} {} (check)", p.name, p.version), &log);
         let out = self.produce(p, &scratch, &log, &mut bar)?;
         bar.message("comparing");
-        let io = |(path, source)| BuildError::Io {
+        let io = |source| BuildError::Io {
             name: p.name.clone(),
-            path,
             source,
         };
         // The same checks and normalisation as when it entered the store.
@@ -143,23 +143,23 @@ enum Entry {
     Other,
 }
 
-fn entries(root: &Path) -> Result<BTreeMap<PathBuf, Entry>, (PathBuf, std::io::Error)> {
+fn entries(root: &Path) -> std::io::Result<BTreeMap<PathBuf, Entry>> {
     let mut out = BTreeMap::new();
     for ent in walkdir::WalkDir::new(root).min_depth(1) {
-        let ent = ent.map_err(|e| (root.to_path_buf(), e.into()))?;
+        let ent = ent.map_err(std::io::Error::from)?;
         let rel = ent.path().strip_prefix(root).expect("below root").to_path_buf();
         let ft = ent.file_type();
         let e = if ft.is_dir() {
             Entry::Dir
         } else if ft.is_symlink() {
-            Entry::Link(fs::read_link(ent.path()).map_err(|e| (ent.path().to_path_buf(), e))?)
+            Entry::Link(fs::read_link(ent.path())?)
         } else if ft.is_file() {
-            let meta = ent.metadata().map_err(|e| (ent.path().to_path_buf(), e.into()))?;
+            let meta = ent.metadata().map_err(std::io::Error::from)?;
             let mut h = blake3::Hasher::new();
-            let mut f = fs::File::open(ent.path()).map_err(|e| (ent.path().to_path_buf(), e))?;
+            let mut f = fs::File::open(ent.path())?;
             let mut buf = vec![0u8; 64 * 1024];
             loop {
-                let n = f.read(&mut buf).map_err(|e| (ent.path().to_path_buf(), e))?;
+                let n = f.read(&mut buf)?;
                 if n == 0 {
                     break;
                 }
@@ -178,7 +178,7 @@ fn entries(root: &Path) -> Result<BTreeMap<PathBuf, Entry>, (PathBuf, std::io::E
 }
 
 /// The paths that differ between two trees.
-fn differences(stored: &Path, rebuilt: &Path) -> Result<Vec<String>, (PathBuf, std::io::Error)> {
+fn differences(stored: &Path, rebuilt: &Path) -> std::io::Result<Vec<String>> {
     let a = entries(stored)?;
     let b = entries(rebuilt)?;
     let mut out = Vec::new();

@@ -19,13 +19,14 @@ mod seccomp;
 pub mod unpack;
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub use check::{check, CheckResult};
 pub use progress::tail as log_tail;
+
+use fs_err::{self as fs, File};
 
 use crate::cache::CacheError;
 use crate::error::Classify;
@@ -97,10 +98,11 @@ pub enum BuildError {
         filename: String,
         sha256: String,
     },
-    #[error("I/O error on {path} while building {name}")]
+    /// A file operation failed; the error (from `fs_err`, or
+    /// [`crate::util::at`]) names the operation and the path.
+    #[error("I/O error while building {name}")]
     Io {
         name: String,
-        path: PathBuf,
         #[source]
         source: std::io::Error,
     },
@@ -152,7 +154,7 @@ impl Classify for BuildError {
             | BuildError::TwoRoots { .. }
             | BuildError::NoShell { .. }
             | BuildError::MissingSource { .. } => true,
-            BuildError::Builtin { source, .. } => !matches!(source.as_ref(), BuiltinError::Io { .. }),
+            BuildError::Builtin { source, .. } => !matches!(source.as_ref(), BuiltinError::Io(_)),
             BuildError::BadOutput { source, .. } => source.is_user_error(),
             BuildError::NoBwrap { .. } | BuildError::Sandbox { .. } | BuildError::Io { .. } => false,
             BuildError::Plan(e) => e.is_user_error(),
@@ -203,7 +205,7 @@ impl Classify for BuildError {
                 }
                 _ => None,
             },
-            BuildError::Io { path, source, .. } => crate::store::full_disk_hint(path, source),
+            BuildError::Io { source, .. } => crate::store::full_disk_hint(None, source),
             BuildError::NoShell { .. } => {
                 Some("add a root filesystem (e.g. `bootstrap`) or a package with bin/sh to its buildDeps".into())
             }
@@ -515,19 +517,19 @@ impl Builder<'_> {
             tracing::debug!(package = %p.name, %id, builder = %uri, "building remotely");
             let started = Instant::now();
             let scratch = Scratch::new(self.store, false)?;
-            let io = |path: &Path| {
-                let (name, path) = (p.name.clone(), path.to_path_buf());
-                move |source| BuildError::Io { name, path, source }
+            let io = |source| BuildError::Io {
+                name: p.name.clone(),
+                source,
             };
             let out = scratch.path.join("out");
-            fs::create_dir(&out).map_err(io(&out))?;
+            fs::create_dir(&out).map_err(io)?;
             let log_path = self.store.log_path(id);
-            let mut log = File::create(&log_path).map_err(io(&log_path))?;
-            writeln!(log, "magpkg: building {} {} ({}) on {uri}", p.name, p.version, p.id).map_err(io(&log_path))?;
+            let mut log = File::create(&log_path).map_err(io)?;
+            writeln!(log, "magpkg: building {} {} ({}) on {uri}", p.name, p.version, p.id).map_err(io)?;
             let mut bar = self
                 .progress
                 .start(&format!("{} {} on {uri}", p.name, p.version), &log_path);
-            match remote.build(self.graph, p, self.store, &out, &mut log, &mut || bar.tick()) {
+            match remote.build(self.graph, p, self.store, &out, log.file_mut(), &mut || bar.tick()) {
                 crate::remote::Attempt::Built { digest } => {
                     let mut record = PackageRecord::of(p);
                     record.built_by = Some(uri.clone());
@@ -578,14 +580,14 @@ impl Builder<'_> {
         log_path: &Path,
         bar: &mut progress::Bar,
     ) -> Result<PathBuf, BuildError> {
-        let io = |path: &Path| {
-            let (name, path) = (p.name.clone(), path.to_path_buf());
-            move |source| BuildError::Io { name, path, source }
+        let io = |source| BuildError::Io {
+            name: p.name.clone(),
+            source,
         };
         let out = scratch.path.join("out");
-        fs::create_dir(&out).map_err(io(&out))?;
-        let mut log = File::create(log_path).map_err(io(log_path))?;
-        writeln!(log, "magpkg: building {} {} ({})", p.name, p.version, p.id).map_err(io(log_path))?;
+        fs::create_dir(&out).map_err(io)?;
+        let mut log = File::create(log_path).map_err(io)?;
+        writeln!(log, "magpkg: building {} {} ({})", p.name, p.version, p.id).map_err(io)?;
         let mut sources = Vec::new();
         for s in &p.sources {
             let path = self
@@ -629,10 +631,10 @@ impl Builder<'_> {
                     .as_ref()
                     .ok_or_else(|| BuildError::NoBwrap { name: p.name.clone() })?;
                 let sb = self.sandbox(p, scratch, &out, sources, &mut log)?;
-                sb.prepare(script).map_err(io(&sb.meta))?;
+                sb.prepare(script).map_err(io)?;
                 let outcome = sb
-                    .run(bwrap, &log, self.settings.build_timeout, &mut || bar.tick())
-                    .map_err(io(Path::new(bwrap)))?;
+                    .run(bwrap, log.file(), self.settings.build_timeout, &mut || bar.tick())
+                    .map_err(|e| io(crate::util::at("run", bwrap, e)))?;
                 match outcome {
                     sandbox::Outcome::Exited(0) => {}
                     sandbox::Outcome::Exited(code) => {
@@ -688,9 +690,9 @@ impl Builder<'_> {
         sources: Vec<(String, PathBuf)>,
         log: &mut File,
     ) -> Result<sandbox::Sandbox, BuildError> {
-        let io = |path: &Path| {
-            let (name, path) = (p.name.clone(), path.to_path_buf());
-            move |source| BuildError::Io { name, path, source }
+        let io = |source| BuildError::Io {
+            name: p.name.clone(),
+            source,
         };
         let mut rootfs: Option<(&Package, PathBuf)> = None;
         let mut pkgs = Vec::new();
@@ -715,12 +717,12 @@ impl Builder<'_> {
             }
         }
         let build = scratch.path.join("build");
-        fs::create_dir(&build).map_err(io(&build))?;
+        fs::create_dir(&build).map_err(io)?;
         let deps_view = if pkgs.is_empty() {
             None
         } else {
             let view = scratch.path.join("deps");
-            sandbox::merge_view(&view, &pkgs, log).map_err(io(&view))?;
+            sandbox::merge_view(&view, &pkgs, log).map_err(io)?;
             Some(view)
         };
         let has_sh = match (&rootfs, &deps_view) {

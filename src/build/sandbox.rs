@@ -24,13 +24,15 @@
 //! for an unprivileged user with user namespaces.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use fs_err as fs;
 
 /// uid/gid of the build user inside the sandbox.
 pub const BUILD_UID: u32 = 1000;
@@ -231,8 +233,8 @@ impl Sandbox {
             .env_clear();
         let wfd = status_w.as_raw_fd();
         let filters = [
-            File::open(self.meta.join("seccomp-0.bpf"))?,
-            File::open(self.meta.join("seccomp-1.bpf"))?,
+            fs::File::open(self.meta.join("seccomp-0.bpf"))?,
+            fs::File::open(self.meta.join("seccomp-1.bpf"))?,
         ];
         let ffds = [filters[0].as_raw_fd(), filters[1].as_raw_fd()];
         // SAFETY: fcntl, dup2 and close are async-signal-safe; this runs
@@ -332,7 +334,7 @@ pub fn merge_view(view: &Path, pkgs: &[(String, PathBuf)], log: &mut dyn Write) 
                     }
                 }
             } else if existing.is_none() {
-                std::os::unix::fs::symlink(format!("/pkgs/{name}/{}", rel.display()), &dest)?;
+                fs::os::unix::fs::symlink(format!("/pkgs/{name}/{}", rel.display()), &dest)?;
             } else {
                 writeln!(
                     log,

@@ -16,17 +16,19 @@
 //! Owners and timestamps are not restored (the store normalises them);
 //! permissions are reduced to "executable or not".
 
-use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
+
+use fs_err::os::unix::fs::OpenOptionsExt;
+use fs_err::{self as fs, File, OpenOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
-    #[error("cannot unpack {archive}: I/O error on {path}")]
+    /// Reading the archive or writing what it holds failed; the source
+    /// (from `fs_err` for a file operation) names the file.
+    #[error("cannot unpack {archive}")]
     Io {
         archive: PathBuf,
-        path: PathBuf,
         #[source]
         source: io::Error,
     },
@@ -166,20 +168,20 @@ fn tar_checksum_ok(h: &[u8]) -> bool {
 /// Unpack `archive` (any supported format) into the directory `dest`,
 /// which must exist.
 pub fn unpack(archive: &Path, dest: &Path, opts: &UnpackOptions) -> Result<UnpackStats, UnpackError> {
-    let io_err = |path: &Path| {
-        let (archive, path) = (archive.to_path_buf(), path.to_path_buf());
-        move |source| UnpackError::Io { archive, path, source }
+    let in_archive = |source| UnpackError::Io {
+        archive: archive.to_path_buf(),
+        source,
     };
-    let mut f = File::open(archive).map_err(io_err(archive))?;
+    let mut f = File::open(archive).map_err(in_archive)?;
     let mut head = Vec::with_capacity(512);
-    (&mut f).take(512).read_to_end(&mut head).map_err(io_err(archive))?;
+    (&mut f).take(512).read_to_end(&mut head).map_err(in_archive)?;
     let format = detect(&head).ok_or_else(|| UnpackError::Format {
         archive: archive.into(),
         message: "not a tar archive (plain, gzip, xz, bzip2 or zstd) or a .deb".into(),
     })?;
-    let len = f.metadata().map_err(io_err(archive))?.len();
+    let len = f.metadata().map_err(in_archive)?.len();
     drop(f);
-    let f = BufReader::new(File::open(archive).map_err(io_err(archive))?);
+    let f = BufReader::new(File::open(archive).map_err(in_archive)?);
     let mut x = Extractor::new(archive, dest, opts)?;
     (x.allowed, x.why) = opts.limits.allowed(len);
     match format {
@@ -258,9 +260,8 @@ struct Extractor {
 
 impl Extractor {
     fn new(archive: &Path, dest: &Path, opts: &UnpackOptions) -> Result<Extractor, UnpackError> {
-        let root = dest.canonicalize().map_err(|source| UnpackError::Io {
+        let root = fs::canonicalize(dest).map_err(|source| UnpackError::Io {
             archive: archive.into(),
-            path: dest.into(),
             source,
         })?;
         Ok(Extractor {
@@ -274,9 +275,13 @@ impl Extractor {
         })
     }
 
-    fn io(&self, path: &Path) -> impl FnOnce(io::Error) -> UnpackError {
-        let (archive, path) = (self.archive.clone(), path.to_path_buf());
-        move |source| UnpackError::Io { archive, path, source }
+    /// The error of a file operation (`fs_err` names the path) or of a
+    /// read of the archive's stream, in this archive.
+    fn io(&self, source: io::Error) -> UnpackError {
+        UnpackError::Io {
+            archive: self.archive.clone(),
+            source,
+        }
     }
 
     fn unsafe_entry(&self, entry: &Path, reason: impl Into<String>) -> UnpackError {
@@ -306,7 +311,7 @@ impl Extractor {
 
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> Result<(), UnpackError> {
         use tar::EntryType as T;
-        let raw = entry.path().map_err(|e| self.io(&self.archive)(e))?.into_owned();
+        let raw = entry.path().map_err(|e| self.io(e))?.into_owned();
         let Some(rel) = self.clean(&raw)? else { return Ok(()) };
         let kind = entry.header().entry_type();
         match kind {
@@ -319,9 +324,9 @@ impl Extractor {
                     .create_new(true)
                     .mode(mode)
                     .open(&target)
-                    .map_err(self.io(&target))?;
+                    .map_err(|e| self.io(e))?;
                 let room = self.allowed - self.written;
-                let n = io::copy(&mut entry.take(room.saturating_add(1)), &mut f).map_err(self.io(&target))?;
+                let n = io::copy(&mut entry.take(room.saturating_add(1)), &mut f).map_err(|e| self.io(e))?;
                 if n > room {
                     return Err(UnpackError::TooBig {
                         archive: self.archive.clone(),
@@ -332,7 +337,7 @@ impl Extractor {
                 self.written += n;
                 // The umask may have removed bits we want.
                 fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(mode))
-                    .map_err(self.io(&target))?;
+                    .map_err(|e| self.io(e))?;
                 self.stats.files += 1;
             }
             T::Directory => {
@@ -342,7 +347,7 @@ impl Extractor {
             T::Symlink => {
                 let link = entry
                     .link_name()
-                    .map_err(|e| self.io(&self.archive)(e))?
+                    .map_err(|e| self.io(e))?
                     .ok_or_else(|| self.unsafe_entry(&raw, "is a symlink without a target"))?
                     .into_owned();
                 if link.as_os_str().is_empty() {
@@ -351,13 +356,13 @@ impl Extractor {
                 let target = self.prepare_leaf(&raw, &rel)?;
                 // The link itself may point anywhere (a root filesystem has
                 // absolute links); what is refused is writing through it.
-                std::os::unix::fs::symlink(&link, &target).map_err(self.io(&target))?;
+                fs::os::unix::fs::symlink(&link, &target).map_err(|e| self.io(e))?;
                 self.stats.symlinks += 1;
             }
             T::Link => {
                 let link = entry
                     .link_name()
-                    .map_err(|e| self.io(&self.archive)(e))?
+                    .map_err(|e| self.io(e))?
                     .ok_or_else(|| self.unsafe_entry(&raw, "is a hard link without a target"))?
                     .into_owned();
                 let link_rel = self
@@ -368,7 +373,7 @@ impl Extractor {
                 if source == target {
                     return Ok(());
                 }
-                fs::hard_link(&source, &target).map_err(self.io(&target))?;
+                fs::hard_link(&source, &target).map_err(|e| self.io(e))?;
                 self.stats.hardlinks += 1;
             }
             T::Char | T::Block | T::Fifo => {
@@ -405,11 +410,7 @@ impl Extractor {
     /// root, refusing symlinks that lead outside.
     fn dir(&self, raw: &Path, rel: &Path) -> Result<PathBuf, UnpackError> {
         safe_dir(&self.root, rel).map_err(|e| match e {
-            DirProblem::Io(path, source) => UnpackError::Io {
-                archive: self.archive.clone(),
-                path,
-                source,
-            },
+            DirProblem::Io(source) => self.io(source),
             DirProblem::Unsafe(reason) => self.unsafe_entry(raw, reason),
         })
     }
@@ -423,11 +424,11 @@ impl Extractor {
         let target = parent.join(name);
         match fs::symlink_metadata(&target) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(self.io(&target)(e)),
+            Err(e) => return Err(self.io(e)),
             Ok(m) if m.is_dir() => {
                 return Err(self.unsafe_entry(raw, "would replace a directory"));
             }
-            Ok(_) => fs::remove_file(&target).map_err(self.io(&target))?,
+            Ok(_) => fs::remove_file(&target).map_err(|e| self.io(e))?,
         }
         Ok(target)
     }
@@ -460,7 +461,8 @@ impl Extractor {
 /// Why [`safe_dir`] refused.
 #[derive(Debug)]
 pub enum DirProblem {
-    Io(PathBuf, io::Error),
+    /// A file operation failed (`fs_err` names the path).
+    Io(io::Error),
     /// The path leads outside the root (through a symlink) or through a file.
     Unsafe(String),
 }
@@ -476,10 +478,10 @@ pub fn safe_dir(root: &Path, rel: &Path) -> Result<PathBuf, DirProblem> {
         let next = cur.join(c);
         match fs::symlink_metadata(&next) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(&next).map_err(|e| DirProblem::Io(next.clone(), e))?;
+                fs::create_dir(&next).map_err(DirProblem::Io)?;
                 cur = next;
             }
-            Err(e) => return Err(DirProblem::Io(next, e)),
+            Err(e) => return Err(DirProblem::Io(e)),
             Ok(m) if m.is_dir() => cur = next,
             Ok(m) if m.file_type().is_symlink() => {
                 let resolved = next

@@ -17,11 +17,14 @@
 //! bits, any other entry type.
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
+use std::fs::Permissions;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+
+use fs_err::os::unix::fs::OpenOptionsExt;
+use fs_err::{self as fs, File, OpenOptions};
 
 /// zstd level of v1 archives. High enough that a cache stays small, low
 /// enough that packing a 180 MB root filesystem takes seconds, not minutes.
@@ -32,25 +35,16 @@ pub const MTIME: u64 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("I/O error on {path}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    /// A file operation failed (the error, from `fs_err`, names the path),
+    /// or writing the archive did (the caller names the archive).
+    #[error(transparent)]
+    Io(#[from] io::Error),
     #[error("damaged archive: {0}")]
     Format(String),
     #[error("entry `{entry}` {reason}")]
     Unsafe { entry: String, reason: String },
     #[error("{path}: only files, directories and symlinks can be archived")]
     FileType { path: PathBuf },
-}
-
-fn io_at(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
-    move |source| ArchiveError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// Counts and hashes what goes through it.
@@ -103,18 +97,18 @@ pub fn pack<W: Write>(root: &Path, out: W) -> Result<(u64, String), ArchiveError
 /// costs nothing.
 pub fn pack_at_level<W: Write>(root: &Path, out: W, level: i32) -> Result<(u64, String), ArchiveError> {
     let sink = HashWriter::new(out);
-    let mut enc = zstd::stream::write::Encoder::new(sink, level).map_err(io_at(root))?;
-    enc.include_checksum(true).map_err(io_at(root))?;
+    let mut enc = zstd::stream::write::Encoder::new(sink, level)?;
+    enc.include_checksum(true)?;
     let mut tar = tar::Builder::new(enc);
-    let meta = fs::symlink_metadata(root).map_err(io_at(root))?;
+    let meta = fs::symlink_metadata(root)?;
     if !meta.is_dir() {
         return Err(ArchiveError::FileType { path: root.into() });
     }
     pack_children(&mut tar, root, Path::new(""))?;
-    let enc = tar.into_inner().map_err(io_at(root))?;
-    let sink = enc.finish().map_err(io_at(root))?;
+    let enc = tar.into_inner()?;
+    let sink = enc.finish()?;
     let (len, sha, mut out) = sink.finish();
-    out.flush().map_err(io_at(root))?;
+    out.flush()?;
     Ok((len, sha))
 }
 
@@ -130,34 +124,31 @@ fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
 }
 
 fn pack_children<W: Write>(tar: &mut tar::Builder<W>, dir: &Path, rel: &Path) -> Result<(), ArchiveError> {
-    let mut names: Vec<_> = fs::read_dir(dir)
-        .map_err(io_at(dir))?
+    let mut names: Vec<_> = fs::read_dir(dir)?
         .map(|e| e.map(|e| e.file_name()))
-        .collect::<Result<_, _>>()
-        .map_err(io_at(dir))?;
+        .collect::<Result<_, _>>()?;
     names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     for name in names {
         let path = dir.join(&name);
         let rel = rel.join(&name);
-        let meta = fs::symlink_metadata(&path).map_err(io_at(&path))?;
+        let meta = fs::symlink_metadata(&path)?;
         let ft = meta.file_type();
         if ft.is_dir() {
             let mut h = header(tar::EntryType::Directory, 0o755, 0);
-            tar.append_data(&mut h, &rel, io::empty()).map_err(io_at(&path))?;
+            tar.append_data(&mut h, &rel, io::empty())?;
             pack_children(tar, &path, &rel)?;
         } else if ft.is_file() {
             let mode = if meta.mode() & 0o111 != 0 { 0o755 } else { 0o644 };
             let mut h = header(tar::EntryType::Regular, mode, meta.len());
-            let f = File::open(&path).map_err(io_at(&path))?;
+            let f = File::open(&path)?;
             // Store entries are read-only; `take` keeps a file that grew
             // anyway from breaking the tar framing (the digest check of
             // whoever unpacks it would then fail, as it should).
-            tar.append_data(&mut h, &rel, f.take(meta.len()))
-                .map_err(io_at(&path))?;
+            tar.append_data(&mut h, &rel, f.take(meta.len()))?;
         } else if ft.is_symlink() {
-            let target = fs::read_link(&path).map_err(io_at(&path))?;
+            let target = fs::read_link(&path)?;
             let mut h = header(tar::EntryType::Symlink, 0o777, 0);
-            tar.append_link(&mut h, &rel, &target).map_err(io_at(&path))?;
+            tar.append_link(&mut h, &rel, &target)?;
         } else {
             return Err(ArchiveError::FileType { path });
         }
@@ -218,8 +209,8 @@ pub fn unpack<R: Read>(r: R, dest: &Path) -> Result<Unpacked, ArchiveError> {
         let target = dest.join(&rel);
         match header.entry_type() {
             tar::EntryType::Directory => {
-                fs::create_dir(&target).map_err(io_at(&target))?;
-                fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).map_err(io_at(&target))?;
+                fs::create_dir(&target)?;
+                fs::set_permissions(&target, Permissions::from_mode(0o755))?;
                 dirs.insert(rel);
                 stats.dirs += 1;
             }
@@ -231,8 +222,7 @@ pub fn unpack<R: Read>(r: R, dest: &Path) -> Result<Unpacked, ArchiveError> {
                     .create_new(true)
                     .mode(mode)
                     .custom_flags(libc::O_NOFOLLOW)
-                    .open(&target)
-                    .map_err(io_at(&target))?;
+                    .open(&target)?;
                 let n = io::copy(&mut entry, &mut f).map_err(fmt)?;
                 if n != size {
                     return Err(ArchiveError::Format(format!(
@@ -240,7 +230,7 @@ pub fn unpack<R: Read>(r: R, dest: &Path) -> Result<Unpacked, ArchiveError> {
                     )));
                 }
                 // The umask may have taken bits away.
-                fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(io_at(&target))?;
+                fs::set_permissions(&target, Permissions::from_mode(mode))?;
                 stats.files += 1;
             }
             tar::EntryType::Symlink => {
@@ -252,7 +242,7 @@ pub fn unpack<R: Read>(r: R, dest: &Path) -> Result<Unpacked, ArchiveError> {
                 // Its target may be absolute (root filesystems have such
                 // links); what matters is that nothing is written through
                 // it, which the parent rule above guarantees.
-                std::os::unix::fs::symlink(&link, &target).map_err(io_at(&target))?;
+                fs::os::unix::fs::symlink(&link, &target)?;
                 stats.symlinks += 1;
             }
             tar::EntryType::Link => return Err(refuse("is a hard link (archives hold none)")),
@@ -318,7 +308,7 @@ mod tests {
             fs::write(&p, data).unwrap();
         }
         let exec = if other_order { 0o700 } else { 0o755 };
-        fs::set_permissions(root.join("bin/tool"), fs::Permissions::from_mode(exec)).unwrap();
+        fs::set_permissions(root.join("bin/tool"), Permissions::from_mode(exec)).unwrap();
         std::os::unix::fs::symlink("tool", root.join("bin/alias")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", root.join("abs-link")).unwrap();
     }
@@ -348,7 +338,7 @@ mod tests {
             nix::sys::stat::UtimensatFlags::NoFollowSymlink,
         )
         .unwrap();
-        fs::set_permissions(b.path().join("share/doc/README"), fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(b.path().join("share/doc/README"), Permissions::from_mode(0o600)).unwrap();
         let one = packed(a.path());
         assert_eq!(one, packed(a.path()), "twice the same bytes");
         assert_eq!(one, packed(b.path()), "same digest, same bytes");

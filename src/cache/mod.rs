@@ -72,12 +72,10 @@ pub enum CacheError {
     },
     #[error("cannot start the async runtime: {message}")]
     Runtime { message: String },
-    #[error("I/O error on {path}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file operation failed; the error (from `fs_err`) names the
+    /// operation and the path.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -85,7 +83,7 @@ pub enum CacheError {
 impl Classify for CacheError {
     fn is_user_error(&self) -> bool {
         match self {
-            CacheError::Pack { .. } | CacheError::Runtime { .. } | CacheError::Io { .. } => false,
+            CacheError::Pack { .. } | CacheError::Runtime { .. } | CacheError::Io(_) => false,
             CacheError::Store(e) => e.is_user_error(),
             _ => true,
         }
@@ -105,11 +103,6 @@ impl Classify for CacheError {
             _ => None,
         }
     }
-}
-
-fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> CacheError {
-    let path = path.into();
-    move |source| CacheError::Io { path, source }
 }
 
 /// Run a future on a fresh single-thread runtime. A cache's work is

@@ -174,7 +174,7 @@ async fn push_one(
                 actual,
             }));
         }
-        let f = std::fs::File::create(&file2).map_err(super::io_err(&file2))?;
+        let f = fs_err::File::create(&file2)?;
         let (size, sha) =
             super::archive::pack(&dir, std::io::BufWriter::new(f)).map_err(|source| CacheError::Pack {
                 name,
@@ -184,9 +184,7 @@ async fn push_one(
         // The archive's deterministic torrent: any machine holding the
         // archive (a seeder, a client that took it) serves it to the swarm
         // under this info-hash.
-        let btih = crate::fetch::torrent::from_file(&file2, &Record::archive_file(&sha))
-            .map_err(super::io_err(&file2))?
-            .info_hash;
+        let btih = crate::fetch::torrent::from_file(&file2, &Record::archive_file(&sha))?.info_hash;
         Ok((size, sha, btih))
     })
     .await

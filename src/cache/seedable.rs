@@ -80,21 +80,19 @@ pub fn archive_of(store: &Store, p: &PackageRecord) -> Result<Cached, CacheError
     }
     let tmp = store.tempdir("archive-")?;
     let file = tmp.path().join("archive.tar.zst");
-    let f = std::fs::File::create(&file).map_err(super::io_err(&file))?;
+    let f = fs_err::File::create(&file)?;
     let (_, sha) = super::archive::pack(&tree, std::io::BufWriter::new(f)).map_err(|source| CacheError::Pack {
         name: p.name.clone(),
         path: tree.clone(),
         source,
     })?;
-    std::fs::File::open(&file)
-        .and_then(|f| f.sync_all())
-        .map_err(super::io_err(&file))?;
+    fs_err::File::open(&file).and_then(|f| f.sync_all())?;
     let staged = tmp.path().join("dir");
-    std::fs::create_dir(&staged).map_err(super::io_err(&staged))?;
+    fs_err::create_dir(&staged)?;
     let name = Record::archive_file(&sha);
-    std::fs::rename(&file, staged.join(&name)).map_err(super::io_err(&file))?;
-    std::fs::create_dir_all(store.bucket(ARCHIVES)).map_err(super::io_err(&store.bucket(ARCHIVES)))?;
-    std::fs::rename(&staged, &dir).map_err(super::io_err(&dir))?;
+    fs_err::rename(&file, staged.join(&name))?;
+    fs_err::create_dir_all(store.bucket(ARCHIVES))?;
+    fs_err::rename(&staged, &dir)?;
     Ok(Cached {
         sha256: sha,
         filename: name.clone(),

@@ -6,7 +6,7 @@
 //! public keys differ. Secret keys live in `<state>/keys/NAME.secret`
 //! (mode 0600, the 32-byte seed as `NAME:BASE64`), next to `NAME.public`.
 
-use std::fs;
+use fs_err as fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
 
-use super::{io_err, CacheError};
+use super::CacheError;
 use crate::settings::Settings;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -84,9 +84,10 @@ impl SecretKey {
     pub fn generate(name: &str) -> Result<SecretKey, CacheError> {
         check_name(name)?;
         let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| CacheError::Io {
-            path: "(random source)".into(),
-            source: std::io::Error::other(e.to_string()),
+        getrandom::fill(&mut seed).map_err(|e| {
+            CacheError::Io(std::io::Error::other(format!(
+                "cannot read the operating system's random source: {e}"
+            )))
         })?;
         Ok(SecretKey {
             name: name.into(),
@@ -181,17 +182,16 @@ fn secret_path(settings: &Settings, name: &str) -> PathBuf {
 pub fn generate_key_file(settings: &Settings, name: &str) -> Result<(PublicKey, PathBuf), CacheError> {
     let key = SecretKey::generate(name)?;
     let dir = key_dir(settings);
-    fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
+    fs::create_dir_all(&dir)?;
+    fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
     let path = secret_path(settings, name);
     // tempfile creates its files with mode 0600: the seed is never readable
     // by others, not even for a moment.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(&dir)
-        .map_err(io_err(&dir))?;
-    tmp.write_all(key.to_text().as_bytes()).map_err(io_err(tmp.path()))?;
-    tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir)?;
+    tmp.write_all(key.to_text().as_bytes())?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| crate::util::at("sync file", tmp.path(), e))?;
     tmp.persist_noclobber(&path).map_err(|e| {
         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
             CacheError::KeyExists {
@@ -199,13 +199,13 @@ pub fn generate_key_file(settings: &Settings, name: &str) -> Result<(PublicKey, 
                 path: path.clone(),
             }
         } else {
-            io_err(&path)(e.error)
+            crate::util::at("write file", &path, e.error).into()
         }
     })?;
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).map_err(io_err(&path))?;
+    fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     let public = key.public();
     let pub_path = dir.join(format!("{name}.public"));
-    crate::util::write_atomic(&pub_path, format!("{public}\n").as_bytes()).map_err(io_err(&pub_path))?;
+    crate::util::write_atomic(&pub_path, format!("{public}\n").as_bytes())?;
     Ok((public, path))
 }
 
@@ -225,7 +225,7 @@ pub fn load_secret(settings: &Settings, spec: &str) -> Result<SecretKey, CacheEr
                 path,
             })
         }
-        Err(e) => return Err(io_err(&path)(e)),
+        Err(e) => return Err(e.into()),
     };
     SecretKey::parse(&text, &path.display().to_string())
 }

@@ -526,7 +526,7 @@ impl Run<'_> {
         );
         let tmp = self.store.tempdir("subst-").map_err(Fail::Store)?;
         let dl = tmp.path().join("bt");
-        std::fs::create_dir(&dl).map_err(|e| Fail::Store(crate::store::io_err(&dl)(e)))?;
+        fs_err::create_dir(&dl).map_err(|e| Fail::Store(e.into()))?;
         let got = crate::fetch::bt::download(
             &session,
             crate::fetch::bt::TorrentSource::Magnet {
@@ -542,12 +542,12 @@ impl Run<'_> {
         .await
         .map_err(|e| Fail::Swarm(e.to_string()))?;
         let archive = tmp.path().join("archive.tar.zst");
-        std::fs::rename(&got, &archive).map_err(|e| Fail::Store(crate::store::io_err(&got)(e)))?;
+        fs_err::rename(&got, &archive).map_err(|e| Fail::Store(e.into()))?;
         let a = archive.clone();
         let sha = tokio::task::spawn_blocking(move || crate::util::sha256_file(&a))
             .await
             .map_err(|e| Fail::Swarm(e.to_string()))?
-            .map_err(|e| Fail::Store(crate::store::io_err(&archive)(e)))?;
+            .map_err(|e| Fail::Store(e.into()))?;
         if sha != rec.archive.sha256 {
             return Err(Some(Fail::Refused(format!(
                 "the archive's sha256 is {sha}, the signed record says {}",
@@ -583,8 +583,8 @@ fn unpack_and_add(
     record: PackageRecord,
 ) -> Result<(), Fail> {
     let out = tmp.path().join("out");
-    std::fs::create_dir(&out).map_err(|e| Fail::Store(crate::store::io_err(&out)(e)))?;
-    let f = std::fs::File::open(archive).map_err(|e| Fail::Store(crate::store::io_err(archive)(e)))?;
+    fs_err::create_dir(&out).map_err(|e| Fail::Store(e.into()))?;
+    let f = fs_err::File::open(archive).map_err(|e| Fail::Store(e.into()))?;
     use super::archive::Refusal;
     super::archive::unpack_checked(std::io::BufReader::new(f), &out, digest).map_err(|r| {
         Fail::Refused(match r {

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::Ctx;
 use crate::dialect::{self, github, Dialect};
@@ -33,14 +33,8 @@ pub struct Args {
     /// Output format
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
-    /// Fail if magnet.lock does not match what the manifest evaluates to,
-    /// instead of updating it (for CI)
-    #[arg(long)]
-    pub locked: bool,
-    /// The project directory [default: the nearest directory with a
-    /// magnet.jsonnet, from the current one upward]
-    #[arg(short = 'C', long, value_name = "DIR")]
-    pub project: Option<PathBuf>,
+    #[command(flatten)]
+    pub project: super::shell::ProjectArgs,
     /// Stop the realisation the shell hook started in the background for
     /// this project (and its builds)
     #[arg(long, conflicts_with_all = ["id", "json", "format", "locked", "background"])]
@@ -51,7 +45,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
-    let project = super::shell::find(args.project.as_deref())?;
+    let project = args.project.find()?;
     if args.background {
         return Ok(crate::hook::background::run(project, &ctx.settings)?);
     }
@@ -66,7 +60,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
         return Ok(0);
     }
     if args.id {
-        let id = env::env_id(&project, &ctx.settings, args.locked)?;
+        let id = env::env_id(&project, &ctx.settings, args.project.locked)?;
         writeln!(std::io::stdout(), "{id}")?;
         return Ok(0);
     }
@@ -75,7 +69,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
     } else {
         args.format.unwrap_or(Format::Text)
     };
-    let state = super::shell::activate(ctx, &project, args.locked)?;
+    let state = super::shell::activate(ctx, &project, args.project.locked)?;
     // The same values `magpkg shell` and the hook give a process started
     // from this one (`EnvDiff`, one rule for lists).
     let activation = EnvDiff::activate(&state, &diff::process_env());

@@ -8,24 +8,60 @@ use super::Ctx;
 use crate::env::{self, state::ProjectState, Project};
 use crate::session::{Session, SessionError};
 
+/// Which project a command works on and whether its lock may change:
+/// `--locked` and `-C DIR`, the same for `shell`, `run` and `env`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Run in a bubblewrap container where only the environment's tools and
-    /// the project directory are visible (see `pure` in doc/manifest.md)
-    #[arg(long)]
-    pub pure: bool,
+pub struct ProjectArgs {
     /// Fail if magnet.lock does not match what the manifest evaluates to,
     /// instead of updating it (for CI)
     #[arg(long)]
     pub locked: bool,
     /// The project directory [default: the nearest directory with a
     /// magnet.jsonnet, from the current one upward]
-    #[arg(short = 'C', long, value_name = "DIR")]
-    pub project: Option<PathBuf>,
-    /// Enter a project that is not allowed on this machine, this once,
+    #[arg(short = 'C', long = "project", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+impl ProjectArgs {
+    /// The project `-C` names, or the one the current directory is in.
+    pub(super) fn find(&self) -> anyhow::Result<Project> {
+        let start = match &self.dir {
+            Some(d) => d.clone(),
+            None => std::env::current_dir()?,
+        };
+        Ok(env::find_project(&start)?)
+    }
+}
+
+/// What `magpkg shell` and `magpkg run` share: the project, how to run in
+/// it, and whether to trust it this once.
+#[derive(Debug, clap::Args)]
+pub struct SessionArgs {
+    /// Run in a bubblewrap container where only the environment's tools and
+    /// the project directory are visible (see `pure` in doc/manifest.md)
+    #[arg(long)]
+    pub pure: bool,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Trust a project that is not allowed on this machine, this once,
     /// without asking (as MAGPKG_TRUST=1)
     #[arg(long)]
     pub trust: bool,
+}
+
+impl SessionArgs {
+    /// `project`'s environment for `magpkg {command}`, once the project is
+    /// trusted ([`ensure_trusted`]) and the environment realised.
+    pub(super) fn enter(&self, ctx: &Ctx, project: &Project, command: &str) -> anyhow::Result<ProjectState> {
+        ensure_trusted(ctx, project, self.trust, command)?;
+        activate(ctx, project, self.project.locked)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub session: SessionArgs,
     /// Run this command in the environment instead of an interactive shell;
     /// its exit status is magpkg's
     #[arg(last = true, value_name = "CMD")]
@@ -33,12 +69,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
-    let project = find(args.project.as_deref())?;
-    ensure_trusted(ctx, &project, args.trust, "shell")?;
-    let state = activate(ctx, &project, args.locked)?;
+    let project = args.session.project.find()?;
+    let state = args.session.enter(ctx, &project, "shell")?;
     let session = Session {
         state: &state,
-        pure: args.pure,
+        pure: args.session.pure,
         state_dir: &ctx.settings.state_dir,
         cwd: std::env::current_dir()?,
     };
@@ -50,22 +85,13 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<i32> {
     fail(err)
 }
 
-/// The project at `dir`, or the one the current directory is in.
-pub(super) fn find(dir: Option<&std::path::Path>) -> anyhow::Result<Project> {
-    let start = match dir {
-        Some(d) => d.to_path_buf(),
-        None => std::env::current_dir()?,
-    };
-    Ok(env::find_project(&start)?)
-}
-
 /// `magpkg shell` and `magpkg run` run what a project's manifest says
 /// (its `shellHook`, scripts, variables): in a project not allowed on this
 /// machine (never allowed, denied, or changed since `magpkg allow`), only
 /// after the user said so. On a terminal the question is asked once (yes
 /// is `magpkg allow`); elsewhere it is an error, unless `--trust`,
 /// `MAGPKG_TRUST=1` or `CI=true` say to trust it. doc/shells.md#trust.
-pub(super) fn ensure_trusted(ctx: &Ctx, project: &Project, trust: bool, command: &str) -> anyhow::Result<()> {
+fn ensure_trusted(ctx: &Ctx, project: &Project, trust: bool, command: &str) -> anyhow::Result<()> {
     use crate::hook::project::Verdict;
     use std::io::{IsTerminal, Write};
     if trust || ctx.settings.trust_projects {

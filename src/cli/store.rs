@@ -67,10 +67,8 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<i32> {
                 |env| {
                     crate::env::profile::read_record(&root, env)
                         .map(|r| r.map(|r| r.packages.into_iter().map(|p| p.id).collect()))
-                        .map_err(|e| crate::store::StoreError::Io {
-                            path: crate::env::profile::record_path(&root, env),
-                            source: std::io::Error::other(e.to_string()),
-                        })
+                        // The environment's error names the record it read.
+                        .map_err(|e| crate::store::StoreError::Io(std::io::Error::other(e.to_string())))
                 },
                 std::time::Duration::from_secs(grace),
                 dry_run,

@@ -74,16 +74,10 @@ impl Lock {
 
     /// Read a lock file; `None` if it does not exist.
     pub fn read(path: &Path) -> Result<Option<Lock>, EnvError> {
-        let text = match std::fs::read(path) {
+        let text = match fs_err::read(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(EnvError::Io {
-                    action: "read",
-                    path: path.into(),
-                    source,
-                })
-            }
+            Err(e) => return Err(e.into()),
         };
         let lock: Lock = serde_json::from_slice(&text).map_err(|e| EnvError::BadLock {
             path: path.into(),

@@ -22,9 +22,10 @@ pub mod state;
 pub mod template;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use fs_err as fs;
 
 use crate::build::{BuildError, BuildOptions};
 use crate::error::Classify;
@@ -62,13 +63,10 @@ pub enum EnvError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot {action} {path}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file operation failed; the error (from `fs_err`, or
+    /// [`crate::util::at`]) names the operation and the path.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
     #[error("{path} is out of date: the manifest now evaluates to another environment\n{diff}")]
     LockMismatch { path: PathBuf, diff: String },
     #[error("{path} does not exist, and --locked needs it")]
@@ -89,7 +87,7 @@ impl Classify for EnvError {
             EnvError::Eval(e) => e.is_user_error(),
             EnvError::Build { source, .. } => source.is_user_error(),
             EnvError::Store(e) => e.is_user_error(),
-            EnvError::Io { .. } | EnvError::BadRecord { .. } => false,
+            EnvError::Io(_) | EnvError::BadRecord { .. } => false,
             _ => true,
         }
     }
@@ -124,14 +122,6 @@ impl Classify for EnvError {
             EnvError::ManifestExists { .. } => Some("use --force to replace it".into()),
             _ => None,
         }
-    }
-}
-
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> EnvError + 'a {
-    move |source| EnvError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -176,7 +166,7 @@ pub fn resolve(project: &Project, settings: &Settings) -> Result<Resolved, EnvEr
     let closure = priority_closure(&graph);
     let lock = Lock::new(closure.iter().map(|id| graph.get(id)), &manifest.env, &manifest.path);
     let files = state::dependencies(&evaluated.files, &evaluated.named)
-        .map_err(|(path, source)| io_err("read", &path)(source))?;
+        .map_err(|(path, e)| crate::util::at("read", &path, e))?;
     Ok(Resolved {
         project: project.clone(),
         manifest,
@@ -260,8 +250,7 @@ pub fn realise(resolved: &Resolved, settings: &Settings, opts: &Options) -> Resu
         // A lock we cannot parse is replaced: it is a record, not an input.
         let current = Lock::read(&lock_path).ok().flatten();
         if current.as_ref() != Some(&resolved.lock) {
-            crate::util::write_atomic(&lock_path, resolved.lock.to_text().as_bytes())
-                .map_err(io_err("write", &lock_path))?;
+            crate::util::write_atomic(&lock_path, resolved.lock.to_text().as_bytes())?;
             true
         } else {
             false
@@ -270,7 +259,7 @@ pub fn realise(resolved: &Resolved, settings: &Settings, opts: &Options) -> Resu
     let state = project_state(resolved, &record, &profile, evaluation_key(settings));
     let state_path = project_state_path(&settings.state_dir, &project.root);
     let json = serde_json::to_vec_pretty(&state).expect("project state serialises");
-    crate::util::write_atomic(&state_path, &json).map_err(io_err("write", &state_path))?;
+    crate::util::write_atomic(&state_path, &json)?;
     if let Err(e) = link_profile(&project.root, &profile) {
         warnings.push(format!(
             "cannot link {}/{}/profile to the environment: {e}",
@@ -369,7 +358,7 @@ fn register_gc_root(store: &crate::store::Store, root: &Path, profile: &Path) ->
 /// a stable path to the environment's files.
 fn link_profile(root: &Path, profile: &Path) -> Result<(), EnvError> {
     let dir = root.join(project::LOCAL_DIR);
-    fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+    fs::create_dir_all(&dir)?;
     replace_symlink(profile, &dir.join("profile"))
 }
 
@@ -383,8 +372,8 @@ fn replace_symlink(target: &Path, link: &Path) -> Result<(), EnvError> {
         std::process::id()
     ));
     let _ = fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp).map_err(io_err("create", &tmp))?;
-    fs::rename(&tmp, link).map_err(io_err("replace", link))
+    fs::os::unix::fs::symlink(target, &tmp)?;
+    Ok(fs::rename(&tmp, link)?)
 }
 
 /// Compare the lock file with what the manifest evaluates to now.

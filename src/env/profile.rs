@@ -77,11 +77,7 @@ pub fn mark_damaged(store: &Store, damaged: &[(String, String)]) -> Result<Vec<S
     if damaged.is_empty() {
         return Ok(marked);
     }
-    let entries = fs::read_dir(&dir).map_err(|source| EnvError::Io {
-        action: "read",
-        path: dir.clone(),
-        source,
-    })?;
+    let entries = fs_err::read_dir(&dir)?;
     for ent in entries.flatten() {
         let name = ent.file_name().to_string_lossy().to_string();
         let Some(env) = name.strip_suffix(".json") else {
@@ -108,12 +104,8 @@ pub fn mark_damaged(store: &Store, damaged: &[(String, String)]) -> Result<Vec<S
 /// Remove the damage mark of environment `id`, if it has one.
 pub fn clear_damage(store: &Store, id: &str) -> Result<(), EnvError> {
     let mark = damage_mark(&profile_dir(store.root(), id));
-    match fs::remove_file(&mark) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(EnvError::Io {
-            action: "remove",
-            path: mark,
-            source: e,
-        }),
+    match fs_err::remove_file(&mark) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
         _ => Ok(()),
     }
 }
@@ -146,7 +138,7 @@ pub fn clear_repaired(store: &Store) -> Result<(), EnvError> {
 /// Read the record of a realised environment, if it is in the store.
 pub fn read_record(store_root: &Path, id: &str) -> Result<Option<EnvRecord>, EnvError> {
     let path = record_path(store_root, id);
-    match fs::read(&path) {
+    match fs_err::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| EnvError::BadRecord {
@@ -154,11 +146,7 @@ pub fn read_record(store_root: &Path, id: &str) -> Result<Option<EnvRecord>, Env
                 problem: e.to_string(),
             }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(EnvError::Io {
-            action: "read",
-            path,
-            source,
-        }),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -176,7 +164,7 @@ pub fn ensure(store: &Store, id: &str, packages: &[(&Package, PathBuf)]) -> Resu
     }
     let tmp = store.tempdir("env-")?;
     let tree = tmp.path().join("profile");
-    fs::create_dir(&tree).map_err(store::io_err(&tree))?;
+    fs_err::create_dir(&tree).map_err(StoreError::from)?;
     let conflicts = merge(&tree, packages)?;
     let prepend = implied_prepend(&tree);
     let mut set = BTreeMap::new();
@@ -209,10 +197,10 @@ pub fn ensure(store: &Store, id: &str, packages: &[(&Package, PathBuf)]) -> Resu
     }
     // Read-only only after the rename: moving a directory to another parent
     // needs write permission on it (to update its `..`) when not root.
-    fs::rename(&tree, &dest).map_err(store::io_err(&dest))?;
+    fs_err::rename(&tree, &dest).map_err(StoreError::from)?;
     store::make_read_only(&dest)?;
     let envs = store.bucket(ENVS);
-    crate::util::fsync_dir(&envs).map_err(store::io_err(&envs))?;
+    crate::util::fsync_dir(&envs).map_err(StoreError::from)?;
     store::fail_point("env-after-rename");
     let json = serde_json::to_vec_pretty(&record).expect("an env record serialises");
     store::write_file(&record_path(store.root(), id), &json)?;
@@ -235,17 +223,14 @@ fn merge(out: &Path, packages: &[(&Package, PathBuf)]) -> Result<Vec<Conflict>, 
     for (pkg, dir) in packages {
         let mut walk = walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name().into_iter();
         while let Some(ent) = walk.next() {
-            let ent = ent.map_err(|e| StoreError::Io {
-                path: dir.clone(),
-                source: e.into(),
-            })?;
+            let ent = ent.map_err(|e| StoreError::Io(e.into()))?;
             let rel = ent.path().strip_prefix(dir).expect("walk stays under its root");
             let dest = out.join(rel);
             let existing = dest.symlink_metadata().ok();
             if ent.file_type().is_dir() {
                 match existing {
                     None => {
-                        fs::create_dir(&dest).map_err(store::io_err(&dest))?;
+                        fs_err::create_dir(&dest).map_err(StoreError::from)?;
                         owner.insert(rel.to_path_buf(), pkg.name.clone());
                     }
                     // Both have this directory: merge into it.
@@ -266,7 +251,7 @@ fn merge(out: &Path, packages: &[(&Package, PathBuf)]) -> Result<Vec<Conflict>, 
                     hidden: pkg.name.clone(),
                 });
             } else {
-                std::os::unix::fs::symlink(ent.path(), &dest).map_err(store::io_err(&dest))?;
+                fs_err::os::unix::fs::symlink(ent.path(), &dest).map_err(StoreError::from)?;
                 owner.insert(rel.to_path_buf(), pkg.name.clone());
             }
         }

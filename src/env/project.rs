@@ -55,11 +55,7 @@ impl Project {
 
 /// The project whose manifest is in `start` or the nearest directory above it.
 pub fn find_project(start: &Path) -> Result<Project, EnvError> {
-    let canon = std::fs::canonicalize(start).map_err(|source| EnvError::Io {
-        action: "open directory",
-        path: start.to_path_buf(),
-        source,
-    })?;
+    let canon = fs_err::canonicalize(start)?;
     for dir in canon.ancestors() {
         if dir.join(MANIFEST).is_file() {
             return Ok(Project::at(dir.to_path_buf()));

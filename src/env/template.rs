@@ -1,7 +1,6 @@
 //! `magpkg init`: manifests from the templates in `templates/`, compiled
 //! into the binary, and detection of a project's type from its files.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::project::{LOCAL_DIR, MANIFEST};
@@ -126,11 +125,7 @@ pub fn init(dir: &Path, name: Option<&str>, force: bool) -> Result<InitReport, E
     if !force && manifest.symlink_metadata().is_ok() {
         return Err(EnvError::ManifestExists { path: manifest });
     }
-    crate::util::write_atomic(&manifest, tpl.text.as_bytes()).map_err(|source| EnvError::Io {
-        action: "write",
-        path: manifest.clone(),
-        source,
-    })?;
+    crate::util::write_atomic(&manifest, tpl.text.as_bytes())?;
     let local = format!("/{LOCAL_DIR}/");
     let mut ignored = vec![local.as_str()];
     // The python template's virtual environment is per machine too.
@@ -149,16 +144,10 @@ pub fn init(dir: &Path, name: Option<&str>, force: bool) -> Result<InitReport, E
 /// Append the `lines` missing from `dir/.gitignore` (creating it).
 fn add_to_gitignore(dir: &Path, lines: &[&str]) -> Result<Vec<String>, EnvError> {
     let path = dir.join(".gitignore");
-    let existing = match fs::read_to_string(&path) {
+    let existing = match fs_err::read_to_string(&path) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(source) => {
-            return Err(EnvError::Io {
-                action: "read",
-                path,
-                source,
-            })
-        }
+        Err(e) => return Err(e.into()),
     };
     let present = |l: &str| {
         let bare = l.trim_matches('/');
@@ -177,17 +166,14 @@ fn add_to_gitignore(dir: &Path, lines: &[&str]) -> Result<Vec<String>, EnvError>
         text.push_str(l);
         text.push('\n');
     }
-    crate::util::write_atomic(&path, text.as_bytes()).map_err(|source| EnvError::Io {
-        action: "write",
-        path,
-        source,
-    })?;
+    crate::util::write_atomic(&path, text.as_bytes())?;
     Ok(missing)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn every_template_has_a_distinct_name_and_text() {

@@ -208,6 +208,22 @@ struct Problem<'a> {
     path: &'a str,
 }
 
+impl<'a> Problem<'a> {
+    /// `here(field, kind, message)`: a problem with a field of package
+    /// `pkg`, at `path` in the input.
+    fn in_package(pkg: &'a str, path: &'a str) -> impl Fn(&'a str, Option<Kind>, String) -> Problem<'a> {
+        move |field, kind, message| Problem {
+            field,
+            package: Some(pkg),
+            kind,
+            sibling: None,
+            message,
+            suggestion: None,
+            path,
+        }
+    }
+}
+
 impl<'f, N: Node> Walker<'f, N> {
     pub fn new(files: &'f dyn Fn() -> Vec<LoadedFile>) -> Self {
         Walker {
@@ -479,17 +495,8 @@ impl<'f, N: Node> Walker<'f, N> {
                 }))
             }
         };
-        let pkg = name.as_str();
-        let here = |field: &'static str, kind: Option<Kind>, message: String| Problem {
-            field,
-            package: Some(pkg),
-            kind,
-            sibling: None,
-            message,
-            suggestion: None,
-            path,
-        };
         if let Err(problem) = check_name(&name) {
+            let here = Problem::in_package(&name, path);
             return Err(self.invalid(here(
                 "name",
                 Some(Kind::String),
@@ -521,15 +528,7 @@ impl<'f, N: Node> Walker<'f, N> {
 
     fn version(&self, value: Option<serde_json::Value>, pkg: &str, path: &str) -> Result<String, EvalError> {
         let name = pkg;
-        let here = |field: &'static str, kind: Option<Kind>, message: String| Problem {
-            field,
-            package: Some(pkg),
-            kind,
-            sibling: None,
-            message,
-            suggestion: None,
-            path,
-        };
+        let here = Problem::in_package(pkg, path);
         let version = match value {
             Some(serde_json::Value::String(s)) => s,
             Some(v) => {
@@ -558,15 +557,7 @@ impl<'f, N: Node> Walker<'f, N> {
 
     fn build(&self, value: Option<serde_json::Value>, pkg: &str, path: &str) -> Result<Build, EvalError> {
         let name = pkg;
-        let here = |field: &'static str, kind: Option<Kind>, message: String| Problem {
-            field,
-            package: Some(pkg),
-            kind,
-            sibling: None,
-            message,
-            suggestion: None,
-            path,
-        };
+        let here = Problem::in_package(pkg, path);
         Ok(match value {
             Some(serde_json::Value::String(s)) => Build::Script(s),
             Some(serde_json::Value::Object(m)) => match m.get("builtin") {
@@ -601,15 +592,7 @@ impl<'f, N: Node> Walker<'f, N> {
         path: &str,
     ) -> Result<BTreeMap<String, String>, EvalError> {
         let name = pkg;
-        let here = |field: &'static str, kind: Option<Kind>, message: String| Problem {
-            field,
-            package: Some(pkg),
-            kind,
-            sibling: None,
-            message,
-            suggestion: None,
-            path,
-        };
+        let here = Problem::in_package(pkg, path);
         Ok(match value {
             None => BTreeMap::new(),
             Some(serde_json::Value::Object(m)) => {
@@ -656,15 +639,7 @@ impl<'f, N: Node> Walker<'f, N> {
 
     fn meta(&self, value: Option<serde_json::Value>, pkg: &str, path: &str) -> Result<Meta, EvalError> {
         let name = pkg;
-        let here = |field: &'static str, kind: Option<Kind>, message: String| Problem {
-            field,
-            package: Some(pkg),
-            kind,
-            sibling: None,
-            message,
-            suggestion: None,
-            path,
-        };
+        let here = Problem::in_package(pkg, path);
         Ok(match value {
             None => Meta::default(),
             Some(serde_json::Value::Object(m)) => {
@@ -729,15 +704,7 @@ impl<'f, N: Node> Walker<'f, N> {
         path: &str,
     ) -> Result<Option<serde_json::Value>, EvalError> {
         let name = pkg;
-        let here = |field: &'static str, kind: Option<Kind>, message: String| Problem {
-            field,
-            package: Some(pkg),
-            kind,
-            sibling: None,
-            message,
-            suggestion: None,
-            path,
-        };
+        let here = Problem::in_package(pkg, path);
         Ok(match value {
             None | Some(serde_json::Value::Null) => None,
             Some(v @ serde_json::Value::Object(_)) => Some(v),

@@ -13,7 +13,6 @@
 //! This is what `mktorrent -l 18` writes too (without `-p`/`-s`), so a
 //! torrent made by mktorrent from the same file has the same info-hash.
 
-use std::fs::File;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -137,7 +136,7 @@ pub fn from_reader(name: &str, mut reader: impl Read) -> std::io::Result<Torrent
 
 /// The deterministic torrent of a file, published under `name`.
 pub fn from_file(path: &Path, name: &str) -> std::io::Result<TorrentMeta> {
-    from_reader(name, File::open(path)?)
+    from_reader(name, fs_err::File::open(path)?)
 }
 
 /// What magpkg needs from a magnet link.

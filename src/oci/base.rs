@@ -13,11 +13,11 @@
 //! Its layers are copied, byte for byte, into the layout being written, and
 //! its configuration is returned for the new image to build on.
 
-use std::fs;
 use std::io::{self, Read};
 
 use std::path::{Path, PathBuf};
 
+use fs_err as fs;
 use serde_json::Value;
 
 use super::layout::{self, Descriptor, Layout};
@@ -77,13 +77,6 @@ fn bad(spec: &str, problem: impl Into<String>) -> OciError {
     OciError::BadBase {
         base: spec.into(),
         problem: problem.into(),
-    }
-}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OciError + '_ {
-    move |source| OciError::Io {
-        path: path.into(),
-        source,
     }
 }
 
@@ -147,10 +140,10 @@ fn split_tag(s: &str) -> (&str, Option<&str>) {
 }
 
 fn read_json(path: &Path) -> Result<Value, OciError> {
-    let bytes = fs::read(path).map_err(io_err(path))?;
-    serde_json::from_slice(&bytes).map_err(|e| OciError::Io {
+    let bytes = fs::read(path)?;
+    serde_json::from_slice(&bytes).map_err(|e| OciError::BadFile {
         path: path.into(),
-        source: io::Error::other(e),
+        problem: e.to_string(),
     })
 }
 
@@ -163,14 +156,14 @@ fn copy_blob(src: &Path, digest: &str, media_type: &str, layout: &Layout) -> Res
 }
 
 fn copy_file(path: &Path, digest: &str, media_type: &str, layout: &Layout) -> Result<Descriptor, OciError> {
-    let mut f = fs::File::open(path).map_err(io_err(path))?;
+    let mut f = fs::File::open(path)?;
     let mut w = layout.blob_writer()?;
-    io::copy(&mut f, &mut w).map_err(io_err(path))?;
+    io::copy(&mut f, &mut w)?;
     let (got, size) = w.commit()?;
     if !digest.is_empty() && got != digest.trim_start_matches("sha256:") {
-        return Err(OciError::Io {
+        return Err(OciError::BadFile {
             path: path.into(),
-            source: io::Error::other(format!("content is sha256:{got}, not {digest}")),
+            problem: format!("content is sha256:{got}, not {digest}"),
         });
     }
     Ok(Descriptor {
@@ -246,16 +239,17 @@ fn from_layout_dir(spec: &str, dir: &Path, tag: Option<&str>, layout: &Layout) -
 fn from_archive(spec: &str, file: &Path, tag: Option<&str>, layout: &Layout) -> Result<BaseImage, OciError> {
     let scratch = tempfile::Builder::new()
         .prefix(".magpkg-base-")
-        .tempdir_in(layout.dir())
-        .map_err(io_err(layout.dir()))?;
-    let f = fs::File::open(file).map_err(io_err(file))?;
+        .tempdir_in(layout.dir())?;
+    let f = fs::File::open(file)?;
+    // The tar reader's own errors (a damaged header) name no file.
+    let in_archive = |e| crate::util::at("read archive", file, e);
     let mut ar = tar::Archive::new(f);
     // Older `docker save` archives link a layer shared by two images:
     // copied once the files are out.
     let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
-    for entry in ar.entries().map_err(io_err(file))? {
-        let mut entry = entry.map_err(io_err(file))?;
-        let rel: PathBuf = entry.path().map_err(io_err(file))?.into_owned();
+    for entry in ar.entries().map_err(in_archive)? {
+        let mut entry = entry.map_err(in_archive)?;
+        let rel: PathBuf = entry.path().map_err(in_archive)?.into_owned();
         // Only plain relative names: nothing may land outside the scratch.
         if rel
             .components()
@@ -265,7 +259,7 @@ fn from_archive(spec: &str, file: &Path, tag: Option<&str>, layout: &Layout) -> 
         }
         let kind = entry.header().entry_type();
         if kind.is_symlink() || kind.is_hard_link() {
-            if let Some(target) = entry.link_name().map_err(io_err(file))? {
+            if let Some(target) = entry.link_name().map_err(in_archive)? {
                 let target = if kind.is_symlink() {
                     rel.parent().unwrap_or(Path::new("")).join(target)
                 } else {
@@ -280,10 +274,10 @@ fn from_archive(spec: &str, file: &Path, tag: Option<&str>, layout: &Layout) -> 
         }
         let dest = scratch.path().join(&rel);
         if let Some(p) = dest.parent() {
-            fs::create_dir_all(p).map_err(io_err(p))?;
+            fs::create_dir_all(p)?;
         }
-        let mut out = fs::File::create(&dest).map_err(io_err(&dest))?;
-        io::copy(&mut entry, &mut out).map_err(io_err(&dest))?;
+        let mut out = fs::File::create(&dest)?;
+        io::copy(&mut entry, &mut out)?;
     }
     for (rel, target) in links {
         // `a/../b` resolved by hand, never outside the scratch.
@@ -299,9 +293,9 @@ fn from_archive(spec: &str, file: &Path, tag: Option<&str>, layout: &Layout) -> 
         let (from, to) = (scratch.path().join(&resolved), scratch.path().join(&rel));
         if from.is_file() {
             if let Some(p) = to.parent() {
-                fs::create_dir_all(p).map_err(io_err(p))?;
+                fs::create_dir_all(p)?;
             }
-            fs::copy(&from, &to).map_err(io_err(&from))?;
+            fs::copy(&from, &to)?;
         }
     }
     let dir = scratch.path();
@@ -322,9 +316,7 @@ fn from_archive(spec: &str, file: &Path, tag: Option<&str>, layout: &Layout) -> 
     for l in img["Layers"].as_array().cloned().unwrap_or_default() {
         let path = dir.join(l.as_str().unwrap_or(""));
         let mut magic = [0u8; 2];
-        fs::File::open(&path)
-            .and_then(|mut f| f.read_exact(&mut magic))
-            .map_err(io_err(&path))?;
+        fs::File::open(&path).and_then(|mut f| f.read_exact(&mut magic))?;
         let mt = if magic == [0x1f, 0x8b] {
             layout::LAYER_GZIP
         } else {

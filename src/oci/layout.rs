@@ -8,10 +8,11 @@
 //! not (creating the layout, rewriting `index.json`) hold an exclusive
 //! `flock` on the layout's lock file, [`LOCK_FILE`].
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use fs_err as fs;
 use nix::fcntl::Flock;
 use serde_json::{json, Value};
 
@@ -51,13 +52,6 @@ impl Descriptor {
     }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OciError + '_ {
-    move |source| OciError::Io {
-        path: path.into(),
-        source,
-    }
-}
-
 /// An image layout directory being written.
 pub struct Layout {
     dir: PathBuf,
@@ -69,7 +63,7 @@ impl Layout {
     /// added to it, nothing else is touched. Creation happens under the
     /// layout's lock, so a second process never sees a half-made layout.
     pub fn open(dir: &Path) -> Result<Layout, OciError> {
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        fs::create_dir_all(dir)?;
         // A directory that is not a layout is refused before the lock file
         // is made, so nothing is written into it. A layout another process
         // is creating has its lock file already (made first): wait for the
@@ -81,10 +75,10 @@ impl Layout {
         let _lock = layout.lock()?;
         check_is_layout(dir)?;
         let blobs = dir.join("blobs/sha256");
-        fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
+        fs::create_dir_all(&blobs)?;
         let marker = dir.join("oci-layout");
         if !marker.is_file() {
-            crate::util::write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io_err(&marker))?;
+            crate::util::write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
         Ok(layout)
     }
@@ -92,7 +86,7 @@ impl Layout {
     /// Wait for, then hold until dropped, the exclusive lock of the layout.
     fn lock(&self) -> Result<Flock<File>, OciError> {
         let path = self.dir.join(LOCK_FILE);
-        crate::util::lock_exclusive(&path).map_err(io_err(&path))
+        Ok(crate::util::lock_exclusive(&path)?)
     }
 
     pub fn dir(&self) -> &Path {
@@ -107,11 +101,8 @@ impl Layout {
     /// `blobs/sha256/<digest>` on [`BlobWriter::commit`].
     pub fn blob_writer(&self) -> Result<BlobWriter, OciError> {
         let dir = self.dir.join("blobs/sha256");
-        let tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(&dir)
-            .map_err(io_err(&dir))?;
-        let file = tmp.reopen().map_err(io_err(tmp.path()))?;
+        let tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir)?;
+        let file = fs::File::from_parts(tmp.reopen()?, tmp.path());
         Ok(BlobWriter {
             dir,
             tmp,
@@ -122,7 +113,7 @@ impl Layout {
     /// Write a small blob (a manifest, a config, the SBOM).
     pub fn put(&self, media_type: &str, bytes: &[u8]) -> Result<Descriptor, OciError> {
         let mut w = self.blob_writer()?;
-        w.write_all(bytes).map_err(io_err(&self.dir))?;
+        w.write_all(bytes)?;
         let (digest, size) = w.commit()?;
         Ok(Descriptor {
             media_type: media_type.into(),
@@ -158,7 +149,7 @@ impl Layout {
                     .unwrap_or_default()
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io_err(&path)(e)),
+            Err(e) => return Err(e.into()),
         };
         let name = annotations.get(REF_NAME).cloned();
         entries
@@ -202,15 +193,14 @@ impl Layout {
             "manifests": entries,
         });
         let bytes = serde_json::to_vec(&index).expect("index serialises");
-        crate::util::write_atomic(&path, &bytes).map_err(io_err(&path))
+        Ok(crate::util::write_atomic(&path, &bytes)?)
     }
 }
 
 /// A directory that has entries (other than the lock file) must have an
 /// `oci-layout` marker.
 fn check_is_layout(dir: &Path) -> Result<(), OciError> {
-    let non_empty = fs::read_dir(dir)
-        .map_err(io_err(dir))?
+    let non_empty = fs::read_dir(dir)?
         .filter_map(Result::ok)
         .any(|e| e.file_name() != LOCK_FILE);
     if non_empty && !dir.join("oci-layout").is_file() {
@@ -223,7 +213,7 @@ fn check_is_layout(dir: &Path) -> Result<(), OciError> {
 pub struct BlobWriter {
     dir: PathBuf,
     tmp: tempfile::NamedTempFile,
-    out: HashWriter<BufWriter<File>>,
+    out: HashWriter<BufWriter<fs::File>>,
 }
 
 impl Write for BlobWriter {
@@ -240,24 +230,18 @@ impl BlobWriter {
     pub fn commit(self) -> Result<(String, u64), OciError> {
         let BlobWriter { dir, tmp, out } = self;
         let (buf, digest, size) = out.finish();
-        let file = buf.into_inner().map_err(|e| OciError::Io {
-            path: tmp.path().into(),
-            source: e.into_error(),
-        })?;
+        let file = buf.into_inner().map_err(|e| e.into_error())?;
         // Readable by all like any other file of the output (tempfile makes 0600).
         use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(fs::Permissions::from_mode(0o644))
-            .map_err(io_err(tmp.path()))?;
-        file.sync_all().map_err(io_err(tmp.path()))?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        file.sync_all()?;
         let dest = dir.join(&digest);
         if dest.is_file() {
             // Same content already there (a layer shared with another image).
             return Ok((digest, size));
         }
-        tmp.persist(&dest).map_err(|e| OciError::Io {
-            path: dest.clone(),
-            source: e.error,
-        })?;
+        tmp.persist(&dest)
+            .map_err(|e| crate::util::at("write file", &dest, e.error))?;
         Ok((digest, size))
     }
 }
@@ -274,10 +258,6 @@ pub struct DockerImage {
 /// carry fixed metadata, so the same layout gives the same archive.
 pub fn write_archive(layout: &Layout, image: &DockerImage, out: impl Write) -> Result<(), OciError> {
     let dir = layout.dir();
-    let err = |source: io::Error| OciError::Io {
-        path: dir.into(),
-        source,
-    };
     let manifest = json!([{
         "Config": format!("blobs/sha256/{}", image.config),
         "RepoTags": [image.tag],
@@ -289,22 +269,19 @@ pub fn write_archive(layout: &Layout, image: &DockerImage, out: impl Write) -> R
     let repositories = json!({ repo: { tag: image.layers.last().cloned().unwrap_or_default() } });
     let mut t = TarWriter::new(out);
     // Small metadata first so streaming readers see what the archive is early.
-    let read = |name: &str| fs::read(dir.join(name)).map_err(io_err(&dir.join(name)));
-    t.file_bytes(b"oci-layout", 0o644, &read("oci-layout")?).map_err(err)?;
-    t.file_bytes(b"index.json", 0o644, &read("index.json")?).map_err(err)?;
-    t.file_bytes(b"manifest.json", 0o644, &serde_json::to_vec(&manifest).expect("json"))
-        .map_err(err)?;
+    let read = |name: &str| fs::read(dir.join(name));
+    t.file_bytes(b"oci-layout", 0o644, &read("oci-layout")?)?;
+    t.file_bytes(b"index.json", 0o644, &read("index.json")?)?;
+    t.file_bytes(b"manifest.json", 0o644, &serde_json::to_vec(&manifest).expect("json"))?;
     t.file_bytes(
         b"repositories",
         0o644,
         &serde_json::to_vec(&repositories).expect("json"),
-    )
-    .map_err(err)?;
-    t.dir(b"blobs", 0o755).map_err(err)?;
+    )?;
+    t.dir(b"blobs", 0o755)?;
     let blobs = dir.join("blobs/sha256");
-    t.dir(b"blobs/sha256", 0o755).map_err(err)?;
-    let mut names: Vec<String> = fs::read_dir(&blobs)
-        .map_err(io_err(&blobs))?
+    t.dir(b"blobs/sha256", 0o755)?;
+    let mut names: Vec<String> = fs::read_dir(&blobs)?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| !n.starts_with('.'))
@@ -314,6 +291,6 @@ pub fn write_archive(layout: &Layout, image: &DockerImage, out: impl Write) -> R
         let p = blobs.join(&n);
         t.tree(&p, format!("blobs/sha256/{n}").as_bytes())?;
     }
-    let mut out = t.finish().map_err(err)?;
-    out.flush().map_err(err)
+    let mut out = t.finish()?;
+    Ok(out.flush()?)
 }

@@ -37,13 +37,13 @@ pub mod tarball;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::fs;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use fs_err as fs;
 use serde_json::{json, Value};
 
 use crate::error::Classify;
@@ -73,12 +73,14 @@ pub const SBOM_ANNOTATION: &str = "dev.magpkg.sbom";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
-    #[error("cannot export: I/O error on {path}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    /// A file operation failed; the error (from `fs_err`, or
+    /// [`crate::util::at`]) names the operation and the path.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// A file is not what it should be (JSON that does not parse, a blob
+    /// whose content does not match its digest).
+    #[error("{path}: {problem}")]
+    BadFile { path: PathBuf, problem: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("package {name} ({id}) is not in the store")]
@@ -160,7 +162,7 @@ impl Classify for OciError {
             | OciError::AuthFile { .. }
             | OciError::BadBase { .. }
             | OciError::Empty => true,
-            OciError::Io { .. } | OciError::FileType { .. } | OciError::Changed { .. } => false,
+            OciError::Io(_) | OciError::BadFile { .. } | OciError::FileType { .. } | OciError::Changed { .. } => false,
         }
     }
     fn hint(&self) -> Option<String> {
@@ -219,13 +221,6 @@ fn output_dir(out: &Path) -> Result<PathBuf, OciError> {
         return Err(OciError::NoOutputDir { path: out.into(), dir });
     }
     Ok(dir)
-}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OciError + '_ {
-    move |source| OciError::Io {
-        path: path.into(),
-        source,
-    }
 }
 
 /// One package of a closure, present in the store.
@@ -352,7 +347,7 @@ impl Closure {
                 Err(e) => return Err(e.into()),
             }
             let dir = store.package_dir(&id, &p.name);
-            let static_exe = has_static_executable(&dir).map_err(io_err(&dir))?;
+            let static_exe = has_static_executable(&dir)?;
             packages.push(ClosurePackage::of(id, p, dir, static_exe));
         }
         let shipped: std::collections::BTreeSet<&PackageId> = packages.iter().map(|p| &p.id).collect();
@@ -731,13 +726,13 @@ fn merge_level(providers: &[&ClosurePackage], rel: &[u8], out: &mut Vec<ProfileE
         let rd = match fs::read_dir(&dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == io::ErrorKind::NotFound && !rel.is_empty() => continue,
-            Err(e) => return Err(io_err(&dir)(e)),
+            Err(e) => return Err(e.into()),
         };
         for ent in rd {
-            let ent = ent.map_err(io_err(&dir))?;
+            let ent = ent?;
             let name: OsString = ent.file_name();
             // symlinks count as files: a package's `lib -> lib64` is its own.
-            let is_dir = ent.file_type().map_err(io_err(&dir))?.is_dir();
+            let is_dir = ent.file_type()?.is_dir();
             names.entry(name.as_bytes().to_vec()).or_default().push((p, is_dir));
         }
     }
@@ -791,13 +786,9 @@ fn write_profile_and_sbom<W: Write>(
 /// Write `magpkg/store/pkgs-v1/<id>-<name>/...` for each package (the
 /// parent directories included).
 fn write_packages<W: Write>(t: &mut tar::TarWriter<W>, packages: &[&ClosurePackage]) -> Result<(), OciError> {
-    let err = |e| OciError::Io {
-        path: PathBuf::from(STORE_PATH),
-        source: e,
-    };
-    t.dir(b"magpkg", 0o755).map_err(err)?;
-    t.dir(b"magpkg/store", 0o755).map_err(err)?;
-    t.dir(STORE_PATH.as_bytes(), 0o755).map_err(err)?;
+    t.dir(b"magpkg", 0o755)?;
+    t.dir(b"magpkg/store", 0o755)?;
+    t.dir(STORE_PATH.as_bytes(), 0o755)?;
     for p in packages {
         let dest = format!("{STORE_PATH}/{}", p.dir_name());
         t.tree(&p.dir, dest.as_bytes())?;
@@ -831,15 +822,11 @@ fn project_entry(manifest: &Path, root: &Path, entry: &str, field: &'static str)
 }
 
 fn write_project<W: Write>(t: &mut tar::TarWriter<W>, paths: &[(String, PathBuf)]) -> Result<(), OciError> {
-    let err = |e| OciError::Io {
-        path: PathBuf::from(PROJECT_PATH),
-        source: e,
-    };
     let mut sorted: Vec<&(String, PathBuf)> = paths.iter().collect();
     sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let mut written: Vec<&str> = Vec::new();
     let mut dirs = std::collections::BTreeSet::new();
-    t.dir(PROJECT_PATH.as_bytes(), 0o755).map_err(err)?;
+    t.dir(PROJECT_PATH.as_bytes(), 0o755)?;
     for (entry, src) in sorted {
         if written.iter().any(|w| entry.starts_with(&format!("{w}/"))) {
             continue;
@@ -848,8 +835,7 @@ fn write_project<W: Write>(t: &mut tar::TarWriter<W>, paths: &[(String, PathBuf)
         for i in 1..parts.len() {
             let parent = parts[..i].join("/");
             if dirs.insert(parent.clone()) {
-                t.dir(format!("{PROJECT_PATH}/{parent}").as_bytes(), 0o755)
-                    .map_err(err)?;
+                t.dir(format!("{PROJECT_PATH}/{parent}").as_bytes(), 0o755)?;
             }
         }
         t.tree(src, format!("{PROJECT_PATH}/{entry}").as_bytes())?;
@@ -918,14 +904,10 @@ fn write_layer(layout: &layout::Layout, job: &LayerJob) -> Result<(Descriptor, S
     let blob = layout.blob_writer()?;
     let raw = gzip::HashWriter::new(gzip::encoder(blob));
     let mut t = tar::TarWriter::new(raw);
-    let lerr = |e| OciError::Io {
-        path: layout.dir().into(),
-        source: e,
-    };
     match job {
         LayerJob::Packages(pkgs) => write_packages(&mut t, pkgs)?,
         LayerJob::Project(paths) => {
-            t.dir(b"magpkg", 0o755).map_err(lerr)?;
+            t.dir(b"magpkg", 0o755)?;
             write_project(&mut t, paths)?;
         }
         LayerJob::Top {
@@ -940,39 +922,36 @@ fn write_layer(layout: &layout::Layout, job: &LayerJob) -> Result<(Descriptor, S
             // work when the environment provides them.
             // A base image keeps its own: a symlink here would hide them.
             if !on_base {
-                t.symlink(b"bin", b"magpkg/env/bin").map_err(lerr)?;
+                t.symlink(b"bin", b"magpkg/env/bin")?;
             }
             if user.is_some() || ca.is_some() {
-                t.dir(b"etc", 0o755).map_err(lerr)?;
+                t.dir(b"etc", 0o755)?;
             }
             if let Some(u) = user {
-                t.file_bytes(b"etc/group", 0o644, u.group().as_bytes()).map_err(lerr)?;
-                t.file_bytes(b"etc/passwd", 0o644, u.passwd().as_bytes())
-                    .map_err(lerr)?;
+                t.file_bytes(b"etc/group", 0o644, u.group().as_bytes())?;
+                t.file_bytes(b"etc/passwd", 0o644, u.passwd().as_bytes())?;
             }
             if let Some(ca) = ca {
-                t.dir(b"etc/ssl", 0o755).map_err(lerr)?;
-                t.dir(b"etc/ssl/certs", 0o755).map_err(lerr)?;
-                t.file_bytes(config::IMAGE_CA_BUNDLE.as_bytes(), 0o644, ca)
-                    .map_err(lerr)?;
+                t.dir(b"etc/ssl", 0o755)?;
+                t.dir(b"etc/ssl/certs", 0o755)?;
+                t.file_bytes(config::IMAGE_CA_BUNDLE.as_bytes(), 0o644, ca)?;
             }
             if let Some(u) = user {
-                t.dir(b"home", 0o755).map_err(lerr)?;
-                t.dir_owned(format!("home/{}", u.name).as_bytes(), 0o755, u.uid, u.gid)
-                    .map_err(lerr)?;
+                t.dir(b"home", 0o755)?;
+                t.dir_owned(format!("home/{}", u.name).as_bytes(), 0o755, u.uid, u.gid)?;
             }
-            t.dir(b"magpkg", 0o755).map_err(lerr)?;
-            write_profile_and_sbom(&mut t, profile, sbom).map_err(lerr)?;
+            t.dir(b"magpkg", 0o755)?;
+            write_profile_and_sbom(&mut t, profile, sbom)?;
             if !on_base {
-                t.dir(b"tmp", 0o1777).map_err(lerr)?;
-                t.dir(b"usr", 0o755).map_err(lerr)?;
-                t.symlink(b"usr/bin", b"../magpkg/env/bin").map_err(lerr)?;
+                t.dir(b"tmp", 0o1777)?;
+                t.dir(b"usr", 0o755)?;
+                t.symlink(b"usr/bin", b"../magpkg/env/bin")?;
             }
         }
     }
-    let raw = t.finish().map_err(lerr)?;
+    let raw = t.finish()?;
     let (gz, diff_id, _) = raw.finish();
-    let blob = gz.finish().map_err(lerr)?;
+    let blob = gz.finish()?;
     let (digest, size) = blob.commit()?;
     Ok((
         Descriptor {
@@ -1092,21 +1071,15 @@ pub fn export_image(closure: &Closure, opts: &ImageOptions) -> Result<ImageRepor
             // Everything is staged next to the output (not in /tmp, which
             // may be a small tmpfs) and the archive renamed into place.
             let parent = output_dir(out)?;
-            let stage = tempfile::Builder::new()
-                .prefix(".magpkg-oci-")
-                .tempdir_in(&parent)
-                .map_err(io_err(&parent))?;
+            let stage = tempfile::Builder::new().prefix(".magpkg-oci-").tempdir_in(&parent)?;
             let layout = layout::Layout::open(&stage.path().join("layout"))?;
             let opts = ImageOptions {
                 index_referrers: false,
                 ..opts.clone()
             };
             let report = write_image(closure, &opts, &tag, &layout)?;
-            let tmp = tempfile::Builder::new()
-                .prefix(".magpkg-oci-")
-                .tempfile_in(&parent)
-                .map_err(io_err(&parent))?;
-            let file = tmp.reopen().map_err(io_err(tmp.path()))?;
+            let tmp = tempfile::Builder::new().prefix(".magpkg-oci-").tempfile_in(&parent)?;
+            let file = fs::File::from_parts(tmp.reopen()?, tmp.path());
             let mut w = io::BufWriter::with_capacity(256 * 1024, file);
             let docker = layout::DockerImage {
                 config: report.config.digest.clone(),
@@ -1114,18 +1087,12 @@ pub fn export_image(closure: &Closure, opts: &ImageOptions) -> Result<ImageRepor
                 tag: tag.clone(),
             };
             layout::write_archive(&layout, &docker, &mut w)?;
-            let file = w.into_inner().map_err(|e| OciError::Io {
-                path: tmp.path().into(),
-                source: e.into_error(),
-            })?;
-            file.sync_all().map_err(io_err(tmp.path()))?;
+            let file = w.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
             use std::os::unix::fs::PermissionsExt;
-            file.set_permissions(fs::Permissions::from_mode(0o644))
-                .map_err(io_err(tmp.path()))?;
-            tmp.persist(out).map_err(|e| OciError::Io {
-                path: out.clone(),
-                source: e.error,
-            })?;
+            file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+            tmp.persist(out)
+                .map_err(|e| crate::util::at("write file", out, e.error))?;
             Ok(report)
         }
     }
@@ -1327,7 +1294,7 @@ fn ca_bundle(settings: &OciSettings) -> Result<Option<Vec<u8>>, OciError> {
                 suggestion: None,
             })?,
     };
-    fs::read(&path).map(Some).map_err(|e| OciError::BadSetting {
+    std::fs::read(&path).map(Some).map_err(|e| OciError::BadSetting {
         origin: "oci".into(),
         field: "caCertificates".into(),
         problem: format!("cannot read {}: {e}", path.display()),

@@ -126,15 +126,10 @@ fn auth_files() -> Vec<PathBuf> {
 /// The credentials for `registry/repository` in the auth file `path`, if
 /// it has an entry for them.
 pub fn credentials_in(path: &Path, registry: &str, repository: &str) -> Result<Option<(String, String)>, OciError> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match fs_err::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(OciError::Io {
-                path: path.into(),
-                source,
-            })
-        }
+        Err(e) => return Err(e.into()),
     };
     let bad = |problem: String| OciError::AuthFile {
         path: path.into(),
@@ -247,13 +242,10 @@ pub fn push(
 
 fn read_manifest(layout: &Layout, d: &Descriptor) -> Result<Value, OciError> {
     let path = layout.blob_path(&d.digest);
-    let bytes = std::fs::read(&path).map_err(|source| OciError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| OciError::Io {
+    let bytes = fs_err::read(&path)?;
+    serde_json::from_slice(&bytes).map_err(|e| OciError::BadFile {
         path,
-        source: std::io::Error::other(e),
+        problem: e.to_string(),
     })
 }
 
@@ -278,16 +270,10 @@ async fn push_manifest_tree(
             continue;
         }
         let path = layout.blob_path(digest.trim_start_matches("sha256:"));
-        let size = std::fs::metadata(&path)
-            .map_err(|source| OciError::Io {
-                path: path.clone(),
-                source,
-            })?
-            .len();
-        let file = tokio::fs::File::open(&path).await.map_err(|source| OciError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let size = fs_err::metadata(&path)?.len();
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| crate::util::at("open file", &path, e))?;
         // Streamed in 4 MiB chunks: layers are never held in memory.
         let stream = futures::stream::try_unfold(file, |mut f| async move {
             use tokio::io::AsyncReadExt;
@@ -323,7 +309,7 @@ async fn put_manifest(
     d: &Descriptor,
 ) -> Result<(), OciError> {
     let path = layout.blob_path(&d.digest);
-    let bytes = std::fs::read(&path).map_err(|source| OciError::Io { path, source })?;
+    let bytes = fs_err::read(&path)?;
     let ct = reqwest::header::HeaderValue::from_str(&d.media_type).expect("media types are ASCII");
     client
         .push_manifest_raw(at, bytes, ct)
@@ -433,13 +419,9 @@ pub fn pull(remote: &Remote, layout: &Layout) -> Result<super::base::BaseImage, 
         }
         let cfg = fetch_blob(&client, remote, layout, &manifest["config"], layout::CONFIG).await?;
         let cfg_path = layout.blob_path(&cfg.digest);
-        let config: Value = serde_json::from_slice(&std::fs::read(&cfg_path).map_err(|source| OciError::Io {
-            path: cfg_path.clone(),
-            source,
-        })?)
-        .map_err(|e| OciError::Io {
+        let config: Value = serde_json::from_slice(&fs_err::read(&cfg_path)?).map_err(|e| OciError::BadFile {
             path: cfg_path,
-            source: std::io::Error::other(e),
+            problem: e.to_string(),
         })?;
         let mut layers = Vec::new();
         for l in manifest["layers"].as_array().cloned().unwrap_or_default() {
@@ -471,14 +453,8 @@ async fn fetch_blob(
         .map_err(remote.err(&format!("download blob {digest}")))?;
     let mut w = layout.blob_writer()?;
     while let Some(chunk) = s.stream.next().await {
-        let chunk = chunk.map_err(|source| OciError::Io {
-            path: layout.dir().into(),
-            source,
-        })?;
-        w.write_all(&chunk).map_err(|source| OciError::Io {
-            path: layout.dir().into(),
-            source,
-        })?;
+        let chunk = chunk.map_err(|e| crate::util::at(&format!("download blob {digest} into"), layout.dir(), e))?;
+        w.write_all(&chunk)?;
     }
     let (got, size) = w.commit()?;
     if format!("sha256:{got}") != digest {

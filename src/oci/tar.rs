@@ -7,11 +7,12 @@
 //! The `tar` crate writes GNU long-name headers and copies host metadata;
 //! controlling every byte here is simpler than overriding it field by field.
 
-use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use fs_err::{self as fs, File};
 
 /// Every entry's modification time: the epoch + 1 s, like store entries.
 pub const MTIME: u64 = 1;
@@ -21,24 +22,19 @@ const BLOCK: usize = 512;
 /// What went wrong while writing an entry taken from a file on disk.
 #[derive(Debug)]
 pub enum TreeError {
-    Io {
-        path: PathBuf,
-        source: io::Error,
-    },
+    /// A file operation (the error, from `fs_err`, names the path) or
+    /// the write of the archive failed.
+    Io(io::Error),
     /// A device node, socket or fifo: store entries never hold these.
-    FileType {
-        path: PathBuf,
-    },
+    FileType { path: PathBuf },
     /// The file's size changed between `stat` and the end of reading.
-    Changed {
-        path: PathBuf,
-    },
+    Changed { path: PathBuf },
 }
 
 impl From<TreeError> for super::OciError {
     fn from(e: TreeError) -> Self {
         match e {
-            TreeError::Io { path, source } => super::OciError::Io { path, source },
+            TreeError::Io(e) => super::OciError::Io(e),
             TreeError::FileType { path } => super::OciError::FileType { path },
             TreeError::Changed { path } => super::OciError::Changed { path },
         }
@@ -119,15 +115,15 @@ impl<W: Write> TarWriter<W> {
     /// children in byte-wise name order, depth first. Only one directory
     /// listing is held in memory per level.
     pub fn tree(&mut self, src: &Path, dest: &[u8]) -> Result<(), TreeError> {
-        let meta = fs::symlink_metadata(src).map_err(tree_io(src))?;
+        let meta = fs::symlink_metadata(src)?;
         self.entry(src, dest, &meta)
     }
 
-    fn entry(&mut self, src: &Path, dest: &[u8], meta: &fs::Metadata) -> Result<(), TreeError> {
+    fn entry(&mut self, src: &Path, dest: &[u8], meta: &std::fs::Metadata) -> Result<(), TreeError> {
         let ft = meta.file_type();
         if ft.is_symlink() {
-            let target = fs::read_link(src).map_err(tree_io(src))?;
-            self.symlink(dest, target.as_os_str().as_bytes()).map_err(tree_io(src))
+            let target = fs::read_link(src)?;
+            Ok(self.symlink(dest, target.as_os_str().as_bytes())?)
         } else if ft.is_file() {
             // A file with several names in the tree is stored once: the
             // first name (in the sorted walk, so the same every time) has
@@ -136,36 +132,32 @@ impl<W: Write> TarWriter<W> {
                 let key = (meta.dev(), meta.ino());
                 if let Some(first) = self.links.get(&key) {
                     let first = first.clone();
-                    return self
-                        .header(dest, file_mode(meta.mode()), 0, b'1', &first)
-                        .map_err(tree_io(src));
+                    return Ok(self.header(dest, file_mode(meta.mode()), 0, b'1', &first)?);
                 }
                 self.links.insert(key, dest.to_vec());
             }
-            let mut f = File::open(src).map_err(tree_io(src))?;
-            let size = f.metadata().map_err(tree_io(src))?.len();
+            let mut f = File::open(src)?;
+            let size = f.metadata()?.len();
             let mode = file_mode(meta.mode());
-            if !self.file_stream(dest, mode, size, &mut f).map_err(tree_io(src))? {
+            if !self.file_stream(dest, mode, size, &mut f)? {
                 return Err(TreeError::Changed { path: src.into() });
             }
             // A file that grew while we read it would give a layer that
             // differs from the tree: refuse rather than export something else.
             let mut probe = [0u8; 1];
-            if f.read(&mut probe).map_err(tree_io(src))? != 0 {
+            if f.read(&mut probe)? != 0 {
                 return Err(TreeError::Changed { path: src.into() });
             }
             Ok(())
         } else if ft.is_dir() {
-            self.dir(dest, 0o755).map_err(tree_io(src))?;
-            let mut names: Vec<_> = fs::read_dir(src)
-                .map_err(tree_io(src))?
+            self.dir(dest, 0o755)?;
+            let mut names: Vec<_> = fs::read_dir(src)?
                 .map(|e| e.map(|e| e.file_name()))
-                .collect::<Result<_, _>>()
-                .map_err(tree_io(src))?;
+                .collect::<Result<_, _>>()?;
             names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
             for name in names {
                 let child = src.join(&name);
-                let meta = fs::symlink_metadata(&child).map_err(tree_io(&child))?;
+                let meta = fs::symlink_metadata(&child)?;
                 let mut d = dest.to_vec();
                 d.push(b'/');
                 d.extend_from_slice(name.as_bytes());
@@ -236,10 +228,9 @@ pub fn file_mode(mode: u32) -> u32 {
     }
 }
 
-fn tree_io(path: &Path) -> impl FnOnce(io::Error) -> TreeError + '_ {
-    move |source| TreeError::Io {
-        path: path.into(),
-        source,
+impl From<io::Error> for TreeError {
+    fn from(e: io::Error) -> Self {
+        TreeError::Io(e)
     }
 }
 
@@ -376,7 +367,7 @@ mod tests {
             fs::create_dir(d.join("bin")).unwrap();
             fs::write(d.join("bin/x"), b"#!/bin/sh\n").unwrap();
             use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(d.join("bin/x"), fs::Permissions::from_mode(mode)).unwrap();
+            fs::set_permissions(d.join("bin/x"), std::fs::Permissions::from_mode(mode)).unwrap();
         }
         let t = nix::sys::time::TimeSpec::new(99999, 0);
         nix::sys::stat::utimensat(

@@ -2,12 +2,11 @@
 //! `.tar.zst`, the same tree the image has under `/magpkg`. Unpacked
 //! anywhere, `magpkg/env/bin/<tool>` runs: the profile's links are relative.
 
-use std::fs;
-use std::io::{self, BufWriter};
+use std::io::BufWriter;
 use std::path::Path;
 
 use super::gzip::HashWriter;
-use super::{io_err, tar, Closure, ClosurePackage, OciError};
+use super::{tar, Closure, ClosurePackage, OciError};
 
 /// zstd level: near gzip -9 ratio at several times its speed. The output
 /// is a function of the input and the zstd version (pinned by Cargo.lock);
@@ -20,17 +19,12 @@ pub fn write(closure: &Closure, out: &Path, created: &str) -> Result<String, Oci
     let parent = super::output_dir(out)?;
     let tmp = tempfile::Builder::new()
         .prefix(".magpkg-export-")
-        .tempfile_in(&parent)
-        .map_err(io_err(&parent))?;
-    let file = tmp.reopen().map_err(io_err(tmp.path()))?;
-    let err = |e: io::Error| OciError::Io {
-        path: tmp.path().into(),
-        source: e,
-    };
+        .tempfile_in(&parent)?;
+    let file = fs_err::File::from_parts(tmp.reopen()?, tmp.path());
     let hashed = HashWriter::new(BufWriter::with_capacity(256 * 1024, file));
-    let mut z = zstd::Encoder::new(hashed, ZSTD_LEVEL).map_err(err)?;
+    let mut z = zstd::Encoder::new(hashed, ZSTD_LEVEL)?;
     // Frame checksums let `zstd -t` and `tar --zstd` detect corruption.
-    z.include_checksum(true).map_err(err)?;
+    z.include_checksum(true)?;
     let mut t = tar::TarWriter::new(z);
     let mut pkgs: Vec<&ClosurePackage> = closure.packages.iter().collect();
     pkgs.sort_by(|a, b| a.id.cmp(&b.id));
@@ -39,17 +33,15 @@ pub fn write(closure: &Closure, out: &Path, created: &str) -> Result<String, Oci
     if !project.is_empty() {
         super::write_project(&mut t, &project)?;
     }
-    super::write_profile_and_sbom(&mut t, &profile, &sbom).map_err(err)?;
-    let z = t.finish().map_err(err)?;
-    let hashed = z.finish().map_err(err)?;
+    super::write_profile_and_sbom(&mut t, &profile, &sbom)?;
+    let z = t.finish()?;
+    let hashed = z.finish()?;
     let (buf, sha, _) = hashed.finish();
-    let file = buf.into_inner().map_err(|e| err(e.into_error()))?;
-    file.sync_all().map_err(err)?;
+    let file = buf.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
     use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(fs::Permissions::from_mode(0o644)).map_err(err)?;
-    tmp.persist(out).map_err(|e| OciError::Io {
-        path: out.into(),
-        source: e.error,
-    })?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    tmp.persist(out)
+        .map_err(|e| crate::util::at("write file", out, e.error))?;
     Ok(sha)
 }

@@ -395,15 +395,13 @@ impl Builder {
                 .source(&s.sha256, &s.filename)
                 .map_err(JobError::Local)?
                 .ok_or_else(|| JobError::Local(StoreError::NotFound { id: s.filename.clone() }))?;
-            let size = std::fs::metadata(&path)
-                .map_err(|e| JobError::Local(crate::store::io_err(&path)(e)))?
-                .len();
+            let size = fs_err::metadata(&path).map_err(|e| JobError::Local(e.into()))?.len();
             ch.send(&Msg::PutSource {
                 filename: s.filename.clone(),
                 sha256: s.sha256.clone(),
                 size,
             })?;
-            let mut f = File::open(&path).map_err(|e| JobError::Local(crate::store::io_err(&path)(e)))?;
+            let mut f = fs_err::File::open(&path).map_err(|e| JobError::Local(e.into()))?;
             proto::copy_payload(&mut f, &mut ch.tx, size).map_err(JobError::Wire)?;
             ch.expect_ok()?;
         }
@@ -460,17 +458,10 @@ impl Builder {
             .map_err(JobError::Local)?
             .ok_or_else(|| JobError::Local(StoreError::NotFound { id: id.to_string() }))?;
         let dir = store.package_dir(id, &record.name);
-        let (tmp, mut f) = store.scratch_file("remote-").map_err(JobError::Local)?;
-        let path = tmp.path().to_path_buf();
+        let (_tmp, mut f) = store.scratch_file("remote-").map_err(JobError::Local)?;
         let (size, _) = crate::cache::archive::pack_at_level(&dir, BufWriter::new(&mut f), proto::WIRE_ZSTD_LEVEL)
-            .map_err(|e| {
-                JobError::Local(StoreError::Io {
-                    path: dir.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })
-            })?;
-        f.seek(SeekFrom::Start(0))
-            .map_err(|e| JobError::Local(crate::store::io_err(&path)(e)))?;
+            .map_err(|e| JobError::Local(crate::util::at("pack", &dir, std::io::Error::other(e.to_string())).into()))?;
+        f.seek(SeekFrom::Start(0)).map_err(|e| JobError::Local(e.into()))?;
         let mut record = record;
         record.built_by = None;
         ch.send(&Msg::PutPackage { record, size })?;
@@ -485,12 +476,10 @@ impl Builder {
         ch: &mut Channel,
         store: &Store,
         size: u64,
-    ) -> Result<(tempfile::TempDir, File), JobError> {
+    ) -> Result<(tempfile::TempDir, fs_err::File), JobError> {
         let (tmp, mut f) = store.scratch_file("remote-").map_err(JobError::Local)?;
-        let path = tmp.path().to_path_buf();
         proto::copy_payload(&mut ch.rx, &mut f, size).map_err(JobError::Wire)?;
-        f.seek(SeekFrom::Start(0))
-            .map_err(|e| JobError::Local(crate::store::io_err(&path)(e)))?;
+        f.seek(SeekFrom::Start(0)).map_err(|e| JobError::Local(e.into()))?;
         Ok((tmp, f))
     }
 
@@ -519,7 +508,7 @@ impl Drop for Permit<'_> {
 
 /// Unpack an output archive into `out` and check the digest the remote
 /// claims for it.
-fn verify_output(archive: &File, out: &Path, claimed: &str) -> Result<(), JobError> {
+fn verify_output(archive: &fs_err::File, out: &Path, claimed: &str) -> Result<(), JobError> {
     use crate::cache::archive::Refusal;
     crate::cache::archive::unpack_checked(BufReader::new(archive), out, claimed).map_err(|r| {
         JobError::Refused(match r {

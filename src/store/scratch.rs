@@ -10,14 +10,15 @@
 //! purpose (`--keep-failed`) is renamed to `<name>.kept` and left alone.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use fs_err as fs;
 use nix::fcntl::{Flock, FlockArg};
 
-use super::{io_err, remove_tree, StoreError, LOCKS, TMP};
+use super::{remove_tree, StoreError, LOCKS, TMP};
 
 const OWNER: &str = ".owner-";
 
@@ -66,7 +67,7 @@ pub fn sweep(root: &Path, dry_run: bool) -> Result<Vec<String>, StoreError> {
     let rd = match fs::read_dir(&tmp) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(&tmp)(e)),
+        Err(e) => return Err(e.into()),
     };
     // token -> the dead owner's lock (held while its entries go), or None
     // for a live owner.
@@ -123,7 +124,7 @@ pub fn keep(dir: &Path) -> Result<PathBuf, StoreError> {
         return Ok(dir.to_path_buf());
     };
     let kept = dir.with_file_name(format!("{base}.kept"));
-    fs::rename(dir, &kept).map_err(io_err(&kept))?;
+    fs::rename(dir, &kept)?;
     Ok(kept)
 }
 
