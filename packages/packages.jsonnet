@@ -1,7 +1,11 @@
 // The package tree's entry point: every package by name.
 // `magpkg eval NAME` / `magpkg build NAME` look names up here.
 {
+  autoconf: import 'autoconf.jsonnet',
+  automake: import 'automake.jsonnet',
   bash: import 'bash.jsonnet',
+  binutils: import 'binutils.jsonnet',
+  bison: import 'bison.jsonnet',
   bootstrap: import 'bootstrap.jsonnet',
   busybox: import 'busybox.jsonnet',
   bzip2: import 'bzip2.jsonnet',
@@ -12,6 +16,7 @@
   file: import 'file.jsonnet',
   findutils: import 'findutils.jsonnet',
   flex: import 'flex.jsonnet',
+  gawk: import 'gawk.jsonnet',
   go: import 'go.jsonnet',
   grep: import 'grep.jsonnet',
   git: import 'git.jsonnet',
@@ -19,6 +24,7 @@
   hello: import 'hello.jsonnet',
   less: import 'less.jsonnet',
   libffi: import 'libffi.jsonnet',
+  libtool: import 'libtool.jsonnet',
   lua: import 'lua.jsonnet',
   m4: import 'm4.jsonnet',
   make: import 'make.jsonnet',

@@ -70,6 +70,32 @@ local magnets = import 'magnets.libsonnet';
   |||,
   kernelCflags:: '-isystem /build/kernel-headers',
 
+  // Defines `relocate_perl FILE...` for Perl programs installed with
+  // `--prefix=/` (autoconf, automake): the paths of the prefix they were
+  // given at build time ('//share/...', '//bin/...' as Perl string
+  // literals) become paths relative to the file's own real location, so the
+  // package works from wherever the store is. Each FILE is a path below
+  // $out. A program of bin/ starts with `#!/bin/sh` and runs the perl found
+  // on PATH (`perl -x` skips to the `#!perl` line), since the perl of the
+  // build is not where the program runs and `#!/usr/bin/env` is not in
+  // every sandbox.
+  relocatePerl:: |||
+    relocate_perl() {
+      for f in "$@"; do
+        up=$(dirname "$f" | sed -e 's#[^/][^/]*#..#g')
+        here="do { require Cwd; require File::Basename; File::Basename::dirname(Cwd::abs_path(__FILE__)) } . '/$up"
+        sed -i -E -e "s#'//(share|bin|lib)/#$here/\\1/#g" -e 's#exec [^ ]*perl -S "\$0"#exec perl -S "$0"#g' "$out/$f"
+        case "$f" in bin/*)
+          head -n 1 "$out/$f" | grep -q '^#!.*perl'
+          { printf '#!/bin/sh\nexec perl -x "$0" "$@"\n#!perl\n'; tail -n +2 "$out/$f"; } >/tmp/relocate_perl
+          cat /tmp/relocate_perl >"$out/$f"
+          ;;
+        esac
+        if grep -n -e "'//" -e '/deps/' "$out/$f"; then echo "relocate_perl: $f still names the build's paths" >&2; exit 1; fi
+      done
+    }
+  |||,
+
   // For `tests::` of TLS clients: a test CA and a certificate it signed for
   // localhost and 127.0.0.1 (in /tmp/tls: ca.pem, server.pem, server.key),
   // and a second CA that signed nothing (other-ca.pem). Needs an `openssl`
