@@ -15,6 +15,7 @@ mod support;
 
 mod app;
 mod build;
+mod buildtools;
 mod cache;
 mod cli;
 mod env;
