@@ -2,9 +2,9 @@
 // Debian's orig tarball (`binutils_2.40.orig.tar.xz`).
 //
 // Debian's file is not the GNU release file (`binutils-2.40.tar.xz` has
-// another sha256: Debian's is its own tarball of the 2.40 sources, without
-// gdb/sim, made by its maintainer), so the Debian archive is its only
-// origin and the version says so.
+// another sha256, 0f8a4c27...: Debian's is a tarball of the 2.40 sources
+// its maintainer made), so the Debian archive is its only origin and the
+// version says so.
 //
 // Static musl programs, for x86-64 Linux only. Left out: gold and gprofng
 // (C++; the bootstrap root has no C++ compiler), plugins (dlopen),

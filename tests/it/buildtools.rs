@@ -2,12 +2,11 @@
 //! binutils, and CMake with Ninja, built from source in a fresh store and
 //! used from a project's environment on the host.
 //!
-//! - `autotools_regenerate_a_project_in_a_pure_shell` (#[ignore]d, in CI):
-//!   autoconf, automake, libtool, bison, gawk (and m4, perl, busybox under
-//!   them); `autoreconf -fi` in `magpkg shell --pure`, then the project is
-//!   configured, built and run.
-//! - `binutils_assemble_link_and_archive_in_a_pure_shell` (#[ignore]d, in
-//!   CI): as, ld, ar, nm of the environment.
+//! - `autotools_binutils_and_ninja_work_in_a_pure_shell` (#[ignore]d, in
+//!   CI): autoconf, automake, libtool, bison, gawk (and m4, perl, busybox
+//!   under them), binutils and ninja in one environment; `autoreconf -fi`
+//!   in `magpkg shell --pure`, then the project is configured, built and
+//!   run; as, ld, ar, nm and ninja in the pure shell.
 //! - `cmake_and_ninja_build_a_cxx_project` (#[ignore]d, in CI): a C++
 //!   project configured by the environment's cmake with the Ninja
 //!   generator and built by its ninja.
@@ -24,7 +23,10 @@ use crate::support::{real_network, require, show, stdout, write, TestContext};
 /// (2 cores); fails the test unless the command succeeds.
 fn shell(env: &TestContext, project: &Path, pure: bool, args: &[&str]) -> Output {
     let mut c = env.in_dir(project);
-    real_network(&mut c).env("MAGPKG_BUILD_CORES", "2").arg("shell");
+    real_network(&mut c)
+        .env("MAGPKG_BUILD_CORES", "2")
+        .env("MAGPKG_JOBS", "2")
+        .arg("shell");
     if pure {
         c.arg("--pure");
     }
@@ -57,15 +59,22 @@ fn assert_in_store(env: &TestContext, out: &Output, n: usize) {
     }
 }
 
-/// Slow: m4, coreutils, perl, autoconf, automake, libtool, bison, gawk and
-/// busybox from source (figures in doc/package-tree.md).
+/// Slow: m4, coreutils, perl, autoconf, automake, libtool, bison, gawk,
+/// busybox, binutils and ninja from source, two at a time (figures in
+/// doc/package-tree.md).
 #[test]
 #[ignore]
-fn autotools_regenerate_a_project_in_a_pure_shell() {
+fn autotools_binutils_and_ninja_work_in_a_pure_shell() {
     // Not a test of trust: the project is this test's own.
     let env = TestContext::new().trusting();
     env.seed_bootstrap();
-    let root = project(&env, "calc", &["autoconf", "automake", "libtool", "bison", "gawk", "busybox"]);
+    let root = project(
+        &env,
+        "calc",
+        &[
+            "autoconf", "automake", "libtool", "bison", "gawk", "busybox", "binutils", "ninja",
+        ],
+    );
     // A program with a bison grammar and a libtool library, built by
     // automake rules; configure checks for gawk.
     write(
@@ -96,15 +105,30 @@ fn autotools_regenerate_a_project_in_a_pure_shell() {
         &env,
         &root,
         true,
-        &["sh", "-c", "! command -v cc >/dev/null && autoreconf -fi && command -v autoreconf automake libtoolize bison gawk m4 perl"],
+        &[
+            "sh",
+            "-c",
+            "! command -v cc >/dev/null && autoreconf -fi && for p in autoreconf automake libtoolize bison gawk m4 perl; do command -v $p; done",
+        ],
     );
     let s = stdout(&out);
     let programs: Vec<&str> = s.lines().filter(|l| l.starts_with('/')).collect();
     assert_eq!(programs.len(), 7, "{}", show(&out));
     for p in &programs {
-        assert!(p.starts_with(&*env.store().to_string_lossy()), "not the environment's: {p}");
+        assert!(
+            p.starts_with(&*env.store().to_string_lossy()),
+            "not the environment's: {p}"
+        );
     }
-    for f in ["configure", "Makefile.in", "config.h.in", "aclocal.m4", "build-aux/ltmain.sh", "build-aux/ylwrap", "m4/libtool.m4"] {
+    for f in [
+        "configure",
+        "Makefile.in",
+        "config.h.in",
+        "aclocal.m4",
+        "build-aux/ltmain.sh",
+        "build-aux/ylwrap",
+        "m4/libtool.m4",
+    ] {
         assert!(root.join(f).is_file(), "autoreconf -fi made {f}: {}", show(&out));
     }
 
@@ -117,39 +141,51 @@ fn autotools_regenerate_a_project_in_a_pure_shell() {
     assert!(makefile.contains("\nAWK = gawk\n"), "gawk was found");
     let out = shell(&env, &root, false, &["sh", "-c", "echo '2+3*4' | ./calc"]);
     assert_eq!(stdout(&out), "14\n");
-}
 
-/// Slow: binutils from source (about a minute on 2 cores).
-#[test]
-#[ignore]
-fn binutils_assemble_link_and_archive_in_a_pure_shell() {
-    let env = TestContext::new().trusting();
-    env.seed_bootstrap();
-    let root = project(&env, "asm", &["binutils"]);
+    // binutils: each tool run directly in the pure shell; the program they
+    // make runs on the host.
     write(
         &root.join("exit.s"),
         ".globl _start\n_start:\n  mov $60, %eax\n  mov $42, %edi\n  syscall\n",
     );
-    // Each tool run directly (the environment has no shell) in the pure
-    // shell, where nothing of the host is visible.
     shell(&env, &root, true, &["as", "-o", "exit.o", "exit.s"]);
     shell(&env, &root, true, &["ld", "-static", "-o", "exit", "exit.o"]);
     shell(&env, &root, true, &["ar", "rcs", "libexit.a", "exit.o"]);
     let out = shell(&env, &root, true, &["nm", "libexit.a"]);
     assert!(stdout(&out).contains(" T _start\n"), "{}", show(&out));
-    // The program they made runs on the host.
     let prog = root.join("exit");
     assert!(!has_interpreter(&prog));
     let st = std::process::Command::new(&prog).status().unwrap();
     assert_eq!(st.code(), Some(42));
-    // ar is deterministic: no dates, owners or modes in the archive.
+    // ar is deterministic: no date, owner or mode of the file in the archive.
     let ar = std::fs::read(root.join("libexit.a")).unwrap();
     assert!(ar.starts_with(b"!<arch>\n"));
-    let header = String::from_utf8_lossy(&ar[8..68]).into_owned();
-    assert!(header.contains("0           0     0     644"), "{header:?}");
-    // The tools of the environment are the store's, and static.
-    let out = shell(&env, &root, false, &["sh", "-c", "command -v ld as ar"]);
-    assert_in_store(&env, &out, 3);
+    let at = ar.windows(7).position(|w| w == b"exit.o/").expect("exit.o's header");
+    let header = String::from_utf8_lossy(&ar[at..at + 60]).into_owned();
+    assert!(
+        header.starts_with("exit.o/         0           0     0     644 "),
+        "{header:?}"
+    );
+
+    // ninja: a build, then nothing to do.
+    write(
+        &root.join("build.ninja"),
+        "rule cp\n  command = cp $in $out\nbuild b.txt: cp a.txt\nbuild c.txt: cp b.txt\n",
+    );
+    write(&root.join("a.txt"), "magnet\n");
+    shell(&env, &root, true, &["ninja"]);
+    assert_eq!(std::fs::read_to_string(root.join("c.txt")).unwrap(), "magnet\n");
+    let out = shell(&env, &root, true, &["ninja"]);
+    assert!(stdout(&out).contains("no work to do"), "{}", show(&out));
+
+    // The tools are the store's, and static.
+    let out = shell(
+        &env,
+        &root,
+        false,
+        &["sh", "-c", "for p in ld as ar ninja gawk bison; do command -v $p; done"],
+    );
+    assert_in_store(&env, &out, 6);
     for l in stdout(&out).lines() {
         assert!(!has_interpreter(Path::new(l)), "{l} is static");
     }
@@ -190,9 +226,17 @@ fn cmake_and_ninja_build_a_cxx_project() {
         .find_map(|l| l.strip_prefix("CMAKE_MAKE_PROGRAM:FILEPATH="))
         .unwrap();
     assert!(make_program.starts_with(&store), "ninja of the store: {make_program}");
-    let cmake_root = cache.lines().find_map(|l| l.strip_prefix("CMAKE_ROOT:INTERNAL=")).unwrap();
+    let cmake_root = cache
+        .lines()
+        .find_map(|l| l.strip_prefix("CMAKE_ROOT:INTERNAL="))
+        .unwrap();
     assert!(cmake_root.starts_with(&store), "modules of the store: {cmake_root}");
-    let out = shell(&env, &root, false, &["sh", "-c", "command -v cmake ninja"]);
+    let out = shell(
+        &env,
+        &root,
+        false,
+        &["sh", "-c", "for p in cmake ninja; do command -v $p; done"],
+    );
     assert_in_store(&env, &out, 2);
     for l in stdout(&out).lines() {
         assert!(!has_interpreter(Path::new(l)), "{l} is static");
