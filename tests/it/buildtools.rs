@@ -59,7 +59,7 @@ fn assert_in_store(env: &TestContext, out: &Output, n: usize) {
     }
 }
 
-/// Slow: m4, coreutils, perl, autoconf, automake, libtool, bison, gawk,
+/// Slow: m4, coreutils, perl, autoconf, automake, libtool, bison, gawk, make,
 /// busybox, binutils and ninja from source, two at a time (figures in
 /// doc/package-tree.md).
 #[test]
@@ -72,7 +72,7 @@ fn autotools_binutils_and_ninja_work_in_a_pure_shell() {
         &env,
         "calc",
         &[
-            "autoconf", "automake", "libtool", "bison", "gawk", "busybox", "binutils", "ninja",
+            "autoconf", "automake", "libtool", "bison", "gawk", "make", "busybox", "binutils", "ninja",
         ],
     );
     // A program with a bison grammar and a libtool library, built by
@@ -133,7 +133,7 @@ fn autotools_binutils_and_ninja_work_in_a_pure_shell() {
     }
 
     // The generated build, configured with the host's C compiler and the
-    // environment's bison and gawk.
+    // environment's bison, gawk, make and binutils.
     require("cc");
     shell(&env, &root, false, &["sh", "-c", "./configure && make"]);
     let makefile = std::fs::read_to_string(root.join("Makefile")).unwrap();
