@@ -70,6 +70,75 @@ local magnets = import 'magnets.libsonnet';
   |||,
   kernelCflags:: '-isystem /build/kernel-headers',
 
+  // A C++ compiler for packages written in C++ (cmake, ninja): Debian 12's
+  // g++ 12 and libstdc++ development packages, the C++ half of the
+  // bootstrap root's gcc 12 (same version), pinned by sha256 as sources of
+  // the package that needs them (like Go's bootstrap compiler), so the
+  // bootstrap root and every other package's id stay as they are.
+  // `gxxSetup` unpacks them into /build/gxx/usr and completes that tree
+  // with links to the root's compiler (cc1, libgcc, crt files) and C
+  // library headers, since a gcc driver outside /usr looks for everything
+  // relative to its own location; then `g++`/`c++` are on PATH. glibc only:
+  // Debian has no libstdc++ for musl, so C++ programs are linked with
+  // `-static` against glibc (see doc/package-tree.md).
+  gxxSources:: [
+    $.source(f[0], f[1], ['mirror://debian/pool/main/g/gcc-12/' + f[0]])
+    for f in [
+      ['g++-12_12.2.0-14+deb12u1_amd64.deb', '68b182badae4ace7d472f1393c559d3532a95a2d70817498b10bb481d2627251'],
+      ['libstdc++-12-dev_12.2.0-14+deb12u1_amd64.deb', 'd28def6c23630432b57cb38a4c2fd67a79d4e0484027386ca6e8d6005c3d7a73'],
+    ]
+  ],
+  gxxSetup:: |||
+    mkdir -p /build/gxx && (cd /build/gxx
+      for d in "$src"/g++-12_*.deb "$src"/libstdc++-12-dev_*.deb; do
+        ar x "$d" data.tar.xz && tar -xJf data.tar.xz && rm data.tar.xz
+      done
+      # What the packages do not have comes from the root, entry by entry.
+      link_missing() {
+        mkdir -p "/build/gxx$1"
+        for e in "$1"/*; do
+          [ -e "/build/gxx$e" ] || [ -L "/build/gxx$e" ] || ln -s "$e" "/build/gxx$e"
+        done
+      }
+      link_missing /usr/lib/gcc/x86_64-linux-gnu/12
+      link_missing /usr/include
+      link_missing /usr/include/x86_64-linux-gnu
+      link_missing /usr/lib
+      mkdir -p bin
+      ln -s ../usr/bin/x86_64-linux-gnu-g++-12 bin/g++
+      ln -s ../usr/bin/x86_64-linux-gnu-g++-12 bin/c++
+    )
+    export PATH="/build/gxx/bin:$PATH"
+    printf '#include <string>\n#include <iostream>\nint main() { std::string s("c++"); std::cout << s << std::endl; }\n' >/tmp/gxx-check.cc
+    g++ -static -o /tmp/gxx-check /tmp/gxx-check.cc && test "$(/tmp/gxx-check)" = c++
+  |||,
+
+  // Defines `relocate_perl FILE...` for Perl programs installed with
+  // `--prefix=/` (autoconf, automake): the paths of the prefix they were
+  // given at build time ('//share/...', '//bin/...' as Perl string
+  // literals) become paths relative to the file's own real location, so the
+  // package works from wherever the store is. Each FILE is a path below
+  // $out. A program of bin/ starts with `#!/bin/sh` and runs the perl found
+  // on PATH (`perl -x` skips to the `#!perl` line), since the perl of the
+  // build is not where the program runs and `#!/usr/bin/env` is not in
+  // every sandbox.
+  relocatePerl:: |||
+    relocate_perl() {
+      for f in "$@"; do
+        up=$(dirname "$f" | sed -e 's#[^/][^/]*#..#g')
+        here="do { require Cwd; require File::Basename; File::Basename::dirname(Cwd::abs_path(__FILE__)) } . '/$up"
+        sed -i -E -e "s#'//(share|bin|lib)/#$here/\\1/#g" -e 's#exec [^ ]*perl -S "\$0"#exec perl -S "$0"#g' "$out/$f"
+        case "$f" in bin/*)
+          head -n 1 "$out/$f" | grep -q '^#!.*perl'
+          { printf '#!/bin/sh\nexec perl -x "$0" "$@"\n#!perl\n'; tail -n +2 "$out/$f"; } >/tmp/relocate_perl
+          cat /tmp/relocate_perl >"$out/$f"
+          ;;
+        esac
+        if grep -n -e "'//" -e '/deps/' "$out/$f"; then echo "relocate_perl: $f still names the build's paths" >&2; exit 1; fi
+      done
+    }
+  |||,
+
   // For `tests::` of TLS clients: a test CA and a certificate it signed for
   // localhost and 127.0.0.1 (in /tmp/tls: ca.pem, server.pem, server.key),
   // and a second CA that signed nothing (other-ca.pem). Needs an `openssl`

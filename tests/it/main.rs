@@ -16,6 +16,7 @@ mod support;
 mod app;
 mod app_update;
 mod build;
+mod buildtools;
 mod cache;
 mod cli;
 mod env;
