@@ -98,16 +98,41 @@ pub fn sync(apps: &Apps, t: &Targets, host: &Host, state_dir: &Path, force: bool
     let stamp = state_dir.join(STAMP);
     let lock = state_dir.join(format!("{STAMP}.lock"));
     let _guard = crate::util::lock_exclusive(&lock).map_err(io_err(&lock))?;
-    let now = fingerprint(apps, t);
+    let mut now = fingerprint(apps, t);
     if !force && fs::read_to_string(&stamp).is_ok_and(|old| old.trim() == now) {
         return Ok(None);
     }
-    let result = integrate::integrate_all(apps, t, host);
-    // What integration wrote may be inside the apps root (an unusual bin
-    // dir): the state after it is what the next run compares with.
-    let after = fingerprint(apps, t);
-    crate::util::write_atomic(&stamp, format!("{after}\n").as_bytes()).map_err(io_err(&stamp))?;
-    result.map(Some)
+    // The fingerprint recorded is the one after integrating, since what
+    // integration wrote may be inside the apps root (an unusual bin dir).
+    // But an edit made while integrating (an `.mpkg` saved meanwhile) moves
+    // it too, and recording it would mark that edit integrated when it was
+    // not (regression: `app watch` missed an `add_to_path` written just
+    // after the launchers of a new app). So integrate again until the
+    // fingerprint holds still; integration's own writes are the same the
+    // second time.
+    let mut report = Report::default();
+    let mut rounds = 0;
+    let result = loop {
+        rounds += 1;
+        let result = integrate::integrate_all(apps, t, host).map(|r| {
+            report.written.extend(r.written);
+            report.removed.extend(r.removed);
+            report.warnings.extend(r.warnings);
+        });
+        let after = fingerprint(apps, t);
+        if after == now || rounds == 3 || result.is_err() {
+            crate::util::write_atomic(&stamp, format!("{after}\n").as_bytes()).map_err(io_err(&stamp))?;
+            break result;
+        }
+        now = after;
+    };
+    report.written.sort();
+    report.written.dedup();
+    report.removed.sort();
+    report.removed.dedup();
+    let mut seen = std::collections::HashSet::new();
+    report.warnings.retain(|w| seen.insert(w.clone()));
+    result.map(|()| Some(report))
 }
 
 /// The directories whose changes can change integration: the apps root
@@ -255,6 +280,43 @@ mod tests {
         assert_ne!(b, c);
         fs::write(apps.root.join("x/x.mpkg"), "add_to_path = 'x'\n").unwrap();
         assert_ne!(c, fingerprint(&apps, &targets));
+    }
+
+    /// Integration that writes inside the apps root (a bin dir there) moves
+    /// the fingerprint every time; sync must still settle, record it and
+    /// find nothing to do the next time.
+    #[test]
+    fn sync_settles_when_integration_writes_inside_the_apps_root() {
+        let t = tempfile::tempdir().unwrap();
+        let apps = Apps::new(t.path().join("apps"));
+        let v = apps.root.join("x/package/x-1");
+        fs::create_dir_all(&v).unwrap();
+        fs::write(
+            v.join("MPKG"),
+            "version = '1'\ncontent = [{'name': 'x', 'file': 'run.sh'}]\n",
+        )
+        .unwrap();
+        fs::write(v.join("run.sh"), "#!/bin/sh\n").unwrap();
+        fs::write(apps.root.join("x/x.mpkg"), "add_to_path = 'x'\n").unwrap();
+        let targets = Targets {
+            bin_dir: apps.root.join("x/bin"),
+            applications_dir: t.path().join("share"),
+            magpkg: "/usr/bin/magpkg".into(),
+            apps_root: apps.root.clone(),
+        };
+        let host = Host::current();
+        let state = t.path().join("state");
+        let first = sync(&apps, &targets, &host, &state, false)
+            .unwrap()
+            .expect("a first sync integrates");
+        assert_eq!(first.written, vec![targets.bin_dir.join("x")], "{first:?}");
+        assert!(sync(&apps, &targets, &host, &state, false).unwrap().is_none());
+        fs::write(apps.root.join("x/x.mpkg"), "add_to_path = 'y'\n").unwrap();
+        let second = sync(&apps, &targets, &host, &state, false)
+            .unwrap()
+            .expect("an edit integrates");
+        assert!(second.written.contains(&targets.bin_dir.join("y")), "{second:?}");
+        assert!(sync(&apps, &targets, &host, &state, false).unwrap().is_none());
     }
 
     #[test]
