@@ -7,14 +7,15 @@
 //! has and the torrent lacks. A web seed that claimed every piece would make
 //! every client starting at the same moment take the same pieces from the
 //! origin, and trade nothing. So the bridge announces pieces a few at a
-//! time, in an order of its own (a random permutation per download), only
-//! pieces the torrent lacks, and lets librqbit ask (unchokes it) only while
+//! time, only pieces the torrent lacks, walking up the torrent from a random
+//! start and jumping into the largest untaken run when it meets pieces the
+//! torrent got from peers; and it lets librqbit ask (unchokes it) only while
 //! the origin's share of what the torrent holds is at most its fair share:
-//! with `n` other peers connected, 1 / (n + 1), plus a small burst. A
-//! download nobody else makes is served at the origin's pace; five clients
-//! starting together each take about a fifth of the file from the origin,
-//! mostly different pieces, and the rest from each other. When the torrent
-//! gets nothing for a while (peers that do not deliver), the bridge serves
+//! with `n` other peers connected, 1 / (n + 1), plus a piece. A download
+//! nobody else makes is served at the origin's pace; five clients starting
+//! together each take about a fifth of the file from the origin, mostly
+//! different pieces, and the rest from each other. When the torrent gets
+//! nothing for a while (peers that do not deliver), the bridge serves
 //! anyway, so a web seed alone always completes.
 //!
 //! Every byte still goes through librqbit's piece check (sha1 against the
