@@ -328,6 +328,11 @@ struct Conn<'a> {
     /// once do not all ask the origin for the same last pieces.
     starving: Duration,
     origin_failed: bool,
+    /// Bytes the torrent got from its other peers (about), the starving
+    /// opens in a row since they last sent some, and the grants they allow.
+    from_peers: u64,
+    streak: u32,
+    starve_until: u64,
     /// Times the bridge opened because the torrent starved, and for its
     /// fair share; the most peers seen (for the debug log).
     opened: (u32, u32, u64),
@@ -367,6 +372,9 @@ impl<'a> Conn<'a> {
             last_progress: (0, Instant::now()),
             starving: pace.starving.mul_f64(1.0 + 2.0 * ((seed >> 32) % 101) as f64 / 100.0),
             origin_failed: false,
+            from_peers: 0,
+            streak: 0,
+            starve_until: 0,
             opened: (0, 0, 0),
         }
     }
@@ -624,20 +632,28 @@ impl<'a> Conn<'a> {
         let missing = self.shape.length.saturating_sub(progress).div_ceil(self.shape.piece_length);
         let end = missing <= peers + 1;
         let fair = progress / (peers + 1) + self.pace.burst * self.shape.piece_length;
-        let open = starving || (warm && !end && self.granted < fair);
+        // Starving again and again while peers send nothing (slow or
+        // useless peers): 1, 2, 4, 8 then 16 pieces each time, until a peer
+        // delivers again.
+        let from_peers = progress.saturating_sub(self.served.load(Ordering::Relaxed));
+        if from_peers > self.from_peers {
+            self.from_peers = from_peers;
+            self.streak = 0;
+        }
+        if starving {
+            self.streak = (self.streak + 1).min(5);
+            self.starve_until = self.granted + (1u64 << (self.streak - 1)) * self.shape.piece_length;
+            self.last_progress.1 = now;
+            self.opened.0 += 1;
+        }
+        let open = self.granted < self.starve_until || (warm && !end && self.granted < fair);
         self.opened.2 = self.opened.2.max(peers);
         if open == self.choked {
             self.choked = !open;
-            if open && starving {
-                self.opened.0 += 1;
-            } else if open {
-                self.opened.1 += 1;
-            }
             out.extend_from_slice(&1u32.to_be_bytes());
             out.push(if open { MSG_UNCHOKE } else { MSG_CHOKE });
-            if open && starving {
-                // One piece, then wait again.
-                self.last_progress.1 = Instant::now();
+            if open && !starving {
+                self.opened.1 += 1;
             }
         }
     }

@@ -724,3 +724,51 @@ fn five_clients_at_once_take_a_package_mostly_from_each_other_with_the_cache_as_
         .count();
     assert!(asked > 5, "{asked} requests of the archive");
 }
+
+#[test]
+fn a_source_s_http_url_is_the_web_seed_of_its_magnet() {
+    // A peer that knows the source but uploads at 64 KiB/s, and the
+    // source's HTTP URL: once the peer gave the torrent's metadata, the URL
+    // feeds pieces into the swarm (byte ranges), so the download neither
+    // crawls at the peer's pace nor downloads the whole file again.
+    let seeder_env = TestContext::new();
+    let work = tempfile::tempdir().unwrap();
+    let www = work.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let file = www.join("slow-peer-1.0.tar.gz");
+    let data = pseudo_random(4_000_000, 41);
+    std::fs::write(&file, &data).unwrap();
+    let sha = sha256(&data);
+    ok(&seeder_env.run(&["source", "add", file.to_str().unwrap()]));
+    let magnet = ok(&seeder_env.run(&["source", "magnet", &sha])).trim().to_string();
+    let mut c = seeder_env.cmd();
+    c.args(["seed", "--port", "0", "--poll", "1", "--max-upload-rate", "65536"]);
+    let mut seeder = Seeder::spawn(c);
+    seeder.wait_for(|l| l.starts_with("seeding ") && l.contains(&sha));
+    let nginx = Nginx::serve(&www, work.path());
+    let url = format!("{}/slow-peer-1.0.tar.gz", nginx.url());
+
+    let leecher = TestContext::new();
+    let t = Instant::now();
+    let out = leecher
+        .cmd()
+        .env("MAGPKG_STALL_TIMEOUT", "60")
+        .args(["source", "fetch", "--sha256", &sha])
+        .arg(format!("{magnet}&x.pe=127.0.0.1:{}", seeder.port))
+        .arg(&url)
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(stdout(&out).trim()).unwrap(), data);
+    let served = nginx.bytes_served();
+    let asked = nginx.requests().len();
+    eprintln!("{took:?}; the URL served {served} bytes in {asked} requests");
+    // Most pieces from the URL (the peer alone would need a minute), as
+    // ranges, and never the whole file on top of them.
+    assert!(served > data.len() as u64 / 2, "{served}");
+    assert!(served <= data.len() as u64, "{served}");
+    assert!(asked > 1, "{asked}");
+    let (st, _) = seeder.stop();
+    assert!(st.success());
+}
