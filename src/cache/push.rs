@@ -17,9 +17,9 @@ use futures::StreamExt;
 
 use super::record::{self, ArchiveInfo, Index, Record, COMPRESSION, INDEX_PATH};
 use super::remote::{Remote, RemoteError};
-use crate::fetch::torrent::TorrentMeta;
 use super::sign::SecretKey;
 use super::{block_on, short, CacheError};
+use crate::fetch::torrent::TorrentMeta;
 use crate::model::PackageId;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -185,7 +185,8 @@ async fn push_one(
         // The archive's deterministic torrent: any machine holding the
         // archive (a seeder, a client that took it) serves it to the swarm
         // under this info-hash.
-        let meta = crate::fetch::torrent::from_file(&file2, &Record::archive_file(&sha)).map_err(super::io_err(&file2))?;
+        let meta =
+            crate::fetch::torrent::from_file(&file2, &Record::archive_file(&sha)).map_err(super::io_err(&file2))?;
         Ok((size, sha, meta))
     })
     .await

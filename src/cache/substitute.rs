@@ -542,7 +542,10 @@ impl Run<'_> {
                     let (remote, rel) = (remote.clone(), rel.clone());
                     Box::pin(async move { remote.get_range(&rel, offset, len).await.map_err(|e| e.to_string()) })
                 });
-                let seed = crate::fetch::webseed::WebSeed::new(cache.remote.display(&record::archive_path(&rec.archive.file)), read);
+                let seed = crate::fetch::webseed::WebSeed::new(
+                    cache.remote.display(&record::archive_path(&rec.archive.file)),
+                    read,
+                );
                 (crate::fetch::bt::TorrentSource::File(bytes), vec![seed])
             }
             None => (
@@ -602,7 +605,10 @@ impl Run<'_> {
         if hex::encode(sha1::Sha1::digest(info)) != btih {
             cache.warn(
                 &rec.name,
-                &format!("{}: not the torrent of the signed btih {btih}; ignored", cache.remote.display(&path)),
+                &format!(
+                    "{}: not the torrent of the signed btih {btih}; ignored",
+                    cache.remote.display(&path)
+                ),
             );
             return None;
         }

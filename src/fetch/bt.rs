@@ -226,8 +226,14 @@ pub async fn download(
             };
             let seeds: Vec<String> = web_seeds.iter().map(|w| w.url.clone()).collect();
             let port = session.listen_addr().map(|a| a.port());
-            match super::webseed::start(shape, web_seeds, super::webseed::Pace::default(), torrent_cell.clone(), port)
-                .await
+            match super::webseed::start(
+                shape,
+                web_seeds,
+                super::webseed::Pace::default(),
+                torrent_cell.clone(),
+                port,
+            )
+            .await
             {
                 Ok(b) => {
                     tracing::debug!(?seeds, bridge = %b.addr, "web seeds join the torrent");

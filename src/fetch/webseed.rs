@@ -594,11 +594,7 @@ impl<'a> Conn<'a> {
         let (progress, peers) = match self.torrent.get() {
             Some(t) => {
                 let st = t.stats();
-                let peers = st
-                    .live
-                    .as_ref()
-                    .map(|l| l.snapshot.peer_stats.live)
-                    .unwrap_or(0);
+                let peers = st.live.as_ref().map(|l| l.snapshot.peer_stats.live).unwrap_or(0);
                 // The bridge is one of the torrent's peers.
                 (st.progress_bytes, u64::from(peers.saturating_sub(1)))
             }
@@ -629,7 +625,11 @@ impl<'a> Conn<'a> {
         // The last pieces are those the other peers are most likely to be
         // getting right now: only a starving torrent takes them from the
         // origin.
-        let missing = self.shape.length.saturating_sub(progress).div_ceil(self.shape.piece_length);
+        let missing = self
+            .shape
+            .length
+            .saturating_sub(progress)
+            .div_ceil(self.shape.piece_length);
         let end = missing <= peers + 1;
         let fair = progress / (peers + 1) + self.pace.burst * self.shape.piece_length;
         // Starving again and again while peers send nothing (slow or

@@ -704,7 +704,12 @@ fn five_clients_at_once_take_a_package_mostly_from_each_other_with_the_cache_as_
     for (ctx, child) in leechers.iter().zip(children) {
         let out = child.wait_with_output().unwrap();
         let report: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
-        assert_eq!(report["substituted"].as_array().unwrap().len(), 1, "{}", text(&out.stderr));
+        assert_eq!(
+            report["substituted"].as_array().unwrap().len(),
+            1,
+            "{}",
+            text(&out.stderr)
+        );
         let here = Store::open(ctx.store()).unwrap();
         here.verify_package(&id).unwrap();
         assert_same_tree(&here.package_path(&id).unwrap(), &there.package_path(&id).unwrap());
@@ -717,11 +722,7 @@ fn five_clients_at_once_take_a_package_mostly_from_each_other_with_the_cache_as_
     assert!(ratio < 2.0, "the origin served {ratio:.2}x the archive to 5 clients");
     // Through byte ranges of the archive: the web seeds, not whole downloads.
     let archive = format!("/magpkg-cache-v1/archives/{}", rec["archive"]["file"].as_str().unwrap());
-    let asked = nginx
-        .requests()
-        .iter()
-        .filter(|r| r.contains(&archive))
-        .count();
+    let asked = nginx.requests().iter().filter(|r| r.contains(&archive)).count();
     assert!(asked > 5, "{asked} requests of the archive");
 }
 
