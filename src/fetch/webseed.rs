@@ -633,15 +633,18 @@ impl<'a> Conn<'a> {
         let end = missing <= peers + 1;
         let fair = progress / (peers + 1) + self.pace.burst * self.shape.piece_length;
         // Starving again and again while peers send nothing (slow or
-        // useless peers): 1, 2, 4, 8 then 16 pieces each time, until a peer
-        // delivers again.
+        // useless peers): 1, 2, 4 (then 8 and 16 with no peer) pieces each
+        // time, until a peer delivers again.
         let from_peers = progress.saturating_sub(self.served.load(Ordering::Relaxed));
         if from_peers > self.from_peers {
             self.from_peers = from_peers;
             self.streak = 0;
         }
         if starving {
-            self.streak = (self.streak + 1).min(5);
+            // With peers, who may just be slow to ask each other, at most
+            // 4 pieces at once; alone, up to 16.
+            let cap = if peers == 0 { 5 } else { 3 };
+            self.streak = (self.streak + 1).min(cap);
             self.starve_until = self.granted + (1u64 << (self.streak - 1)) * self.shape.piece_length;
             self.last_progress.1 = now;
             self.opened.0 += 1;
