@@ -3,17 +3,17 @@
 #
 # A closure of 4 packages of incompressible data (SIZE_MB in total, default
 # 100) is built and pushed to a cache directory that nginx serves on
-# loopback. Then five empty stores substitute the closure AT ONCE:
-#   A. HTTP only (no swarm): every leecher downloads everything from nginx;
-#   B. the cache host also runs `magpkg seed` (the team's way of hosting),
-#      its uplink limited to ORIGIN_RATE bytes/s (default 10 MiB/s; the
-#      leechers' are not), leechers find it and each other through a
-#      loopback tracker (bench/tracker.py); the origin's cost is what nginx
-#      served plus what its seeder uploaded;
-#   C. the leechers arrive one after another, each running `magpkg seed`
-#      once it has the closure, the origin being nginx alone.
-# Origin bytes come from nginx's access log ($body_bytes_sent) and the
-# seeder's own count ("stopped (uploaded N bytes)").
+# loopback (the origin). Then N (default 5) empty stores substitute the
+# closure AT ONCE:
+#   A. HTTP only (no swarm: DHT off, no tracker): every leecher downloads
+#      everything from nginx;
+#   B. the swarm with the cache as its web seed: leechers find each other
+#      through a loopback tracker (bench/tracker.py), nobody seeds; each
+#      takes pieces from nginx through its web seed bridge and the rest from
+#      the others;
+# and, for the time a lone client takes through its web seed,
+#   C. one leecher alone, swarm on (tracker, no peer), nginx the web seed.
+# Origin bytes come from nginx's access log ($body_bytes_sent).
 # Then the no-peer fallback: a magnet nobody seeds listed before a working
 # HTTP URL, timed with hyperfine (swarmWait 3 s, the default).
 #
@@ -24,15 +24,14 @@ set -eu
 MAGPKG=${1:-${CARGO_TARGET_DIR:-target}/release/magpkg}
 MAGPKG=$(realpath "$MAGPKG")
 SIZE_MB=${SIZE_MB:-100}
-ORIGIN_RATE=${ORIGIN_RATE:-10485760}
-N=5
+N=${N:-5}
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d /tmp/magpkg-swarm-bench.XXXXXX)
 PIDS=
 cleanup() {
     for p in $PIDS; do kill "$p" 2>/dev/null || true; done
     sleep 0.5
-    rm -rf "$WORK"
+    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
 export HOME="$WORK/home" XDG_CONFIG_HOME="$WORK/config" XDG_STATE_HOME="$WORK/state"
@@ -89,14 +88,7 @@ leech() { # leech NAME [trackers]: substitute the closure into store NAME
     mkdir -p "$WORK/cfg-$1/magpkg"
     echo "{ trackers: [$2] }" >"$WORK/cfg-$1/magpkg/config.jsonnet"
     XDG_CONFIG_HOME="$WORK/cfg-$1" MAGPKG_STORE="$WORK/$1" MAGPKG_SUBSTITUTERS="http://127.0.0.1:$NGINX_PORT" \
-        MAGPKG_TRUSTED_KEYS="$KEY" "$MAGPKG" --quiet --substitute-only build -f "$WORK/closure.jsonnet" >/dev/null
-}
-seed() { # seed STORE LOG [trackers...]: `magpkg seed` in the background ($SEED_PID)
-    store=$1 log=$2
-    shift 2
-    MAGPKG_STORE="$store" "$MAGPKG" seed --port 0 --poll 1 "$@" >"$log" 2>&1 &
-    SEED_PID=$!
-    PIDS="$PIDS $SEED_PID"
+        MAGPKG_TRUSTED_KEYS="$KEY" "$MAGPKG" --quiet --substitute-only build -f "$WORK/closure.jsonnet" >/dev/null 2>"$WORK/log-$1"
 }
 at_once() { # at_once PREFIX TRACKERS: N leechers at the same time
     L=
@@ -105,9 +97,6 @@ at_once() { # at_once PREFIX TRACKERS: N leechers at the same time
         L="$L $!"
     done
     for p in $L; do wait "$p"; done
-}
-wait_seeding() { # wait_seeding LOG: until the 4 archives are offered
-    while [ "$(cat "$1" 2>/dev/null | grep -c 'seeding .* package' || true)" -lt 4 ]; do sleep 0.5; done
 }
 echo "closure: 4 packages, archives $CLOSURE bytes"
 
@@ -119,32 +108,24 @@ t1=$(date +%s.%N)
 A=$(served)
 echo "A (HTTP only, $N at once): nginx served $A bytes = $(ratio "$A") x closure, $(python3 -c "print(f'{$t1-$t0:.1f}')") s"
 
-# B: the cache host seeds too; leechers at once, tracker-connected.
+# B: the swarm, nginx its web seed; leechers at once, tracker-connected.
 : >"$WORK/nginx/access.log"
-seed "$WORK/origin" "$WORK/seed-origin.log" --tracker "http://127.0.0.1:$TRACKER_PORT/announce" \
-    --max-upload-rate "$ORIGIN_RATE"
-SEEDER=$SEED_PID
-wait_seeding "$WORK/seed-origin.log"
 t0=$(date +%s.%N)
 at_once b "'http://127.0.0.1:$TRACKER_PORT/announce'"
 t1=$(date +%s.%N)
-kill "$SEEDER"
-while ! grep -q '^stopped' "$WORK/seed-origin.log"; do sleep 0.2; done
-UP=$(sed -n 's/^stopped (uploaded \([0-9]*\) bytes)/\1/p' "$WORK/seed-origin.log")
 B=$(served)
-echo "B (origin = nginx + magpkg seed, $N at once, tracker): nginx $B + seeder $UP bytes = $(ratio "$((B + UP))") x closure, $(python3 -c "print(f'{$t1-$t0:.1f}')") s"
+echo "B (swarm + web seed, $N at once, tracker, nobody seeds): nginx served $B bytes = $(ratio "$B") x closure, $(python3 -c "print(f'{$t1-$t0:.1f}')") s"
 
-# C: one after another; each leecher then seeds; the origin is nginx alone.
+# C: one leecher alone through its web seed.
 : >"$WORK/nginx/access.log"
-for i in $(seq $N); do
-    leech "c$i" "'http://127.0.0.1:$TRACKER_PORT/announce'"
-    seed "$WORK/c$i" "$WORK/seed-c$i.log" --tracker "http://127.0.0.1:$TRACKER_PORT/announce"
-    wait_seeding "$WORK/seed-c$i.log"
-done
+t0=$(date +%s.%N)
+leech c1 "'http://127.0.0.1:$TRACKER_PORT/announce'"
+t1=$(date +%s.%N)
 C=$(served)
-echo "C (origin = nginx alone, $N one after another, each then seeds): nginx served $C bytes = $(ratio "$C") x closure"
+echo "C (swarm + web seed, 1 leecher, no peer): nginx served $C bytes = $(ratio "$C") x closure, $(python3 -c "print(f'{$t1-$t0:.1f}')") s"
 
 # The no-peer fallback: magnet first (nobody seeds it), then HTTP.
+[ -z "${SKIP_FALLBACK:-}" ] || exit 0
 head -c 1M /dev/urandom >"$WORK/cache/lonely-1.0.tar.gz"
 SHA=$(sha256sum "$WORK/cache/lonely-1.0.tar.gz" | cut -c1-64)
 MAGNET=$(MAGPKG_STORE="$WORK/m" "$MAGPKG" source add "$WORK/cache/lonely-1.0.tar.gz" >/dev/null &&

@@ -19,6 +19,7 @@ use super::record::{self, ArchiveInfo, Index, Record, COMPRESSION, INDEX_PATH};
 use super::remote::{Remote, RemoteError};
 use super::sign::SecretKey;
 use super::{block_on, short, CacheError};
+use crate::fetch::torrent::TorrentMeta;
 use crate::model::PackageId;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -162,7 +163,7 @@ async fn push_one(
     let file = tmp.path().join("archive.tar.zst");
     let (dir, name, file2, want) = (item.dir.clone(), item.name.clone(), file.clone(), item.digest.clone());
     let (store2, id) = (store.clone(), item.id.clone());
-    let (size, sha, btih) = tokio::task::spawn_blocking(move || -> Result<(u64, String, String), CacheError> {
+    let (size, sha, meta) = tokio::task::spawn_blocking(move || -> Result<(u64, String, TorrentMeta), CacheError> {
         // What is signed must be what the archive unpacks to: an entry
         // changed after it was added is not pushed, and is marked damaged.
         let actual = crate::store::tree_digest(&dir)?;
@@ -184,8 +185,8 @@ async fn push_one(
         // The archive's deterministic torrent: any machine holding the
         // archive (a seeder, a client that took it) serves it to the swarm
         // under this info-hash.
-        let btih = crate::fetch::torrent::from_file(&file2, &Record::archive_file(&sha))?.info_hash;
-        Ok((size, sha, btih))
+        let meta = crate::fetch::torrent::from_file(&file2, &Record::archive_file(&sha))?;
+        Ok((size, sha, meta))
     })
     .await
     .map_err(|e| CacheError::Runtime { message: e.to_string() })??;
@@ -202,7 +203,7 @@ async fn push_one(
             sha256: sha,
             compression: COMPRESSION.into(),
         },
-        btih: Some(btih),
+        btih: Some(meta.info_hash.clone()),
         signatures: Vec::new(),
     };
     let ours = key.sign(&rec.to_value());
@@ -245,6 +246,11 @@ async fn push_one(
         .put_file(&arch_path, &file)
         .await
         .map_err(|e| remote_err(remote, &arch_path, e))?;
+    let torrent_path = record::torrent_path(&rec.archive.file);
+    remote
+        .put(&torrent_path, meta.torrent_file(&[]))
+        .await
+        .map_err(|e| remote_err(remote, &torrent_path, e))?;
     remote
         .put(&rec_path, rec.to_file_bytes())
         .await

@@ -32,6 +32,14 @@ pub fn archive_path(file: &str) -> String {
     format!("{FORMAT}/archives/{file}")
 }
 
+/// Where the deterministic `.torrent` of an archive is (its info dictionary,
+/// whose sha1 is the record's `btih`): what lets a client take the archive
+/// from peers and from the cache's URL as a web seed with no peer to ask
+/// for the metadata first.
+pub fn torrent_path(file: &str) -> String {
+    format!("{FORMAT}/torrents/{file}.torrent")
+}
+
 /// One package in a cache: what its output is, and the archive holding it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

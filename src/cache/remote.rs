@@ -111,6 +111,41 @@ impl Remote {
         Ok(out)
     }
 
+    /// Whether [`Remote::get_range`] works (files and HTTP; not S3).
+    pub fn ranged(&self) -> bool {
+        !matches!(self.kind, Kind::S3(_))
+    }
+
+    /// `len` bytes of `rel` at `offset`, exactly (a web seed's piece).
+    pub async fn get_range(&self, rel: &str, offset: u64, len: u32) -> Result<Vec<u8>, RemoteError> {
+        match &self.kind {
+            Kind::File(root) => {
+                let path = root.join(rel);
+                tokio::task::spawn_blocking(move || {
+                    use std::os::unix::fs::FileExt;
+                    let f = std::fs::File::open(&path).map_err(|e| match e.kind() {
+                        std::io::ErrorKind::NotFound => RemoteError::NotFound,
+                        _ => RemoteError::Other(format!("{}: {e}", path.display())),
+                    })?;
+                    let mut buf = vec![0u8; len as usize];
+                    f.read_exact_at(&mut buf, offset)
+                        .map_err(|e| RemoteError::Other(format!("{}: {e}", path.display())))?;
+                    Ok(buf)
+                })
+                .await
+                .map_err(|e| RemoteError::Other(e.to_string()))?
+            }
+            Kind::Http { base, client } => {
+                let url = format!("{base}/{rel}");
+                tokio::time::timeout(self.stall, crate::fetch::webseed::http_range(client, &url, offset, len))
+                    .await
+                    .map_err(|_| RemoteError::Down(format!("no answer within {:?}", self.stall)))?
+                    .map_err(RemoteError::Down)
+            }
+            Kind::S3(_) => Err(RemoteError::Other("S3 caches serve no byte ranges here".into())),
+        }
+    }
+
     /// Download `rel` into the new file `dest`, which must come out exactly
     /// `size` bytes long. Returns its sha256, hashed while the bytes arrive.
     pub async fn download(

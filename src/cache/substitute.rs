@@ -32,6 +32,8 @@ use crate::store::{PackageRecord, Store};
 /// Largest index or record read from a cache.
 const INDEX_LIMIT: u64 = 256 << 20;
 const RECORD_LIMIT: u64 = 1 << 20;
+/// 20 bytes per 256 KiB piece: 16 MiB is the torrent of a 200 GiB archive.
+const TORRENT_LIMIT: u64 = 16 << 20;
 
 /// What [`substitute`] did.
 #[derive(Debug, Clone, Default)]
@@ -42,7 +44,7 @@ pub struct SubstituteReport {
 
 /// One cache for the length of a command.
 pub(super) struct Cache {
-    pub remote: Remote,
+    pub remote: Arc<Remote>,
     pub index: Option<Index>,
     /// Stopped answering: not asked again by this command.
     pub dead: AtomicBool,
@@ -89,7 +91,7 @@ pub(super) async fn open_caches(settings: &Settings) -> Result<Vec<Cache>, Cache
         .zip(indexes)
         .map(|(remote, got)| {
             let cache = Cache {
-                remote,
+                remote: Arc::new(remote),
                 index: None,
                 dead: AtomicBool::new(false),
             };
@@ -434,7 +436,7 @@ impl Run<'_> {
             Some(btih) => {
                 let delivered = AtomicU64::new(0);
                 let (a, b) = crate::fetch::race_swarm(
-                    self.take_from_swarm(btih, rec, &delivered),
+                    self.take_from_swarm(cache, btih, rec, &delivered),
                     &delivered,
                     self.settings.swarm_wait.min(self.settings.stall_timeout),
                     self.take_from_cache(cache, rec, bar.as_ref()),
@@ -507,6 +509,7 @@ impl Run<'_> {
     /// sha256 is checked against the record here.
     async fn take_from_swarm(
         &self,
+        cache: &Cache,
         btih: &str,
         rec: &Record,
         delivered: &AtomicU64,
@@ -527,15 +530,39 @@ impl Run<'_> {
         let tmp = self.store.tempdir("subst-").map_err(Fail::Store)?;
         let dl = tmp.path().join("bt");
         fs_err::create_dir(&dl).map_err(|e| Fail::Store(e.into()))?;
-        let got = crate::fetch::bt::download(
+        // The cache's archive URL is the swarm's web seed (BEP 19), given
+        // the torrent's metadata: the cache's `.torrent` of the archive, taken
+        // only if its info dictionary is the signed info-hash's. Without it
+        // (a cache pushed before torrents were), the magnet asks peers.
+        let (source, seeds) = match self.torrent_of(cache, btih, rec).await {
+            Some(bytes) => {
+                let rel = record::archive_path(&rec.archive.file);
+                let remote = cache.remote.clone();
+                let read: crate::fetch::webseed::RangeFn = Arc::new(move |offset, len| {
+                    let (remote, rel) = (remote.clone(), rel.clone());
+                    Box::pin(async move { remote.get_range(&rel, offset, len).await.map_err(|e| e.to_string()) })
+                });
+                let seed = crate::fetch::webseed::WebSeed::new(
+                    cache.remote.display(&record::archive_path(&rec.archive.file)),
+                    read,
+                );
+                (crate::fetch::bt::TorrentSource::File(bytes), vec![seed])
+            }
+            None => (
+                crate::fetch::bt::TorrentSource::Magnet {
+                    link: magnet.clone(),
+                    peers: crate::fetch::bt::team_peers(self.settings),
+                },
+                Vec::new(),
+            ),
+        };
+        let (got, from_web) = crate::fetch::bt::download(
             &session,
-            crate::fetch::bt::TorrentSource::Magnet {
-                link: magnet.clone(),
-                peers: crate::fetch::bt::team_peers(self.settings),
-            },
+            source,
             &dl,
             &rec.archive.file,
             crate::fetch::bt::Limits::of(self.settings),
+            seeds,
             &indicatif::ProgressBar::hidden(),
             delivered,
         )
@@ -554,7 +581,38 @@ impl Run<'_> {
                 rec.archive.sha256
             ))));
         }
-        Ok((tmp, archive, format!("the swarm ({magnet})")))
+        // Every byte from the cache's URL (no peer sent any): the cache is
+        // where it came from.
+        let origin = if from_web >= rec.archive.size {
+            cache.remote.url.clone()
+        } else {
+            format!("the swarm ({magnet})")
+        };
+        Ok((tmp, archive, origin))
+    }
+
+    /// The cache's `.torrent` of a record's archive, if it has one whose
+    /// info dictionary hashes to the signed `btih` (anything else is
+    /// ignored: the magnet then asks peers for the metadata).
+    async fn torrent_of(&self, cache: &Cache, btih: &str, rec: &Record) -> Option<Vec<u8>> {
+        if !cache.remote.ranged() {
+            return None;
+        }
+        let path = record::torrent_path(&rec.archive.file);
+        let bytes = cache.remote.get(&path, TORRENT_LIMIT).await.ok()?;
+        let info = bytes.strip_prefix(b"d4:info")?.strip_suffix(b"e")?;
+        use sha1::Digest;
+        if hex::encode(sha1::Sha1::digest(info)) != btih {
+            cache.warn(
+                &rec.name,
+                &format!(
+                    "{}: not the torrent of the signed btih {btih}; ignored",
+                    cache.remote.display(&path)
+                ),
+            );
+            return None;
+        }
+        Some(bytes)
     }
 }
 

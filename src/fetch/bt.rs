@@ -142,17 +142,22 @@ pub fn magnet_length(link: &str) -> Option<u64> {
 /// fetched, nothing written): a wanted file longer than `maxDownloadSize`,
 /// or not as long as the magnet's `xl=`, is refused before a piece of it
 /// is asked for (a magnet's `xl=` over the limit before any peer is);
-/// then it is added for that one file only. Returns the path of the
-/// downloaded file.
+/// then it is added for that one file only. `web_seeds` are origins of
+/// the file's bytes (BEP 19): once the metadata is known, a loopback
+/// [`webseed`](super::webseed) bridge feeds them to the torrent as one more
+/// peer. Returns the path of the downloaded file and the bytes the web seeds
+/// sent.
+#[allow(clippy::too_many_arguments)]
 pub async fn download(
     session: &Arc<Session>,
     src: TorrentSource,
     out_dir: &Path,
     filename: &str,
     limits: Limits,
+    web_seeds: Vec<super::webseed::WebSeed>,
     pb: &ProgressBar,
     delivered: &AtomicU64,
-) -> Result<PathBuf, OriginError> {
+) -> Result<(PathBuf, u64), OriginError> {
     let stall = limits.stall;
     let (add, peers, expected_len): (Box<dyn Fn() -> AddTorrent<'static> + Send + Sync>, _, _) = match src {
         TorrentSource::Magnet { link, peers } => {
@@ -210,6 +215,39 @@ pub async fn download(
     }
     let mut initial: Vec<std::net::SocketAddr> = listed.seen_peers.clone();
     initial.extend(peers.iter().copied().filter(|p| !listed.seen_peers.contains(p)));
+    // The web seeds serve a single-file torrent (magpkg's are).
+    let torrent_cell = Arc::new(std::sync::OnceLock::new());
+    let bridge = match (web_seeds.is_empty(), files.len()) {
+        (false, 1) => {
+            let shape = super::webseed::Shape {
+                info_hash: listed.info_hash.0,
+                piece_length: u64::from(listed.info.info().piece_length),
+                length: len,
+            };
+            let seeds: Vec<String> = web_seeds.iter().map(|w| w.url.clone()).collect();
+            let port = session.listen_addr().map(|a| a.port());
+            match super::webseed::start(
+                shape,
+                web_seeds,
+                super::webseed::Pace::default(),
+                torrent_cell.clone(),
+                port,
+            )
+            .await
+            {
+                Ok(b) => {
+                    tracing::debug!(?seeds, bridge = %b.addr, "web seeds join the torrent");
+                    initial.push(b.addr);
+                    Some(b)
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "no web seed bridge");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let opts = AddTorrentOptions {
         output_folder: Some(out_dir.to_string_lossy().into_owned()),
         // The folder is a fresh scratch directory of ours.
@@ -227,7 +265,11 @@ pub async fn download(
         session: session.clone(),
         id: handle.id(),
     };
-    wait(&handle, out_dir, &files[pick].0, len, limits, pb, delivered).await
+    let _ = torrent_cell.set(handle.clone());
+    let path = wait(&handle, out_dir, &files[pick].0, len, limits, pb, delivered).await?;
+    let from_web = bridge.as_ref().map_or(0, |b| b.served());
+    tracing::debug!(bytes = len, from_web_seeds = from_web, "torrent complete");
+    Ok((path, from_web))
 }
 
 /// `session.add_torrent`, given up after `stall` (a magnet waits there for

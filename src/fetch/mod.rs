@@ -15,6 +15,7 @@ pub mod http;
 pub mod mirrors;
 pub mod seed;
 pub mod torrent;
+pub mod webseed;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -438,19 +439,26 @@ async fn fetch_one(ctx: &Ctx, source: Source) -> Result<Result<Fetched, Source>,
     let is_bt = |o: &String| o.starts_with("magnet:") || (is_torrent_url(o) && !source.filename.ends_with(".torrent"));
     let (bt, other): (Vec<String>, Vec<String>) = origins.iter().cloned().partition(is_bt);
     let delivered = AtomicU64::new(0);
+    let web_seeds: Vec<String> = other
+        .iter()
+        .filter(|o| o.starts_with("http://") || o.starts_with("https://"))
+        .cloned()
+        .collect();
     let (fa, fb) = if bt.is_empty() || other.is_empty() {
         // One kind of origin: nothing to race.
         let only = if bt.is_empty() { &other } else { &bt };
-        (lane(ctx, &source, &sha, only, &delivered).await, Err(Vec::new()))
+        (lane(ctx, &source, &sha, only, &[], &delivered).await, Err(Vec::new()))
     } else {
         // The swarm first, HTTP (and the other origins) after a bounded
         // wait, whatever the order of the definition: what peers serve
         // costs the origins nothing.
         race_swarm(
-            lane(ctx, &source, &sha, &bt, &delivered),
+            // The HTTP origins are the swarm's web seeds too (BEP 19):
+            // once a peer gave the metadata, they feed pieces into it.
+            lane(ctx, &source, &sha, &bt, &web_seeds, &delivered),
             &delivered,
             ctx.settings.swarm_wait.min(ctx.settings.stall_timeout),
-            lane(ctx, &source, &sha, &other, &AtomicU64::new(0)),
+            lane(ctx, &source, &sha, &other, &[], &AtomicU64::new(0)),
         )
         .await
     };
@@ -528,12 +536,13 @@ async fn lane(
     source: &Source,
     sha: &str,
     origins: &[String],
+    web_seeds: &[String],
     delivered: &AtomicU64,
 ) -> Result<Fetched, Vec<Failure>> {
     let mut failures = Vec::new();
     for origin in origins {
         let pb = ctx.bar(&source.filename);
-        let r = try_origin(ctx, &source.filename, sha, origin, &pb, delivered).await;
+        let r = try_origin(ctx, &source.filename, sha, origin, web_seeds, &pb, delivered).await;
         pb.finish_and_clear();
         match r {
             Ok((path, bytes)) => {
@@ -567,6 +576,7 @@ async fn try_origin(
     filename: &str,
     sha: &str,
     origin: &str,
+    web_seeds: &[String],
     pb: &ProgressBar,
     delivered: &AtomicU64,
 ) -> Result<(PathBuf, u64), OriginError> {
@@ -581,7 +591,7 @@ async fn try_origin(
             link: origin.to_string(),
             peers,
         };
-        return via_torrent(ctx, filename, sha, origin, src, pb, delivered).await;
+        return via_torrent(ctx, filename, sha, origin, src, web_seeds, pb, delivered).await;
     }
     if torrent {
         let bytes = if origin.starts_with("http://") || origin.starts_with("https://") {
@@ -599,6 +609,7 @@ async fn try_origin(
             sha,
             origin,
             bt::TorrentSource::File(bytes),
+            web_seeds,
             pb,
             delivered,
         )
@@ -637,23 +648,30 @@ fn local_path(origin: &str) -> PathBuf {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn via_torrent(
     ctx: &Ctx,
     filename: &str,
     sha: &str,
     origin: &str,
     src: bt::TorrentSource,
+    web_seeds: &[String],
     pb: &ProgressBar,
     delivered: &AtomicU64,
 ) -> Result<(PathBuf, u64), OriginError> {
     let session = ctx.session().await?;
+    let seeds = web_seeds
+        .iter()
+        .map(|u| webseed::WebSeed::http(ctx.client.clone(), u.clone()))
+        .collect();
     let dl = ctx.store.tempdir("bt-").map_err(|e| OriginError::Io(e.to_string()))?;
-    let got = bt::download(
+    let (got, _) = bt::download(
         &session,
         src,
         dl.path(),
         filename,
         bt::Limits::of(&ctx.settings),
+        seeds,
         pb,
         delivered,
     )

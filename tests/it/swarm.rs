@@ -40,10 +40,15 @@ struct Machine {
 
 impl Machine {
     fn new() -> Machine {
+        // Incompressible, so the archive has many pieces (~1.3 MB).
+        Machine::with_blob(1_300_000)
+    }
+
+    /// pkg with `len` incompressible bytes.
+    fn with_blob(len: usize) -> Machine {
         let ctx = TestContext::new().with_path("/usr/local/bin:/usr/bin:/bin");
         let tb = ctx.path("pkg-1.0.tar.gz");
-        // Incompressible, so the archive has many pieces (~1.3 MB).
-        let blob = pseudo_random(1_300_000, 31);
+        let blob = pseudo_random(len, 31);
         tarball(
             &tb,
             &[
@@ -654,4 +659,117 @@ fn a_record_without_btih_gets_a_second_signature_as_it_is() {
         .as_str()
         .unwrap()
         .starts_with("file://"));
+}
+
+#[test]
+fn five_clients_at_once_take_a_package_mostly_from_each_other_with_the_cache_as_web_seed() {
+    // One origin (nginx serving the cache, nobody seeding), five empty
+    // stores substituting the same ~20 MB archive at the same moment, finding
+    // each other through a loopback tracker. Without the swarm the origin
+    // serves 5x the archive; through the web seeds it serves each piece
+    // about once and the clients trade the rest.
+    let cache = tempfile::tempdir().unwrap();
+    let m = Machine::with_blob(20_000_000);
+    let key = m.build_and_push(cache.path());
+    let id = m.pkg_id();
+    let rec = record(cache.path(), &id);
+    let size = rec["archive"]["size"].as_u64().unwrap();
+    assert!(size > 19_000_000, "{size}");
+    let work = tempfile::tempdir().unwrap();
+    let nginx = Nginx::serve(cache.path(), work.path());
+    let tracker = Tracker::start();
+    let leechers: Vec<TestContext> = (0..5).map(|_| TestContext::new()).collect();
+    let children: Vec<Child> = leechers
+        .iter()
+        .map(|ctx| {
+            std::fs::create_dir_all(ctx.config_dir().join("magpkg")).unwrap();
+            std::fs::write(
+                ctx.config_dir().join("magpkg/config.jsonnet"),
+                format!("{{ trackers: ['{}'] }}\n", tracker.announce_url()),
+            )
+            .unwrap();
+            ctx.cmd()
+                .env("MAGPKG_DHT", "0")
+                .env("MAGPKG_STALL_TIMEOUT", "60")
+                .env("MAGPKG_SUBSTITUTERS", nginx.url())
+                .env("MAGPKG_TRUSTED_KEYS", &key)
+                .args(["--substitute-only", "build", "--json", "-f", m.def()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let there = Store::open(m.ctx.store()).unwrap();
+    for (ctx, child) in leechers.iter().zip(children) {
+        let out = child.wait_with_output().unwrap();
+        let report: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+        assert_eq!(
+            report["substituted"].as_array().unwrap().len(),
+            1,
+            "{}",
+            text(&out.stderr)
+        );
+        let here = Store::open(ctx.store()).unwrap();
+        here.verify_package(&id).unwrap();
+        assert_same_tree(&here.package_path(&id).unwrap(), &there.package_path(&id).unwrap());
+    }
+    let served = nginx.bytes_served();
+    let ratio = served as f64 / size as f64;
+    eprintln!("the origin served {served} bytes for a {size}-byte archive and 5 clients: {ratio:.2}x");
+    // Every piece came from the origin at least once (nobody seeded).
+    assert!(ratio >= 0.99, "{ratio}");
+    assert!(ratio < 2.0, "the origin served {ratio:.2}x the archive to 5 clients");
+    // Through byte ranges of the archive: the web seeds, not whole downloads.
+    let archive = format!("/magpkg-cache-v1/archives/{}", rec["archive"]["file"].as_str().unwrap());
+    let asked = nginx.requests().iter().filter(|r| r.contains(&archive)).count();
+    assert!(asked > 5, "{asked} requests of the archive");
+}
+
+#[test]
+fn a_source_s_http_url_is_the_web_seed_of_its_magnet() {
+    // A peer that knows the source but uploads at 64 KiB/s, and the
+    // source's HTTP URL: once the peer gave the torrent's metadata, the URL
+    // feeds pieces into the swarm (byte ranges), so the download neither
+    // crawls at the peer's pace nor downloads the whole file again.
+    let seeder_env = TestContext::new();
+    let work = tempfile::tempdir().unwrap();
+    let www = work.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let file = www.join("slow-peer-1.0.tar.gz");
+    let data = pseudo_random(4_000_000, 41);
+    std::fs::write(&file, &data).unwrap();
+    let sha = sha256(&data);
+    ok(&seeder_env.run(&["source", "add", file.to_str().unwrap()]));
+    let magnet = ok(&seeder_env.run(&["source", "magnet", &sha])).trim().to_string();
+    let mut c = seeder_env.cmd();
+    c.args(["seed", "--port", "0", "--poll", "1", "--max-upload-rate", "65536"]);
+    let mut seeder = Seeder::spawn(c);
+    seeder.wait_for(|l| l.starts_with("seeding ") && l.contains(&sha));
+    let nginx = Nginx::serve(&www, work.path());
+    let url = format!("{}/slow-peer-1.0.tar.gz", nginx.url());
+
+    let leecher = TestContext::new();
+    let t = Instant::now();
+    let out = leecher
+        .cmd()
+        .env("MAGPKG_STALL_TIMEOUT", "60")
+        .args(["source", "fetch", "--sha256", &sha])
+        .arg(format!("{magnet}&x.pe=127.0.0.1:{}", seeder.port))
+        .arg(&url)
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(stdout(&out).trim()).unwrap(), data);
+    let served = nginx.bytes_served();
+    let asked = nginx.requests().len();
+    eprintln!("{took:?}; the URL served {served} bytes in {asked} requests");
+    // Most pieces from the URL (the peer alone would need a minute), as
+    // ranges, and never the whole file on top of them.
+    assert!(served > data.len() as u64 / 2, "{served}");
+    assert!(served <= data.len() as u64, "{served}");
+    assert!(asked > 1, "{asked}");
+    let (st, _) = seeder.stop();
+    assert!(st.success());
 }

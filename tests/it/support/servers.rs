@@ -82,6 +82,18 @@ impl Nginx {
     }
 }
 
+impl Nginx {
+    /// The body bytes of every answer so far (`$body_bytes_sent` of the
+    /// access log): what the origin served.
+    pub fn bytes_served(&self) -> u64 {
+        std::fs::read_to_string(self.dir.join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split('"').nth(2)?.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum()
+    }
+}
+
 impl Drop for Nginx {
     fn drop(&mut self) {
         let _ = self.child.kill();
