@@ -713,6 +713,25 @@ fn integrate_all_cleans_up_after_apps_deleted_by_hand() {
     assert!(!w.applications_dir().join("magpkg-app-runme-runme.desktop").exists());
 }
 
+/// A file error names its path once, in fs-err's words (issue 11): the
+/// sync's lock used to be named by `util::lock_exclusive` and again by
+/// the app layer.
+#[test]
+fn an_unusable_sync_lock_is_named_once() {
+    let w = world();
+    seed_app(&w);
+    let lock = w.state_dir().join("apps-integration.lock");
+    fs::create_dir_all(&lock).unwrap();
+    let o = w.magpkg(&["app", "integrate"]);
+    assert_eq!(o.status.code(), Some(70), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("failed to open file `{}`", lock.display())),
+        "{err}"
+    );
+    assert_eq!(err.matches(&*lock.to_string_lossy()).count(), 1, "{err}");
+}
+
 #[test]
 fn purge_never_deletes_data_without_asking() {
     let w = world();
