@@ -296,7 +296,7 @@ pub fn run(project: Project, settings: &Settings) -> Result<i32, HookError> {
     // A shell that already loaded the new state while this process was
     // ending has told the user: keep that.
     job.reported = read(&settings.state_dir, &project.root).is_some_and(|j| j.reported && j.pid == job.pid);
-    write(&settings.state_dir, &job).map_err(io(&p.job))?;
+    write(&settings.state_dir, &job)?;
     Ok(code)
 }
 
