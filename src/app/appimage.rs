@@ -8,16 +8,19 @@
 //! `AppRun`.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs::Permissions;
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
+
+use fs_err::os::unix::fs::OpenOptionsExt;
+use fs_err::{self as fs, File};
 
 use super::detect::{self, ElfHeader};
 use super::embedded::{self, Signature};
 use super::integrate::parse_desktop;
 use super::model::{self, Apps, Entry};
-use super::{io_err, AppError};
+use super::AppError;
 
 /// What to install as.
 #[derive(Debug, Clone, Default)]
@@ -50,9 +53,9 @@ pub fn payload_offset(path: &Path) -> Result<u64, AppError> {
         path: path.into(),
         reason: reason.into(),
     };
-    let mut f = File::open(path).map_err(io_err(path))?;
+    let mut f = File::open(path)?;
     let mut head = [0u8; 64];
-    let n = f.read(&mut head).map_err(io_err(path))?;
+    let n = f.read(&mut head)?;
     let h = ElfHeader::parse(&head[..n]).ok_or_else(|| not("it is not an ELF file"))?;
     match (&head[8..10], head[10]) {
         (b"AI", 2) => {}
@@ -60,13 +63,13 @@ pub fn payload_offset(path: &Path) -> Result<u64, AppError> {
         _ => return Err(not("it has no AppImage magic bytes (`AI\\x02` at offset 8)")),
     }
     let off = h.end_of_section_headers();
-    let len = f.metadata().map_err(io_err(path))?.len();
+    let len = f.metadata()?.len();
     if off == 0 || off + 4 > len {
         return Err(not("its ELF header points past the end of the file"));
     }
     let mut magic = [0u8; 4];
-    f.seek(SeekFrom::Start(off)).map_err(io_err(path))?;
-    f.read_exact(&mut magic).map_err(io_err(path))?;
+    f.seek(SeekFrom::Start(off))?;
+    f.read_exact(&mut magic)?;
     if &magic != b"hsqs" {
         return Err(not(&format!(
             "no SquashFS image at offset {off} (end of the ELF runtime)"
@@ -130,7 +133,7 @@ fn extract_with_backhand(file: &Path, offset: u64, dest: &Path) -> Result<Vec<St
         e => refused(e.to_string()),
     })?;
     let mut warnings = Vec::new();
-    fs::create_dir(dest).map_err(|e| refused(format!("{}: {e}", dest.display())))?;
+    fs::create_dir(dest).map_err(|e| refused(e.to_string()))?;
     let mut dirs: Vec<(PathBuf, u32)> = Vec::new();
     for node in fs_.files() {
         let mut rel = PathBuf::new();
@@ -150,7 +153,7 @@ fn extract_with_backhand(file: &Path, offset: u64, dest: &Path) -> Result<Vec<St
         check_parents(dest, &rel).map_err(refused)?;
         match &node.inner {
             InnerNode::Dir(_) => {
-                fs::create_dir(&target).map_err(|e| refused(format!("{}: {e}", target.display())))?;
+                fs::create_dir(&target).map_err(|e| refused(e.to_string()))?;
                 dirs.push((target, mode));
             }
             InnerNode::File(fr) => {
@@ -160,7 +163,7 @@ fn extract_with_backhand(file: &Path, offset: u64, dest: &Path) -> Result<Vec<St
                     .custom_flags(nix::libc::O_NOFOLLOW)
                     .mode(0o600)
                     .open(&target)
-                    .map_err(|e| refused(format!("{}: {e}", target.display())))?;
+                    .map_err(|e| refused(e.to_string()))?;
                 let mut r = fs_.file(fr).reader();
                 std::io::copy(&mut r, &mut out).map_err(|e| {
                     let m = format!("{}: {e}", rel.display());
@@ -171,19 +174,18 @@ fn extract_with_backhand(file: &Path, offset: u64, dest: &Path) -> Result<Vec<St
                     }
                 })?;
                 out.flush().map_err(|e| refused(e.to_string()))?;
-                fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o600))
+                fs::set_permissions(&target, Permissions::from_mode(mode | 0o600))
                     .map_err(|e| refused(e.to_string()))?;
             }
             InnerNode::Symlink(l) => {
-                std::os::unix::fs::symlink(&l.link, &target)
-                    .map_err(|e| refused(format!("{}: {e}", target.display())))?;
+                fs::os::unix::fs::symlink(&l.link, &target).map_err(|e| refused(e.to_string()))?;
             }
             _ => warnings.push(skipped(&rel)),
         }
     }
     // Directory modes last, so read-only directories could be filled.
     for (d, mode) in dirs.into_iter().rev() {
-        fs::set_permissions(&d, fs::Permissions::from_mode(mode | 0o700)).map_err(|e| refused(e.to_string()))?;
+        fs::set_permissions(&d, Permissions::from_mode(mode | 0o700)).map_err(|e| refused(e.to_string()))?;
     }
     Ok(warnings)
 }
@@ -195,7 +197,7 @@ fn check_parents(dest: &Path, rel: &Path) -> Result<(), String> {
     let comps: Vec<_> = rel.components().collect();
     for c in &comps[..comps.len().saturating_sub(1)] {
         cur.push(c);
-        let m = fs::symlink_metadata(&cur).map_err(|e| format!("{}: {e}", cur.display()))?;
+        let m = fs::symlink_metadata(&cur).map_err(|e| e.to_string())?;
         if !m.is_dir() {
             return Err(format!("{} is not a directory in the image", cur.display()));
         }
@@ -343,13 +345,12 @@ fn sanitize(root: &Path) -> Result<(), String> {
                 Some(gid),
                 nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
             )
-            .map_err(|e| format!("{}: {e}", ent.path().display()))?;
+            .map_err(|e| crate::util::at("change the owner of", ent.path(), e.into()).to_string())?;
         }
         if !ft.is_symlink() {
             let keep = if ft.is_dir() { 0o700 } else { 0o600 };
             let mode = (m.permissions().mode() & 0o777) | keep;
-            fs::set_permissions(ent.path(), fs::Permissions::from_mode(mode))
-                .map_err(|e| format!("{}: {e}", ent.path().display()))?;
+            fs::set_permissions(ent.path(), Permissions::from_mode(mode)).map_err(|e| e.to_string())?;
         }
     }
     Ok(())
@@ -443,8 +444,8 @@ pub fn install_appimage_as(
     if update_info.is_some() {
         keep_appimage(file, &tree)?;
     }
-    let sha = crate::util::sha256_file(file).map_err(io_err(file))?;
-    let sha1 = sha1_file(file).map_err(io_err(file))?;
+    let sha = crate::util::sha256_file(file)?;
+    let sha1 = sha1_file(file)?;
     let fname = published.map(String::from).unwrap_or_else(|| {
         file.file_name()
             .map(|s| s.to_string_lossy().to_string())
@@ -493,10 +494,9 @@ fn keep_appimage(file: &Path, tree: &Path) -> Result<(), AppError> {
         .create_new(true)
         .custom_flags(nix::libc::O_NOFOLLOW)
         .mode(0o644)
-        .open(&dest)
-        .map_err(io_err(&dest))?;
-    let mut input = File::open(file).map_err(io_err(file))?;
-    std::io::copy(&mut input, &mut out).map_err(io_err(&dest))?;
+        .open(&dest)?;
+    let mut input = File::open(file)?;
+    std::io::copy(&mut input, &mut out)?;
     Ok(())
 }
 
@@ -586,31 +586,27 @@ fn appdir_arch(dir: &Path, apprun: &Path) -> String {
 /// Scratch space inside the apps root, so the final rename stays on one
 /// file system and a failed install leaves nothing behind.
 pub(crate) fn staging_dir(apps: &Apps) -> Result<tempfile::TempDir, AppError> {
-    fs::create_dir_all(&apps.root).map_err(io_err(&apps.root))?;
-    tempfile::Builder::new()
-        .prefix(".magpkg-tmp-")
-        .tempdir_in(&apps.root)
-        .map_err(io_err(&apps.root))
+    fs::create_dir_all(&apps.root)?;
+    // tempfile's errors name the directory it tried to create.
+    Ok(tempfile::Builder::new().prefix(".magpkg-tmp-").tempdir_in(&apps.root)?)
 }
 
 /// Copy a directory tree: files, directories and symlinks (kept as links),
 /// modes without set-id bits. Special files are refused.
 pub fn copy_tree(from: &Path, to: &Path) -> Result<(), AppError> {
     for ent in walkdir::WalkDir::new(from).follow_links(false) {
-        let ent = ent.map_err(|e| AppError::Io {
-            path: from.into(),
-            source: e.into(),
-        })?;
+        // walkdir's errors name the path they were about.
+        let ent = ent.map_err(std::io::Error::from)?;
         let rel = ent.path().strip_prefix(from).expect("walkdir stays below its root");
         let dest = to.join(rel);
         let ft = ent.file_type();
         if ft.is_dir() {
-            fs::create_dir_all(&dest).map_err(io_err(&dest))?;
+            fs::create_dir_all(&dest)?;
         } else if ft.is_symlink() {
-            let target = fs::read_link(ent.path()).map_err(io_err(ent.path()))?;
-            std::os::unix::fs::symlink(&target, &dest).map_err(io_err(&dest))?;
+            let target = fs::read_link(ent.path())?;
+            fs::os::unix::fs::symlink(&target, &dest)?;
         } else if ft.is_file() {
-            fs::copy(ent.path(), &dest).map_err(io_err(&dest))?;
+            fs::copy(ent.path(), &dest)?;
         } else {
             return Err(AppError::NotAppDir {
                 path: ent.path().into(),
@@ -620,7 +616,7 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), AppError> {
         if !ft.is_symlink() {
             let mode = ent.metadata().map(|m| m.permissions().mode()).unwrap_or(0o755) & 0o777;
             let mode = if ft.is_dir() { mode | 0o700 } else { mode | 0o600 };
-            fs::set_permissions(&dest, fs::Permissions::from_mode(mode)).map_err(io_err(&dest))?;
+            fs::set_permissions(&dest, Permissions::from_mode(mode))?;
         }
     }
     Ok(())
@@ -676,11 +672,11 @@ fn finish_install(
         extra: Vec::new(),
     };
     let mpkg = model::render_manifest_with(&version, false, Some(origin), keys, &[entry]);
-    fs::write(tree.join("MPKG"), mpkg).map_err(io_err(tree.join("MPKG")))?;
+    fs::write(tree.join("MPKG"), mpkg)?;
     make_files_read_only(tree)?;
-    fs::create_dir_all(&pkg).map_err(io_err(&pkg))?;
-    fs::create_dir_all(app_dir.join("data")).map_err(io_err(app_dir.join("data")))?;
-    fs::rename(tree, &dest).map_err(io_err(&dest))?;
+    fs::create_dir_all(&pkg)?;
+    fs::create_dir_all(app_dir.join("data"))?;
+    fs::rename(tree, &dest)?;
     drop(staging);
 
     // Human-managed files are written only when missing.
@@ -696,7 +692,7 @@ fn finish_install(
                 q = model::py_str(&name)
             ));
         }
-        crate::util::write_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
+        crate::util::write_atomic(&path, text.as_bytes())?;
     } else {
         warnings.push(format!(
             "kept the existing settings of `{name}`; the new variant is `{variant}`"
@@ -752,8 +748,8 @@ fn copy_icon(app_dir: &Path, vdir: &Path, icon: Option<&str>) -> Result<(), AppE
         }
         let ext = icon_ext(&real);
         let dest = app_dir.join(format!("icon.{ext}"));
-        fs::copy(&real, &dest).map_err(io_err(&dest))?;
-        fs::set_permissions(&dest, fs::Permissions::from_mode(0o644)).map_err(io_err(&dest))?;
+        fs::copy(&real, &dest)?;
+        fs::set_permissions(&dest, Permissions::from_mode(0o644))?;
         return Ok(());
     }
     Ok(())
@@ -775,19 +771,13 @@ fn icon_ext(p: &Path) -> &'static str {
 /// files (directories stay writable so a file manager can still delete them).
 pub fn make_files_read_only(root: &Path) -> Result<(), AppError> {
     for ent in walkdir::WalkDir::new(root) {
-        let ent = ent.map_err(|e| AppError::Io {
-            path: root.into(),
-            source: e.into(),
-        })?;
+        let ent = ent.map_err(std::io::Error::from)?;
         if !ent.file_type().is_file() {
             continue;
         }
-        let m = ent.metadata().map_err(|e| AppError::Io {
-            path: ent.path().into(),
-            source: e.into(),
-        })?;
+        let m = ent.metadata().map_err(std::io::Error::from)?;
         let mode = m.permissions().mode() & 0o555;
-        fs::set_permissions(ent.path(), fs::Permissions::from_mode(mode)).map_err(io_err(ent.path()))?;
+        fs::set_permissions(ent.path(), Permissions::from_mode(mode))?;
     }
     Ok(())
 }

@@ -3,13 +3,14 @@
 //! generated MPKG; `magpkg app build NAME` builds the package definition
 //! in `<app>/src/` (self-buildable packages) and exports the result.
 
-use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use fs_err as fs;
+
 use super::appimage::{copy_tree, make_files_read_only};
 use super::model::{self, Apps, Entry};
-use super::{detect, io_err, AppError};
+use super::{detect, AppError};
 use crate::model::PackageId;
 use crate::store::{PackageRecord, Store};
 
@@ -130,24 +131,21 @@ pub fn export(
             }
         })
         .collect();
-    fs::create_dir_all(&apps.root).map_err(io_err(&apps.root))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".magpkg-tmp-")
-        .tempdir_in(&apps.root)
-        .map_err(io_err(&apps.root))?;
+    fs::create_dir_all(&apps.root)?;
+    let staging = tempfile::Builder::new().prefix(".magpkg-tmp-").tempdir_in(&apps.root)?;
     let tree = staging.path().join("tree");
     copy_tree(&src, &tree)?;
     if tree.join("MPKG").exists() {
         warnings.push("the package has its own MPKG file; it is replaced by the generated one".into());
-        fs::remove_file(tree.join("MPKG")).map_err(io_err(tree.join("MPKG")))?;
+        fs::remove_file(tree.join("MPKG"))?;
     }
     let text = model::render_manifest(&rec.version, false, Some(&origin), &entries);
-    fs::write(tree.join("MPKG"), text).map_err(io_err(tree.join("MPKG")))?;
+    fs::write(tree.join("MPKG"), text)?;
     make_files_read_only(&tree)?;
     let pkg = app_dir.join("package");
-    fs::create_dir_all(&pkg).map_err(io_err(&pkg))?;
-    fs::create_dir_all(app_dir.join("data")).map_err(io_err(app_dir.join("data")))?;
-    fs::rename(&tree, &dest).map_err(io_err(&dest))?;
+    fs::create_dir_all(&pkg)?;
+    fs::create_dir_all(app_dir.join("data"))?;
+    fs::rename(&tree, &dest)?;
     if model::settings_path(&app, &app_dir)?.is_none() {
         let default = progs
             .iter()
@@ -166,7 +164,7 @@ pub fn export(
             ))
         ));
         let path = app_dir.join(format!("{app}.mpkg"));
-        crate::util::write_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
+        crate::util::write_atomic(&path, text.as_bytes())?;
     }
     Ok(Exported {
         app,

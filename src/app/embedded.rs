@@ -10,10 +10,10 @@
 //! and updates must keep the same key ([`super::update`]); whether the key
 //! is the publisher's is for the user to judge by its fingerprint.
 
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
+use fs_err::File;
 use sha2::Digest as _;
 
 use super::detect::ElfHeader;
@@ -29,7 +29,7 @@ pub struct Section {
 /// The sections of an ELF file with file contents (not `NOBITS`), read
 /// from its section header table and section name table.
 pub fn sections(path: &Path) -> Result<Vec<Section>, String> {
-    let mut f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut f = File::open(path).map_err(|e| e.to_string())?;
     let len = f.metadata().map_err(|e| e.to_string())?.len();
     let mut head = [0u8; 64];
     let n = f.read(&mut head).map_err(|e| e.to_string())?;
@@ -187,7 +187,7 @@ pub fn verify(path: &Path) -> Result<Signature, String> {
         .iter()
         .filter(|s| s.name == ".sha256_sig" || s.name == ".sig_key")
         .collect();
-    let digest = digest_with_zeroed(path, &zeroed).map_err(|e| format!("{}: {e}", path.display()))?;
+    let digest = digest_with_zeroed(path, &zeroed).map_err(|e| e.to_string())?;
     let Ok(gpgv) = which::which("gpgv") else {
         return Ok(Signature::Unchecked {
             reason: "gpgv is not installed (apt-get install gpgv)".into(),
@@ -215,7 +215,7 @@ pub fn verify(path: &Path) -> Result<Signature, String> {
         (&sigf, sig.as_slice()),
         (&data, digest.as_bytes()),
     ] {
-        std::fs::write(p, b).map_err(|e| format!("{}: {e}", p.display()))?;
+        fs_err::write(p, b).map_err(|e| e.to_string())?;
     }
     let out = std::process::Command::new(&gpgv)
         .arg("--homedir")

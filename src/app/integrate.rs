@@ -5,13 +5,15 @@
 //! writes carries a marker naming its app, so removing an app removes
 //! exactly its files and never a file someone else wrote.
 
-use std::fs;
+use std::fs::Permissions;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use fs_err as fs;
+
 use super::model::{App, Apps};
 use super::select::{self, Host, Status};
-use super::{io_err, AppError};
+use super::AppError;
 
 /// Where integration goes and what it calls.
 #[derive(Debug, Clone)]
@@ -74,9 +76,9 @@ fn write_if_changed(path: &Path, text: &str, mode: Option<u32>) -> Result<bool, 
     if same {
         return Ok(false);
     }
-    crate::util::write_atomic(path, text.as_bytes()).map_err(io_err(path))?;
+    crate::util::write_atomic(path, text.as_bytes())?;
     if let Some(m) = mode {
-        fs::set_permissions(path, fs::Permissions::from_mode(m)).map_err(io_err(path))?;
+        fs::set_permissions(path, Permissions::from_mode(m))?;
     }
     Ok(true)
 }
@@ -249,7 +251,7 @@ fn integrate_with(app: &App, t: &Targets, host: &Host, owned: &Owners) -> Result
     // Launchers.
     for (owner, path) in &owned.launchers {
         if owner.0 == app.name && !s.add_to_path.contains(&owner.1) && path.exists() {
-            fs::remove_file(path).map_err(io_err(path))?;
+            fs::remove_file(path)?;
             rep.removed.push(path.clone());
         }
     }
@@ -272,7 +274,7 @@ fn integrate_with(app: &App, t: &Targets, host: &Host, owned: &Owners) -> Result
                 }
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&path)(e)),
+            Err(e) => return Err(e.into()),
         }
         if write_if_changed(&path, &launcher_text(t, &app.name, entry), Some(0o755))? {
             rep.written.push(path);
@@ -282,7 +284,7 @@ fn integrate_with(app: &App, t: &Targets, host: &Host, owned: &Owners) -> Result
     // Menu entries.
     for (owner, path) in &owned.desktop {
         if owner.0 == app.name && !s.add_to_apps.contains(&owner.1) && path.exists() {
-            fs::remove_file(path).map_err(io_err(path))?;
+            fs::remove_file(path)?;
             rep.removed.push(path.clone());
         }
     }
@@ -414,11 +416,11 @@ fn owned(dir: &Path, owner: fn(&Path) -> Option<(String, String)>) -> Result<Vec
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(dir)(e)),
+        Err(e) => return Err(e.into()),
     };
     let mut out = Vec::new();
     for ent in rd {
-        let p = ent.map_err(io_err(dir))?.path();
+        let p = ent?.path();
         if let Some(o) = owner(&p) {
             out.push((o, p));
         }
@@ -435,7 +437,7 @@ pub fn unintegrate(app: &str, t: &Targets) -> Result<Report, AppError> {
         .chain(owned_desktop_files(&t.applications_dir)?);
     for ((a, _), p) in files {
         if a == app {
-            fs::remove_file(&p).map_err(io_err(&p))?;
+            fs::remove_file(&p)?;
             rep.removed.push(p);
         }
     }
@@ -467,7 +469,7 @@ pub fn integrate_all(apps: &Apps, t: &Targets, host: &Host) -> Result<Report, Ap
         .chain(owned_desktop_files(&t.applications_dir)?);
     for ((a, _), p) in files {
         if !names.contains(&a) {
-            fs::remove_file(&p).map_err(io_err(&p))?;
+            fs::remove_file(&p)?;
             rep.removed.push(p);
         }
     }

@@ -57,12 +57,10 @@ pub enum AppError {
         #[source]
         source: Box<crate::jsonnet::JsonnetError>,
     },
-    #[error("cannot access {path}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file operation failed; the error (from `fs_err`, or
+    /// [`crate::util::at`]) names the operation and the path.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
     #[error("no app named `{name}` in {root}")]
     NotFound {
         name: String,
@@ -224,7 +222,7 @@ fn rejected_list(r: &[Rejected]) -> String {
 impl Classify for AppError {
     fn is_user_error(&self) -> bool {
         match self {
-            AppError::Io { .. } | AppError::Spawn { .. } | AppError::BwrapMissing => false,
+            AppError::Io(_) | AppError::Spawn { .. } | AppError::BwrapMissing => false,
             AppError::Store(e) => e.is_user_error(),
             AppError::Eval(e) => e.is_user_error(),
             AppError::Build(e) => e.is_user_error(),
@@ -310,11 +308,6 @@ impl Classify for AppError {
             _ => None,
         }
     }
-}
-
-pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> AppError {
-    let path = path.into();
-    move |source| AppError::Io { path, source }
 }
 
 /// App and entry names become directory names, launcher names and parts of

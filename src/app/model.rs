@@ -4,12 +4,13 @@
 //! ([`super::pylit`]) or, when named `MPKG.jsonnet` / `<app>.mpkg.jsonnet`,
 //! as Jsonnet evaluating to an object with the same keys.
 
-use std::fs;
 use std::path::{Path, PathBuf};
+
+use fs_err as fs;
 
 use super::pylit::{self, Node, Value};
 
-use super::{io_err, AppError};
+use super::AppError;
 
 /// One `content` entry of an `MPKG` file, as written (nothing expanded or
 /// detected yet).
@@ -173,11 +174,11 @@ impl Apps {
         let rd = match fs::read_dir(&self.root) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err(&self.root)(e)),
+            Err(e) => return Err(e.into()),
         };
         let mut out = Vec::new();
         for ent in rd {
-            let ent = ent.map_err(io_err(&self.root))?;
+            let ent = ent?;
             let name = ent.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') || !ent.path().is_dir() {
                 continue;
@@ -214,8 +215,7 @@ impl Apps {
         let mut broken = Vec::new();
         let pkg = dir.join("package");
         if pkg.is_dir() {
-            let mut names: Vec<String> = fs::read_dir(&pkg)
-                .map_err(io_err(&pkg))?
+            let mut names: Vec<String> = fs::read_dir(&pkg)?
                 .filter_map(|e| e.ok())
                 .filter(|e| e.path().is_dir())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -322,8 +322,7 @@ pub fn settings_path(app: &str, dir: &Path) -> Result<Option<PathBuf>, AppError>
             return Ok(Some(p));
         }
     }
-    let mut found: Vec<String> = fs::read_dir(dir)
-        .map_err(io_err(dir))?
+    let mut found: Vec<String> = fs::read_dir(dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| settings_file_kind(n).is_some())
@@ -372,7 +371,7 @@ fn read_assignments(path: &Path) -> Result<(Vec<Item>, Vec<String>), AppError> {
             .collect();
         return Ok((items, Vec::new()));
     }
-    let bytes = fs::read(path).map_err(io_err(path))?;
+    let bytes = fs::read(path)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
             .iter()

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use super::expand::{self, Values};
 use super::model::App;
 use super::select::{self, Host, Resolved};
-use super::{io_err, AppError};
+use super::AppError;
 
 /// What the user asked for.
 #[derive(Debug, Clone, Default)]
@@ -73,7 +73,7 @@ pub struct Plan {
 pub fn plan(app: &App, opts: &Options, host: &Host) -> Result<Plan, AppError> {
     let (variant, r) = select::select(app, opts.entry.as_deref(), opts.variant.as_deref(), host)?;
     let data = app.data_dir();
-    std::fs::create_dir_all(&data).map_err(io_err(&data))?;
+    fs_err::create_dir_all(&data)?;
     let values = Values {
         package: variant.dir.clone().into_os_string(),
         data: data.clone().into_os_string(),
@@ -244,19 +244,17 @@ fn app_tmp_dir(app: &str) -> Result<PathBuf, AppError> {
     let top = base.join(format!("magpkg-app-tmp-{uid}"));
     let _ = std::fs::DirBuilder::new().mode(0o700).create(&top);
     // Someone else's directory (or a link) in a shared /tmp is not ours.
-    let m = std::fs::symlink_metadata(&top).map_err(io_err(&top))?;
+    let m = fs_err::symlink_metadata(&top)?;
     if !m.is_dir() || m.uid() != uid || m.mode() & 0o077 != 0 {
-        return Err(AppError::Io {
-            path: top,
-            source: std::io::Error::other("not a private directory of this user"),
-        });
+        let e = std::io::Error::other("not a private directory of this user");
+        return Err(crate::util::at("use", &top, e).into());
     }
     let dir = top.join(app);
     std::fs::DirBuilder::new()
         .mode(0o700)
         .recursive(true)
         .create(&dir)
-        .map_err(io_err(&dir))?;
+        .map_err(|e| crate::util::at("create directory", &dir, e))?;
     Ok(dir)
 }
 
@@ -269,7 +267,7 @@ fn sandbox(mut plan: Plan, app: &App, variant_dir: &Path, data: &Path, grants: &
     let bwrap = which::which("bwrap").map_err(|_| AppError::BwrapMissing)?;
     // Bind the real directories: a symlink on the way is visible read-only
     // in the sandbox and still leads to them.
-    let real = |p: &Path| p.canonicalize().map_err(io_err(p));
+    let real = |p: &Path| fs_err::canonicalize(p);
     let variant_dir = real(variant_dir)?;
     let data = real(data)?;
     let tmp = app_tmp_dir(&app.name)?;

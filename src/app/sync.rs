@@ -10,15 +10,16 @@
 //! [`watch`] does the same on inotify events, for changes made while no
 //! magpkg runs.
 
-use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use fs_err as fs;
+
 use super::integrate::{self, Report, Targets};
 use super::model::Apps;
 use super::select::Host;
-use super::{io_err, AppError};
+use super::AppError;
 
 /// What the fingerprint of the apps root is stored in, in the state dir.
 const STAMP: &str = "apps-integration";
@@ -94,10 +95,10 @@ pub fn fingerprint(apps: &Apps, t: &Targets) -> String {
 /// changed. The fingerprint is recorded even when integrating failed, so a
 /// problem is reported once, not at every start of an app.
 pub fn sync(apps: &Apps, t: &Targets, host: &Host, state_dir: &Path, force: bool) -> Result<Option<Report>, AppError> {
-    fs::create_dir_all(state_dir).map_err(io_err(state_dir))?;
+    fs::create_dir_all(state_dir)?;
     let stamp = state_dir.join(STAMP);
     let lock = state_dir.join(format!("{STAMP}.lock"));
-    let _guard = crate::util::lock_exclusive(&lock).map_err(io_err(&lock))?;
+    let _guard = crate::util::lock_exclusive(&lock)?;
     let mut now = fingerprint(apps, t);
     if !force && fs::read_to_string(&stamp).is_ok_and(|old| old.trim() == now) {
         return Ok(None);
@@ -121,7 +122,7 @@ pub fn sync(apps: &Apps, t: &Targets, host: &Host, state_dir: &Path, force: bool
         });
         let after = fingerprint(apps, t);
         if after == now || rounds == 3 || result.is_err() {
-            crate::util::write_atomic(&stamp, format!("{after}\n").as_bytes()).map_err(io_err(&stamp))?;
+            crate::util::write_atomic(&stamp, format!("{after}\n").as_bytes())?;
             break result;
         }
         now = after;
@@ -193,7 +194,7 @@ pub fn watch(
     let mut force = true;
     loop {
         // A fresh watch set each round: directories come and go.
-        let ino = Inotify::init(InitFlags::IN_CLOEXEC).map_err(|e| io_err(&apps.root)(e.into()))?;
+        let ino = Inotify::init(InitFlags::IN_CLOEXEC).map_err(|e| crate::util::at("watch", &apps.root, e.into()))?;
         for d in watched_dirs(apps) {
             // A directory removed meanwhile is seen by the next round.
             let _ = ino.add_watch(&d, flags);
@@ -205,7 +206,8 @@ pub fn watch(
             Err(e) => report(Err(e)),
         }
         force = false;
-        ino.read_events().map_err(|e| io_err(&apps.root)(e.into()))?;
+        ino.read_events()
+            .map_err(|e| crate::util::at("watch", &apps.root, e.into()))?;
         std::thread::sleep(settle);
     }
 }

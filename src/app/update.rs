@@ -23,15 +23,16 @@
 //! old variant is removed, else both stay and a warning says how to go
 //! back (`magpkg app update --rollback APP`).
 
-use std::fs;
 use std::path::{Path, PathBuf};
+
+use fs_err as fs;
 
 use super::appimage::{self, InstallOptions, Installed};
 use super::embedded::{self, Signature};
 use super::model::{App, Apps, Variant};
 use super::select::{self, Host};
 use super::zsync::{self, Zsync};
-use super::{io_err, AppError};
+use super::AppError;
 use crate::fetch::http;
 use crate::settings::Settings;
 
@@ -143,7 +144,7 @@ pub fn rollback(app: &App) -> Result<Pending, AppError> {
 fn remove_record(app: &App) -> Result<(), AppError> {
     let path = pending_path(app);
     match fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&path)(e)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
         _ => Ok(()),
     }
 }
@@ -215,7 +216,7 @@ pub fn update(
     };
     let control = staging.path().join("control.zsync");
     download(settings, &zsync_url, &control)?;
-    let text = fs::read(&control).map_err(io_err(&control))?;
+    let text = fs::read(&control)?;
     let z = zsync::parse(&text, &zsync_url).map_err(|reason| AppError::BadUpdateServer {
         url: zsync_url.clone(),
         reason,
@@ -250,7 +251,7 @@ pub fn update(
         }));
     }
     let dl_dir = staging.path().join("download");
-    fs::create_dir(&dl_dir).map_err(io_err(&dl_dir))?;
+    fs::create_dir(&dl_dir)?;
     let dest = dl_dir.join(&file);
     // The blocks the installed AppImage already has are taken from it; the
     // whole file is downloaded when there is none or that does not work out.
@@ -273,7 +274,7 @@ pub fn update(
         Some(t) => t,
         None => {
             if dest.exists() {
-                fs::remove_file(&dest).map_err(io_err(&dest))?;
+                fs::remove_file(&dest)?;
             }
             let (size, _) = download(settings, &z.url, &dest)?;
             Transfer {
@@ -283,7 +284,7 @@ pub fn update(
             }
         }
     };
-    let size = fs::metadata(&dest).map_err(io_err(&dest))?.len();
+    let size = fs::metadata(&dest)?.len();
     let mismatch = |what: String| AppError::UpdateMismatch {
         url: z.url.clone(),
         zsync: zsync_url.clone(),
@@ -292,7 +293,7 @@ pub fn update(
     if size != z.length {
         return Err(mismatch(format!("{size} bytes instead of {}", z.length)));
     }
-    let sha1 = appimage::sha1_file(&dest).map_err(io_err(&dest))?;
+    let sha1 = appimage::sha1_file(&dest)?;
     if sha1 != z.sha1 {
         return Err(mismatch(format!("SHA-1 {sha1} instead of {}", z.sha1)));
     }
@@ -332,7 +333,7 @@ pub fn update(
     };
     let path = pending_path(app);
     let json = serde_json::to_vec_pretty(&record).expect("a record serializes");
-    crate::util::write_atomic(&path, &json).map_err(io_err(&path))?;
+    crate::util::write_atomic(&path, &json)?;
     Ok(checked(Outcome::Installed {
         file,
         url: z.url.clone(),
@@ -345,11 +346,12 @@ pub fn update(
 /// HTTP range requests for the rest. Returns the bytes downloaded.
 fn reuse_blocks(settings: &Settings, seed: &Path, control: &[u8], z: &Zsync, dest: &Path) -> Result<u64, String> {
     use std::io::{Seek, SeekFrom, Write};
-    let old = fs::read(seed).map_err(|e| format!("{}: {e}", seed.display()))?;
+    let old = fs::read(seed).map_err(|e| e.to_string())?;
     let blocks = zsync::find_blocks(&old, control, z)?;
     let bs = z.blocksize.ok_or("no block size")? as u64;
-    let mut f = fs::File::create(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
-    let io = |e: std::io::Error| format!("{}: {e}", dest.display());
+    // fs_err's file names `dest` in its errors.
+    let mut f = fs::File::create(dest).map_err(|e| e.to_string())?;
+    let io = |e: std::io::Error| e.to_string();
     f.set_len(z.length).map_err(io)?;
     for (i, b) in blocks.iter().enumerate() {
         let Some(off) = *b else { continue };

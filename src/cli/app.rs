@@ -210,10 +210,7 @@ fn watch(apps: &Apps, ctx: &Ctx, a: WatchArgs) -> anyhow::Result<i32> {
         };
         let dir = base.config_dir().join("systemd/user");
         let path = dir.join("magpkg-app-watch.service");
-        crate::util::write_atomic(&path, sync::unit_text(apps, &t).as_bytes()).map_err(|e| AppError::Io {
-            path: path.clone(),
-            source: e,
-        })?;
+        crate::util::write_atomic(&path, sync::unit_text(apps, &t).as_bytes())?;
         let mut err = std::io::stderr().lock();
         writeln!(err, "wrote {}", path.display())?;
         writeln!(
@@ -830,10 +827,7 @@ fn remove(apps: &Apps, ctx: &Ctx, a: RemoveArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     // Everything but data/ goes.
-    for ent in std::fs::read_dir(&dir).map_err(|e| AppError::Io {
-        path: dir.clone(),
-        source: e,
-    })? {
+    for ent in fs_err::read_dir(&dir)? {
         let p = ent?.path();
         if p.file_name().is_some_and(|n| n == "data") {
             continue;
@@ -892,18 +886,12 @@ fn turn_off_integration(apps: &Apps, name: &str) -> anyhow::Result<()> {
         )]);
         return Ok(());
     }
-    let mut text = std::fs::read_to_string(path).map_err(|e| AppError::Io {
-        path: path.clone(),
-        source: e,
-    })?;
+    let mut text = fs_err::read_to_string(path)?;
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }
     text.push_str("# `magpkg app remove` turned the launchers and menu entries off; delete these lines to get them back.\nadd_to_path = []\nadd_to_apps = []\n");
-    crate::util::write_atomic(path, text.as_bytes()).map_err(|e| AppError::Io {
-        path: path.clone(),
-        source: e,
-    })?;
+    crate::util::write_atomic(path, text.as_bytes())?;
     writeln!(std::io::stderr().lock(), "turned integration off in {}", path.display())?;
     Ok(())
 }

@@ -112,12 +112,10 @@ pub enum FetchError {
     Ambiguous { needle: String, matches: Vec<String> },
     #[error("{filename} is empty; BitTorrent cannot share an empty file")]
     EmptyFile { filename: String },
-    #[error("I/O error on {path}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file operation failed; the error (from `fs_err`, or
+    /// [`crate::util::at`]) names the operation and the path.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
     #[error("BitTorrent session: {message}")]
     Session { message: String },
     #[error("cannot seed on port {port}: {message}")]
@@ -129,7 +127,7 @@ pub enum FetchError {
 impl Classify for FetchError {
     fn is_user_error(&self) -> bool {
         match self {
-            FetchError::Io { .. } | FetchError::Session { .. } => false,
+            FetchError::Io(_) | FetchError::Session { .. } => false,
             FetchError::Store(e) => e.is_user_error(),
             FetchError::Several { first, .. } => first.is_user_error(),
             _ => true,
@@ -598,10 +596,10 @@ async fn try_origin(
             let tmp = ctx.store.tempdir("torrent-").map_err(store_err)?;
             let dest = tmp.path().join("t.torrent");
             http::download(&ctx.client, origin, &dest, &ctx.limits, &ProgressBar::hidden()).await?;
-            std::fs::read(&dest).map_err(|e| OriginError::Io(e.to_string()))?
+            fs_err::read(&dest).map_err(|e| OriginError::Io(e.to_string()))?
         } else {
             let path = local_path(origin);
-            std::fs::read(&path).map_err(|e| OriginError::Io(format!("{}: {e}", path.display())))?
+            fs_err::read(&path).map_err(|e| OriginError::Io(e.to_string()))?
         };
         return via_torrent(
             ctx,
@@ -682,7 +680,7 @@ async fn via_torrent(
         .store
         .tempdir("fetch-")
         .map_err(|e| OriginError::Io(e.to_string()))?;
-    std::fs::rename(&got, tmp.path().join(filename)).map_err(|e| OriginError::Io(format!("{}: {e}", got.display())))?;
+    fs_err::rename(&got, tmp.path().join(filename)).map_err(|e| OriginError::Io(e.to_string()))?;
     drop(dl);
     let bytes = std::fs::metadata(tmp.path().join(filename))
         .map(|m| m.len())
@@ -750,18 +748,13 @@ fn origin_error(e: StoreError) -> OriginError {
 pub fn add_files(store: &Store, files: &[PathBuf]) -> Result<Vec<(String, PathBuf)>, FetchError> {
     let mut out = Vec::new();
     for f in files {
-        let name = f
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| FetchError::Io {
-                path: f.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"),
-            })?;
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).ok_or_else(|| {
+            let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name");
+            crate::util::at("add", f, e)
+        })?;
         if !f.is_file() {
-            return Err(FetchError::Io {
-                path: f.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-            });
+            let e = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+            return Err(crate::util::at("add", f, e).into());
         }
         let abs = std::path::absolute(f).unwrap_or_else(|_| f.clone());
         out.push(store.add_source_file(f, &name, None, &format!("file://{}", abs.display()))?);
@@ -821,10 +814,7 @@ pub fn find_cached(store: &Store, needle: &str) -> Result<Cached, FetchError> {
 
 /// The deterministic torrent of a cached source.
 pub fn torrent_of(c: &Cached) -> Result<torrent::TorrentMeta, FetchError> {
-    let meta = torrent::from_file(&c.path, &c.filename).map_err(|source| FetchError::Io {
-        path: c.path.clone(),
-        source,
-    })?;
+    let meta = torrent::from_file(&c.path, &c.filename)?;
     if meta.length == 0 {
         return Err(FetchError::EmptyFile {
             filename: c.filename.clone(),

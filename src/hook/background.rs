@@ -13,10 +13,10 @@
 //! environment or says, once, that the build failed. `magpkg env --cancel`
 //! ([`cancel`]) ends it.
 
-use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use fs_err::{File, OpenOptions};
 use serde::{Deserialize, Serialize};
 
 use super::project::{Inspection, Verdict};
@@ -92,7 +92,7 @@ fn write(state_dir: &Path, job: &Job) -> std::io::Result<()> {
 }
 
 fn open_lock(path: &Path) -> std::io::Result<File> {
-    std::fs::create_dir_all(path.parent().expect("lock paths have a parent"))?;
+    fs_err::create_dir_all(path.parent().expect("lock paths have a parent"))?;
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -107,7 +107,7 @@ fn try_lock(path: &Path) -> std::io::Result<Option<File>> {
     match f.try_lock() {
         Ok(()) => Ok(Some(f)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(e)) => Err(e),
+        Err(std::fs::TryLockError::Error(e)) => Err(crate::util::at("lock", path, e)),
     }
 }
 
@@ -124,13 +124,13 @@ fn start(magpkg: &Path, state_dir: &Path, root: &Path, key: &str) -> std::io::Re
     let Some(lock) = try_lock(&p.lock)? else {
         return Ok(false);
     };
-    let log = OpenOptions::new().create(true).append(true).open(&p.log)?;
+    let log = OpenOptions::new().create(true).append(true).open(&p.log)?.into_file();
     let child = std::process::Command::new(magpkg)
         .args(["env", "--background", "-C"])
         .arg(root)
         .current_dir(root)
         // The lock travels as standard input: held while the child lives.
-        .stdin(lock)
+        .stdin(lock.into_file())
         .stdout(log.try_clone()?)
         .stderr(log)
         // Its own process group: no Ctrl-C or hangup of the terminal reaches
@@ -223,22 +223,15 @@ pub fn just_built(state_dir: &Path, i: &Inspection, touched: &mut bool) -> bool 
 /// by hand, when it takes the lock itself. Output goes to the log.
 pub fn run(project: Project, settings: &Settings) -> Result<i32, HookError> {
     let p = paths(&settings.state_dir, &project.root);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| HookError::Io { path, source }
-    };
     let inherited = {
         use std::os::unix::fs::MetadataExt;
-        let lock = open_lock(&p.lock)
-            .map_err(io(&p.lock))?
-            .metadata()
-            .map_err(io(&p.lock))?;
+        let lock = open_lock(&p.lock)?.metadata()?;
         std::fs::metadata("/proc/self/fd/0").is_ok_and(|m| m.dev() == lock.dev() && m.ino() == lock.ino())
     };
     let _held = if inherited {
         None
     } else {
-        match try_lock(&p.lock).map_err(io(&p.lock))? {
+        match try_lock(&p.lock)? {
             Some(l) => Some(l),
             None => {
                 eprintln!(
@@ -303,7 +296,7 @@ pub fn run(project: Project, settings: &Settings) -> Result<i32, HookError> {
     // A shell that already loaded the new state while this process was
     // ending has told the user: keep that.
     job.reported = read(&settings.state_dir, &project.root).is_some_and(|j| j.reported && j.pid == job.pid);
-    write(&settings.state_dir, &job).map_err(io(&p.job))?;
+    write(&settings.state_dir, &job)?;
     Ok(code)
 }
 
@@ -343,7 +336,6 @@ pub fn cancel(project: &Project, settings: &Settings) -> Result<Option<u32>, Hoo
     }
     job.state = JobState::Cancelled;
     job.reported = true;
-    let path = paths(sd, root).job;
-    write(sd, &job).map_err(|source| HookError::Io { path, source })?;
+    write(sd, &job)?;
     Ok(Some(job.pid))
 }

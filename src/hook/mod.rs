@@ -50,12 +50,10 @@ pub enum HookError {
         #[source]
         source: EvalError,
     },
-    #[error("I/O error on {path}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file operation failed; the error (from `fs_err`, util's writers,
+    /// or [`crate::util::at`]) names the operation and the path.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
     #[error("{path} is not a valid record")]
     Corrupt {
         path: PathBuf,
@@ -69,7 +67,7 @@ impl Classify for HookError {
         match self {
             HookError::UnknownShell { .. } | HookError::NoProject { .. } => true,
             HookError::Eval { source, .. } => source.is_user_error(),
-            HookError::Io { .. } | HookError::Corrupt { .. } => false,
+            HookError::Io(_) | HookError::Corrupt { .. } => false,
         }
     }
     fn hint(&self) -> Option<String> {
@@ -433,10 +431,7 @@ fn loaded_detail(d: &EnvDiff, here: Option<&Inspection>) -> String {
 /// shell shows it) finds its project.
 fn locate(dir: Option<&Path>) -> Result<Project, HookError> {
     let start = match dir {
-        Some(d) => std::path::absolute(d).map_err(|source| HookError::Io {
-            path: d.to_path_buf(),
-            source,
-        })?,
+        Some(d) => std::path::absolute(d).map_err(|e| crate::util::at("resolve", d, e))?,
         None => project::current_dir().unwrap_or_else(|| PathBuf::from(".")),
     };
     find_as_shell(&start).ok_or(HookError::NoProject { dir: start })
@@ -468,7 +463,7 @@ pub fn allow(dir: Option<&Path>, settings: &Settings) -> Result<Allowed, HookErr
     // the next prompt. A symbolic link an import names is trusted as a link
     // (what it points to) as well as for the file it leads to.
     let files = crate::env::state::dependencies(&evaluated.files, &evaluated.named)
-        .map_err(|(path, source)| HookError::Io { path, source })?;
+        .map_err(|(path, e)| crate::util::at("read", &path, e))?;
     let mut record = TrustRecord::new(project.root.clone(), Status::Allowed, files);
     // Already realised for exactly this content: remember its packages and
     // variables, so a later change can be described in those terms.

@@ -70,10 +70,10 @@ pub struct Inspection {
 
 pub(crate) fn read_state(state_dir: &Path, root: &Path) -> Result<Option<ProjectState>, HookError> {
     let path = project_state_path(state_dir, root);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match fs_err::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(HookError::Io { path, source }),
+        Err(e) => return Err(e.into()),
     };
     let state: ProjectState = serde_json::from_slice(&bytes).map_err(|source| HookError::Corrupt { path, source })?;
     Ok((state.root == root).then_some(state))

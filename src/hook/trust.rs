@@ -155,10 +155,10 @@ pub fn record_path(state_dir: &Path, root: &Path) -> PathBuf {
 /// collision, or a file copied by hand) or of another format counts as none.
 pub fn read(state_dir: &Path, root: &Path) -> Result<Option<TrustRecord>, HookError> {
     let path = record_path(state_dir, root);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match fs_err::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(HookError::Io { path, source }),
+        Err(e) => return Err(e.into()),
     };
     let rec: TrustRecord = serde_json::from_slice(&bytes).map_err(|source| HookError::Corrupt {
         path: path.clone(),
@@ -171,7 +171,7 @@ pub fn read(state_dir: &Path, root: &Path) -> Result<Option<TrustRecord>, HookEr
 pub fn write(state_dir: &Path, rec: &TrustRecord) -> Result<(), HookError> {
     let path = record_path(state_dir, &rec.root);
     let json = serde_json::to_vec_pretty(rec).expect("records serialise");
-    crate::util::write_atomic(&path, &json).map_err(|source| HookError::Io { path, source })
+    Ok(crate::util::write_atomic(&path, &json)?)
 }
 
 #[cfg(test)]

@@ -43,12 +43,10 @@ pub enum SessionError {
     },
     #[error("environment record {path} is missing or corrupt")]
     BadRecord { path: PathBuf },
-    #[error("cannot write {path}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file operation failed; the error (from `fs_err`, or util's
+    /// writers) names the operation and the path.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 impl Classify for SessionError {

@@ -46,10 +46,7 @@ pub fn prepare(state_dir: &Path, program: &Path, hook: Option<&str>) -> Result<L
     for (name, text) in &files {
         let path = dir.join(name);
         if !path.is_file() {
-            crate::util::write_atomic(&path, text.as_bytes()).map_err(|source| SessionError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            crate::util::write_atomic(&path, text.as_bytes())?;
         }
     }
     let dialect::Launch { args, env } = dialect::for_program(program).launch(&dir);

@@ -713,6 +713,25 @@ fn integrate_all_cleans_up_after_apps_deleted_by_hand() {
     assert!(!w.applications_dir().join("magpkg-app-runme-runme.desktop").exists());
 }
 
+/// A file error names its path once, in fs-err's words (issue 11): the
+/// sync's lock used to be named by `util::lock_exclusive` and again by
+/// the app layer.
+#[test]
+fn an_unusable_sync_lock_is_named_once() {
+    let w = world();
+    seed_app(&w);
+    let lock = w.state_dir().join("apps-integration.lock");
+    fs::create_dir_all(&lock).unwrap();
+    let o = w.magpkg(&["app", "integrate"]);
+    assert_eq!(o.status.code(), Some(70), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("failed to open file `{}`", lock.display())),
+        "{err}"
+    );
+    assert_eq!(err.matches(&*lock.to_string_lossy()).count(), 1, "{err}");
+}
+
 #[test]
 fn purge_never_deletes_data_without_asking() {
     let w = world();
@@ -1521,13 +1540,25 @@ fn app_watch_follows_changes_as_they_happen() {
     };
     // The root does not exist yet: its parent is watched until it does.
     fs::remove_dir(w.apps_dir()).unwrap();
-    let mut child = w
-        .app_cmd()
-        .args(["app", "watch"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Killed on the way out, also when a wait below panics: a watcher left
+    // running would outlive the test run (holding whatever it inherited).
+    struct Watcher(Option<std::process::Child>);
+    impl Drop for Watcher {
+        fn drop(&mut self) {
+            if let Some(mut c) = self.0.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut watcher = Watcher(Some(
+        w.app_cmd()
+            .args(["app", "watch"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
     let staging = w.path("staging");
     follow_app(&w, &staging, "follow");
     wait_for("the watcher started", &|| {
@@ -1543,6 +1574,7 @@ fn app_watch_follows_changes_as_they_happen() {
     assert!(!w.applications_dir().join("magpkg-app-follow-follow.desktop").exists());
     fs::remove_dir_all(w.app("follow")).unwrap();
     wait_for("the app deleted", &|| !launcher("tool").exists());
+    let mut child = watcher.0.take().unwrap();
     child.kill().unwrap();
     let o = child.wait_with_output().unwrap();
     let err = text(&o.stderr);

@@ -1613,6 +1613,26 @@ fn allow_of_a_broken_manifest_shows_where() {
     );
 }
 
+/// A trust record that cannot be written names its path once, in
+/// fs-err's words (issue 11): util's writer names it, and `HookError::Io`
+/// used to name it again.
+#[test]
+fn an_unwritable_trust_record_is_named_once() {
+    let fx = Fx::new();
+    let p = fx.project("p", &[("magnet.jsonnet", "{ packages: [] }\n")], "p-tool");
+    let dir = fx.state.join(magpkg::hook::trust::TRUST_DIR);
+    std::fs::create_dir_all(&fx.state).unwrap();
+    std::fs::write(&dir, "not a directory").unwrap();
+    let out = fx.magpkg(&p, &["allow"]);
+    assert_eq!(out.status.code(), Some(70), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("failed to create directory `{}`", dir.display())),
+        "{err}"
+    );
+    assert_eq!(err.matches(&*dir.to_string_lossy()).count(), 1, "{err}");
+}
+
 #[test]
 fn hook_env_never_fails_on_broken_records() {
     let fx = Fx::new();
