@@ -1203,7 +1203,9 @@ impl Store {
     /// (recursively). Build dependencies are not kept, as in Nix. Entries
     /// younger than `grace` are kept whatever the roots say, so a build whose
     /// environment is not registered yet is not collected under its feet.
-    /// Sources are never removed: they are what `magpkg seed` shares.
+    /// Sources are never removed: they are what `magpkg seed` shares. A
+    /// removed package takes its seeding archive (`archives-v1/<id>/`) and
+    /// its recipe with it; archives whose package is gone are removed too.
     pub fn collect_garbage(
         &self,
         env_packages: impl Fn(&str) -> Result<Option<Vec<String>>, StoreError>,
@@ -1301,11 +1303,37 @@ impl Store {
             }
             let pid = PackageId::from_string(id.clone());
             report.bytes += tree_size(&self.package_dir(&pid, &rec.name));
+            // Its archive packed for seeding goes with it (the recipe goes
+            // in `remove_package`).
+            let archive = self.root.join(ARCHIVES).join(id);
+            report.bytes += tree_size(&archive);
             if !dry_run {
                 self.remove_package(&pid)?;
                 let _ = fs::remove_file(self.log_path(&pid));
+                if archive.symlink_metadata().is_ok() {
+                    remove_tree(&archive)?;
+                }
             }
             report.packages.push((id.clone(), rec.name.clone()));
+        }
+        // Archives whose package is gone some other way (an older magpkg's
+        // gc, a repair that moved it aside and failed): nothing seeds them.
+        let archives = self.root.join(ARCHIVES);
+        if archives.is_dir() {
+            for ent in fs::read_dir(&archives)? {
+                let path = ent?.path();
+                let id = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if records.contains_key(&id) || young(&path) {
+                    continue;
+                }
+                report.bytes += tree_size(&path);
+                if !dry_run {
+                    remove_tree(&path)?;
+                }
+            }
         }
         Ok(report)
     }

@@ -773,3 +773,38 @@ fn a_source_s_http_url_is_the_web_seed_of_its_magnet() {
     let (st, _) = seeder.stop();
     assert!(st.success());
 }
+
+/// Issue 13: the archive `magpkg seed` packed of a package is a second copy
+/// in the store; `store gc` removes it with the package (and one whose
+/// package is gone some other way).
+#[test]
+fn store_gc_removes_a_packages_seeding_archive_with_it() {
+    let m = Machine::new();
+    ok(&m.ctx.run(&["--no-substitute", "build", "-f", m.def()]));
+    let id = m.pkg_id().as_str().to_string();
+    let mut seeder = Seeder::spawn({
+        let mut c = m.ctx.cmd();
+        c.args(["seed", "--port", "0", "--poll", "1"]);
+        c
+    });
+    seeder.wait_for(|l| l.starts_with("seeding ") && l.contains("package pkg 1.0"));
+    let (st, _) = seeder.stop();
+    assert!(st.success());
+    let archives = m.ctx.store().join("archives-v1");
+    assert!(archives.join(&id).is_dir());
+    // An archive left by a package that is no longer in the store.
+    let orphan = archives.join("0".repeat(id.len()));
+    std::fs::create_dir(&orphan).unwrap();
+    std::fs::write(orphan.join("x.tar.zst"), b"old").unwrap();
+
+    let said = ok(&m.ctx.run(&["store", "gc", "--grace", "0", "--dry-run"]));
+    assert!(said.contains("would remove package pkg"), "{said}");
+    assert!(
+        archives.join(&id).is_dir() && orphan.is_dir(),
+        "a dry run removes nothing"
+    );
+    let said = ok(&m.ctx.run(&["store", "gc", "--grace", "0"]));
+    assert!(said.contains("removed package pkg"), "{said}");
+    assert!(!archives.join(&id).exists(), "the package's archive went with it");
+    assert!(!orphan.exists(), "an archive whose package is gone is removed");
+}
