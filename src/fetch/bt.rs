@@ -114,6 +114,8 @@ pub struct Limits {
     pub min_rate: u64,
     /// Bytes the wanted file may have (`maxDownloadSize`).
     pub max_size: u64,
+    /// Local service discovery is on (it goes with `dht`).
+    pub lsd: bool,
 }
 
 impl Limits {
@@ -124,6 +126,50 @@ impl Limits {
             stall: settings.stall_timeout,
             min_rate: settings.min_rate,
             max_size: settings.max_download_size,
+            lsd: settings.dht,
+        }
+    }
+}
+
+/// The hex info-hash of a magnet link (`xt=urn:btih:`), if it has one.
+fn magnet_info_hash(link: &str) -> Option<String> {
+    let query = link.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("xt=urn:btih:"))
+        .filter(|h| h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|h| h.to_ascii_lowercase())
+}
+
+/// BEP 14's multicast group and port (IPv4).
+const LSD_GROUP: &str = "239.192.152.143:6771";
+
+/// Ask the LAN for peers of `hash` (BEP 14 `BT-SEARCH`, from a socket of
+/// our own with no cookie, so the session's own LSD socket takes the
+/// answers as anyone's), a few times while a magnet is listed.
+async fn lan_search(hash: String, port: u16) {
+    let msg = format!("BT-SEARCH * HTTP/1.1\r\nHost: {LSD_GROUP}\r\nPort: {port}\r\nInfohash: {hash}\r\n\r\n\r\n");
+    let Ok(sock) = tokio::net::UdpSocket::bind("0.0.0.0:0").await else {
+        return;
+    };
+    // One hop (the LAN), and heard by peers on this machine too.
+    let _ = sock.set_multicast_ttl_v4(1);
+    let _ = sock.set_multicast_loop_v4(true);
+    for wait in [0, 1, 2, 4, 8] {
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+        if let Err(e) = sock.send_to(msg.as_bytes(), LSD_GROUP).await {
+            tracing::debug!(error = %e, "local service discovery search not sent");
+        }
+    }
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            t.abort();
         }
     }
 }
@@ -170,13 +216,26 @@ pub async fn download(
             None,
         ),
     };
+    let magnet_hash = match add() {
+        AddTorrent::Url(url) => magnet_info_hash(&url),
+        _ => None,
+    };
     if let Some(xl) = expected_len.filter(|&xl| xl > limits.max_size) {
         return Err(OriginError::TorrentTooBig {
             size: xl,
             limit: limits.max_size,
         });
     }
-    // Listing a magnet waits for a peer to send the metadata.
+    // Listing a magnet waits for a peer to send the metadata. librqbit
+    // announces a torrent on the LAN (BEP 14) only once it downloads, so a
+    // magnet being listed would be found only by a seeder's next announce,
+    // minutes away: the search is sent here meanwhile (a seeder answers it
+    // with its port, which librqbit's own LSD socket hears).
+    let lan_search = match (limits.lsd, magnet_hash.as_deref(), session.listen_addr()) {
+        (true, Some(hash), Some(addr)) => Some(tokio::spawn(lan_search(hash.to_string(), addr.port()))),
+        _ => None,
+    };
+    let _stop_search = AbortOnDrop(lan_search);
     let list = AddTorrentOptions {
         list_only: true,
         initial_peers: (!peers.is_empty()).then(|| peers.clone()),
@@ -496,4 +555,25 @@ pub async fn seed(session: &Arc<Session>, torrent: Vec<u8>, dir: &Path) -> Resul
 /// Stop seeding one torrent.
 pub async fn unseed(session: &Arc<Session>, handle: &Arc<ManagedTorrent>) {
     let _ = session.delete(TorrentIdOrHash::Id(handle.id()), false).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_magnets_info_hash_is_read_in_hex_lower_case() {
+        let h = "07B135FAC7F1D74035C7DE6041F58881F1E2D010";
+        assert_eq!(
+            magnet_info_hash(&format!("magnet:?dn=x&xt=urn:btih:{h}&xl=3")).as_deref(),
+            Some(h.to_ascii_lowercase().as_str())
+        );
+        // A base32 hash, a short one, none: nothing to search the LAN for.
+        assert_eq!(
+            magnet_info_hash("magnet:?xt=urn:btih:A4BHV5JSWU5GQUBDIEXGJFJYMD6QGSCR"),
+            None
+        );
+        assert_eq!(magnet_info_hash("magnet:?xt=urn:btih:07b1"), None);
+        assert_eq!(magnet_info_hash("magnet:?dn=x"), None);
+    }
 }

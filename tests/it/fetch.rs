@@ -320,6 +320,11 @@ impl Seeder {
         }
     }
 
+    /// The seeder's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGTERM, then the exit status and the remaining lines.
     pub(crate) fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
         nix::sys::signal::kill(

@@ -808,3 +808,61 @@ fn store_gc_removes_a_packages_seeding_archive_with_it() {
     assert!(!archives.join(&id).exists(), "the package's archive went with it");
     assert!(!orphan.exists(), "an archive whose package is gone is removed");
 }
+
+/// Issue 13, BEP 14: on a LAN with no tracker, no reachable DHT node and no
+/// `x.pe`, a leecher finds a seeder by local service discovery alone, at
+/// once (librqbit announces a magnet on the LAN only once it downloads, so
+/// magpkg sends the search while the magnet is listed). The LAN is a
+/// network namespace of this test's own (loopback, multicast routed),
+/// shared by the seeder (`unshare -n`) and the leecher (`nsenter -n`); it
+/// reaches nothing else.
+#[test]
+fn a_seeder_on_the_lan_is_found_by_local_service_discovery_alone() {
+    let (unshare, nsenter, ip) = (require("unshare"), require("nsenter"), require("ip"));
+    let seeder = TestContext::new();
+    let data = pseudo_random(1_500_000, 35);
+    let sha = sha256(&data);
+    let src = seeder.path("lan-src-1.0.tar.gz");
+    std::fs::write(&src, &data).unwrap();
+    ok(&seeder.run(&["source", "add", src.to_str().unwrap()]));
+    let magnet = magnet_of(&src);
+    assert!(!magnet.contains("x.pe=") && !magnet.contains("tr="), "{magnet}");
+
+    // The DHT is on (local discovery goes with it), but its only bootstrap
+    // node is a port nothing listens on: the one way to meet is multicast.
+    let lan = |c: &mut Command| {
+        c.env("MAGPKG_DHT", "1")
+            .env("MAGPKG_DHT_BOOTSTRAP", "127.0.0.1:9")
+            .env("MAGPKG_STALL_TIMEOUT", "60");
+    };
+    let mut c = seeder.command(&unshare);
+    lan(&mut c);
+    c.args(["-n", "sh", "-euc"])
+        .arg(
+            "ip=$1; shift; \"$ip\" link set lo up; \"$ip\" link set lo multicast on; \
+             \"$ip\" route add 224.0.0.0/4 dev lo src 127.0.0.1; exec \"$@\"",
+        )
+        .arg("sh")
+        .arg(&ip)
+        .arg(crate::support::magpkg_bin())
+        .args(["seed", "--port", "0", "--poll", "1", "--sources-only"]);
+    let mut s = Seeder::spawn(c);
+    s.wait_for(|l| l.starts_with("seeding ") && l.contains(&sha));
+
+    let leecher = TestContext::new();
+    let mut c = leecher.command(&nsenter);
+    lan(&mut c);
+    // The magnet has no HTTP URL to fall back to: a leecher that found
+    // nobody fails after the stall timeout.
+    c.arg("-t")
+        .arg(s.pid().to_string())
+        .arg("-n")
+        .arg(crate::support::magpkg_bin())
+        .args(["source", "fetch", "--sha256", &sha, &magnet]);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(stdout(&out).trim()).unwrap(), data);
+    assert!(stderr(&out).contains("from magnet:"), "{}", stderr(&out));
+    let (st, _) = s.stop();
+    assert!(st.success());
+}
