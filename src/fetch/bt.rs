@@ -131,16 +131,6 @@ impl Limits {
     }
 }
 
-/// The hex info-hash of a magnet link (`xt=urn:btih:`), if it has one.
-fn magnet_info_hash(link: &str) -> Option<String> {
-    let query = link.split_once('?')?.1;
-    query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("xt=urn:btih:"))
-        .filter(|h| h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(|h| h.to_ascii_lowercase())
-}
-
 /// BEP 14's multicast group and port (IPv4).
 const LSD_GROUP: &str = "239.192.152.143:6771";
 
@@ -205,20 +195,19 @@ pub async fn download(
     delivered: &AtomicU64,
 ) -> Result<(PathBuf, u64), OriginError> {
     let stall = limits.stall;
-    let (add, peers, expected_len): (Box<dyn Fn() -> AddTorrent<'static> + Send + Sync>, _, _) = match src {
+    type Add = Box<dyn Fn() -> AddTorrent<'static> + Send + Sync>;
+    let (add, peers, expected_len, magnet_hash): (Add, _, _, _) = match src {
         TorrentSource::Magnet { link, peers } => {
             let len = magnet_length(&link);
-            (Box::new(move || AddTorrent::from_url(link.clone())), peers, len)
+            let hash = super::torrent::parse_magnet(&link).ok().map(|m| m.info_hash);
+            (Box::new(move || AddTorrent::from_url(link.clone())), peers, len, hash)
         }
         TorrentSource::File(bytes) => (
             Box::new(move || AddTorrent::from_bytes(bytes.clone())),
             Vec::new(),
             None,
+            None,
         ),
-    };
-    let magnet_hash = match add() {
-        AddTorrent::Url(url) => magnet_info_hash(&url),
-        _ => None,
     };
     if let Some(xl) = expected_len.filter(|&xl| xl > limits.max_size) {
         return Err(OriginError::TorrentTooBig {
@@ -555,25 +544,4 @@ pub async fn seed(session: &Arc<Session>, torrent: Vec<u8>, dir: &Path) -> Resul
 /// Stop seeding one torrent.
 pub async fn unseed(session: &Arc<Session>, handle: &Arc<ManagedTorrent>) {
     let _ = session.delete(TorrentIdOrHash::Id(handle.id()), false).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_magnets_info_hash_is_read_in_hex_lower_case() {
-        let h = "07B135FAC7F1D74035C7DE6041F58881F1E2D010";
-        assert_eq!(
-            magnet_info_hash(&format!("magnet:?dn=x&xt=urn:btih:{h}&xl=3")).as_deref(),
-            Some(h.to_ascii_lowercase().as_str())
-        );
-        // A base32 hash, a short one, none: nothing to search the LAN for.
-        assert_eq!(
-            magnet_info_hash("magnet:?xt=urn:btih:A4BHV5JSWU5GQUBDIEXGJFJYMD6QGSCR"),
-            None
-        );
-        assert_eq!(magnet_info_hash("magnet:?xt=urn:btih:07b1"), None);
-        assert_eq!(magnet_info_hash("magnet:?dn=x"), None);
-    }
 }

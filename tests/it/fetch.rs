@@ -480,7 +480,7 @@ fn aria2c_downloads_a_source_seeded_by_magpkg() {
 }
 
 /// Wait until something accepts TCP connections on the port.
-pub(crate) fn wait_listening(port: u16) {
+fn wait_listening(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "nothing listens on {port}");
@@ -492,7 +492,8 @@ pub(crate) fn wait_listening(port: u16) {
 /// with the torrent mktorrent makes for it (a real third-party tool's
 /// torrent, announced to a loopback tracker); killed on drop.
 struct Aria2c {
-    child: Child,
+    /// Held for its drop, which stops aria2c.
+    _seeder: Aria2cSeeder,
     port: u16,
     file: PathBuf,
     torrent: PathBuf,
@@ -516,6 +517,29 @@ impl Aria2c {
             .status()
             .unwrap()
             .success());
+        let extra: Vec<&str> = std::iter::once("--seed-time=10").chain(extra.iter().copied()).collect();
+        let seeder = Aria2cSeeder::start(&seed_dir, &torrent, &extra);
+        Aria2c {
+            port: seeder.port,
+            _seeder: seeder,
+            file,
+            torrent,
+            _tracker: tracker,
+        }
+    }
+}
+
+/// An `aria2c` seeding `torrent` from `seed_dir` (no DHT, no local
+/// discovery, no peer exchange: only the torrent's tracker), listening on
+/// `port`; killed when dropped.
+pub(crate) struct Aria2cSeeder {
+    child: Child,
+    pub(crate) port: u16,
+}
+
+impl Aria2cSeeder {
+    /// `extra`: more aria2c options (e.g. an upload limit).
+    pub(crate) fn start(seed_dir: &Path, torrent: &Path, extra: &[&str]) -> Aria2cSeeder {
         let port = crate::support::net::free_port();
         let child = Command::new(require("aria2c"))
             .args([
@@ -524,30 +548,25 @@ impl Aria2c {
                 "--bt-enable-lpd=false",
                 "--enable-peer-exchange=false",
                 "--seed-ratio=0.0",
-                "--seed-time=10",
                 "--console-log-level=warn",
                 "--summary-interval=0",
             ])
             .args(extra)
             .arg(format!("--listen-port={port}"))
             .arg(format!("--dir={}", seed_dir.display()))
-            .arg(&torrent)
+            .arg(torrent)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // Killed if the wait fails too.
+        let seeder = Aria2cSeeder { child, port };
         wait_listening(port);
-        Aria2c {
-            child,
-            port,
-            file,
-            torrent,
-            _tracker: tracker,
-        }
+        seeder
     }
 }
 
-impl Drop for Aria2c {
+impl Drop for Aria2cSeeder {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

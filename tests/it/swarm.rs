@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use magpkg::model::PackageId;
 use magpkg::store::Store;
 
-use crate::fetch::{wait_listening, Seeder};
+use crate::fetch::{Aria2cSeeder, Seeder};
 use crate::support::net::{closed_port, free_port, Behaviour, HttpServer, Tracker};
 use crate::support::packages::{local_package, tarball};
 use crate::support::servers::Nginx;
@@ -469,33 +469,7 @@ fn aria2c_takes_a_package_archive_from_magpkg_seed_and_magpkg_takes_one_from_ari
         "--tracker",
         &tracker.announce_url(),
     ]));
-    let port = free_port();
-    let mut aria = Command::new(&aria2c)
-        .args([
-            "-V",
-            "--enable-dht=false",
-            "--bt-enable-lpd=false",
-            "--enable-peer-exchange=false",
-            "--seed-ratio=0.0",
-            "--console-log-level=warn",
-            "--summary-interval=0",
-        ])
-        .arg(format!("--listen-port={port}"))
-        .arg(format!("--dir={}", seed_dir.display()))
-        .arg(&torrent)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    struct Kill<'a>(&'a mut Child);
-    impl Drop for Kill<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard = Kill(&mut aria);
-    wait_listening(port);
+    let _aria = Aria2cSeeder::start(&seed_dir, &torrent, &[]);
     let other = Machine::new();
     std::fs::create_dir_all(other.ctx.config_dir().join("magpkg")).unwrap();
     std::fs::write(
