@@ -18,6 +18,7 @@
   findutils: import 'findutils.jsonnet',
   flex: import 'flex.jsonnet',
   gawk: import 'gawk.jsonnet',
+  gcc: import 'gcc.jsonnet',
   go: import 'go.jsonnet',
   grep: import 'grep.jsonnet',
   git: import 'git.jsonnet',

@@ -1,11 +1,16 @@
-// A C project's environment: `magpkg shell` enters it, `magpkg run build`
-// builds. The format is described in doc/manifest.md.
+// A C or C++ project's environment: `magpkg shell` enters it, `magpkg run
+// build` builds. The format is described in doc/manifest.md.
 local pkgs = import "magnet/packages.jsonnet";
 
 {
-  // make and the libraries the project links; their headers and libraries
-  // are put on C_INCLUDE_PATH and LIBRARY_PATH, which the host's cc reads.
-  packages: [pkgs.make, pkgs.zlib],
+  // The compiler is the tree's, not the host's: gcc 12 (`cc`, `c++`) with
+  // its own binutils (`ld`, `ar`...) and C library (musl), so every machine
+  // compiles alike. Programs are static by default: they run on any x86-64
+  // Linux. Then make, and the libraries the project links (their headers
+  // and static libraries are found through C_INCLUDE_PATH and LIBRARY_PATH).
+  // For `magpkg shell --pure`, add a shell and the usual tools
+  // (`pkgs.busybox`) if the Makefile's recipes need them.
+  packages: [pkgs.gcc, pkgs.make, pkgs.zlib],
 
   // Variables. `$MAGPKG_PROJECT_ROOT` stands for the directory of this file.
   env: {},

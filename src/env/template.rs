@@ -71,7 +71,8 @@ pub fn detect(dir: &Path) -> &'static Template {
         let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
         match (name.as_ref(), ext) {
             ("Makefile" | "makefile" | "GNUmakefile" | "configure.ac" | "CMakeLists.txt" | "meson.build", _) => c += 2,
-            (_, "c" | "h") => c += 1,
+            // The `c` template is C and C++ (gcc with libstdc++).
+            (_, "c" | "h" | "cc" | "cpp" | "cxx" | "hh" | "hpp" | "hxx") => c += 1,
             // A module file decides: a Go module with some C in it is a Go
             // project.
             ("go.mod" | "go.work", _) => go += 100,
@@ -217,6 +218,11 @@ mod tests {
         assert_eq!(detect(perl.path()).name, "perl");
         fs::write(t.path().join("go.mod"), "module x\n").unwrap();
         assert_eq!(detect(t.path()).name, "go", "a module file decides over a Makefile");
+        let cxx = tempfile::tempdir().unwrap();
+        fs::write(cxx.path().join("main.cpp"), "").unwrap();
+        fs::write(cxx.path().join("util.hpp"), "").unwrap();
+        fs::write(cxx.path().join("tool.py"), "").unwrap();
+        assert_eq!(detect(cxx.path()).name, "c", "C++ sources are the c template's");
         let hidden = tempfile::tempdir().unwrap();
         fs::create_dir(hidden.path().join(".git")).unwrap();
         fs::write(hidden.path().join(".git/x.c"), "").unwrap();
