@@ -209,6 +209,19 @@ tree.package {
     ln -sfn gcc bin/cc
     # gcc's install leaves build-time notes that name the build directory.
     find . -name '*.la' -exec rm -f {} +
+    # binutils' own libraries and their headers (libbfd, libopcodes,
+    # libctf) are for programs built with binutils, not for a compiler's
+    # users: in include/ they would be on every compile's path.
+    rm -rf lib/libbfd.a lib/libopcodes.a lib/libctf.a lib/libctf-nobfd.a lib/bfd-plugins \
+      include/ansidecl.h include/bfd.h include/bfdlink.h include/ctf-api.h include/ctf.h \
+      include/diagnostics.h include/dis-asm.h include/symcat.h
+    # Most man pages are empty or placeholders: the dfsg tarball's GCC ones
+    # are (they are made from the GFDL manual), and binutils' need pod2man,
+    # which the root lacks; ld's and gprof's come made in the tarball.
+    for f in share/man/*/*; do
+      [ "$(wc -c <"$f")" -ge 100 ] || rm -f "$f"
+    done
+    for d in share/man/man1 share/man/man7 share/man; do rmdir "$d" 2>/dev/null || true; done
     rm -rf libexec/gcc/$T/12.2.0/install-tools lib/gcc/$T/12.2.0/install-tools
   ||| % {
     prefix: prefix,

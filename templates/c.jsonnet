@@ -8,8 +8,9 @@ local pkgs = import "magnet/packages.jsonnet";
   // compiles alike. Programs are static by default: they run on any x86-64
   // Linux. Then make, and the libraries the project links (their headers
   // and static libraries are found through C_INCLUDE_PATH and LIBRARY_PATH).
-  // For `magpkg shell --pure`, add a shell and the usual tools
-  // (`pkgs.busybox`) if the Makefile's recipes need them.
+  // `--pure` (`magpkg shell --pure`, `magpkg run --pure`) has nothing of
+  // the host, no shell either: scripts run with `sh`, so add a shell and
+  // the usual tools (`pkgs.busybox`) for them and for recipes that need one.
   packages: [pkgs.gcc, pkgs.make, pkgs.zlib],
 
   // Variables. `$MAGPKG_PROJECT_ROOT` stands for the directory of this file.
