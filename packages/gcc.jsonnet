@@ -23,6 +23,11 @@
 // built without its shared library, so there is no dynamic musl program to
 // make by mistake (a host has no /lib/ld-musl-x86_64.so.1).
 //
+// `gcc { libc: 'glibc' }` is the same toolchain for x86_64-linux-gnu with
+// Debian 12's glibc 2.36 as its sysroot: programs linked dynamically
+// against the host's glibc (through the usual interpreter), libstdc++ and
+// libgcc linked in. The choice is explained in doc/package-tree.md.
+//
 // How it is built, and why (2 cores):
 //   - `--disable-bootstrap`: the compiler is built once, by Debian's gcc and
 //     g++ 12 of the bootstrap root and `tree.gxxSources` (the same GCC
