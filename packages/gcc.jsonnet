@@ -237,6 +237,35 @@ tree.package {
     specs: if musl then "--with-specs='%{!shared:%{!static:-static}}' \\\n  " else '',
   },
 
+  // Tests both variants run: a C++ program (its variant-specific checks
+  // follow it), and OpenMP with an archive made by the package's ar.
+  local cxxTest = |||
+    cd /tmp/cc
+    cat >hello.cc <<'EOF'
+    #include <iostream>
+    #include <map>
+    #include <stdexcept>
+    #include <string>
+    #include <thread>
+    int main() {
+      std::map<std::string, int> m{{"c++", 17}};
+      int t = 0;
+      std::thread th([&] { t = m["c++"]; });
+      th.join();
+      try { throw std::runtime_error("caught"); }
+      catch (const std::exception &e) { std::cout << e.what() << " " << t << std::endl; }
+    }
+    EOF
+    c++ -std=c++17 -O2 -o hello-cxx hello.cc && test "$(./hello-cxx)" = "caught 17"
+  |||,
+  local ompTest = |||
+    cd /tmp/cc
+    printf '#include <omp.h>\n#include <stdio.h>\nint main(void) { int n = 0;\n#pragma omp parallel reduction(+:n) num_threads(3)\nn += 1;\nprintf("%%d\\n", n); return 0; }\n' >omp.c
+    gcc -fopenmp omp.c -o omp && test "$(./omp)" = 3
+    printf 'int seven(void) { return 7; }\n' >seven.c && printf 'int seven(void);\nint main(void) { return seven(); }\n' >main.c
+    cc -c seven.c && ar rcs libseven.a seven.o && cc main.c -L. -lseven -o seven
+    set +e; ./seven; st=$?; set -e; test "$st" = 7
+  |||,
   local commonTests = [
     'gcc --version | grep -q "^gcc (magpkg gcc 12.2.0+dfsg) 12.2.0"',
     'cc --version | grep -q "12.2.0" && c++ --version | grep -q "12.2.0"',
@@ -262,35 +291,10 @@ tree.package {
       ! cc -c glibc.c 2>/dev/null
     |||,
     // C++ with the standard library, exceptions and threads.
-    |||
-      cd /tmp/cc
-      cat >hello.cc <<'EOF'
-      #include <iostream>
-      #include <map>
-      #include <stdexcept>
-      #include <string>
-      #include <thread>
-      int main() {
-        std::map<std::string, int> m{{"c++", 17}};
-        int t = 0;
-        std::thread th([&] { t = m["c++"]; });
-        th.join();
-        try { throw std::runtime_error("caught"); }
-        catch (const std::exception &e) { std::cout << e.what() << " " << t << std::endl; }
-      }
-      EOF
-      c++ -std=c++17 -O2 -o hello-cxx hello.cc && test "$(./hello-cxx)" = "caught 17"
+    cxxTest + |||
       ! objdump -p hello-cxx | grep -q "^ *INTERP "
     |||,
-    // OpenMP, and an archive made with the package's ar.
-    |||
-      cd /tmp/cc
-      printf '#include <omp.h>\n#include <stdio.h>\nint main(void) { int n = 0;\n#pragma omp parallel reduction(+:n) num_threads(3)\nn += 1;\nprintf("%%d\\n", n); return 0; }\n' >omp.c
-      gcc -fopenmp omp.c -o omp && test "$(./omp)" = 3
-      printf 'int seven(void) { return 7; }\n' >seven.c && printf 'int seven(void);\nint main(void) { return seven(); }\n' >main.c
-      cc -c seven.c && ar rcs libseven.a seven.o && cc main.c -L. -lseven -o seven
-      set +e; ./seven; st=$?; set -e; test "$st" = 7
-    |||,
+    ompTest,
   ] else commonTests + [
     // C: a program linked dynamically against glibc (the system's
     // interpreter, /lib64/ld-linux-x86-64.so.2), glibc's own headers.
@@ -302,39 +306,14 @@ tree.package {
       test "$(objdump -p a.out | awk '$1 == "NEEDED" { print $2 }')" = libc.so.6
     |||,
     // C++ with the standard library, exceptions and threads.
-    |||
-      cd /tmp/cc
-      cat >hello.cc <<'EOF'
-      #include <iostream>
-      #include <map>
-      #include <stdexcept>
-      #include <string>
-      #include <thread>
-      int main() {
-        std::map<std::string, int> m{{"c++", 17}};
-        int t = 0;
-        std::thread th([&] { t = m["c++"]; });
-        th.join();
-        try { throw std::runtime_error("caught"); }
-        catch (const std::exception &e) { std::cout << e.what() << " " << t << std::endl; }
-      }
-      EOF
-      c++ -std=c++17 -O2 -o hello-cxx hello.cc && test "$(./hello-cxx)" = "caught 17"
+    cxxTest + |||
       # libstdc++ and libgcc are linked in: only glibc is needed.
       test "$(objdump -p hello-cxx | awk '$1 == "NEEDED" { print $2 }' | sort | tr '\n' ' ')" = "libc.so.6 libm.so.6 "
     |||,
-    // OpenMP, and an archive made with the package's ar.
-    |||
-      cd /tmp/cc
-      printf '#include <omp.h>\n#include <stdio.h>\nint main(void) { int n = 0;\n#pragma omp parallel reduction(+:n) num_threads(3)\nn += 1;\nprintf("%%d\\n", n); return 0; }\n' >omp.c
-      gcc -fopenmp omp.c -o omp && test "$(./omp)" = 3
-      printf 'int seven(void) { return 7; }\n' >seven.c && printf 'int seven(void);\nint main(void) { return seven(); }\n' >main.c
-      cc -c seven.c && ar rcs libseven.a seven.o && cc main.c -L. -lseven -o seven
-      set +e; ./seven; st=$?; set -e; test "$st" = 7
-    |||,
+    ompTest,
   ],
   meta: {
-    description: 'GNU C and C++ compilers with binutils and musl: static programs for x86-64 Linux',
+    description: if musl then 'GNU C and C++ compilers with binutils and musl: static programs for x86-64 Linux' else 'GNU C and C++ compilers with binutils and glibc 2.36: programs for x86-64 Linux with glibc',
     license: 'GPL-3.0-or-later WITH GCC-exception-3.1 AND MIT',
     homepage: 'https://gcc.gnu.org/',
   },
